@@ -1,0 +1,3 @@
+"""Command-line binaries; ``kopt-optimize`` is :mod:`kopt.cli.optimize`."""
+
+__all__ = []

@@ -1,0 +1,6 @@
+"""Datasets for kopt: bundled digits, TensorFlow Datasets and npz archives."""
+
+from kopt.data.datasets import load_dataset
+from kopt.data.info import DatasetInfo
+
+__all__ = ["DatasetInfo", "load_dataset"]

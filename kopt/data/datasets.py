@@ -1,0 +1,198 @@
+"""Image-classification datasets as batched ``tf.data`` pipelines.
+
+One entry point, :func:`load_dataset`, turns a dataset name into
+``(train, test, info)``. Three sources are understood:
+
+* ``"digits"`` (the default): the UCI handwritten digits that scikit-learn ships
+  inside its wheel (1,797 grey 8x8 images, 10 classes). It needs no network, so the
+  default ``kopt-optimize`` run, the tests and CI work on an offline machine.
+* ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` and ``"tfds:NAME"`` for any
+  TensorFlow Datasets image-classification dataset. Data is read from ``data_dir``
+  (TFDS' default when ``None``) and downloaded only when ``download=True``.
+* ``"npz:PATH"``: a NumPy archive in the layout of ``keras.datasets.mnist``
+  (arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``).
+
+Images come out as ``float32`` in ``[0, 1]`` with a channel axis; labels as
+``int32`` class indices.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from kopt.data import tfds_source
+from kopt.data.info import DatasetInfo
+from kopt.errors import ConfigError
+
+# Fixed so that every run, whatever its training seed, is scored on the same images.
+_DIGITS_SPLIT_SEED = 20151
+_DIGITS_TEST_FRACTION = 0.2
+_TFDS_ALIASES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "cifar10": "cifar10"}
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=False, seed=0):
+    """Loads an image-classification dataset as batched ``tf.data.Dataset`` objects.
+
+    Args:
+        dataset: ``"digits"``, ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``,
+            ``"tfds:NAME"`` or ``"npz:PATH"``.
+        batch_size: Examples per batch, at least 1.
+        data_dir: TFDS data directory; ``None`` uses TFDS' default.
+        download: Whether TFDS may download and prepare missing data.
+        seed: Seed for shuffling the training split.
+
+    Returns:
+        ``(train, test, info)``: the shuffled, batched training split; the batched
+        test split in a fixed order; and a :class:`DatasetInfo`.
+
+    Raises:
+        ConfigError: If the name is unknown, a file is missing or malformed, the TFDS
+            data is not on disk and ``download`` is false, or the dataset is not an
+            image-classification dataset.
+
+    Example:
+
+    >>> train, test, info = load_dataset("digits", batch_size=32)
+    >>> info.input_shape, info.num_classes
+    ((8, 8, 1), 10)
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigError("batch_size", batch_size, "must be an integer of at least 1")
+    if not isinstance(dataset, str) or not dataset:
+        raise ConfigError("dataset", dataset, "must be a non-empty string")
+    if dataset == "digits":
+        x_train, y_train, x_test, y_test, source = _digits_arrays()
+        return _from_arrays(dataset, x_train, y_train, x_test, y_test, source, batch_size, seed)
+    if dataset.startswith("npz:"):
+        x_train, y_train, x_test, y_test, source = _npz_arrays(dataset)
+        return _from_arrays(dataset, x_train, y_train, x_test, y_test, source, batch_size, seed)
+    if dataset in _TFDS_ALIASES:
+        tfds_name = _TFDS_ALIASES[dataset]
+    elif dataset.startswith("tfds:") and len(dataset) > len("tfds:"):
+        tfds_name = dataset[len("tfds:"):]
+    else:
+        raise ConfigError(
+            "dataset",
+            dataset,
+            "unknown dataset; use digits, mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH",
+        )
+    return tfds_source.load_tfds(
+        dataset, tfds_name, batch_size=batch_size, data_dir=data_dir, download=download, seed=seed
+    )
+
+
+def _digits_arrays():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    # Pixel values are counts 0..16 of the original 32x32 bitmap's 4x4 blocks.
+    images = (digits.images / 16.0).astype(np.float32)[..., np.newaxis]
+    labels = digits.target.astype(np.int32)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images,
+        labels,
+        test_size=_DIGITS_TEST_FRACTION,
+        stratify=labels,
+        random_state=_DIGITS_SPLIT_SEED,
+    )
+    source = "scikit-learn bundled UCI handwritten digits (stratified 80/20 split)"
+    return x_train, y_train, x_test, y_test, source
+
+
+def _npz_arrays(dataset):
+    path = dataset[len("npz:"):]
+    if not path:
+        raise ConfigError("dataset", dataset, "give a file after 'npz:', e.g. npz:mnist.npz")
+    if not os.path.isfile(path):
+        raise ConfigError("dataset", dataset, f"file not found: {os.path.abspath(path)}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in _NPZ_KEYS if key not in archive.files]
+            if missing:
+                raise ConfigError(
+                    "dataset",
+                    dataset,
+                    f"the archive lacks arrays {missing}; it needs {list(_NPZ_KEYS)} "
+                    "as keras.datasets.mnist writes them",
+                )
+            arrays = [archive[key] for key in _NPZ_KEYS]
+    except ConfigError:
+        raise
+    except Exception as err:  # np.load raises many types for a corrupt or foreign file.
+        raise ConfigError(
+            "dataset", dataset, f"not a readable .npz archive ({type(err).__name__}: {err})"
+        ) from err
+    x_train, y_train, x_test, y_test = arrays
+    x_train = _npz_images(dataset, "x_train", x_train)
+    x_test = _npz_images(dataset, "x_test", x_test)
+    y_train = _npz_labels(dataset, "y_train", y_train, len(x_train))
+    y_test = _npz_labels(dataset, "y_test", y_test, len(x_test))
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ConfigError(
+            "dataset",
+            dataset,
+            f"x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}",
+        )
+    return x_train, y_train, x_test, y_test, f"npz archive {os.path.abspath(path)}"
+
+
+def _npz_images(dataset, key, images):
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4 or len(images) == 0:
+        raise ConfigError(
+            "dataset",
+            dataset,
+            f"{key} must be a non-empty (N, H, W) or (N, H, W, C) array, got shape {images.shape}",
+        )
+    if np.issubdtype(images.dtype, np.integer):
+        # Integer images are 8-bit pixels, as keras.datasets stores them.
+        return (images.astype(np.float32) / 255.0).astype(np.float32)
+    if np.issubdtype(images.dtype, np.floating):
+        return images.astype(np.float32)
+    raise ConfigError("dataset", dataset, f"{key} has dtype {images.dtype}; expected integers or floats")
+
+
+def _npz_labels(dataset, key, labels, expected_count):
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ConfigError(
+            "dataset",
+            dataset,
+            f"{key} must be a 1-D array of integer class indices, got shape {labels.shape} "
+            f"and dtype {labels.dtype}",
+        )
+    if len(labels) != expected_count:
+        raise ConfigError(
+            "dataset",
+            dataset,
+            f"{key} has {len(labels)} labels for {expected_count} images",
+        )
+    if labels.min() < 0:
+        raise ConfigError("dataset", dataset, f"{key} has a negative label {labels.min()}")
+    return labels.astype(np.int32)
+
+
+def _from_arrays(name, x_train, y_train, x_test, y_test, source, batch_size, seed):
+    num_classes = int(max(y_train.max(), y_test.max())) + 1
+    train = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    test = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    info = DatasetInfo(
+        name=name,
+        input_shape=tuple(int(d) for d in x_train.shape[1:]),
+        num_classes=num_classes,
+        train_examples=len(x_train),
+        test_examples=len(x_test),
+        source=source,
+    )
+    return train, test, info

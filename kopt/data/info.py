@@ -1,0 +1,30 @@
+"""The description of a loaded dataset that models and reports read."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset.
+
+    Attributes:
+        name: The dataset name as given to :func:`load_dataset`.
+        input_shape: Shape of one image, ``(height, width, channels)``.
+        num_classes: Number of classes; labels are ``0 .. num_classes - 1``.
+        train_examples: Number of training examples, or ``None`` if unknown.
+        test_examples: Number of test examples, or ``None`` if unknown.
+        source: Where the data came from (bundled copy, TFDS splits, file path).
+    """
+
+    name: str
+    input_shape: tuple
+    num_classes: int
+    train_examples: int | None
+    test_examples: int | None
+    source: str
+
+    def to_dict(self):
+        """Returns the info as a JSON-friendly dict."""
+        data = dataclasses.asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        return data

@@ -1,0 +1,9 @@
+"""Models kopt can train: built-in classifiers and checked loading of saved ones."""
+
+from kopt.models.registry import BUILTIN_MODELS
+from kopt.models.registry import check_classifier
+from kopt.models.registry import get_model
+from kopt.models.registry import outputs_probabilities
+from kopt.models.small_cnn import small_cnn
+
+__all__ = ["BUILTIN_MODELS", "check_classifier", "get_model", "outputs_probabilities", "small_cnn"]

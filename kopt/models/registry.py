@@ -1,0 +1,107 @@
+"""Turns a model setting (a built-in name or a ``.keras`` path) into a checked classifier."""
+
+import os
+
+import keras
+
+from kopt.errors import ConfigError
+from kopt.models.small_cnn import small_cnn
+
+BUILTIN_MODELS = {"small_cnn": small_cnn}
+_MODEL_SUFFIXES = (".keras", ".h5")
+
+
+def get_model(model, input_shape, num_classes):
+    """Builds a built-in model or loads a saved one, and checks it fits the data.
+
+    Args:
+        model: A name from ``BUILTIN_MODELS`` or a path to a ``.keras`` (or legacy
+            ``.h5``) file. Loaded files keep their trained weights.
+        input_shape: The dataset's image shape, ``(height, width, channels)``.
+        num_classes: The dataset's number of classes.
+
+    Returns:
+        A ``keras.Model`` with one image input and one ``(batch, num_classes)`` output.
+
+    Raises:
+        ConfigError: Naming ``model`` and its value, if the name is unknown, the file
+            is missing or not a Keras model, or the model does not classify this
+            dataset's images into ``num_classes`` classes.
+
+    Example:
+
+    >>> get_model("small_cnn", (8, 8, 1), 10).output_shape
+    (None, 10)
+    """
+    if not isinstance(model, str) or not model:
+        raise ConfigError("model", model, "must be a built-in model name or a .keras file path")
+    if model in BUILTIN_MODELS:
+        return BUILTIN_MODELS[model](tuple(input_shape), int(num_classes))
+    if not model.endswith(_MODEL_SUFFIXES):
+        raise ConfigError(
+            "model",
+            model,
+            f"not a built-in model ({', '.join(sorted(BUILTIN_MODELS))}) nor a path ending in .keras",
+        )
+    if not os.path.isfile(model):
+        raise ConfigError("model", model, f"file not found: {os.path.abspath(model)}")
+    try:
+        loaded = keras.models.load_model(model, compile=False)
+    except Exception as err:  # The loader raises many types for a foreign file.
+        summary = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ConfigError("model", model, f"not a loadable Keras model file ({summary})") from err
+    check_classifier(loaded, input_shape, num_classes, key="model", value=model)
+    return loaded
+
+
+def check_classifier(model, input_shape, num_classes, *, key="model", value=None):
+    """Raises ``ConfigError`` unless ``model`` maps the images to class scores.
+
+    Args:
+        model: A ``keras.Model``.
+        input_shape: Expected image shape; ``None`` dims in the model match any size.
+        num_classes: Expected number of classes.
+        key: The setting name used in the error.
+        value: The setting value used in the error; defaults to the model's name.
+    """
+    value = model.name if value is None else value
+    if not isinstance(model, keras.Model):
+        raise ConfigError(key, value, f"expected a keras.Model, got {type(model).__name__}")
+    if len(model.inputs or []) != 1 or len(model.outputs or []) != 1:
+        raise ConfigError(
+            key,
+            value,
+            f"needs exactly one input and one output; it has {len(model.inputs or [])} "
+            f"inputs and {len(model.outputs or [])} outputs",
+        )
+    model_input = tuple(model.inputs[0].shape[1:])
+    if len(model_input) != len(input_shape) or any(
+        dim is not None and dim != want for dim, want in zip(model_input, input_shape)
+    ):
+        raise ConfigError(
+            key, value, f"takes inputs of shape {model_input} but the dataset's images are {tuple(input_shape)}"
+        )
+    output_shape = tuple(model.outputs[0].shape[1:])
+    if output_shape != (num_classes,):
+        raise ConfigError(
+            key,
+            value,
+            f"is not a classifier for this dataset: output shape {output_shape}, "
+            f"expected ({num_classes},) class scores",
+        )
+
+
+def outputs_probabilities(model):
+    """Whether the model's output layer applies softmax (else it emits logits).
+
+    Args:
+        model: A functional or Sequential ``keras.Model``.
+
+    Returns:
+        ``True`` if the last layer is a ``Softmax`` layer or has ``activation="softmax"``.
+    """
+    last = model.layers[-1] if model.layers else None
+    if isinstance(last, keras.layers.Softmax):
+        return True
+    activation = getattr(last, "activation", None)
+    return activation is not None and getattr(activation, "__name__", "") == "softmax"

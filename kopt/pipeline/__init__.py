@@ -1,0 +1,27 @@
+"""The pipeline behind kopt-optimize: a recipe, registered technique stages, a driver."""
+
+from kopt.pipeline.context import StageContext
+from kopt.pipeline.driver import run
+from kopt.pipeline.measure import kernel_sparsity
+from kopt.pipeline.recipe import Recipe
+from kopt.pipeline.recipe import TechniqueSpec
+from kopt.pipeline.report import format_table
+from kopt.pipeline.report import write_report
+from kopt.pipeline.techniques import Technique
+from kopt.pipeline.techniques import get_technique
+from kopt.pipeline.techniques import register_technique
+from kopt.pipeline.techniques import registered_techniques
+
+__all__ = [
+    "Recipe",
+    "StageContext",
+    "Technique",
+    "TechniqueSpec",
+    "format_table",
+    "get_technique",
+    "kernel_sparsity",
+    "register_technique",
+    "registered_techniques",
+    "run",
+    "write_report",
+]

@@ -1,0 +1,123 @@
+"""The driver: data -> model -> float training -> techniques -> strip -> export -> report."""
+
+import os
+import platform
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from kopt.data import load_dataset
+from kopt.models import get_model
+from kopt.pipeline import measure
+from kopt.pipeline import report as report_lib
+from kopt.pipeline.context import StageContext
+from kopt.pipeline.techniques import get_technique
+from kopt.pipeline.training import train_classifier
+from kopt.utils.atomic import atomic_output_path
+from kopt.version import __version__
+
+
+def run(recipe):
+    """Runs a whole recipe and returns its report as a dict.
+
+    Every check that can fail on input (settings, techniques, dataset, model file)
+    runs before training starts. Trained models are saved atomically as
+    ``baseline.keras`` and ``optimized.keras`` in ``recipe.export_dir``, beside
+    ``baseline.tflite`` and ``optimized.tflite``; other files there are left alone.
+
+    Args:
+        recipe: A :class:`kopt.pipeline.Recipe`.
+
+    Returns:
+        The report: ``dataset``, ``techniques``, ``baseline`` and ``optimized``
+        (each as :func:`kopt.pipeline.measure.measure` returns), ``recipe``,
+        ``versions``, ``timings_s`` and ``files``.
+
+    Raises:
+        ConfigError: For bad settings, naming the setting and value.
+    """
+    recipe.validate()
+    techniques = [(get_technique(spec.name), spec.params) for spec in recipe.techniques]
+    for technique, params in techniques:
+        technique.check(params)
+    timings = {}
+    started = time.perf_counter()
+    keras.utils.set_random_seed(recipe.seed)
+    train, test, info = load_dataset(
+        recipe.dataset,
+        batch_size=recipe.batch_size,
+        data_dir=recipe.data_dir,
+        download=recipe.download,
+        seed=recipe.seed,
+    )
+    logging.info("Dataset %s: %s", info.name, info.source)
+    model = get_model(recipe.model, info.input_shape, info.num_classes)
+    export_dir = recipe.export_dir
+    os.makedirs(export_dir, exist_ok=True)
+    context = StageContext(recipe=recipe, train=train, test=test, info=info, export_dir=export_dir)
+    timings["setup"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    train_classifier(model, train, epochs=recipe.epochs, learning_rate=recipe.learning_rate)
+    timings["baseline_training"] = time.perf_counter() - mark
+    files = {"baseline_keras": _save_model(model, os.path.join(export_dir, "baseline.keras"))}
+    mark = time.perf_counter()
+    baseline = measure.measure(model, test, os.path.join(export_dir, "baseline.tflite"))
+    timings["baseline_export"] = time.perf_counter() - mark
+
+    optimized_model = model
+    export_mode = "float32"
+    for technique, params in techniques:
+        mark = time.perf_counter()
+        logging.info("Applying technique %s with %s.", technique.name, params)
+        optimized_model = technique.apply(optimized_model, context, params)
+        optimized_model = technique.strip(optimized_model)
+        export_mode = technique.export_mode
+        timings[f"technique_{technique.name}"] = time.perf_counter() - mark
+    files["optimized_keras"] = _save_model(optimized_model, os.path.join(export_dir, "optimized.keras"))
+    mark = time.perf_counter()
+    optimized = measure.measure(
+        optimized_model,
+        test,
+        os.path.join(export_dir, "optimized.tflite"),
+        mode=export_mode,
+        representative_dataset=train if export_mode in ("int8", "int16x8") else None,
+    )
+    timings["optimized_export"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    files["baseline_tflite"] = baseline["tflite_path"]
+    files["optimized_tflite"] = optimized["tflite_path"]
+
+    result = {
+        "dataset": info.to_dict(),
+        "techniques": [technique.name for technique, _ in techniques],
+        "baseline": baseline,
+        "optimized": optimized,
+        "recipe": recipe.to_dict(),
+        "versions": _versions(),
+        "timings_s": {key: round(value, 3) for key, value in timings.items()},
+        "files": files,
+    }
+    if recipe.report:
+        json_path, png_path = report_lib.write_report(result, recipe.report)
+        result["files"]["report_json"] = os.path.abspath(json_path)
+        result["files"]["report_png"] = os.path.abspath(png_path)
+    return result
+
+
+def _save_model(model, path):
+    with atomic_output_path(path) as tmp:
+        model.save(tmp)
+    return os.path.abspath(path)
+
+
+def _versions():
+    return {
+        "kopt": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }

@@ -1,0 +1,62 @@
+"""Measurements of one model for the report: accuracy in Keras and TFLite, size, sparsity."""
+
+import os
+
+import numpy as np
+import tflite_export
+from absl import logging
+
+from kopt.pipeline.training import evaluate_accuracy
+
+
+def kernel_sparsity(model):
+    """Fraction of exactly-zero values among the model's kernel weights.
+
+    Kernels are the weights with two or more dimensions (dense and convolution
+    kernels, embeddings): the weights pruning acts on. Biases and normalization
+    statistics are left out, so an unpruned model reads close to 0.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> model.layers[0].kernel.assign([[0.0, 1.0], [0.0, 2.0]])
+    >>> kernel_sparsity(model)
+    0.5
+    """
+    zeros = 0
+    total = 0
+    for weight in model.weights:
+        if len(weight.shape) < 2:
+            continue
+        values = np.asarray(weight.numpy())
+        zeros += int(np.count_nonzero(values == 0))
+        total += values.size
+    return float(zeros / total) if total else 0.0
+
+
+def measure(model, test, tflite_path, *, mode="float32", representative_dataset=None):
+    """Exports ``model`` to ``tflite_path`` and measures it for the report.
+
+    Returns:
+        A dict with ``keras_accuracy``, ``tflite_accuracy`` (the file run in the
+        LiteRT interpreter on the whole test set), ``tflite_agreement`` (top-1
+        agreement of file and Keras model), ``tflite_bytes``, ``tflite_gzip_bytes``,
+        ``params``, ``sparsity``, ``tflite_mode`` and ``tflite_path``.
+    """
+    keras_accuracy = evaluate_accuracy(model, test)
+    logging.info("Exporting %s to %s (mode %s).", model.name, tflite_path, mode)
+    tflite_export.convert(model, tflite_path, mode=mode, representative_dataset=representative_dataset)
+    checked = tflite_export.verify(tflite_path, model, test)
+    sizes = tflite_export.file_sizes(tflite_path)
+    return {
+        "keras_accuracy": keras_accuracy,
+        "tflite_accuracy": checked["tflite_accuracy"],
+        "tflite_agreement": checked["agreement"],
+        "tflite_bytes": sizes["bytes"],
+        "tflite_gzip_bytes": sizes["gzip_bytes"],
+        "params": int(model.count_params()),
+        "sparsity": kernel_sparsity(model),
+        "tflite_mode": mode,
+        "tflite_path": os.path.abspath(tflite_path),
+    }

@@ -1,0 +1,106 @@
+"""The recipe: one validated, plain-data description of a whole kopt-optimize run.
+
+Flags become a :class:`Recipe`; the driver only ever reads the recipe, so anything
+the binary does is also a Python call away::
+
+    from kopt.pipeline import Recipe, run
+    report = run(Recipe(dataset="digits", epochs=5, export_dir="/tmp/out"))
+"""
+
+import dataclasses
+import math
+
+from kopt.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class TechniqueSpec:
+    """One optimization stage to apply after float training, in recipe order.
+
+    Attributes:
+        name: A name registered with :func:`kopt.pipeline.register_technique`.
+        params: The technique's own settings, e.g. ``{"target_sparsity": 0.8}``.
+    """
+
+    name: str
+    params: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Everything that defines a run: data, model, float training, techniques, outputs.
+
+    Attributes:
+        dataset: Dataset name for :func:`kopt.data.load_dataset`.
+        data_dir: TFDS data directory, or ``None`` for TFDS' default.
+        download: Whether TFDS may download missing data.
+        model: A built-in model name or a path to a ``.keras`` file.
+        epochs: Float (baseline) training epochs, at least 1.
+        batch_size: Training and evaluation batch size, at least 1.
+        learning_rate: Adam learning rate for float training, positive.
+        seed: Seed for weights initialization, shuffling and dropout.
+        export_dir: Directory for ``.keras`` and ``.tflite`` files. Created if
+            missing; files already in it are kept.
+        report: Path of the JSON report (a PNG is written beside it), or ``None``.
+        techniques: Optimization stages applied in order after float training.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    model: str = "small_cnn"
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+    export_dir: str = "kopt_export"
+    report: str | None = None
+    techniques: tuple = ()
+
+    def validate(self):
+        """Raises :class:`kopt.ConfigError` naming the first bad setting.
+
+        Checks types and ranges only; whether a dataset or model file exists is
+        checked when it is loaded, still before any training.
+        """
+        _require_text("dataset", self.dataset)
+        _require_text("model", self.model)
+        _require_text("export_dir", self.export_dir)
+        _require_int("epochs", self.epochs, minimum=1)
+        _require_int("batch_size", self.batch_size, minimum=1)
+        _require_int("seed", self.seed, minimum=0)
+        if (
+            not isinstance(self.learning_rate, (int, float))
+            or isinstance(self.learning_rate, bool)
+            or not math.isfinite(self.learning_rate)
+            or self.learning_rate <= 0
+        ):
+            raise ConfigError("learning_rate", self.learning_rate, "must be a finite number above 0")
+        if self.report is not None:
+            _require_text("report", self.report)
+            if not self.report.endswith(".json"):
+                raise ConfigError("report", self.report, "must be a path ending in .json")
+        if self.data_dir is not None:
+            _require_text("data_dir", self.data_dir)
+        for spec in self.techniques:
+            if not isinstance(spec, TechniqueSpec):
+                raise ConfigError("techniques", spec, "each technique must be a TechniqueSpec")
+        return self
+
+    def to_dict(self):
+        """Returns the recipe as JSON-friendly plain data."""
+        data = dataclasses.asdict(self)
+        data["techniques"] = [dataclasses.asdict(spec) for spec in self.techniques]
+        return data
+
+
+def _require_text(key, value):
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, value, "must be a non-empty string")
+
+
+def _require_int(key, value, *, minimum):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(key, value, "must be an integer")
+    if value < minimum:
+        raise ConfigError(key, value, f"must be at least {minimum}")

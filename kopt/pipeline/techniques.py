@@ -1,0 +1,84 @@
+"""The extension point of the pipeline: optimization techniques as registered stages.
+
+A technique (pruning, QAT, clustering, distillation...) plugs into ``kopt-optimize``
+by registering a :class:`Technique`; the driver applies the recipe's techniques in
+order and neither the driver nor the CLI grows a branch per technique::
+
+    @register_technique
+    class Prune(Technique):
+        name = "prune"
+
+        def apply(self, model, context, params):
+            ...  # wrap, fine-tune on context.train, return the model
+            return model
+
+        def strip(self, model):
+            return strip_pruning(model)
+"""
+
+from kopt.errors import ConfigError
+
+_REGISTRY = {}
+
+
+class Technique:
+    """Base class of an optimization stage.
+
+    Attributes:
+        name: The name recipes use for the technique.
+        export_mode: The ``tflite_export.convert`` mode its result is exported with
+            when it is the last technique of a recipe (e.g. ``"int8"`` after QAT).
+    """
+
+    name = None
+    export_mode = "float32"
+
+    def apply(self, model, context, params):
+        """Returns the optimized (possibly wrapped) model, trained as needed.
+
+        Args:
+            model: The model so far: the float baseline or an earlier stage's output.
+            context: A :class:`kopt.pipeline.StageContext` (data, recipe, paths).
+            params: The technique's settings from its ``TechniqueSpec``.
+        """
+        raise NotImplementedError(f"Technique {type(self).__name__} must implement apply().")
+
+    def strip(self, model):
+        """Returns a plain Keras model with the technique's training wrappers removed."""
+        return model
+
+    def check(self, params):
+        """Raises :class:`kopt.ConfigError` for bad ``params`` before any training."""
+        del params
+
+
+def register_technique(cls):
+    """Class decorator that makes a :class:`Technique` available by its ``name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Technique)):
+        raise TypeError(f"register_technique expects a Technique subclass. Received: {cls!r}")
+    if not isinstance(cls.name, str) or not cls.name:
+        raise ValueError(f"Technique {cls.__name__} needs a non-empty string `name`. Received: name={cls.name!r}")
+    existing = _REGISTRY.get(cls.name)
+    if existing is not None and existing is not cls:
+        raise ValueError(
+            f"A technique named {cls.name!r} is already registered ({existing.__module__}.{existing.__name__})."
+        )
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_technique(name):
+    """Returns a new instance of the technique registered as ``name``.
+
+    Raises:
+        ConfigError: If no technique has that name; the message lists the known ones.
+    """
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY)) or "none registered"
+        raise ConfigError("techniques", name, f"unknown technique; known: {known}")
+    return _REGISTRY[name]()
+
+
+def registered_techniques():
+    """Returns the sorted names of all registered techniques."""
+    return sorted(_REGISTRY)

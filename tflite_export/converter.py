@@ -1,0 +1,177 @@
+"""Keras model -> ``.tflite`` file, through TensorFlow's TFLite converter.
+
+The model is traced as a ``tf.function`` with a dynamic batch dimension, so the file
+can be resized to any batch in the interpreter, and converted with builtin TFLite
+ops only: a model that would need Flex (TensorFlow) ops fails with the converter's
+message instead of silently producing a file phones cannot run.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kopt.utils.atomic import atomic_write_bytes
+
+MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
+_INTEGER_MODES = ("int8", "int16x8")
+_IO_TYPES = {"float32": tf.float32, "int8": tf.int8, "uint8": tf.uint8, "int16": tf.int16}
+_REPRESENTATIVE_EXAMPLES = 256
+
+
+class ConversionError(RuntimeError):
+    """The TFLite converter could not lower the model; the message says why."""
+
+
+def convert(
+    model_or_path,
+    output_path,
+    *,
+    mode="float32",
+    representative_dataset=None,
+    inference_input_type="float32",
+    inference_output_type="float32",
+    allow_flex_ops=False,
+):
+    """Converts a Keras model to a ``.tflite`` file, written atomically.
+
+    Args:
+        model_or_path: A ``keras.Model`` or a path to a ``.keras`` file.
+        output_path: Destination; must end in ``.tflite``. Written only once the
+            conversion succeeded, so an earlier file of that name stays intact on failure.
+        mode: ``"float32"``; ``"float16"`` (weights stored as float16);
+            ``"dynamic"`` (int8 weights, float activations); ``"int8"`` (full integer,
+            needs ``representative_dataset``); ``"int16x8"`` (int16 activations, int8
+            weights, needs ``representative_dataset``).
+        representative_dataset: For calibration in the integer modes: a
+            ``tf.data.Dataset`` of ``(images, labels)`` or ``images`` batches, or a
+            NumPy array of images. Up to 256 examples are used.
+        inference_input_type: ``"float32"``, ``"int8"``, ``"uint8"`` or ``"int16"``;
+            anything but float32 only in the integer modes.
+        inference_output_type: As ``inference_input_type``, for the output.
+        allow_flex_ops: Allow TensorFlow (Flex) ops where TFLite has no builtin one.
+            Off by default: most edge runtimes lack them.
+
+    Returns:
+        ``output_path``.
+
+    Raises:
+        ValueError: For a bad argument, before any work is done.
+        ConversionError: If the converter fails; the message summarizes its own.
+
+    Example:
+
+    >>> import tempfile, os, keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> path = convert(model, os.path.join(tempfile.mkdtemp(), "m.tflite"))
+    >>> os.path.getsize(path) > 0
+    True
+    """
+    output_path = os.fspath(output_path)
+    if not output_path.endswith(".tflite"):
+        raise ValueError(f"output_path must end in '.tflite'. Received: output_path={output_path!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
+    if mode in _INTEGER_MODES and representative_dataset is None:
+        raise ValueError(
+            f"mode={mode!r} calibrates activation ranges and needs representative_dataset "
+            "(a tf.data.Dataset or array of typical inputs). Received: representative_dataset=None"
+        )
+    if representative_dataset is not None and not isinstance(representative_dataset, (np.ndarray, tf.data.Dataset)):
+        raise ValueError(
+            "representative_dataset must be a tf.data.Dataset or a NumPy array. "
+            f"Received: representative_dataset of type {type(representative_dataset).__name__}"
+        )
+    for name, value in (("inference_input_type", inference_input_type), ("inference_output_type", inference_output_type)):
+        if value not in _IO_TYPES:
+            raise ValueError(f"{name} must be one of {tuple(_IO_TYPES)}. Received: {name}={value!r}")
+        if value != "float32" and mode not in _INTEGER_MODES:
+            raise ValueError(
+                f"{name}={value!r} needs an integer mode ('int8' or 'int16x8'). Received: mode={mode!r}"
+            )
+    model = _as_model(model_or_path)
+    with tempfile.TemporaryDirectory(prefix="kopt-tflite-") as workdir:
+        try:
+            converter = _make_converter(model, workdir)
+            _configure(converter, mode, representative_dataset, inference_input_type, inference_output_type, allow_flex_ops)
+            flatbuffer = converter.convert()
+        except Exception as err:  # The exporter and converter raise many types.
+            raise ConversionError(
+                f"TFLite conversion of model {model.name!r} (mode={mode!r}) failed: {_summarize(err)}"
+            ) from err
+    atomic_write_bytes(output_path, flatbuffer)
+    return output_path
+
+
+def _as_model(model_or_path):
+    if isinstance(model_or_path, keras.Model):
+        return model_or_path
+    path = os.fspath(model_or_path)
+    if not os.path.isfile(path):
+        raise ValueError(f"model_or_path is neither a keras.Model nor an existing file. Received: {path!r}")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:
+        raise ValueError(f"model_or_path is not a loadable Keras model file: {path!r} ({_summarize(err)})") from err
+
+
+def _make_converter(model, workdir):
+    # Keras 3 documents the SavedModel route; converting a traced function that
+    # still holds resource variables gives files that read uninitialized variables.
+    saved_model_dir = os.path.join(workdir, "saved_model")
+    model.export(saved_model_dir, format="tf_saved_model", verbose=False)
+    return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+
+
+def _configure(converter, mode, representative_dataset, input_type, output_type, allow_flex_ops):
+    builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode in _INTEGER_MODES:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _calibration_generator(representative_dataset)
+        if mode == "int8":
+            builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        else:
+            builtins = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        converter.inference_input_type = _IO_TYPES[input_type]
+        converter.inference_output_type = _IO_TYPES[output_type]
+    if allow_flex_ops:
+        builtins = builtins + [tf.lite.OpsSet.SELECT_TF_OPS]
+    converter.target_spec.supported_ops = builtins
+
+
+def _calibration_generator(representative_dataset):
+    def examples():
+        yielded = 0
+        for batch in _iterate_images(representative_dataset):
+            for image in batch:
+                yield [image[np.newaxis].astype(np.float32)]
+                yielded += 1
+                if yielded >= _REPRESENTATIVE_EXAMPLES:
+                    return
+
+    return examples
+
+
+def _iterate_images(source):
+    if isinstance(source, np.ndarray):
+        yield source
+        return
+    for element in source:
+        images = element[0] if isinstance(element, (tuple, list)) else element
+        yield np.asarray(images)
+
+
+def _summarize(err):
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    # The converter's useful sentence is usually an "error:" line among MLIR noise.
+    for line in lines:
+        if "error:" in line:
+            return line[:300]
+    return (lines[0][:300] if lines else type(err).__name__)
