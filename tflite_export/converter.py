@@ -7,6 +7,7 @@ message instead of silently producing a file phones cannot run.
 """
 
 import os
+import re
 import tempfile
 
 import keras
@@ -169,9 +170,19 @@ def _iterate_images(source):
 
 
 def _summarize(err):
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    # The converter's useful sentence is usually an "error:" line among MLIR noise.
-    for line in lines:
+    text = str(err)
+    # The converter buries the useful part in MLIR locations; the op names are what
+    # a user can act on.
+    missing_ops = sorted(set(re.findall(r"'(tf\.\w+)' op is neither a custom op nor a flex op", text)))
+    if missing_ops:
+        return (
+            f"ops with no builtin TFLite kernel: {', '.join(missing_ops)}; replace them, or pass "
+            "allow_flex_ops=True if the target runtime links the TensorFlow (Flex) delegate"
+        )
+    for line in text.splitlines():
         if "error:" in line:
-            return line[:300]
-    return (lines[0][:300] if lines else type(err).__name__)
+            reason = re.sub(r"loc\(.*\)\):?", "", line.split("error:", 1)[1]).strip()
+            if reason:
+                return reason[:300]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(err).__name__

@@ -1,0 +1,93 @@
+"""kopt-optimize as users run it: the installed console script, in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "kopt-optimize")
+REPORT_KEYS = {"keras_accuracy", "tflite_accuracy", "tflite_bytes", "tflite_gzip_bytes", "params", "sparsity"}
+
+
+def _run(args, cwd, timeout=600):
+    if not os.path.isfile(SCRIPT):
+        pytest.fail(f"{SCRIPT} is missing: install kopt (pip install -e '.[test]') before testing")
+    return subprocess.run([SCRIPT, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_no_flags_runs_end_to_end_on_digits(tmp_path):
+    result = _run([], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout
+    assert "baseline" in table and "optimized" in table and "tflite acc" in table
+    for name in ("baseline.keras", "optimized.keras", "baseline.tflite", "optimized.tflite"):
+        assert (tmp_path / "kopt_export" / name).stat().st_size > 0
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_report_json_has_the_promised_keys_and_honest_numbers(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("keep me")
+    result = _run(["--epochs=2", "--export_dir=out", "--report=r.json", "--seed=3"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["dataset"]["name"] == "digits" and report["techniques"] == []
+    for row in ("baseline", "optimized"):
+        assert REPORT_KEYS <= set(report[row])
+        assert 0.0 <= report[row]["tflite_accuracy"] <= 1.0
+        assert report[row]["tflite_bytes"] == os.path.getsize(report[row]["tflite_path"])
+    assert report["recipe"]["epochs"] == 2 and report["recipe"]["seed"] == 3
+    assert (tmp_path / "r.png").stat().st_size > 0
+    assert (tmp_path / "out" / "mine.txt").read_text() == "keep me"
+
+
+def _non_classifier(tmp_path):
+    path = str(tmp_path / "regressor.keras")
+    keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(1)]).save(path)
+    return path
+
+
+def _junk_model(tmp_path):
+    path = tmp_path / "junk.keras"
+    path.write_text("not a model")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "make_args, expected",
+    [
+        (lambda tmp: ["--dataset=imagenet_please"], "--dataset=imagenet_please: unknown dataset"),
+        (lambda tmp: [f"--dataset=npz:{tmp}/absent.npz"], f"--dataset=npz:{{tmp}}/absent.npz: file not found"),
+        (lambda tmp: [f"--model={_junk_model(tmp)}"], "--model={tmp}/junk.keras: not a loadable Keras model"),
+        (lambda tmp: [f"--model={_non_classifier(tmp)}"], "--model={tmp}/regressor.keras: is not a classifier"),
+        (lambda tmp: ["--model=resnet"], "--model=resnet: not a built-in model"),
+        (lambda tmp: ["--epochs=0"], "--epochs=0: must be at least 1"),
+        (lambda tmp: ["--epochs=-2"], "--epochs=-2: must be at least 1"),
+        (lambda tmp: ["--batch_size=-5"], "--batch_size=-5: must be at least 1"),
+        (lambda tmp: ["--learning_rate=-1"], "--learning_rate=-1.0: must be a finite number above 0"),
+        (lambda tmp: ["--seed=-1"], "--seed=-1: must be at least 0"),
+        (lambda tmp: ["--report=r.txt"], "--report=r.txt: must be a path ending in .json"),
+        (lambda tmp: ["--epochs=abc"], "--epochs=abc"),
+        (lambda tmp: ["--no_such_flag=1"], "no_such_flag"),
+        (lambda tmp: ["extra"], "unexpected arguments ['extra']"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, make_args, expected):
+    result = _run(make_args(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout[-2000:], result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("kopt-optimize: error:")]
+    assert len(error_lines) == 1, result.stderr
+    assert expected.format(tmp=tmp_path) in error_lines[0]
+    assert not (tmp_path / "kopt_export").exists()
+
+
+def test_verbosity_1_shows_the_traceback(tmp_path):
+    result = _run(["--dataset=imagenet_please", "--verbosity=1"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "ConfigError" in result.stderr

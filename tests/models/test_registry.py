@@ -1,0 +1,73 @@
+"""Building built-in models and loading and checking saved ones."""
+
+import keras
+import numpy as np
+import pytest
+
+from kopt import ConfigError
+from kopt.models import check_classifier
+from kopt.models import get_model
+from kopt.models import outputs_probabilities
+
+
+def test_builtin_by_name():
+    assert get_model("small_cnn", (8, 8, 1), 10).output_shape == (None, 10)
+
+
+def test_loads_a_saved_classifier_with_its_weights(tmp_path):
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    path = str(tmp_path / "clf.keras")
+    model.save(path)
+    loaded = get_model(path, (8, 8, 1), 10)
+    x = np.random.default_rng(0).random((2, 8, 8, 1), np.float32)
+    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
+    assert outputs_probabilities(loaded)
+
+
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        ([keras.layers.Flatten(), keras.layers.Dense(1)], "not a classifier"),
+        ([keras.layers.Dense(10)], "not a classifier"),  # output (8, 8, 10)
+    ],
+)
+def test_non_classification_models_are_refused(tmp_path, layers, message):
+    model = keras.Sequential([keras.Input((8, 8, 1))] + layers)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    with pytest.raises(ConfigError, match=message) as err:
+        get_model(path, (8, 8, 1), 10)
+    assert err.value.key == "model" and err.value.value == path
+
+
+def test_input_shape_mismatch_is_refused(tmp_path):
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    with pytest.raises(ConfigError, match=r"takes inputs of shape \(28, 28, 1\)"):
+        get_model(path, (8, 8, 1), 10)
+
+
+def test_bad_model_settings(tmp_path):
+    with pytest.raises(ConfigError, match="not a built-in model"):
+        get_model("resnet9000", (8, 8, 1), 10)
+    with pytest.raises(ConfigError, match="file not found"):
+        get_model(str(tmp_path / "missing.keras"), (8, 8, 1), 10)
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a model")
+    with pytest.raises(ConfigError, match="not a loadable Keras model file"):
+        get_model(str(junk), (8, 8, 1), 10)
+
+
+def test_multi_output_models_are_refused():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, [keras.layers.Dense(3)(inputs), keras.layers.Dense(3)(inputs)])
+    with pytest.raises(ConfigError, match="exactly one input and one output"):
+        check_classifier(model, (4,), 3)
+
+
+def test_outputs_probabilities_reads_the_last_layer():
+    logits = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    softmax_layer = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Softmax()])
+    assert not outputs_probabilities(logits)
+    assert outputs_probabilities(softmax_layer)

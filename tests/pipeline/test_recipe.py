@@ -1,0 +1,50 @@
+"""Recipe validation names the key and the value."""
+
+import json
+
+import pytest
+
+from kopt import ConfigError
+from kopt.pipeline import Recipe
+from kopt.pipeline import TechniqueSpec
+
+
+def test_defaults_are_valid_and_json_friendly():
+    recipe = Recipe().validate()
+    data = recipe.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["dataset"] == "digits" and data["techniques"] == []
+
+
+def test_techniques_serialize_in_order():
+    recipe = Recipe(techniques=(TechniqueSpec("a", {"x": 1}), TechniqueSpec("b")))
+    assert [t["name"] for t in recipe.to_dict()["techniques"]] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("epochs", 0),
+        ("epochs", -1),
+        ("epochs", 1.5),
+        ("batch_size", 0),
+        ("learning_rate", 0.0),
+        ("learning_rate", -0.1),
+        ("learning_rate", float("nan")),
+        ("seed", -1),
+        ("dataset", ""),
+        ("model", " "),
+        ("export_dir", ""),
+        ("report", "r.txt"),
+    ],
+)
+def test_bad_values_name_key_and_value(key, value):
+    with pytest.raises(ConfigError) as err:
+        Recipe(**{key: value}).validate()
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}={value}")
+
+
+def test_techniques_must_be_specs_and_the_error_names_the_bad_element():
+    with pytest.raises(ConfigError, match="^techniques=prune: each technique must be a TechniqueSpec"):
+        Recipe(techniques=("prune",)).validate()

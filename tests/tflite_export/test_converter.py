@@ -1,0 +1,118 @@
+"""tflite_export.convert: modes, dtypes, argument checks, atomic writes."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import tflite_export
+from tflite_export.verify import load_interpreter
+
+
+@pytest.fixture(scope="module")
+def model_and_data():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(5),
+        ]
+    )
+    data = np.random.default_rng(0).random((64, 8, 8, 1)).astype(np.float32)
+    return model, data
+
+
+def _tensor_types(path):
+    interpreter = load_interpreter(path)
+    return interpreter.get_input_details()[0]["dtype"], interpreter.get_output_details()[0]["dtype"]
+
+
+@pytest.mark.parametrize("mode", ["float32", "float16", "dynamic", "int8", "int16x8"])
+def test_every_mode_converts_and_agrees_with_keras(tmp_path, model_and_data, mode):
+    model, data = model_and_data
+    path = tflite_export.convert(
+        model, str(tmp_path / f"{mode}.tflite"), mode=mode, representative_dataset=data if mode.startswith("int") else None
+    )
+    outputs = tflite_export.predict(path, data)
+    expected = model.predict(data, verbose=0)
+    assert outputs.shape == expected.shape
+    tolerance = {"float32": 1e-5, "float16": 1e-2, "dynamic": 0.1, "int8": 0.2, "int16x8": 0.1}[mode]
+    assert np.max(np.abs(outputs - expected)) < tolerance * max(1.0, np.max(np.abs(expected)))
+
+
+def test_float16_and_dynamic_shrink_the_file(tmp_path):
+    # The converter quantizes only tensors of 1024+ values, so the kernel is 64x64.
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64), keras.layers.Dense(3)])
+    sizes = {
+        mode: os.path.getsize(tflite_export.convert(model, str(tmp_path / f"{mode}.tflite"), mode=mode))
+        for mode in ("float32", "float16", "dynamic")
+    }
+    assert sizes["float16"] < 0.7 * sizes["float32"]
+    assert sizes["dynamic"] < 0.5 * sizes["float32"]
+
+
+def test_int8_io_types(tmp_path, model_and_data):
+    model, data = model_and_data
+    path = tflite_export.convert(
+        model,
+        str(tmp_path / "q.tflite"),
+        mode="int8",
+        representative_dataset=data,
+        inference_input_type="int8",
+        inference_output_type="int8",
+    )
+    assert [np.dtype(t).name for t in _tensor_types(path)] == ["int8", "int8"]
+    # predict quantizes the float inputs and dequantizes the outputs.
+    agreement = np.mean(np.argmax(tflite_export.predict(path, data), -1) == np.argmax(model.predict(data, verbose=0), -1))
+    assert agreement >= 0.9
+
+
+def test_converts_from_a_keras_file(tmp_path, model_and_data):
+    model, data = model_and_data
+    keras_path = str(tmp_path / "m.keras")
+    model.save(keras_path)
+    path = tflite_export.convert(keras_path, str(tmp_path / "m.tflite"))
+    np.testing.assert_allclose(tflite_export.predict(path, data), model.predict(data, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"output_path": "model.tfl"}, "must end in '.tflite'"),
+        ({"mode": "int4"}, "mode must be one of"),
+        ({"mode": "int8"}, "needs representative_dataset"),
+        ({"inference_input_type": "int8"}, "needs an integer mode"),
+        ({"inference_output_type": "float64"}, "inference_output_type must be one of"),
+        ({"mode": "int8", "representative_dataset": [1, 2]}, "representative_dataset must be"),
+    ],
+)
+def test_bad_arguments_fail_before_any_work(tmp_path, model_and_data, kwargs, message):
+    model, _ = model_and_data
+    kwargs = {"output_path": str(tmp_path / "x.tflite"), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        tflite_export.convert(model, **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_or_corrupt_model_file(tmp_path):
+    with pytest.raises(ValueError, match="neither a keras.Model nor an existing file"):
+        tflite_export.convert(str(tmp_path / "absent.keras"), str(tmp_path / "x.tflite"))
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"\x00" * 10)
+    with pytest.raises(ValueError, match="not a loadable Keras model"):
+        tflite_export.convert(str(corrupt), str(tmp_path / "x.tflite"))
+
+
+def test_failed_conversion_keeps_the_previous_file(tmp_path):
+    # erfinv has no builtin TFLite kernel; without Flex the conversion must fail.
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(keras.ops.erfinv)(inputs))
+    path = tmp_path / "keep.tflite"
+    path.write_bytes(b"previous good file")
+    with pytest.raises(tflite_export.ConversionError, match="no builtin TFLite kernel: tf.Erfinv"):
+        tflite_export.convert(model, str(path))
+    assert path.read_bytes() == b"previous good file"
+    assert sorted(os.listdir(tmp_path)) == ["keep.tflite"]

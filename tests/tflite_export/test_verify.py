@@ -1,0 +1,56 @@
+"""tflite_export.verify / predict / accuracy against a Keras model."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tflite_export
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+    path = str(tmp_path_factory.mktemp("verify") / "m.tflite")
+    tflite_export.convert(model, path)
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(100, 6)).astype(np.float32)
+    labels = np.argmax(model.predict(images, verbose=0), -1).astype(np.int32)
+    labels[:10] = (labels[:10] + 1) % 3  # 10 wrong labels: accuracy is exactly 0.9
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    return model, path, dataset
+
+
+def test_verify_reports_accuracy_agreement_and_difference(exported):
+    model, path, dataset = exported
+    result = tflite_export.verify(path, model, dataset, batch_size=7)
+    assert result["examples"] == 100
+    assert result["agreement"] == 1.0
+    assert result["tflite_accuracy"] == pytest.approx(0.9)
+    assert result["keras_accuracy"] == pytest.approx(0.9)
+    assert result["max_abs_diff"] < 1e-5
+
+
+def test_accuracy_and_predict_from_bytes(exported):
+    model, path, dataset = exported
+    assert tflite_export.accuracy(path, dataset) == pytest.approx(0.9)
+    with open(path, "rb") as f:
+        outputs = tflite_export.predict(f.read(), np.zeros((3, 6), np.float32))
+    assert outputs.shape == (3, 3)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        tflite_export.predict(str(tmp_path / "absent.tflite"), np.zeros((1, 6), np.float32))
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"junk" * 10)
+    with pytest.raises(ValueError, match="not a valid TFLite flatbuffer"):
+        tflite_export.predict(str(junk), np.zeros((1, 6), np.float32))
+
+
+def test_empty_dataset_is_an_error(exported):
+    model, path, _ = exported
+    empty = tf.data.Dataset.from_tensor_slices((np.zeros((0, 6), np.float32), np.zeros((0,), np.int32))).batch(4)
+    with pytest.raises(ValueError, match="no batches"):
+        tflite_export.verify(path, model, empty)
