@@ -1,0 +1,22 @@
+"""The examples run as documented."""
+
+import os
+import re
+import subprocess
+import sys
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "examples")
+
+
+def test_train_and_export_runs_and_reports_agreement(tmp_path):
+    output = tmp_path / "digits.tflite"
+    result = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, "train_and_export.py"), "--epochs=2", f"--output={output}", "--mode=int8"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(r"agreement (\d\.\d+)", result.stdout)
+    assert match and float(match.group(1)) >= 0.95
+    assert output.stat().st_size > 0
