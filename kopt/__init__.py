@@ -1,7 +1,8 @@
 """kopt: model optimization for Keras 3 on TensorFlow.
 
 Subpackages: ``kopt.data`` (datasets), ``kopt.models`` (built-in models),
-``kopt.pipeline`` (the recipe and stages behind ``kopt-optimize``) and
+``kopt.pipeline`` (the recipe and stages behind ``kopt-optimize``), ``kopt.pruning``
+(magnitude, block, M:N and structured pruning) and
 ``kopt.testing`` (the test harness for kopt layers and schedules).
 
 Subpackages load on first use, so ``import kopt`` stays cheap and imports neither
@@ -13,7 +14,7 @@ import importlib
 from kopt.errors import ConfigError
 from kopt.version import __version__
 
-_SUBPACKAGES = ("data", "models", "pipeline", "testing")
+_SUBPACKAGES = ("data", "models", "pipeline", "pruning", "testing")
 
 __all__ = ["ConfigError", "__version__", *_SUBPACKAGES]
 

@@ -98,9 +98,12 @@ def outputs_probabilities(model):
         model: A functional or Sequential ``keras.Model``.
 
     Returns:
-        ``True`` if the last layer is a ``Softmax`` layer or has ``activation="softmax"``.
+        ``True`` if the last layer is a ``Softmax`` layer or has ``activation="softmax"``;
+        a wrapper (pruning, quantization) is looked through to the layer it wraps.
     """
     last = model.layers[-1] if model.layers else None
+    while isinstance(last, keras.layers.Wrapper):
+        last = last.layer
     if isinstance(last, keras.layers.Softmax):
         return True
     activation = getattr(last, "activation", None)

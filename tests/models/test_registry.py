@@ -71,3 +71,13 @@ def test_outputs_probabilities_reads_the_last_layer():
     softmax_layer = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Softmax()])
     assert not outputs_probabilities(logits)
     assert outputs_probabilities(softmax_layer)
+
+
+def test_outputs_probabilities_looks_through_wrappers():
+    class PassThrough(keras.layers.Wrapper):
+        def call(self, inputs):
+            return self.layer(inputs)
+
+    inputs = keras.Input((4,))
+    wrapped = keras.Model(inputs, PassThrough(keras.layers.Dense(3, activation="softmax"))(inputs))
+    assert outputs_probabilities(wrapped)

@@ -1,0 +1,154 @@
+"""prune_low_magnitude: wrap a layer, a list of layers or a whole model."""
+
+import warnings
+
+import keras
+
+from kopt.pruning import prunable
+from kopt.pruning import schedules
+from kopt.pruning.policy import PruningPolicy
+from kopt.pruning.strip import clone_graph_model
+from kopt.pruning.strip import copy_layer
+from kopt.pruning.wrapper import PruneLowMagnitude
+from kopt.pruning.wrapper import check_pruning_arguments
+
+__all__ = ["prune_low_magnitude"]
+
+
+def prune_low_magnitude(
+    to_prune: keras.layers.Layer | list | keras.Model,
+    pruning_schedule: schedules.PruningSchedule | str | dict | None = None,
+    block_size: tuple[int, int] = (1, 1),
+    block_pooling_type: str = "AVG",
+    sparsity_m_by_n: tuple[int, int] | None = None,
+    pruning_policy: PruningPolicy | None = None,
+    **kwargs,
+):
+    """Makes a layer or model prune its low-magnitude weights while it trains.
+
+    Same names and meanings as ``tfmot.sparsity.keras.prune_low_magnitude``:
+
+    * a layer: returns it wrapped in :class:`PruneLowMagnitude` (an already
+      wrapped layer is returned as is);
+    * a list of layers: returns the list with each layer wrapped (input layers
+      and wrapped layers pass through);
+    * a Sequential or functional model, nested models included: returns a copy
+      (new layers, same weights, not compiled) with every supported layer
+      wrapped. Layers that hold weights but are not prunable are left as they
+      are, and one warning lists them.
+
+    Train the result with ``kopt.pruning.UpdatePruningStep()`` in the callbacks
+    (or :class:`kopt.pruning.PruningStep` in a custom loop), then call
+    :func:`kopt.pruning.strip_pruning` before export.
+
+    Args:
+        to_prune: A layer, a list of layers, or a Sequential/functional model.
+        pruning_schedule: A :class:`PruningSchedule` (or a name/config that
+            ``kopt.pruning.schedules.get`` accepts); ``None`` means
+            ``ConstantSparsity(0.5, begin_step=0)``.
+        block_size: ``(rows, cols)`` tiles pruned together; ``(1, 1)`` prunes
+            single weights.
+        block_pooling_type: ``"AVG"`` or ``"MAX"``: how a tile is scored.
+        sparsity_m_by_n: ``(m, n)``: ``m`` zeros in every ``n`` consecutive
+            weights along the input-channel axis, e.g. ``(2, 4)``.
+        pruning_policy: A :class:`PruningPolicy` choosing which layers to wrap and
+            checking the model first, e.g. ``PruneForLatencyOnXNNPack()``.
+        **kwargs: Passed to the wrapper (e.g. ``name``); only with a single layer.
+
+    Returns:
+        The wrapped layer, list of layers, or a new model.
+
+    Raises:
+        ValueError: For an unsupported single layer (naming it, its class and the
+            ``PrunableLayer`` protocol), a subclassed model, an object that is none
+            of the above, bad schedule or block settings, or a model the policy
+            refuses.
+
+    Example:
+
+    >>> import keras
+    >>> from kopt.pruning import PolynomialDecay
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(2)])
+    >>> pruned = prune_low_magnitude(
+    ...     model, pruning_schedule=PolynomialDecay(0.0, 0.8, begin_step=0, end_step=100))
+    >>> [type(layer).__name__ for layer in pruned.layers]
+    ['PruneLowMagnitude', 'PruneLowMagnitude']
+    """
+    params = {
+        "pruning_schedule": schedules.get(pruning_schedule) or schedules.ConstantSparsity(0.5, 0),
+        "block_size": block_size,
+        "block_pooling_type": block_pooling_type,
+        "sparsity_m_by_n": sparsity_m_by_n,
+    }
+    if pruning_policy is not None and not isinstance(pruning_policy, PruningPolicy):
+        raise ValueError(f"`pruning_policy` must be a PruningPolicy. Received: pruning_policy={pruning_policy!r}")
+    # Every setting is checked once, before any layer is cloned.
+    check_pruning_arguments(block_size, block_pooling_type, sparsity_m_by_n)
+
+    if isinstance(to_prune, keras.Model):
+        _no_kwargs(kwargs, to_prune)
+        if pruning_policy is not None:
+            pruning_policy.ensure_model_supports_pruning(to_prune)
+        return _prune_model(to_prune, params, pruning_policy)
+    if isinstance(to_prune, (list, tuple)):
+        _no_kwargs(kwargs, to_prune)
+        return [_prune_list_item(layer, params, pruning_policy) for layer in to_prune]
+    if isinstance(to_prune, keras.layers.Layer):
+        if isinstance(to_prune, PruneLowMagnitude):
+            return to_prune
+        if pruning_policy is not None and not pruning_policy.allow_pruning(to_prune):
+            raise ValueError(
+                f"{type(pruning_policy).__name__} does not allow pruning layer {to_prune.name!r} "
+                f"({type(to_prune).__name__})."
+            )
+        return PruneLowMagnitude(to_prune, **params, **kwargs)
+    raise ValueError(
+        "prune_low_magnitude accepts a keras layer, a list of layers, or a Sequential or functional "
+        f"model. Received: to_prune of type {type(to_prune).__name__}"
+    )
+
+
+def _prune_list_item(layer, params, pruning_policy):
+    if isinstance(layer, (PruneLowMagnitude, keras.layers.InputLayer)):
+        return layer
+    if isinstance(layer, keras.Model):
+        raise ValueError(
+            f"Received model {layer.name!r} in a list of layers to prune; call prune_low_magnitude on the model itself."
+        )
+    if pruning_policy is not None and not pruning_policy.allow_pruning(layer):
+        return layer
+    return PruneLowMagnitude(layer, **params)
+
+
+def _prune_model(model, params, pruning_policy):
+    left_unpruned = []
+
+    def wrap(layer):
+        clone = copy_layer(layer)
+        if isinstance(layer, PruneLowMagnitude):
+            return clone
+        if pruning_policy is not None and not pruning_policy.allow_pruning(layer):
+            return clone
+        if not prunable.is_prunable(layer):
+            if layer.weights:
+                left_unpruned.append(f"{layer.name} ({type(layer).__name__})")
+            return clone
+        return PruneLowMagnitude(clone, **params)
+
+    pruned = clone_graph_model(model, wrap, action="prune")
+    if left_unpruned:
+        warnings.warn(
+            f"prune_low_magnitude left {len(left_unpruned)} layer(s) with weights unpruned because kopt.pruning "
+            f"does not support them: {', '.join(left_unpruned)}. To prune one, give its class a "
+            "`get_prunable_weights()` method (the kopt.pruning.PrunableLayer protocol).",
+            stacklevel=3,
+        )
+    return pruned
+
+
+def _no_kwargs(kwargs, to_prune):
+    if kwargs:
+        raise ValueError(
+            f"Extra keyword arguments apply to a single layer only; received {sorted(kwargs)} "
+            f"with {type(to_prune).__name__} {getattr(to_prune, 'name', '')!r}."
+        )

@@ -1,0 +1,328 @@
+"""Sparsity of a Keras model or a ``.tflite`` file, and M:N structure checks.
+
+``sparsity_report`` counts exactly-zero values in every weight of a Keras model
+(per layer and per weight) or in every constant weight tensor of a TFLite
+flatbuffer (per tensor; integer constants without quantization parameters are
+shapes and indices, and are left out). For quantized tensors a value counts as zero when it equals the
+tensor's zero point, i.e. when it dequantizes to 0. ``overall`` covers weights
+with two or more dimensions: the kernels pruning acts on, not biases or
+normalization statistics.
+
+``check_m_by_n`` uses tfmot's convention, the one ``prune_low_magnitude``'s
+``sparsity_m_by_n`` follows: a tensor is **M:N sparse** when every block of ``n``
+consecutive weights along the *input-channel* axis holds at least ``m`` zeros, so
+at most ``n - m`` non-zeros (2:4 means two zeros in each group of four, what sparse
+tensor cores and XNNPACK can exploit). The input-channel axis is:
+
+* Keras ``Dense`` kernel ``(in, out)``: axis 0; ``Conv1D/2D/3D`` kernel
+  ``(..., in, out)`` and SeparableConv pointwise kernel: axis -2.
+* TFLite ``FULLY_CONNECTED`` weights ``[out, in]`` and ``CONV_2D`` weights
+  ``[out, h, w, in]``: the last axis.
+
+Depthwise kernels have no input-channel reduction and are not checked. A block
+cut short by the end of the axis is checked as if padded with zeros.
+
+The TFLite file is read with the flatbuffer schema that ships with ``ai_edge_litert``
+(``schema_py_generated``): the interpreter's ``get_tensor_details`` cannot tell
+constant weights from activations, nor which operator reads a tensor.
+
+Example:
+
+>>> import keras
+>>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="dense")])
+>>> _ = model.layers[0].kernel.assign([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0], [3.0, 0.0]])
+>>> sparsity_report(model)["overall"]["sparsity"]
+0.625
+>>> check_m_by_n(model, m=2, n=4)["ok"]
+True
+"""
+
+import os
+
+import keras
+import numpy as np
+
+_WEIGHT_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1}  # op -> index of its weights input
+_KERAS_KERNEL_LAYERS = (
+    keras.layers.Dense,
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.SeparableConv1D,
+    keras.layers.SeparableConv2D,
+)
+
+
+def sparsity_report(model_or_tflite_path) -> dict:
+    """Zero counts, sizes and sparsity of every weight.
+
+    Args:
+        model_or_tflite_path: A ``keras.Model``, a path to a ``.tflite`` file, or
+            the file's bytes.
+
+    Returns:
+        A JSON-ready dict with ``source`` (``"keras"`` or ``"tflite"``), ``model``,
+        ``tensors`` (a list of ``{"name", "shape", "dtype", "size", "zeros",
+        "sparsity"}``, plus ``"layer"`` for Keras and ``"ops"``, the readers as
+        ``"OP:input_index"``, for TFLite), ``overall`` (``size``, ``zeros``,
+        ``sparsity`` over tensors of two or more dimensions) and, for Keras,
+        ``layers``: the same totals per layer.
+
+    Raises:
+        ValueError: If the argument is neither a model nor a readable ``.tflite``.
+    """
+    if isinstance(model_or_tflite_path, keras.Model):
+        tensors = [
+            _entry(name, values, layer=layer) for name, layer, values in _keras_weights(model_or_tflite_path)
+        ]
+        report = {"source": "keras", "model": model_or_tflite_path.name, "tensors": tensors}
+        report["layers"] = []
+        for layer in dict.fromkeys(t["layer"] for t in tensors):
+            totals = _totals([t for t in tensors if t["layer"] == layer])
+            report["layers"].append({"layer": layer, **totals})
+    else:
+        model = _TFLiteModel(model_or_tflite_path)
+        tensors = []
+        for tensor_id, values in model.constants():
+            entry = _entry(model.name(tensor_id), values, zero_point=model.zero_point(tensor_id, values.ndim))
+            entry["ops"] = model.readers(tensor_id)
+            tensors.append(entry)
+        report = {"source": "tflite", "model": model.label, "tensors": tensors}
+    report["overall"] = _totals(tensors)
+    return report
+
+
+def check_m_by_n(tflite_path_or_model, m: int = 2, n: int = 4) -> dict:
+    """Checks that every block of ``n`` input-channel weights has at least ``m`` zeros.
+
+    Args:
+        tflite_path_or_model: A ``.tflite`` path or bytes, or a ``keras.Model``.
+        m: Fewest zeros required per block (2 in "2:4"), as tfmot's ``sparsity_m_by_n``.
+        n: Block length along the input-channel axis (4 in "2:4").
+
+    Returns:
+        A JSON-ready dict: ``m``, ``n``, ``convention``, ``tensors`` (one
+        ``{"name", "shape", "axis", "blocks", "violating_blocks", "ok"}`` per
+        kernel of a Dense/Conv layer or weights input of a TFLite
+        ``FULLY_CONNECTED``/``CONV_2D``) and ``ok``: True if there is at least one
+        such tensor and all pass.
+
+    Raises:
+        ValueError: For ``m``/``n`` that are not integers with ``1 <= m < n``, or an
+            unreadable model.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> check_m_by_n(model)["ok"]  # freshly initialized weights are dense
+    False
+    """
+    for name, value in (("m", m), ("n", n)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
+    if m >= n:
+        raise ValueError(f"m must be smaller than n (m zeros per block of n). Received: m={m}, n={n}")
+    checked = []
+    if isinstance(tflite_path_or_model, keras.Model):
+        for name, layer, values in _keras_weights(tflite_path_or_model):
+            layer_object = tflite_path_or_model.get_layer(layer)
+            if isinstance(layer_object, _KERAS_KERNEL_LAYERS) and name.rsplit("/", 1)[-1] in (
+                "kernel",
+                "pointwise_kernel",
+            ):
+                checked.append(_check_blocks(name, values, values.ndim - 2, m, n, zero_point=0))
+    else:
+        model = _TFLiteModel(tflite_path_or_model)
+        for tensor_id, values in model.weights_of(_WEIGHT_OPS):
+            zero_point = model.zero_point(tensor_id, values.ndim)
+            checked.append(_check_blocks(model.name(tensor_id), values, values.ndim - 1, m, n, zero_point))
+    return {
+        "m": m,
+        "n": n,
+        "convention": (
+            f"at least {m} zeros (at most {n - m} non-zeros) in every block of {n} consecutive weights "
+            "along the input-channel axis"
+        ),
+        "tensors": checked,
+        "ok": bool(checked) and all(entry["ok"] for entry in checked),
+    }
+
+
+def format_sparsity_report(report: dict) -> str:
+    """Renders a :func:`sparsity_report` dict as a fixed-width table.
+
+    Example:
+
+    >>> print(format_sparsity_report({"source": "keras", "model": "m", "tensors": [
+    ...     {"name": "d/kernel", "shape": [2, 2], "size": 4, "zeros": 1, "sparsity": 0.25}],
+    ...     "overall": {"size": 4, "zeros": 1, "sparsity": 0.25}}))
+    Sparsity of m (keras)
+    tensor        shape   size  zeros  sparsity
+    d/kernel      2x2        4      1     25.0%
+    overall (ndim >= 2)      4      1     25.0%
+    """
+    rows = [
+        (t["name"], "x".join(str(d) for d in t["shape"]) or "scalar", t["size"], t["zeros"], t["sparsity"])
+        for t in report["tensors"]
+    ]
+    overall = report["overall"]
+    name_width = max([len("tensor")] + [len(row[0]) for row in rows]) + 2
+    shape_width = max([len("shape")] + [len(row[1]) for row in rows]) + 2
+    label = "overall (ndim >= 2)"
+    name_width = max(name_width, len(label) + 2 - shape_width)
+    lines = [
+        f"Sparsity of {report['model']} ({report['source']})",
+        f"{'tensor':<{name_width}}{'shape':<{shape_width}}{'size':>5}{'zeros':>7}{'sparsity':>10}",
+    ]
+    for name, shape, size, zeros, sparsity in rows:
+        lines.append(f"{name:<{name_width}}{shape:<{shape_width}}{size:>5}{zeros:>7}{sparsity:>10.1%}")
+    size, zeros, sparsity = overall["size"], overall["zeros"], overall["sparsity"]
+    lines.append(f"{label:<{name_width + shape_width}}{size:>5}{zeros:>7}{sparsity:>10.1%}")
+    return "\n".join(lines)
+
+
+def _keras_weights(model):
+    """``(weight path, layer name, values)`` for every floating-point weight."""
+    for layer in model.layers:
+        for variable in layer.weights:
+            if "float" in str(variable.dtype):
+                yield variable.path, layer.name, np.asarray(variable.numpy())
+
+
+def _entry(name, values, *, layer=None, zero_point=0):
+    zeros = int(np.count_nonzero(values == zero_point))
+    entry = {
+        "name": name,
+        "shape": [int(d) for d in values.shape],
+        "dtype": str(values.dtype),
+        "size": int(values.size),
+        "zeros": zeros,
+        "sparsity": zeros / values.size if values.size else 0.0,
+    }
+    if layer is not None:
+        entry["layer"] = layer
+    return entry
+
+
+def _totals(tensors):
+    kernels = [t for t in tensors if len(t["shape"]) >= 2]
+    size = sum(t["size"] for t in kernels)
+    zeros = sum(t["zeros"] for t in kernels)
+    return {"size": size, "zeros": zeros, "sparsity": zeros / size if size else 0.0}
+
+
+def _check_blocks(name, values, axis, m, n, zero_point):
+    # Compared before moving the axis: a per-channel zero point broadcasts against
+    # the stored layout.
+    nonzero = np.moveaxis(np.asarray(values != zero_point), axis, -1)
+    nonzero = nonzero.reshape(-1, nonzero.shape[-1])
+    padding = (-nonzero.shape[1]) % n
+    nonzero = np.pad(nonzero, ((0, 0), (0, padding)))
+    per_block = nonzero.reshape(nonzero.shape[0], -1, n).sum(-1)
+    violating = int(np.count_nonzero(per_block > n - m))
+    return {
+        "name": name,
+        "shape": [int(d) for d in values.shape],
+        "axis": int(axis),
+        "blocks": int(per_block.size),
+        "violating_blocks": violating,
+        "ok": violating == 0,
+    }
+
+
+class _TFLiteModel:
+    """The parts of a TFLite flatbuffer the reports need: constants and their readers."""
+
+    def __init__(self, path_or_bytes):
+        from ai_edge_litert import schema_py_generated as schema
+
+        if isinstance(path_or_bytes, (bytes, bytearray)):
+            self.label, data = "<bytes>", bytes(path_or_bytes)
+        else:
+            path = os.fspath(path_or_bytes)
+            if not path.endswith(".tflite") or not os.path.isfile(path):
+                raise ValueError(f"expected a keras.Model or an existing '.tflite' file. Received: {path!r}")
+            self.label = path
+            with open(path, "rb") as handle:
+                data = handle.read()
+        if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
+            raise ValueError(f"not a TFLite flatbuffer (no 'TFL3' identifier): {self.label!r}")
+        self._data = data
+        self._model = schema.ModelT.InitFromPackedBuf(data, 0)
+        self._graph = self._model.subgraphs[0]
+        op_names = {
+            value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")
+        }
+        self._dtypes = {
+            getattr(schema.TensorType, key): np.dtype(key.lower())
+            for key in ("FLOAT32", "FLOAT16", "FLOAT64", "INT8", "UINT8", "INT16", "INT32", "INT64", "BOOL")
+        }
+        self._ops = []  # (op name, inputs, outputs)
+        for operator in self._graph.operators or []:
+            code = self._model.operatorCodes[operator.opcodeIndex]
+            name = op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+            self._ops.append((name, list(operator.inputs), list(operator.outputs)))
+
+    def name(self, tensor_id):
+        name = self._graph.tensors[tensor_id].name
+        return name.decode("utf-8") if isinstance(name, bytes) else str(name)
+
+    def values(self, tensor_id):
+        tensor = self._graph.tensors[tensor_id]
+        buffer = self._model.buffers[tensor.buffer]
+        if buffer.offset > 1:  # large models keep data after the flatbuffer
+            raw = self._data[buffer.offset : buffer.offset + buffer.size]
+        elif buffer.data is not None and len(buffer.data):
+            raw = np.asarray(buffer.data, np.uint8).tobytes()
+        else:
+            return None
+        dtype = self._dtypes.get(tensor.type)
+        if dtype is None:
+            return None  # int4, strings and other packed types are not reported
+        shape = [int(d) for d in tensor.shape] if tensor.shape is not None else []
+        return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(shape)
+
+    def constants(self):
+        """Constant weights: floating point, or integer with quantization parameters.
+
+        Integer constants without them are shapes, axes and indices, not weights.
+        """
+        for tensor_id, tensor in enumerate(self._graph.tensors):
+            values = self.values(tensor_id)
+            quantization = tensor.quantization
+            quantized = (
+                quantization is not None and quantization.scale is not None and len(quantization.scale)
+            )
+            if values is not None and (values.dtype.kind == "f" or quantized):
+                yield tensor_id, values
+
+    def readers(self, tensor_id):
+        return [f"{op}:{inputs.index(tensor_id)}" for op, inputs, _ in self._ops if tensor_id in inputs]
+
+    def weights_of(self, weight_ops):
+        """Constant weights of the given ops, looking through a DEQUANTIZE (float16 files)."""
+        producers = {output: (op, inputs) for op, inputs, outputs in self._ops for output in outputs}
+        seen = set()
+        for op, inputs, _ in self._ops:
+            if op not in weight_ops or len(inputs) <= weight_ops[op]:
+                continue
+            tensor_id = inputs[weight_ops[op]]
+            if tensor_id in producers and producers[tensor_id][0] == "DEQUANTIZE":
+                tensor_id = producers[tensor_id][1][0]
+            values = self.values(tensor_id)
+            if values is not None and tensor_id not in seen:
+                seen.add(tensor_id)
+                yield tensor_id, values
+
+    def zero_point(self, tensor_id, ndim):
+        """The stored value that means 0: the zero point, per channel where the file has one."""
+        quantization = self._graph.tensors[tensor_id].quantization
+        if quantization is None or quantization.zeroPoint is None or not len(quantization.zeroPoint):
+            return 0
+        zero_point = np.asarray(quantization.zeroPoint, np.int64)
+        if zero_point.size == 1:
+            return int(zero_point[0])
+        shape = [1] * ndim
+        shape[quantization.quantizedDimension] = zero_point.size
+        return zero_point.reshape(shape)

@@ -1,0 +1,126 @@
+"""Builds the smaller model: new layer configs from the plan, weights sliced in NumPy.
+
+The model is rebuilt from its own public config (``keras.Model.from_config`` or
+``keras.Sequential.from_config``) with ``filters``/``units`` of pruned layers
+lowered and each layer's ``build_config`` dropped, so every layer builds from the
+(smaller) tensor it now receives. Weights are then copied layer by layer, matched
+by layer name and weight name, keeping the surviving input and output channels.
+
+Example:
+
+>>> import keras, numpy as np
+>>> from kopt.pruning.structured_graph import analyze
+>>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="hidden"),
+...                           keras.layers.Dense(2, name="head")])
+>>> graph = analyze(model)
+>>> root = graph.find(graph.layers["hidden"].output_group)
+>>> smaller = rebuild(model, graph, {root: np.array([True, False, True, True])})
+>>> tuple(smaller.get_layer("head").kernel.shape)
+(3, 2)
+"""
+
+import copy
+
+import keras
+import numpy as np
+
+
+def rebuild(model, graph, keep_masks):
+    """Returns a new model of ``model``'s kind with the channels in ``keep_masks`` only.
+
+    Args:
+        model: The model :func:`kopt.pruning.structured_graph.analyze` read.
+        graph: Its :class:`~kopt.pruning.structured_graph.ChannelGraph`.
+        keep_masks: ``{group root id: bool array}``; groups not listed keep all.
+
+    Returns:
+        A new, uncompiled ``keras.Model`` (Sequential if ``model`` is one).
+
+    Raises:
+        ValueError: If a weight of a layer being sliced has an unexpected name or shape.
+    """
+    new_weights = {}
+    output_sizes = {}
+    for name, info in graph.layers.items():
+        sliced = _slice_layer(graph, info, keep_masks)
+        if sliced is not None:
+            new_weights[name], output_size = sliced
+            if output_size is not None:
+                output_sizes[name] = output_size
+    config = copy.deepcopy(model.get_config())
+    for layer_config in config["layers"]:
+        layer_config.pop("build_config", None)
+        name = layer_config["config"].get("name")
+        if name in output_sizes:
+            key = "units" if "units" in layer_config["config"] else "filters"
+            layer_config["config"][key] = output_sizes[name]
+    builder = keras.Sequential if isinstance(model, keras.Sequential) else keras.Model
+    smaller = builder.from_config(config)
+    for layer in smaller.layers:
+        original = model.get_layer(layer.name)
+        if layer.name in new_weights:
+            _set_weights(layer, new_weights[layer.name])
+        else:
+            _set_weights(layer, original.get_weights())
+    return smaller
+
+
+def _slice_layer(graph, info, keep_masks):
+    """Returns ``(weights, new output size or None)``, or None if nothing changes."""
+    kind = info.kind
+    if kind not in ("producer", "depthwise", "normalization"):
+        return None
+    layer = info.layer
+    keep_in = graph.keep_positions(info.input_maps[0], keep_masks)
+    keep_out = None
+    if kind == "producer":
+        mask = keep_masks.get(graph.find(info.output_group))
+        keep_out = mask if mask is not None else np.ones(_output_size(layer), bool)
+    if keep_in.all() and (keep_out is None or keep_out.all()):
+        return None
+    weights = {}
+    for variable in layer.weights:
+        weights[variable.name] = _slice_weight(layer, kind, variable, keep_in, keep_out)
+    return [weights[v.name] for v in layer.weights], (int(keep_out.sum()) if keep_out is not None else None)
+
+
+def _slice_weight(layer, kind, variable, keep_in, keep_out):
+    value = np.asarray(variable.numpy())
+    name = variable.name
+    multiplier = int(layer.get_config().get("depth_multiplier", 1))
+    if kind == "normalization" and value.shape == keep_in.shape:
+        return value[keep_in]
+    if kind == "depthwise" and name == "kernel":
+        return value[..., keep_in, :]
+    if kind == "depthwise" and name == "bias":
+        return value[np.repeat(keep_in, multiplier)]
+    if kind == "producer" and name == "kernel":
+        return value[..., keep_in, :][..., keep_out]
+    if kind == "producer" and name == "depthwise_kernel":
+        return value[..., keep_in, :]
+    if kind == "producer" and name == "pointwise_kernel":
+        return value[..., np.repeat(keep_in, multiplier), :][..., keep_out]
+    if kind == "producer" and name == "bias":
+        return value[keep_out]
+    if value.ndim == 0 or kind == "normalization" and value.ndim > 1:
+        return value  # e.g. a seed generator's state
+    raise ValueError(
+        f"layer {layer.name!r} ({type(layer).__name__}) has weight {variable.path!r} of shape "
+        f"{value.shape} that structured pruning does not know how to slice"
+    )
+
+
+def _output_size(layer):
+    config = layer.get_config()
+    return int(config.get("filters") or config.get("units"))
+
+
+def _set_weights(layer, weights):
+    expected = [tuple(v.shape) for v in layer.weights]
+    received = [tuple(np.shape(w)) for w in weights]
+    if expected != received:
+        raise ValueError(
+            f"rebuilt layer {layer.name!r} expects weights of shapes {expected}, "
+            f"the pruned weights have shapes {received}"
+        )
+    layer.set_weights(weights)

@@ -1,0 +1,87 @@
+"""Tests for kopt.pruning.structured_surgery: rebuilt configs and sliced weights."""
+
+import keras
+import numpy as np
+import pytest
+
+from kopt.pruning.structured_graph import analyze
+from kopt.pruning.structured_surgery import rebuild
+
+RNG = np.random.default_rng(1)
+
+
+def _rebuild(model, keep):
+    """Rebuilds with ``{producer name: keep mask}``."""
+    graph = analyze(model)
+    masks = {graph.find(graph.layers[name].output_group): np.array(mask) for name, mask in keep.items()}
+    return rebuild(model, graph, masks)
+
+
+def _randomized(model):
+    for layer in model.layers:
+        layer.set_weights([RNG.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    return model
+
+
+def test_conv_bn_depthwise_flatten_dense_are_sliced_consistently():
+    inputs = keras.Input((2, 2, 3))
+    x = keras.layers.Conv2D(3, 1, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.DepthwiseConv2D(1, depth_multiplier=2, name="dw")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    model = _randomized(keras.Model(inputs, keras.layers.Dense(2, name="head")(x)))
+    smaller = _rebuild(model, {"conv": [True, False, True]})
+    conv, small_conv = model.get_layer("conv"), smaller.get_layer("conv")
+    np.testing.assert_array_equal(small_conv.kernel.numpy(), conv.kernel.numpy()[..., [0, 2]])
+    np.testing.assert_array_equal(small_conv.bias.numpy(), conv.bias.numpy()[[0, 2]])
+    for original, small in zip(model.get_layer("bn").weights, smaller.get_layer("bn").weights, strict=True):
+        np.testing.assert_array_equal(small.numpy(), original.numpy()[[0, 2]])
+    dw = model.get_layer("dw")
+    np.testing.assert_array_equal(smaller.get_layer("dw").kernel.numpy(), dw.kernel.numpy()[:, :, [0, 2], :])
+    np.testing.assert_array_equal(smaller.get_layer("dw").bias.numpy(), dw.bias.numpy()[[0, 1, 4, 5]])
+    # Flatten of 2x2 positions x 6 depthwise outputs; channels 2 and 3 came from conv filter 1.
+    rows = [p * 6 + c for p in range(4) for c in (0, 1, 4, 5)]
+    np.testing.assert_array_equal(
+        smaller.get_layer("head").kernel.numpy(), model.get_layer("head").kernel.numpy()[rows]
+    )
+    assert smaller.get_layer("conv").get_config()["filters"] == 2
+    assert smaller.name == model.name
+
+
+def test_separable_conv_input_and_output_slicing():
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Conv2D(3, 1, name="conv")(inputs)
+    x = keras.layers.SeparableConv2D(4, 3, depth_multiplier=2, name="sep")(x)
+    model = _randomized(keras.Model(inputs, keras.layers.Conv2D(2, 1, name="head")(x)))
+    smaller = _rebuild(model, {"conv": [False, True, True], "sep": [True, True, False, True]})
+    sep, small = model.get_layer("sep"), smaller.get_layer("sep")
+    np.testing.assert_array_equal(
+        small.depthwise_kernel.numpy(), sep.depthwise_kernel.numpy()[:, :, [1, 2], :]
+    )
+    pointwise = sep.pointwise_kernel.numpy()[:, :, [2, 3, 4, 5], :][..., [0, 1, 3]]
+    np.testing.assert_array_equal(small.pointwise_kernel.numpy(), pointwise)
+    np.testing.assert_array_equal(small.bias.numpy(), sep.bias.numpy()[[0, 1, 3]])
+    assert tuple(smaller.get_layer("head").kernel.shape) == (1, 1, 3, 2)
+
+
+def test_unchanged_layers_keep_their_weights():
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(4, name="a")(inputs)
+    x = keras.layers.LayerNormalization(name="ln")(keras.layers.Dense(3, name="b")(x))
+    model = _randomized(keras.Model(inputs, keras.layers.Dense(2, name="head")(x)))
+    smaller = _rebuild(model, {"a": [True, True, False, True]})
+    for name in ("ln", "head"):
+        for original, copied in zip(
+            model.get_layer(name).weights, smaller.get_layer(name).weights, strict=True
+        ):
+            np.testing.assert_array_equal(copied.numpy(), original.numpy())
+    assert tuple(smaller.get_layer("b").kernel.shape) == (3, 3)
+
+
+def test_unknown_weight_names_are_refused():
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(4, name="a")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    model.get_layer("a").enable_lora(2)  # adds lora_kernel_a and lora_kernel_b
+    with pytest.raises(ValueError, match=r"layer 'a' \(Dense\) has weight 'a/lora_kernel_a'"):
+        _rebuild(model, {"a": [True, False, True, True]})
