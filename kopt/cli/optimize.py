@@ -34,6 +34,32 @@ _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", "kopt_export", "Directory for .keras and .tflite files; existing files are kept."
 )
 _REPORT = flags.DEFINE_string("report", None, "Write the report as JSON to this path (and a PNG beside it).")
+_PRUNE = flags.DEFINE_float("prune", None, "Magnitude-prune every prunable layer to this sparsity, e.g. 0.8.")
+_PRUNE_SCHEDULE = flags.DEFINE_enum(
+    "prune_schedule", "polynomial", ["polynomial", "constant"], "How sparsity reaches --prune during fine-tuning."
+)
+_SPARSITY_M_BY_N = flags.DEFINE_string(
+    "sparsity_m_by_n", None, "M,N: M zeros in every N consecutive weights, as tfmot (e.g. 2,4); implies sparsity M/N."
+)
+_PRUNE_STRUCTURED = flags.DEFINE_float(
+    "prune_structured", None, "Remove this fraction of channels from each Conv2D/Dense layer, e.g. 0.5."
+)
+_FINETUNE_EPOCHS = flags.DEFINE_integer("finetune_epochs", 4, "Fine-tuning epochs of each technique.")
+_FINETUNE_LEARNING_RATE = flags.DEFINE_float(
+    "finetune_learning_rate", None, "Fine-tuning learning rate; defaults to --learning_rate."
+)
+
+# Recipe keys that technique stages report errors under, and the flag that set them.
+_FLAG_FOR_KEY = {
+    "prune.target_sparsity": "prune",
+    "prune.schedule": "prune_schedule",
+    "prune.sparsity_m_by_n": "sparsity_m_by_n",
+    "prune.epochs": "finetune_epochs",
+    "prune.learning_rate": "finetune_learning_rate",
+    "prune_structured.fraction": "prune_structured",
+    "prune_structured.epochs": "finetune_epochs",
+    "prune_structured.learning_rate": "finetune_learning_rate",
+}
 
 _PROGRAM = "kopt-optimize"
 _USAGE_EXIT = 2
@@ -61,10 +87,33 @@ def recipe_from_flags():
 def techniques_from_flags():
     """The technique stages the flags ask for, in the order they are applied.
 
-    Each technique issue adds its flags here as a ``TechniqueSpec``; the driver
-    finds the stage by name in :mod:`kopt.pipeline.techniques`.
+    Structured pruning comes first (it changes the architecture), then magnitude
+    pruning. The driver finds each stage by name in :mod:`kopt.pipeline.techniques`.
     """
-    return ()
+    from kopt.pipeline import TechniqueSpec
+
+    fine_tune = {"epochs": _FINETUNE_EPOCHS.value, "learning_rate": _FINETUNE_LEARNING_RATE.value}
+    specs = []
+    if _PRUNE_STRUCTURED.value is not None:
+        specs.append(TechniqueSpec("prune_structured", {"fraction": _PRUNE_STRUCTURED.value, **fine_tune}))
+    m_by_n = _parse_m_by_n(_SPARSITY_M_BY_N.value)
+    if _PRUNE.value is not None or m_by_n is not None:
+        params = {"target_sparsity": _PRUNE.value, "schedule": _PRUNE_SCHEDULE.value, **fine_tune}
+        if m_by_n is not None:
+            params["sparsity_m_by_n"] = m_by_n
+        specs.append(TechniqueSpec("prune", params))
+    return tuple(specs)
+
+
+def _parse_m_by_n(text):
+    from kopt.errors import ConfigError
+
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise ConfigError("sparsity_m_by_n", text, "must be two integers M,N such as 2,4")
+    return [int(part) for part in parts]
 
 
 def main(argv):
@@ -86,6 +135,9 @@ def main(argv):
     except ConfigError as err:
         if _verbose():
             raise
+        flag = _FLAG_FOR_KEY.get(err.key)
+        if flag is not None:
+            _usage_error(f"--{flag}={flags.FLAGS[flag].value}: {err.reason}")
         key = err.key if err.key.startswith("-") else f"--{err.key}"
         _usage_error(f"{key}={err.value}: {err.reason}")
     except tflite_export.ConversionError as err:

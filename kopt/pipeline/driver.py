@@ -11,6 +11,7 @@ from absl import logging
 from kopt.data import load_dataset
 from kopt.models import get_model
 from kopt.pipeline import measure
+from kopt.pipeline import stages  # noqa: F401  (registers the built-in techniques)
 from kopt.pipeline import report as report_lib
 from kopt.pipeline.context import StageContext
 from kopt.pipeline.techniques import get_technique

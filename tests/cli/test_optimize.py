@@ -75,6 +75,15 @@ def _junk_model(tmp_path):
         (lambda tmp: ["--epochs=abc"], "--epochs=abc"),
         (lambda tmp: ["--no_such_flag=1"], "no_such_flag"),
         (lambda tmp: ["extra"], "unexpected arguments ['extra']"),
+        (lambda tmp: ["--prune=1.5"], "--prune=1.5: must be a fraction in (0, 1)"),
+        (lambda tmp: ["--prune=0"], "--prune=0.0: must be a fraction in (0, 1)"),
+        (lambda tmp: ["--sparsity_m_by_n=2x4"], "--sparsity_m_by_n=2x4: must be two integers M,N"),
+        (lambda tmp: ["--sparsity_m_by_n=4,2"], "--sparsity_m_by_n=4,2: must be two integers M,N with 0 < M < N"),
+        (lambda tmp: ["--prune=0.8", "--sparsity_m_by_n=2,4"], "--prune=0.8: a 2:4 pattern fixes sparsity at 0.5"),
+        (lambda tmp: ["--prune_schedule=cubic"], "--prune_schedule=cubic"),
+        (lambda tmp: ["--prune_structured=1"], "--prune_structured=1.0: must be a fraction in (0, 1)"),
+        (lambda tmp: ["--prune=0.5", "--finetune_epochs=0"], "--finetune_epochs=0: fine-tuning needs"),
+        (lambda tmp: ["--prune=0.5", "--finetune_learning_rate=-1"], "--finetune_learning_rate=-1.0: must be"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, make_args, expected):
@@ -91,3 +100,15 @@ def test_verbosity_1_shows_the_traceback(tmp_path):
     result = _run(["--dataset=imagenet_please", "--verbosity=1"], cwd=tmp_path)
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "ConfigError" in result.stderr
+
+
+@pytest.mark.slow
+def test_prune_flags_report_sparsity_of_the_stripped_model(tmp_path):
+    args = ["--prune=0.8", "--epochs=2", "--finetune_epochs=2", "--report=r.json"]
+    result = _run(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["techniques"] == ["prune"]
+    assert report["recipe"]["techniques"][0]["params"]["target_sparsity"] == 0.8
+    assert abs(report["optimized"]["sparsity"] - 0.8) < 0.005
+    assert report["optimized"]["tflite_gzip_bytes"] < 0.5 * report["baseline"]["tflite_gzip_bytes"]

@@ -1,0 +1,104 @@
+"""The ``prune`` stage: magnitude pruning (also block and M:N) with fine-tuning.
+
+Params (recipe keys under ``prune``; flags ``--prune``, ``--prune_schedule``,
+``--sparsity_m_by_n``, ``--finetune_epochs``, ``--finetune_learning_rate``):
+
+* ``target_sparsity``: fraction of each kernel to zero, in (0, 1). With
+  ``sparsity_m_by_n`` it may be omitted: an M:N pattern fixes it at M/N.
+* ``schedule``: ``"polynomial"`` (default; Zhu & Gupta's gradual schedule, from 0 to
+  the target over the first 70% of fine-tuning so the last 30% recovers accuracy at
+  the final sparsity) or ``"constant"`` (the target from the first step).
+* ``sparsity_m_by_n``: ``[M, N]``, e.g. ``[2, 4]``: M zeros in every N consecutive
+  weights along the input-channel axis (tfmot's meaning).
+* ``epochs``, ``learning_rate``: fine-tuning; the rate defaults to the float one.
+"""
+
+from kopt import pruning
+from kopt.errors import ConfigError
+from kopt.pipeline.stages.fine_tune import check_fine_tune
+from kopt.pipeline.stages.fine_tune import fine_tune_settings
+from kopt.pipeline.stages.fine_tune import steps_per_epoch
+from kopt.pipeline.techniques import Technique
+from kopt.pipeline.techniques import register_technique
+from kopt.pipeline.training import train_classifier
+
+SCHEDULES = ("polynomial", "constant")
+# The share of fine-tuning over which sparsity ramps up; the rest recovers accuracy.
+_RAMP_FRACTION = 0.7
+# Mask updates per ramp: often enough to be gradual, rare enough to cost nothing.
+_UPDATES_PER_RAMP = 10
+
+
+@register_technique
+class Prune(Technique):
+    """Wraps prunable layers, fine-tunes under a schedule, strips to a plain model."""
+
+    name = "prune"
+
+    def check(self, params):
+        check_fine_tune(self.name, params)
+        m_by_n = params.get("sparsity_m_by_n")
+        if m_by_n is not None:
+            if (
+                not isinstance(m_by_n, (list, tuple))
+                or len(m_by_n) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in m_by_n)
+                or not 0 < m_by_n[0] < m_by_n[1]
+            ):
+                raise ConfigError("prune.sparsity_m_by_n", m_by_n, "must be two integers M,N with 0 < M < N, e.g. 2,4")
+        target = params.get("target_sparsity")
+        if target is None and m_by_n is None:
+            raise ConfigError("prune.target_sparsity", target, "give a sparsity in (0, 1) or an M:N pattern")
+        if target is not None and (
+            not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target < 1
+        ):
+            raise ConfigError("prune.target_sparsity", target, "must be a fraction in (0, 1), e.g. 0.8")
+        if target is not None and m_by_n is not None and abs(target - m_by_n[0] / m_by_n[1]) > 1e-9:
+            raise ConfigError(
+                "prune.target_sparsity",
+                target,
+                f"a {m_by_n[0]}:{m_by_n[1]} pattern fixes sparsity at {m_by_n[0] / m_by_n[1]:g}; "
+                "leave the sparsity out or make them agree",
+            )
+        schedule = params.get("schedule", "polynomial")
+        if schedule not in SCHEDULES:
+            raise ConfigError("prune.schedule", schedule, f"must be one of {', '.join(SCHEDULES)}")
+
+    def apply(self, model, context, params):
+        epochs, learning_rate = fine_tune_settings(context, params)
+        m_by_n = params.get("sparsity_m_by_n")
+        target = params.get("target_sparsity")
+        if target is None:
+            target = m_by_n[0] / m_by_n[1]
+        total_steps = steps_per_epoch(context) * epochs
+        schedule = self._schedule(params.get("schedule", "polynomial"), target, total_steps)
+        try:
+            pruned = pruning.prune_low_magnitude(
+                model,
+                pruning_schedule=schedule,
+                sparsity_m_by_n=tuple(m_by_n) if m_by_n is not None else None,
+            )
+        except ValueError as err:  # e.g. an M:N pattern that a kernel's shape cannot take
+            key, value = ("prune.sparsity_m_by_n", m_by_n) if m_by_n is not None else ("prune.target_sparsity", target)
+            raise ConfigError(key, value, str(err)) from err
+        train_classifier(
+            pruned,
+            context.train,
+            epochs=epochs,
+            learning_rate=learning_rate,
+            callbacks=[pruning.UpdatePruningStep()],
+        )
+        return pruned
+
+    def strip(self, model):
+        return pruning.strip_pruning(model)
+
+    @staticmethod
+    def _schedule(kind, target, total_steps):
+        end_step = max(1, int(total_steps * _RAMP_FRACTION))
+        frequency = max(1, min(100, end_step // _UPDATES_PER_RAMP))
+        if kind == "constant":
+            return pruning.ConstantSparsity(target, begin_step=0, frequency=frequency)
+        return pruning.PolynomialDecay(
+            initial_sparsity=0.0, final_sparsity=target, begin_step=0, end_step=end_step, frequency=frequency
+        )

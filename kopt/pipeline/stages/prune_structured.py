@@ -1,0 +1,39 @@
+"""The ``prune_structured`` stage: remove whole channels, then fine-tune the smaller model.
+
+Params (recipe keys under ``prune_structured``; flags ``--prune_structured``,
+``--finetune_epochs``, ``--finetune_learning_rate``):
+
+* ``fraction``: share of the output channels (filters or units) to remove from each
+  Conv2D and Dense layer except the classifier, in (0, 1), lowest L1 norm first.
+* ``epochs``, ``learning_rate``: fine-tuning; the rate defaults to the float one.
+"""
+
+from kopt import pruning
+from kopt.errors import ConfigError
+from kopt.pipeline.stages.fine_tune import check_fine_tune
+from kopt.pipeline.stages.fine_tune import fine_tune_settings
+from kopt.pipeline.techniques import Technique
+from kopt.pipeline.techniques import register_technique
+from kopt.pipeline.training import train_classifier
+
+
+@register_technique
+class PruneStructured(Technique):
+    """Shrinks Conv2D/Dense layers by their least important channels and fine-tunes."""
+
+    name = "prune_structured"
+
+    def check(self, params):
+        check_fine_tune(self.name, params)
+        fraction = params.get("fraction")
+        if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
+            raise ConfigError("prune_structured.fraction", fraction, "must be a fraction in (0, 1), e.g. 0.5")
+
+    def apply(self, model, context, params):
+        epochs, learning_rate = fine_tune_settings(context, params)
+        try:
+            smaller = pruning.prune_channels(model, params["fraction"])
+        except ValueError as err:  # The model has a layer or topology it cannot shrink.
+            raise ConfigError("prune_structured.fraction", params["fraction"], str(err)) from err
+        train_classifier(smaller, context.train, epochs=epochs, learning_rate=learning_rate)
+        return smaller
