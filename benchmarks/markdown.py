@@ -1,0 +1,63 @@
+"""Writes one benchmark's section of BENCHMARKS.md, leaving every other section alone.
+
+Each benchmark owns the text between ``<!-- NAME:begin -->`` and
+``<!-- NAME:end -->``; nothing else in the file is touched, so the figures there
+are always exactly what the last run of that benchmark printed.
+"""
+
+import os
+import re
+
+HEADER = (
+    "# kopt benchmarks\n"
+    "\n"
+    "Every section below is written by the benchmark script it names, from what that\n"
+    "run measured; do not edit the figures by hand. Rerun the script to refresh them.\n"
+)
+
+
+def markers(name):
+    """Returns the ``(begin, end)`` marker lines of section ``name``."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        raise ValueError(f"section name must be a plain word. Received: name={name!r}")
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def replace_section(text, name, body):
+    """Returns ``text`` with section ``name`` holding ``body``.
+
+    The section is appended at the end when the file has no markers for it yet.
+
+    Raises:
+        ValueError: If the markers are unbalanced, duplicated or out of order;
+            the file is then left for a person to repair rather than guessed at.
+    """
+    begin, end = markers(name)
+    begin_count, end_count = text.count(begin), text.count(end)
+    inner = f"{begin}\n{body.strip()}\n{end}"
+    if begin_count == 0 and end_count == 0:
+        return text.rstrip("\n") + "\n\n" + inner + "\n"
+    if begin_count != 1 or end_count != 1:
+        raise ValueError(
+            f"expected one {begin!r} and one {end!r}; found {begin_count} and {end_count}"
+        )
+    start, stop = text.index(begin), text.index(end)
+    if stop < start:
+        raise ValueError(f"{end!r} comes before {begin!r}")
+    return text[:start] + inner + text[stop + len(end):]
+
+
+def write_section(path, name, body, *, header=HEADER):
+    """Rewrites section ``name`` of the markdown file at ``path`` (created if missing)."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = header
+    updated = replace_section(text, name, body)
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(updated)
+    os.replace(temporary, path)
+    return path

@@ -1,0 +1,307 @@
+"""Pruning benchmark: kopt.pruning and tensorflow-model-optimization, in the same run.
+
+Both sides train the CNN of tfmot's "Pruning in Keras example" with that example's
+epochs, batch sizes, optimizer and schedule (see ``pruning_settings.py``), prune it
+to each target sparsity, strip it, export float32 and int8 TFLite and score the
+files in the LiteRT interpreter on the whole 10,000-image MNIST test set. tfmot runs
+in its own virtual environment (``tfmot_env.py``) through
+``tfmot_pruning_worker.py``; kopt never imports it.
+
+Writes ``<output_dir>/pruning.json`` and ``pruning.png`` and rewrites the section
+between ``<!-- pruning:begin -->`` and ``<!-- pruning:end -->`` of BENCHMARKS.md,
+printing that section too. From the repository root::
+
+    python -m benchmarks.pruning                      # 3 seeds, the benchmark's figures
+    python -m benchmarks.pruning --quick --skip_tfmot # smoke run, a few minutes
+
+A ``--quick`` run writes ``pruning_quick.{json,png,md}`` in ``--output_dir`` and
+leaves BENCHMARKS.md alone unless ``--markdown`` is given.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+# Before TensorFlow is imported (by pruning_kopt, inside main): C++ info logs bury
+# the benchmark's own output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from absl import (
+    app,  # noqa: E402
+    flags,  # noqa: E402
+    logging,  # noqa: E402
+)
+
+from benchmarks import (
+    machine,  # noqa: E402
+    markdown,  # noqa: E402
+    pruning_report,  # noqa: E402
+    tfmot_env,  # noqa: E402
+)
+from benchmarks.pruning_settings import PruningSettings  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECTION = "pruning"
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfmot_pruning_worker.py")
+
+_DATA = flags.DEFINE_string(
+    "data",
+    os.path.join("..", "shared", "data", "mnist-22k.npz"),
+    "MNIST-layout .npz archive; a relative path is taken from the repository root.",
+)
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds; every one is reported.")
+_SPARSITIES = flags.DEFINE_list("sparsities", ["0.5", "0.8", "0.9"], "Target sparsities in (0, 1).")
+_QUICK = flags.DEFINE_bool("quick", False, "Smoke run: first seed only, 4000 examples, 1 dense epoch.")
+_SKIP_TFMOT = flags.DEFINE_bool("skip_tfmot", False, "Do not create or run the tfmot environment.")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", os.path.join("benchmarks", "results"), "Where the JSON and PNG go (relative: repository root)."
+)
+_MARKDOWN = flags.DEFINE_string(
+    "markdown", "BENCHMARKS.md", "Markdown file whose pruning section is rewritten (relative: repository root)."
+)
+_END_STEP_EPOCHS = flags.DEFINE_integer(
+    "end_step_epochs", None, "End the sparsity ramp after this many fine-tuning epochs (default: the "
+    "example's, at the end of fine-tuning).", lower_bound=1,
+)
+_FREQUENCY = flags.DEFINE_integer(
+    "frequency", None, "Steps between mask updates (default: the example's 100; --quick: 10).", lower_bound=1
+)
+_TFMOT_TIMEOUT_S = flags.DEFINE_integer("tfmot_timeout_s", 3600, "Time limit for the tfmot worker, per seed.")
+_KEEP_FILES = flags.DEFINE_bool("keep_files", False, "Keep the exported .tflite files (their folder is logged).")
+
+
+def _from_root(path):
+    return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
+
+
+def parse_sparsities(values):
+    """Parses and checks ``--sparsities``; raises ``app.UsageError`` naming a bad value."""
+    sparsities = []
+    for value in values:
+        try:
+            sparsity = float(value)
+        except ValueError:
+            raise app.UsageError(f"--sparsities must be numbers in (0, 1). Received: {value!r}") from None
+        if not 0 < sparsity < 1:
+            raise app.UsageError(f"--sparsities must be in (0, 1). Received: {value!r}")
+        sparsities.append(sparsity)
+    if not sparsities:
+        raise app.UsageError("--sparsities must name at least one sparsity")
+    return tuple(sparsities)
+
+
+def parse_seeds(values):
+    try:
+        seeds = [int(value) for value in values]
+    except ValueError:
+        raise app.UsageError(f"--seeds must be integers. Received: {','.join(values)!r}") from None
+    if not seeds:
+        raise app.UsageError("--seeds must name at least one seed")
+    return seeds
+
+
+def run_tfmot_seed(python, data, seed, settings, workdir, timeout_s):
+    """Runs the worker for one seed; returns its result, or ``{"error": why}``."""
+    output = os.path.join(workdir, f"tfmot_seed{seed}.json")
+    log_path = os.path.join(workdir, f"tfmot_seed{seed}.log")
+    command = [
+        python, WORKER, "--data", data, "--seed", str(seed),
+        "--settings", json.dumps(settings.as_dict()), "--output", output,
+        "--workdir", os.path.join(workdir, f"tfmot_seed{seed}"),
+    ]
+    logging.info("tfmot seed %d: running the worker (log %s)", seed, log_path)
+    try:
+        with open(log_path, "w", encoding="utf-8") as log_file:
+            completed = subprocess.run(
+                command, env=tfmot_env.legacy_keras_environ(), stdout=log_file, stderr=subprocess.STDOUT,
+                timeout=timeout_s, cwd=REPO_ROOT, check=False,
+            )
+    except subprocess.TimeoutExpired:
+        return {"error": f"the worker ran past --tfmot_timeout_s={timeout_s}"}
+    if completed.returncode != 0 or not os.path.isfile(output):
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            tail = [line.strip() for line in f.read().splitlines() if line.strip()][-1:]
+        return {"error": f"worker exit status {completed.returncode}: {' '.join(tail)[:200]}"}
+    with open(output, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def run_kopt_seed(data, seed, settings, workdir):
+    from benchmarks import pruning_kopt
+
+    try:
+        return pruning_kopt.run(data, seed, settings.as_dict(), os.path.join(workdir, f"kopt_seed{seed}"),
+                                log=logging.info)
+    except Exception as err:  # noqa: BLE001 - a failing seed is reported and the run goes on.
+        logging.exception("kopt seed %d failed", seed)
+        return {"error": f"{type(err).__name__}: {str(err)[:200]}"}
+
+
+def _data_summary(path, settings):
+    with np.load(path, allow_pickle=False) as archive:
+        train, test = len(archive["y_train"]), len(archive["y_test"])
+    used = train if settings.max_train_examples is None else min(train, settings.max_train_examples)
+    return f"{used:,} of {train:,} training images used, {test:,} test images"
+
+
+def _framework_entry(runs, reason=None):
+    ok = [run for run in runs.values() if "error" not in run]
+    entry = {"status": "ran" if ok else pruning_report.NOT_RUN, "reason": reason, "runs": runs,
+             "versions": ok[0]["versions"] if ok else {}}
+    if not ok and reason is None:
+        entry["reason"] = "; ".join(sorted({run["error"] for run in runs.values()}))
+    return entry
+
+
+def _command(argv):
+    return " ".join(["python -m benchmarks.pruning", *(shlex.quote(arg) for arg in argv[1:])]).strip()
+
+
+def measure_frameworks(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
+    """Runs both sides for every seed, kopt first; returns the ``frameworks`` entry."""
+    kopt_runs, tfmot_runs = {}, {}
+    for seed in seeds:
+        kopt_runs[str(seed)] = run_kopt_seed(data, seed, settings, workdir)
+        if tfmot.available:
+            tfmot_runs[str(seed)] = run_tfmot_seed(tfmot.python, data, seed, settings, workdir, tfmot_timeout_s)
+    frameworks = {
+        "kopt": _framework_entry(kopt_runs),
+        "tfmot": _framework_entry(tfmot_runs, None if tfmot.available else tfmot.reason),
+    }
+    pruning_note = next((run["pruning_not_run"] for run in kopt_runs.values() if "pruning_not_run" in run), None)
+    if pruning_note:
+        frameworks["kopt"]["versions"] = {**frameworks["kopt"]["versions"], "pruning": f"not run: {pruning_note}"}
+    return frameworks
+
+
+def run_benchmark(
+    data,
+    seeds,
+    settings,
+    tfmot,
+    *,
+    output_dir,
+    markdown_path,
+    command,
+    data_label=None,
+    quick=False,
+    tfmot_timeout_s=3600,
+    keep_files=False,
+):
+    """Measures, then writes ``pruning[_quick].{json,png}`` and the markdown section.
+
+    The flag-free entry point (``benchmarks/run.py`` calls it with one shared
+    :class:`tfmot_env.TfmotEnv`).
+
+    Args:
+        data: Path of the MNIST-layout ``.npz`` archive.
+        seeds: Training seeds, each run and reported.
+        settings: A :class:`PruningSettings`.
+        tfmot: Where tfmot runs, or why it cannot (then its cells read "not run").
+        output_dir: Folder for the JSON and PNG.
+        markdown_path: Markdown file whose ``pruning`` section is rewritten.
+        command: The command line stated in the section.
+        data_label: How the section names ``data``; defaults to the path.
+        quick: Marks the section and file names as a smoke run.
+        tfmot_timeout_s: Time limit of the tfmot worker per seed.
+        keep_files: Keep the exported ``.tflite`` files.
+
+    Returns:
+        The JSON document written, with the rendered ``section``.
+    """
+    started = time.time()
+    machine_info = machine.describe_machine()
+    stem = "pruning_quick" if quick else "pruning"
+    os.makedirs(output_dir, exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="kopt-pruning-benchmark-")
+    frameworks = measure_frameworks(
+        data, seeds, settings, tfmot, workdir=workdir, tfmot_timeout_s=tfmot_timeout_s
+    )
+    sparsities = settings.sparsities
+    summaries = {name: pruning_report.summarize(entry, sparsities) for name, entry in frameworks.items()}
+    judged = pruning_report.judge(summaries, sparsities)
+    plot_path = os.path.join(output_dir, f"{stem}.png")
+    from benchmarks import pruning_plot
+
+    pruning_plot.plot(summaries, sparsities, plot_path)
+    document = {
+        "benchmark": SECTION,
+        "command": command,
+        "quick": quick,
+        "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+        "wall_time_s": time.time() - started,
+        "data": data_label or data,
+        "data_summary": _data_summary(data, settings),
+        "seeds": list(seeds),
+        "machine": machine_info,
+        "machine_line": machine.one_line(machine_info, load_at_end=machine.load_average()),
+        "settings": settings.as_dict(),
+        "settings_description": settings.describe(),
+        "plot": os.path.relpath(plot_path, os.path.dirname(os.path.abspath(markdown_path))),
+        "frameworks": frameworks,
+        "summaries": summaries,
+        "targets": judged,
+    }
+    with open(os.path.join(output_dir, f"{stem}.json"), "w", encoding="utf-8") as f:
+        json.dump(document, f, indent=2)
+    document["section"] = pruning_report.render_section(document, summaries, judged)
+    markdown.write_section(markdown_path, SECTION, document["section"])
+    logging.info("Wrote %s.json, %s and the %r section of %s", stem, plot_path, SECTION, markdown_path)
+    if keep_files:
+        logging.info("Exported files kept in %s", workdir)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return document
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    sparsities = parse_sparsities(_SPARSITIES.value)
+    seeds = parse_seeds(_SEEDS.value)
+    settings = PruningSettings.quick(sparsities) if _QUICK.value else PruningSettings.full(sparsities)
+    overrides = {"end_step_epochs": _END_STEP_EPOCHS.value, "frequency": _FREQUENCY.value}
+    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if _QUICK.value:
+        seeds = seeds[:1]
+    data = _from_root(_DATA.value)
+    if not os.path.isfile(data):
+        raise app.UsageError(f"--data={_DATA.value}: file not found ({os.path.abspath(data)})")
+    output_dir = _from_root(_OUTPUT_DIR.value)
+    # A smoke run must not replace the benchmark's figures unless asked to.
+    if _QUICK.value and not _MARKDOWN.present:
+        markdown_path = os.path.join(output_dir, "pruning_quick.md")
+    else:
+        markdown_path = _from_root(_MARKDOWN.value)
+    if _SKIP_TFMOT.value:
+        tfmot = tfmot_env.TfmotEnv(python=None, reason="skipped with --skip_tfmot")
+    else:
+        tfmot = tfmot_env.ensure_tfmot_env(log=logging.info)
+        if not tfmot.available:
+            logging.warning("tfmot will not run: %s", tfmot.reason)
+    document = run_benchmark(
+        data,
+        seeds,
+        settings,
+        tfmot,
+        output_dir=output_dir,
+        markdown_path=markdown_path,
+        command=_command(sys.argv),
+        data_label=_DATA.value,
+        quick=_QUICK.value,
+        tfmot_timeout_s=_TFMOT_TIMEOUT_S.value,
+        keep_files=_KEEP_FILES.value,
+    )
+    print(document["section"])
+
+
+if __name__ == "__main__":
+    app.run(main)
