@@ -69,13 +69,7 @@ class Recipe:
         _require_int("epochs", self.epochs, minimum=1)
         _require_int("batch_size", self.batch_size, minimum=1)
         _require_int("seed", self.seed, minimum=0)
-        if (
-            not isinstance(self.learning_rate, (int, float))
-            or isinstance(self.learning_rate, bool)
-            or not math.isfinite(self.learning_rate)
-            or self.learning_rate <= 0
-        ):
-            raise ConfigError("learning_rate", self.learning_rate, "must be a finite number above 0")
+        require_positive_number("learning_rate", self.learning_rate)
         if self.report is not None:
             _require_text("report", self.report)
             if not self.report.endswith(".json"):
@@ -92,6 +86,18 @@ class Recipe:
         data = dataclasses.asdict(self)
         data["techniques"] = [dataclasses.asdict(spec) for spec in self.techniques]
         return data
+
+
+def require_positive_number(key, value):
+    """Raises :class:`kopt.ConfigError` unless ``value`` is a finite number above 0."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(key, value, "must be a finite number above 0")
+
+
+def require_fraction(key, value, *, example):
+    """Raises :class:`kopt.ConfigError` unless ``value`` is a number in the open (0, 1)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
+        raise ConfigError(key, value, f"must be a fraction in (0, 1), e.g. {example}")
 
 
 def _require_text(key, value):

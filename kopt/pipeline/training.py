@@ -37,8 +37,3 @@ def train_classifier(model, train, *, epochs, learning_rate, callbacks=None, ver
     # The dataset shuffles itself; Keras' own shuffle flag does not apply to datasets.
     return model.fit(train, epochs=epochs, callbacks=callbacks or [], shuffle=False, verbose=verbose)
 
-
-def evaluate_accuracy(model, test):
-    """Top-1 accuracy of a compiled ``model`` on the batched ``test`` dataset."""
-    results = model.evaluate(test, verbose=0, return_dict=True)
-    return float(results["accuracy"])

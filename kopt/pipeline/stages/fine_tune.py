@@ -3,6 +3,7 @@
 import math
 
 from kopt.errors import ConfigError
+from kopt.pipeline.recipe import require_positive_number
 
 
 def check_fine_tune(technique, params):
@@ -11,13 +12,8 @@ def check_fine_tune(technique, params):
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ConfigError(f"{technique}.epochs", epochs, "fine-tuning needs an integer of at least 1 epoch")
     learning_rate = params.get("learning_rate")
-    if learning_rate is not None and (
-        not isinstance(learning_rate, (int, float))
-        or isinstance(learning_rate, bool)
-        or not math.isfinite(learning_rate)
-        or learning_rate <= 0
-    ):
-        raise ConfigError(f"{technique}.learning_rate", learning_rate, "must be a finite number above 0")
+    if learning_rate is not None:
+        require_positive_number(f"{technique}.learning_rate", learning_rate)
 
 
 def fine_tune_settings(context, params):

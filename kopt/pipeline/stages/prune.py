@@ -15,6 +15,7 @@ Params (recipe keys under ``prune``; flags ``--prune``, ``--prune_schedule``,
 
 from kopt import pruning
 from kopt.errors import ConfigError
+from kopt.pipeline.recipe import require_fraction
 from kopt.pipeline.stages.fine_tune import check_fine_tune
 from kopt.pipeline.stages.fine_tune import fine_tune_settings
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
@@ -49,10 +50,8 @@ class Prune(Technique):
         target = params.get("target_sparsity")
         if target is None and m_by_n is None:
             raise ConfigError("prune.target_sparsity", target, "give a sparsity in (0, 1) or an M:N pattern")
-        if target is not None and (
-            not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target < 1
-        ):
-            raise ConfigError("prune.target_sparsity", target, "must be a fraction in (0, 1), e.g. 0.8")
+        if target is not None:
+            require_fraction("prune.target_sparsity", target, example=0.8)
         if target is not None and m_by_n is not None and abs(target - m_by_n[0] / m_by_n[1]) > 1e-9:
             raise ConfigError(
                 "prune.target_sparsity",

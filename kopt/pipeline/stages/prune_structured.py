@@ -10,6 +10,7 @@ Params (recipe keys under ``prune_structured``; flags ``--prune_structured``,
 
 from kopt import pruning
 from kopt.errors import ConfigError
+from kopt.pipeline.recipe import require_fraction
 from kopt.pipeline.stages.fine_tune import check_fine_tune
 from kopt.pipeline.stages.fine_tune import fine_tune_settings
 from kopt.pipeline.techniques import Technique
@@ -25,9 +26,7 @@ class PruneStructured(Technique):
 
     def check(self, params):
         check_fine_tune(self.name, params)
-        fraction = params.get("fraction")
-        if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1:
-            raise ConfigError("prune_structured.fraction", fraction, "must be a fraction in (0, 1), e.g. 0.5")
+        require_fraction("prune_structured.fraction", params.get("fraction"), example=0.5)
 
     def apply(self, model, context, params):
         epochs, learning_rate = fine_tune_settings(context, params)
