@@ -7,8 +7,9 @@ import keras
 from kopt.pruning import prunable
 from kopt.pruning import schedules
 from kopt.pruning.policy import PruningPolicy
-from kopt.pruning.strip import clone_graph_model
-from kopt.pruning.strip import copy_layer
+from kopt.pruning.strip import PRUNE_ADVICE
+from kopt.utils.cloning import clone_graph_model
+from kopt.utils.cloning import copy_layer
 from kopt.pruning.wrapper import PruneLowMagnitude
 from kopt.pruning.wrapper import check_pruning_arguments
 
@@ -135,7 +136,7 @@ def _prune_model(model, params, pruning_policy):
             return clone
         return PruneLowMagnitude(clone, **params)
 
-    pruned = clone_graph_model(model, wrap, action="prune")
+    pruned = clone_graph_model(model, wrap, action="prune", advice=PRUNE_ADVICE)
     if left_unpruned:
         warnings.warn(
             f"prune_low_magnitude left {len(left_unpruned)} layer(s) with weights unpruned because kopt.pruning "

@@ -21,7 +21,8 @@ import abc
 
 import keras
 
-from kopt.pruning.strip import require_graph_model
+from kopt.pruning.strip import PRUNE_ADVICE
+from kopt.utils.cloning import require_graph_model
 from kopt.pruning.wrapper import PruneLowMagnitude
 
 __all__ = ["PruneForLatencyOnXNNPack", "PruningPolicy"]
@@ -112,7 +113,7 @@ class PruneForLatencyOnXNNPack(PruningPolicy):
         return type(layer) is keras.layers.Conv2D and tuple(layer.kernel_size) == (1, 1)
 
     def ensure_model_supports_pruning(self, model):
-        require_graph_model(model, action="prune")
+        require_graph_model(model, action="prune", advice=PRUNE_ADVICE)
         graph = _LayerGraph(model)
         starts = graph.search(graph.inputs, lambda key: self._is_stem(graph, key), graph.consumers)
         if not starts:
@@ -255,7 +256,7 @@ class _LayerGraph:
             for layer in model.layers:
                 current = self._add_layer(layer, f"{prefix}{layer.name}", current)
             return current
-        require_graph_model(model, action="prune")
+        require_graph_model(model, action="prune", advice=PRUNE_ADVICE)
         config = model.get_config()
         aliases = {}
         for entry in config["layers"]:

@@ -33,6 +33,8 @@ import numpy as np
 
 from kopt.pruning.structured_layers import classify
 from kopt.pruning.structured_layers import is_elementwise
+from kopt.utils.model_graph import output_refs
+from kopt.utils.model_graph import tensor_refs
 
 
 @dataclasses.dataclass
@@ -173,16 +175,16 @@ def analyze(model):
             size = int(layer.output.shape[-1]) if layer.output.shape else 1
             maps[(name, 0, 0)] = ChannelMap.fixed(size)
             continue
-        args = _tensor_refs(node.get("args", []))
+        args = tensor_refs(node.get("args", []))
         inputs = [maps.get(key) or ChannelMap.fixed(_last_dim(shape)) for key, shape in args]
         kind = classify(layer, layer_config, node, shared=len(layer_config["inbound_nodes"]) > 1)
-        for key, _ in _tensor_refs(node.get("kwargs", {})):
+        for key, _ in tensor_refs(node.get("kwargs", {})):
             graph.freeze(maps.get(key) or ChannelMap.fixed(1), f"passed as a keyword argument to {name!r}")
         node_info = LayerInfo(layer, kind, inputs, name=name, class_name=layer_config["class_name"])
         output = _propagate(graph, node_info, [shape for _, shape in args])
         if output is not None:
             maps[(name, node_index, 0)] = output
-    for name, node_index, tensor_index in _output_refs(config["output_layers"]):
+    for name, node_index, tensor_index in output_refs(config["output_layers"]):
         graph.freeze(maps.get((name, node_index, tensor_index), ChannelMap.fixed(0)), "model output")
     return graph
 
@@ -289,26 +291,6 @@ def _merge(graph, info, inputs):
     return first
 
 
-def _tensor_refs(structure):
-    """``[((layer, node, tensor), shape), ...]`` of the Keras tensors in a config structure."""
-    if isinstance(structure, dict):
-        if structure.get("class_name") == "__keras_tensor__":
-            config = structure["config"]
-            return [(tuple(config["keras_history"]), config["shape"])]
-        return [ref for value in structure.values() for ref in _tensor_refs(value)]
-    if isinstance(structure, (list, tuple)):
-        return [ref for value in structure for ref in _tensor_refs(value)]
-    return []
-
-
-def _output_refs(structure):
-    """``[(layer, node, tensor), ...]`` from ``output_layers``, whatever its nesting (list or dict)."""
-    if isinstance(structure, (list, tuple)) and len(structure) == 3 and isinstance(structure[0], str):
-        return [tuple(structure)]
-    values = structure.values() if isinstance(structure, dict) else structure
-    return [ref for value in values for ref in _output_refs(value)]
-
-
 def _last_dim(shape):
     return int(shape[-1]) if shape and shape[-1] is not None else 1
 
@@ -322,7 +304,7 @@ def _topological(layer_configs):
     for layer_config in layer_configs:
         nodes = layer_config.get("inbound_nodes") or [None]
         for node_index, node in enumerate(nodes):
-            needs = {(ref[0][0], ref[0][1]) for ref in _tensor_refs(node)} if node else set()
+            needs = {(ref[0][0], ref[0][1]) for ref in tensor_refs(node)} if node else set()
             pending.append((layer_config, node_index, node, needs))
     ordered, done = [], set()
     while pending:

@@ -13,7 +13,7 @@ import tensorflow as tf
 from kopt.pruning import ConstantSparsity
 from kopt.pruning import PolynomialDecay
 from kopt.pruning import PruneLowMagnitude
-from kopt.pruning.strip import copy_layer
+from kopt.utils.cloning import copy_layer
 from kopt.testing import run_layer_test
 from kopt.testing import run_model_saving_test
 from kopt.testing import run_serialization_test
