@@ -22,9 +22,10 @@ tensor cores and XNNPACK can exploit). The input-channel axis is:
 Depthwise kernels have no input-channel reduction and are not checked. A block
 cut short by the end of the axis is checked as if padded with zeros.
 
-The TFLite file is read with the flatbuffer schema that ships with ``ai_edge_litert``
-(``schema_py_generated``): the interpreter's ``get_tensor_details`` cannot tell
-constant weights from activations, nor which operator reads a tensor.
+The TFLite file is read with ``tflite_export.flatbuffer``, which parses the
+flatbuffer schema that ships with ``ai_edge_litert``: the interpreter's
+``get_tensor_details`` cannot tell constant weights from activations, nor which
+operator reads a tensor.
 
 Example:
 
@@ -37,10 +38,10 @@ Example:
 True
 """
 
-import os
-
 import keras
 import numpy as np
+
+from tflite_export.flatbuffer import TFLiteFlatbuffer
 
 _WEIGHT_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1}  # op -> index of its weights input
 _KERAS_KERNEL_LAYERS = (
@@ -81,7 +82,7 @@ def sparsity_report(model_or_tflite_path) -> dict:
             totals = _totals([t for t in tensors if t["layer"] == layer])
             report["layers"].append({"layer": layer, **totals})
     else:
-        model = _TFLiteModel(model_or_tflite_path)
+        model = TFLiteFlatbuffer(model_or_tflite_path, arg_name="model_or_tflite_path")
         tensors = []
         for tensor_id, values in model.constants():
             entry = _entry(model.name(tensor_id), values, zero_point=model.zero_point(tensor_id, values.ndim))
@@ -133,7 +134,7 @@ def check_m_by_n(tflite_path_or_model, m: int = 2, n: int = 4) -> dict:
             ):
                 checked.append(_check_blocks(name, values, values.ndim - 2, m, n, zero_point=0))
     else:
-        model = _TFLiteModel(tflite_path_or_model)
+        model = TFLiteFlatbuffer(tflite_path_or_model, arg_name="tflite_path_or_model")
         for tensor_id, values in model.weights_of(_WEIGHT_OPS):
             zero_point = model.zero_point(tensor_id, values.ndim)
             checked.append(_check_blocks(model.name(tensor_id), values, values.ndim - 1, m, n, zero_point))
@@ -229,100 +230,3 @@ def _check_blocks(name, values, axis, m, n, zero_point):
         "violating_blocks": violating,
         "ok": violating == 0,
     }
-
-
-class _TFLiteModel:
-    """The parts of a TFLite flatbuffer the reports need: constants and their readers."""
-
-    def __init__(self, path_or_bytes):
-        from ai_edge_litert import schema_py_generated as schema
-
-        if isinstance(path_or_bytes, (bytes, bytearray)):
-            self.label, data = "<bytes>", bytes(path_or_bytes)
-        else:
-            path = os.fspath(path_or_bytes)
-            if not path.endswith(".tflite") or not os.path.isfile(path):
-                raise ValueError(f"expected a keras.Model or an existing '.tflite' file. Received: {path!r}")
-            self.label = path
-            with open(path, "rb") as handle:
-                data = handle.read()
-        if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
-            raise ValueError(f"not a TFLite flatbuffer (no 'TFL3' identifier): {self.label!r}")
-        self._data = data
-        self._model = schema.ModelT.InitFromPackedBuf(data, 0)
-        self._graph = self._model.subgraphs[0]
-        op_names = {
-            value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")
-        }
-        self._dtypes = {
-            getattr(schema.TensorType, key): np.dtype(key.lower())
-            for key in ("FLOAT32", "FLOAT16", "FLOAT64", "INT8", "UINT8", "INT16", "INT32", "INT64", "BOOL")
-        }
-        self._ops = []  # (op name, inputs, outputs)
-        for operator in self._graph.operators or []:
-            code = self._model.operatorCodes[operator.opcodeIndex]
-            name = op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
-            self._ops.append((name, list(operator.inputs), list(operator.outputs)))
-
-    def name(self, tensor_id):
-        name = self._graph.tensors[tensor_id].name
-        return name.decode("utf-8") if isinstance(name, bytes) else str(name)
-
-    def values(self, tensor_id):
-        tensor = self._graph.tensors[tensor_id]
-        buffer = self._model.buffers[tensor.buffer]
-        if buffer.offset > 1:  # large models keep data after the flatbuffer
-            raw = self._data[buffer.offset : buffer.offset + buffer.size]
-        elif buffer.data is not None and len(buffer.data):
-            raw = np.asarray(buffer.data, np.uint8).tobytes()
-        else:
-            return None
-        dtype = self._dtypes.get(tensor.type)
-        if dtype is None:
-            return None  # int4, strings and other packed types are not reported
-        shape = [int(d) for d in tensor.shape] if tensor.shape is not None else []
-        return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(shape)
-
-    def constants(self):
-        """Constant weights: floating point, or integer with quantization parameters.
-
-        Integer constants without them are shapes, axes and indices, not weights.
-        """
-        for tensor_id, tensor in enumerate(self._graph.tensors):
-            values = self.values(tensor_id)
-            quantization = tensor.quantization
-            quantized = (
-                quantization is not None and quantization.scale is not None and len(quantization.scale)
-            )
-            if values is not None and (values.dtype.kind == "f" or quantized):
-                yield tensor_id, values
-
-    def readers(self, tensor_id):
-        return [f"{op}:{inputs.index(tensor_id)}" for op, inputs, _ in self._ops if tensor_id in inputs]
-
-    def weights_of(self, weight_ops):
-        """Constant weights of the given ops, looking through a DEQUANTIZE (float16 files)."""
-        producers = {output: (op, inputs) for op, inputs, outputs in self._ops for output in outputs}
-        seen = set()
-        for op, inputs, _ in self._ops:
-            if op not in weight_ops or len(inputs) <= weight_ops[op]:
-                continue
-            tensor_id = inputs[weight_ops[op]]
-            if tensor_id in producers and producers[tensor_id][0] == "DEQUANTIZE":
-                tensor_id = producers[tensor_id][1][0]
-            values = self.values(tensor_id)
-            if values is not None and tensor_id not in seen:
-                seen.add(tensor_id)
-                yield tensor_id, values
-
-    def zero_point(self, tensor_id, ndim):
-        """The stored value that means 0: the zero point, per channel where the file has one."""
-        quantization = self._graph.tensors[tensor_id].quantization
-        if quantization is None or quantization.zeroPoint is None or not len(quantization.zeroPoint):
-            return 0
-        zero_point = np.asarray(quantization.zeroPoint, np.int64)
-        if zero_point.size == 1:
-            return int(zero_point[0])
-        shape = [1] * ndim
-        shape[quantization.quantizedDimension] = zero_point.size
-        return zero_point.reshape(shape)
