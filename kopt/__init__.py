@@ -14,7 +14,7 @@ import importlib
 from kopt.errors import ConfigError
 from kopt.version import __version__
 
-_SUBPACKAGES = ("data", "models", "pipeline", "pruning", "testing")
+_SUBPACKAGES = ("data", "models", "pipeline", "pruning", "quantization", "testing")
 
 __all__ = ["ConfigError", "__version__", *_SUBPACKAGES]
 

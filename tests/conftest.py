@@ -8,7 +8,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST_NPZ = os.path.join(REPO_ROOT, "..", "shared", "data", "mnist-22k.npz")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mnist_npz():
     """Path to the real MNIST subset in ../shared/data (see its README)."""
     if not os.path.isfile(MNIST_NPZ):

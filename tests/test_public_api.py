@@ -16,6 +16,7 @@ PACKAGES = [
     "kopt.pipeline.stages",
     "kopt.pruning",
     "kopt.pruning.schedules",
+    "kopt.quantization",
     "kopt.testing",
     "kopt.utils",
     "tflite_export",

@@ -1,0 +1,83 @@
+"""Quantization-aware activations: where TFLite quantizes around an activation.
+
+TFLite fuses ReLU and ReLU6 into the op before them, so only their output is
+quantized. Other activations are separate int8 ops: their input is quantized too,
+and sigmoid, softmax and tanh have fixed output grids in TFLite's kernels
+(``scale = 1/256, zero_point = -128`` for sigmoid and softmax; ``1/128, 0`` for
+tanh), which :func:`fixed_output_quantizer` reproduces so the trained model and the
+file round the same way.
+"""
+
+from kopt.quantization.quantizers import FixedRangeQuantizer
+
+__all__ = ["QuantizeAwareActivation", "activation_name", "fixed_output_quantizer", "quantizes_input"]
+
+FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
+_FIXED_8BIT_RANGES = {
+    "sigmoid": (0.0, 255.0 / 256.0),
+    "softmax": (0.0, 255.0 / 256.0),
+    "tanh": (-1.0, 127.0 / 128.0),
+}
+
+
+def activation_name(activation):
+    """The registered name of an activation function (``"relu"``), or its ``__name__``."""
+    name = getattr(activation, "__name__", None) or type(activation).__name__
+    return name
+
+
+def quantizes_input(activation):
+    """Whether TFLite runs ``activation`` as its own op, so its input needs a range."""
+    return activation_name(activation) not in FUSED_ACTIVATIONS
+
+
+def fixed_output_quantizer(activation, num_bits):
+    """The fixed-range output quantizer TFLite's int8 kernel implies, or ``None``."""
+    bounds = _FIXED_8BIT_RANGES.get(activation_name(activation))
+    if bounds is None or num_bits != 8:
+        return None
+    return FixedRangeQuantizer(num_bits=8, init_min=bounds[0], init_max=bounds[1])
+
+
+class QuantizeAwareActivation:
+    """Wraps an activation function: quantizes its input if needed, then its output.
+
+    Created by ``QuantizeWrapper`` for one call; the range variables live on the
+    wrapper.
+
+    Args:
+        activation: The original activation function.
+        quantizer: The activation quantizer.
+        input_weights: Range variables of the input quantizer (``None`` when the
+            activation is fused and its input is not quantized).
+        output_weights: Range variables of the output quantizer.
+        training: Whether ranges are being learned.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from kopt.quantization.quantizers import MovingAverageQuantizer
+    >>> layer = keras.layers.Layer()
+    >>> quantizer = MovingAverageQuantizer()
+    >>> relu = QuantizeAwareActivation(keras.activations.relu, quantizer, None,
+    ...                                quantizer.build((), "relu", layer), True)
+    >>> [round(float(v), 2) for v in relu(np.array([-1.0, 2.0], "float32"))]
+    [0.0, 2.0]
+    """
+
+    def __init__(self, activation, quantizer, input_weights, output_weights, training):
+        self.activation = activation
+        self.quantizer = quantizer
+        self.input_weights = input_weights
+        self.output_weights = output_weights
+        self.training = training
+        self.__name__ = activation_name(activation)
+
+    def __call__(self, inputs, *args, **kwargs):
+        if self.input_weights is not None:
+            inputs = self.quantizer(inputs, self.training, self.input_weights)
+        outputs = self.activation(inputs, *args, **kwargs)
+        fixed = fixed_output_quantizer(self.activation, getattr(self.quantizer, "num_bits", None))
+        if fixed is not None:
+            return fixed(outputs, self.training, {})
+        return self.quantizer(outputs, self.training, self.output_weights)

@@ -1,0 +1,78 @@
+"""QuantizeAnnotate: marks a layer for ``quantize_apply`` without changing what it computes."""
+
+import keras
+
+from kopt.quantization import quantize_config as config_lib
+from kopt.quantization.wrapper import symbolic_inputs
+
+__all__ = ["QuantizeAnnotate"]
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class QuantizeAnnotate(keras.layers.Wrapper):
+    """Marks ``layer`` to be quantized by ``quantize_apply``, optionally with a config.
+
+    The annotated layer still runs in float; annotation only records intent, so an
+    annotated model can be built, saved and loaded before it is quantized.
+
+    Args:
+        layer: The layer to annotate.
+        quantize_config: A :class:`kopt.quantization.QuantizeConfig`, or ``None`` for
+            the scheme's built-in handling of the layer.
+        **kwargs: Base layer arguments.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> annotated = QuantizeAnnotate(keras.layers.Dense(2))
+    >>> annotated(np.ones((1, 3), "float32")).shape
+    TensorShape([1, 2])
+    """
+
+    def __init__(self, layer, quantize_config=None, **kwargs):
+        if not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
+            raise ValueError(
+                "quantize_annotate_layer annotates a keras layer (use quantize_annotate_model for a model). "
+                f"Received: to_annotate={layer!r}"
+            )
+        if isinstance(layer, QuantizeAnnotate):
+            raise ValueError(f"Layer {layer.name!r} is already annotated for quantization.")
+        if isinstance(quantize_config, dict):
+            quantize_config = keras.saving.deserialize_keras_object(quantize_config)
+        if quantize_config is not None and not isinstance(quantize_config, config_lib.QuantizeConfig):
+            raise ValueError(
+                f"quantize_config of layer {layer.name!r} must be a kopt.quantization.QuantizeConfig or None. "
+                f"Received: quantize_config={quantize_config!r}"
+            )
+        kwargs.setdefault("name", f"quant_annotate_{layer.name}")
+        kwargs.setdefault("dtype", layer.dtype_policy)
+        super().__init__(layer, **kwargs)
+        self.quantize_config = quantize_config
+
+    def __call__(self, *args, **kwargs):
+        if not self.layer.built:
+            # As QuantizeWrapper: built outside this wrapper's name scope, so the
+            # variable paths are those a loaded model gets.
+            self.layer(*symbolic_inputs(args), **symbolic_inputs(kwargs))
+        return super().__call__(*args, **kwargs)
+
+    def call(self, inputs, *args, **kwargs):
+        return self.layer(inputs, *args, **kwargs)
+
+    def compute_output_shape(self, *args, **kwargs):
+        return self.layer.compute_output_shape(*args, **kwargs)
+
+    def compute_output_spec(self, *args, **kwargs):
+        return self.layer.compute_output_spec(*args, **kwargs)
+
+    def get_config(self):
+        quantize_config = None
+        if self.quantize_config is not None:
+            quantize_config = keras.saving.serialize_keras_object(self.quantize_config)
+        return {**super().get_config(), "quantize_config": quantize_config}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
+        return cls(layer, **config)

@@ -1,0 +1,305 @@
+"""quantize_model, quantize_annotate_layer/model and quantize_apply (tfmot's names).
+
+``quantize_model(model)`` is ``quantize_apply(quantize_annotate_model(model))``.
+``quantize_apply`` rebuilds a Sequential or functional model:
+
+1. BatchNormalization layers that follow a convolution or Dense layer are folded
+   into it, and ReLUs TFLite will fuse are noted (:mod:`kopt.quantization.transforms`);
+2. every annotated layer is wrapped in a :class:`QuantizeWrapper` with its
+   annotation's ``QuantizeConfig`` or the scheme's built-in one; layers that only
+   move int8 data (pooling, Flatten...) stay as they are;
+3. a :class:`QuantizeLayer` is put wherever a float tensor enters the quantized
+   part of the model, such as the model inputs.
+
+Weights are copied: the returned model shares no variable with its input.
+"""
+
+import keras
+
+from kopt.quantization import registry
+from kopt.quantization._cloning import clone_model
+from kopt.quantization._cloning import copy_unshared
+from kopt.quantization import schemes as schemes_lib
+from kopt.quantization import transforms
+from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.quantization.wrapper import QuantizeLayer
+from kopt.quantization.wrapper import QuantizeWrapper
+from kopt.utils.cloning import require_graph_model
+
+__all__ = ["quantize_annotate_layer", "quantize_annotate_model", "quantize_apply", "quantize_model", "quantize_scope"]
+
+_ADVICE = (
+    "Quantize a Sequential or functional model, or wrap the layers of the subclassed model "
+    "with kopt.quantization.QuantizeWrapper(layer, quantize_config) yourself."
+)
+
+
+def quantize_model(to_quantize, *, scheme=None):
+    """Returns a quantization-aware copy of a model: every supported layer quantized.
+
+    Train (fine-tune) the result as usual, then convert it with
+    ``tflite_export.convert(model, "model.tflite", mode="int8")``: the file uses the
+    trained ranges and needs no representative dataset.
+
+    Args:
+        to_quantize: A built Sequential or functional ``keras.Model``.
+        scheme: A :class:`QuantizeScheme` or its name (``"8bit"`` default,
+            ``"16x8"``, ``"4bit"``).
+
+    Returns:
+        A new functional ``keras.Model``; compiled like ``to_quantize`` if it was.
+
+    Raises:
+        ValueError: For a subclassed or nested model, or layers the scheme does not
+            support (all named in one message, with how to give a QuantizeConfig).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
+    ...                           keras.layers.Dense(2)])
+    >>> qat = quantize_model(model)
+    >>> [type(layer).__name__ for layer in qat.layers]
+    ['InputLayer', 'QuantizeLayer', 'QuantizeWrapper', 'QuantizeWrapper']
+    """
+    if not isinstance(to_quantize, keras.Model):
+        raise ValueError(f"quantize_model expects a keras.Model. Received: to_quantize={to_quantize!r}")
+    return quantize_apply(quantize_annotate_model(to_quantize), scheme=scheme)
+
+
+def quantize_annotate_layer(to_annotate, quantize_config=None):
+    """Marks one layer to be quantized, optionally with a custom ``QuantizeConfig``.
+
+    Args:
+        to_annotate: A Keras layer (not yet built into a model, or being built).
+        quantize_config: A :class:`QuantizeConfig`; needed for layers without
+            built-in support.
+
+    Returns:
+        A :class:`QuantizeAnnotate` wrapping the layer.
+
+    Example:
+
+    >>> import keras
+    >>> type(quantize_annotate_layer(keras.layers.Dense(2))).__name__
+    'QuantizeAnnotate'
+    """
+    return QuantizeAnnotate(to_annotate, quantize_config=quantize_config)
+
+
+def quantize_annotate_model(to_annotate):
+    """Marks every layer of a model to be quantized (already annotated ones keep theirs).
+
+    Args:
+        to_annotate: A Sequential or functional ``keras.Model``.
+
+    Returns:
+        A functional copy of the model with each layer in a :class:`QuantizeAnnotate`.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> [type(layer).__name__ for layer in quantize_annotate_model(model).layers]
+    ['InputLayer', 'QuantizeAnnotate']
+    """
+    model = _functional(to_annotate)
+
+    def annotate(layer):
+        if isinstance(layer, QuantizeAnnotate):
+            return copy_unshared(layer)
+        return QuantizeAnnotate(copy_unshared(layer))
+
+    return clone_model(model, annotate)
+
+
+def quantize_apply(model, scheme=None):
+    """Quantizes the annotated layers of a model (see the module docstring).
+
+    Args:
+        model: A Sequential or functional model with :class:`QuantizeAnnotate` layers.
+        scheme: A :class:`QuantizeScheme` or its name; default 8-bit.
+
+    Returns:
+        A new functional quantization-aware ``keras.Model``.
+
+    Raises:
+        ValueError: If nothing is annotated, the model is subclassed or nested,
+            annotated layers have no built-in support and no config, or annotated
+            layers compute in reduced precision (a ``mixed_float16`` or
+            ``mixed_bfloat16`` policy).
+
+    Example:
+
+    >>> import keras
+    >>> inputs = keras.Input((4,))
+    >>> hidden = quantize_annotate_layer(keras.layers.Dense(3))(inputs)
+    >>> model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    >>> [type(layer).__name__ for layer in quantize_apply(model).layers]
+    ['InputLayer', 'QuantizeLayer', 'QuantizeWrapper', 'Dense']
+    """
+    scheme = schemes_lib.get(scheme)
+    model = _functional(model)
+    if not any(isinstance(layer, QuantizeAnnotate) for layer in model.layers):
+        raise ValueError(
+            f"quantize_apply found no annotated layer in model {model.name!r}. Annotate layers with "
+            "quantize_annotate_layer, or call quantize_model(model) to quantize every layer."
+        )
+    _require_float32(model)
+    layers = {layer.name: layer for layer in model.layers}
+    fold_plan = transforms.plan(model, fold_batch_norm=scheme.fold_batch_norm, resolve=_unwrap)
+    folds = {name: bn for name, bn in fold_plan.folds.items() if _annotated_pair(layers[name], layers[bn])}
+    folded = set(folds.values())
+    configs, passthrough = _configs(layers, folds, folded, fold_plan.fused, scheme.bits)
+    folded_names = {_unwrap(layers[name]).name for name in folded}
+    input_quantizers = {}
+    quantized_tensors = set()
+    producers = {}
+    taken = set(layers)
+
+    def rebuild(layer):
+        inner = _unwrap(layer)
+        if layer.name in folded:
+            return keras.layers.Identity(name=inner.name, dtype=inner.dtype_policy.name)
+        if layer.name in folds:
+            base = transforms.folded_layer(inner, _unwrap(layers[folds[layer.name]]))
+        else:
+            base = copy_unshared(inner)
+        config = configs.get(layer.name)
+        return QuantizeWrapper(base, config) if config is not None else base
+
+    def quantize_input(tensor):
+        if id(tensor) in quantized_tensors or not isinstance(tensor, keras.KerasTensor):
+            return tensor
+        if id(tensor) not in input_quantizers:
+            quantizer = scheme.bits.activation_quantizer()
+            # Named after the float layer it quantizes the output of, or the input.
+            name = _unique_name(f"quantize_{producers.get(id(tensor), tensor.name)}", taken)
+            taken.add(name)
+            quantized = QuantizeLayer(quantizer, name=name, dtype="float32")(tensor)
+            quantized_tensors.add(id(quantized))
+            input_quantizers[id(tensor)] = quantized
+        return input_quantizers[id(tensor)]
+
+    def call(layer, *args, **kwargs):
+        if isinstance(layer, QuantizeWrapper):
+            args, kwargs = keras.tree.map_structure(quantize_input, (args, kwargs))
+            outputs = layer(*args, **kwargs)
+            quantized_tensors.update(id(t) for t in keras.tree.flatten(outputs))
+            return outputs
+        if layer.name in folded_names:
+            # The Identity standing for a folded BatchNormalization takes no mask/training.
+            args, kwargs = args[:1], {}
+        outputs = layer(*args, **kwargs)
+        producers.update((id(t), layer.name) for t in keras.tree.flatten(outputs))
+        inputs = [t for t in keras.tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor)]
+        if layer.name in passthrough and inputs and all(id(t) in quantized_tensors for t in inputs):
+            quantized_tensors.update(id(t) for t in keras.tree.flatten(outputs))
+        return outputs
+
+    return clone_model(model, rebuild, call_function=call)
+
+
+def quantize_scope(*args):
+    """A ``custom_object_scope`` for tfmot code that loads models inside one.
+
+    kopt registers its classes with Keras, so loading needs no scope; this exists
+    so that ``with quantize_scope(): keras.models.load_model(path)`` ports as is.
+
+    Example:
+
+    >>> with quantize_scope():
+    ...     pass
+    """
+    return keras.saving.custom_object_scope(*args) if args else keras.saving.custom_object_scope({})
+
+
+def _configs(layers, folds, folded, fused, bits):
+    configs, passthrough, unsupported = {}, set(folded), []
+    for name, layer in layers.items():
+        if not isinstance(layer, QuantizeAnnotate):
+            continue
+        inner = layer.layer
+        if layer.quantize_config is not None:
+            configs[name] = layer.quantize_config
+        elif name in folded or registry.is_passthrough(inner):
+            passthrough.add(name)
+            passthrough.add(inner.name)
+        else:
+            config = registry.quantize_config_for(inner, bits, quantize_activation=name not in fused)
+            if config is None:
+                unsupported.append(inner)
+            configs[name] = config
+    if unsupported:
+        raise ValueError(registry.unsupported_message(unsupported))
+    for name in folded:
+        passthrough.add(_unwrap(layers[name]).name)
+    return configs, passthrough
+
+
+def _require_float32(model):
+    # bfloat16 keeps 8 significant bits, too few for an 8-bit grid away from 0,
+    # float16 rounds accumulations the integer kernels do exactly, and the TFLite
+    # converter cannot lower fake quantization between float16 ops.
+    reduced = [
+        layer.layer
+        for layer in model.layers
+        if isinstance(layer, QuantizeAnnotate) and layer.layer.dtype_policy.compute_dtype != "float32"
+    ]
+    if reduced:
+        names = ", ".join(f"{layer.name!r} (dtype policy {layer.dtype_policy.name!r})" for layer in reduced[:5])
+        more = f" and {len(reduced) - 5} more" if len(reduced) > 5 else ""
+        raise ValueError(
+            f"Quantization-aware training computes in float32, but layer(s) {names}{more} compute in "
+            f"{reduced[0].dtype_policy.compute_dtype}: reduced precision cannot represent the integer grids, "
+            "and fake quantization between float16 ops cannot be converted to TFLite. Build the model under "
+            "keras.mixed_precision.set_global_policy('float32') (copy trained weights with set_weights) "
+            "before quantizing it."
+        )
+
+
+def _annotated_pair(producer, batch_norm):
+    # Fold only where both layers are quantized and neither has a custom config.
+    return all(isinstance(layer, QuantizeAnnotate) and layer.quantize_config is None for layer in (producer, batch_norm))
+
+
+def _unwrap(layer):
+    return layer.layer if isinstance(layer, QuantizeAnnotate) else layer
+
+
+def _functional(model):
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"Expected a keras.Model. Received: {model!r}")
+    require_graph_model(model, action="quantize", advice=_ADVICE)
+    nested = [layer.name for layer in model.layers if isinstance(_unwrap(layer), keras.Model)]
+    if nested:
+        raise ValueError(
+            f"Model {model.name!r} contains nested model(s) {nested}; kopt.quantization quantizes one flat "
+            "graph. Rebuild the model with the nested model's layers called directly."
+        )
+    if isinstance(model, keras.Sequential):
+        try:
+            inputs, outputs = model.inputs, model.outputs
+        except (AttributeError, ValueError) as err:
+            raise ValueError(
+                f"Sequential model {model.name!r} has no defined input; start it with keras.Input(shape) "
+                "or call it on data before quantizing."
+            ) from err
+        # A single tensor, not a list of one: the model is then called as the
+        # Sequential was, without Keras' input-structure warning.
+        functional = keras.Model(_single(inputs), _single(outputs), name=model.name)
+        if model.compiled:
+            functional.compile_from_config(model.get_compile_config())
+        return functional
+    return model
+
+
+def _single(tensors):
+    return tensors[0] if len(tensors) == 1 else tensors
+
+
+def _unique_name(base, taken):
+    name, index = base, 1
+    while name in taken:
+        name, index = f"{base}_{index}", index + 1
+    return name

@@ -1,0 +1,166 @@
+"""Fake quantization: the rounding TFLite's integer kernels do, simulated in float.
+
+For ``num_bits`` bits the integer grid is ``[q_min, q_max]`` with ``q_min = 1`` if
+``narrow_range`` (symmetric int8 weights use ``[-127, 127]``) else ``0``, and
+``q_max = 2**num_bits - 1``. A float range ``[min, max]`` maps onto it with
+
+    scale = (max - min) / (q_max - q_min)
+    zero_point = clip(round(q_min - min / scale), q_min, q_max)
+
+and the range is *nudged* to ``[(q_min - zero_point) * scale, (q_max - zero_point) *
+scale]`` so that 0.0 is exactly representable, as TFLite requires. Values are
+clipped to the nudged range and rounded to the nearest grid point:
+
+    fake_quant(x) = round((clip(x) - nudged_min) / scale) * scale + nudged_min
+
+The backward pass is the straight-through estimator: gradient 1 inside the
+nudged range, 0 outside (Bengio et al. 2013; Jacob et al. 2018).
+
+The arithmetic is written with ``keras.ops`` and reproduces TensorFlow's
+``FakeQuantWithMinMaxVars`` ops exactly. Inside :func:`tflite_lowering` (entered by
+``tflite_export.convert``) the TensorFlow ops themselves are emitted instead, since
+they are what the TFLite converter reads quantization parameters from.
+"""
+
+import contextlib
+import threading
+
+import keras
+from keras import ops
+
+__all__ = ["fake_quant", "nudged_range", "sanitize_range", "tflite_lowering"]
+
+_MIN_RANGE_WIDTH = 1e-6
+_LOWERING = threading.local()
+
+
+@contextlib.contextmanager
+def tflite_lowering():
+    """Within this context, :func:`fake_quant` emits TensorFlow ``FakeQuant*`` ops.
+
+    The TFLite converter turns those ops into the quantization parameters of an
+    integer model; the numbers they compute are the same as outside the context.
+
+    Example:
+
+    >>> import numpy as np
+    >>> with tflite_lowering():
+    ...     y = fake_quant(np.array([0.3], "float32"), -1.0, 1.0)
+    >>> round(float(y[0]), 4)
+    0.298
+    """
+    previous = getattr(_LOWERING, "active", False)
+    _LOWERING.active = True
+    try:
+        yield
+    finally:
+        _LOWERING.active = previous
+
+
+def lowering_active():
+    """Whether :func:`tflite_lowering` is in effect on this thread."""
+    return getattr(_LOWERING, "active", False) and keras.backend.backend() == "tensorflow"
+
+
+def sanitize_range(min_value, max_value):
+    """Widens ``[min, max]`` to contain 0 and to have a positive width.
+
+    TFLite needs 0.0 on the grid, and an empty range (a tensor that was always 0)
+    would divide by zero.
+    """
+    min_value = ops.minimum(min_value, 0.0)
+    max_value = ops.maximum(max_value, 0.0)
+    max_value = ops.maximum(max_value, min_value + _MIN_RANGE_WIDTH)
+    return min_value, max_value
+
+
+def nudged_range(min_value, max_value, *, num_bits=8, narrow_range=False):
+    """Returns ``(nudged_min, nudged_max, scale)`` for a float range.
+
+    Args:
+        min_value: Lower end, a scalar or a per-channel vector.
+        max_value: Upper end, same shape as ``min_value``.
+        num_bits: Width of the integer grid, 2 to 16.
+        narrow_range: Leave out the lowest grid value (``[-127, 127]`` for int8).
+
+    Returns:
+        The nudged ends and the grid step, with the shape of ``min_value``.
+
+    Example:
+
+    >>> lo, hi, scale = nudged_range(-1.0, 1.0, num_bits=8, narrow_range=True)
+    >>> round(float(scale) * 127, 6), float(lo) == -float(hi)
+    (1.0, True)
+    """
+    quant_min = 1.0 if narrow_range else 0.0
+    quant_max = float(2**num_bits - 1)
+    min_value = ops.convert_to_tensor(min_value, "float32")
+    max_value = ops.convert_to_tensor(max_value, "float32")
+    scale = (max_value - min_value) / (quant_max - quant_min)
+    zero_point_from_min = quant_min - min_value / scale
+    # TensorFlow rounds half away from zero here (std::round); zero_point_from_min
+    # is never negative after clipping, so floor(x + 0.5) is the same.
+    nudged_zero_point = ops.clip(ops.floor(zero_point_from_min + 0.5), quant_min, quant_max)
+    nudged_min = (quant_min - nudged_zero_point) * scale
+    nudged_max = (quant_max - nudged_zero_point) * scale
+    return nudged_min, nudged_max, scale
+
+
+def fake_quant(inputs, min_value, max_value, *, num_bits=8, narrow_range=False, per_channel=False):
+    """Quantizes and dequantizes ``inputs``, passing gradients straight through.
+
+    Args:
+        inputs: A float tensor.
+        min_value: Lower end of the range: a scalar, or with ``per_channel`` a vector
+            with one entry per slice of the last axis.
+        max_value: Upper end, same shape as ``min_value``.
+        num_bits: Width of the integer grid, 2 to 16.
+        narrow_range: Leave out the lowest grid value (symmetric weights).
+        per_channel: Whether ``min_value``/``max_value`` hold one range per slice of
+            the last axis of ``inputs``.
+
+    Returns:
+        A tensor like ``inputs`` whose values lie on the grid of the nudged range.
+
+    Raises:
+        ValueError: For ``num_bits`` outside 2 to 16.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.array([-2.0, 0.1, 0.26, 3.0], "float32")
+    >>> [round(float(v), 3) for v in fake_quant(x, -1.0, 1.0, num_bits=3, narrow_range=True)]
+    [-1.0, 0.0, 0.333, 1.0]
+    """
+    if not isinstance(num_bits, int) or not 2 <= num_bits <= 16:
+        raise ValueError(f"num_bits must be an integer from 2 to 16. Received: num_bits={num_bits!r}")
+    inputs = ops.convert_to_tensor(inputs)
+    dtype = inputs.dtype
+    min_value, max_value = sanitize_range(
+        ops.cast(ops.convert_to_tensor(min_value), "float32"), ops.cast(ops.convert_to_tensor(max_value), "float32")
+    )
+    if lowering_active():
+        return _tensorflow_fake_quant(inputs, min_value, max_value, num_bits, narrow_range, per_channel)
+    values = ops.cast(inputs, "float32")
+    nudged_min, nudged_max, scale = nudged_range(min_value, max_value, num_bits=num_bits, narrow_range=narrow_range)
+    clipped = ops.minimum(ops.maximum(values, nudged_min), nudged_max)
+    # Same operation order as TensorFlow's kernel, so both give identical values.
+    inverse_scale = 1.0 / scale
+    rounded = ops.floor((clipped - nudged_min) * inverse_scale + 0.5) * scale + nudged_min
+    outputs = clipped + ops.stop_gradient(rounded - clipped)
+    return ops.cast(outputs, dtype)
+
+
+def _tensorflow_fake_quant(inputs, min_value, max_value, num_bits, narrow_range, per_channel):
+    import tensorflow as tf  # Only the TFLite export path reaches here.
+
+    values = tf.cast(inputs, tf.float32)
+    if per_channel:
+        outputs = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+            values, min_value, max_value, num_bits=num_bits, narrow_range=narrow_range
+        )
+    else:
+        outputs = tf.quantization.fake_quant_with_min_max_vars(
+            values, min_value, max_value, num_bits=num_bits, narrow_range=narrow_range
+        )
+    return tf.cast(outputs, inputs.dtype)

@@ -1,0 +1,185 @@
+"""Which built-in layers a scheme quantizes, and how: one table for every scheme.
+
+Each Keras layer class falls in one of four kinds:
+
+* **weighted** (Conv1D/2D/3D, DepthwiseConv2D, Dense): weights fake-quantized
+  (per-channel symmetric for convolutions, per-tensor symmetric for Dense, as
+  TFLite's int8 kernels expect) and the activation's output quantized;
+* **output** (Add, Concatenate, average pooling (its input on the same grid), ReLU,
+  Softmax, Activation,
+  unfolded BatchNormalization...): a new tensor range, so the output is quantized;
+* **passthrough** (max pooling, Flatten, Reshape, Dropout, nearest upsampling,
+  padding, cropping...): TFLite keeps the input's scale, nothing to quantize;
+* **unsupported**: anything else; :func:`quantize_config_for` raises an error
+  naming the layer and how to give it a ``QuantizeConfig``.
+
+A scheme only chooses bit widths (:class:`Bits`), so the 8-bit, 16x8 and n-bit
+schemes share this table instead of copying it.
+"""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from kopt.quantization.activations import activation_name
+from kopt.quantization.activations import fixed_output_quantizer
+from kopt.quantization.quantize_config import DefaultQuantizeConfig
+from kopt.quantization.quantize_config import NoOpQuantizeConfig
+from kopt.quantization.quantizers import LastValueQuantizer
+from kopt.quantization.quantizers import MovingAverageQuantizer
+
+__all__ = ["Bits", "DepthwiseKernelQuantizer", "is_passthrough", "quantize_config_for", "unsupported_message"]
+
+L = keras.layers
+_CONVOLUTIONS = (L.Conv1D, L.Conv2D, L.Conv3D)
+_PASSTHROUGH = (
+    L.InputLayer, L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.GlobalMaxPooling1D,
+    L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, L.Flatten, L.Reshape, L.Permute, L.Dropout,
+    L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout,
+    L.AlphaDropout, L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D, L.Cropping1D, L.Cropping2D,
+    L.Cropping3D, L.Identity, L.RepeatVector,
+)  # fmt: skip
+_OUTPUT = (
+    L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate,
+    L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D, L.GlobalAveragePooling1D,
+    L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.BatchNormalization, L.ReLU, L.ELU,
+    L.Softmax,
+)  # fmt: skip
+_UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
+# TFLite's int8 AVERAGE_POOL_2D keeps its input's scale: the converter
+# requantizes the input to the output's range, so QAT must quantize it there too.
+_SAME_SCALE = (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bits:
+    """Bit widths of a scheme.
+
+    Attributes:
+        weights: Bits of weight grids (symmetric, narrow range).
+        activations: Bits of activation grids.
+        symmetric_activations: Symmetric activation ranges (TFLite's int16
+            activations have zero point 0).
+        per_axis: One weight range per output channel of a convolution.
+    """
+
+    weights: int = 8
+    activations: int = 8
+    symmetric_activations: bool = False
+    per_axis: bool = True
+
+    def weight_quantizer(self, per_axis):
+        return LastValueQuantizer(num_bits=self.weights, per_axis=per_axis, symmetric=True, narrow_range=True)
+
+    def depthwise_quantizer(self):
+        if not self.per_axis:
+            return self.weight_quantizer(False)
+        return DepthwiseKernelQuantizer(num_bits=self.weights)
+
+    def activation_quantizer(self):
+        return MovingAverageQuantizer(
+            num_bits=self.activations,
+            symmetric=self.symmetric_activations,
+            narrow_range=self.symmetric_activations,
+        )
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class DepthwiseKernelQuantizer(LastValueQuantizer):
+    """Per-channel symmetric quantizer for a ``(h, w, in, multiplier)`` depthwise kernel.
+
+    TFLite's depthwise convolution has ``in * multiplier`` output channels, each
+    with its own scale; the kernel is viewed as ``(h, w, in * multiplier)`` to give
+    every one of them a range.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> quantizer = DepthwiseKernelQuantizer()
+    >>> ranges = quantizer.build((3, 3, 4, 2), "depthwise_kernel", keras.layers.Layer())
+    >>> tuple(ranges["max"].shape)
+    (8,)
+    """
+
+    def __init__(self, num_bits=8, per_axis=True, symmetric=True, narrow_range=True):
+        # The other arguments exist for get_config round trips; TFLite's depthwise
+        # weights are always per-channel, symmetric and narrow.
+        for name, value in (("per_axis", per_axis), ("symmetric", symmetric), ("narrow_range", narrow_range)):
+            if value is not True:
+                raise ValueError(
+                    f"DepthwiseKernelQuantizer is per-axis, symmetric and narrow-range; use LastValueQuantizer "
+                    f"for other grids. Received: {name}={value!r}"
+                )
+        super().__init__(num_bits=num_bits, per_axis=True, symmetric=True, narrow_range=True)
+
+    def build(self, tensor_shape, name, layer):
+        channels = int(tensor_shape[-2]) * int(tensor_shape[-1])
+        return super().build(tuple(tensor_shape[:-2]) + (channels,), name, layer)
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        shape = tuple(inputs.shape)
+        flat = ops.reshape(inputs, shape[:-2] + (shape[-2] * shape[-1],))
+        return ops.reshape(super().__call__(flat, training, weights), shape)
+
+
+def is_passthrough(layer):
+    """Whether TFLite runs ``layer`` on int8 data without a new range."""
+    if isinstance(layer, _UPSAMPLING):
+        return getattr(layer, "interpolation", "nearest") == "nearest"
+    if isinstance(layer, L.Activation):
+        return activation_name(layer.activation) == "linear"
+    return isinstance(layer, _PASSTHROUGH)
+
+
+def quantize_config_for(layer, bits, *, quantize_activation=True):
+    """Returns the ``QuantizeConfig`` of a supported built-in layer, or ``None``.
+
+    Args:
+        layer: A Keras layer.
+        bits: The scheme's :class:`Bits`.
+        quantize_activation: ``False`` when a following ReLU is fused into this
+            layer, so its own output gets no range.
+
+    Returns:
+        A config, or ``None`` for a passthrough layer or an unsupported one (check
+        with :func:`is_passthrough`).
+    """
+    activation_quantizer = bits.activation_quantizer()
+    activation_attrs = ["activation"] if quantize_activation else []
+    if isinstance(layer, L.DepthwiseConv2D):
+        return DefaultQuantizeConfig(
+            ["kernel"], bits.depthwise_quantizer(), activation_attrs, activation_quantizer
+        )
+    if isinstance(layer, _CONVOLUTIONS):
+        return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(bits.per_axis), activation_attrs, activation_quantizer)
+    if isinstance(layer, L.Dense):
+        return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(False), activation_attrs, activation_quantizer)
+    if isinstance(layer, L.Activation):
+        if not quantize_activation:
+            return NoOpQuantizeConfig()
+        return DefaultQuantizeConfig(activation_attrs=["activation"], activation_quantizer=activation_quantizer)
+    if isinstance(layer, _UPSAMPLING) and not is_passthrough(layer) or isinstance(layer, _OUTPUT):
+        if not quantize_activation:
+            return NoOpQuantizeConfig()
+        fixed = fixed_output_quantizer(keras.activations.softmax, bits.activations)
+        output_quantizer = fixed if isinstance(layer, L.Softmax) and fixed is not None else activation_quantizer
+        return DefaultQuantizeConfig(
+            activation_quantizer=activation_quantizer,
+            quantize_output=True,
+            output_quantizer=output_quantizer,
+            shared_input_range=isinstance(layer, _SAME_SCALE),
+        )
+    return None
+
+
+def unsupported_message(layers):
+    """The error for layers no scheme entry covers, naming each and the fix."""
+    names = ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in layers)
+    return (
+        f"kopt.quantization has no built-in quantization for layer(s) {names}. Give each a "
+        "QuantizeConfig: `kopt.quantization.quantize_annotate_layer(layer, quantize_config=MyConfig())` "
+        "(subclass kopt.quantization.QuantizeConfig; NoOpQuantizeConfig() keeps a layer in float), "
+        "or leave the layer unannotated and call quantize_apply on a model annotated layer by layer."
+    )
+

@@ -1,0 +1,140 @@
+"""Quantization schemes: the bit widths and transforms ``quantize_apply`` uses.
+
+* :class:`Default8BitQuantizeScheme`: TFLite's int8 spec. Weights symmetric int8
+  (``[-127, 127]``), per-channel for convolutions and per-tensor for Dense;
+  activations asymmetric int8 per tensor; BatchNormalization folded.
+* :class:`Default16x8QuantizeScheme`: int16 activations (symmetric, zero point 0)
+  with int8 weights, TFLite's "16x8" mode, for models whose activations need more
+  resolution than int8 gives.
+* :class:`DefaultNBitQuantizeScheme`: experimental narrower grids (4-bit weights by
+  default). The converter stores 4-bit weight grids as packed ``int4`` tensors
+  (half the bytes of int8), which LiteRT's ``CONV_2D``, ``DEPTHWISE_CONV_2D`` and
+  ``FULLY_CONNECTED`` kernels unpack; activations stay int8.
+
+All three read the same layer table (:mod:`kopt.quantization.registry`) with
+different :class:`~kopt.quantization.registry.Bits`.
+"""
+
+import keras
+
+from kopt.quantization.registry import Bits
+
+__all__ = [
+    "Default16x8QuantizeScheme",
+    "Default8BitQuantizeScheme",
+    "DefaultNBitQuantizeScheme",
+    "QuantizeScheme",
+    "get",
+]
+
+
+class QuantizeScheme:
+    """Base class: a scheme has ``bits``, ``fold_batch_norm`` and an ``export_mode``.
+
+    ``export_mode`` is the ``tflite_export.convert`` mode its models convert with.
+    """
+
+    bits = Bits()
+    fold_batch_norm = True
+    export_mode = "int8"
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class Default8BitQuantizeScheme(QuantizeScheme):
+    """TFLite's int8 quantization: the default scheme.
+
+    Example:
+
+    >>> Default8BitQuantizeScheme().bits
+    Bits(weights=8, activations=8, symmetric_activations=False, per_axis=True)
+    """
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class Default16x8QuantizeScheme(QuantizeScheme):
+    """int16 activations and int8 weights (TFLite's 16x8 mode).
+
+    Example:
+
+    >>> Default16x8QuantizeScheme().export_mode
+    'int16x8'
+    """
+
+    bits = Bits(weights=8, activations=16, symmetric_activations=True)
+    export_mode = "int16x8"
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class DefaultNBitQuantizeScheme(QuantizeScheme):
+    """Experimental: ``num_bits_weight``-bit weights and ``num_bits_activation``-bit activations.
+
+    Weights of 2 to 4 bits are stored as ``int4`` in the TFLite file, 5 to 8 bits
+    as ``int8``. Activations below 5 bits train, but the file does not convert:
+    the converter then makes ``int4`` activations, which TFLite's kernels reject.
+
+    Args:
+        num_bits_weight: Weight bits, 2 to 8.
+        num_bits_activation: Activation bits, 2 to 8 (5 to 8 to export to TFLite).
+        disable_per_axis: Use per-tensor weight ranges for convolutions too.
+
+    Example:
+
+    >>> DefaultNBitQuantizeScheme(num_bits_weight=4).bits.weights
+    4
+    """
+
+    def __init__(self, num_bits_weight=4, num_bits_activation=8, disable_per_axis=False):
+        for name, value in (("num_bits_weight", num_bits_weight), ("num_bits_activation", num_bits_activation)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 8:
+                raise ValueError(f"DefaultNBitQuantizeScheme: {name} must be an integer from 2 to 8. Received: {name}={value!r}")
+        self.num_bits_weight = num_bits_weight
+        self.num_bits_activation = num_bits_activation
+        self.disable_per_axis = bool(disable_per_axis)
+        self.bits = Bits(weights=num_bits_weight, activations=num_bits_activation, per_axis=not disable_per_axis)
+
+    def get_config(self):
+        return {
+            "num_bits_weight": self.num_bits_weight,
+            "num_bits_activation": self.num_bits_activation,
+            "disable_per_axis": self.disable_per_axis,
+        }
+
+
+_BY_NAME = {
+    "8bit": Default8BitQuantizeScheme,
+    "default_8bit": Default8BitQuantizeScheme,
+    "16x8": Default16x8QuantizeScheme,
+    "int16x8": Default16x8QuantizeScheme,
+    "4bit": DefaultNBitQuantizeScheme,
+    "n_bit": DefaultNBitQuantizeScheme,
+}
+
+
+def get(identifier):
+    """Returns a scheme from an instance, a name (``"8bit"``, ``"16x8"``, ``"4bit"``) or ``None``.
+
+    Example:
+
+    >>> get("16x8")
+    Default16x8QuantizeScheme()
+    """
+    if identifier is None:
+        return Default8BitQuantizeScheme()
+    if isinstance(identifier, QuantizeScheme):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    raise ValueError(
+        f"scheme must be a kopt.quantization QuantizeScheme or one of {sorted(_BY_NAME)}. Received: scheme={identifier!r}"
+    )

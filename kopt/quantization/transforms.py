@@ -1,0 +1,191 @@
+"""Graph transforms before quantization: BatchNormalization folding and ReLU fusion.
+
+TFLite has no int8 BatchNormalization after a convolution: the converter folds it
+into the convolution's weights, and then quantizes the *folded* weights. Training
+ranges on the unfolded weights would teach ranges TFLite never uses, so kopt
+folds first:
+
+    s = gamma / sqrt(moving_variance + epsilon)
+    kernel' = kernel * s            (per output channel)
+    bias'   = (bias - moving_mean) * s + beta
+
+and quantization-aware training then trains the folded layer. Batch statistics
+are frozen at the moving averages from float training, the usual practice for QAT
+fine-tuning (Krishnamoorthi 2018, section 3.2), and the trained model is exactly
+the one TFLite runs.
+
+TFLite also fuses ReLU and ReLU6 into the op before them, so that op's output is
+never materialized in int8: its range must not be quantized, only the ReLU's.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from kopt.quantization.activations import activation_name
+from kopt.utils import model_graph
+
+__all__ = ["FoldPlan", "fold_batch_norm_weights", "folded_layer", "plan"]
+
+L = keras.layers
+_FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense)
+# Ops TFLite fuses a following ReLU/ReLU6 into.
+_FUSES_RELU = _FOLDABLE + (L.Add, L.Subtract, L.Multiply)
+
+
+@dataclasses.dataclass
+class FoldPlan:
+    """What the transforms do to one model, by layer name.
+
+    Attributes:
+        folds: ``{producer: batch_norm}`` pairs to fold.
+        fused: Layers whose output feeds a fused ReLU and gets no range.
+    """
+
+    folds: dict
+    fused: set
+
+    @property
+    def folded_batch_norms(self):
+        return set(self.folds.values())
+
+
+def plan(model, *, fold_batch_norm=True, resolve=None):
+    """Finds the BatchNormalization layers to fold and the ReLUs TFLite will fuse.
+
+    Args:
+        model: A functional ``keras.Model``.
+        fold_batch_norm: Whether to fold at all.
+        resolve: Maps a model layer to the layer it stands for (an annotation
+            wrapper to the annotated layer); default identity.
+
+    Returns:
+        A :class:`FoldPlan`.
+
+    Example:
+
+    >>> import keras
+    >>> inputs = keras.Input((8, 8, 3))
+    >>> x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    >>> x = keras.layers.BatchNormalization(name="bn")(x)
+    >>> x = keras.layers.ReLU(name="relu")(x)
+    >>> result = plan(keras.Model(inputs, x))
+    >>> result.folds, sorted(result.fused)
+    ({'conv': 'bn'}, ['conv'])
+    """
+    config = model.get_config()
+    readers = model_graph.consumers(model)
+    calls = model_graph.inbound_layers(config)
+    resolve = resolve or (lambda layer: layer)
+    layers = {layer.name: resolve(layer) for layer in model.layers}
+    folds = {}
+    if fold_batch_norm:
+        for name, layer in layers.items():
+            reader = _only_reader(name, readers, calls)
+            if reader is not None and _can_fold(layer, layers[reader]):
+                folds[name] = reader
+    fused = set()
+    for name, layer in layers.items():
+        if not isinstance(layer, _FUSES_RELU) or len(calls.get(name, [])) != 1:
+            continue
+        if isinstance(layer, _FOLDABLE) and activation_name(layer.activation) != "linear":
+            continue
+        reader = _only_reader(folds.get(name, name), readers, calls)
+        if reader is not None and _is_fusable_relu(layers[reader]):
+            fused.add(name)
+    return FoldPlan(folds=folds, fused=fused)
+
+
+def fold_batch_norm_weights(kernel, bias, batch_norm_weights, *, epsilon, depthwise=False):
+    """Folds BatchNormalization statistics into a kernel and bias (NumPy).
+
+    Args:
+        kernel: The producer's kernel, output channels on the last axis (for a
+            depthwise kernel ``(h, w, in, multiplier)``, channels ``in * multiplier``).
+        bias: Its bias, or ``None``.
+        batch_norm_weights: ``{"gamma", "beta", "moving_mean", "moving_variance"}``;
+            ``gamma``/``beta`` may be ``None`` (``scale=False``/``center=False``).
+        epsilon: The BatchNormalization's epsilon.
+        depthwise: Whether ``kernel`` is a depthwise kernel.
+
+    Returns:
+        ``(folded_kernel, folded_bias)``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> kernel, bias = fold_batch_norm_weights(
+    ...     np.ones((2, 1)), None, {"gamma": np.array([2.0]), "beta": np.array([1.0]),
+    ...     "moving_mean": np.array([0.5]), "moving_variance": np.array([3.0])}, epsilon=1.0)
+    >>> kernel.ravel().tolist(), bias.tolist()
+    ([1.0, 1.0], [0.5])
+    """
+    mean = np.asarray(batch_norm_weights["moving_mean"], np.float64)
+    variance = np.asarray(batch_norm_weights["moving_variance"], np.float64)
+    gamma = batch_norm_weights.get("gamma")
+    beta = batch_norm_weights.get("beta")
+    gamma = np.ones_like(mean) if gamma is None else np.asarray(gamma, np.float64)
+    beta = np.zeros_like(mean) if beta is None else np.asarray(beta, np.float64)
+    scale = gamma / np.sqrt(variance + epsilon)
+    kernel = np.asarray(kernel, np.float64)
+    if depthwise:
+        folded_kernel = kernel * scale.reshape(kernel.shape[-2], kernel.shape[-1])
+    else:
+        folded_kernel = kernel * scale
+    bias = np.zeros_like(mean) if bias is None else np.asarray(bias, np.float64)
+    folded_bias = (bias - mean) * scale + beta
+    return folded_kernel.astype(np.float32), folded_bias.astype(np.float32)
+
+
+def folded_layer(layer, batch_norm):
+    """A new layer computing ``batch_norm(layer(x))`` (inference statistics) in one op."""
+    config = layer.get_config()
+    config["use_bias"] = True
+    folded = type(layer).from_config(config)
+    folded.build_from_config(layer.get_build_config())
+    depthwise = isinstance(layer, L.DepthwiseConv2D)
+    kernel = layer.kernel
+    bias = layer.bias if layer.use_bias else None
+    statistics = {
+        "gamma": batch_norm.gamma if batch_norm.scale else None,
+        "beta": batch_norm.beta if batch_norm.center else None,
+        "moving_mean": batch_norm.moving_mean,
+        "moving_variance": batch_norm.moving_variance,
+    }
+    statistics = {key: None if value is None else keras.ops.convert_to_numpy(value) for key, value in statistics.items()}
+    new_kernel, new_bias = fold_batch_norm_weights(
+        keras.ops.convert_to_numpy(kernel),
+        None if bias is None else keras.ops.convert_to_numpy(bias),
+        statistics,
+        epsilon=batch_norm.epsilon,
+        depthwise=depthwise,
+    )
+    folded.set_weights([new_kernel, new_bias])
+    return folded
+
+
+def _only_reader(name, readers, calls):
+    names = readers.get(name, [])
+    if len(names) != 1 or names[0] == model_graph.OUTPUT or len(calls.get(name, [])) != 1:
+        return None
+    return names[0]
+
+
+def _can_fold(layer, reader):
+    if not isinstance(layer, _FOLDABLE) or not isinstance(reader, L.BatchNormalization):
+        return False
+    if activation_name(layer.activation) != "linear" or not layer.built:
+        return False
+    rank = len(layer.get_build_config()["input_shape"])
+    axis = reader.axis if isinstance(reader.axis, int) else None
+    return axis in (-1, rank - 1) and getattr(layer, "lora_rank", None) is None
+
+
+def _is_fusable_relu(layer):
+    if isinstance(layer, L.ReLU):
+        unbounded_or_six = layer.max_value is None or float(layer.max_value) == 6.0
+        return unbounded_or_six and float(layer.negative_slope) == 0.0 and float(layer.threshold) == 0.0
+    if isinstance(layer, L.Activation):
+        return activation_name(layer.activation) in ("relu", "relu6")
+    return False

@@ -1,0 +1,246 @@
+"""QuantizeWrapper and QuantizeLayer: the layers a quantization-aware model is made of.
+
+``QuantizeWrapper`` runs the wrapped layer with its weights fake-quantized: a
+``keras.StatelessScope`` maps each weight variable to its quantized value while
+the layer runs, so any layer works without attribute surgery and the gradient
+reaches the float weights through the straight-through estimator. Activations
+named by the config are swapped for quantization-aware ones for the duration of
+the call, and outputs are quantized last. Range variables are non-trainable
+variables of the wrapper, so they are saved with the model and resume training.
+
+``QuantizeLayer`` quantizes a float tensor entering the quantized part of the
+model, such as the model input; its range becomes the input scale of the TFLite
+file.
+"""
+
+import inspect
+
+import keras
+
+from kopt.quantization import activations as activations_lib
+from kopt.quantization import fake_quant as fake_quant_lib
+from kopt.quantization import quantize_config as config_lib
+from kopt.quantization import quantizers as quantizers_lib
+
+__all__ = ["QuantizeLayer", "QuantizeWrapper"]
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class QuantizeWrapper(keras.layers.Wrapper):
+    """Simulates integer inference of ``layer`` during training.
+
+    Prefer :func:`kopt.quantization.quantize_model`, which wraps a whole model
+    with the configs of a scheme.
+
+    Args:
+        layer: The layer to quantize.
+        quantize_config: A :class:`kopt.quantization.QuantizeConfig` saying which
+            weights, activations and outputs to quantize, and how.
+        **kwargs: Base layer arguments (``name``...).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from kopt.quantization import DefaultQuantizeConfig, LastValueQuantizer, MovingAverageQuantizer
+    >>> config = DefaultQuantizeConfig(["kernel"], LastValueQuantizer(symmetric=True, narrow_range=True),
+    ...                                ["activation"], MovingAverageQuantizer())
+    >>> wrapper = QuantizeWrapper(keras.layers.Dense(3, activation="relu"), config)
+    >>> wrapper(np.ones((2, 4), "float32"), training=True).shape
+    TensorShape([2, 3])
+    """
+
+    def __init__(self, layer, quantize_config, **kwargs):
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(f"QuantizeWrapper wraps a keras layer. Received: layer={layer!r}")
+        if isinstance(layer, keras.Model):
+            raise ValueError(
+                "QuantizeWrapper wraps layers, not models; use kopt.quantization.quantize_model(model). "
+                f"Received: layer={layer.name!r} ({type(layer).__name__})"
+            )
+        if isinstance(layer, QuantizeWrapper):
+            raise ValueError(f"Layer {layer.name!r} is already wrapped by QuantizeWrapper.")
+        if isinstance(quantize_config, dict):
+            quantize_config = keras.saving.deserialize_keras_object(quantize_config)
+        if not isinstance(quantize_config, config_lib.QuantizeConfig):
+            raise ValueError(
+                f"quantize_config of layer {layer.name!r} must be a kopt.quantization.QuantizeConfig. "
+                f"Received: quantize_config={quantize_config!r}"
+            )
+        kwargs.setdefault("name", f"quant_{layer.name}")
+        kwargs.setdefault("dtype", layer.dtype_policy)
+        kwargs["autocast"] = False
+        super().__init__(layer, **kwargs)
+        self.quantize_config = quantize_config
+        self.supports_masking = layer.supports_masking
+        self._inner_call_parameters = inspect.signature(layer.call).parameters
+
+    def __call__(self, *args, **kwargs):
+        if not self.layer.built:
+            # Built by a symbolic call outside the wrapper's name scope, as loading
+            # builds it when deserializing, so variable paths are the same either
+            # way; this also builds layers with several inputs, which build() cannot.
+            self.layer(*symbolic_inputs(args), **symbolic_inputs(kwargs))
+        return super().__call__(*args, **kwargs)
+
+    def build(self, input_shape=None):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        config = self.quantize_config
+        self._weight_ranges = [
+            quantizer.build(tuple(variable.shape), _short_name(self.layer, variable), self)
+            for variable, quantizer in config.get_weights_and_quantizers(self.layer)
+        ]
+        self._activation_ranges = []
+        for index, (activation, quantizer) in enumerate(config.get_activations_and_quantizers(self.layer)):
+            name = f"activation_{index}" if index else "activation"
+            input_ranges = None
+            if activations_lib.quantizes_input(activation):
+                input_ranges = quantizer.build((), f"{name}_input", self)
+            self._activation_ranges.append((input_ranges, quantizer.build((), f"{name}_output", self)))
+        self._output_ranges = [
+            quantizer.build((), f"output_{index}", self)
+            for index, quantizer in enumerate(config.get_output_quantizers(self.layer))
+        ]
+        self.built = True
+
+    def call(self, inputs, *args, training=None, **kwargs):
+        config = self.quantize_config
+        output_quantizers = list(zip(config.get_output_quantizers(self.layer), self._output_ranges))
+        shared = bool(output_quantizers) and config.output_shares_input_range(self.layer)
+        if shared and not fake_quant_lib.lowering_active():
+            # The range tracks the inputs and the output is rounded onto the same
+            # grid: TFLite requantizes the input to the output's scale. The
+            # converter inserts that requantization itself, and fails on two
+            # fake-quant ops in a row, so the exported graph leaves it out.
+            quantizer, ranges = output_quantizers[0]
+            inputs = keras.tree.map_structure(lambda tensor: quantizer(tensor, training, ranges), inputs)
+        weights_and_quantizers = config.get_weights_and_quantizers(self.layer)
+        quantized = {
+            id(variable): quantizer(variable.value, training, ranges)
+            for (variable, quantizer), ranges in zip(weights_and_quantizers, self._weight_ranges)
+        }
+        activations = config.get_activations_and_quantizers(self.layer)
+        aware = [
+            activations_lib.QuantizeAwareActivation(activation, quantizer, input_ranges, output_ranges, training)
+            for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, self._activation_ranges)
+        ]
+        # Every variable is mapped, so an enclosing stateless scope still sees its
+        # own values, and updates made inside (moving statistics, activation
+        # ranges) can be collected and applied below.
+        tracked = list(self.layer.variables) + [v for ranges in self._activation_ranges for d in ranges if d for v in d.values()]
+        mapping = [(v, quantized.get(id(v), v.value)) for v in tracked]
+        if aware:
+            config.set_quantize_activations(self.layer, aware)
+        try:
+            with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
+                initial_values = [scope.get_current_value(variable) for variable, _ in mapping]
+                outputs = self.layer(inputs, *args, **self._inner_kwargs(kwargs, training))
+        finally:
+            if aware:
+                config.set_quantize_activations(self.layer, [activation for activation, _ in activations])
+        for (variable, _), initial_value in zip(mapping, initial_values):
+            new_value = scope.get_current_value(variable)
+            if new_value is not initial_value:
+                variable.assign(new_value)
+        for loss in scope.losses:
+            self.add_loss(loss)
+        for index, (quantizer, ranges) in enumerate(output_quantizers):
+            outputs = quantizer(outputs, False if shared and index == 0 else training, ranges)
+        return outputs
+
+    def quantized_weights(self):
+        """The wrapped layer's weights as NumPy arrays, quantized ones on their grid."""
+        quantized = {
+            id(variable): quantizer(variable.value, False, ranges)
+            for (variable, quantizer), ranges in zip(
+                self.quantize_config.get_weights_and_quantizers(self.layer), self._weight_ranges
+            )
+        }
+        return [keras.ops.convert_to_numpy(quantized.get(id(v), v.value)) for v in self.layer.weights]
+
+    def _inner_kwargs(self, kwargs, training):
+        kwargs = dict(kwargs)
+        if "training" in self._inner_call_parameters:
+            kwargs["training"] = training
+        else:
+            kwargs.pop("training", None)
+        return kwargs
+
+    def compute_output_shape(self, *args, **kwargs):
+        return self.layer.compute_output_shape(*args, **kwargs)
+
+    def compute_output_spec(self, *args, **kwargs):
+        return self.layer.compute_output_spec(*args, **self._inner_kwargs(kwargs, kwargs.get("training")))
+
+    def compute_mask(self, inputs, mask=None):
+        return self.layer.compute_mask(inputs, mask)
+
+    def get_config(self):
+        config = {"quantize_config": keras.saving.serialize_keras_object(self.quantize_config)}
+        return {**super().get_config(), **config}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
+        quantize_config = keras.saving.deserialize_keras_object(config.pop("quantize_config"), custom_objects=custom_objects)
+        return cls(layer, quantize_config, **config)
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class QuantizeLayer(keras.layers.Layer):
+    """Quantizes a float tensor entering the quantized part of a model.
+
+    Args:
+        quantizer: A :class:`kopt.quantization.Quantizer`; the default tracks a
+            moving average of the tensor's range, asymmetric 8-bit.
+        **kwargs: Base layer arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = QuantizeLayer()
+    >>> layer(np.array([[0.0, 1.0]], "float32"), training=True).shape
+    TensorShape([1, 2])
+    """
+
+    def __init__(self, quantizer=None, **kwargs):
+        kwargs["autocast"] = False
+        super().__init__(**kwargs)
+        if isinstance(quantizer, dict):
+            quantizer = keras.saving.deserialize_keras_object(quantizer)
+        if quantizer is None:
+            quantizer = quantizers_lib.MovingAverageQuantizer()
+        if not isinstance(quantizer, quantizers_lib.Quantizer):
+            raise ValueError(f"QuantizeLayer needs a kopt.quantization Quantizer. Received: quantizer={quantizer!r}")
+        self.quantizer = quantizer
+
+    def build(self, input_shape=None):
+        self._ranges = self.quantizer.build(input_shape, "input", self)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.quantizer(inputs, training, self._ranges)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "quantizer": keras.saving.serialize_keras_object(self.quantizer)}
+
+
+def _short_name(layer, variable):
+    prefix = f"{layer.path}/" if layer.path else ""
+    path = variable.path[len(prefix) :] if variable.path.startswith(prefix) else variable.name
+    return path.replace("/", "_")
+
+
+def symbolic_inputs(structure):
+    """``structure`` with each tensor replaced by a ``KerasTensor`` of its shape and dtype."""
+    return keras.tree.map_structure(
+        lambda x: keras.KerasTensor(tuple(x.shape), dtype=x.dtype) if _is_tensor(x) else x, structure
+    )
+
+
+def _is_tensor(x):
+    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (int, float, bool))
