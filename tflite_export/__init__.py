@@ -7,6 +7,10 @@ tensor dtypes and quantization, constant sparsity, parameter count, size),
 ``format_inspection`` prints that as a table, and ``is_fully_integer`` says which
 operators, if any, still compute in float. ``benchmark`` times the interpreter
 with and without the XNNPACK delegate; ``format_benchmark`` prints the result.
+``compare`` measures a float and an optimized file of one model side by side
+(``format_comparison``, ``write_comparison`` for JSON and PNG), and
+``python -m tflite_export MODEL.keras OUT.tflite --mode=int8`` does all of it
+from the command line.
 
 ``tflite_export.inspect`` and ``tflite_export.benchmark`` are these functions, not
 the modules of the same name; import from the modules with
@@ -21,6 +25,9 @@ from tflite_export.converter import convert
 from tflite_export.inspect import format_inspection
 from tflite_export.inspect import inspect
 from tflite_export.inspect import is_fully_integer
+from tflite_export.report import compare
+from tflite_export.report import format_comparison
+from tflite_export.report import write_comparison
 from tflite_export.sizes import file_sizes
 from tflite_export.verify import accuracy
 from tflite_export.verify import predict
@@ -31,12 +38,15 @@ __all__ = [
     "ConversionError",
     "accuracy",
     "benchmark",
+    "compare",
     "convert",
     "file_sizes",
     "format_benchmark",
+    "format_comparison",
     "format_inspection",
     "inspect",
     "is_fully_integer",
     "predict",
     "verify",
+    "write_comparison",
 ]

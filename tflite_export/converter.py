@@ -4,11 +4,18 @@ The model is traced as a ``tf.function`` with a dynamic batch dimension, so the 
 can be resized to any batch in the interpreter, and converted with builtin TFLite
 ops only: a model that would need Flex (TensorFlow) ops fails with the converter's
 message instead of silently producing a file phones cannot run.
+
+kopt models are prepared first: pruning wrappers are stripped (the zeros baked
+in), and a quantization-aware model (``kopt.quantization``) is traced with its
+fake-quantization lowered to TensorFlow's ``FakeQuant`` ops, from which the
+converter takes every tensor's trained scale and zero point. Such a model
+converts in an integer mode without a representative dataset.
 """
 
 import os
 import re
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -44,8 +51,8 @@ def convert(
             conversion succeeded, so an earlier file of that name stays intact on failure.
         mode: ``"float32"``; ``"float16"`` (weights stored as float16);
             ``"dynamic"`` (int8 weights, float activations); ``"int8"`` (full integer,
-            needs ``representative_dataset``); ``"int16x8"`` (int16 activations, int8
-            weights, needs ``representative_dataset``).
+            needs ``representative_dataset`` unless the model is quantization-aware);
+            ``"int16x8"`` (int16 activations, int8 weights, likewise).
         representative_dataset: For calibration in the integer modes: a
             ``tf.data.Dataset`` of ``(images, labels)`` or ``images`` batches, or a
             NumPy array of images. Up to 256 examples are used.
@@ -75,7 +82,20 @@ def convert(
         raise ValueError(f"output_path must end in '.tflite'. Received: output_path={output_path!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
-    if mode in _INTEGER_MODES and representative_dataset is None:
+    model = _as_model(model_or_path)
+    quantization_aware = _is_quantization_aware(model)
+    if quantization_aware and mode not in _INTEGER_MODES:
+        raise ValueError(
+            f"Model {model.name!r} is quantization-aware (kopt.quantization); convert it with an integer mode, "
+            f"'int8' for the 8-bit and n-bit schemes or 'int16x8' for the 16x8 scheme. Received: mode={mode!r}"
+        )
+    if mode == "int16x8" and quantization_aware and representative_dataset is None:
+        raise ValueError(
+            f"Model {model.name!r} is quantization-aware; in mode='int16x8' the converter cannot read 16-bit "
+            "ranges from it, so its int16 activation ranges are calibrated on representative_dataset "
+            "(the trained int8 weights are kept). Received: representative_dataset=None"
+        )
+    if mode in _INTEGER_MODES and representative_dataset is None and not quantization_aware:
         raise ValueError(
             f"mode={mode!r} calibrates activation ranges and needs representative_dataset "
             "(a tf.data.Dataset or array of typical inputs). Received: representative_dataset=None"
@@ -92,24 +112,59 @@ def convert(
             raise ValueError(
                 f"{name}={value!r} needs an integer mode ('int8' or 'int16x8'). Received: mode={mode!r}"
             )
-    model = _as_model(model_or_path)
+    model = _strip_kopt_wrappers(model, mode)
+    lowered = quantization_aware and mode == "int8"
     with tempfile.TemporaryDirectory(prefix="kopt-tflite-") as workdir:
         try:
-            converter = _make_converter(model, workdir)
-            _configure(converter, mode, representative_dataset, inference_input_type, inference_output_type, allow_flex_ops)
+            converter = _make_converter(model, workdir, lowered)
+            _configure(
+                converter, mode, representative_dataset, inference_input_type, inference_output_type, allow_flex_ops
+            )
+            if lowered:
+                # Ranges come from the model; an INT8-only op set would demand a
+                # representative dataset. Float fallbacks are reported below.
+                converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS] + (
+                    [tf.lite.OpsSet.SELECT_TF_OPS] if allow_flex_ops else []
+                )
             flatbuffer = converter.convert()
         except Exception as err:  # The exporter and converter raise many types.
             raise ConversionError(
                 f"TFLite conversion of model {model.name!r} (mode={mode!r}) failed: {_summarize(err)}"
             ) from err
+    if lowered:
+        _warn_if_float_ops(model, flatbuffer)
     atomic_write_bytes(output_path, flatbuffer)
     return output_path
+
+
+def _warn_if_float_ops(model, flatbuffer):
+    from tflite_export.inspect import inspect
+    from tflite_export.inspect import is_fully_integer
+
+    integer, reasons = is_fully_integer(inspect(flatbuffer))
+    if not integer:
+        warnings.warn(
+            f"The int8 file of quantization-aware model {model.name!r} still computes in float: "
+            + "; ".join(reasons[:5])
+            + (f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else "")
+            + ". Layers left unannotated or with NoOpQuantizeConfig run in float.",
+            stacklevel=3,
+        )
 
 
 def _as_model(model_or_path):
     if isinstance(model_or_path, keras.Model):
         return model_or_path
-    path = os.fspath(model_or_path)
+    return load_model(model_or_path)
+
+
+def load_model(path):
+    """Loads a ``.keras`` file with kopt's layers registered; ``ValueError`` if it cannot."""
+    path = os.fspath(path)
+    # Registers kopt's layers, so files saved mid-optimization load as they are.
+    import kopt.pruning  # noqa: F401
+    import kopt.quantization  # noqa: F401
+
     if not os.path.isfile(path):
         raise ValueError(f"model_or_path is neither a keras.Model nor an existing file. Received: {path!r}")
     try:
@@ -118,11 +173,43 @@ def _as_model(model_or_path):
         raise ValueError(f"model_or_path is not a loadable Keras model file: {path!r} ({_summarize(err)})") from err
 
 
-def _make_converter(model, workdir):
+def _is_quantization_aware(model):
+    from kopt.quantization import QuantizeLayer
+    from kopt.quantization import QuantizeWrapper
+
+    return any(isinstance(layer, (QuantizeLayer, QuantizeWrapper)) for layer in _all_layers(model))
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def _strip_kopt_wrappers(model, mode):
+    from kopt.pruning import PruneLowMagnitude
+    from kopt.pruning import strip_pruning
+    from kopt.quantization import strip_quantization
+
+    if any(isinstance(layer, PruneLowMagnitude) for layer in _all_layers(model)):
+        model = strip_pruning(model)
+    if mode == "int16x8" and _is_quantization_aware(model):
+        model = strip_quantization(model)
+    return model
+
+
+def _make_converter(model, workdir, lowered):
     # Keras 3 documents the SavedModel route; converting a traced function that
     # still holds resource variables gives files that read uninitialized variables.
+    from kopt.quantization import tflite_lowering
+
     saved_model_dir = os.path.join(workdir, "saved_model")
-    model.export(saved_model_dir, format="tf_saved_model", verbose=False)
+    if lowered:
+        with tflite_lowering():
+            model.export(saved_model_dir, format="tf_saved_model", verbose=False)
+    else:
+        model.export(saved_model_dir, format="tf_saved_model", verbose=False)
     return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
 
 
@@ -135,7 +222,8 @@ def _configure(converter, mode, representative_dataset, input_type, output_type,
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif mode in _INTEGER_MODES:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _calibration_generator(representative_dataset)
+        if representative_dataset is not None:
+            converter.representative_dataset = _calibration_generator(representative_dataset)
         if mode == "int8":
             builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         else:

@@ -70,7 +70,8 @@ def verify(tflite_path, keras_model, dataset, *, batch_size=_DEFAULT_BATCH):
     Args:
         tflite_path: The converted file (or its bytes).
         keras_model: The Keras model it was converted from.
-        dataset: An iterable of ``(images, labels)`` batches, e.g. a ``tf.data.Dataset``.
+        dataset: An iterable of ``(images, labels)`` batches, e.g. a ``tf.data.Dataset``,
+            or one ``(images, labels)`` pair of NumPy arrays.
         batch_size: Examples per interpreter call.
 
     Returns:
@@ -100,7 +101,19 @@ def accuracy(tflite_path, dataset, *, batch_size=_DEFAULT_BATCH):
 
 
 def collect(dataset):
-    """Concatenates ``(images, labels)`` batches into two NumPy arrays."""
+    """Concatenates ``(images, labels)`` batches into two NumPy arrays.
+
+    ``dataset`` may also be one ``(images, labels)`` pair of arrays.
+    """
+    if isinstance(dataset, tuple) and len(dataset) == 2 and all(isinstance(a, np.ndarray) for a in dataset):
+        images, labels = dataset
+        if len(images) != len(labels):
+            raise ValueError(
+                f"images and labels differ in length. Received: {len(images)} images, {len(labels)} labels"
+            )
+        if not len(images):
+            raise ValueError("dataset yielded no batches; cannot verify on an empty dataset")
+        return images, labels.reshape(-1)
     images, labels = [], []
     for batch_images, batch_labels in dataset:
         images.append(np.asarray(batch_images))

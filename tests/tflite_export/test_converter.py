@@ -116,3 +116,73 @@ def test_failed_conversion_keeps_the_previous_file(tmp_path):
         tflite_export.convert(model, str(path))
     assert path.read_bytes() == b"previous good file"
     assert sorted(os.listdir(tmp_path)) == ["keep.tflite"]
+
+
+def _mixed_model():
+    """Dense, Conv, DepthwiseConv, BatchNormalization, Add and pooling in one graph."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    branch = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = keras.layers.Add()([x, branch])
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.AveragePooling2D(2)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(4)(keras.layers.Dense(16, activation="relu")(x))
+    model = keras.Model(inputs, outputs)
+    images = np.random.default_rng(1).random((600, 12, 12, 3)).astype(np.float32)
+    labels = (images[..., 0].mean(axis=(1, 2)) * 4).astype("int32").clip(0, 3)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(images, labels, epochs=3, verbose=0)
+    return model, images
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return _mixed_model()
+
+
+@pytest.mark.parametrize(
+    "mode, activation_dtype, weight_dtype, min_agreement",
+    [
+        ("float32", "float32", "float32", 1.0),
+        ("float16", "float32", "float16", 0.995),
+        # The converter leaves tensors under 1024 values in float in dynamic mode,
+        # and every kernel here is smaller (the Dense test above covers int8 weights).
+        ("dynamic", "float32", "float32", 0.95),
+        ("int8", "int8", "int8", 0.9),
+        ("int16x8", "int16", "int8", 0.98),
+    ],
+)
+def test_round_trip_of_a_model_with_every_common_layer(tmp_path, mixed, mode, activation_dtype, weight_dtype, min_agreement):
+    model, images = mixed
+    representative = images[:128] if mode.startswith("int") else None
+    path = tflite_export.convert(model, tmp_path / f"{mode}.tflite", mode=mode, representative_dataset=representative)
+    expected = model.predict(images, verbose=0).argmax(-1)
+    agreement = float(np.mean(tflite_export.predict(path, images).argmax(-1) == expected))
+    assert agreement >= min_agreement
+    report = tflite_export.inspect(path)
+    conv = next(op for op in report["ops"] if op["op"] == "CONV_2D")
+    assert conv["inputs"][0]["dtype"] == activation_dtype
+    kernel = next(t for t in report["tensors"] if t["parameter"] and len(t["shape"]) == 4)
+    assert kernel["dtype"] == weight_dtype
+    assert not report["flex_ops"]
+
+
+def test_pruned_model_is_stripped_before_conversion(tmp_path, model_and_data):
+    from kopt import pruning
+
+    model, data = model_and_data
+    pruned = pruning.prune_low_magnitude(model, pruning_schedule=pruning.ConstantSparsity(0.5, 0))
+    pruning.UpdatePruningStep().set_model(pruned)
+    for layer in pruned.layers:
+        if isinstance(layer, pruning.PruneLowMagnitude):
+            layer.start_schedule()
+    path = tflite_export.convert(pruned, tmp_path / "p.tflite")
+    report = tflite_export.inspect(path)
+    assert not any("prune" in op["op"].lower() for op in report["ops"])
+    np.testing.assert_allclose(
+        tflite_export.predict(path, data), pruning.strip_pruning(pruned).predict(data, verbose=0), atol=1e-5
+    )

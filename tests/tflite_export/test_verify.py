@@ -54,3 +54,12 @@ def test_empty_dataset_is_an_error(exported):
     empty = tf.data.Dataset.from_tensor_slices((np.zeros((0, 6), np.float32), np.zeros((0,), np.int32))).batch(4)
     with pytest.raises(ValueError, match="no batches"):
         tflite_export.verify(path, model, empty)
+
+
+def test_collect_takes_one_pair_of_arrays():
+    from tflite_export.verify import collect
+
+    images, labels = collect((np.zeros((3, 2), "float32"), np.array([[0], [1], [2]])))
+    assert images.shape == (3, 2) and labels.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="3 images, 2 labels"):
+        collect((np.zeros((3, 2), "float32"), np.array([0, 1])))

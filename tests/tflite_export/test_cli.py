@@ -1,0 +1,66 @@
+"""python -m tflite_export as users run it, in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _run(args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "tflite_export", *args], cwd=cwd, capture_output=True, text=True, timeout=600, env=ENV
+    )
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "m.keras"
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    model.save(path)
+    return str(path)
+
+
+def test_converts_compares_and_writes_report(digits_model, tmp_path):
+    result = _run([digits_model, "out.tflite", "--mode=int8", "--io_type=int8", "--runs=3", "--report=r.json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "optimized" in result.stdout and "size x" in result.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["mode"] == "int8" and report["data"] == "digits"
+    assert report["optimized"]["fully_integer"] is True
+    assert report["optimized"]["agreement"] >= 0.9
+    assert (tmp_path / "r.png").stat().st_size > 0 and (tmp_path / "out.tflite").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "make_args, expected",
+    [
+        (lambda m: [m], "expected MODEL.keras and OUT.tflite"),
+        (lambda m: [m, "out.bin"], "OUT must end in '.tflite'"),
+        (lambda m: ["missing.keras", "out.tflite"], "MODEL does not exist"),
+        (lambda m: [m, "out.tflite", "--mode=int4"], "--mode"),
+        (lambda m: [m, "out.tflite", "--mode=float16", "--io_type=int8"], "--io_type=int8 needs --mode=int8"),
+        (lambda m: [m, "out.tflite", "--data=nonsense"], "--data=nonsense"),
+        (lambda m: [m, "out.tflite", "--runs=0"], "runs"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(digits_model, tmp_path, make_args, expected):
+    result = _run(make_args(digits_model), tmp_path)
+    assert result.returncode == 2, (result.stdout[-2000:], result.stderr[-2000:])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("tflite_export: error:")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.tflite").exists()
+
+
+def test_model_and_data_shapes_must_match(tmp_path):
+    path = tmp_path / "wide.keras"
+    keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)]).save(path)
+    result = _run([str(path), "out.tflite"], tmp_path)
+    assert result.returncode == 2 and "takes inputs of shape (5,)" in result.stderr

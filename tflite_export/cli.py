@@ -1,0 +1,102 @@
+"""``python -m tflite_export MODEL.keras OUT.tflite --mode=int8 --data=digits``.
+
+Converts a saved Keras model in the chosen mode, converts it in float32 too for
+reference, runs both files on the test split of ``--data`` in the LiteRT
+interpreter, times both at batch 1 with XNNPACK on and off, prints a table, and
+with ``--report=r.json`` writes the comparison as JSON and a PNG beside it.
+
+Bad input (arguments, paths, mode, data) prints one line,
+``tflite_export: error: ...``, and exits with status 2 before any conversion.
+The flags live in their own ``FlagValues``, so this module can share a process with
+``kopt-optimize``.
+"""
+
+import os
+import sys
+import tempfile
+
+from absl import flags
+
+_PROGRAM = "tflite_export"
+_USAGE = "usage: python -m tflite_export MODEL.keras OUT.tflite [--mode=int8] [--data=digits] [--report=r.json]"
+FLAGS = flags.FlagValues()
+_MODE = flags.DEFINE_enum(
+    "mode", "int8", ["float32", "float16", "dynamic", "int8", "int16x8"], "Conversion mode.", flag_values=FLAGS
+)
+_DATA = flags.DEFINE_string(
+    "data", "digits", "Labelled data: digits, mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH.", flag_values=FLAGS
+)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory.", flag_values=FLAGS)
+_IO_TYPE = flags.DEFINE_enum(
+    "io_type", "float32", ["float32", "int8", "uint8"], "Input/output type in the integer modes.", flag_values=FLAGS
+)
+_REPORT = flags.DEFINE_string("report", None, "Write the comparison as JSON here, and a PNG beside it.", flag_values=FLAGS)
+_RUNS = flags.DEFINE_integer("runs", 50, "Timed interpreter calls per file and XNNPACK setting.", lower_bound=1, flag_values=FLAGS)
+_THREADS = flags.DEFINE_integer("threads", 1, "Interpreter threads.", lower_bound=1, flag_values=FLAGS)
+_ALLOW_FLEX = flags.DEFINE_bool("allow_flex_ops", False, "Allow TensorFlow (Flex) ops.", flag_values=FLAGS)
+
+
+def main(argv=None):
+    """Runs the command; returns the comparison dict."""
+    argv = sys.argv if argv is None else argv
+    try:
+        positional = FLAGS(argv)[1:]
+    except flags.Error as err:
+        _usage_error(str(err))
+    if len(positional) != 2:
+        _usage_error(f"expected MODEL.keras and OUT.tflite, got {len(positional)} argument(s). {_USAGE}")
+    model_path, output_path = positional
+    if not output_path.endswith(".tflite"):
+        _usage_error(f"OUT must end in '.tflite'. Received: {output_path!r}")
+    if not os.path.isfile(model_path):
+        _usage_error(f"MODEL does not exist. Received: {model_path!r}")
+    if _IO_TYPE.value != "float32" and _MODE.value not in ("int8",):
+        _usage_error(f"--io_type={_IO_TYPE.value} needs --mode=int8. Received: --mode={_MODE.value}")
+
+    import tflite_export
+    from kopt.data import load_dataset
+    from kopt.errors import ConfigError
+
+    try:
+        train, test, info = load_dataset(_DATA.value, data_dir=_DATA_DIR.value)
+    except ConfigError as err:
+        _usage_error(f"--data={_DATA.value}: {err.reason}")
+    try:
+        model = tflite_export.converter.load_model(model_path)
+    except ValueError as err:
+        _usage_error(str(err))
+    expected = tuple(model.input_shape[1:])
+    if expected != tuple(info.input_shape):
+        _usage_error(
+            f"model {model.name!r} takes inputs of shape {expected}, but --data={_DATA.value} has {tuple(info.input_shape)}"
+        )
+    try:
+        with tempfile.TemporaryDirectory(prefix="tflite-export-") as workdir:
+            float_path = tflite_export.convert(model, os.path.join(workdir, "float32.tflite"))
+            tflite_export.convert(
+                model,
+                output_path,
+                mode=_MODE.value,
+                representative_dataset=train if _MODE.value in ("int8", "int16x8") else None,
+                inference_input_type=_IO_TYPE.value,
+                inference_output_type=_IO_TYPE.value,
+                allow_flex_ops=_ALLOW_FLEX.value,
+            )
+            result = tflite_export.compare(float_path, output_path, model, test, threads=_THREADS.value, runs=_RUNS.value)
+    except tflite_export.ConversionError as err:
+        print(f"{_PROGRAM}: error: {err}", file=sys.stderr)
+        sys.exit(1)
+    result["float32"]["path"] = None  # The reference file was temporary.
+    result["mode"] = _MODE.value
+    result["data"] = info.name
+    print(tflite_export.format_comparison(result))
+    print(f"size x{result['size_ratio']:.3f}, gzip x{result['gzip_ratio']:.3f}, latency x{result['latency_ratio']:.3f}")
+    if _REPORT.value:
+        json_path, png_path = tflite_export.write_comparison(result, _REPORT.value)
+        print(f"report: {os.path.abspath(json_path)}\nplot: {os.path.abspath(png_path)}")
+    return result
+
+
+def _usage_error(message):
+    print(f"{_PROGRAM}: error: {message}", file=sys.stderr)
+    sys.exit(2)
