@@ -44,9 +44,21 @@ _SPARSITY_M_BY_N = flags.DEFINE_string(
 _PRUNE_STRUCTURED = flags.DEFINE_float(
     "prune_structured", None, "Remove this fraction of channels from each Conv2D/Dense layer, e.g. 0.5."
 )
+_QAT = flags.DEFINE_bool("qat", False, "Quantization-aware training, then a fully integer TFLite export.")
+_QAT_SCHEME = flags.DEFINE_enum(
+    "qat_scheme", "8bit", ["8bit", "16x8", "4bit"], "QAT scheme: TFLite int8, int16 activations, or 4-bit weights."
+)
+_PTQ = flags.DEFINE_enum(
+    "ptq", None, ["int8", "int16x8", "float16", "dynamic"], "Post-training quantization of the export (no retraining)."
+)
+_QUANTIZED_IO = flags.DEFINE_enum(
+    "quantized_io", "float32", ["float32", "int8", "uint8"], "Input/output type of an int8 --qat or --ptq file."
+)
 _FINETUNE_EPOCHS = flags.DEFINE_integer("finetune_epochs", 4, "Fine-tuning epochs of each technique.")
 _FINETUNE_LEARNING_RATE = flags.DEFINE_float(
-    "finetune_learning_rate", None, "Fine-tuning learning rate; defaults to --learning_rate."
+    "finetune_learning_rate",
+    None,
+    "Fine-tuning learning rate; defaults to --learning_rate (a tenth of it for --qat).",
 )
 
 # Recipe keys that technique stages report errors under, and the flag that set them.
@@ -59,6 +71,12 @@ _FLAG_FOR_KEY = {
     "prune_structured.fraction": "prune_structured",
     "prune_structured.epochs": "finetune_epochs",
     "prune_structured.learning_rate": "finetune_learning_rate",
+    "qat.scheme": "qat_scheme",
+    "qat.io_type": "quantized_io",
+    "qat.epochs": "finetune_epochs",
+    "qat.learning_rate": "finetune_learning_rate",
+    "ptq.mode": "ptq",
+    "ptq.io_type": "quantized_io",
 }
 
 _PROGRAM = "kopt-optimize"
@@ -88,8 +106,10 @@ def techniques_from_flags():
     """The technique stages the flags ask for, in the order they are applied.
 
     Structured pruning comes first (it changes the architecture), then magnitude
-    pruning. The driver finds each stage by name in :mod:`kopt.pipeline.techniques`.
+    pruning, then quantization (QAT or PTQ, not both). The driver finds each stage
+    by name in :mod:`kopt.pipeline.techniques`.
     """
+    from kopt.errors import ConfigError
     from kopt.pipeline import TechniqueSpec
 
     fine_tune = {"epochs": _FINETUNE_EPOCHS.value, "learning_rate": _FINETUNE_LEARNING_RATE.value}
@@ -102,6 +122,12 @@ def techniques_from_flags():
         if m_by_n is not None:
             params["sparsity_m_by_n"] = m_by_n
         specs.append(TechniqueSpec("prune", params))
+    if _QAT.value and _PTQ.value is not None:
+        raise ConfigError("ptq", _PTQ.value, "choose --qat or --ptq, not both: QAT already exports an integer model")
+    if _QAT.value:
+        specs.append(TechniqueSpec("qat", {"scheme": _QAT_SCHEME.value, "io_type": _QUANTIZED_IO.value, **fine_tune}))
+    if _PTQ.value is not None:
+        specs.append(TechniqueSpec("ptq", {"mode": _PTQ.value, "io_type": _QUANTIZED_IO.value}))
     return tuple(specs)
 
 

@@ -69,13 +69,13 @@ def run(recipe):
     timings["baseline_export"] = time.perf_counter() - mark
 
     optimized_model = model
-    export_mode = "float32"
+    export = {"mode": "float32"}
     for technique, params in techniques:
         mark = time.perf_counter()
         logging.info("Applying technique %s with %s.", technique.name, params)
         optimized_model = technique.apply(optimized_model, context, params)
         optimized_model = technique.strip(optimized_model)
-        export_mode = technique.export_mode
+        export = technique.export_options(params)
         timings[f"technique_{technique.name}"] = time.perf_counter() - mark
     files["optimized_keras"] = _save_model(optimized_model, os.path.join(export_dir, "optimized.keras"))
     mark = time.perf_counter()
@@ -83,8 +83,8 @@ def run(recipe):
         optimized_model,
         test,
         os.path.join(export_dir, "optimized.tflite"),
-        mode=export_mode,
-        representative_dataset=train if export_mode in ("int8", "int16x8") else None,
+        representative_dataset=train if export["mode"] in ("int8", "int16x8") else None,
+        **export,
     )
     timings["optimized_export"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started

@@ -34,8 +34,19 @@ def kernel_sparsity(model):
     return float(zeros / total) if total else 0.0
 
 
-def measure(model, test, tflite_path, *, mode="float32", representative_dataset=None):
+def measure(
+    model,
+    test,
+    tflite_path,
+    *,
+    mode="float32",
+    representative_dataset=None,
+    inference_input_type="float32",
+    inference_output_type="float32",
+):
     """Exports ``model`` to ``tflite_path`` and measures it for the report.
+
+    The conversion arguments are those of ``tflite_export.convert``.
 
     Returns:
         A dict with ``keras_accuracy``, ``tflite_accuracy`` (the file run in the
@@ -44,7 +55,14 @@ def measure(model, test, tflite_path, *, mode="float32", representative_dataset=
         ``params``, ``sparsity``, ``tflite_mode`` and ``tflite_path``.
     """
     logging.info("Exporting %s to %s (mode %s).", model.name, tflite_path, mode)
-    tflite_export.convert(model, tflite_path, mode=mode, representative_dataset=representative_dataset)
+    tflite_export.convert(
+        model,
+        tflite_path,
+        mode=mode,
+        representative_dataset=representative_dataset,
+        inference_input_type=inference_input_type,
+        inference_output_type=inference_output_type,
+    )
     checked = tflite_export.verify(tflite_path, model, test)
     sizes = tflite_export.file_sizes(tflite_path)
     return {
@@ -57,5 +75,6 @@ def measure(model, test, tflite_path, *, mode="float32", representative_dataset=
         "params": int(model.count_params()),
         "sparsity": kernel_sparsity(model),
         "tflite_mode": mode,
+        "tflite_io_types": [inference_input_type, inference_output_type],
         "tflite_path": os.path.abspath(tflite_path),
     }

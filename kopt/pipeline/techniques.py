@@ -51,6 +51,16 @@ class Technique:
         """Raises :class:`kopt.ConfigError` for bad ``params`` before any training."""
         del params
 
+    def export_options(self, params):
+        """``tflite_export.convert`` options for the result, when this technique is last.
+
+        Returns:
+            A dict with ``mode`` and optionally ``inference_input_type`` and
+            ``inference_output_type``; by default ``{"mode": self.export_mode}``.
+        """
+        del params
+        return {"mode": self.export_mode}
+
 
 def register_technique(cls):
     """Class decorator that makes a :class:`Technique` available by its ``name``."""

@@ -84,6 +84,11 @@ def _junk_model(tmp_path):
         (lambda tmp: ["--prune_structured=1"], "--prune_structured=1.0: must be a fraction in (0, 1)"),
         (lambda tmp: ["--prune=0.5", "--finetune_epochs=0"], "--finetune_epochs=0: fine-tuning needs"),
         (lambda tmp: ["--prune=0.5", "--finetune_learning_rate=-1"], "--finetune_learning_rate=-1.0: must be"),
+        (lambda tmp: ["--qat", "--ptq=int8"], "--ptq=int8: choose --qat or --ptq, not both"),
+        (lambda tmp: ["--ptq=float16", "--quantized_io=int8"], "--quantized_io=int8: integer inputs/outputs need int8"),
+        (lambda tmp: ["--qat", "--qat_scheme=16x8", "--quantized_io=uint8"], "--quantized_io=uint8: integer"),
+        (lambda tmp: ["--qat_scheme=2bit"], "--qat_scheme"),
+        (lambda tmp: ["--ptq=int4"], "--ptq"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, make_args, expected):
@@ -112,3 +117,34 @@ def test_prune_flags_report_sparsity_of_the_stripped_model(tmp_path):
     assert report["recipe"]["techniques"][0]["params"]["target_sparsity"] == 0.8
     assert abs(report["optimized"]["sparsity"] - 0.8) < 0.005
     assert report["optimized"]["tflite_gzip_bytes"] < 0.5 * report["baseline"]["tflite_gzip_bytes"]
+
+
+@pytest.mark.slow
+def test_qat_flag_exports_a_fully_integer_file_that_agrees(tmp_path):
+    import tflite_export
+
+    args = ["--qat", "--quantized_io=int8", "--epochs=2", "--finetune_epochs=1", "--report=r.json"]
+    result = _run(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    optimized = report["optimized"]
+    assert report["techniques"] == ["qat"]
+    assert optimized["tflite_mode"] == "int8" and optimized["tflite_io_types"] == ["int8", "int8"]
+    assert optimized["tflite_agreement"] >= 0.995
+    assert abs(optimized["tflite_accuracy"] - optimized["keras_accuracy"]) <= 0.003
+    assert optimized["tflite_bytes"] < 0.35 * report["baseline"]["tflite_bytes"]
+    inspection = tflite_export.inspect(optimized["tflite_path"])
+    integer, reasons = tflite_export.is_fully_integer(inspection)
+    assert integer, reasons
+    assert inspection["inputs"][0]["dtype"] == "int8"
+
+
+@pytest.mark.slow
+def test_ptq_dynamic_flag_needs_no_retraining(tmp_path):
+    result = _run(["--ptq=dynamic", "--epochs=1", "--report=r.json"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["techniques"] == ["ptq"]
+    assert "technique_ptq" in report["timings_s"] and report["timings_s"]["technique_ptq"] < 1.0
+    assert report["optimized"]["tflite_mode"] == "dynamic"
+    assert report["optimized"]["tflite_bytes"] < 0.4 * report["baseline"]["tflite_bytes"]

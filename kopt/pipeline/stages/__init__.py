@@ -1,10 +1,13 @@
 """kopt's built-in technique stages; importing this package registers them.
 
 Each module defines one :class:`kopt.pipeline.Technique`: ``prune`` (magnitude,
-block and M:N pruning) and ``prune_structured`` (channel removal).
+block and M:N pruning), ``prune_structured`` (channel removal), ``qat``
+(quantization-aware training) and ``ptq`` (post-training quantization).
 """
 
 from kopt.pipeline.stages.prune import Prune
 from kopt.pipeline.stages.prune_structured import PruneStructured
+from kopt.pipeline.stages.quantize import PostTrainingQuantization
+from kopt.pipeline.stages.quantize import QuantizationAwareTraining
 
-__all__ = ["Prune", "PruneStructured"]
+__all__ = ["PostTrainingQuantization", "Prune", "PruneStructured", "QuantizationAwareTraining"]

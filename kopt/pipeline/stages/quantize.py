@@ -1,0 +1,91 @@
+"""The ``qat`` and ``ptq`` stages: quantization with and without retraining.
+
+``qat`` params (recipe keys under ``qat``; flags ``--qat``, ``--qat_scheme``,
+``--quantized_io``, ``--finetune_epochs``, ``--finetune_learning_rate``):
+
+* ``scheme``: ``"8bit"`` (default; TFLite int8), ``"16x8"`` (int16 activations)
+  or ``"4bit"`` (experimental 4-bit weights, 8-bit activations).
+* ``io_type``: ``"float32"`` (default), ``"int8"`` or ``"uint8"`` model inputs and
+  outputs in the file (``"16x8"`` keeps float32).
+* ``epochs``, ``learning_rate``: quantization-aware fine-tuning of the trained
+  float model; the rate defaults to a tenth of the float one, since QAT only
+  adapts weights to the rounding.
+
+``ptq`` params (flags ``--ptq``, ``--quantized_io``):
+
+* ``mode``: ``"int8"`` (full integer, calibrated on up to 256 training
+  examples), ``"int16x8"``, ``"float16"`` or ``"dynamic"``.
+* ``io_type``: as for ``qat``; only with ``"int8"``.
+"""
+
+from kopt import quantization
+from kopt.errors import ConfigError
+from kopt.pipeline.stages.fine_tune import check_fine_tune
+from kopt.pipeline.stages.fine_tune import fine_tune_settings
+from kopt.pipeline.techniques import Technique
+from kopt.pipeline.techniques import register_technique
+from kopt.pipeline.training import train_classifier
+
+QAT_SCHEMES = ("8bit", "16x8", "4bit")
+PTQ_MODES = ("int8", "int16x8", "float16", "dynamic")
+IO_TYPES = ("float32", "int8", "uint8")
+# QAT fine-tunes a trained model: a tenth of the float rate unless one is given.
+_QAT_RATE_FACTOR = 0.1
+
+
+def _check_io_type(technique, io_type, mode):
+    if io_type not in IO_TYPES:
+        raise ConfigError(f"{technique}.io_type", io_type, f"must be one of {', '.join(IO_TYPES)}")
+    if io_type != "float32" and mode != "int8":
+        raise ConfigError(f"{technique}.io_type", io_type, f"integer inputs/outputs need int8 quantization, not {mode}")
+
+
+@register_technique
+class QuantizationAwareTraining(Technique):
+    """Quantizes every supported layer, fine-tunes with fake quantization, exports integer."""
+
+    name = "qat"
+    export_mode = "int8"
+
+    def check(self, params):
+        check_fine_tune(self.name, params)
+        scheme = params.get("scheme", "8bit")
+        if scheme not in QAT_SCHEMES:
+            raise ConfigError("qat.scheme", scheme, f"must be one of {', '.join(QAT_SCHEMES)}")
+        _check_io_type(self.name, params.get("io_type", "float32"), quantization.schemes.get(scheme).export_mode)
+
+    def apply(self, model, context, params):
+        epochs, learning_rate = fine_tune_settings(context, params)
+        if params.get("learning_rate") is None:
+            learning_rate = context.recipe.learning_rate * _QAT_RATE_FACTOR
+        try:
+            quantized = quantization.quantize_model(model, scheme=params.get("scheme", "8bit"))
+        except ValueError as err:  # A layer the scheme cannot quantize.
+            raise ConfigError("qat.scheme", params.get("scheme", "8bit"), str(err)) from err
+        train_classifier(quantized, context.train, epochs=epochs, learning_rate=learning_rate)
+        return quantized
+
+    def export_options(self, params):
+        io_type = params.get("io_type", "float32")
+        mode = quantization.schemes.get(params.get("scheme", "8bit")).export_mode
+        return {"mode": mode, "inference_input_type": io_type, "inference_output_type": io_type}
+
+
+@register_technique
+class PostTrainingQuantization(Technique):
+    """Leaves the model as trained; the export quantizes it."""
+
+    name = "ptq"
+
+    def check(self, params):
+        mode = params.get("mode")
+        if mode not in PTQ_MODES:
+            raise ConfigError("ptq.mode", mode, f"must be one of {', '.join(PTQ_MODES)}")
+        _check_io_type(self.name, params.get("io_type", "float32"), mode)
+
+    def apply(self, model, context, params):
+        return model
+
+    def export_options(self, params):
+        io_type = params.get("io_type", "float32")
+        return {"mode": params["mode"], "inference_input_type": io_type, "inference_output_type": io_type}
