@@ -60,12 +60,14 @@ _DATA = flags.DEFINE_string(
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds; every one is reported.")
 _SPARSITIES = flags.DEFINE_list("sparsities", ["0.5", "0.8", "0.9"], "Target sparsities in (0, 1).")
 _QUICK = flags.DEFINE_bool("quick", False, "Smoke run: first seed only, 4000 examples, 1 dense epoch.")
+# The flags above and below, but for --sparsities, --end_step_epochs and --frequency,
+# are also those of benchmarks/quantization.py, which imports this module.
 _SKIP_TFMOT = flags.DEFINE_bool("skip_tfmot", False, "Do not create or run the tfmot environment.")
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", os.path.join("benchmarks", "results"), "Where the JSON and PNG go (relative: repository root)."
 )
 _MARKDOWN = flags.DEFINE_string(
-    "markdown", "BENCHMARKS.md", "Markdown file whose pruning section is rewritten (relative: repository root)."
+    "markdown", "BENCHMARKS.md", "Markdown file whose section of this benchmark is rewritten (relative: repository root)."
 )
 _END_STEP_EPOCHS = flags.DEFINE_integer(
     "end_step_epochs", None, "End the sparsity ramp after this many fine-tuning epochs (default: the "
@@ -78,7 +80,8 @@ _TFMOT_TIMEOUT_S = flags.DEFINE_integer("tfmot_timeout_s", 3600, "Time limit for
 _KEEP_FILES = flags.DEFINE_bool("keep_files", False, "Keep the exported .tflite files (their folder is logged).")
 
 
-def _from_root(path):
+def from_root(path):
+    """``path``, taken from the repository root when relative."""
     return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
 
 
@@ -99,6 +102,7 @@ def parse_sparsities(values):
 
 
 def parse_seeds(values):
+    """Parses ``--seeds``; raises ``app.UsageError`` for a non-integer or an empty list."""
     try:
         seeds = [int(value) for value in values]
     except ValueError:
@@ -108,12 +112,16 @@ def parse_seeds(values):
     return seeds
 
 
-def run_tfmot_seed(python, data, seed, settings, workdir, timeout_s):
-    """Runs the worker for one seed; returns its result, or ``{"error": why}``."""
+def run_tfmot_seed(python, data, seed, settings, workdir, timeout_s, *, worker=WORKER):
+    """Runs the worker for one seed; returns its result, or ``{"error": why}``.
+
+    ``worker`` is the script run with ``python``; it takes ``--data --seed
+    --settings --output --workdir`` and writes its JSON result to ``--output``.
+    """
     output = os.path.join(workdir, f"tfmot_seed{seed}.json")
     log_path = os.path.join(workdir, f"tfmot_seed{seed}.log")
     command = [
-        python, WORKER, "--data", data, "--seed", str(seed),
+        python, worker, "--data", data, "--seed", str(seed),
         "--settings", json.dumps(settings.as_dict()), "--output", output,
         "--workdir", os.path.join(workdir, f"tfmot_seed{seed}"),
     ]
@@ -145,14 +153,16 @@ def run_kopt_seed(data, seed, settings, workdir):
         return {"error": f"{type(err).__name__}: {str(err)[:200]}"}
 
 
-def _data_summary(path, settings):
+def data_summary(path, settings):
+    """'N of M training images used, K test images' for ``settings.max_train_examples``."""
     with np.load(path, allow_pickle=False) as archive:
         train, test = len(archive["y_train"]), len(archive["y_test"])
     used = train if settings.max_train_examples is None else min(train, settings.max_train_examples)
     return f"{used:,} of {train:,} training images used, {test:,} test images"
 
 
-def _framework_entry(runs, reason=None):
+def framework_entry(runs, reason=None):
+    """A framework's entry of the document (see ``pruning_report``) from its seeds' runs."""
     ok = [run for run in runs.values() if "error" not in run]
     entry = {"status": "ran" if ok else pruning_report.NOT_RUN, "reason": reason, "runs": runs,
              "versions": ok[0]["versions"] if ok else {}}
@@ -161,8 +171,9 @@ def _framework_entry(runs, reason=None):
     return entry
 
 
-def _command(argv):
-    return " ".join(["python -m benchmarks.pruning", *(shlex.quote(arg) for arg in argv[1:])]).strip()
+def command_line(argv, module="benchmarks.pruning"):
+    """The command as a person would type it from the repository root."""
+    return " ".join([f"python -m {module}", *(shlex.quote(arg) for arg in argv[1:])]).strip()
 
 
 def measure_frameworks(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
@@ -173,8 +184,8 @@ def measure_frameworks(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s
         if tfmot.available:
             tfmot_runs[str(seed)] = run_tfmot_seed(tfmot.python, data, seed, settings, workdir, tfmot_timeout_s)
     frameworks = {
-        "kopt": _framework_entry(kopt_runs),
-        "tfmot": _framework_entry(tfmot_runs, None if tfmot.available else tfmot.reason),
+        "kopt": framework_entry(kopt_runs),
+        "tfmot": framework_entry(tfmot_runs, None if tfmot.available else tfmot.reason),
     }
     pruning_note = next((run["pruning_not_run"] for run in kopt_runs.values() if "pruning_not_run" in run), None)
     if pruning_note:
@@ -233,73 +244,106 @@ def run_benchmark(
 
     pruning_plot.plot(summaries, sparsities, plot_path)
     document = {
-        "benchmark": SECTION,
-        "command": command,
-        "quick": quick,
-        "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y-%m-%d %H:%M"),
-        "wall_time_s": time.time() - started,
-        "data": data_label or data,
-        "data_summary": _data_summary(data, settings),
-        "seeds": list(seeds),
-        "machine": machine_info,
-        "machine_line": machine.one_line(machine_info, load_at_end=machine.load_average()),
-        "settings": settings.as_dict(),
-        "settings_description": settings.describe(),
+        **run_document(
+            SECTION, command=command, quick=quick, started=started, data=data, data_label=data_label,
+            seeds=seeds, settings=settings, machine_info=machine_info,
+        ),
         "plot": os.path.relpath(plot_path, os.path.dirname(os.path.abspath(markdown_path))),
         "frameworks": frameworks,
         "summaries": summaries,
         "targets": judged,
     }
-    with open(os.path.join(output_dir, f"{stem}.json"), "w", encoding="utf-8") as f:
-        json.dump(document, f, indent=2)
     document["section"] = pruning_report.render_section(document, summaries, judged)
-    markdown.write_section(markdown_path, SECTION, document["section"])
-    logging.info("Wrote %s.json, %s and the %r section of %s", stem, plot_path, SECTION, markdown_path)
+    write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
+    finish_workdir(workdir, keep_files)
+    return document
+
+
+def run_document(section, *, command, quick, started, data, data_label, seeds, settings, machine_info):
+    """The fields every benchmark's JSON document starts with."""
+    return {
+        "benchmark": section,
+        "command": command,
+        "quick": quick,
+        "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y-%m-%d %H:%M"),
+        "wall_time_s": time.time() - started,
+        "data": data_label or data,
+        "data_summary": data_summary(data, settings),
+        "seeds": list(seeds),
+        "machine": machine_info,
+        "machine_line": machine.one_line(machine_info, load_at_end=machine.load_average()),
+        "settings": settings.as_dict(),
+        "settings_description": settings.describe(),
+    }
+
+
+def write_outputs(document, json_path, markdown_path):
+    """Writes ``document`` (less its ``section``) as JSON and its ``section`` into the markdown."""
+    with open(json_path, "w", encoding="utf-8") as f:
+        json.dump({key: value for key, value in document.items() if key != "section"}, f, indent=2)
+    markdown.write_section(markdown_path, document["benchmark"], document["section"])
+    logging.info("Wrote %s and the %r section of %s", json_path, document["benchmark"], markdown_path)
+
+
+def finish_workdir(workdir, keep_files):
+    """Removes the folder of exported files, or logs where it is kept."""
     if keep_files:
         logging.info("Exported files kept in %s", workdir)
     else:
         shutil.rmtree(workdir, ignore_errors=True)
-    return document
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    sparsities = parse_sparsities(_SPARSITIES.value)
+def shared_options(stem, module):
+    """Reads the flags every benchmark shares; raises ``app.UsageError`` for a bad one.
+
+    Args:
+        stem: The results' file stem, e.g. ``"pruning"``; a ``--quick`` run without
+            ``--markdown`` writes its section to ``<output_dir>/<stem>_quick.md``.
+        module: The benchmark's module, for the command line stated in its section.
+
+    Returns:
+        ``(data, seeds, tfmot, options)``: ``seeds`` is cut to the first under
+        ``--quick``; ``options`` are the keyword arguments of ``run_benchmark``.
+    """
     seeds = parse_seeds(_SEEDS.value)
-    settings = PruningSettings.quick(sparsities) if _QUICK.value else PruningSettings.full(sparsities)
-    overrides = {"end_step_epochs": _END_STEP_EPOCHS.value, "frequency": _FREQUENCY.value}
-    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if _QUICK.value:
         seeds = seeds[:1]
-    data = _from_root(_DATA.value)
+    data = from_root(_DATA.value)
     if not os.path.isfile(data):
         raise app.UsageError(f"--data={_DATA.value}: file not found ({os.path.abspath(data)})")
-    output_dir = _from_root(_OUTPUT_DIR.value)
+    output_dir = from_root(_OUTPUT_DIR.value)
     # A smoke run must not replace the benchmark's figures unless asked to.
     if _QUICK.value and not _MARKDOWN.present:
-        markdown_path = os.path.join(output_dir, "pruning_quick.md")
+        markdown_path = os.path.join(output_dir, f"{stem}_quick.md")
     else:
-        markdown_path = _from_root(_MARKDOWN.value)
+        markdown_path = from_root(_MARKDOWN.value)
     if _SKIP_TFMOT.value:
         tfmot = tfmot_env.TfmotEnv(python=None, reason="skipped with --skip_tfmot")
     else:
         tfmot = tfmot_env.ensure_tfmot_env(log=logging.info)
         if not tfmot.available:
             logging.warning("tfmot will not run: %s", tfmot.reason)
-    document = run_benchmark(
-        data,
-        seeds,
-        settings,
-        tfmot,
-        output_dir=output_dir,
-        markdown_path=markdown_path,
-        command=_command(sys.argv),
-        data_label=_DATA.value,
-        quick=_QUICK.value,
-        tfmot_timeout_s=_TFMOT_TIMEOUT_S.value,
-        keep_files=_KEEP_FILES.value,
-    )
+    options = {
+        "output_dir": output_dir,
+        "markdown_path": markdown_path,
+        "command": command_line(sys.argv, module),
+        "data_label": _DATA.value,
+        "quick": _QUICK.value,
+        "tfmot_timeout_s": _TFMOT_TIMEOUT_S.value,
+        "keep_files": _KEEP_FILES.value,
+    }
+    return data, seeds, tfmot, options
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    sparsities = parse_sparsities(_SPARSITIES.value)
+    settings = PruningSettings.quick(sparsities) if _QUICK.value else PruningSettings.full(sparsities)
+    overrides = {"end_step_epochs": _END_STEP_EPOCHS.value, "frequency": _FREQUENCY.value}
+    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    data, seeds, tfmot, options = shared_options(SECTION, "benchmarks.pruning")
+    document = run_benchmark(data, seeds, settings, tfmot, **options)
     print(document["section"])
 
 

@@ -50,6 +50,11 @@ class StepTimer(keras.callbacks.Callback):
             self.cpu_durations.append(now[1] - self._last_start[1])
         self._last_start = now
 
+    def extend(self, other):
+        """Pools the intervals of another timer into this one."""
+        self.durations += other.durations
+        self.cpu_durations += other.cpu_durations
+
 
 def load_arrays(path, max_train_examples=None):
     """The npz archive as float32 images in [0, 1] (N, 28, 28) and int32 labels."""
@@ -118,24 +123,14 @@ def run(data, seed, settings, workdir, log=print):
             result.update(_export_and_score(model, mode, calibration_images, x_test, y_test, workdir, name))
         return result
 
-    keras.utils.set_random_seed(seed)
-    dense = build_model()
-    _compile(dense, settings["learning_rate"])
     log(f"kopt seed {seed}: dense training, {settings['dense_epochs']} epochs")
-    dense.fit(
-        x_train,
-        y_train,
-        batch_size=settings["dense_batch_size"],
-        epochs=settings["dense_epochs"],
-        validation_split=settings["validation_split"],
-        verbose=0,
-    )
+    dense = train_dense(x_train, y_train, settings, seed)
     result = {"dense": measure(dense, "dense")}
 
     log(f"kopt seed {seed}: plain fine-tuning (step-time reference)")
-    plain = _copy_of(dense)
-    plain_timer = _fine_tune(plain, x_train, y_train, settings, seed)
-    plain_accuracy = _keras_accuracy(plain, x_test, y_test)
+    plain = copy_of(dense)
+    plain_timer = fine_tune(plain, x_train, y_train, settings, seed)
+    plain_accuracy = keras_accuracy(plain, x_test, y_test)
 
     pruning_end = end_step(len(x_train), settings)
     result["end_step"] = pruning_end
@@ -157,19 +152,18 @@ def run(data, seed, settings, workdir, log=print):
                 power=settings["power"],
                 frequency=settings["frequency"],
             )
-            model = pruning.prune_low_magnitude(_copy_of(dense), pruning_schedule=schedule)
-            timer = _fine_tune(model, x_train, y_train, settings, seed, [pruning.UpdatePruningStep()])
+            model = pruning.prune_low_magnitude(copy_of(dense), pruning_schedule=schedule)
+            timer = fine_tune(model, x_train, y_train, settings, seed, [pruning.UpdatePruningStep()])
             stripped = pruning.strip_pruning(model)
             entry = measure(stripped, f"pruned_{target:g}")
-            entry.update(_step_stats(timer))
+            entry.update(step_stats(timer))
             result["pruned"][f"{target:g}"] = entry
     # Timed again after the pruned runs and pooled, so a change in machine load
     # during the run weighs on both sides of the ratio.
     log(f"kopt seed {seed}: plain fine-tuning again (step-time reference)")
-    again = _fine_tune(_copy_of(dense), x_train, y_train, settings, seed)
-    plain_timer.durations += again.durations
-    plain_timer.cpu_durations += again.cpu_durations
-    result["plain_finetune"] = {**_step_stats(plain_timer), "keras_accuracy": plain_accuracy}
+    again = fine_tune(copy_of(dense), x_train, y_train, settings, seed)
+    plain_timer.extend(again)
+    result["plain_finetune"] = {**step_stats(plain_timer), "keras_accuracy": plain_accuracy}
     result.update(framework="kopt", seed=seed, versions=versions(), wall_time_s=time.perf_counter() - started)
     return result
 
@@ -190,7 +184,7 @@ def versions():
     }
 
 
-def _compile(model, learning_rate):
+def compile_model(model, learning_rate):
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -198,7 +192,7 @@ def _compile(model, learning_rate):
     )
 
 
-def _copy_of(model):
+def copy_of(model):
     # Every fine-tune starts from its own copy of the dense weights, whatever the
     # wrapper does to the layers it is given.
     clone = keras.models.clone_model(model)
@@ -206,34 +200,71 @@ def _copy_of(model):
     return clone
 
 
-def _fine_tune(model, x_train, y_train, settings, seed, extra_callbacks=()):
+def train_dense(x_train, y_train, settings, seed):
+    """Builds and trains the dense model with the ``dense_*`` settings; returns it."""
     keras.utils.set_random_seed(seed)
-    _compile(model, settings["learning_rate"])
+    dense = build_model()
+    compile_model(dense, settings["learning_rate"])
+    dense.fit(
+        x_train,
+        y_train,
+        batch_size=settings["dense_batch_size"],
+        epochs=settings["dense_epochs"],
+        validation_split=settings["validation_split"],
+        verbose=0,
+    )
+    return dense
+
+
+def fine_tune(model, x_train, y_train, settings, seed, extra_callbacks=()):
+    """Pruning fine-tuning (``prune_*`` settings), timed; returns the :class:`StepTimer`."""
+    return fit_timed(
+        model, x_train, y_train,
+        epochs=settings["prune_epochs"],
+        batch_size=settings["prune_batch_size"],
+        learning_rate=settings["learning_rate"],
+        validation_split=settings["validation_split"],
+        seed=seed,
+        callbacks=extra_callbacks,
+    )
+
+
+def fit_timed(model, x_train, y_train, *, epochs, batch_size, learning_rate, validation_split, seed, callbacks=()):
+    """Compiles ``model`` with a fresh Adam and fits it with a :class:`StepTimer` first.
+
+    Returns:
+        The timer; the first epoch is not timed.
+    """
+    keras.utils.set_random_seed(seed)
+    compile_model(model, learning_rate)
     timer = StepTimer(skip_epochs=1)
     model.fit(
         x_train,
         y_train,
-        batch_size=settings["prune_batch_size"],
-        epochs=settings["prune_epochs"],
-        validation_split=settings["validation_split"],
-        callbacks=[timer, *extra_callbacks],
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_split=validation_split,
+        callbacks=[timer, *callbacks],
         verbose=0,
     )
     return timer
 
 
-def _step_stats(timer):
+def step_stats(timer):
+    """Mean and median wall time per step, and process CPU time, from a :class:`StepTimer`."""
     if not timer.durations:
-        return {"step_time_s_mean": None, "step_time_s_median": None, "step_cpu_s_mean": None, "timed_steps": 0}
+        return {"step_time_s_mean": None, "step_time_s_median": None, "step_cpu_s_mean": None,
+                "step_cpu_s_median": None, "timed_steps": 0}
     return {
         "step_time_s_mean": float(np.mean(timer.durations)),
         "step_time_s_median": float(np.median(timer.durations)),
         "step_cpu_s_mean": float(np.mean(timer.cpu_durations)),
+        "step_cpu_s_median": float(np.median(timer.cpu_durations)),
         "timed_steps": len(timer.durations),
     }
 
 
-def _keras_accuracy(model, images, labels):
+def keras_accuracy(model, images, labels):
     logits = model.predict(images, batch_size=_EVAL_BATCH, verbose=0)
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 

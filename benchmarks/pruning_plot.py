@@ -4,7 +4,7 @@ import os
 
 from benchmarks import pruning_report
 
-_COLORS = {"kopt": "tab:blue", "tfmot": "tab:orange"}
+COLORS = {"kopt": "tab:blue", "tfmot": "tab:orange"}
 
 
 def plot(summaries, sparsities, path, *, title="Pruning: kopt and tfmot"):
@@ -14,11 +14,7 @@ def plot(summaries, sparsities, path, *, title="Pruning: kopt and tfmot"):
     the lowest to the highest seed), dense at 0%. Right: mean gzipped size of the
     float32 and int8 files, dense and per sparsity.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     keys = [pruning_report.sparsity_key(s) for s in sparsities]
     figure, (accuracy_axis, size_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     present = [f for f in pruning_report.FRAMEWORKS if summaries.get(f) and summaries[f]["mean"]]
@@ -36,7 +32,7 @@ def plot(summaries, sparsities, path, *, title="Pruning: kopt and tfmot"):
                 lows.append(mean - min(values))
                 highs.append(max(values) - mean)
         accuracy_axis.errorbar(
-            xs, means, yerr=[lows, highs], marker="o", capsize=3, label=framework, color=_COLORS[framework]
+            xs, means, yerr=[lows, highs], marker="o", capsize=3, label=framework, color=COLORS[framework]
         )
     accuracy_axis.set_xlabel("target sparsity (%), 0 = dense")
     accuracy_axis.set_ylabel("test accuracy, float32 TFLite (%)")
@@ -59,7 +55,7 @@ def plot(summaries, sparsities, path, *, title="Pruning: kopt and tfmot"):
                 [v / 1024 for v in values],
                 width,
                 label=f"{framework} {mode}",
-                color=_COLORS[framework],
+                color=COLORS[framework],
                 hatch=hatch,
                 alpha=1.0 if mode == "float32" else 0.6,
             )
@@ -69,9 +65,24 @@ def plot(summaries, sparsities, path, *, title="Pruning: kopt and tfmot"):
     size_axis.grid(alpha=0.3, axis="y")
     if present:
         size_axis.legend()
+    return save_figure(figure, path, title)
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, which needs no display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(figure, path, title):
+    """Titles, lays out and writes ``figure`` to ``path`` as PNG, then closes it."""
     figure.suptitle(title)
     figure.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=110)
-    plt.close(figure)
+    pyplot().close(figure)
     return path

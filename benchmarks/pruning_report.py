@@ -83,9 +83,15 @@ def summarize(framework_entry, sparsities):
 
     A metric's mean is taken over the seeds that have it.
     """
-    per_seed = {
-        seed: seed_metrics(run, sparsities) for seed, run in (framework_entry.get("runs") or {}).items()
-    }
+    return summarize_runs(framework_entry, lambda run: seed_metrics(run, sparsities))
+
+
+def summarize_runs(framework_entry, metrics_of):
+    """As :func:`summarize`, with ``metrics_of(run) -> {metric: value}`` per seed.
+
+    Shared by the benchmarks: each brings its own per-seed metrics.
+    """
+    per_seed = {seed: metrics_of(run) for seed, run in (framework_entry.get("runs") or {}).items()}
     keys = sorted({key for metrics in per_seed.values() for key in metrics})
     mean = {}
     for key in keys:
@@ -128,38 +134,82 @@ def targets(sparsities):
     return rows
 
 
-def verdict(value, limit):
-    """``"PASS"`` if ``value <= limit``, ``"FAIL"`` if above, ``"not run"`` if missing."""
+def verdict(value, limit, *, at_least=False):
+    """``"PASS"`` if ``value <= limit``, ``"FAIL"`` if above, ``"not run"`` if missing.
+
+    With ``at_least=True`` the target is ``value >= limit`` instead.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return NOT_RUN
-    return "PASS" if value <= limit else "FAIL"
+    # Figures such as 100 * 0.980 - 100 * 0.977 carry float error; a measured value
+    # on the limit must not fail by it.
+    slack = 1e-9 * max(1.0, abs(limit))
+    passed = value >= limit - slack if at_least else value <= limit + slack
+    return "PASS" if passed else "FAIL"
 
 
 def judge(summaries, sparsities):
     """Returns one dict per target with each framework's measured mean and verdict."""
+    return judge_targets(summaries, targets(sparsities))
+
+
+def judge_targets(summaries, rows):
+    """Judges ``(label, metric, limit, unit[, at_least])`` rows on each framework's mean.
+
+    A row whose ``limit`` is ``None`` is a reference figure: measured, not judged.
+    """
     judged = []
-    for label, key, limit, unit in targets(sparsities):
-        row = {"target": label, "metric": key, "limit": limit, "unit": unit}
+    for label, key, limit, unit, *rest in rows:
+        at_least = bool(rest and rest[0])
+        row = {"target": label, "metric": key, "limit": limit, "unit": unit, "at_least": at_least}
         for framework in FRAMEWORKS:
             summary = summaries.get(framework)
             value = summary["mean"].get(key) if summary else None
-            row[framework] = {"measured": value, "verdict": verdict(value, limit)}
+            judgement = "reference" if limit is None and value is not None else verdict(value, limit, at_least=at_least)
+            row[framework] = {"measured": value, "verdict": judgement}
         judged.append(row)
     return judged
 
 
-def _fmt(value, digits=2):
+def target_table(judged):
+    """Markdown lines of the targets table: target, limit, then each framework's mean and verdict."""
+    rows = []
+    for row in judged:
+        if row["limit"] is None:
+            limit = "reference"
+        else:
+            limit = f"{'>=' if row.get('at_least') else '<='} {row['limit']:g} {row['unit']}".rstrip()
+        cells = [row["target"], limit]
+        for framework in FRAMEWORKS:
+            measured = row[framework]["measured"]
+            digits = 3 if row["unit"] == "x" else 2
+            cells.append(NOT_RUN if measured is None else f"{measured:.{digits}f} {row[framework]['verdict']}")
+        rows.append(cells)
+    return table(["target", "limit", *FRAMEWORKS], rows)
+
+
+def fmt(value, digits=2):
     return NOT_RUN if value is None else f"{value:.{digits}f}"
 
 
-def _table(header, rows):
+def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return lines
 
 
-def _metric_table(document, summaries, columns):
-    """Per-seed rows and a mean row per framework; ``columns`` are (title, key, digits)."""
+def metric_table(document, summaries, columns):
+    """Per-seed rows and a mean row per framework.
+
+    ``columns`` are ``(title, key, digits)``; ``digits`` may instead be a function
+    ``value -> str`` (``value`` is ``None`` when missing) for cells that say more
+    than the number, such as a verdict.
+    """
+    renderers = [digits if callable(digits) else _fixed(digits) for _, _, digits in columns]
+
+    def cells(metrics):
+        return [render(metrics.get(key)) for render, (_, key, _) in zip(renderers, columns)]
+
     rows = []
     for framework in FRAMEWORKS:
         entry = document["frameworks"].get(framework, {})
@@ -169,19 +219,18 @@ def _metric_table(document, summaries, columns):
         summary = summaries[framework]
         for seed, metrics in summary["seeds"].items():
             label = seed if metrics else f"{seed} ({NOT_RUN}: {entry['runs'][seed].get('error', '')[:80]})"
-            rows.append([framework, label] + [_fmt(metrics.get(key), digits) for _, key, digits in columns])
-        rows.append(
-            [f"**{framework}**", "**mean**"] + [_fmt(summary["mean"].get(key), digits) for _, key, digits in columns]
-        )
-    return _table(["framework", "seed"] + [title for title, _, _ in columns], rows)
+            rows.append([framework, label] + cells(metrics))
+        rows.append([f"**{framework}**", "**mean**"] + cells(summary["mean"]))
+    return table(["framework", "seed"] + [title for title, _, _ in columns], rows)
 
 
-def render_section(document, summaries, judged):
-    """The markdown of the pruning section (without its markers)."""
-    sparsities = document["settings"]["sparsities"]
-    keys = [sparsity_key(s) for s in sparsities]
-    pct = [f"{s:.0%}" for s in sparsities]
-    lines = ["## Pruning: kopt and tfmot side by side", ""]
+def _fixed(digits):
+    return lambda value: fmt(value, digits)
+
+
+def run_lines(document, title):
+    """The opening of a benchmark section: title, command, when, data, machine, versions."""
+    lines = [f"## {title}", ""]
     if document.get("quick"):
         lines += ["**Quick smoke run: reduced data and epochs; not the benchmark's figures.**", ""]
     lines += [
@@ -202,6 +251,15 @@ def render_section(document, summaries, judged):
             lines.append(f"- {framework}: {versions}")
         else:
             lines.append(f"- {framework}: {NOT_RUN} ({entry.get('reason') or 'no reason recorded'})")
+    return lines
+
+
+def render_section(document, summaries, judged):
+    """The markdown of the pruning section (without its markers)."""
+    sparsities = document["settings"]["sparsities"]
+    keys = [sparsity_key(s) for s in sparsities]
+    pct = [f"{s:.0%}" for s in sparsities]
+    lines = run_lines(document, "Pruning: kopt and tfmot side by side")
     lines += ["", "Settings, the same for both sides (those of tfmot's \"Pruning in Keras example\"):", ""]
     lines += [f"- {line}" for line in document["settings_description"]]
     lines += [
@@ -214,18 +272,9 @@ def render_section(document, summaries, judged):
         ),
         "",
     ]
-    target_rows = []
-    for row in judged:
-        limit = f"<= {row['limit']:g} {row['unit']}".rstrip()
-        cells = [row["target"], limit]
-        for framework in FRAMEWORKS:
-            measured = row[framework]["measured"]
-            digits = 2 if row["unit"] == "points" else 3
-            cells.append(NOT_RUN if measured is None else f"{measured:.{digits}f} {row[framework]['verdict']}")
-        target_rows.append(cells)
-    lines += _table(["target", "limit", "kopt", "tfmot"], target_rows)
+    lines += target_table(judged)
     lines += ["", "### Test accuracy, float32 TFLite in the LiteRT interpreter (%)", ""]
-    lines += _metric_table(
+    lines += metric_table(
         document,
         summaries,
         [("dense", "dense_acc", 2)]
@@ -233,7 +282,7 @@ def render_section(document, summaries, judged):
         + [(f"drop {p} (points)", f"drop@{k}", 2) for p, k in zip(pct, keys)],
     )
     lines += ["", "### Test accuracy, int8 TFLite (%), and kernel sparsity after strip (%)", ""]
-    lines += _metric_table(
+    lines += metric_table(
         document,
         summaries,
         [("int8 dense", "dense_int8_acc", 2)]
@@ -250,7 +299,7 @@ def render_section(document, summaries, judged):
         ),
         "",
     ]
-    lines += _metric_table(
+    lines += metric_table(
         document,
         summaries,
         [("plain", "plain_step_ms", 2)]
@@ -259,7 +308,7 @@ def render_section(document, summaries, judged):
         + [("ratio mean", "step_ratio", 3), ("CPU-time ratio mean", "cpu_ratio", 3)],
     )
     lines += ["", "### Gzipped TFLite size (bytes) and ratio to the dense float32 file", ""]
-    lines += _metric_table(
+    lines += metric_table(
         document,
         summaries,
         [("dense float", "dense_gzip_float", 0), ("dense int8", "dense_gzip_int8", 0)]

@@ -70,6 +70,11 @@ class StepTimer(keras.callbacks.Callback):
             self.cpu_durations.append(now[1] - self._last_start[1])
         self._last_start = now
 
+    def extend(self, other):
+        """Pools the intervals of another timer into this one."""
+        self.durations += other.durations
+        self.cpu_durations += other.cpu_durations
+
 
 def load_arrays(path, max_train_examples=None):
     with np.load(path, allow_pickle=False) as archive:
@@ -133,29 +138,66 @@ def kernel_sparsity(model):
     return zeros / total if total else 0.0
 
 
-def fine_tune(model, x_train, y_train, settings, seed, extra_callbacks=()):
+def train_dense(x_train, y_train, settings, seed):
+    """Builds and trains the dense model with the ``dense_*`` settings; returns it."""
     keras.utils.set_random_seed(seed)
-    compile_model(model, settings["learning_rate"])
+    dense = build_model()
+    compile_model(dense, settings["learning_rate"])
+    dense.fit(
+        x_train,
+        y_train,
+        batch_size=settings["dense_batch_size"],
+        epochs=settings["dense_epochs"],
+        validation_split=settings["validation_split"],
+        verbose=0,
+    )
+    return dense
+
+
+def fine_tune(model, x_train, y_train, settings, seed, extra_callbacks=()):
+    """Pruning fine-tuning (``prune_*`` settings), timed; returns the :class:`StepTimer`."""
+    return fit_timed(
+        model, x_train, y_train,
+        epochs=settings["prune_epochs"],
+        batch_size=settings["prune_batch_size"],
+        learning_rate=settings["learning_rate"],
+        validation_split=settings["validation_split"],
+        seed=seed,
+        callbacks=extra_callbacks,
+    )
+
+
+def fit_timed(model, x_train, y_train, *, epochs, batch_size, learning_rate, validation_split, seed, callbacks=()):
+    """Compiles ``model`` with a fresh Adam and fits it with a :class:`StepTimer` first.
+
+    Returns:
+        The timer; the first epoch is not timed.
+    """
+    keras.utils.set_random_seed(seed)
+    compile_model(model, learning_rate)
     timer = StepTimer(skip_epochs=1)
     model.fit(
         x_train,
         y_train,
-        batch_size=settings["prune_batch_size"],
-        epochs=settings["prune_epochs"],
-        validation_split=settings["validation_split"],
-        callbacks=[timer, *extra_callbacks],
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_split=validation_split,
+        callbacks=[timer, *callbacks],
         verbose=0,
     )
     return timer
 
 
 def step_stats(timer):
+    """Mean and median wall time per step, and process CPU time, from a :class:`StepTimer`."""
     if not timer.durations:
-        return {"step_time_s_mean": None, "step_time_s_median": None, "step_cpu_s_mean": None, "timed_steps": 0}
+        return {"step_time_s_mean": None, "step_time_s_median": None, "step_cpu_s_mean": None,
+                "step_cpu_s_median": None, "timed_steps": 0}
     return {
         "step_time_s_mean": float(np.mean(timer.durations)),
         "step_time_s_median": float(np.median(timer.durations)),
         "step_cpu_s_mean": float(np.mean(timer.cpu_durations)),
+        "step_cpu_s_median": float(np.median(timer.cpu_durations)),
         "timed_steps": len(timer.durations),
     }
 
@@ -222,18 +264,8 @@ def measure(model, x_test, y_test, calibration_images, workdir, name):
 def run(data, seed, settings, workdir, log):
     x_train, y_train, x_test, y_test = load_arrays(data, settings.get("max_train_examples"))
     calibration_images = x_train[: settings["representative_examples"]]
-    keras.utils.set_random_seed(seed)
-    dense = build_model()
-    compile_model(dense, settings["learning_rate"])
     log(f"tfmot seed {seed}: dense training, {settings['dense_epochs']} epochs")
-    dense.fit(
-        x_train,
-        y_train,
-        batch_size=settings["dense_batch_size"],
-        epochs=settings["dense_epochs"],
-        validation_split=settings["validation_split"],
-        verbose=0,
-    )
+    dense = train_dense(x_train, y_train, settings, seed)
     result = {"dense": measure(dense, x_test, y_test, calibration_images, workdir, "dense")}
 
     log(f"tfmot seed {seed}: plain fine-tuning (step-time reference)")
@@ -265,8 +297,7 @@ def run(data, seed, settings, workdir, log):
     # during the run weighs on both sides of the ratio.
     log(f"tfmot seed {seed}: plain fine-tuning again (step-time reference)")
     again = fine_tune(copy_of(dense), x_train, y_train, settings, seed)
-    plain_timer.durations += again.durations
-    plain_timer.cpu_durations += again.cpu_durations
+    plain_timer.extend(again)
     result["plain_finetune"] = {**step_stats(plain_timer), "keras_accuracy": float(plain_accuracy)}
     return result
 
@@ -283,8 +314,13 @@ def versions():
     }
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None, *, run_seed=None, description=None):
+    """Parses the worker's arguments, runs one seed and writes its JSON result.
+
+    ``run_seed(data, seed, settings, workdir, log)`` defaults to this module's
+    :func:`run`; ``tfmot_quantization_worker.py`` passes its own.
+    """
+    parser = argparse.ArgumentParser(description=description or __doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--settings", required=True, help="JSON object of training settings")
@@ -296,10 +332,10 @@ def main(argv=None):
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
-    workdir = args.workdir or tempfile.mkdtemp(prefix="tfmot-pruning-")
+    workdir = args.workdir or tempfile.mkdtemp(prefix="tfmot-benchmark-")
     os.makedirs(workdir, exist_ok=True)
     started = time.perf_counter()
-    result = run(args.data, args.seed, settings, workdir, log)
+    result = (run_seed or run)(args.data, args.seed, settings, workdir, log)
     result.update(
         framework="tfmot",
         seed=args.seed,
