@@ -10,6 +10,7 @@ the binary does is also a Python call away::
 import dataclasses
 import math
 
+from kopt.distribute.strategies import STRATEGIES
 from kopt.errors import ConfigError
 
 
@@ -43,6 +44,10 @@ class Recipe:
             missing; files already in it are kept.
         report: Path of the JSON report (a PNG is written beside it), or ``None``.
         techniques: Optimization stages applied in order after float training.
+        strategy: The ``tf.distribute`` strategy to train under, one of
+            :data:`kopt.distribute.STRATEGIES`; ``batch_size`` is the global batch.
+        num_gpus: With ``strategy="mirrored"``: how many local GPUs (default all).
+        tpu: With ``strategy="tpu"``: the TPU's name or ``grpc://`` address.
     """
 
     dataset: str = "digits"
@@ -56,6 +61,9 @@ class Recipe:
     export_dir: str = "kopt_export"
     report: str | None = None
     techniques: tuple = ()
+    strategy: str = "default"
+    num_gpus: int | None = None
+    tpu: str | None = None
 
     def validate(self):
         """Raises :class:`kopt.ConfigError` naming the first bad setting.
@@ -76,6 +84,12 @@ class Recipe:
                 raise ConfigError("report", self.report, "must be a path ending in .json")
         if self.data_dir is not None:
             _require_text("data_dir", self.data_dir)
+        if self.strategy not in STRATEGIES:
+            raise ConfigError("strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
+        if self.num_gpus is not None:
+            _require_int("num_gpus", self.num_gpus, minimum=1)
+        if self.tpu is not None:
+            _require_text("tpu", self.tpu)
         for spec in self.techniques:
             if not isinstance(spec, TechniqueSpec):
                 raise ConfigError("techniques", spec, "each technique must be a TechniqueSpec")

@@ -1,7 +1,10 @@
 """The float training stage: compile and fit a classifier with the recipe's settings."""
 
 import keras
+import tensorflow as tf
 from absl import logging
+
+from kopt.distribute import fit as distributed_fit
 
 from kopt.models import outputs_probabilities
 
@@ -31,9 +34,15 @@ def train_classifier(model, train, *, epochs, learning_rate, callbacks=None, ver
         learning_rate: Adam learning rate.
         callbacks: Extra Keras callbacks (e.g. a technique's step updater).
         verbose: Keras ``fit`` verbosity; ``"auto"`` shows a progress bar on a terminal.
+
+    Under ``MultiWorkerMirroredStrategy`` (a model built in its scope) training
+    runs through :func:`kopt.distribute.fit`, elsewhere through ``model.fit``.
     """
     compile_classifier(model, learning_rate)
     logging.info("Training %s for %d epochs (learning rate %g).", model.name, epochs, learning_rate)
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3's model.fit fails across workers (keras-team/keras#20585).
+        return distributed_fit(model, train, epochs=epochs, callbacks=callbacks, verbose=verbose)
     # The dataset shuffles itself; Keras' own shuffle flag does not apply to datasets.
     return model.fit(train, epochs=epochs, callbacks=callbacks or [], shuffle=False, verbose=verbose)
 

@@ -79,3 +79,17 @@ def test_unknown_technique_fails_before_training(tmp_path):
     with pytest.raises(ConfigError, match="unknown technique"):
         run(Recipe(export_dir=str(tmp_path / "out"), techniques=(TechniqueSpec("nope"),)))
     assert not (tmp_path / "out").exists()
+
+
+def test_strategy_settings_fail_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="num_gpus=2: applies to --strategy=mirrored only"):
+        run(Recipe(export_dir=str(tmp_path / "out"), strategy="one_device", num_gpus=2))
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_under_a_strategy_trains_in_its_scope(tmp_path):
+    # One replica on a CPU-only machine; the multi-worker run is in tests/distribute.
+    result = run(Recipe(epochs=1, export_dir=str(tmp_path / "out"), strategy="mirrored"))
+    assert result["recipe"]["strategy"] == "mirrored"
+    assert result["baseline"]["tflite_agreement"] == 1.0
+    assert result["baseline"]["keras_accuracy"] > 0.3

@@ -36,6 +36,9 @@ def test_techniques_serialize_in_order():
         ("model", " "),
         ("export_dir", ""),
         ("report", "r.txt"),
+        ("strategy", "horovod"),
+        ("num_gpus", 0),
+        ("tpu", ""),
     ],
 )
 def test_bad_values_name_key_and_value(key, value):
