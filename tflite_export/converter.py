@@ -5,8 +5,8 @@ can be resized to any batch in the interpreter, and converted with builtin TFLit
 ops only: a model that would need Flex (TensorFlow) ops fails with the converter's
 message instead of silently producing a file phones cannot run.
 
-kopt models are prepared first: pruning wrappers are stripped (the zeros baked
-in), and a quantization-aware model (``kopt.quantization``) is traced with its
+kopt models are prepared first: pruning and clustering wrappers are stripped (the
+zeros and shared values baked in), and a quantization-aware model (``kopt.quantization``) is traced with its
 fake-quantization lowered to TensorFlow's ``FakeQuant`` ops, from which the
 converter takes every tensor's trained scale and zero point. Such a model
 converts in an integer mode without a representative dataset.
@@ -162,6 +162,7 @@ def load_model(path):
     """Loads a ``.keras`` file with kopt's layers registered; ``ValueError`` if it cannot."""
     path = os.fspath(path)
     # Registers kopt's layers, so files saved mid-optimization load as they are.
+    import kopt.clustering  # noqa: F401
     import kopt.pruning  # noqa: F401
     import kopt.quantization  # noqa: F401
 
@@ -188,12 +189,16 @@ def _all_layers(model):
 
 
 def _strip_kopt_wrappers(model, mode):
+    from kopt.clustering import ClusterWeights
+    from kopt.clustering import strip_clustering
     from kopt.pruning import PruneLowMagnitude
     from kopt.pruning import strip_pruning
     from kopt.quantization import strip_quantization
 
     if any(isinstance(layer, PruneLowMagnitude) for layer in _all_layers(model)):
         model = strip_pruning(model)
+    if any(isinstance(layer, ClusterWeights) for layer in _all_layers(model)):
+        model = strip_clustering(model)
     if mode == "int16x8" and _is_quantization_aware(model):
         model = strip_quantization(model)
     return model

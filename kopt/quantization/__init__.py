@@ -34,6 +34,8 @@ from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 from kopt.quantization.quantizers import Quantizer
 from kopt.quantization.schemes import Default16x8QuantizeScheme
+from kopt.quantization.schemes import Default8BitClusterPreserveQuantizeScheme
+from kopt.quantization.schemes import Default8BitPrunePreserveQuantizeScheme
 from kopt.quantization.schemes import Default8BitQuantizeScheme
 from kopt.quantization.schemes import DefaultNBitQuantizeScheme
 from kopt.quantization.schemes import QuantizeScheme
@@ -44,6 +46,8 @@ from kopt.quantization.wrapper import QuantizeWrapper
 __all__ = [
     "AllValuesQuantizer",
     "Default16x8QuantizeScheme",
+    "Default8BitClusterPreserveQuantizeScheme",
+    "Default8BitPrunePreserveQuantizeScheme",
     "Default8BitQuantizeScheme",
     "DefaultNBitQuantizeScheme",
     "DefaultQuantizeConfig",

@@ -13,14 +13,25 @@
 
 All three read the same layer table (:mod:`kopt.quantization.registry`) with
 different :class:`~kopt.quantization.registry.Bits`.
+
+Collaborative schemes (tfmot's names) quantize a stripped pruned and/or
+clustered model to int8 without undoing either technique
+(:mod:`kopt.quantization.collaborative`):
+
+* :class:`Default8BitPrunePreserveQuantizeScheme` (PQAT): zeros stay zero;
+* :class:`Default8BitClusterPreserveQuantizeScheme` (CQAT): each weight keeps its
+  clusters; with ``preserve_sparsity=True`` (PCQAT) its zeros too.
 """
 
 import keras
 
+from kopt.quantization.collaborative import CollaborativeBits
 from kopt.quantization.registry import Bits
 
 __all__ = [
     "Default16x8QuantizeScheme",
+    "Default8BitClusterPreserveQuantizeScheme",
+    "Default8BitPrunePreserveQuantizeScheme",
     "Default8BitQuantizeScheme",
     "DefaultNBitQuantizeScheme",
     "QuantizeScheme",
@@ -111,6 +122,61 @@ class DefaultNBitQuantizeScheme(QuantizeScheme):
         }
 
 
+@keras.saving.register_keras_serializable(package="kopt")
+class Default8BitPrunePreserveQuantizeScheme(QuantizeScheme):
+    """Sparsity-preserving int8 QAT (PQAT) of a stripped pruned model.
+
+    Every weight's zeros when ``quantize_apply`` wraps it stay exactly zero.
+
+    Example:
+
+    >>> Default8BitPrunePreserveQuantizeScheme().bits.preserve_sparsity
+    True
+    """
+
+    bits = CollaborativeBits(preserve_sparsity=True)
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class Default8BitClusterPreserveQuantizeScheme(QuantizeScheme):
+    """Cluster-preserving int8 QAT (CQAT) of a stripped clustered model.
+
+    The distinct values of each weight when ``quantize_apply`` wraps it become
+    clusters that train as shared centroids, so the int8 file holds at most as
+    many values per weight (per channel with ``cluster_per_channel``).
+
+    Args:
+        preserve_sparsity: Also keep the zeros exactly zero (PCQAT), for a model
+            pruned and then clustered with ``preserve_sparsity=True``.
+        cluster_per_channel: The model was clustered per output channel: number
+            clusters within each channel and quantize convolutions per channel
+            (otherwise weights share one int8 scale per tensor, which maps ``K``
+            shared values to at most ``K`` integers).
+
+    Example:
+
+    >>> scheme = Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)
+    >>> scheme.bits.preserve_clusters, scheme.bits.per_axis
+    (True, False)
+    """
+
+    def __init__(self, preserve_sparsity=False, cluster_per_channel=False):
+        for name, value in (("preserve_sparsity", preserve_sparsity), ("cluster_per_channel", cluster_per_channel)):
+            if not isinstance(value, bool):
+                raise ValueError(f"Default8BitClusterPreserveQuantizeScheme: {name} must be a bool. Received: {name}={value!r}")
+        self.preserve_sparsity = preserve_sparsity
+        self.cluster_per_channel = cluster_per_channel
+        self.bits = CollaborativeBits(
+            per_axis=cluster_per_channel,
+            preserve_sparsity=preserve_sparsity,
+            preserve_clusters=True,
+            cluster_per_channel=cluster_per_channel,
+        )
+
+    def get_config(self):
+        return {"preserve_sparsity": self.preserve_sparsity, "cluster_per_channel": self.cluster_per_channel}
+
+
 _BY_NAME = {
     "8bit": Default8BitQuantizeScheme,
     "default_8bit": Default8BitQuantizeScheme,
@@ -118,6 +184,12 @@ _BY_NAME = {
     "int16x8": Default16x8QuantizeScheme,
     "4bit": DefaultNBitQuantizeScheme,
     "n_bit": DefaultNBitQuantizeScheme,
+    "8bit_prune_preserve": Default8BitPrunePreserveQuantizeScheme,
+    "pqat": Default8BitPrunePreserveQuantizeScheme,
+    "8bit_cluster_preserve": Default8BitClusterPreserveQuantizeScheme,
+    "cqat": Default8BitClusterPreserveQuantizeScheme,
+    "8bit_prune_cluster_preserve": lambda: Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True),
+    "pcqat": lambda: Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True),
 }
 
 

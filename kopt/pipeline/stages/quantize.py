@@ -10,6 +10,12 @@
 * ``epochs``, ``learning_rate``: quantization-aware fine-tuning of the trained
   float model; the rate defaults to a tenth of the float one, since QAT only
   adapts weights to the rounding.
+* ``preserve``: what earlier stages made that QAT must keep, a subset of
+  ``["sparsity", "clusters"]``; only with ``"8bit"``. It picks a collaborative
+  scheme (PQAT, CQAT or PCQAT), so the int8 file keeps the zeros and the
+  clustered values. ``kopt-optimize`` sets it when ``--prune`` and/or
+  ``--cluster`` come before ``--qat``; ``cluster_per_channel`` says the clusters
+  are per output channel.
 
 ``ptq`` params (flags ``--ptq``, ``--quantized_io``):
 
@@ -27,6 +33,7 @@ from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.training import train_classifier
 
 QAT_SCHEMES = ("8bit", "16x8", "4bit")
+PRESERVABLE = ("sparsity", "clusters")
 PTQ_MODES = ("int8", "int16x8", "float16", "dynamic")
 IO_TYPES = ("float32", "int8", "uint8")
 # QAT fine-tunes a trained model: a tenth of the float rate unless one is given.
@@ -53,13 +60,18 @@ class QuantizationAwareTraining(Technique):
         if scheme not in QAT_SCHEMES:
             raise ConfigError("qat.scheme", scheme, f"must be one of {', '.join(QAT_SCHEMES)}")
         _check_io_type(self.name, params.get("io_type", "float32"), quantization.schemes.get(scheme).export_mode)
+        preserve = params.get("preserve", [])
+        if not isinstance(preserve, (list, tuple)) or not set(preserve) <= set(PRESERVABLE):
+            raise ConfigError("qat.preserve", preserve, f"must be a list drawn from {', '.join(PRESERVABLE)}")
+        if preserve and scheme != "8bit":
+            raise ConfigError("qat.scheme", scheme, f"keeping {' and '.join(preserve)} through QAT needs the 8bit scheme")
 
     def apply(self, model, context, params):
         epochs, learning_rate = fine_tune_settings(context, params)
         if params.get("learning_rate") is None:
             learning_rate = context.recipe.learning_rate * _QAT_RATE_FACTOR
         try:
-            quantized = quantization.quantize_model(model, scheme=params.get("scheme", "8bit"))
+            quantized = quantization.quantize_model(model, scheme=_qat_scheme(params))
         except ValueError as err:  # A layer the scheme cannot quantize.
             raise ConfigError("qat.scheme", params.get("scheme", "8bit"), str(err)) from err
         train_classifier(quantized, context.train, epochs=epochs, learning_rate=learning_rate)
@@ -69,6 +81,18 @@ class QuantizationAwareTraining(Technique):
         io_type = params.get("io_type", "float32")
         mode = quantization.schemes.get(params.get("scheme", "8bit")).export_mode
         return {"mode": mode, "inference_input_type": io_type, "inference_output_type": io_type}
+
+
+def _qat_scheme(params):
+    # Collaborative schemes take the zeros and values of the stripped model as given.
+    preserve = params.get("preserve", [])
+    if "clusters" in preserve:
+        return quantization.schemes.Default8BitClusterPreserveQuantizeScheme(
+            preserve_sparsity="sparsity" in preserve, cluster_per_channel=params.get("cluster_per_channel", False)
+        )
+    if "sparsity" in preserve:
+        return quantization.schemes.Default8BitPrunePreserveQuantizeScheme()
+    return params.get("scheme", "8bit")
 
 
 @register_technique

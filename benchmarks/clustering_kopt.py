@@ -1,0 +1,118 @@
+"""kopt's side of the clustering benchmark: settings, and one seed's models and files.
+
+For one seed: train the float CNN of the pruning benchmark, then
+
+* cluster it (16 clusters, k-means++), fine-tune, strip: the ``cluster`` row;
+* prune it to 80% (constant sparsity), fine-tune, strip, cluster with
+  ``preserve_sparsity``, fine-tune, strip: the ``prune_cluster`` row;
+* fine-tune the clustered model with CQAT and the pruned-clustered one with
+  PCQAT, exported as int8 TFLite: ``cluster_cqat_int8`` and
+  ``prune_cluster_pcqat_int8``.
+
+The float model and the clustered ones are exported as float32 TFLite.
+"""
+
+import dataclasses
+import os
+import time
+
+from benchmarks import pruning_kopt
+
+ROWS = ("float32", "cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusteringSettings:
+    """Practitioner settings, after tfmot's collaborative-optimization guide.
+
+    The float model trains as in the pruning benchmark (4 epochs, Adam 1e-3,
+    batch 32, 10% held out). Pruning: ``ConstantSparsity(0.8, begin_step=0,
+    frequency=100)``, 3 epochs, Adam 1e-3, batch 128. Clustering: 16 clusters,
+    k-means++ centroids, 3 epochs, Adam 1e-5 (the guide's rate), batch 128.
+    CQAT/PCQAT: 1 epoch, Adam 1e-5, batch 128.
+    """
+
+    dense_epochs: int = 4
+    dense_batch_size: int = 32
+    learning_rate: float = 1e-3
+    validation_split: float = 0.1
+    max_train_examples: int | None = None
+    target_sparsity: float = 0.8
+    prune_epochs: int = 3
+    prune_learning_rate: float = 1e-3
+    number_of_clusters: int = 16
+    cluster_epochs: int = 3
+    cluster_learning_rate: float = 1e-5
+    qat_epochs: int = 1
+    qat_learning_rate: float = 1e-5
+    finetune_batch_size: int = 128
+
+    @classmethod
+    def quick(cls):
+        """A smoke run: 4000 training examples, one epoch per stage."""
+        return cls(dense_epochs=1, max_train_examples=4000, prune_epochs=1, cluster_epochs=1)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    def describe(self):
+        return (
+            f"Float: {self.dense_epochs} epochs, Adam {self.learning_rate:g}, batch {self.dense_batch_size}. "
+            f"Prune: ConstantSparsity({self.target_sparsity:g}, frequency=100), {self.prune_epochs} epochs, "
+            f"Adam {self.prune_learning_rate:g}. Cluster: {self.number_of_clusters} clusters, KMEANS_PLUS_PLUS, "
+            f"{self.cluster_epochs} epochs, Adam {self.cluster_learning_rate:g} (preserve_sparsity after pruning). "
+            f"CQAT/PCQAT: {self.qat_epochs} epoch, Adam {self.qat_learning_rate:g}. Fine-tuning batch "
+            f"{self.finetune_batch_size}, {self.validation_split:.0%} of the training data held out."
+        )
+
+
+def run(data, seed, settings, workdir, log=print):
+    """Runs every row for one seed; returns ``{"files": {row: path}, "wall_time_s"}``."""
+    import tflite_export
+
+    from kopt import clustering
+    from kopt import pruning
+    from kopt import quantization
+
+    x_train, y_train, _, _ = pruning_kopt.load_arrays(data, settings["max_train_examples"])
+    os.makedirs(workdir, exist_ok=True)
+    started = time.perf_counter()
+
+    def fit(model, epochs, learning_rate, callbacks=()):
+        pruning_kopt.fit_timed(
+            model, x_train, y_train, epochs=epochs, batch_size=settings["finetune_batch_size"],
+            learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
+            callbacks=callbacks,
+        )
+        return model
+
+    def cluster(model, preserve_sparsity):
+        clustered = clustering.cluster_weights(
+            model, settings["number_of_clusters"], "KMEANS_PLUS_PLUS", preserve_sparsity=preserve_sparsity
+        )
+        return clustering.strip_clustering(fit(clustered, settings["cluster_epochs"], settings["cluster_learning_rate"]))
+
+    def qat(model, scheme):
+        return fit(quantization.quantize_model(model, scheme=scheme), settings["qat_epochs"], settings["qat_learning_rate"])
+
+    def export(model, name, mode):
+        return tflite_export.convert(model, os.path.join(workdir, f"{name}.tflite"), mode=mode)
+
+    log(f"seed {seed}: float training")
+    dense = pruning_kopt.train_dense(x_train, y_train, settings, seed)
+    files = {"float32": export(dense, "float32", "float32")}
+    log(f"seed {seed}: clustering")
+    clustered = cluster(pruning_kopt.copy_of(dense), preserve_sparsity=False)
+    files["cluster"] = export(clustered, "cluster", "float32")
+    files["cluster_cqat_int8"] = export(qat(clustered, "cqat"), "cluster_cqat_int8", "int8")
+    log(f"seed {seed}: pruning, then clustering")
+    schedule = pruning.ConstantSparsity(settings["target_sparsity"], begin_step=0, frequency=100)
+    pruned = pruning.prune_low_magnitude(pruning_kopt.copy_of(dense), pruning_schedule=schedule)
+    pruned = pruning.strip_pruning(
+        fit(pruned, settings["prune_epochs"], settings["prune_learning_rate"], [pruning.UpdatePruningStep()])
+    )
+    pruned_clustered = cluster(pruned, preserve_sparsity=True)
+    files["prune_cluster"] = export(pruned_clustered, "prune_cluster", "float32")
+    log(f"seed {seed}: PCQAT")
+    files["prune_cluster_pcqat_int8"] = export(qat(pruned_clustered, "pcqat"), "prune_cluster_pcqat_int8", "int8")
+    return {"files": files, "wall_time_s": time.perf_counter() - started}

@@ -1,0 +1,108 @@
+"""ClusteringSummaries: TensorBoard scalars that show what clustering does to each weight."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kopt.clustering.wrapper import ClusterWeights
+
+__all__ = ["ClusteringSummaries"]
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class ClusteringSummaries(keras.callbacks.Callback):
+    """Writes per-weight clustering scalars for TensorBoard.
+
+    For every clustered weight it logs ``<layer>/<weight>/unique_values`` (the
+    distinct values the clustered weight holds, at most ``number_of_clusters``, or
+    that many per channel) and ``<layer>/<weight>/sparsity`` (fraction of zeros),
+    at the optimizer's step, into ``<log_dir>/metrics``.
+
+    Args:
+        log_dir: Directory for the event files.
+        cluster_update_freq: ``"epoch"`` or ``"batch"`` (tfmot's name).
+
+    Raises:
+        ValueError: If ``log_dir`` is empty or ``cluster_update_freq`` is invalid.
+
+    Example:
+
+    >>> import tempfile
+    >>> callback = ClusteringSummaries(log_dir=tempfile.mkdtemp())
+    >>> callback.cluster_update_freq
+    'epoch'
+    """
+
+    def __init__(self, log_dir: str | os.PathLike, cluster_update_freq: str = "epoch"):
+        super().__init__()
+        if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
+            raise ValueError(f"`log_dir` must be a non-empty path. Received: log_dir={log_dir!r}")
+        if cluster_update_freq not in ("epoch", "batch"):
+            raise ValueError(
+                f"`cluster_update_freq` must be 'epoch' or 'batch'. Received: cluster_update_freq={cluster_update_freq!r}"
+            )
+        self.log_dir = os.fspath(log_dir)
+        self.cluster_update_freq = cluster_update_freq
+        self._writer = None
+        self._batches_seen = 0
+
+    def on_train_begin(self, logs=None):
+        self._wrappers = [layer for layer in _all_layers(self.model) if isinstance(layer, ClusterWeights)]
+        if not self._wrappers:
+            raise ValueError(
+                f"ClusteringSummaries: model {self.model.name!r} has no ClusterWeights layers. Cluster it with "
+                "kopt.clustering.cluster_weights(model, number_of_clusters) and train the model it returns."
+            )
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "metrics"))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches_seen += 1
+        if self.cluster_update_freq == "batch":
+            self._write()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.cluster_update_freq == "epoch":
+            self._write()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _write(self):
+        optimizer = getattr(self.model, "optimizer", None)
+        step = int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else self._batches_seen
+        with self._writer.as_default():
+            for layer in self._wrappers:
+                values = {id(v): value for v, value in zip(layer.layer.weights, layer.clustered_weights())}
+                for weight in layer.clusterable_weights:
+                    clustered = values[id(weight)]
+                    prefix = f"{layer.name}/{weight.name}"
+                    _scalar(f"{prefix}/unique_values", len(np.unique(clustered)), step)
+                    _scalar(f"{prefix}/sparsity", float(np.mean(clustered == 0)), step)
+        self._writer.flush()
+
+    def get_config(self):
+        return {"log_dir": self.log_dir, "cluster_update_freq": self.cluster_update_freq}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def _scalar(tag, value, step):
+    # As kopt.pruning's summaries: a scalar event written with TF alone, since the
+    # tensorboard package may be missing on a training machine.
+    metadata = tf.compat.v1.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    metadata.data_class = 1  # DATA_CLASS_SCALAR
+    tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=metadata)

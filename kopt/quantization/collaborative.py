@@ -1,0 +1,271 @@
+"""Collaborative QAT: weight quantizers that keep the zeros and clusters they are given.
+
+Quantization-aware training fine-tunes every weight, so on its own it fills the
+zeros of a pruned model and splits the shared values of a clustered one. The
+quantizers here take a stripped pruned and/or clustered model as it is when
+``quantize_apply`` wraps it, and keep that structure through training:
+
+* sparsity (PQAT): a 0/1 ``sparsity_mask`` of the weight's non-zeros at wrap
+  time; the quantized weight is ``w * mask``, so pruned weights stay exactly 0
+  and get no gradient;
+* clusters (CQAT): int32 ``cluster_ids`` numbering the distinct values of the
+  weight at wrap time (per output channel with ``cluster_per_channel``); the
+  quantized weight is each cluster's mean, ``mean(w[ids == k])`` at every
+  position of cluster ``k``. A cluster's weights start equal and share one
+  gradient, the mean of theirs, so they train as one centroid and the weight
+  never holds more values than it started with;
+* both (PCQAT): the mean, then the mask, so the zero cluster stays at 0.
+
+The result is then fake-quantized on the usual symmetric int8 grid. With
+clusters, the grid is per tensor unless clusters are per channel: one scale for
+the whole tensor maps its ``K`` shared values onto at most ``K`` integers, where
+per-channel scales would round the same centroid differently in every channel.
+
+The mask and ids are non-trainable variables of the ``QuantizeWrapper``, so a
+saved QAT model keeps them and resumes training with the same structure.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+from keras import ops
+
+from kopt.quantization.quantizers import LastValueQuantizer
+from kopt.quantization.registry import Bits
+from kopt.quantization.registry import DepthwiseKernelQuantizer
+
+__all__ = ["CollaborativeBits", "PreservingDepthwiseKernelQuantizer", "PreservingWeightQuantizer"]
+
+
+class _Preserving:
+    """Mix-in over a weight quantizer: mask and cluster-mean the weight before quantizing."""
+
+    def _init_preserving(self, preserve_sparsity, preserve_clusters, cluster_per_channel):
+        for name, value in (
+            ("preserve_sparsity", preserve_sparsity),
+            ("preserve_clusters", preserve_clusters),
+            ("cluster_per_channel", cluster_per_channel),
+        ):
+            if not isinstance(value, bool):
+                raise ValueError(f"{type(self).__name__}: {name} must be a bool. Received: {name}={value!r}")
+        if cluster_per_channel and not preserve_clusters:
+            raise ValueError(
+                f"{type(self).__name__}: cluster_per_channel needs preserve_clusters=True. "
+                "Received: preserve_clusters=False"
+            )
+        self.preserve_sparsity = preserve_sparsity
+        self.preserve_clusters = preserve_clusters
+        self.cluster_per_channel = cluster_per_channel
+
+    def _preserving_config(self):
+        return {
+            "preserve_sparsity": self.preserve_sparsity,
+            "preserve_clusters": self.preserve_clusters,
+            "cluster_per_channel": self.cluster_per_channel,
+        }
+
+    def build(self, tensor_shape, name, layer):
+        variables = super().build(tensor_shape, name, layer)
+        values = _source_values(layer, name, tuple(tensor_shape), type(self).__name__)
+        if self.preserve_sparsity:
+            variables["sparsity_mask"] = layer.add_weight(
+                name=f"{name}_sparsity_mask",
+                shape=values.shape,
+                initializer=_constant((values != 0).astype(np.float32)),
+                trainable=False,
+                autocast=False,
+            )
+        if self.preserve_clusters:
+            variables["cluster_ids"] = layer.add_weight(
+                name=f"{name}_cluster_ids",
+                shape=values.shape,
+                initializer=_constant(cluster_ids(values, per_channel=self.cluster_per_channel)),
+                dtype="int32",
+                trainable=False,
+            )
+        return variables
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        values = inputs
+        if "cluster_ids" in weights:
+            values = cluster_means(values, weights["cluster_ids"].value)
+        if "sparsity_mask" in weights:
+            values = ops.multiply(values, ops.cast(weights["sparsity_mask"].value, values.dtype))
+        return super().__call__(values, training, weights, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class PreservingWeightQuantizer(_Preserving, LastValueQuantizer):
+    """A symmetric weight quantizer that keeps the weight's zeros and/or clusters.
+
+    Build it through a collaborative scheme; its ``build`` reads the values of
+    the weight it quantizes from the ``QuantizeWrapper`` it is built on.
+
+    Args:
+        num_bits: Bits of the integer grid.
+        per_axis: One range per output channel.
+        symmetric: As :class:`LastValueQuantizer` (``True`` for TFLite weights).
+        narrow_range: As :class:`LastValueQuantizer` (``True`` for TFLite weights).
+        preserve_sparsity: Keep the zeros the weight had when wrapped.
+        preserve_clusters: Keep the distinct values the weight had as clusters.
+        cluster_per_channel: Number clusters within each output channel.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from kopt.quantization import QuantizeWrapper, DefaultQuantizeConfig
+    >>> dense = keras.layers.Dense(2)
+    >>> dense.build((None, 3))
+    >>> dense.kernel.assign(np.array([[0.0, 0.5], [0.5, -1.0], [0.0, -1.0]], "float32"))
+    >>> quantizer = PreservingWeightQuantizer(preserve_sparsity=True, preserve_clusters=True)
+    >>> wrapper = QuantizeWrapper(dense, DefaultQuantizeConfig(["kernel"], quantizer))
+    >>> _ = wrapper(np.ones((1, 3), "float32"))
+    >>> sorted(set(wrapper.quantized_weights()[0].ravel().tolist()))
+    [-1.0, 0.0, 0.5039370059967041]
+    """
+
+    def __init__(
+        self,
+        num_bits=8,
+        per_axis=False,
+        symmetric=True,
+        narrow_range=True,
+        preserve_sparsity=False,
+        preserve_clusters=False,
+        cluster_per_channel=False,
+    ):
+        super().__init__(num_bits=num_bits, per_axis=per_axis, symmetric=symmetric, narrow_range=narrow_range)
+        self._init_preserving(preserve_sparsity, preserve_clusters, cluster_per_channel)
+
+    def get_config(self):
+        return {**super().get_config(), **self._preserving_config()}
+
+
+@keras.saving.register_keras_serializable(package="kopt")
+class PreservingDepthwiseKernelQuantizer(_Preserving, DepthwiseKernelQuantizer):
+    """:class:`PreservingWeightQuantizer` for depthwise kernels (per-channel grid).
+
+    Example:
+
+    >>> PreservingDepthwiseKernelQuantizer(preserve_sparsity=True).get_config()["preserve_sparsity"]
+    True
+    """
+
+    def __init__(
+        self,
+        num_bits=8,
+        per_axis=True,
+        symmetric=True,
+        narrow_range=True,
+        preserve_sparsity=False,
+        preserve_clusters=False,
+        cluster_per_channel=False,
+    ):
+        super().__init__(num_bits=num_bits, per_axis=per_axis, symmetric=symmetric, narrow_range=narrow_range)
+        self._init_preserving(preserve_sparsity, preserve_clusters, cluster_per_channel)
+
+    def get_config(self):
+        return {**super().get_config(), **self._preserving_config()}
+
+
+@dataclasses.dataclass(frozen=True)
+class CollaborativeBits(Bits):
+    """:class:`Bits` whose weight quantizers preserve sparsity and/or clusters.
+
+    Example:
+
+    >>> bits = CollaborativeBits(preserve_sparsity=True)
+    >>> type(bits.weight_quantizer(per_axis=True)).__name__
+    'PreservingWeightQuantizer'
+    """
+
+    preserve_sparsity: bool = False
+    preserve_clusters: bool = False
+    cluster_per_channel: bool = False
+
+    def weight_quantizer(self, per_axis):
+        return PreservingWeightQuantizer(
+            num_bits=self.weights, per_axis=per_axis, **self._preserving()
+        )
+
+    def depthwise_quantizer(self):
+        if not self.per_axis:
+            return self.weight_quantizer(False)
+        return PreservingDepthwiseKernelQuantizer(num_bits=self.weights, **self._preserving())
+
+    def _preserving(self):
+        return {
+            "preserve_sparsity": self.preserve_sparsity,
+            "preserve_clusters": self.preserve_clusters,
+            "cluster_per_channel": self.cluster_per_channel,
+        }
+
+
+def cluster_ids(values, *, per_channel=False):
+    """Numbers the distinct values of ``values`` (within each last-axis slice if ``per_channel``).
+
+    Returns:
+        int32 ids shaped like ``values``; equal values (in one channel) share an
+        id, and ids of different channels never collide.
+
+    Example:
+
+    >>> cluster_ids(np.array([[0.5, 0.5], [0.5, 1.0]]), per_channel=True).tolist()
+    [[0, 1], [0, 2]]
+    """
+    values = np.asarray(values)
+    if not per_channel or values.ndim < 2:
+        return np.unique(values, return_inverse=True)[1].reshape(values.shape).astype(np.int32)
+    columns = values.reshape(-1, values.shape[-1])
+    ids = np.empty(columns.shape, dtype=np.int32)
+    offset = 0
+    for channel in range(columns.shape[1]):
+        _, inverse = np.unique(columns[:, channel], return_inverse=True)
+        ids[:, channel] = inverse.reshape(-1) + offset
+        offset += int(inverse.max()) + 1
+    return ids.reshape(values.shape)
+
+
+def cluster_means(values, ids):
+    """Replaces every element of ``values`` by the mean of its cluster in ``ids``.
+
+    Example:
+
+    >>> np.asarray(cluster_means(np.array([1.0, 3.0, 5.0]), np.array([0, 0, 1]))).tolist()
+    [2.0, 2.0, 5.0]
+    """
+    values = ops.convert_to_tensor(values)
+    shape = tuple(values.shape)
+    count = int(np.prod(shape))
+    flat = ops.reshape(values, (-1,))
+    flat_ids = ops.reshape(ops.convert_to_tensor(ids, "int32"), (-1,))
+    # Ids are below the element count, a static bound however many clusters exist.
+    sums = ops.segment_sum(flat, flat_ids, num_segments=count)
+    sizes = ops.segment_sum(ops.ones_like(flat), flat_ids, num_segments=count)
+    means = sums / ops.maximum(sizes, 1.0)
+    return ops.reshape(ops.take(means, flat_ids), shape)
+
+
+def _source_values(layer, name, shape, who):
+    # The QuantizeWrapper builds a weight's quantizer under the weight's path
+    # inside the wrapped layer, with "/" written "_".
+    inner = getattr(layer, "layer", None)
+    if inner is None:
+        raise ValueError(
+            f"{who} reads the weight it quantizes from the QuantizeWrapper it is built on. "
+            f"Received: layer={layer!r}"
+        )
+    prefix = f"{inner.path}/" if inner.path else ""
+    for variable in inner.weights:
+        path = variable.path[len(prefix) :] if variable.path.startswith(prefix) else variable.name
+        if path.replace("/", "_") == name and tuple(variable.shape) == shape:
+            return keras.ops.convert_to_numpy(variable.value)
+    raise ValueError(f"{who}: layer {inner.name!r} has no weight named {name!r} of shape {shape}.")
+
+
+def _constant(array):
+    def initializer(shape, dtype=None):
+        return ops.cast(ops.reshape(ops.convert_to_tensor(array), shape), dtype)
+
+    return initializer
