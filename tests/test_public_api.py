@@ -10,7 +10,10 @@ import pytest
 PACKAGES = [
     "kopt",
     "kopt.cli",
+    "kopt.clustering",
     "kopt.data",
+    "kopt.distillation",
+    "kopt.distribute",
     "kopt.models",
     "kopt.pipeline",
     "kopt.pipeline.stages",

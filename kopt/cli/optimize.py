@@ -18,6 +18,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from kopt.distribute import flags as distribute_flags
+
 _DATASET = flags.DEFINE_string(
     "dataset",
     "digits",
@@ -44,6 +46,25 @@ _SPARSITY_M_BY_N = flags.DEFINE_string(
 _PRUNE_STRUCTURED = flags.DEFINE_float(
     "prune_structured", None, "Remove this fraction of channels from each Conv2D/Dense layer, e.g. 0.5."
 )
+_CLUSTER = flags.DEFINE_integer(
+    "cluster", None, "Cluster each clusterable layer's weights into this many shared values, e.g. 16."
+)
+_CLUSTER_INIT = flags.DEFINE_enum(
+    "cluster_init",
+    "kmeans_plus_plus",
+    ["kmeans_plus_plus", "density_based", "linear", "random"],
+    "Where --cluster centroids start.",
+)
+_CLUSTER_PER_CHANNEL = flags.DEFINE_bool(
+    "cluster_per_channel", False, "With --cluster: that many values per output channel instead of per layer."
+)
+_DISTILL = flags.DEFINE_bool(
+    "distill", False, "Distil the trained model (or --teacher) into a small --student trained from scratch."
+)
+_TEACHER = flags.DEFINE_string("teacher", None, "With --distill: a .keras teacher instead of the trained baseline.")
+_STUDENT = flags.DEFINE_string("student", "tiny_cnn", "With --distill: the built-in student model.")
+_TEMPERATURE = flags.DEFINE_float("temperature", 4.0, "With --distill: the softening temperature T.")
+_ALPHA = flags.DEFINE_float("alpha", 0.1, "With --distill: weight of the hard-label loss (the soft loss gets 1-alpha).")
 _QAT = flags.DEFINE_bool("qat", False, "Quantization-aware training, then a fully integer TFLite export.")
 _QAT_SCHEME = flags.DEFINE_enum(
     "qat_scheme", "8bit", ["8bit", "16x8", "4bit"], "QAT scheme: TFLite int8, int16 activations, or 4-bit weights."
@@ -61,8 +82,17 @@ _FINETUNE_LEARNING_RATE = flags.DEFINE_float(
     "Fine-tuning learning rate; defaults to --learning_rate (a tenth of it for --qat).",
 )
 
+# --strategy, --num_gpus and --tpu: the same flags as the examples.
+distribute_flags.define_flags()
+
 # Recipe keys that technique stages report errors under, and the flag that set them.
 _FLAG_FOR_KEY = {
+    "distill.student": "student",
+    "distill.teacher": "teacher",
+    "distill.temperature": "temperature",
+    "distill.alpha": "alpha",
+    "distill.epochs": "epochs",
+    "distill.learning_rate": "learning_rate",
     "prune.target_sparsity": "prune",
     "prune.schedule": "prune_schedule",
     "prune.sparsity_m_by_n": "sparsity_m_by_n",
@@ -71,6 +101,11 @@ _FLAG_FOR_KEY = {
     "prune_structured.fraction": "prune_structured",
     "prune_structured.epochs": "finetune_epochs",
     "prune_structured.learning_rate": "finetune_learning_rate",
+    "cluster.number_of_clusters": "cluster",
+    "cluster.init": "cluster_init",
+    "cluster.cluster_per_channel": "cluster_per_channel",
+    "cluster.epochs": "finetune_epochs",
+    "cluster.learning_rate": "finetune_learning_rate",
     "qat.scheme": "qat_scheme",
     "qat.io_type": "quantized_io",
     "qat.epochs": "finetune_epochs",
@@ -99,14 +134,19 @@ def recipe_from_flags():
         export_dir=_EXPORT_DIR.value,
         report=_REPORT.value,
         techniques=techniques_from_flags(),
+        strategy=flags.FLAGS.strategy,
+        num_gpus=flags.FLAGS.num_gpus,
+        tpu=flags.FLAGS.tpu,
     )
 
 
 def techniques_from_flags():
     """The technique stages the flags ask for, in the order they are applied.
 
-    Structured pruning comes first (it changes the architecture), then magnitude
-    pruning, then quantization (QAT or PTQ, not both). The driver finds each stage
+    Distillation comes first (its student is what the others optimize), then
+    structured pruning (it changes the architecture), then magnitude
+    pruning, then clustering, then quantization (QAT or PTQ, not both). QAT after
+    pruning and/or clustering uses the scheme that preserves them. The driver finds each stage
     by name in :mod:`kopt.pipeline.techniques`.
     """
     from kopt.errors import ConfigError
@@ -114,6 +154,14 @@ def techniques_from_flags():
 
     fine_tune = {"epochs": _FINETUNE_EPOCHS.value, "learning_rate": _FINETUNE_LEARNING_RATE.value}
     specs = []
+    if _DISTILL.value:
+        # First: the student it trains is what every later technique optimizes.
+        distill = {"student": _STUDENT.value, "teacher": _TEACHER.value, "temperature": _TEMPERATURE.value}
+        distill.update(alpha=_ALPHA.value, epochs=_EPOCHS.value, learning_rate=_LEARNING_RATE.value)
+        specs.append(TechniqueSpec("distill", distill))
+    elif _TEACHER.present or _STUDENT.present:
+        flag = "teacher" if _TEACHER.present else "student"
+        raise ConfigError(flag, flags.FLAGS[flag].value, "only means something with --distill")
     if _PRUNE_STRUCTURED.value is not None:
         specs.append(TechniqueSpec("prune_structured", {"fraction": _PRUNE_STRUCTURED.value, **fine_tune}))
     m_by_n = _parse_m_by_n(_SPARSITY_M_BY_N.value)
@@ -122,13 +170,32 @@ def techniques_from_flags():
         if m_by_n is not None:
             params["sparsity_m_by_n"] = m_by_n
         specs.append(TechniqueSpec("prune", params))
+    if _CLUSTER.value is not None:
+        params = {
+            "number_of_clusters": _CLUSTER.value,
+            "init": _CLUSTER_INIT.value,
+            "cluster_per_channel": _CLUSTER_PER_CHANNEL.value,
+            # Clustering a pruned model keeps its zeros as one of the clusters.
+            "preserve_sparsity": _has(specs, "prune"),
+            **fine_tune,
+        }
+        specs.append(TechniqueSpec("cluster", params))
     if _QAT.value and _PTQ.value is not None:
         raise ConfigError("ptq", _PTQ.value, "choose --qat or --ptq, not both: QAT already exports an integer model")
     if _QAT.value:
-        specs.append(TechniqueSpec("qat", {"scheme": _QAT_SCHEME.value, "io_type": _QUANTIZED_IO.value, **fine_tune}))
+        params = {"scheme": _QAT_SCHEME.value, "io_type": _QUANTIZED_IO.value, **fine_tune}
+        # QAT after pruning or clustering keeps their zeros and shared values.
+        preserve = [kind for kind, stage in (("sparsity", "prune"), ("clusters", "cluster")) if _has(specs, stage)]
+        if preserve and _QAT_SCHEME.value == "8bit":
+            params.update(preserve=preserve, cluster_per_channel=_CLUSTER_PER_CHANNEL.value)
+        specs.append(TechniqueSpec("qat", params))
     if _PTQ.value is not None:
         specs.append(TechniqueSpec("ptq", {"mode": _PTQ.value, "io_type": _QUANTIZED_IO.value}))
     return tuple(specs)
+
+
+def _has(specs, name):
+    return any(spec.name == name for spec in specs)
 
 
 def _parse_m_by_n(text):

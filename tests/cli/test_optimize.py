@@ -148,3 +148,64 @@ def test_ptq_dynamic_flag_needs_no_retraining(tmp_path):
     assert "technique_ptq" in report["timings_s"] and report["timings_s"]["technique_ptq"] < 1.0
     assert report["optimized"]["tflite_mode"] == "dynamic"
     assert report["optimized"]["tflite_bytes"] < 0.4 * report["baseline"]["tflite_bytes"]
+
+
+@pytest.mark.slow
+def test_prune_cluster_qat_flags_compose_with_preserving_qat(tmp_path):
+    import numpy as np
+
+    from tflite_export.flatbuffer import TFLiteFlatbuffer
+
+    args = ["--prune=0.8", "--cluster=16", "--qat", "--epochs=1", "--finetune_epochs=1", "--report=r.json"]
+    result = _run(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["techniques"] == ["prune", "cluster", "qat"]
+    params = {spec["name"]: spec["params"] for spec in report["recipe"]["techniques"]}
+    assert params["cluster"]["number_of_clusters"] == 16 and params["cluster"]["preserve_sparsity"] is True
+    assert params["qat"]["preserve"] == ["sparsity", "clusters"]
+    flatbuffer = TFLiteFlatbuffer(report["optimized"]["tflite_path"])
+    kernels = [
+        flatbuffer.values(flatbuffer.stored_source(op.inputs[1]))
+        for op in flatbuffer.ops
+        if op.name in ("CONV_2D", "FULLY_CONNECTED")
+    ]
+    assert kernels and all(kernel.dtype == np.int8 for kernel in kernels)
+    assert all(len(np.unique(kernel)) <= 16 for kernel in kernels)
+    assert all(np.mean(kernel == 0) >= 0.79 for kernel in kernels)
+
+
+def test_bad_cluster_flag_is_one_line_exit_2(tmp_path):
+    result = _run(["--cluster=1"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--cluster=1:" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--distill", "--alpha=2"], "--alpha=2.0: must be a number in [0, 1]"),
+        (["--distill", "--temperature=0"], "--temperature=0.0: must be a finite number above 0"),
+        (["--distill", "--student=resnet"], "--student=resnet: must be a built-in model"),
+        (["--distill", "--teacher=absent.keras"], "--teacher=absent.keras: file not found"),
+        (["--teacher=t.keras"], "--teacher=t.keras: only means something with --distill"),
+    ],
+)
+def test_bad_distill_flags_are_one_line_exit_2(tmp_path, args, expected):
+    result = _run(args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_distill_then_qat_exports_the_int8_student(tmp_path):
+    args = ["--distill", "--qat", "--epochs=2", "--finetune_epochs=1", "--temperature=4", "--report=r.json"]
+    result = _run(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["techniques"] == ["distill", "qat"]
+    params = report["recipe"]["techniques"][0]["params"]
+    assert params["student"] == "tiny_cnn" and params["temperature"] == 4.0 and params["teacher"] is None
+    optimized = report["optimized"]
+    assert optimized["tflite_mode"] == "int8" and optimized["tflite_agreement"] >= 0.98
+    assert optimized["params"] * 10 <= report["baseline"]["params"]

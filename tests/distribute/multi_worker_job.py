@@ -1,4 +1,4 @@
-"""One worker of the multi-worker tests: trains a pruned and a QAT model with kopt.distribute.fit.
+"""One worker of the multi-worker tests: trains pruned, QAT and distilled models with kopt.distribute.fit.
 
 Run by tests/distribute/test_multi_worker.py with TF_CONFIG set, as
 ``python multi_worker_job.py OUT_DIR BACKUP_DIR STEP_DELAY_S``. Writes
@@ -22,6 +22,7 @@ import keras  # noqa: E402
 
 from kopt import pruning  # noqa: E402
 from kopt import quantization  # noqa: E402
+from kopt.distillation import Distiller  # noqa: E402
 from kopt.distribute import BackupAndRestore  # noqa: E402
 from kopt.distribute import fit  # noqa: E402
 from kopt.distribute import worker_info  # noqa: E402
@@ -74,8 +75,17 @@ def main(out_dir, backup_dir, delay):
         qat = quantization.quantize_model(build())
         qat.compile(keras.optimizers.Adam(0.001), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     fit(qat, data(), epochs=1, verbose=0)
+    with STRATEGY.scope():
+        keras.utils.set_random_seed(4)
+        inputs = keras.Input((6, 6, 1))
+        student = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+        distiller = Distiller(student, build(), alpha=0.3, temperature=2.0)
+        distiller.compile(keras.optimizers.Adam(0.01))
+    distilled = fit(distiller, data(), epochs=1, verbose=0).history
     arrays = {f"pruned/{w.path}": keras.ops.convert_to_numpy(w.value) for w in pruned.weights}
     arrays.update({f"qat/{w.path}": keras.ops.convert_to_numpy(w.value) for w in qat.weights})
+    arrays.update({f"distilled/{w.path}": keras.ops.convert_to_numpy(w.value) for w in student.weights})
+    arrays.update({f"distill_log/{k}": np.array(v) for k, v in distilled.items()})
     arrays["resumed_from"] = np.array(resumed if resumed else (-1, -1))
     arrays["iterations"] = np.array(int(pruned.optimizer.iterations.numpy()))
     np.savez(os.path.join(out_dir, f"worker{index}.npz"), **arrays)

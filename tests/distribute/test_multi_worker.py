@@ -109,7 +109,7 @@ def _assert_same(first, second, prefix):
         np.testing.assert_allclose(first[name], second[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-def test_pruned_and_qat_models_train_identically_on_both_workers_and_survive_a_killed_worker(cluster_factory):
+def test_pruned_qat_and_distilled_models_train_identically_on_both_workers_and_survive_a_killed_worker(cluster_factory):
     deadline = time.monotonic() + TIMEOUT_S
     # 1. Uninterrupted: both workers end with the same variables, at the target sparsity.
     clean = cluster_factory("clean", delay=0.0)
@@ -121,6 +121,8 @@ def test_pruned_and_qat_models_train_identically_on_both_workers_and_survive_a_k
     assert len(masks) == 2 and all(np.mean(worker0[name] == 0) == 0.75 for name in masks)
     ranges = [name for name in worker0.files if name.startswith("qat/") and name.endswith(("_min", "_max"))]
     assert ranges and any(np.any(worker0[name] != 0) for name in ranges)
+    losses = [name for name in worker0.files if name.startswith("distill_log/")]
+    assert {"distill_log/loss", "distill_log/student_loss", "distill_log/distillation_loss"} <= set(losses)
     assert int(worker0["iterations"]) == 18 and tuple(worker0["resumed_from"]) == (-1, -1)
 
     # 2. Worker 1 is killed mid-epoch, after the backup at step 8. Worker 0 then

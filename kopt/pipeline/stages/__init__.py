@@ -1,13 +1,17 @@
 """kopt's built-in technique stages; importing this package registers them.
 
 Each module defines one :class:`kopt.pipeline.Technique`: ``prune`` (magnitude,
-block and M:N pruning), ``prune_structured`` (channel removal), ``qat``
+block and M:N pruning), ``prune_structured`` (channel removal), ``cluster``
+(weight clustering), ``distill`` (knowledge distillation into a small
+student), ``qat``
 (quantization-aware training) and ``ptq`` (post-training quantization).
 """
 
+from kopt.pipeline.stages.cluster import Cluster
+from kopt.pipeline.stages.distill import Distill
 from kopt.pipeline.stages.prune import Prune
 from kopt.pipeline.stages.prune_structured import PruneStructured
 from kopt.pipeline.stages.quantize import PostTrainingQuantization
 from kopt.pipeline.stages.quantize import QuantizationAwareTraining
 
-__all__ = ["PostTrainingQuantization", "Prune", "PruneStructured", "QuantizationAwareTraining"]
+__all__ = ["Cluster", "Distill", "PostTrainingQuantization", "Prune", "PruneStructured", "QuantizationAwareTraining"]

@@ -1,0 +1,60 @@
+"""The distill stage: its checks, and a run through the driver that returns the trained student."""
+
+import keras
+import pytest
+
+from kopt import ConfigError
+from kopt.pipeline import Recipe
+from kopt.pipeline import TechniqueSpec
+from kopt.pipeline import get_technique
+from kopt.pipeline import run
+
+
+@pytest.mark.parametrize(
+    "params, key",
+    [
+        ({"student": "resnet"}, "distill.student"),
+        ({"teacher": "teacher.h5"}, "distill.teacher"),
+        ({"teacher": "missing.keras"}, "distill.teacher"),
+        ({"temperature": 0.0}, "distill.temperature"),
+        ({"alpha": 1.5}, "distill.alpha"),
+        ({"epochs": 0}, "distill.epochs"),
+        ({"learning_rate": -1.0}, "distill.learning_rate"),
+    ],
+)
+def test_check_names_the_bad_param(params, key):
+    with pytest.raises(ConfigError) as err:
+        get_technique("distill").check(params)
+    assert err.value.key == key
+
+
+@pytest.mark.slow
+def test_distill_trains_the_student_from_the_baseline_and_exports_it(tmp_path):
+    recipe = Recipe(
+        epochs=2,
+        export_dir=str(tmp_path),
+        techniques=(TechniqueSpec("distill", {"epochs": 8, "learning_rate": 0.01, "temperature": 4.0, "alpha": 0.1}),),
+    )
+    report = run(recipe)
+    optimized = keras.models.load_model(report["files"]["optimized_keras"])
+    baseline = keras.models.load_model(report["files"]["baseline_keras"])
+    assert optimized.name == "tiny_cnn" and baseline.name == "small_cnn"
+    assert optimized.count_params() * 10 <= baseline.count_params()
+    assert report["optimized"]["tflite_mode"] == "float32"
+    assert report["optimized"]["tflite_bytes"] < report["baseline"]["tflite_bytes"] / 5
+    assert report["optimized"]["keras_accuracy"] > 0.5  # 10 classes: trained, far above chance
+
+
+def test_a_teacher_smaller_than_the_student_is_refused_as_swapped(tmp_path):
+    from kopt.models import tiny_cnn
+
+    path = str(tmp_path / "teacher.keras")
+    tiny_cnn((8, 8, 1), 10).save(path)
+    recipe = Recipe(
+        epochs=1,
+        export_dir=str(tmp_path / "out"),
+        techniques=(TechniqueSpec("distill", {"teacher": path, "student": "small_cnn", "epochs": 1}),),
+    )
+    with pytest.raises(ConfigError) as err:
+        run(recipe)
+    assert err.value.key == "distill.student" and "swapped" in err.value.reason
