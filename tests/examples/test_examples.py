@@ -20,3 +20,18 @@ def test_train_and_export_runs_and_reports_agreement(tmp_path):
     match = re.search(r"agreement (\d\.\d+)", result.stdout)
     assert match and float(match.group(1)) >= 0.95
     assert output.stat().st_size > 0
+
+
+def test_distributed_pruning_reaches_its_sparsity_and_cleans_up_its_backup(tmp_path):
+    backup = tmp_path / "backup"
+    result = subprocess.run(
+        [sys.executable, os.path.join(EXAMPLES, "distributed_pruning.py"), "--epochs=2", "--sparsity=0.5",
+         f"--backup_dir={backup}", "--strategy=one_device"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(r"strategy one_device: sparsity (\d\.\d+), test accuracy (\d\.\d+)", result.stdout)
+    assert match and float(match.group(1)) == 0.5
+    assert not backup.exists()  # a finished run deletes its backups
