@@ -22,7 +22,6 @@ replica computes the same indices from the same mirrored weights and centroids,
 with no cross-replica traffic.
 """
 
-import inspect
 import numbers
 
 import keras
@@ -31,10 +30,11 @@ from keras import ops
 
 from kopt.clustering import centroids as centroids_lib
 from kopt.clustering import clusterable
+from kopt.utils.substitution import SubstitutingWrapper
 
 
 @keras.saving.register_keras_serializable(package="kopt")
-class ClusterWeights(keras.layers.Wrapper):
+class ClusterWeights(SubstitutingWrapper):
     """Clusters the weights of the wrapped layer into ``number_of_clusters`` values.
 
     Prefer :func:`kopt.clustering.cluster_weights`, which wraps whole models.
@@ -94,13 +94,6 @@ class ClusterWeights(keras.layers.Wrapper):
         kwargs.setdefault("dtype", layer.dtype_policy)
         kwargs["autocast"] = False
         super().__init__(layer, **kwargs)
-        self.supports_masking = layer.supports_masking
-        self._inner_call_parameters = inspect.signature(layer.call).parameters
-
-    def __call__(self, *args, **kwargs):
-        if not self.layer.built:
-            self.layer(*_symbolic(args), **_symbolic(kwargs))
-        return super().__call__(*args, **kwargs)
 
     def build(self, input_shape=None):
         if not self.layer.built:
@@ -194,41 +187,12 @@ class ClusterWeights(keras.layers.Wrapper):
 
     def call(self, inputs, *args, training=None, **kwargs):
         clustered = {id(w): self._clustered(i, w, training) for i, w in enumerate(self.clusterable_weights)}
-        # Every variable of the wrapped layer is mapped, so an enclosing stateless
-        # scope still sees its own values.
-        mapping = [(v, clustered.get(id(v), v.value)) for v in self.layer.variables]
-        with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
-            initial_values = [scope.get_current_value(variable) for variable, _ in mapping]
-            outputs = self.layer(inputs, *args, **self._inner_kwargs(kwargs, training))
-        for (variable, _), initial_value in zip(mapping, initial_values):
-            new_value = scope.get_current_value(variable)
-            if new_value is not initial_value:
-                variable.assign(new_value)
-        for loss in scope.losses:
-            self.add_loss(loss)
-        return outputs
+        return self.call_with_values(clustered, inputs, *args, training=training, **kwargs)
 
     def clustered_weights(self):
         """The wrapped layer's weights as NumPy arrays, clustered ones as inference sees them."""
         clustered = {id(w): self._clustered(i, w, False) for i, w in enumerate(self.clusterable_weights)}
         return [keras.ops.convert_to_numpy(clustered.get(id(v), v.value)) for v in self.layer.weights]
-
-    def _inner_kwargs(self, kwargs, training):
-        kwargs = dict(kwargs)
-        if "training" in self._inner_call_parameters:
-            kwargs["training"] = training
-        else:
-            kwargs.pop("training", None)
-        return kwargs
-
-    def compute_output_shape(self, *args, **kwargs):
-        return self.layer.compute_output_shape(*args, **kwargs)
-
-    def compute_output_spec(self, *args, **kwargs):
-        return self.layer.compute_output_spec(*args, **self._inner_kwargs(kwargs, kwargs.get("training")))
-
-    def compute_mask(self, inputs, mask=None):
-        return self.layer.compute_mask(inputs, mask)
 
     def get_config(self):
         config = {
@@ -282,13 +246,3 @@ def _constant(array):
         return ops.cast(ops.reshape(ops.convert_to_tensor(array), shape), dtype)
 
     return initializer
-
-
-def _symbolic(structure):
-    return keras.tree.map_structure(
-        lambda x: keras.KerasTensor(tuple(x.shape), dtype=x.dtype) if _is_tensor(x) else x, structure
-    )
-
-
-def _is_tensor(x):
-    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (int, float, bool))

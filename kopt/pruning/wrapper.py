@@ -28,7 +28,6 @@ variables: each replica computes the same mask from the same mirrored weights,
 with no cross-replica traffic, and saving reads the first replica's copy.
 """
 
-import inspect
 import numbers
 
 import keras
@@ -37,6 +36,7 @@ from keras import ops
 from kopt.pruning import masks as masks_lib
 from kopt.pruning import prunable
 from kopt.pruning import schedules
+from kopt.utils.substitution import SubstitutingWrapper
 
 MISSING_CALLBACK_MESSAGE = (
     "Layer {name!r} is a PruneLowMagnitude wrapper being trained before its pruning schedule was "
@@ -46,7 +46,7 @@ MISSING_CALLBACK_MESSAGE = (
 
 
 @keras.saving.register_keras_serializable(package="kopt")
-class PruneLowMagnitude(keras.layers.Wrapper):
+class PruneLowMagnitude(SubstitutingWrapper):
     """Prunes the low-magnitude weights of the wrapped layer during training.
 
     Prefer :func:`kopt.pruning.prune_low_magnitude`, which wraps whole models.
@@ -106,8 +106,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         # layer casts them itself under a mixed-precision policy.
         kwargs["autocast"] = False
         super().__init__(layer, **kwargs)
-        self.supports_masking = layer.supports_masking
-        self._inner_call_parameters = inspect.signature(layer.call).parameters
         self._schedule_started = False
 
     def build(self, input_shape=None):
@@ -168,13 +166,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         """``(weight, mask, threshold)`` triples, as tfmot's wrapper exposes them."""
         return list(zip(self.prunable_weights, self.masks, self.thresholds))
 
-    def __call__(self, *args, **kwargs):
-        if not self.layer.built:
-            # Layers with several inputs (MultiHeadAttention) cannot be built from
-            # the one shape Wrapper.build receives: build them by a symbolic call.
-            self.layer(*_symbolic(args), **_symbolic(kwargs))
-        return super().__call__(*args, **kwargs)
-
     def call(self, inputs, *args, training=None, **kwargs):
         if training:
             if not self._schedule_started:
@@ -182,20 +173,7 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             self._update_masks_if_due()
             self.pruning_step.assign_add(1)
         masked = {id(w): ops.multiply(w.value, m.value) for w, m in zip(self.prunable_weights, self.masks)}
-        # Every variable of the wrapped layer is mapped, not only the pruned ones,
-        # so an enclosing stateless scope still sees its own values.
-        mapping = [(v, masked.get(id(v), v.value)) for v in self.layer.variables]
-        with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
-            initial_values = [scope.get_current_value(variable) for variable, _ in mapping]
-            outputs = self.layer(inputs, *args, **self._inner_kwargs(kwargs, training))
-        for (variable, _), initial_value in zip(mapping, initial_values):
-            # Random seeds and other state the wrapped layer updated.
-            new_value = scope.get_current_value(variable)
-            if new_value is not initial_value:
-                variable.assign(new_value)
-        for loss in scope.losses:
-            self.add_loss(loss)
-        return outputs
+        return self.call_with_values(masked, inputs, *args, training=training, **kwargs)
 
     def _update_masks_if_due(self):
         should_prune, sparsity = self.pruning_schedule(self.pruning_step.value)
@@ -214,14 +192,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             return ops.convert_to_tensor(True)
 
         ops.cond(should_prune, update, lambda: ops.convert_to_tensor(False))
-
-    def _inner_kwargs(self, kwargs, training=None):
-        kwargs = dict(kwargs)
-        if "training" in self._inner_call_parameters:
-            kwargs["training"] = training
-        else:
-            kwargs.pop("training", None)
-        return kwargs
 
     def start_schedule(self):
         """Readies the wrapper for training; ``UpdatePruningStep`` calls it.
@@ -255,15 +225,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
             values.append(value)
         return values
 
-    def compute_output_shape(self, *args, **kwargs):
-        return self.layer.compute_output_shape(*args, **kwargs)
-
-    def compute_output_spec(self, *args, **kwargs):
-        return self.layer.compute_output_spec(*args, **self._inner_kwargs(kwargs, kwargs.get("training")))
-
-    def compute_mask(self, inputs, mask=None):
-        return self.layer.compute_mask(inputs, mask)
-
     def get_config(self):
         config = {
             "pruning_schedule": keras.saving.serialize_keras_object(self.pruning_schedule),
@@ -279,16 +240,6 @@ class PruneLowMagnitude(keras.layers.Wrapper):
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         schedule = keras.saving.deserialize_keras_object(config.pop("pruning_schedule"), custom_objects=custom_objects)
         return cls(layer, pruning_schedule=schedule, **config)
-
-
-def _symbolic(structure):
-    return keras.tree.map_structure(
-        lambda x: keras.KerasTensor(tuple(x.shape), dtype=x.dtype) if _is_tensor(x) else x, structure
-    )
-
-
-def _is_tensor(x):
-    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (int, float, bool))
 
 
 def check_pruning_arguments(block_size, block_pooling_type, sparsity_m_by_n):

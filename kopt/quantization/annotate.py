@@ -3,7 +3,7 @@
 import keras
 
 from kopt.quantization import quantize_config as config_lib
-from kopt.quantization.wrapper import symbolic_inputs
+from kopt.utils.substitution import symbolic_inputs
 
 __all__ = ["QuantizeAnnotate"]
 

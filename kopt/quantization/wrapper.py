@@ -13,7 +13,6 @@ model, such as the model input; its range becomes the input scale of the TFLite
 file.
 """
 
-import inspect
 
 import keras
 
@@ -21,12 +20,13 @@ from kopt.quantization import activations as activations_lib
 from kopt.quantization import fake_quant as fake_quant_lib
 from kopt.quantization import quantize_config as config_lib
 from kopt.quantization import quantizers as quantizers_lib
+from kopt.utils.substitution import SubstitutingWrapper
 
 __all__ = ["QuantizeLayer", "QuantizeWrapper"]
 
 
 @keras.saving.register_keras_serializable(package="kopt")
-class QuantizeWrapper(keras.layers.Wrapper):
+class QuantizeWrapper(SubstitutingWrapper):
     """Simulates integer inference of ``layer`` during training.
 
     Prefer :func:`kopt.quantization.quantize_model`, which wraps a whole model
@@ -71,16 +71,6 @@ class QuantizeWrapper(keras.layers.Wrapper):
         kwargs["autocast"] = False
         super().__init__(layer, **kwargs)
         self.quantize_config = quantize_config
-        self.supports_masking = layer.supports_masking
-        self._inner_call_parameters = inspect.signature(layer.call).parameters
-
-    def __call__(self, *args, **kwargs):
-        if not self.layer.built:
-            # Built by a symbolic call outside the wrapper's name scope, as loading
-            # builds it when deserializing, so variable paths are the same either
-            # way; this also builds layers with several inputs, which build() cannot.
-            self.layer(*symbolic_inputs(args), **symbolic_inputs(kwargs))
-        return super().__call__(*args, **kwargs)
 
     def build(self, input_shape=None):
         if not self.layer.built:
@@ -124,26 +114,21 @@ class QuantizeWrapper(keras.layers.Wrapper):
             activations_lib.QuantizeAwareActivation(activation, quantizer, input_ranges, output_ranges, training)
             for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, self._activation_ranges)
         ]
-        # Every variable is mapped, so an enclosing stateless scope still sees its
-        # own values, and updates made inside (moving statistics, activation
-        # ranges) can be collected and applied below.
-        tracked = list(self.layer.variables) + [v for ranges in self._activation_ranges for d in ranges if d for v in d.values()]
-        mapping = [(v, quantized.get(id(v), v.value)) for v in tracked]
+        # Activation ranges are updated inside the wrapped layer's call.
+        activation_ranges = [v for pair in self._activation_ranges for d in pair if d for v in d.values()]
         if aware:
             config.set_quantize_activations(self.layer, aware)
         try:
-            with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
-                initial_values = [scope.get_current_value(variable) for variable, _ in mapping]
-                outputs = self.layer(inputs, *args, **self._inner_kwargs(kwargs, training))
+            outputs, updates = self.run_with_values(
+                quantized, inputs, *args, training=training, extra_variables=activation_ranges, **kwargs
+            )
         finally:
             if aware:
                 config.set_quantize_activations(self.layer, [activation for activation, _ in activations])
-        for (variable, _), initial_value in zip(mapping, initial_values):
-            new_value = scope.get_current_value(variable)
-            if new_value is not initial_value:
-                variable.assign(new_value)
-        for loss in scope.losses:
-            self.add_loss(loss)
+        # Assigned once the original activations are back: assigning with the
+        # quantizing ones installed made MirroredStrategy runs drift from
+        # one-device runs (tests/quantization/test_distributed.py).
+        self.apply_updates(updates)
         for index, (quantizer, ranges) in enumerate(output_quantizers):
             outputs = quantizer(outputs, False if shared and index == 0 else training, ranges)
         return outputs
@@ -157,23 +142,6 @@ class QuantizeWrapper(keras.layers.Wrapper):
             )
         }
         return [keras.ops.convert_to_numpy(quantized.get(id(v), v.value)) for v in self.layer.weights]
-
-    def _inner_kwargs(self, kwargs, training):
-        kwargs = dict(kwargs)
-        if "training" in self._inner_call_parameters:
-            kwargs["training"] = training
-        else:
-            kwargs.pop("training", None)
-        return kwargs
-
-    def compute_output_shape(self, *args, **kwargs):
-        return self.layer.compute_output_shape(*args, **kwargs)
-
-    def compute_output_spec(self, *args, **kwargs):
-        return self.layer.compute_output_spec(*args, **self._inner_kwargs(kwargs, kwargs.get("training")))
-
-    def compute_mask(self, inputs, mask=None):
-        return self.layer.compute_mask(inputs, mask)
 
     def get_config(self):
         config = {"quantize_config": keras.saving.serialize_keras_object(self.quantize_config)}
@@ -233,14 +201,3 @@ def _short_name(layer, variable):
     prefix = f"{layer.path}/" if layer.path else ""
     path = variable.path[len(prefix) :] if variable.path.startswith(prefix) else variable.name
     return path.replace("/", "_")
-
-
-def symbolic_inputs(structure):
-    """``structure`` with each tensor replaced by a ``KerasTensor`` of its shape and dtype."""
-    return keras.tree.map_structure(
-        lambda x: keras.KerasTensor(tuple(x.shape), dtype=x.dtype) if _is_tensor(x) else x, structure
-    )
-
-
-def _is_tensor(x):
-    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, (int, float, bool))
