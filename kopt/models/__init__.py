@@ -6,5 +6,14 @@ from kopt.models.registry import get_model
 from kopt.models.registry import outputs_probabilities
 from kopt.models.small_cnn import small_cnn
 from kopt.models.tiny_cnn import tiny_cnn
+from kopt.models.tiny_mlp import tiny_mlp
 
-__all__ = ["BUILTIN_MODELS", "check_classifier", "get_model", "outputs_probabilities", "small_cnn", "tiny_cnn"]
+__all__ = [
+    "BUILTIN_MODELS",
+    "check_classifier",
+    "get_model",
+    "outputs_probabilities",
+    "small_cnn",
+    "tiny_cnn",
+    "tiny_mlp",
+]

@@ -7,8 +7,9 @@ import keras
 from kopt.errors import ConfigError
 from kopt.models.small_cnn import small_cnn
 from kopt.models.tiny_cnn import tiny_cnn
+from kopt.models.tiny_mlp import tiny_mlp
 
-BUILTIN_MODELS = {"small_cnn": small_cnn, "tiny_cnn": tiny_cnn}
+BUILTIN_MODELS = {"small_cnn": small_cnn, "tiny_cnn": tiny_cnn, "tiny_mlp": tiny_mlp}
 _MODEL_SUFFIXES = (".keras", ".h5")
 
 
