@@ -3,9 +3,10 @@
 For every seed ``clustering_kopt.run`` trains the float CNN of the pruning
 benchmark and makes the rows ``cluster``, ``prune_cluster`` (float32 files),
 ``cluster_cqat_int8`` and ``prune_cluster_pcqat_int8``. Every file is scored on
-the whole 10,000-image MNIST test set with ``tflite_export.predict``, sized with
-``file_sizes`` (raw and gzip -9), and its weight constants read from the
-flatbuffer (most distinct values in one weight tensor, share of zeros).
+the whole 10,000-image MNIST test set with ``tflite_export.predict`` (accuracy,
+and agreement with its Keras model's top-1 classes), sized with ``file_sizes``
+(raw and gzip -9), and its weight constants read from the flatbuffer (most
+distinct values in one weight tensor, share of zeros).
 
 Targets (issue 8), judged on the worst seed: the PCQAT file's gzip size at most
 0.08x the float file's, and its accuracy within 1 point of the float file's.
@@ -20,8 +21,6 @@ BENCHMARKS.md, printing it too. From the repository root::
 
 import json
 import os
-import platform
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,39 +31,42 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from benchmarks import clustering_kopt  # noqa: E402
-from benchmarks import markdown  # noqa: E402
+from benchmarks import harness  # noqa: E402 - defines the flags every benchmark shares.
+from benchmarks import machine  # noqa: E402
 from benchmarks.pruning_settings import MODEL_DESCRIPTION  # noqa: E402
 
 SECTION = "clustering"
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = harness.REPO_ROOT
 TARGET_RATIO = 0.08
 TARGET_ACCURACY_DROP = 0.01
 _WEIGHT_OPS = {"CONV_2D": 1, "FULLY_CONNECTED": 1}
-
-_DATA = flags.DEFINE_string(
-    "data", os.path.join(REPO_ROOT, "..", "shared", "data", "mnist-22k.npz"), "MNIST-layout .npz archive."
-)
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds; every one is reported.")
-_QUICK = flags.DEFINE_bool("quick", False, "Smoke run: 4000 examples, one epoch per stage.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", os.path.join(REPO_ROOT, "benchmarks", "results"), "Results folder.")
-_MARKDOWN = flags.DEFINE_string("markdown", None, "Markdown file to update; default BENCHMARKS.md (not with --quick).")
+# --help lists the shared flags (--data, --seeds, --quick, ...) as this benchmark's own.
+flags.adopt_module_key_flags(harness)
 
 
-def score_file(path, x_test, y_test):
-    """Accuracy, sizes and weight statistics of one ``.tflite`` file."""
+def score_file(path, x_test, y_test, keras_top1=None):
+    """Accuracy, sizes and weight statistics of one ``.tflite`` file.
+
+    With ``keras_top1`` (its Keras model's top-1 classes on ``x_test``) also the
+    Keras model's accuracy and the share of images where the two agree.
+    """
     import tflite_export
     from tflite_export.flatbuffer import TFLiteFlatbuffer
 
     predictions = np.argmax(tflite_export.predict(path, x_test), axis=-1)
     weights = [values for _, values in TFLiteFlatbuffer(path).weights_of(_WEIGHT_OPS)]
     sizes = tflite_export.file_sizes(path)
-    return {
+    score = {
         "accuracy": float(np.mean(predictions == y_test)),
         "bytes": sizes["bytes"],
         "gzip_bytes": sizes["gzip_bytes"],
         "max_unique_weights": max(len(np.unique(values)) for values in weights),
         "weight_sparsity": float(sum(np.count_nonzero(v == 0) for v in weights) / sum(v.size for v in weights)),
     }
+    if keras_top1 is not None:
+        score["keras_accuracy"] = float(np.mean(keras_top1 == y_test))
+        score["agreement"] = float(np.mean(keras_top1 == predictions))
+    return score
 
 
 def summarize(runs):
@@ -105,7 +107,7 @@ def render_section(document):
         "## Clustering and collaborative optimization (kopt)",
         "",
         f"Command: `{document['command']}`. Data: {document['data']}. Seeds: {', '.join(document['seeds'])}. "
-        f"Machine: {document['machine']}. Wall time: {document['wall_time_s'] / 60:.1f} min.",
+        f"Machine: {document['machine_line']}. Wall time: {document['wall_time_s'] / 60:.1f} min.",
         "",
         f"Model: {MODEL_DESCRIPTION}.",
         f"Settings: {document['settings_description']}",
@@ -162,56 +164,59 @@ def plot(summary, path):
     return path
 
 
-def run_benchmark(data, seeds, settings, *, output_dir, markdown_path, command, quick):
-    """Measures every seed, writes JSON, PNG and the markdown section; returns the document."""
+def run_benchmark(data, seeds, settings, *, output_dir, markdown_path, command, quick, workdir=None, keep_files=False):
+    """Measures every seed, writes JSON, PNG and the markdown section; returns the document.
+
+    ``workdir`` (kept) receives the exported files, whose paths are in the JSON;
+    by default they go to a temporary folder removed at the end unless ``keep_files``.
+    """
     from benchmarks import pruning_kopt
 
     started = time.time()
+    machine_info = machine.describe_machine()
     _, _, x_test, y_test = pruning_kopt.load_arrays(data)
-    workdir = tempfile.mkdtemp(prefix="kopt-clustering-benchmark-")
+    workdir, owned = harness.make_workdir("kopt-clustering-benchmark-", workdir)
     runs = {}
     for seed in seeds:
-        run = clustering_kopt.run(data, seed, settings.as_dict(), os.path.join(workdir, f"seed{seed}"), log=logging.info)
-        run["scores"] = {row: score_file(run["files"][row], x_test, y_test) for row in clustering_kopt.ROWS}
+        run = clustering_kopt.run(
+            data, seed, settings.as_dict(), os.path.join(workdir, f"seed{seed}"), log=logging.info
+        )
+        run["scores"] = {
+            row: score_file(run["files"][row], x_test, y_test, np.load(run["keras_top1"][row]))
+            for row in clustering_kopt.ROWS
+        }
         runs[str(seed)] = run
         logging.info("seed %d: %s", seed, json.dumps(run["scores"]["prune_cluster_pcqat_int8"]))
     summary = summarize(runs)
-    stem = f"{SECTION}_quick" if quick else SECTION
+    stem = harness.result_stem(SECTION, quick)
     os.makedirs(output_dir, exist_ok=True)
     document = {
-        "benchmark": SECTION,
-        "command": command,
-        "quick": quick,
+        **harness.run_fields(
+            SECTION, command=command, quick=quick, started=started, seeds=seeds, machine_info=machine_info
+        ),
         "data": os.path.basename(data),
         "seeds": [str(seed) for seed in seeds],
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "settings": settings.as_dict(),
         "settings_description": settings.describe(),
-        "runs": {seed: {key: value for key, value in run.items() if key != "files"} for seed, run in runs.items()},
+        "runs": runs,
         "summary": summary,
         "targets": judge(summary),
-        "wall_time_s": time.time() - started,
     }
     document["plot"] = plot(summary, os.path.join(output_dir, f"{stem}.png"))
     document["section"] = render_section(document)
-    with open(os.path.join(output_dir, f"{stem}.json"), "w", encoding="utf-8") as f:
-        json.dump({key: value for key, value in document.items() if key != "section"}, f, indent=2)
-    markdown.write_section(markdown_path, SECTION, document["section"])
+    harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
+    harness.finish_workdir(workdir, keep_files, owned=owned)
     return document
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    seeds = [int(seed) for seed in _SEEDS.value]
-    settings = clustering_kopt.ClusteringSettings.quick() if _QUICK.value else clustering_kopt.ClusteringSettings()
-    markdown_path = _MARKDOWN.value or (
-        os.path.join(_OUTPUT_DIR.value, f"{SECTION}_quick.md") if _QUICK.value else os.path.join(REPO_ROOT, "BENCHMARKS.md")
-    )
-    command = "python -m benchmarks.clustering" + (" --quick" if _QUICK.value else "") + f" --seeds={','.join(_SEEDS.value)}"
+    options = harness.options_from_flags(SECTION, "benchmarks.clustering", quick_seed_count=len(flags.FLAGS.seeds))
+    settings = clustering_kopt.ClusteringSettings.quick() if options.quick else clustering_kopt.ClusteringSettings()
     document = run_benchmark(
-        os.path.abspath(_DATA.value), seeds, settings, output_dir=_OUTPUT_DIR.value, markdown_path=markdown_path,
-        command=command, quick=_QUICK.value,
+        options.data, options.seeds, settings, output_dir=options.output_dir, markdown_path=options.markdown_path,
+        command=options.command, quick=options.quick, keep_files=options.keep_files,
     )
     print(document["section"])
 

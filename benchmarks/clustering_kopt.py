@@ -9,7 +9,11 @@ For one seed: train the float CNN of the pruning benchmark, then
   PCQAT, exported as int8 TFLite: ``cluster_cqat_int8`` and
   ``prune_cluster_pcqat_int8``.
 
-The float model and the clustered ones are exported as float32 TFLite.
+The float model and the clustered ones are exported as float32 TFLite. Each
+row's Keras model saves its top-1 classes on the test set (``keras_top1``), and
+each row's own training stage is timed per step, beside a plain fine-tune of the
+float model at the same batch size, timed before and after the rows and pooled
+(``steps``, ``plain_finetune``).
 """
 
 import dataclasses
@@ -30,6 +34,10 @@ class ClusteringSettings:
     frequency=100)``, 3 epochs, Adam 1e-3, batch 128. Clustering: 16 clusters,
     k-means++ centroids, 3 epochs, Adam 1e-5 (the guide's rate), batch 128.
     CQAT/PCQAT: 1 epoch, Adam 1e-5, batch 128.
+
+    ``prune_frequency`` is 10 in a smoke run: tfmot's first mask update comes
+    ``frequency`` steps after ``begin_step`` (kopt's at ``begin_step``), so with
+    100 a one-epoch smoke run would leave tfmot's side unpruned.
     """
 
     dense_epochs: int = 4
@@ -40,6 +48,7 @@ class ClusteringSettings:
     target_sparsity: float = 0.8
     prune_epochs: int = 3
     prune_learning_rate: float = 1e-3
+    prune_frequency: int = 100
     number_of_clusters: int = 16
     cluster_epochs: int = 3
     cluster_learning_rate: float = 1e-5
@@ -49,8 +58,8 @@ class ClusteringSettings:
 
     @classmethod
     def quick(cls):
-        """A smoke run: 4000 training examples, one epoch per stage."""
-        return cls(dense_epochs=1, max_train_examples=4000, prune_epochs=1, cluster_epochs=1)
+        """A smoke run: 4000 training examples, one epoch per stage, masks updated every 10 steps."""
+        return cls(dense_epochs=1, max_train_examples=4000, prune_epochs=1, cluster_epochs=1, prune_frequency=10)
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -58,7 +67,8 @@ class ClusteringSettings:
     def describe(self):
         return (
             f"Float: {self.dense_epochs} epochs, Adam {self.learning_rate:g}, batch {self.dense_batch_size}. "
-            f"Prune: ConstantSparsity({self.target_sparsity:g}, frequency=100), {self.prune_epochs} epochs, "
+            f"Prune: ConstantSparsity({self.target_sparsity:g}, frequency={self.prune_frequency}), "
+            f"{self.prune_epochs} epochs, "
             f"Adam {self.prune_learning_rate:g}. Cluster: {self.number_of_clusters} clusters, KMEANS_PLUS_PLUS, "
             f"{self.cluster_epochs} epochs, Adam {self.cluster_learning_rate:g} (preserve_sparsity after pruning). "
             f"CQAT/PCQAT: {self.qat_epochs} epoch, Adam {self.qat_learning_rate:g}. Fine-tuning batch "
@@ -67,52 +77,86 @@ class ClusteringSettings:
 
 
 def run(data, seed, settings, workdir, log=print):
-    """Runs every row for one seed; returns ``{"files": {row: path}, "wall_time_s"}``."""
+    """Runs every row for one seed.
+
+    Returns:
+        ``{"files": {row: .tflite path}, "keras_top1": {row: .npy path}, "steps":
+        {row: step stats of its own stage (pruning's too, as "prune")},
+        "plain_finetune": step stats, "wall_time_s"}``.
+    """
     import tflite_export
 
+    from benchmarks import quantization_kopt
     from kopt import clustering
     from kopt import pruning
     from kopt import quantization
 
-    x_train, y_train, _, _ = pruning_kopt.load_arrays(data, settings["max_train_examples"])
+    x_train, y_train, x_test, _ = pruning_kopt.load_arrays(data, settings["max_train_examples"])
     os.makedirs(workdir, exist_ok=True)
     started = time.perf_counter()
+    steps = {}
 
     def fit(model, epochs, learning_rate, callbacks=()):
-        pruning_kopt.fit_timed(
+        """Fits ``model`` in place; returns its step timer. A one-epoch stage is
+        timed from its first step (its median ignores the tracing step)."""
+        return pruning_kopt.fit_timed(
             model, x_train, y_train, epochs=epochs, batch_size=settings["finetune_batch_size"],
             learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
-            callbacks=callbacks,
+            callbacks=callbacks, skip_epochs=1 if epochs > 1 else 0,
         )
-        return model
 
-    def cluster(model, preserve_sparsity):
+    def cluster(model, preserve_sparsity, stage):
         clustered = clustering.cluster_weights(
             model, settings["number_of_clusters"], "KMEANS_PLUS_PLUS", preserve_sparsity=preserve_sparsity
         )
-        return clustering.strip_clustering(fit(clustered, settings["cluster_epochs"], settings["cluster_learning_rate"]))
+        timer = fit(clustered, settings["cluster_epochs"], settings["cluster_learning_rate"])
+        steps[stage] = pruning_kopt.step_stats(timer)
+        return clustering.strip_clustering(clustered)
 
-    def qat(model, scheme):
-        return fit(quantization.quantize_model(model, scheme=scheme), settings["qat_epochs"], settings["qat_learning_rate"])
+    def qat(model, scheme, stage):
+        quantized = quantization.quantize_model(model, scheme=scheme)
+        timer = fit(quantized, settings["qat_epochs"], settings["qat_learning_rate"])
+        steps[stage] = pruning_kopt.step_stats(timer)
+        return quantized
 
     def export(model, name, mode):
+        top1[name] = quantization_kopt.save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy"))
         return tflite_export.convert(model, os.path.join(workdir, f"{name}.tflite"), mode=mode)
 
+    def plain_finetune():
+        return fit(pruning_kopt.copy_of(dense), settings["cluster_epochs"], settings["learning_rate"])
+
+    top1 = {}
     log(f"seed {seed}: float training")
     dense = pruning_kopt.train_dense(x_train, y_train, settings, seed)
     files = {"float32": export(dense, "float32", "float32")}
+    log(f"seed {seed}: plain fine-tuning (step-time reference)")
+    plain_timer = plain_finetune()
     log(f"seed {seed}: clustering")
-    clustered = cluster(pruning_kopt.copy_of(dense), preserve_sparsity=False)
+    clustered = cluster(pruning_kopt.copy_of(dense), preserve_sparsity=False, stage="cluster")
     files["cluster"] = export(clustered, "cluster", "float32")
-    files["cluster_cqat_int8"] = export(qat(clustered, "cqat"), "cluster_cqat_int8", "int8")
+    files["cluster_cqat_int8"] = export(qat(clustered, "cqat", "cluster_cqat_int8"), "cluster_cqat_int8", "int8")
     log(f"seed {seed}: pruning, then clustering")
-    schedule = pruning.ConstantSparsity(settings["target_sparsity"], begin_step=0, frequency=100)
-    pruned = pruning.prune_low_magnitude(pruning_kopt.copy_of(dense), pruning_schedule=schedule)
-    pruned = pruning.strip_pruning(
-        fit(pruned, settings["prune_epochs"], settings["prune_learning_rate"], [pruning.UpdatePruningStep()])
+    schedule = pruning.ConstantSparsity(
+        settings["target_sparsity"], begin_step=0, frequency=settings["prune_frequency"]
     )
-    pruned_clustered = cluster(pruned, preserve_sparsity=True)
+    pruned = pruning.prune_low_magnitude(pruning_kopt.copy_of(dense), pruning_schedule=schedule)
+    timer = fit(pruned, settings["prune_epochs"], settings["prune_learning_rate"], [pruning.UpdatePruningStep()])
+    steps["prune"] = pruning_kopt.step_stats(timer)
+    pruned = pruning.strip_pruning(pruned)
+    pruned_clustered = cluster(pruned, preserve_sparsity=True, stage="prune_cluster")
     files["prune_cluster"] = export(pruned_clustered, "prune_cluster", "float32")
     log(f"seed {seed}: PCQAT")
-    files["prune_cluster_pcqat_int8"] = export(qat(pruned_clustered, "pcqat"), "prune_cluster_pcqat_int8", "int8")
-    return {"files": files, "wall_time_s": time.perf_counter() - started}
+    pcqat = qat(pruned_clustered, "pcqat", "prune_cluster_pcqat_int8")
+    files["prune_cluster_pcqat_int8"] = export(pcqat, "prune_cluster_pcqat_int8", "int8")
+    # Timed again after the rows and pooled, so a change in machine load during
+    # the run weighs on both sides of the ratio.
+    log(f"seed {seed}: plain fine-tuning again (step-time reference)")
+    plain_timer.extend(plain_finetune())
+    return {
+        "files": files,
+        "keras_top1": top1,
+        "steps": steps,
+        "plain_finetune": pruning_kopt.step_stats(plain_timer),
+        "wall_time_s": time.perf_counter() - started,
+    }

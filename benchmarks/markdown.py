@@ -23,10 +23,11 @@ def markers(name):
     return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
 
 
-def replace_section(text, name, body):
+def replace_section(text, name, body, *, first=False):
     """Returns ``text`` with section ``name`` holding ``body``.
 
-    The section is appended at the end when the file has no markers for it yet.
+    The section is appended at the end when the file has no markers for it yet,
+    or, with ``first=True``, put before the first section of the file.
 
     Raises:
         ValueError: If the markers are unbalanced, duplicated or out of order;
@@ -36,6 +37,9 @@ def replace_section(text, name, body):
     begin_count, end_count = text.count(begin), text.count(end)
     inner = f"{begin}\n{body.strip()}\n{end}"
     if begin_count == 0 and end_count == 0:
+        found = re.search(r"^<!-- [A-Za-z0-9_]+:begin -->$", text, flags=re.MULTILINE) if first else None
+        if found:
+            return text[: found.start()] + inner + "\n\n" + text[found.start():]
         return text.rstrip("\n") + "\n\n" + inner + "\n"
     if begin_count != 1 or end_count != 1:
         raise ValueError(
@@ -47,15 +51,18 @@ def replace_section(text, name, body):
     return text[:start] + inner + text[stop + len(end):]
 
 
-def write_section(path, name, body, *, header=HEADER):
-    """Rewrites section ``name`` of the markdown file at ``path`` (created if missing)."""
+def write_section(path, name, body, *, header=HEADER, first=False):
+    """Rewrites section ``name`` of the markdown file at ``path`` (created if missing).
+
+    ``first`` puts a new section before the others (see :func:`replace_section`).
+    """
     path = os.fspath(path)
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
     else:
         text = header
-    updated = replace_section(text, name, body)
+    updated = replace_section(text, name, body, first=first)
     temporary = path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as f:
         f.write(updated)

@@ -19,14 +19,9 @@ leaves BENCHMARKS.md alone unless ``--markdown`` is given.
 """
 
 import dataclasses
-import datetime
 import json
 import os
-import shlex
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 
 # Before TensorFlow is imported (by pruning_kopt, inside main): C++ info logs bury
@@ -41,34 +36,21 @@ from absl import (
 )
 
 from benchmarks import (
+    harness,  # noqa: E402 - defines the flags every benchmark shares.
     machine,  # noqa: E402
-    markdown,  # noqa: E402
     pruning_report,  # noqa: E402
     tfmot_env,  # noqa: E402
 )
 from benchmarks.pruning_settings import PruningSettings  # noqa: E402
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = harness.REPO_ROOT
 SECTION = "pruning"
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfmot_pruning_worker.py")
 
-_DATA = flags.DEFINE_string(
-    "data",
-    os.path.join("..", "shared", "data", "mnist-22k.npz"),
-    "MNIST-layout .npz archive; a relative path is taken from the repository root.",
-)
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds; every one is reported.")
 _SPARSITIES = flags.DEFINE_list("sparsities", ["0.5", "0.8", "0.9"], "Target sparsities in (0, 1).")
-_QUICK = flags.DEFINE_bool("quick", False, "Smoke run: first seed only, 4000 examples, 1 dense epoch.")
-# The flags above and below, but for --sparsities, --end_step_epochs and --frequency,
-# are also those of benchmarks/quantization.py, which imports this module.
-_SKIP_TFMOT = flags.DEFINE_bool("skip_tfmot", False, "Do not create or run the tfmot environment.")
-_OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", os.path.join("benchmarks", "results"), "Where the JSON and PNG go (relative: repository root)."
-)
-_MARKDOWN = flags.DEFINE_string(
-    "markdown", "BENCHMARKS.md", "Markdown file whose section of this benchmark is rewritten (relative: repository root)."
-)
+# The shared flags (--data, --seeds, --quick, --skip_tfmot, ...) are harness's;
+# --help lists them as this benchmark's own.
+flags.adopt_module_key_flags(harness)
 _END_STEP_EPOCHS = flags.DEFINE_integer(
     "end_step_epochs", None, "End the sparsity ramp after this many fine-tuning epochs (default: the "
     "example's, at the end of fine-tuning).", lower_bound=1,
@@ -76,13 +58,6 @@ _END_STEP_EPOCHS = flags.DEFINE_integer(
 _FREQUENCY = flags.DEFINE_integer(
     "frequency", None, "Steps between mask updates (default: the example's 100; --quick: 10).", lower_bound=1
 )
-_TFMOT_TIMEOUT_S = flags.DEFINE_integer("tfmot_timeout_s", 3600, "Time limit for the tfmot worker, per seed.")
-_KEEP_FILES = flags.DEFINE_bool("keep_files", False, "Keep the exported .tflite files (their folder is logged).")
-
-
-def from_root(path):
-    """``path``, taken from the repository root when relative."""
-    return path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
 
 
 def parse_sparsities(values):
@@ -99,17 +74,6 @@ def parse_sparsities(values):
     if not sparsities:
         raise app.UsageError("--sparsities must name at least one sparsity")
     return tuple(sparsities)
-
-
-def parse_seeds(values):
-    """Parses ``--seeds``; raises ``app.UsageError`` for a non-integer or an empty list."""
-    try:
-        seeds = [int(value) for value in values]
-    except ValueError:
-        raise app.UsageError(f"--seeds must be integers. Received: {','.join(values)!r}") from None
-    if not seeds:
-        raise app.UsageError("--seeds must name at least one seed")
-    return seeds
 
 
 def run_tfmot_seed(python, data, seed, settings, workdir, timeout_s, *, worker=WORKER):
@@ -145,12 +109,10 @@ def run_tfmot_seed(python, data, seed, settings, workdir, timeout_s, *, worker=W
 def run_kopt_seed(data, seed, settings, workdir):
     from benchmarks import pruning_kopt
 
-    try:
-        return pruning_kopt.run(data, seed, settings.as_dict(), os.path.join(workdir, f"kopt_seed{seed}"),
-                                log=logging.info)
-    except Exception as err:  # noqa: BLE001 - a failing seed is reported and the run goes on.
-        logging.exception("kopt seed %d failed", seed)
-        return {"error": f"{type(err).__name__}: {str(err)[:200]}"}
+    return harness.result_or_error(
+        f"kopt seed {seed}", pruning_kopt.run, data, seed, settings.as_dict(),
+        os.path.join(workdir, f"kopt_seed{seed}"), log=logging.info,
+    )
 
 
 def data_summary(path, settings):
@@ -169,11 +131,6 @@ def framework_entry(runs, reason=None):
     if not ok and reason is None:
         entry["reason"] = "; ".join(sorted({run["error"] for run in runs.values()}))
     return entry
-
-
-def command_line(argv, module="benchmarks.pruning"):
-    """The command as a person would type it from the repository root."""
-    return " ".join([f"python -m {module}", *(shlex.quote(arg) for arg in argv[1:])]).strip()
 
 
 def measure_frameworks(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
@@ -206,6 +163,7 @@ def run_benchmark(
     quick=False,
     tfmot_timeout_s=3600,
     keep_files=False,
+    workdir=None,
 ):
     """Measures, then writes ``pruning[_quick].{json,png}`` and the markdown section.
 
@@ -224,15 +182,17 @@ def run_benchmark(
         quick: Marks the section and file names as a smoke run.
         tfmot_timeout_s: Time limit of the tfmot worker per seed.
         keep_files: Keep the exported ``.tflite`` files.
+        workdir: Folder for the exported files, kept; default: a temporary one,
+            removed at the end unless ``keep_files``. Their paths are in the JSON.
 
     Returns:
         The JSON document written, with the rendered ``section``.
     """
     started = time.time()
     machine_info = machine.describe_machine()
-    stem = "pruning_quick" if quick else "pruning"
+    stem = harness.result_stem(SECTION, quick)
     os.makedirs(output_dir, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix="kopt-pruning-benchmark-")
+    workdir, owned = harness.make_workdir("kopt-pruning-benchmark-", workdir)
     frameworks = measure_frameworks(
         data, seeds, settings, tfmot, workdir=workdir, tfmot_timeout_s=tfmot_timeout_s
     )
@@ -254,43 +214,23 @@ def run_benchmark(
         "targets": judged,
     }
     document["section"] = pruning_report.render_section(document, summaries, judged)
-    write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
-    finish_workdir(workdir, keep_files)
+    harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
+    harness.finish_workdir(workdir, keep_files, owned=owned)
     return document
 
 
 def run_document(section, *, command, quick, started, data, data_label, seeds, settings, machine_info):
-    """The fields every benchmark's JSON document starts with."""
+    """The fields the pruning and quantization documents start with (``harness.run_fields``,
+    the data and the settings)."""
     return {
-        "benchmark": section,
-        "command": command,
-        "quick": quick,
-        "started_utc": datetime.datetime.fromtimestamp(started, datetime.UTC).strftime("%Y-%m-%d %H:%M"),
-        "wall_time_s": time.time() - started,
+        **harness.run_fields(
+            section, command=command, quick=quick, started=started, seeds=seeds, machine_info=machine_info
+        ),
         "data": data_label or data,
         "data_summary": data_summary(data, settings),
-        "seeds": list(seeds),
-        "machine": machine_info,
-        "machine_line": machine.one_line(machine_info, load_at_end=machine.load_average()),
         "settings": settings.as_dict(),
         "settings_description": settings.describe(),
     }
-
-
-def write_outputs(document, json_path, markdown_path):
-    """Writes ``document`` (less its ``section``) as JSON and its ``section`` into the markdown."""
-    with open(json_path, "w", encoding="utf-8") as f:
-        json.dump({key: value for key, value in document.items() if key != "section"}, f, indent=2)
-    markdown.write_section(markdown_path, document["benchmark"], document["section"])
-    logging.info("Wrote %s and the %r section of %s", json_path, document["benchmark"], markdown_path)
-
-
-def finish_workdir(workdir, keep_files):
-    """Removes the folder of exported files, or logs where it is kept."""
-    if keep_files:
-        logging.info("Exported files kept in %s", workdir)
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def shared_options(stem, module):
@@ -305,43 +245,33 @@ def shared_options(stem, module):
         ``(data, seeds, tfmot, options)``: ``seeds`` is cut to the first under
         ``--quick``; ``options`` are the keyword arguments of ``run_benchmark``.
     """
-    seeds = parse_seeds(_SEEDS.value)
-    if _QUICK.value:
-        seeds = seeds[:1]
-    data = from_root(_DATA.value)
-    if not os.path.isfile(data):
-        raise app.UsageError(f"--data={_DATA.value}: file not found ({os.path.abspath(data)})")
-    output_dir = from_root(_OUTPUT_DIR.value)
-    # A smoke run must not replace the benchmark's figures unless asked to.
-    if _QUICK.value and not _MARKDOWN.present:
-        markdown_path = os.path.join(output_dir, f"{stem}_quick.md")
-    else:
-        markdown_path = from_root(_MARKDOWN.value)
-    if _SKIP_TFMOT.value:
-        tfmot = tfmot_env.TfmotEnv(python=None, reason="skipped with --skip_tfmot")
-    else:
-        tfmot = tfmot_env.ensure_tfmot_env(log=logging.info)
-        if not tfmot.available:
-            logging.warning("tfmot will not run: %s", tfmot.reason)
-    options = {
-        "output_dir": output_dir,
-        "markdown_path": markdown_path,
-        "command": command_line(sys.argv, module),
-        "data_label": _DATA.value,
-        "quick": _QUICK.value,
-        "tfmot_timeout_s": _TFMOT_TIMEOUT_S.value,
-        "keep_files": _KEEP_FILES.value,
+    options = harness.options_from_flags(stem, module)
+    tfmot = harness.tfmot_for(options.skip_tfmot)
+    keywords = {
+        "output_dir": options.output_dir,
+        "markdown_path": options.markdown_path,
+        "command": options.command,
+        "data_label": options.data_label,
+        "quick": options.quick,
+        "tfmot_timeout_s": options.tfmot_timeout_s,
+        "keep_files": options.keep_files,
     }
-    return data, seeds, tfmot, options
+    return options.data, options.seeds, tfmot, keywords
+
+
+def settings_from_flags(flag_values=flags.FLAGS):
+    """The :class:`PruningSettings` the parsed flags ask for (``--quick``, ``--sparsities``,
+    ``--end_step_epochs``, ``--frequency``); raises ``app.UsageError`` for a bad one."""
+    sparsities = parse_sparsities(flag_values.sparsities)
+    settings = PruningSettings.quick(sparsities) if flag_values.quick else PruningSettings.full(sparsities)
+    overrides = {"end_step_epochs": flag_values.end_step_epochs, "frequency": flag_values.frequency}
+    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    sparsities = parse_sparsities(_SPARSITIES.value)
-    settings = PruningSettings.quick(sparsities) if _QUICK.value else PruningSettings.full(sparsities)
-    overrides = {"end_step_epochs": _END_STEP_EPOCHS.value, "frequency": _FREQUENCY.value}
-    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings = settings_from_flags()
     data, seeds, tfmot, options = shared_options(SECTION, "benchmarks.pruning")
     document = run_benchmark(data, seeds, settings, tfmot, **options)
     print(document["section"])

@@ -229,15 +229,17 @@ def fine_tune(model, x_train, y_train, settings, seed, extra_callbacks=()):
     )
 
 
-def fit_timed(model, x_train, y_train, *, epochs, batch_size, learning_rate, validation_split, seed, callbacks=()):
+def fit_timed(model, x_train, y_train, *, epochs, batch_size, learning_rate, validation_split, seed, callbacks=(),
+              skip_epochs=1):
     """Compiles ``model`` with a fresh Adam and fits it with a :class:`StepTimer` first.
 
     Returns:
-        The timer; the first epoch is not timed.
+        The timer; the first ``skip_epochs`` epochs are not timed (for a one-epoch
+        fit pass 0 and read the median, which the first, tracing step does not move).
     """
     keras.utils.set_random_seed(seed)
     compile_model(model, learning_rate)
-    timer = StepTimer(skip_epochs=1)
+    timer = StepTimer(skip_epochs=skip_epochs)
     model.fit(
         x_train,
         y_train,
@@ -282,6 +284,7 @@ def _export_and_score(model, mode, calibration_images, x_test, y_test, workdir, 
         f"tflite_{mode}_agreement": checked["agreement"],
         f"tflite_{mode}_bytes": sizes["bytes"],
         f"tflite_{mode}_gzip_bytes": sizes["gzip_bytes"],
+        f"tflite_{mode}_path": path,
     }
     if mode == "float32":
         result["keras_accuracy"] = checked["keras_accuracy"]

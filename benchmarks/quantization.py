@@ -25,7 +25,6 @@ A ``--quick`` run writes ``quantization_quick.{json,png,md}`` in
 """
 
 import os
-import tempfile
 import time
 
 # Before TensorFlow is imported (by quantization_kopt, inside main): C++ info
@@ -40,6 +39,7 @@ from absl import (
 )
 
 from benchmarks import (
+    harness,  # noqa: E402
     machine,  # noqa: E402
     pruning,  # noqa: E402 - defines the flags this benchmark shares.
     quantization_report,  # noqa: E402
@@ -74,13 +74,10 @@ def run_kopt_seed(data, seed, settings, workdir):
     """kopt's side for one seed; returns its result, or ``{"error": why}``."""
     from benchmarks import quantization_kopt
 
-    try:
-        return quantization_kopt.run(
-            data, seed, settings.as_dict(), os.path.join(workdir, f"kopt_seed{seed}"), log=logging.info
-        )
-    except Exception as err:  # noqa: BLE001 - a failing seed is reported and the run goes on.
-        logging.exception("kopt seed %d failed", seed)
-        return {"error": f"{type(err).__name__}: {str(err)[:200]}"}
+    return harness.result_or_error(
+        f"kopt seed {seed}", quantization_kopt.run, data, seed, settings.as_dict(),
+        os.path.join(workdir, f"kopt_seed{seed}"), log=logging.info,
+    )
 
 
 def score_run(run, x_test, y_test):
@@ -169,11 +166,12 @@ def measure_frameworks(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s
 
 
 def run_benchmark(data, seeds, settings, tfmot, *, output_dir, markdown_path, command, data_label=None,
-                  quick=False, tfmot_timeout_s=3600, keep_files=False):
+                  quick=False, tfmot_timeout_s=3600, keep_files=False, workdir=None):
     """Measures, then writes ``quantization[_quick].{json,png}`` and the markdown section.
 
     The arguments are those of ``benchmarks.pruning.run_benchmark`` (the flag-free
-    entry point), with a :class:`QuantizationSettings` as ``settings``.
+    entry point), with a :class:`QuantizationSettings` as ``settings``; the files'
+    paths are in the JSON (``runs[seed]["files"]``).
 
     Returns:
         The JSON document written, with the rendered ``section``.
@@ -182,9 +180,9 @@ def run_benchmark(data, seeds, settings, tfmot, *, output_dir, markdown_path, co
 
     started = time.time()
     machine_info = machine.describe_machine()
-    stem = f"{SECTION}_quick" if quick else SECTION
+    stem = harness.result_stem(SECTION, quick)
     os.makedirs(output_dir, exist_ok=True)
-    workdir = tempfile.mkdtemp(prefix="kopt-quantization-benchmark-")
+    workdir, owned = harness.make_workdir("kopt-quantization-benchmark-", workdir)
     frameworks = measure_frameworks(
         data, seeds, settings, tfmot, workdir=workdir, tfmot_timeout_s=tfmot_timeout_s
     )
@@ -202,8 +200,8 @@ def run_benchmark(data, seeds, settings, tfmot, *, output_dir, markdown_path, co
         "targets": judged,
     }
     document["section"] = quantization_report.render_section(document, summaries, judged)
-    pruning.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
-    pruning.finish_workdir(workdir, keep_files)
+    harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
+    harness.finish_workdir(workdir, keep_files, owned=owned)
     return document
 
 

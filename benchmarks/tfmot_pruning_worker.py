@@ -167,15 +167,16 @@ def fine_tune(model, x_train, y_train, settings, seed, extra_callbacks=()):
     )
 
 
-def fit_timed(model, x_train, y_train, *, epochs, batch_size, learning_rate, validation_split, seed, callbacks=()):
+def fit_timed(model, x_train, y_train, *, epochs, batch_size, learning_rate, validation_split, seed, callbacks=(),
+              skip_epochs=1):
     """Compiles ``model`` with a fresh Adam and fits it with a :class:`StepTimer` first.
 
     Returns:
-        The timer; the first epoch is not timed.
+        The timer; the first ``skip_epochs`` epochs are not timed.
     """
     keras.utils.set_random_seed(seed)
     compile_model(model, learning_rate)
-    timer = StepTimer(skip_epochs=1)
+    timer = StepTimer(skip_epochs=skip_epochs)
     model.fit(
         x_train,
         y_train,
@@ -215,7 +216,8 @@ def to_tflite(model, mode, calibration_images):
     return converter.convert()
 
 
-def tflite_accuracy(flatbuffer, images, labels):
+def tflite_top1(flatbuffer, images):
+    """The file's top-1 class per image, run in the LiteRT interpreter."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=flatbuffer)
@@ -232,7 +234,7 @@ def tflite_accuracy(flatbuffer, images, labels):
         interpreter.set_tensor(input_detail["index"], _quantize(chunk, input_detail))
         interpreter.invoke()
         predictions.append(np.argmax(interpreter.get_tensor(output_detail["index"]), axis=-1))
-    return float(np.mean(np.concatenate(predictions) == labels))
+    return np.concatenate(predictions)
 
 
 def _quantize(values, detail):
@@ -250,12 +252,17 @@ def gzip_bytes(data):
 
 def measure(model, x_test, y_test, calibration_images, workdir, name):
     _, keras_accuracy = model.evaluate(x_test, y_test, batch_size=_INTERPRETER_BATCH, verbose=0)
+    keras_top1 = np.argmax(model.predict(x_test, batch_size=_INTERPRETER_BATCH, verbose=0), axis=-1)
     result = {"keras_accuracy": float(keras_accuracy), "sparsity": kernel_sparsity(model)}
     for mode in ("float32", "int8"):
         flatbuffer = to_tflite(model, mode, calibration_images)
-        with open(os.path.join(workdir, f"{name}_{mode}.tflite"), "wb") as f:
+        path = os.path.join(workdir, f"{name}_{mode}.tflite")
+        with open(path, "wb") as f:
             f.write(flatbuffer)
-        result[f"tflite_{mode}_accuracy"] = tflite_accuracy(flatbuffer, x_test, y_test)
+        top1 = tflite_top1(flatbuffer, x_test)
+        result[f"tflite_{mode}_accuracy"] = float(np.mean(top1 == y_test))
+        result[f"tflite_{mode}_agreement"] = float(np.mean(top1 == keras_top1))
+        result[f"tflite_{mode}_path"] = path
         result[f"tflite_{mode}_bytes"] = len(flatbuffer)
         result[f"tflite_{mode}_gzip_bytes"] = gzip_bytes(flatbuffer)
     return result

@@ -42,7 +42,7 @@ def test_targets_are_judged_on_the_worst_seed(pcqat_bytes, pcqat_accuracy, ratio
 def test_section_reports_every_seed_and_verdict():
     summary = clustering.summarize(_runs(7_000, 0.98))
     document = {
-        "command": "python -m benchmarks.clustering", "data": "mnist.npz", "seeds": ["0", "1"], "machine": "x",
+        "command": "python -m benchmarks.clustering", "data": "mnist.npz", "seeds": ["0", "1"], "machine_line": "x",
         "wall_time_s": 60.0, "settings_description": clustering_kopt.ClusteringSettings().describe(),
         "summary": summary, "targets": clustering.judge(summary), "quick": False,
     }
@@ -67,3 +67,7 @@ def test_tiny_run_writes_json_png_and_section(mnist_npz, tmp_path):
     assert "<!-- clustering:begin -->" in (tmp_path / "B.md").read_text()
     pcqat = document["summary"]["prune_cluster_pcqat_int8"]
     assert pcqat["max_unique_weights"] <= 4 and pcqat["weight_sparsity_min"] >= 0.79
+    # Each row's file is scored against its Keras model, and each row's own stage is timed.
+    run = document["runs"]["0"]
+    assert run["scores"]["cluster"]["agreement"] > 0.9 and 0 <= run["scores"]["cluster"]["keras_accuracy"] <= 1
+    assert run["steps"]["prune_cluster_pcqat_int8"]["timed_steps"] > 0 and run["plain_finetune"]["timed_steps"] > 0

@@ -16,6 +16,7 @@ from absl import app  # noqa: E402
 
 from benchmarks import distillation  # noqa: E402
 from benchmarks import distillation_report  # noqa: E402
+from benchmarks import harness  # noqa: E402
 from benchmarks.distillation_settings import DistillationSettings  # noqa: E402
 
 
@@ -48,9 +49,10 @@ def test_settings_and_seeds():
     assert "temperature 2, alpha 0.5" in " ".join(full.describe())
     with pytest.raises(ValueError, match="Received: student_epochs=0"):
         dataclasses.replace(full, student_epochs=0)
-    assert distillation.parse_seeds("0,1,2", quick=True) == [0, 1]
+    # A quick run keeps two seeds: the spread over seeds needs them.
+    assert distillation.QUICK_SEEDS == 2
     with pytest.raises(app.UsageError, match="--seeds=a"):
-        distillation.parse_seeds("a", quick=False)
+        harness.parse_seeds(["a"])
 
 
 @pytest.mark.slow
@@ -69,6 +71,10 @@ def test_tiny_real_run_writes_json_png_and_section(tmp_path):
     assert saved["params"]["student"] * 10 <= saved["params"]["teacher"]
     assert [row["seed"] for row in saved["rows"]] == [0, 1]
     assert all(0 <= row["distilled_test"] <= 100 for row in saved["rows"])
+    # Each student's float32 file is scored against it, and its steps are timed.
+    distilled = saved["runs"]["0"]["distilled"]
+    assert distilled["tflite"]["agreement"] > 0.9 and distilled["steps"]["timed_steps"] > 0
+    assert distilled["tflite"]["tflite_accuracy"] * 100 == pytest.approx(distilled["test_accuracy"], abs=5)
     assert (tmp_path / "distillation_quick.png").read_bytes()[:4] == b"\x89PNG"
     text = open(markdown_path).read()
     assert "<!-- distillation:begin -->" in text and "Quick smoke run" in text and "| max-min |" in text

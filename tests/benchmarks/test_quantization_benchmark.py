@@ -15,6 +15,7 @@ if REPO_ROOT not in sys.path:
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from benchmarks import harness  # noqa: E402
 from benchmarks import pruning  # noqa: E402
 from benchmarks import pruning_report  # noqa: E402
 from benchmarks import quantization  # noqa: E402
@@ -254,7 +255,7 @@ def test_main_refuses_positional_arguments():
 
 
 def test_command_line_names_the_module():
-    line = pruning.command_line(["x", "--quick", "--seeds=0"], module="benchmarks.quantization")
+    line = harness.command_line(["x", "--quick", "--seeds=0"], module="benchmarks.quantization")
     assert line == "python -m benchmarks.quantization --quick --seeds=0"
 
 

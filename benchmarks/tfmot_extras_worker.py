@@ -1,0 +1,127 @@
+"""tfmot's side of the extras benchmark; runs inside ``benchmarks/.venv-tfmot``.
+
+It runs under tf_keras (``TF_USE_LEGACY_KERAS=1``), so it imports nothing of kopt;
+the model, float training, timed fine-tuning and conversion come from its sibling
+``tfmot_pruning_worker.py`` (this script's folder is first on ``sys.path``). Every
+setting comes from ``--settings`` (``ExtrasSettings.as_dict()``, JSON).
+
+For one seed: train the float model, fine-tune a copy without any technique (the
+step-time reference, timed before and after the rows and pooled), then
+
+* ``m_by_n_2_4``: ``prune_low_magnitude(sparsity_m_by_n=(2, 4))``, stripped;
+* ``cluster``, ``prune_cluster``, ``cluster_cqat_int8``,
+  ``prune_cluster_pcqat_int8``: the rows of ``benchmarks/clustering.py`` with
+  tfmot's ``cluster_weights`` (k-means++, ``preserve_sparsity`` after pruning) and
+  its collaborative QAT schemes (``Default8BitClusterPreserveQuantizeScheme``),
+  the QAT models converted as tfmot's guides do (``optimizations=[DEFAULT]``).
+
+Each row's Keras model saves its top-1 classes on the test set; scoring, sizing
+and timing the files is left to the parent, which treats kopt's files alike.
+
+Usage::
+
+    TF_USE_LEGACY_KERAS=1 benchmarks/.venv-tfmot/bin/python \
+        benchmarks/tfmot_extras_worker.py --data ../shared/data/mnist-22k.npz \
+        --seed 0 --settings '{...}' --output /tmp/tfmot_seed0.json
+"""
+
+import os
+
+import numpy as np
+
+# Must be set before TensorFlow is imported; tfmot only works with tf_keras.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_model_optimization as tfmot  # noqa: E402
+import tfmot_pruning_worker as base  # noqa: E402
+
+_PREDICT_BATCH = 256
+
+
+def run(data, seed, settings, workdir, log):
+    """Runs tfmot's rows for one seed; the result has the keys of ``extras_kopt.run``."""
+    clustering = settings["clustering"]
+    x_train, y_train, x_test, _ = base.load_arrays(data, settings.get("max_train_examples"))
+    sparsity, cluster_api = tfmot.sparsity.keras, tfmot.clustering.keras
+
+    def fit(model, epochs, learning_rate, callbacks=()):
+        # A one-epoch stage is timed from its first step; its median ignores tracing.
+        return base.fit_timed(
+            model, x_train, y_train, epochs=epochs, batch_size=settings["finetune_batch_size"],
+            learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
+            callbacks=callbacks, skip_epochs=1 if epochs > 1 else 0,
+        )
+
+    def row(name, model, timer, flatbuffer):
+        path = os.path.join(workdir, f"{name}.tflite")
+        with open(path, "wb") as f:
+            f.write(flatbuffer)
+        top1_path = os.path.join(workdir, f"{name}_top1.npy")
+        np.save(top1_path, np.argmax(model.predict(x_test, batch_size=_PREDICT_BATCH, verbose=0), axis=-1))
+        return {"file": path, "keras_top1": top1_path, "steps": base.step_stats(timer) if timer else None,
+                "params": int(model.count_params())}
+
+    def cluster(model, preserve_sparsity, name):
+        clustered = cluster_api.cluster_weights(
+            model, number_of_clusters=clustering["number_of_clusters"],
+            cluster_centroids_init=cluster_api.CentroidInitialization.KMEANS_PLUS_PLUS,
+            preserve_sparsity=preserve_sparsity,
+        )
+        timer = fit(clustered, clustering["cluster_epochs"], clustering["cluster_learning_rate"])
+        stripped = cluster_api.strip_clustering(clustered)
+        rows[name] = row(name, stripped, timer, base.to_tflite(stripped, "float32", None))
+        return stripped
+
+    def collaborative_qat(model, preserve_sparsity, name):
+        scheme = tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme(
+            preserve_sparsity=preserve_sparsity
+        )
+        annotated = tfmot.quantization.keras.quantize_annotate_model(model)
+        quantized = tfmot.quantization.keras.quantize_apply(annotated, scheme)
+        timer = fit(quantized, clustering["qat_epochs"], clustering["qat_learning_rate"])
+        converter = tf.lite.TFLiteConverter.from_keras_model(quantized)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        rows[name] = row(name, quantized, timer, converter.convert())
+
+    def plain_finetune():
+        return fit(base.copy_of(dense), settings["finetune_epochs"], settings["learning_rate"])
+
+    log(f"tfmot extras seed {seed}: float training, {settings['dense_epochs']} epochs")
+    dense = base.train_dense(x_train, y_train, settings, seed)
+    rows = {"float32": row("float32", dense, None, base.to_tflite(dense, "float32", None))}
+    log(f"tfmot extras seed {seed}: plain fine-tuning (step-time reference)")
+    plain_timer = plain_finetune()
+
+    log(f"tfmot extras seed {seed}: 2:4 pruning")
+    schedule = sparsity.ConstantSparsity(0.5, begin_step=0, frequency=settings["mask_frequency"])
+    m_by_n = sparsity.prune_low_magnitude(base.copy_of(dense), pruning_schedule=schedule, sparsity_m_by_n=(2, 4))
+    timer = fit(m_by_n, settings["finetune_epochs"], settings["learning_rate"], [sparsity.UpdatePruningStep()])
+    stripped = sparsity.strip_pruning(m_by_n)
+    rows["m_by_n_2_4"] = row("m_by_n_2_4", stripped, timer, base.to_tflite(stripped, "float32", None))
+
+    log(f"tfmot extras seed {seed}: clustering, then CQAT")
+    clustered = cluster(base.copy_of(dense), False, "cluster")
+    collaborative_qat(clustered, False, "cluster_cqat_int8")
+    log(f"tfmot extras seed {seed}: pruning, clustering, then PCQAT")
+    schedule = sparsity.ConstantSparsity(
+        clustering["target_sparsity"], begin_step=0, frequency=clustering["prune_frequency"]
+    )
+    pruned = sparsity.prune_low_magnitude(base.copy_of(dense), pruning_schedule=schedule)
+    prune_timer = fit(
+        pruned, clustering["prune_epochs"], clustering["prune_learning_rate"], [sparsity.UpdatePruningStep()]
+    )
+    pruned_clustered = cluster(sparsity.strip_pruning(pruned), True, "prune_cluster")
+    rows["prune_cluster"]["prune_steps"] = base.step_stats(prune_timer)
+    collaborative_qat(pruned_clustered, True, "prune_cluster_pcqat_int8")
+
+    # Timed again after the rows and pooled, so a change in machine load during
+    # the run weighs on both sides of the ratio.
+    log(f"tfmot extras seed {seed}: plain fine-tuning again (step-time reference)")
+    plain_timer.extend(plain_finetune())
+    return {"rows": rows, "plain_finetune": base.step_stats(plain_timer)}
+
+
+if __name__ == "__main__":
+    base.main(run_seed=run, description=__doc__.splitlines()[0])
