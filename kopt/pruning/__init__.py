@@ -38,6 +38,7 @@ from kopt.pruning.structured import apply_channel_plan
 from kopt.pruning.structured import channel_plan
 from kopt.pruning.structured import prune_channels
 from kopt.pruning.structured import structured_pruning_report
+from kopt.pruning.taylor import taylor_importance
 
 __all__ = [
     "ConstantSparsity",
@@ -62,4 +63,5 @@ __all__ = [
     "sparsity_report",
     "strip_pruning",
     "structured_pruning_report",
+    "taylor_importance",
 ]

@@ -11,6 +11,7 @@ from kopt.pruning.strip import PRUNE_ADVICE
 from kopt.utils.cloning import clone_graph_model
 from kopt.utils.cloning import copy_layer
 from kopt.pruning.wrapper import PruneLowMagnitude
+from kopt.pruning.wrapper import check_criterion
 from kopt.pruning.wrapper import check_pruning_arguments
 
 __all__ = ["prune_low_magnitude"]
@@ -23,6 +24,9 @@ def prune_low_magnitude(
     block_pooling_type: str = "AVG",
     sparsity_m_by_n: tuple[int, int] | None = None,
     pruning_policy: PruningPolicy | None = None,
+    *,
+    criterion: str = "magnitude",
+    layer_schedules: dict | None = None,
     **kwargs,
 ):
     """Makes a layer or model prune its low-magnitude weights while it trains.
@@ -54,6 +58,12 @@ def prune_low_magnitude(
             weights along the input-channel axis, e.g. ``(2, 4)``.
         pruning_policy: A :class:`PruningPolicy` choosing which layers to wrap and
             checking the model first, e.g. ``PruneForLatencyOnXNNPack()``.
+        criterion: ``"magnitude"`` (default) or ``"random"``, a baseline that
+            zeroes a fixed random choice of weights.
+        layer_schedules: Per-layer settings for a model or a list: ``{layer name:
+            schedule}`` (anything ``pruning_schedule`` accepts), or ``{layer name:
+            None}`` to leave that layer unpruned. Layers not named use
+            ``pruning_schedule``. ``kopt.auto.allocate`` produces such schedules.
         **kwargs: Passed to the wrapper (e.g. ``name``); only with a single layer.
 
     Returns:
@@ -62,7 +72,8 @@ def prune_low_magnitude(
     Raises:
         ValueError: For an unsupported single layer (naming it, its class and the
             ``PrunableLayer`` protocol), a subclassed model, an object that is none
-            of the above, bad schedule or block settings, or a model the policy
+            of the above, bad schedule or block settings, a ``layer_schedules``
+            name that is not a prunable layer of the model, or a model the policy
             refuses.
 
     Example:
@@ -74,26 +85,33 @@ def prune_low_magnitude(
     ...     model, pruning_schedule=PolynomialDecay(0.0, 0.8, begin_step=0, end_step=100))
     >>> [type(layer).__name__ for layer in pruned.layers]
     ['PruneLowMagnitude', 'PruneLowMagnitude']
+    >>> per_layer = prune_low_magnitude(model, layer_schedules={model.layers[1].name: None})
+    >>> [type(layer).__name__ for layer in per_layer.layers]
+    ['PruneLowMagnitude', 'Dense']
     """
     params = {
         "pruning_schedule": schedules.get(pruning_schedule) or schedules.ConstantSparsity(0.5, 0),
         "block_size": block_size,
         "block_pooling_type": block_pooling_type,
         "sparsity_m_by_n": sparsity_m_by_n,
+        "criterion": criterion,
     }
     if pruning_policy is not None and not isinstance(pruning_policy, PruningPolicy):
         raise ValueError(f"`pruning_policy` must be a PruningPolicy. Received: pruning_policy={pruning_policy!r}")
     # Every setting is checked once, before any layer is cloned.
     check_pruning_arguments(block_size, block_pooling_type, sparsity_m_by_n)
+    check_criterion(criterion, block_size, sparsity_m_by_n)
+    if layer_schedules is not None:
+        layer_schedules = _check_layer_schedules(layer_schedules, to_prune)
 
     if isinstance(to_prune, keras.Model):
         _no_kwargs(kwargs, to_prune)
         if pruning_policy is not None:
             pruning_policy.ensure_model_supports_pruning(to_prune)
-        return _prune_model(to_prune, params, pruning_policy)
+        return _prune_model(to_prune, params, pruning_policy, layer_schedules or {})
     if isinstance(to_prune, (list, tuple)):
         _no_kwargs(kwargs, to_prune)
-        return [_prune_list_item(layer, params, pruning_policy) for layer in to_prune]
+        return [_prune_list_item(layer, params, pruning_policy, layer_schedules or {}) for layer in to_prune]
     if isinstance(to_prune, keras.layers.Layer):
         if isinstance(to_prune, PruneLowMagnitude):
             return to_prune
@@ -109,7 +127,50 @@ def prune_low_magnitude(
     )
 
 
-def _prune_list_item(layer, params, pruning_policy):
+def _check_layer_schedules(layer_schedules, to_prune):
+    """``{name: schedule or None}`` after checking every name is a prunable layer."""
+    if not isinstance(to_prune, (keras.Model, list, tuple)):
+        raise ValueError(
+            "layer_schedules applies to a model or a list of layers; pass pruning_schedule for a single layer. "
+            f"Received: layer_schedules with {type(to_prune).__name__} {getattr(to_prune, 'name', '')!r}"
+        )
+    if not isinstance(layer_schedules, dict) or not all(isinstance(name, str) for name in layer_schedules):
+        raise ValueError(
+            f"layer_schedules must be a dict {{layer name: schedule or None}}. Received: layer_schedules={layer_schedules!r}"
+        )
+    layers = {layer.name: layer for layer in _leaf_layers(to_prune)}
+    checked = {}
+    for name, schedule in layer_schedules.items():
+        layer = layers.get(name)
+        if layer is None:
+            raise ValueError(
+                f"layer_schedules names layer {name!r}, which is not in the model; its layers are "
+                f"{sorted(layers)}. Received: layer_schedules keys {sorted(layer_schedules)}"
+            )
+        inner = layer.layer if isinstance(layer, PruneLowMagnitude) else layer
+        if schedule is not None and not prunable.is_prunable(inner):
+            raise ValueError(prunable.unsupported_message(inner))
+        checked[name] = None if schedule is None else schedules.get(schedule)
+    return checked
+
+
+def _leaf_layers(to_prune):
+    for layer in to_prune.layers if isinstance(to_prune, keras.Model) else to_prune:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def _with_schedule(params, layer_schedules, layer):
+    """The wrapper settings for ``layer``, or ``None`` if it stays unpruned."""
+    if layer.name not in layer_schedules:
+        return params
+    schedule = layer_schedules[layer.name]
+    return None if schedule is None else {**params, "pruning_schedule": schedule}
+
+
+def _prune_list_item(layer, params, pruning_policy, layer_schedules):
     if isinstance(layer, (PruneLowMagnitude, keras.layers.InputLayer)):
         return layer
     if isinstance(layer, keras.Model):
@@ -118,10 +179,11 @@ def _prune_list_item(layer, params, pruning_policy):
         )
     if pruning_policy is not None and not pruning_policy.allow_pruning(layer):
         return layer
-    return PruneLowMagnitude(layer, **params)
+    settings = _with_schedule(params, layer_schedules, layer)
+    return layer if settings is None else PruneLowMagnitude(layer, **settings)
 
 
-def _prune_model(model, params, pruning_policy):
+def _prune_model(model, params, pruning_policy, layer_schedules):
     left_unpruned = []
 
     def wrap(layer):
@@ -134,7 +196,8 @@ def _prune_model(model, params, pruning_policy):
             if layer.weights:
                 left_unpruned.append(f"{layer.name} ({type(layer).__name__})")
             return clone
-        return PruneLowMagnitude(clone, **params)
+        settings = _with_schedule(params, layer_schedules, layer)
+        return clone if settings is None else PruneLowMagnitude(clone, **settings)
 
     pruned = clone_graph_model(model, wrap, action="prune", advice=PRUNE_ADVICE)
     if left_unpruned:

@@ -4,7 +4,7 @@ Nothing here knows about layers or variables: each function takes a weight tenso
 and returns a 0/1 mask of the same shape and dtype (and a threshold), so the
 wrapper only wires variables and the maths can be tested on its own.
 
-Three mask kinds:
+Three mask kinds, and one baseline:
 
 * **Unstructured** (:func:`magnitude_mask`): the ``round(size * sparsity)``
   smallest-magnitude weights are zeroed, exactly; ties are broken by position, so
@@ -21,6 +21,9 @@ Three mask kinds:
   zeroed. ``(2, 4)`` is the 2:4 pattern of TFLite/XNNPACK, whose kernels store
   input channels innermost (``(out, in)`` and ``(out, h, w, in)``). A last,
   partial group keeps its ``n - m`` largest weights, or all if it has fewer.
+* **Random** (:func:`random_mask`), a baseline criterion: ``round(size *
+  sparsity)`` weights chosen at random are zeroed, so that gains of a real
+  criterion over chance can be measured.
 
 The threshold returned with a mask is the smallest kept magnitude (tile score for
 block masks): weights below it were pruned.
@@ -35,9 +38,11 @@ Example:
 
 import math
 
+import keras
 from keras import ops
 
 BLOCK_POOLING_TYPES = ("AVG", "MAX")
+CRITERIA = ("magnitude", "random")
 
 
 def magnitude_mask(weights, sparsity) -> tuple:
@@ -55,6 +60,37 @@ def magnitude_mask(weights, sparsity) -> tuple:
     """
     weights = ops.convert_to_tensor(weights)
     mask, threshold = _rank_mask(ops.reshape(ops.abs(weights), (-1,)), sparsity)
+    return ops.cast(ops.reshape(mask, ops.shape(weights)), weights.dtype), ops.cast(threshold, weights.dtype)
+
+
+def random_mask(weights, sparsity, seed: int) -> tuple:
+    """Zeroes ``round(size * sparsity)`` entries chosen at random (a baseline).
+
+    Each entry's score is a uniform draw fixed by ``seed``: the same on every call
+    and on every replica, with no state to synchronize. Scores of entries that are
+    already zero are zeroed too, so weights pruned earlier go first and masks only
+    grow as the sparsity rises. At least one weight is always kept.
+
+    Args:
+        weights: A float tensor of any shape (the effective, masked weights).
+        sparsity: Scalar in ``[0, 1)``: the fraction to zero.
+        seed: Integer that fixes the draw.
+
+    Returns:
+        ``(mask, threshold)`` as in :func:`magnitude_mask`; the threshold is the
+        smallest kept score, not a magnitude.
+
+    Example:
+
+    >>> import numpy as np
+    >>> mask, _ = random_mask(np.ones((10, 10), "float32"), 0.3, seed=1)
+    >>> int(mask.numpy().sum())
+    70
+    """
+    weights = ops.convert_to_tensor(weights)
+    draws = keras.random.uniform(ops.shape(weights), minval=1e-6, maxval=1.0, dtype="float32", seed=int(seed))
+    scores = ops.where(ops.not_equal(weights, 0), draws, ops.zeros_like(draws))
+    mask, threshold = _rank_mask(ops.reshape(scores, (-1,)), sparsity)
     return ops.cast(ops.reshape(mask, ops.shape(weights)), weights.dtype), ops.cast(threshold, weights.dtype)
 
 
@@ -141,6 +177,8 @@ def compute_mask(
     block_size: tuple[int, int] = (1, 1),
     block_pooling_type: str = "AVG",
     sparsity_m_by_n: tuple[int, int] | None = None,
+    criterion: str = "magnitude",
+    seed: int = 0,
 ) -> tuple:
     """Dispatches to the mask kind the wrapper was configured with.
 
@@ -151,10 +189,15 @@ def compute_mask(
         block_size: ``(1, 1)`` for unstructured masks, else the tile shape.
         block_pooling_type: ``"AVG"`` or ``"MAX"``, for block masks.
         sparsity_m_by_n: ``(m, n)`` for M:N masks, else ``None``.
+        criterion: ``"magnitude"``, or ``"random"`` for unstructured masks
+            chosen by :func:`random_mask`.
+        seed: The draw of a ``"random"`` criterion.
 
     Returns:
         ``(mask, threshold)``.
     """
+    if criterion == "random":
+        return random_mask(weights, sparsity, seed)
     if sparsity_m_by_n is not None:
         return m_by_n_mask(weights, sparsity_m_by_n)
     if tuple(block_size) != (1, 1):

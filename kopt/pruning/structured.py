@@ -17,6 +17,9 @@ Importance of filter ``j`` of a layer with kernel ``W`` (output channels last):
 * ``"bn_gamma"`` (Liu et al. 2017, network slimming): ``|gamma_j|`` of the
   BatchNormalization that reads the channel; groups no BatchNormalization reads
   fall back to ``"l1"``.
+* ``{layer name: scores}``: any per-channel scores computed elsewhere, e.g. the
+  first-order Taylor importance of :func:`kopt.pruning.taylor_importance`, which
+  needs data and gradients.
 
 Layers whose outputs meet in an elementwise merge (``Add``, ``Multiply``...) form
 one group with one channel set: each member's scores are divided by their mean,
@@ -52,7 +55,7 @@ def channel_plan(
     model: keras.Model,
     fraction: float | dict[str, float] = 0.5,
     *,
-    importance: str = "l1",
+    importance: str | dict = "l1",
     layers: list[str] | None = None,
     min_channels: int = 1,
     round_to: int = 1,
@@ -67,7 +70,9 @@ def channel_plan(
         model: A built functional or Sequential ``keras.Model`` of plain layers.
         fraction: Fraction in ``[0, 1)`` of output channels to remove from every
             prunable layer, or ``{layer name: fraction}`` to prune only those.
-        importance: ``"l1"``, ``"l2"`` or ``"bn_gamma"`` (see the module docstring).
+        importance: ``"l1"``, ``"l2"``, ``"bn_gamma"`` or ``{layer name:
+            per-channel scores}`` (see the module docstring); with a dict, every
+            layer of a pruned group needs scores.
         layers: Names of the Conv/Dense layers to prune (with a float
             ``fraction``); ``None`` prunes every layer that can be pruned.
         min_channels: Never keep fewer channels than this in a layer.
@@ -117,7 +122,8 @@ def channel_plan(
                 "removed": removed,
             }
     _check_blockers(graph, {g.id: p["removed"] for g, p in zip(graph.groups(), plan_groups, strict=True)})
-    return {"model": model.name, "importance": importance, "groups": plan_groups, "layers": plan_layers}
+    name = importance if isinstance(importance, str) else "custom"
+    return {"model": model.name, "importance": name, "groups": plan_groups, "layers": plan_layers}
 
 
 def apply_channel_plan(model: keras.Model, plan: dict) -> keras.Model:
@@ -176,7 +182,7 @@ def prune_channels(
     model: keras.Model,
     fraction: float | dict[str, float] = 0.5,
     *,
-    importance: str = "l1",
+    importance: str | dict = "l1",
     layers: list[str] | None = None,
     min_channels: int = 1,
     round_to: int = 1,
@@ -190,7 +196,7 @@ def prune_channels(
         model: A built functional or Sequential ``keras.Model`` of plain layers.
         fraction: Fraction in ``[0, 1)`` of channels to remove per layer, or
             ``{layer name: fraction}``.
-        importance: ``"l1"``, ``"l2"`` or ``"bn_gamma"``.
+        importance: ``"l1"``, ``"l2"``, ``"bn_gamma"`` or ``{layer name: scores}``.
         layers: Names of the layers to prune with a float ``fraction``.
         min_channels: Fewest channels a layer keeps.
         round_to: Kept channels are a multiple of this.
@@ -274,7 +280,15 @@ def _check_arguments(fraction, importance, layers, min_channels, round_to):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
             where = f"fraction[{name!r}]" if name is not None else "fraction"
             raise ValueError(f"{where} must be a number in [0, 1). Received: {where}={value!r}")
-    if importance not in IMPORTANCES:
+    if isinstance(importance, dict):
+        for name, scores in importance.items():
+            array = np.asarray(scores)
+            if not isinstance(name, str) or array.ndim != 1 or not np.issubdtype(array.dtype, np.number):
+                raise ValueError(
+                    "importance as a dict maps layer names to 1-D per-channel scores. "
+                    f"Received: importance[{name!r}] of shape {array.shape}"
+                )
+    elif importance not in IMPORTANCES:
         raise ValueError(f"importance must be one of {IMPORTANCES}. Received: importance={importance!r}")
     if layers is not None and (isinstance(layers, str) or not all(isinstance(n, str) for n in layers)):
         raise ValueError(f"layers must be a list of layer names or None. Received: layers={layers!r}")
@@ -322,6 +336,8 @@ def _group_fraction(group, requested):
 
 
 def _group_importance(graph, group, importance):
+    if isinstance(importance, dict):
+        return _given_scores(group, importance)
     scores = []
     if importance == "bn_gamma":
         scores = _bn_gamma_scores(graph, group)
@@ -333,6 +349,24 @@ def _group_importance(graph, group, importance):
             )
             columns = np.abs(kernel.reshape(-1, kernel.shape[-1]))
             scores.append(columns.sum(0) if importance != "l2" else np.sqrt((columns**2).sum(0)))
+    normalized = [s / s.mean() if s.mean() > 0 else s for s in scores]
+    return np.mean(normalized, axis=0)
+
+
+def _given_scores(group, importance):
+    scores = []
+    for name in group.producers:
+        if name not in importance:
+            raise ValueError(
+                f"importance has no scores for layer {name!r}, which is pruned; "
+                f"Received: importance keys {sorted(importance)}"
+            )
+        values = np.asarray(importance[name], dtype=np.float64)
+        if values.shape != (group.size,):
+            raise ValueError(
+                f"layer {name!r} has {group.size} channels. Received: importance[{name!r}] of shape {values.shape}"
+            )
+        scores.append(values)
     normalized = [s / s.mean() if s.mean() > 0 else s for s in scores]
     return np.mean(normalized, axis=0)
 

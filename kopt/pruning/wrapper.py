@@ -29,6 +29,7 @@ with no cross-replica traffic, and saving reads the first replica's copy.
 """
 
 import numbers
+import zlib
 
 import keras
 from keras import ops
@@ -63,6 +64,9 @@ class PruneLowMagnitude(SubstitutingWrapper):
         sparsity_m_by_n: ``(m, n)``: ``m`` zeros in every ``n`` consecutive weights
             along the input-channel axis (tfmot's convention; ``(2, 4)`` is 2:4).
             The schedule then only decides *when* masks update.
+        criterion: Which weights go: ``"magnitude"`` (the smallest) or
+            ``"random"`` (a fixed random choice; a baseline to measure a
+            criterion against, unstructured masks only).
         **kwargs: Base layer arguments (``name``, ``dtype``...).
 
     Raises:
@@ -84,6 +88,7 @@ class PruneLowMagnitude(SubstitutingWrapper):
         block_size: tuple[int, int] = (1, 1),
         block_pooling_type: str = "AVG",
         sparsity_m_by_n: tuple[int, int] | None = None,
+        criterion: str = "magnitude",
         **kwargs,
     ):
         if isinstance(layer, keras.Model):
@@ -98,6 +103,7 @@ class PruneLowMagnitude(SubstitutingWrapper):
         self.block_size, self.block_pooling_type, self.sparsity_m_by_n = check_pruning_arguments(
             block_size, block_pooling_type, sparsity_m_by_n
         )
+        self.criterion = check_criterion(criterion, self.block_size, self.sparsity_m_by_n)
         self.pruning_schedule = schedules.get(pruning_schedule) or schedules.ConstantSparsity(0.5, 0)
         if isinstance(layer, keras.layers.Layer):
             kwargs.setdefault("name", f"prune_low_magnitude_{layer.name}")
@@ -130,6 +136,8 @@ class PruneLowMagnitude(SubstitutingWrapper):
             self._state(f"{name}_mask", weight.shape, weight.dtype, 1)
             for name, weight in zip(names, self.prunable_weights)
         ]
+        # A fixed draw per weight for the random criterion, stable across saves.
+        self._seeds = [zlib.crc32(f"{self.layer.name}/{name}".encode()) & 0x7FFFFFFF for name in names]
         self.thresholds = [
             self._state(f"{name}_threshold", (), weight.dtype, 0) for name, weight in zip(names, self.prunable_weights)
         ]
@@ -179,13 +187,15 @@ class PruneLowMagnitude(SubstitutingWrapper):
         should_prune, sparsity = self.pruning_schedule(self.pruning_step.value)
 
         def update():
-            for weight, mask, threshold in self.pruning_vars:
+            for (weight, mask, threshold), seed in zip(self.pruning_vars, self._seeds):
                 new_mask, new_threshold = masks_lib.compute_mask(
                     ops.multiply(weight.value, mask.value),
                     sparsity,
                     block_size=self.block_size,
                     block_pooling_type=self.block_pooling_type,
                     sparsity_m_by_n=self.sparsity_m_by_n,
+                    criterion=self.criterion,
+                    seed=seed,
                 )
                 mask.assign(new_mask)
                 threshold.assign(new_threshold)
@@ -231,6 +241,7 @@ class PruneLowMagnitude(SubstitutingWrapper):
             "block_size": list(self.block_size),
             "block_pooling_type": self.block_pooling_type,
             "sparsity_m_by_n": None if self.sparsity_m_by_n is None else list(self.sparsity_m_by_n),
+            "criterion": self.criterion,
         }
         return {**super().get_config(), **config}
 
@@ -270,6 +281,22 @@ def check_pruning_arguments(block_size, block_pooling_type, sparsity_m_by_n):
             f"Received: block_pooling_type={block_pooling_type!r}"
         )
     return block_size, block_pooling_type, sparsity_m_by_n
+
+
+def check_criterion(criterion, block_size=(1, 1), sparsity_m_by_n=None):
+    """Validates a pruning criterion against the mask settings; returns it.
+
+    Raises:
+        ValueError: For an unknown criterion, or ``"random"`` with block or M:N masks.
+    """
+    if criterion not in masks_lib.CRITERIA:
+        raise ValueError(f"`criterion` must be one of {masks_lib.CRITERIA}. Received: criterion={criterion!r}")
+    if criterion == "random" and (tuple(block_size) != (1, 1) or sparsity_m_by_n is not None):
+        raise ValueError(
+            "criterion='random' chooses single weights; it takes neither block_size nor sparsity_m_by_n. "
+            f"Received: criterion={criterion!r}, block_size={tuple(block_size)}, sparsity_m_by_n={sparsity_m_by_n}"
+        )
+    return criterion
 
 
 def _pair_of_ints(name, value, minimum=0):

@@ -205,3 +205,56 @@ def test_stateless_layers_such_as_python_lambdas_are_kept():
     assert [type(layer).__name__ for layer in pruned.layers] == ["InputLayer", "Lambda", "PruneLowMagnitude"]
     x = np.ones((1, 4), "float32")
     np.testing.assert_allclose(strip_pruning(pruned).predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def _two_dense():
+    return keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, name="first"), keras.layers.Dense(4, name="second")]
+    )
+
+
+def test_layer_schedules_set_each_layer_and_leave_out_none():
+    model = _two_dense()
+    pruned = prune_low_magnitude(
+        model,
+        pruning_schedule=ConstantSparsity(0.5, 0),
+        layer_schedules={"first": ConstantSparsity(0.75, 0), "second": None},
+    )
+    assert [type(layer).__name__ for layer in pruned.layers] == ["PruneLowMagnitude", "Dense"]
+    pruned.compile("sgd", "mse")
+    x = np.random.default_rng(0).normal(size=(32, 8)).astype("float32")
+    pruned.fit(x, np.zeros((32, 4)), epochs=1, verbose=0, callbacks=[UpdatePruningStep()])
+    kernel = strip_pruning(pruned).get_layer("first").kernel.numpy()
+    assert (kernel == 0).mean() == 0.75
+    # Layers not named use pruning_schedule; a list takes per-layer schedules too.
+    other = prune_low_magnitude(model, pruning_schedule=ConstantSparsity(0.5, 0), layer_schedules={"first": None})
+    assert [type(layer).__name__ for layer in other.layers] == ["Dense", "PruneLowMagnitude"]
+    assert other.layers[1].pruning_schedule.get_config()["target_sparsity"] == 0.5
+    listed = prune_low_magnitude(list(model.layers), layer_schedules={"second": None})
+    assert [type(layer).__name__ for layer in listed] == ["PruneLowMagnitude", "Dense"]
+
+
+@pytest.mark.parametrize(
+    "to_prune, layer_schedules, text",
+    [
+        ("model", {"missing": None}, "missing"),
+        ("model", ["first"], "must be a dict"),
+        ("layer", {"first": None}, "model or a list"),
+        ("model", {"first": "no_such_schedule"}, "no_such_schedule"),
+    ],
+)
+def test_bad_layer_schedules_are_refused(to_prune, layer_schedules, text):
+    model = _two_dense()
+    target = model if to_prune == "model" else model.layers[0]
+    with pytest.raises(ValueError, match=text):
+        prune_low_magnitude(target, layer_schedules=layer_schedules)
+
+
+def test_random_criterion_reaches_the_sparsity_and_refuses_blocks():
+    model = _two_dense()
+    pruned = prune_low_magnitude(model, pruning_schedule=ConstantSparsity(0.5, 0), criterion="random")
+    assert all(layer.criterion == "random" for layer in pruned.layers)
+    with pytest.raises(ValueError, match="criterion='random'"):
+        prune_low_magnitude(model, criterion="random", block_size=(2, 2))
+    with pytest.raises(ValueError, match="criterion='size'"):
+        prune_low_magnitude(model, criterion="size")

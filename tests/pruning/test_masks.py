@@ -115,3 +115,19 @@ def test_compute_mask_dispatches_and_checks_pooling():
     assert int((m_by_n == 0).sum()) == 16  # m/n, whatever the schedule says
     with pytest.raises(ValueError, match="block_pooling_type='MEAN'"):
         masks.compute_mask(weights, 0.5, block_size=(2, 2), block_pooling_type="MEAN")
+
+
+def test_random_mask_is_fixed_by_its_seed_nested_and_not_by_magnitude():
+    weights = np.random.default_rng(5).normal(size=(40, 50)).astype("float32")
+    first = _numpy(masks.random_mask(weights, 0.5, seed=3)[0])
+    assert int((first == 0).sum()) == 1000
+    np.testing.assert_array_equal(first, _numpy(masks.random_mask(weights, 0.5, seed=3)[0]))
+    assert (first != _numpy(masks.random_mask(weights, 0.5, seed=4)[0])).mean() > 0.3
+    # Rising sparsity on the masked weights keeps every earlier zero.
+    second = _numpy(masks.random_mask(weights * first, 0.8, seed=3)[0])
+    assert int((second == 0).sum()) == 1600 and np.all(second[first == 0] == 0)
+    # Chosen regardless of magnitude: the pruned half is about as large as the kept half.
+    magnitudes = np.abs(weights)
+    assert abs(magnitudes[first == 0].mean() - magnitudes[first == 1].mean()) < 0.1
+    via_dispatch = _numpy(masks.compute_mask(weights, 0.5, criterion="random", seed=3)[0])
+    np.testing.assert_array_equal(via_dispatch, first)

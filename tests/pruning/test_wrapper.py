@@ -275,3 +275,13 @@ def test_mirrored_strategy_matches_single_device():
         [sys.executable, "-c", _DISTRIBUTED_SCRIPT], capture_output=True, text=True, timeout=300, env=env
     )
     assert "DISTRIBUTED_OK" in result.stdout, result.stdout[-3000:] + result.stderr[-5000:]
+
+
+def test_random_criterion_is_serialized_and_saved(tmp_path):
+    wrapper = PruneLowMagnitude(keras.layers.Dense(3), pruning_schedule=ConstantSparsity(0.5, 0), criterion="random")
+    restored = run_serialization_test(wrapper, init_kwargs={"criterion": "random"})
+    assert restored.criterion == "random"
+    model = keras.Sequential([keras.Input((6,)), wrapper])
+    loaded_path = str(tmp_path / "m.keras")
+    model.save(loaded_path)
+    assert keras.models.load_model(loaded_path).layers[0].criterion == "random"
