@@ -53,6 +53,7 @@ setuptools.setup(
         "absl-py>=2.1",
         "ai-edge-litert>=1.2",
         "keras-tuner>=1.4.7",
+        "pyyaml>=6.0",
         "scikit-learn>=1.3",
         "matplotlib>=3.8",
         "numpy>=1.26",

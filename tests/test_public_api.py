@@ -9,6 +9,7 @@ import pytest
 
 PACKAGES = [
     "kopt",
+    "kopt.auto",
     "kopt.cli",
     "kopt.clustering",
     "kopt.data",
@@ -21,6 +22,7 @@ PACKAGES = [
     "kopt.pruning.schedules",
     "kopt.quantization",
     "kopt.testing",
+    "kopt.training",
     "kopt.utils",
     "tflite_export",
 ]

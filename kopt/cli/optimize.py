@@ -6,6 +6,9 @@ and writes ``kopt_export/{baseline,optimized}.{keras,tflite}``::
 
     kopt-optimize --report=report.json
     kopt-optimize --dataset=npz:mnist.npz --epochs=3 --export_dir=/tmp/out
+    kopt-optimize --recipe=examples/recipes/prune_qat.yaml --seed=1
+    kopt-optimize --recipe=report.json          # reruns the run a report describes
+    kopt-optimize --prune=0.8 --tune=bayesian --max_trials=10 --size_budget_kib=40
 
 Bad settings print one line, ``kopt-optimize: error: --flag=value: reason``, and
 exit with status 2; ``--verbosity=1`` adds the traceback.
@@ -19,6 +22,7 @@ from absl import flags
 from absl import logging
 
 from kopt.distribute import flags as distribute_flags
+from kopt.training import flags as training_flags
 
 _DATASET = flags.DEFINE_string(
     "dataset",
@@ -30,7 +34,12 @@ _DOWNLOAD = flags.DEFINE_bool("download", False, "Let TensorFlow Datasets downlo
 _MODEL = flags.DEFINE_string("model", "small_cnn", "Built-in model name, or a path to a .keras classifier.")
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Float (baseline) training epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Batch size for training and evaluation.")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate for float training.")
+_RECIPE = flags.DEFINE_string(
+    "recipe",
+    None,
+    "A YAML/JSON recipe file (or a kopt-optimize JSON report) describing the whole run; flags given override it.",
+)
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate of float training.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed for initialization and shuffling.")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", "kopt_export", "Directory for .keras and .tflite files; existing files are kept."
@@ -75,6 +84,26 @@ _PTQ = flags.DEFINE_enum(
 _QUANTIZED_IO = flags.DEFINE_enum(
     "quantized_io", "float32", ["float32", "int8", "uint8"], "Input/output type of an int8 --qat or --ptq file."
 )
+_DISTILLATION = flags.DEFINE_enum(
+    "distillation", "soft", ["soft", "hard"], "With --distill: the teacher's softened outputs, or its top class as labels."
+)
+_VALIDATION_SPLIT = flags.DEFINE_float(
+    "validation_split",
+    None,
+    "Share of the training data held out for validation (default 0.1 when --lr_schedule=plateau, "
+    "--early_stopping_patience or --tune need one, else none). The test split is never used to choose.",
+)
+_TUNE = flags.DEFINE_enum(
+    "tune",
+    "none",
+    ["none", "random", "bayesian", "hyperband"],
+    "Search the recipe's hyperparameters with KerasTuner, on validation accuracy, then train the best.",
+)
+_MAX_TRIALS = flags.DEFINE_integer("max_trials", 10, "With --tune: the number of trials.")
+_TUNE_DIR = flags.DEFINE_string("tune_dir", None, "With --tune: KerasTuner's folder; rerunning resumes from it.")
+_SIZE_BUDGET_KIB = flags.DEFINE_float(
+    "size_budget_kib", None, "With --tune: the gzipped optimized .tflite must fit in this many KiB."
+)
 _FINETUNE_EPOCHS = flags.DEFINE_integer("finetune_epochs", 4, "Fine-tuning epochs of each technique.")
 _FINETUNE_LEARNING_RATE = flags.DEFINE_float(
     "finetune_learning_rate",
@@ -82,8 +111,11 @@ _FINETUNE_LEARNING_RATE = flags.DEFINE_float(
     "Fine-tuning learning rate; defaults to --learning_rate (a tenth of it for --qat).",
 )
 
-# --strategy, --num_gpus and --tpu: the same flags as the examples.
+# --strategy, --num_gpus and --tpu; --optimizer, --lr_schedule, --mixed_precision...:
+# the same flags as the examples.
 distribute_flags.define_flags()
+training_flags.define_flags()
+from kopt.cli import auto_flags  # noqa: E402 - defines --auto and its budget flags.
 
 # Recipe keys that technique stages report errors under, and the flag that set them.
 _FLAG_FOR_KEY = {
@@ -91,6 +123,7 @@ _FLAG_FOR_KEY = {
     "distill.teacher": "teacher",
     "distill.temperature": "temperature",
     "distill.alpha": "alpha",
+    "distill.distillation": "distillation",
     "distill.epochs": "epochs",
     "distill.learning_rate": "learning_rate",
     "prune.target_sparsity": "prune",
@@ -112,16 +145,64 @@ _FLAG_FOR_KEY = {
     "qat.learning_rate": "finetune_learning_rate",
     "ptq.mode": "ptq",
     "ptq.io_type": "quantized_io",
+    "search.tuner": "tune",
+    "search.max_trials": "max_trials",
+    "search.directory": "tune_dir",
+    "search.size_budget_kib": "size_budget_kib",
+    **auto_flags.FLAG_FOR_KEY,
 }
+_TUNE_FLAGS = ("max_trials", "tune_dir", "size_budget_kib")  # only mean something with --tune
 
 _PROGRAM = "kopt-optimize"
 _USAGE_EXIT = 2
 
 
 def recipe_from_flags():
-    """Builds the run's :class:`kopt.pipeline.Recipe` from the parsed flags."""
+    """Builds the run's :class:`kopt.pipeline.Recipe` from the parsed flags.
+
+    With ``--recipe``, the file's recipe with the flags given on the command
+    line set over it.
+    """
+    from kopt.pipeline.recipe_file import recipe_from_dict
+
+    if _RECIPE.value is not None:
+        return recipe_from_dict(file_with_flags()[0])
+    return _recipe_from_flags_alone()
+
+
+def file_with_flags():
+    """The ``--recipe`` file's mapping with the given flags set over it.
+
+    Returns:
+        ``(data, paths)``: the mapping, and ``{key_path: flag}`` for the keys
+        flags set, so an error about such a key names the flag.
+    """
+    from kopt.cli.recipe_flags import FLAG_KEYS
+    from kopt.cli.recipe_flags import apply_flags
+    from kopt.pipeline.recipe_file import read_recipe_file
+
+    data = read_recipe_file(_RECIPE.value)
+    given = {name: _recipe_value(name) for name in FLAG_KEYS if flags.FLAGS[name].present}
+    return data, apply_flags(data, given)
+
+
+def _recipe_from_flags_alone():
+    from kopt.errors import ConfigError
     from kopt.pipeline import Recipe
 
+    if _TUNE.value == "none":
+        for name in _TUNE_FLAGS:
+            if flags.FLAGS[name].present:
+                raise ConfigError(name, flags.FLAGS[name].value, "only means something with --tune")
+    search = None
+    if _TUNE.value != "none":
+        search = {
+            "tuner": _TUNE.value,
+            "max_trials": _MAX_TRIALS.value,
+            "directory": _TUNE_DIR.value,
+            "size_budget_kib": _SIZE_BUDGET_KIB.value,
+        }
+    training = {name: flags.FLAGS[name].value for name in training_flags.FLAG_NAMES}
     return Recipe(
         dataset=_DATASET.value,
         data_dir=_DATA_DIR.value,
@@ -130,6 +211,8 @@ def recipe_from_flags():
         epochs=_EPOCHS.value,
         batch_size=_BATCH_SIZE.value,
         learning_rate=_LEARNING_RATE.value,
+        validation_split=_VALIDATION_SPLIT.value,
+        search=search,
         seed=_SEED.value,
         export_dir=_EXPORT_DIR.value,
         report=_REPORT.value,
@@ -137,7 +220,13 @@ def recipe_from_flags():
         strategy=flags.FLAGS.strategy,
         num_gpus=flags.FLAGS.num_gpus,
         tpu=flags.FLAGS.tpu,
+        **training,
     )
+
+
+def _recipe_value(name):
+    value = flags.FLAGS[name].value
+    return _parse_m_by_n(value) if name == "sparsity_m_by_n" else value
 
 
 def techniques_from_flags():
@@ -158,9 +247,10 @@ def techniques_from_flags():
         # First: the student it trains is what every later technique optimizes.
         distill = {"student": _STUDENT.value, "teacher": _TEACHER.value, "temperature": _TEMPERATURE.value}
         distill.update(alpha=_ALPHA.value, epochs=_EPOCHS.value, learning_rate=_LEARNING_RATE.value)
+        distill["distillation"] = _DISTILLATION.value
         specs.append(TechniqueSpec("distill", distill))
-    elif _TEACHER.present or _STUDENT.present:
-        flag = "teacher" if _TEACHER.present else "student"
+    elif _TEACHER.present or _STUDENT.present or _DISTILLATION.present:
+        flag = next(name for name in ("teacher", "student", "distillation") if flags.FLAGS[name].present)
         raise ConfigError(flag, flags.FLAGS[flag].value, "only means something with --distill")
     if _PRUNE_STRUCTURED.value is not None:
         specs.append(TechniqueSpec("prune_structured", {"fraction": _PRUNE_STRUCTURED.value, **fine_tune}))
@@ -191,6 +281,9 @@ def techniques_from_flags():
         specs.append(TechniqueSpec("qat", params))
     if _PTQ.value is not None:
         specs.append(TechniqueSpec("ptq", {"mode": _PTQ.value, "io_type": _QUANTIZED_IO.value}))
+    auto = auto_flags.auto_params()
+    if auto is not None:
+        specs.append(TechniqueSpec("auto", auto))
     return tuple(specs)
 
 
@@ -221,26 +314,51 @@ def main(argv):
 
     from kopt.errors import ConfigError
     from kopt.pipeline import format_table
+    from kopt.pipeline import format_trials
     from kopt.pipeline import run
 
+    from kopt.pipeline.recipe_file import recipe_from_dict
+
+    paths = None
     try:
-        report = run(recipe_from_flags())
+        if _RECIPE.value is not None:
+            data, paths = file_with_flags()
+            recipe = recipe_from_dict(data)
+        else:
+            recipe = _recipe_from_flags_alone()
+        report = run(recipe)
     except ConfigError as err:
         if _verbose():
             raise
-        flag = _FLAG_FOR_KEY.get(err.key)
-        if flag is not None:
-            _usage_error(f"--{flag}={flags.FLAGS[flag].value}: {err.reason}")
-        key = err.key if err.key.startswith("-") else f"--{err.key}"
-        _usage_error(f"{key}={err.value}: {err.reason}")
+        _config_error(err, paths)
     except tflite_export.ConversionError as err:
         if _verbose():
             raise
         print(f"{_PROGRAM}: error: {err}", file=sys.stderr)
         sys.exit(1)
+    if "trials" in report:
+        print(format_trials(report["trials"]))
+        print()
     print(format_table(report))
     for name, path in report["files"].items():
         print(f"{name}: {path}")
+
+
+def _config_error(err, paths):
+    """Exits with the one-line message for ``err``, naming the flag or the file's key."""
+    if err.key.startswith("--"):
+        _usage_error(f"{err.key}={err.value}: {err.reason}")
+    if _RECIPE.value is None or err.key == "recipe":
+        flag = _FLAG_FOR_KEY.get(err.key, err.key)
+        if flag in flags.FLAGS:
+            _usage_error(f"--{flag}={flags.FLAGS[flag].value}: {err.reason}")
+        _usage_error(f"--{err.key}={err.value}: {err.reason}")
+    flag = (paths or {}).get(err.key)
+    if flag is None and err.key in flags.FLAGS and flags.FLAGS[err.key].present:
+        flag = err.key
+    if flag is not None:
+        _usage_error(f"--{flag}={flags.FLAGS[flag].value}: {err.reason}")
+    _usage_error(f"{_RECIPE.value}: {err.key}={err.value}: {err.reason}")
 
 
 def _only_kopt_info(record):

@@ -26,6 +26,7 @@ from kopt.models import outputs_probabilities
 
 __all__ = ["Distiller"]
 
+DISTILLATION_KINDS = ("soft", "hard")
 LABELS = "labels"
 TEACHER_LOGITS = "teacher_logits"
 
@@ -47,9 +48,9 @@ class Distiller(keras.Model):
 
     ``loss = alpha * student_loss + (1 - alpha) * distillation_loss + feature_weight * feature_loss``
     where ``distillation_loss`` is ``T^2 * KL(softmax(t / T) || softmax(s / T))`` of the
-    teacher's and student's logits ``t`` and ``s``, averaged over the batch, and
-    ``feature_loss`` the summed MSE of each ``feature_layers`` pair after the
-    student's features pass through a learned :class:`FeatureAdapter`.
+    teacher's and student's logits ``t`` and ``s``, averaged over the batch (``distillation="hard"``:
+    ``student_loss_fn(argmax(t), s)``, no ``T``), and ``feature_loss`` the summed MSE of each
+    ``feature_layers`` pair after the student's features pass through a learned :class:`FeatureAdapter`.
 
     Both models must output logits, be built, and have the same number of
     classes. The teacher is frozen (``teacher.trainable`` is set to ``False``) and
@@ -68,6 +69,7 @@ class Distiller(keras.Model):
         alpha: Weight of the hard-label loss in ``[0, 1]``; the soft loss gets
             ``1 - alpha``. Hinton et al. found a small weight on the hard loss best.
         temperature: ``T > 0`` that softens both distributions.
+        distillation: ``"soft"`` (default) or ``"hard"`` (see above).
         student_loss_fn: Hard-label loss (a Keras loss or its name). Default:
             sparse categorical cross-entropy from logits.
         distillation_loss_fn: Soft loss between ``softmax(t / T)`` (as ``y_true``)
@@ -107,6 +109,7 @@ class Distiller(keras.Model):
         *,
         alpha=0.1,
         temperature=4.0,
+        distillation="soft",
         student_loss_fn=None,
         distillation_loss_fn=None,
         feature_layers=None,
@@ -123,6 +126,12 @@ class Distiller(keras.Model):
             raise ValueError(f"`feature_weight` must be a number >= 0. Received: feature_weight={feature_weight!r}")
         self.alpha = float(alpha)
         self.temperature = losses_lib.check_temperature(temperature)
+        if distillation not in DISTILLATION_KINDS or (distillation == "hard" and distillation_loss_fn is not None):
+            raise ValueError(
+                "`distillation` must be 'soft', or 'hard' without `distillation_loss_fn`. "
+                f"Received: distillation={distillation!r}, distillation_loss_fn={distillation_loss_fn!r}"
+            )
+        self.distillation = distillation
         self.feature_weight = float(feature_weight)
         self.allow_larger_student = bool(allow_larger_student)
         self.student_loss_fn = keras.losses.get(
@@ -252,7 +261,10 @@ class Distiller(keras.Model):
 
     def _loss_parts(self, labels, teacher_logits, student_logits, sample_weight):
         student_loss = _reduce(self.student_loss_fn, labels, student_logits, sample_weight)
-        if self.distillation_loss_fn is None:
+        if self.distillation == "hard":
+            labels_from_teacher = keras.ops.argmax(teacher_logits, axis=-1)
+            distillation_loss = _reduce(self.student_loss_fn, labels_from_teacher, student_logits, sample_weight)
+        elif self.distillation_loss_fn is None:
             per_example = losses_lib.softened_kl_divergence(teacher_logits, student_logits, self.temperature)
             distillation_loss = _weighted_mean(per_example, sample_weight)
         else:
@@ -287,6 +299,7 @@ class Distiller(keras.Model):
             "teacher": keras.saving.serialize_keras_object(self.teacher),
             "alpha": self.alpha,
             "temperature": self.temperature,
+            "distillation": self.distillation,
             "student_loss_fn": keras.losses.serialize(self.student_loss_fn),
             "distillation_loss_fn": (
                 None if self.distillation_loss_fn is None else keras.losses.serialize(self.distillation_loss_fn)

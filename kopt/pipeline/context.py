@@ -9,7 +9,10 @@ class StageContext:
 
     Attributes:
         recipe: The validated :class:`kopt.pipeline.Recipe`.
-        train: Batched training ``tf.data.Dataset`` of ``(images, labels)``.
+        train: Batched training ``tf.data.Dataset`` of ``(images, labels)``,
+            without the validation examples.
+        validation: Batched validation ``tf.data.Dataset`` carved from the
+            training data, or ``None`` when the recipe needs none.
         test: Batched test ``tf.data.Dataset``; used for reporting only, never for
             choosing anything during training.
         info: The :class:`kopt.data.DatasetInfo`.
@@ -21,3 +24,4 @@ class StageContext:
     test: object
     info: object
     export_dir: str
+    validation: object = None

@@ -12,6 +12,11 @@ import math
 
 from kopt.distribute.strategies import STRATEGIES
 from kopt.errors import ConfigError
+from kopt.training.config import TrainingConfig
+from kopt.training.precision import PRECISIONS
+
+# The validation split used when something needs one and the recipe sets none.
+DEFAULT_VALIDATION_SPLIT = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +43,29 @@ class Recipe:
         model: A built-in model name or a path to a ``.keras`` file.
         epochs: Float (baseline) training epochs, at least 1.
         batch_size: Training and evaluation batch size, at least 1.
-        learning_rate: Adam learning rate for float training, positive.
+        learning_rate: Peak learning rate of float training, positive.
+        optimizer: Optimizer of float training and, unless a stage names its
+            own, of fine-tuning: one of :data:`kopt.training.OPTIMIZERS`.
+        momentum: Momentum of ``momentum``/``nesterov``/``rmsprop``; ``None``
+            takes the optimizer's default.
+        weight_decay: Decoupled weight decay; ``None`` keeps Keras' default.
+        lr_schedule: One of :data:`kopt.training.LR_SCHEDULES`, for float
+            training and (unless a stage names its own) fine-tuning.
+        warmup_epochs: Linear warm-up epochs of float training (and of the
+            distilled student); stages warm up only when their params say so.
+        early_stopping_patience: Epochs without a better validation loss before
+            training stops (float training and every stage); ``None``: never.
+        mixed_precision: ``"none"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``:
+            the Keras dtype policy of training. QAT trains and every export
+            converts in float32 regardless.
+        deterministic: Turn on TensorFlow's op determinism (for the rest of the
+            process), so the same seed repeats the run bit for bit.
+        validation_split: Share of the training data held out for validation, in
+            [0, 1) (the plateau schedule, early stopping and the search read it; the test
+            split is only ever used for the report). ``None``: 0.1 when one of
+            them needs it, else none; the report records the value used.
+        search: The hyperparameter search, as :mod:`kopt.pipeline.search`
+            describes, or ``None`` for a single run.
         seed: Seed for weights initialization, shuffling and dropout.
         export_dir: Directory for ``.keras`` and ``.tflite`` files. Created if
             missing; files already in it are kept.
@@ -57,6 +84,16 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float | None = None
+    weight_decay: float | None = None
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
+    early_stopping_patience: int | None = None
+    mixed_precision: str = "none"
+    deterministic: bool = True
+    validation_split: float | None = None
+    search: dict | None = None
     seed: int = 0
     export_dir: str = "kopt_export"
     report: str | None = None
@@ -78,6 +115,24 @@ class Recipe:
         _require_int("batch_size", self.batch_size, minimum=1)
         _require_int("seed", self.seed, minimum=0)
         require_positive_number("learning_rate", self.learning_rate)
+        self.training_config().validate()
+        if self.mixed_precision not in PRECISIONS:
+            raise ConfigError("mixed_precision", self.mixed_precision, f"must be one of {', '.join(PRECISIONS)}")
+        for key in ("download", "deterministic"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(key, getattr(self, key), "must be true or false")
+        if self.validation_split is not None and self.validation_split != 0:
+            require_fraction("validation_split", self.validation_split, example=0.1)
+        if self.validation_split == 0 and self.needs_validation():
+            raise ConfigError(
+                "validation_split",
+                self.validation_split,
+                "the plateau schedule, early stopping and the search need a validation split, e.g. 0.1",
+            )
+        if self.search is not None:
+            from kopt.pipeline.search import check_search
+
+            check_search(self.search, self)
         if self.report is not None:
             _require_text("report", self.report)
             if not self.report.endswith(".json"):
@@ -94,6 +149,38 @@ class Recipe:
             if not isinstance(spec, TechniqueSpec):
                 raise ConfigError("techniques", spec, "each technique must be a TechniqueSpec")
         return self
+
+    def training_config(self):
+        """The :class:`kopt.training.TrainingConfig` of float training."""
+        return TrainingConfig(
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            warmup_epochs=self.warmup_epochs,
+            early_stopping_patience=self.early_stopping_patience,
+        )
+
+    def needs_validation(self):
+        """Whether training or the search reads a validation split."""
+        if self.training_config().needs_validation or self.search is not None:
+            return True
+        if any(spec.name == "auto" for spec in self.techniques):
+            return True  # auto chooses on validation accuracy, never on the test split.
+        return any(
+            spec.params.get("lr_schedule", self.lr_schedule) == "plateau"
+            or spec.params.get("early_stopping_patience") is not None
+            for spec in self.techniques
+        )
+
+    def resolved(self):
+        """The recipe with ``validation_split`` decided (see its attribute)."""
+        if self.validation_split is not None:
+            return self
+        split = DEFAULT_VALIDATION_SPLIT if self.needs_validation() else 0.0
+        return dataclasses.replace(self, validation_split=split)
 
     def to_dict(self):
         """Returns the recipe as JSON-friendly plain data."""

@@ -1,6 +1,7 @@
 """The run report: a table for the terminal, JSON for machines, a PNG for people."""
 
 import io
+import math
 import os
 
 from kopt.utils.atomic import atomic_write_bytes
@@ -92,3 +93,70 @@ def render_png(report):
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def format_trials(rows):
+    """Returns the trials as a text table, best score marked with ``*``.
+
+    Example:
+
+    >>> rows = [{"trial_id": "0", "status": "COMPLETED", "values": {"learning_rate": 0.01},
+    ...          "val_accuracy": 0.9, "gzip_bytes": 2048, "within_budget": True, "score": 0.9}]
+    >>> print(format_trials(rows).splitlines()[2])
+    * 0     | COMPLETED | 0.9000  | 2.0      | yes    | learning_rate=0.01
+    """
+    scored = [row["score"] for row in rows if row.get("score") is not None]
+    best = max(scored) if scored else math.nan
+    table = [["  trial", "status", "val acc", "gzip KiB", "budget", "values"]]
+    for row in rows:
+        accuracy = "-" if row.get("val_accuracy") is None else f"{row['val_accuracy']:.4f}"
+        size = "-" if row.get("gzip_bytes") is None else f"{row['gzip_bytes'] / 1024:.1f}"
+        budget = {True: "yes", False: "over", None: "-"}[row.get("within_budget")]
+        values = ", ".join(f"{key}={_short(value)}" for key, value in row["values"].items())
+        mark = "*" if row.get("score") == best else " "
+        table.append([f"{mark} {row['trial_id']}", row["status"], accuracy, size, budget, values])
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def write_trials_png(report, path):
+    """Writes a plot of each trial's validation accuracy against its gzip size.
+
+    The PNG goes beside the JSON report ``path``, named ``<stem>_trials.png``;
+    the best trial is marked and the size budget, if any, drawn as a line.
+
+    Returns:
+        The PNG's path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [row for row in report["trials"] if row.get("val_accuracy") is not None]
+    figure = Figure(figsize=(6.5, 4.5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    best = report["search"]["best_trial"]
+    for row in rows:
+        size = row["gzip_bytes"] / 1024
+        is_best = row["trial_id"] == best
+        axes.scatter(size, row["val_accuracy"], s=60 if is_best else 30, c="tab:red" if is_best else "tab:blue")
+        axes.annotate(row["trial_id"], (size, row["val_accuracy"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    budget = report["search"].get("size_budget_kib")
+    if budget is not None:
+        axes.axvline(budget, color="grey", linestyle="--", label=f"budget {budget:g} KiB")
+        axes.legend(fontsize=8)
+    axes.set_xlabel("optimized .tflite, gzip KiB")
+    axes.set_ylabel("validation accuracy (TFLite)")
+    axes.set_title(f"{report['search']['tuner']} search: {len(rows)} trials (best in red)")
+    figure.tight_layout()
+    png_path = os.path.splitext(path)[0] + "_trials.png"
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    atomic_write_bytes(png_path, buffer.getvalue())
+    return png_path
+
+
+def _short(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -28,10 +28,13 @@ class Technique:
         name: The name recipes use for the technique.
         export_mode: The ``tflite_export.convert`` mode its result is exported with
             when it is the last technique of a recipe (e.g. ``"int8"`` after QAT).
+        param_keys: The params it understands, or ``None`` to accept any; the
+            driver rejects any other key before training.
     """
 
     name = None
     export_mode = "float32"
+    param_keys = None
 
     def apply(self, model, context, params):
         """Returns the optimized (possibly wrapped) model, trained as needed.
@@ -50,6 +53,21 @@ class Technique:
     def check(self, params):
         """Raises :class:`kopt.ConfigError` for bad ``params`` before any training."""
         del params
+
+    def check_recipe(self, recipe, params):
+        """Raises :class:`kopt.ConfigError` for ``params`` that clash with ``recipe``.
+
+        Runs after :meth:`check`, before any training; by default it rejects
+        params outside :attr:`param_keys`.
+        """
+        del recipe
+        if self.param_keys is None:
+            return
+        for key in params:
+            if key not in self.param_keys:
+                raise ConfigError(
+                    f"{self.name}.{key}", params[key], f"unknown setting; known: {', '.join(sorted(self.param_keys))}"
+                )
 
     def export_options(self, params):
         """``tflite_export.convert`` options for the result, when this technique is last.

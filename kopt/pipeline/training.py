@@ -1,48 +1,103 @@
-"""The float training stage: compile and fit a classifier with the recipe's settings."""
+"""Compile and fit a classifier with a :class:`kopt.training.TrainingConfig`."""
 
 import keras
 import tensorflow as tf
 from absl import logging
 
 from kopt.distribute import fit as distributed_fit
-
 from kopt.models import outputs_probabilities
+from kopt.training import TrainingConfig
+from kopt.training import training_objects
 
 
-def compile_classifier(model, learning_rate):
-    """Compiles ``model`` with Adam, sparse cross-entropy and accuracy.
+def compile_classifier(model, learning_rate=1e-3, *, optimizer=None):
+    """Compiles ``model`` with sparse cross-entropy and accuracy.
+
+    Args:
+        model: The classifier.
+        learning_rate: Adam's rate, when no ``optimizer`` is given.
+        optimizer: A Keras optimizer to use instead.
 
     The loss reads logits or probabilities according to the model's output layer,
     so both built-in (logits) and user models (often softmax) train correctly.
     """
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(learning_rate=learning_rate),
         loss=loss,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return model
 
 
-def train_classifier(model, train, *, epochs, learning_rate, callbacks=None, verbose="auto"):
+def train_classifier(
+    model,
+    train,
+    *,
+    config=None,
+    epochs=None,
+    learning_rate=None,
+    validation=None,
+    callbacks=None,
+    early_stopping_from_epoch=0,
+    steps_per_epoch=None,
+    verbose="auto",
+):
     """Compiles and fits ``model`` on ``train``; returns the Keras ``History``.
 
     Args:
         model: A classifier as accepted by :func:`kopt.models.check_classifier`.
-        train: Batched, already shuffled ``(images, labels)`` dataset.
-        epochs: Number of epochs.
-        learning_rate: Adam learning rate.
+        train: Batched, already shuffled ``(images, labels)`` dataset of known length.
+        config: A :class:`kopt.training.TrainingConfig`; or give ``epochs`` and
+            ``learning_rate`` for Adam at a constant rate.
+        epochs: Epochs, when no ``config`` is given.
+        learning_rate: Adam's rate, when no ``config`` is given.
+        validation: Batched validation dataset; needed by the plateau schedule
+            and early stopping, evaluated after each epoch when given.
         callbacks: Extra Keras callbacks (e.g. a technique's step updater).
+        early_stopping_from_epoch: See :func:`kopt.training.training_objects`.
+        steps_per_epoch: Batches in one epoch of ``train``, for schedules; by
+            default ``train.cardinality()``, which must then be known.
         verbose: Keras ``fit`` verbosity; ``"auto"`` shows a progress bar on a terminal.
+
+    Raises:
+        ValueError: If ``config`` needs a validation set and none is given.
 
     Under ``MultiWorkerMirroredStrategy`` (a model built in its scope) training
     runs through :func:`kopt.distribute.fit`, elsewhere through ``model.fit``.
     """
-    compile_classifier(model, learning_rate)
-    logging.info("Training %s for %d epochs (learning rate %g).", model.name, epochs, learning_rate)
+    if config is None:
+        config = TrainingConfig(epochs=epochs, learning_rate=learning_rate)
+    if config.needs_validation and validation is None:
+        raise ValueError(
+            "The plateau schedule and early stopping read the validation loss; pass `validation`. "
+            f"Received: lr_schedule={config.lr_schedule!r}, early_stopping_patience={config.early_stopping_patience!r}"
+        )
+    steps = int(train.cardinality()) if steps_per_epoch is None else steps_per_epoch
+    if steps < 1:
+        raise ValueError(
+            "Give steps_per_epoch for a dataset of unknown length. "
+            f"Received: steps_per_epoch={steps_per_epoch!r}, train.cardinality()={int(train.cardinality())}"
+        )
+    optimizer, own_callbacks = training_objects(
+        config, steps_per_epoch=steps, early_stopping_from_epoch=early_stopping_from_epoch
+    )
+    compile_classifier(model, optimizer=optimizer)
+    logging.info(
+        "Training %s for %d epochs (%s, learning rate %g, %s schedule).",
+        model.name,
+        config.epochs,
+        config.optimizer,
+        config.learning_rate,
+        config.lr_schedule,
+    )
+    callbacks = list(callbacks or []) + own_callbacks
     if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Keras 3's model.fit fails across workers (keras-team/keras#20585).
-        return distributed_fit(model, train, epochs=epochs, callbacks=callbacks, verbose=verbose)
+        return distributed_fit(
+            model, train, epochs=config.epochs, callbacks=callbacks, validation_data=validation, verbose=verbose
+        )
     # The dataset shuffles itself; Keras' own shuffle flag does not apply to datasets.
-    return model.fit(train, epochs=epochs, callbacks=callbacks or [], shuffle=False, verbose=verbose)
-
+    return model.fit(
+        train, epochs=config.epochs, callbacks=callbacks, validation_data=validation, shuffle=False, verbose=verbose
+    )

@@ -52,6 +52,17 @@ def _non_classifier(tmp_path):
     return path
 
 
+_TYPO_YAML = "epochs: 1\nepocs: 2"
+_CLUSTER_YAML = "techniques:\n  - name: cluster\n    params: {number_of_clusters: 0}"
+_PRUNE_YAML = "epochs: 1\ntechniques:\n  - name: prune\n    params: {{target_sparsity: {}}}"
+
+
+def _recipe(tmp_path, text):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return str(path)
+
+
 def _junk_model(tmp_path):
     path = tmp_path / "junk.keras"
     path.write_text("not a model")
@@ -89,6 +100,34 @@ def _junk_model(tmp_path):
         (lambda tmp: ["--qat", "--qat_scheme=16x8", "--quantized_io=uint8"], "--quantized_io=uint8: integer"),
         (lambda tmp: ["--qat_scheme=2bit"], "--qat_scheme"),
         (lambda tmp: ["--ptq=int4"], "--ptq"),
+        (lambda tmp: ["--optimizer=lamb"], "--optimizer"),
+        (lambda tmp: ["--optimizer=adam", "--momentum=0.9"], "--momentum=0.9: only momentum, nesterov, rmsprop"),
+        (lambda tmp: ["--weight_decay=-1"], "--weight_decay=-1.0: must be at least 0"),
+        (lambda tmp: ["--lr_schedule=linear"], "--lr_schedule"),
+        (lambda tmp: ["--warmup_epochs=10"], "--warmup_epochs=10: must be fewer than the 10"),
+        (lambda tmp: ["--mixed_precision=fp8"], "--mixed_precision"),
+        (lambda tmp: ["--early_stopping_patience=2", "--validation_split=0"], "--validation_split=0.0: the plateau"),
+        (lambda tmp: ["--validation_split=1.5"], "--validation_split=1.5: must be a fraction in (0, 1)"),
+        (lambda tmp: ["--distillation=hard"], "--distillation=hard: only means something with --distill"),
+        (lambda tmp: ["--tune=grid"], "--tune"),
+        (lambda tmp: ["--max_trials=3"], "--max_trials=3: only means something with --tune"),
+        (lambda tmp: ["--tune=random", "--max_trials=0"], "--max_trials=0: must be an integer of at least 1"),
+        (lambda tmp: ["--max_accuracy_drop=0.3"], "--max_accuracy_drop=0.3: only means something with --auto"),
+        (lambda tmp: ["--auto", "--max_accuracy_drop=-1"], "--max_accuracy_drop=-1.0: must be a number of accuracy"),
+        (lambda tmp: ["--auto", "--target_sparsity=0.8", "--target_gzip_kb=8"],
+         "--target_gzip_kb=8.0: conflicts with target_sparsity=0.8"),
+        (lambda tmp: ["--auto", "--time_budget=0"], "--time_budget=0.0: must be a number of seconds above 0"),
+        (lambda tmp: ["--auto", "--prune=0.8"], "--prune=0.8: conflicts with --auto"),
+        (lambda tmp: ["--recipe=absent.yaml"], "--recipe=absent.yaml: file not found"),
+        (lambda tmp: ["--recipe=" + _recipe(tmp, _TYPO_YAML)], "r.yaml: epocs=2: unknown recipe key"),
+        (lambda tmp: ["--recipe=" + _recipe(tmp, "epochs: [1")], "not valid YAML"),
+        (lambda tmp: [f"--recipe={_recipe(tmp, _PRUNE_YAML.format(1.2))}"],
+         "r.yaml: techniques[0].params.target_sparsity=1.2: must be a fraction in (0, 1)"),
+        (lambda tmp: [f"--recipe={_recipe(tmp, _PRUNE_YAML.format(0.5))}", "--prune=1.5"], "--prune=1.5: must be a"),
+        (lambda tmp: [f"--recipe={_recipe(tmp, _PRUNE_YAML.format(0.5))}", "--cluster=8"],
+         "--cluster=8: the recipe file has no cluster stage"),
+        (lambda tmp: ["--recipe=" + _recipe(tmp, _CLUSTER_YAML)],
+         "techniques[0].params.number_of_clusters=0: must be an integer of at least 2"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, make_args, expected):
@@ -209,3 +248,46 @@ def test_distill_then_qat_exports_the_int8_student(tmp_path):
     optimized = report["optimized"]
     assert optimized["tflite_mode"] == "int8" and optimized["tflite_agreement"] >= 0.98
     assert optimized["params"] * 10 <= report["baseline"]["params"]
+
+
+@pytest.mark.slow
+def test_a_recipe_file_run_repeats_exactly_from_its_report(tmp_path):
+    """Same seed, same bytes: the report's recipe reruns the run, on CPU, bit for bit."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "epochs: 2\noptimizer: nesterov\nlearning_rate: 0.05\nlr_schedule: cosine\nwarmup_epochs: 1\n"
+        "mixed_precision: mixed_bfloat16\nseed: 7\n"
+        "techniques:\n  - name: prune\n    params: {target_sparsity: 0.75, epochs: 2, lr_schedule: plateau}\n"
+    )
+    first = _run([f"--recipe={recipe}", "--export_dir=a", "--report=a.json"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = _run(["--recipe=a.json", "--export_dir=b", "--report=b.json"], cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    reports = [json.loads((tmp_path / name).read_text()) for name in ("a.json", "b.json")]
+    recipes = [{k: v for k, v in r["recipe"].items() if k not in ("export_dir", "report")} for r in reports]
+    assert recipes[0] == recipes[1]
+    assert recipes[0]["validation_split"] == 0.1 and recipes[0]["optimizer"] == "nesterov"
+    assert reports[0]["seed"] == 7 and reports[0]["versions"]["keras"] == keras.__version__
+    for row in ("baseline", "optimized"):
+        assert reports[0][row]["keras_accuracy"] == reports[1][row]["keras_accuracy"]
+        assert reports[0][row]["tflite_accuracy"] == reports[1][row]["tflite_accuracy"]
+        assert (tmp_path / "a" / f"{row}.tflite").read_bytes() == (tmp_path / "b" / f"{row}.tflite").read_bytes()
+    assert reports[0]["optimized"]["sparsity"] == pytest.approx(0.75, abs=0.005)
+
+
+@pytest.mark.slow
+def test_auto_keeps_the_smallest_int8_model_within_budget_and_reports_its_front(tmp_path):
+    args = ["--auto", "--max_accuracy_drop=3", "--epochs=4", "--finetune_epochs=1", "--report=r.json"]
+    result = _run(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["techniques"] == ["auto"]
+    assert report["recipe"]["validation_split"] > 0  # chosen on validation, never on the test split
+    auto = report["auto"]
+    assert len(auto["pareto"]) >= 2 and auto["pareto"][0]["step"] == 0
+    assert auto["best"]["step"] >= 1, auto["message"]
+    optimized = report["optimized"]
+    assert optimized["tflite_mode"] == "int8"
+    assert optimized["sparsity"] == pytest.approx(auto["best"]["sparsity"], abs=0.02)
+    assert optimized["tflite_gzip_bytes"] < 0.35 * report["baseline"]["tflite_gzip_bytes"]
+    assert (tmp_path / "kopt_export" / "auto" / "state.json").is_file()

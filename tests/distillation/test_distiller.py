@@ -59,6 +59,24 @@ def test_reported_losses_are_hinton_loss_of_the_batch(run_eagerly):
     )
 
 
+def test_hard_distillation_is_cross_entropy_against_the_teachers_arg_max():
+    student, teacher = _classifier(2, seed=1), _classifier(8, seed=2)
+    x, y = _data()
+    student_logits, teacher_logits = (keras.ops.convert_to_numpy(m(x)) for m in (student, teacher))
+    teacher_labels = teacher_logits.argmax(axis=-1)
+    assert (teacher_labels != y).any()  # the two kinds of labels differ, so the test can fail
+    hard_on_labels = _numpy_loss(student_logits, teacher_logits, y, 1.0, 1.0)[0]
+    hard_on_teacher = _numpy_loss(student_logits, teacher_logits, teacher_labels, 1.0, 1.0)[0]
+    distiller = Distiller(student, teacher, alpha=0.3, temperature=7.0, distillation="hard")
+    distiller.compile(keras.optimizers.SGD(0.0))
+    logs = distiller.fit(x, y, batch_size=32, epochs=1, verbose=0).history
+    np.testing.assert_allclose(logs["student_loss"][0], hard_on_labels, rtol=1e-5)
+    np.testing.assert_allclose(logs["distillation_loss"][0], hard_on_teacher, rtol=1e-5)  # T plays no part
+    np.testing.assert_allclose(logs["loss"][0], 0.3 * hard_on_labels + 0.7 * hard_on_teacher, rtol=1e-5)
+    restored = run_serialization_test(distiller, init_kwargs={"distillation": "hard"})
+    assert restored.distillation == "hard"
+
+
 def test_keras_kl_divergence_as_distillation_loss_gives_the_same_loss():
     x, y = _data()
     results = []
@@ -130,6 +148,8 @@ def test_swapped_models_are_refused():
         ({"temperature": 0}, "temperature=0"),
         ({"feature_weight": -1.0}, "feature_weight=-1.0"),
         ({"feature_layers": ["conv"]}, "feature_layers="),
+        ({"distillation": "medium"}, "distillation='medium'"),
+        ({"distillation": "hard", "distillation_loss_fn": "kl_divergence"}, "distillation_loss_fn="),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):

@@ -93,3 +93,22 @@ def test_run_under_a_strategy_trains_in_its_scope(tmp_path):
     assert result["recipe"]["strategy"] == "mirrored"
     assert result["baseline"]["tflite_agreement"] == 1.0
     assert result["baseline"]["keras_accuracy"] > 0.3
+
+
+@pytest.mark.slow
+def test_mixed_precision_run_prunes_and_quantizes_and_exports_as_without_it(tmp_path):
+    from tflite_export import inspect
+
+    techniques = (
+        TechniqueSpec("prune", {"target_sparsity": 0.5, "epochs": 1}),
+        TechniqueSpec("qat", {"epochs": 1, "preserve": ["sparsity"]}),
+    )
+    result = run(Recipe(epochs=1, mixed_precision="mixed_bfloat16", export_dir=str(tmp_path), techniques=techniques))
+    assert result["recipe"]["mixed_precision"] == "mixed_bfloat16"
+    baseline = inspect(result["files"]["baseline_tflite"])
+    assert {t["dtype"] for t in baseline["tensors"] if t["parameter"]} == {"float32"}
+    assert result["baseline"]["tflite_agreement"] == 1.0
+    optimized = result["optimized"]
+    assert optimized["tflite_mode"] == "int8" and optimized["tflite_agreement"] >= 0.97
+    assert optimized["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert "bfloat16" not in {t["dtype"] for t in inspect(optimized["tflite_path"])["tensors"]}

@@ -39,6 +39,15 @@ def test_techniques_serialize_in_order():
         ("strategy", "horovod"),
         ("num_gpus", 0),
         ("tpu", ""),
+        ("optimizer", "lamb"),
+        ("lr_schedule", "linear"),
+        ("warmup_epochs", 10),
+        ("weight_decay", -1.0),
+        ("early_stopping_patience", -1),
+        ("mixed_precision", "float16"),
+        ("deterministic", "yes"),
+        ("validation_split", 1.0),
+        ("search", "random"),
     ],
 )
 def test_bad_values_name_key_and_value(key, value):
@@ -51,3 +60,18 @@ def test_bad_values_name_key_and_value(key, value):
 def test_techniques_must_be_specs_and_the_error_names_the_bad_element():
     with pytest.raises(ConfigError, match="^techniques=prune: each technique must be a TechniqueSpec"):
         Recipe(techniques=("prune",)).validate()
+
+
+def test_validation_split_is_resolved_from_what_needs_one():
+    assert Recipe().resolved().validation_split == 0.0
+    assert Recipe(lr_schedule="plateau").resolved().validation_split == 0.1
+    assert Recipe(early_stopping_patience=2).resolved().validation_split == 0.1
+    stage = TechniqueSpec("prune", {"target_sparsity": 0.5, "lr_schedule": "plateau"})
+    assert Recipe(techniques=(stage,)).resolved().validation_split == 0.1
+    assert Recipe(validation_split=0.2).resolved().validation_split == 0.2
+
+
+def test_training_config_carries_the_training_keys():
+    config = Recipe(epochs=3, optimizer="nesterov", momentum=0.8, lr_schedule="cosine", warmup_epochs=1).training_config()
+    assert (config.epochs, config.optimizer, config.momentum, config.lr_schedule, config.warmup_epochs) == (
+        3, "nesterov", 0.8, "cosine", 1)

@@ -10,16 +10,17 @@ Params (recipe keys under ``cluster``; flags ``--cluster``, ``--cluster_init``,
 * ``cluster_per_channel``: centroids per output channel.
 * ``preserve_sparsity``: keep the zeros of an earlier pruning stage; zero counts
   as one of the clusters. ``kopt-optimize`` sets it when ``--prune`` is given.
-* ``epochs``, ``learning_rate``: fine-tuning of the clustered model; the rate
-  defaults to a tenth of the float one, since clustering starts from trained
-  weights and only moves the shared values.
+* ``epochs``, ``learning_rate`` and the other training keys of
+  :mod:`kopt.pipeline.stages.fine_tune`: fine-tuning of the clustered model;
+  the rate defaults to a tenth of the float one, since clustering starts from
+  trained weights and only moves the shared values.
 """
 
 from kopt import clustering
 from kopt.errors import ConfigError
+from kopt.pipeline.stages.fine_tune import FineTuningTechnique
 from kopt.pipeline.stages.fine_tune import check_fine_tune
-from kopt.pipeline.stages.fine_tune import fine_tune_settings
-from kopt.pipeline.techniques import Technique
+from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.training import train_classifier
 
@@ -29,10 +30,12 @@ _CLUSTER_RATE_FACTOR = 0.1
 
 
 @register_technique
-class Cluster(Technique):
+class Cluster(FineTuningTechnique):
     """Clusters every clusterable layer, fine-tunes, strips to a plain model."""
 
     name = "cluster"
+    own_param_keys = ("number_of_clusters", "init", "cluster_per_channel", "preserve_sparsity")
+    rate_factor = _CLUSTER_RATE_FACTOR
 
     def check(self, params):
         check_fine_tune(self.name, params)
@@ -48,9 +51,7 @@ class Cluster(Technique):
                 raise ConfigError(f"cluster.{key}", value, "must be true or false")
 
     def apply(self, model, context, params):
-        epochs, learning_rate = fine_tune_settings(context, params)
-        if params.get("learning_rate") is None:
-            learning_rate = context.recipe.learning_rate * _CLUSTER_RATE_FACTOR
+        config = self.training_config(context.recipe, params)
         clustered = clustering.cluster_weights(
             model,
             params["number_of_clusters"],
@@ -58,7 +59,13 @@ class Cluster(Technique):
             preserve_sparsity=params.get("preserve_sparsity", False),
             cluster_per_channel=params.get("cluster_per_channel", False),
         )
-        train_classifier(clustered, context.train, epochs=epochs, learning_rate=learning_rate)
+        train_classifier(
+            clustered,
+            context.train,
+            config=config,
+            validation=context.validation,
+            steps_per_epoch=steps_per_epoch(context),
+        )
         return clustered
 
     def strip(self, model):

@@ -1,25 +1,97 @@
-"""Settings shared by every technique that fine-tunes: epochs, learning rate, steps."""
+"""Settings shared by every technique that fine-tunes: its training config, steps.
 
+A fine-tuning stage's params may hold any of :data:`TRAINING_KEYS`. ``epochs``
+defaults to 1 and ``learning_rate`` to the float rate times the stage's
+``rate_factor``; ``optimizer``, ``momentum``, ``weight_decay``,
+``lr_schedule`` and ``early_stopping_patience`` default to the recipe's, and
+``warmup_epochs`` to 0 (warm-up is for training from scratch).
+"""
+
+import dataclasses
 import math
 
 from kopt.errors import ConfigError
-from kopt.pipeline.recipe import require_positive_number
+from kopt.pipeline.techniques import Technique
+from kopt.training.config import TrainingConfig
+
+TRAINING_KEYS = (
+    "epochs",
+    "learning_rate",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "lr_schedule",
+    "warmup_epochs",
+    "early_stopping_patience",
+)
+# Inherited from the recipe when a stage does not set them.
+_INHERITED = ("optimizer", "momentum", "weight_decay", "lr_schedule", "early_stopping_patience")
+
+
+class FineTuningTechnique(Technique):
+    """A technique that trains: its params may hold :data:`TRAINING_KEYS`.
+
+    Attributes:
+        rate_factor: The default fine-tuning rate as a multiple of the float rate.
+        own_param_keys: The technique's params besides the training ones.
+    """
+
+    rate_factor = 1.0
+    own_param_keys = ()
+
+    @property
+    def param_keys(self):
+        return tuple(self.own_param_keys) + TRAINING_KEYS
+
+    def check_recipe(self, recipe, params):
+        super().check_recipe(recipe, params)
+        self.training_config(recipe, params)
+
+    def training_config(self, recipe, params):
+        """The stage's validated :class:`kopt.training.TrainingConfig`.
+
+        Raises:
+            ConfigError: Naming ``<stage>.<key>``.
+        """
+        return stage_training_config(recipe, self.name, params, rate_factor=self.rate_factor)
+
+
+def stage_training_config(recipe, technique, params, *, rate_factor=1.0, warmup=False):
+    """A stage's :class:`kopt.training.TrainingConfig`: its params over the recipe's.
+
+    Args:
+        recipe: The :class:`kopt.pipeline.Recipe`.
+        technique: The stage's name, for errors (``"prune.epochs"``).
+        params: The stage's params.
+        rate_factor: Default rate as a multiple of ``recipe.learning_rate``.
+        warmup: Whether the stage inherits the recipe's ``warmup_epochs``.
+    """
+    inherited = {key: getattr(recipe, key) for key in _INHERITED}
+    if "optimizer" in params:
+        inherited.pop("momentum")  # The recipe's momentum belongs to the recipe's optimizer.
+    settings = {
+        **inherited,
+        "epochs": 1,
+        "learning_rate": recipe.learning_rate * rate_factor,
+        "warmup_epochs": recipe.warmup_epochs if warmup else 0,
+    }
+    settings.update({key: params[key] for key in TRAINING_KEYS if params.get(key) is not None})
+    if params.get("early_stopping_patience", 0) is None:
+        settings["early_stopping_patience"] = None
+    config = TrainingConfig(**settings)
+    return config.validate(prefix=f"{technique}.")
 
 
 def check_fine_tune(technique, params):
-    """Validates ``params["epochs"]`` and ``params["learning_rate"]`` of a technique."""
+    """Validates the training params a stage gives, before any recipe is known."""
     epochs = params.get("epochs", 1)
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ConfigError(f"{technique}.epochs", epochs, "fine-tuning needs an integer of at least 1 epoch")
-    learning_rate = params.get("learning_rate")
-    if learning_rate is not None:
-        require_positive_number(f"{technique}.learning_rate", learning_rate)
-
-
-def fine_tune_settings(context, params):
-    """Returns ``(epochs, learning_rate)``; the rate defaults to the float training one."""
-    learning_rate = params.get("learning_rate")
-    return params.get("epochs", 1), context.recipe.learning_rate if learning_rate is None else learning_rate
+    given = {key: params[key] for key in TRAINING_KEYS if params.get(key) is not None}
+    checked = dataclasses.replace(TrainingConfig(epochs=epochs), **given)
+    if "momentum" in given and "optimizer" not in given:
+        checked = dataclasses.replace(checked, optimizer="momentum")  # Checked against the recipe later.
+    checked.validate(prefix=f"{technique}.")
 
 
 def steps_per_epoch(context):

@@ -10,16 +10,21 @@ Params (recipe keys under ``prune``; flags ``--prune``, ``--prune_schedule``,
   the final sparsity) or ``"constant"`` (the target from the first step).
 * ``sparsity_m_by_n``: ``[M, N]``, e.g. ``[2, 4]``: M zeros in every N consecutive
   weights along the input-channel axis (tfmot's meaning).
-* ``epochs``, ``learning_rate``: fine-tuning; the rate defaults to the float one.
+* ``epochs``, ``learning_rate`` and the other training keys of
+  :mod:`kopt.pipeline.stages.fine_tune`: fine-tuning; the rate defaults to the
+  float one. Early stopping counts only from the end of the sparsity ramp, so
+  training never stops short of the target.
 """
+
+import math
+
 
 from kopt import pruning
 from kopt.errors import ConfigError
 from kopt.pipeline.recipe import require_fraction
+from kopt.pipeline.stages.fine_tune import FineTuningTechnique
 from kopt.pipeline.stages.fine_tune import check_fine_tune
-from kopt.pipeline.stages.fine_tune import fine_tune_settings
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
-from kopt.pipeline.techniques import Technique
 from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.training import train_classifier
 
@@ -31,10 +36,11 @@ _UPDATES_PER_RAMP = 10
 
 
 @register_technique
-class Prune(Technique):
+class Prune(FineTuningTechnique):
     """Wraps prunable layers, fine-tunes under a schedule, strips to a plain model."""
 
     name = "prune"
+    own_param_keys = ("target_sparsity", "schedule", "sparsity_m_by_n")
 
     def check(self, params):
         check_fine_tune(self.name, params)
@@ -64,7 +70,8 @@ class Prune(Technique):
             raise ConfigError("prune.schedule", schedule, f"must be one of {', '.join(SCHEDULES)}")
 
     def apply(self, model, context, params):
-        epochs, learning_rate = fine_tune_settings(context, params)
+        config = self.training_config(context.recipe, params)
+        epochs = config.epochs
         m_by_n = params.get("sparsity_m_by_n")
         target = params.get("target_sparsity")
         if target is None:
@@ -83,9 +90,11 @@ class Prune(Technique):
         train_classifier(
             pruned,
             context.train,
-            epochs=epochs,
-            learning_rate=learning_rate,
+            config=config,
+            validation=context.validation,
             callbacks=[pruning.UpdatePruningStep()],
+            early_stopping_from_epoch=math.ceil(epochs * _RAMP_FRACTION),
+            steps_per_epoch=steps_per_epoch(context),
         )
         return pruned
 

@@ -7,9 +7,11 @@
   or ``"4bit"`` (experimental 4-bit weights, 8-bit activations).
 * ``io_type``: ``"float32"`` (default), ``"int8"`` or ``"uint8"`` model inputs and
   outputs in the file (``"16x8"`` keeps float32).
-* ``epochs``, ``learning_rate``: quantization-aware fine-tuning of the trained
-  float model; the rate defaults to a tenth of the float one, since QAT only
-  adapts weights to the rounding.
+* ``epochs``, ``learning_rate`` and the other training keys of
+  :mod:`kopt.pipeline.stages.fine_tune`: quantization-aware fine-tuning of the
+  trained float model; the rate defaults to a tenth of the float one, since QAT
+  only adapts weights to the rounding. QAT always trains in float32: under a
+  mixed-precision recipe the model is copied to float32 first.
 * ``preserve``: what earlier stages made that QAT must keep, a subset of
   ``["sparsity", "clusters"]``; only with ``"8bit"``. It picks a collaborative
   scheme (PQAT, CQAT or PCQAT), so the int8 file keeps the zeros and the
@@ -26,11 +28,14 @@
 
 from kopt import quantization
 from kopt.errors import ConfigError
+from kopt.pipeline.stages.fine_tune import FineTuningTechnique
 from kopt.pipeline.stages.fine_tune import check_fine_tune
-from kopt.pipeline.stages.fine_tune import fine_tune_settings
+from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import Technique
 from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.training import train_classifier
+from kopt.training import precision_policy
+from kopt.training import to_float32
 
 QAT_SCHEMES = ("8bit", "16x8", "4bit")
 PRESERVABLE = ("sparsity", "clusters")
@@ -48,11 +53,13 @@ def _check_io_type(technique, io_type, mode):
 
 
 @register_technique
-class QuantizationAwareTraining(Technique):
+class QuantizationAwareTraining(FineTuningTechnique):
     """Quantizes every supported layer, fine-tunes with fake quantization, exports integer."""
 
     name = "qat"
     export_mode = "int8"
+    own_param_keys = ("scheme", "io_type", "preserve", "cluster_per_channel")
+    rate_factor = _QAT_RATE_FACTOR
 
     def check(self, params):
         check_fine_tune(self.name, params)
@@ -67,14 +74,20 @@ class QuantizationAwareTraining(Technique):
             raise ConfigError("qat.scheme", scheme, f"keeping {' and '.join(preserve)} through QAT needs the 8bit scheme")
 
     def apply(self, model, context, params):
-        epochs, learning_rate = fine_tune_settings(context, params)
-        if params.get("learning_rate") is None:
-            learning_rate = context.recipe.learning_rate * _QAT_RATE_FACTOR
-        try:
-            quantized = quantization.quantize_model(model, scheme=_qat_scheme(params))
-        except ValueError as err:  # A layer the scheme cannot quantize.
-            raise ConfigError("qat.scheme", params.get("scheme", "8bit"), str(err)) from err
-        train_classifier(quantized, context.train, epochs=epochs, learning_rate=learning_rate)
+        config = self.training_config(context.recipe, params)
+        # Integer grids need float32: under mixed precision QAT trains a float32 copy.
+        with precision_policy("none"):
+            try:
+                quantized = quantization.quantize_model(to_float32(model), scheme=_qat_scheme(params))
+            except ValueError as err:  # A layer the scheme cannot quantize.
+                raise ConfigError("qat.scheme", params.get("scheme", "8bit"), str(err)) from err
+            train_classifier(
+                quantized,
+                context.train,
+                config=config,
+                validation=context.validation,
+                steps_per_epoch=steps_per_epoch(context),
+            )
         return quantized
 
     def export_options(self, params):
@@ -100,6 +113,7 @@ class PostTrainingQuantization(Technique):
     """Leaves the model as trained; the export quantizes it."""
 
     name = "ptq"
+    param_keys = ("mode", "io_type")
 
     def check(self, params):
         mode = params.get("mode")

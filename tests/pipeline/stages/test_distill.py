@@ -20,6 +20,7 @@ from kopt.pipeline import run
         ({"alpha": 1.5}, "distill.alpha"),
         ({"epochs": 0}, "distill.epochs"),
         ({"learning_rate": -1.0}, "distill.learning_rate"),
+        ({"distillation": "medium"}, "distill.distillation"),
     ],
 )
 def test_check_names_the_bad_param(params, key):

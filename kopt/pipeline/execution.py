@@ -1,0 +1,157 @@
+"""One pass of the pipeline: data -> model -> float training -> techniques -> export -> measure.
+
+:func:`kopt.pipeline.run` calls it once for a plain run, and the search once
+per trial (measuring on the validation split) and once for the best recipe.
+"""
+
+import os
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from kopt.data import load_dataset
+from kopt.models import get_model
+from kopt.pipeline import measure
+from kopt.pipeline.context import StageContext
+from kopt.pipeline.training import train_classifier
+from kopt.training import make_reproducible
+from kopt.training import precision_policy
+from kopt.training import split_validation
+from kopt.training import to_float32
+from kopt.utils.atomic import atomic_output_path
+
+EVALUATIONS = ("test", "validation")
+
+
+def load_data(recipe):
+    """Returns ``(train, validation, test, info)`` for ``recipe``.
+
+    ``validation`` is carved from the training data when
+    ``recipe.validation_split`` is above 0, else ``None``.
+    """
+    train, test, info = load_dataset(
+        recipe.dataset,
+        batch_size=recipe.batch_size,
+        data_dir=recipe.data_dir,
+        download=recipe.download,
+        seed=recipe.seed,
+    )
+    validation = None
+    if recipe.validation_split:
+        train, validation = split_validation(
+            train, recipe.validation_split, batch_size=recipe.batch_size, seed=recipe.seed
+        )
+    return train, validation, test, info
+
+
+def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save_models=True):
+    """Runs ``recipe`` once and measures the baseline and optimized models.
+
+    Seeds everything first and loads the data afresh, so a pass repeats exactly
+    whatever ran before it in the process.
+
+    Args:
+        recipe: A validated, resolved :class:`kopt.pipeline.Recipe`.
+        techniques: ``[(Technique, params), ...]`` in order.
+        strategy: The ``tf.distribute`` strategy to train under.
+        export_dir: Where the ``.tflite`` (and ``.keras``) files go.
+        evaluation: ``"test"`` for the report, ``"validation"`` for a search
+            trial, which must never see the test split.
+        save_models: Whether to save ``baseline.keras`` and ``optimized.keras``.
+
+    Returns:
+        A dict with ``dataset``, ``techniques``, ``baseline``, ``optimized``,
+        ``timings_s`` and ``files``.
+    """
+    if evaluation not in EVALUATIONS:
+        raise ValueError(f"evaluation must be one of {EVALUATIONS}. Received: evaluation={evaluation!r}")
+    timings = {}
+    started = time.perf_counter()
+    make_reproducible(recipe.seed, deterministic=recipe.deterministic)
+    train, validation, test, info = load_data(recipe)
+    scored = test if evaluation == "test" else validation
+    if scored is None:
+        raise ValueError(f"A {evaluation} pass needs validation_split above 0. Received: {recipe.validation_split}")
+    logging.info("Dataset %s: %s", info.name, info.source)
+    context = StageContext(
+        recipe=recipe, train=train, test=test, info=info, export_dir=export_dir, validation=validation
+    )
+    with precision_policy(recipe.mixed_precision):
+        with strategy.scope():
+            model = get_model(recipe.model, info.input_shape, info.num_classes)
+        # Only now: a model that fails to load leaves no folder behind.
+        os.makedirs(export_dir, exist_ok=True)
+        timings["setup"] = time.perf_counter() - started
+
+        mark = time.perf_counter()
+        with strategy.scope():
+            train_classifier(model, train, config=recipe.training_config(), validation=validation)
+        timings["baseline_training"] = time.perf_counter() - mark
+        files = {}
+        # The exported file is float32 whatever the training precision.
+        baseline_model = _local(to_float32(model), strategy)
+        if save_models:
+            files["baseline_keras"] = _save_model(baseline_model, os.path.join(export_dir, "baseline.keras"))
+        mark = time.perf_counter()
+        baseline = measure.measure(baseline_model, scored, os.path.join(export_dir, "baseline.tflite"))
+        timings["baseline_export"] = time.perf_counter() - mark
+
+        optimized_model = model
+        export = {"mode": "float32"}
+        stage_reports = {}
+        for technique, params in techniques:
+            mark = time.perf_counter()
+            logging.info("Applying technique %s with %s.", technique.name, params)
+            with strategy.scope():
+                optimized_model = technique.apply(optimized_model, context, params)
+            optimized_model = technique.strip(optimized_model)
+            export = technique.export_options(params)
+            timings[f"technique_{technique.name}"] = time.perf_counter() - mark
+            # A stage with a report of its own (auto's pareto front) adds it under its name.
+            if getattr(technique, "report_entry", None) is not None:
+                stage_reports[technique.name] = technique.report_entry
+    optimized_model = _local(to_float32(optimized_model), strategy)
+    if save_models:
+        files["optimized_keras"] = _save_model(optimized_model, os.path.join(export_dir, "optimized.keras"))
+    mark = time.perf_counter()
+    optimized = measure.measure(
+        optimized_model,
+        scored,
+        os.path.join(export_dir, "optimized.tflite"),
+        representative_dataset=train if export["mode"] in ("int8", "int16x8") else None,
+        **export,
+    )
+    timings["optimized_export"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    files["baseline_tflite"] = baseline["tflite_path"]
+    files["optimized_tflite"] = optimized["tflite_path"]
+    return {
+        "dataset": info.to_dict(),
+        "techniques": [technique.name for technique, _ in techniques],
+        "baseline": baseline,
+        "optimized": optimized,
+        "timings_s": {key: round(value, 3) for key, value in timings.items()},
+        "files": files,
+        **stage_reports,
+    }
+
+
+def _local(model, strategy):
+    """A single-device copy of a model trained across workers, for evaluation and export.
+
+    Keras' predict, like its fit, fails under the multi-worker strategy; the
+    copy holds the same values in ordinary variables.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return model
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _save_model(model, path):
+    with atomic_output_path(path) as tmp:
+        model.save(tmp)
+    return os.path.abspath(path)

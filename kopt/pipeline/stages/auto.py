@@ -1,0 +1,108 @@
+"""The ``auto`` stage: accuracy-aware compression under a budget (``kopt.auto.compress``).
+
+Params (recipe keys under ``auto``; see :data:`kopt.auto.params.AUTO_PARAMS`):
+
+* ``max_accuracy_drop``: points of validation accuracy the int8 model may lose
+  against the float model (default 0.5).
+* ``target_sparsity`` or ``target_gzip_kb``: stop once the kept model reaches this
+  overall sparsity, or its gzipped int8 file this size in KiB (not both).
+* ``time_budget``: seconds for the search, over all resumptions.
+* ``epochs``, ``learning_rate``, ``batch_size``: fine-tuning per step (rate and
+  batch default to the float ones).
+* ``validation_fraction``: share of the training split held out to choose on
+  (default 0.1) when the driver gives the stage no validation split of its own
+  (``context.validation``); the test split is never used.
+* ``steps``, ``criterion``, ``allocation``, ``fragile_drop``: as in ``compress``.
+
+The search keeps its state, models, report and figures in ``<export_dir>/auto``.
+Run again with the same recipe after a kill and it resumes there: the stage
+keeps the model it was given as ``auto/input.keras`` and searches from that copy,
+so a retrained baseline that differs in the last bit does not start it over. The
+result exports as a full-integer int8 file. :attr:`Auto.report_entry` holds the
+search's report (``pareto``, ``best``, ``message``...) after ``apply``.
+"""
+
+import os
+
+from absl import logging
+
+from kopt import auto
+from kopt.errors import ConfigError
+from kopt.pipeline.techniques import Technique
+from kopt.pipeline.techniques import register_technique
+from kopt.utils.atomic import atomic_output_path
+
+
+@register_technique
+class Auto(Technique):
+    """Finds the smallest pruned int8 model whose validation accuracy stays within budget."""
+
+    name = "auto"
+    export_mode = "int8"
+    param_keys = tuple(auto.AUTO_PARAMS)
+
+    def __init__(self):
+        self.report_entry = None
+
+    def check(self, params):
+        auto.validate_auto_params(params)
+
+    def apply(self, model, context, params):
+        values = auto.validate_auto_params(params)
+        seed = context.recipe.seed
+        images, labels = auto.canonical_order(*auto.as_arrays(context.train, name="train"))
+        if getattr(context, "validation", None) is not None:
+            fit, val = (images, labels), auto.canonical_order(*auto.as_arrays(context.validation, name="validation"))
+        else:
+            fit, val = auto.split_validation((images, labels), values["validation_fraction"], seed=seed)
+        directory = os.path.join(context.export_dir, "auto")
+        model = _input_model(model, directory)
+        options = {
+            "max_accuracy_drop": values["max_accuracy_drop"],
+            "target_sparsity": values["target_sparsity"],
+            "target_gzip_kb": values["target_gzip_kb"],
+            "time_budget": values["time_budget"],
+            "epochs": values["epochs"],
+            "batch_size": values["batch_size"] or context.recipe.batch_size,
+            "learning_rate": values["learning_rate"] or context.recipe.learning_rate,
+            "criterion": values["criterion"],
+            "allocation": values["allocation"],
+            "seed": seed,
+            "output_dir": directory,
+            "verbose": 0,
+        }
+        for key in ("steps", "fragile_drop"):
+            if values[key] is not None:
+                options[key] = list(values[key]) if key == "steps" else values[key]
+        try:
+            result = auto.compress(model, fit, val, **options)
+        except ValueError as err:
+            raise _config_error(err, directory, values) from err
+        self.report_entry = result.to_dict()
+        log = logging.info if result.met_budget else logging.warning
+        log("kopt.auto: %s; kept step %d (sparsity %.3f, %d bytes gzipped int8).", result.message,
+            result.best["step"], result.best["sparsity"], result.best["gzip_bytes"])
+        return result.model
+
+
+def _input_model(model, directory):
+    """The model the search started from, kept beside its state for resuming."""
+    import keras
+
+    path = os.path.join(directory, "input.keras")
+    if os.path.isfile(path) and os.path.isfile(os.path.join(directory, "state.json")):
+        logging.info("kopt.auto: resuming the search in %s from its saved input model.", directory)
+        return keras.models.load_model(path, compile=False)
+    os.makedirs(directory, exist_ok=True)
+    with atomic_output_path(path) as tmp:
+        model.save(tmp)
+    return model
+
+
+def _config_error(err, directory, values):
+    text = str(err)
+    if "time_budget" in text:
+        return ConfigError("auto.time_budget", values["time_budget"], text)
+    if "output_dir" in text:
+        return ConfigError("export_dir", os.path.dirname(directory), text)
+    return ConfigError("auto", values, text)

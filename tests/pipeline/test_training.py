@@ -1,0 +1,49 @@
+"""train_classifier: the config's optimizer, schedule and callbacks reach model.fit."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kopt.pipeline.training import train_classifier
+from kopt.training import TrainingConfig
+from kopt.training import WarmupSchedule
+
+
+def _data(count=32):
+    rng = np.random.default_rng(0)
+    images = rng.random((count, 4, 4, 1), dtype="float32")
+    labels = (images.mean(axis=(1, 2, 3)) > 0.5).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+
+
+def _model():
+    return keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+
+
+@pytest.mark.parametrize(
+    "optimizer, cls", [("momentum", keras.optimizers.SGD), ("adamw", keras.optimizers.AdamW),
+                       ("rmsprop", keras.optimizers.RMSprop)]
+)
+def test_config_reaches_the_compiled_optimizer(optimizer, cls):
+    model = _model()
+    config = TrainingConfig(epochs=2, learning_rate=0.01, optimizer=optimizer, lr_schedule="cosine", warmup_epochs=1)
+    history = train_classifier(model, _data(), config=config, verbose=0)
+    assert type(model.optimizer) is cls and len(history.history["loss"]) == 2
+    assert isinstance(model.optimizer._learning_rate, WarmupSchedule)
+    assert model.optimizer.iterations.numpy() == 8
+
+
+def test_old_signature_still_trains_adam_at_a_constant_rate():
+    model = _model()
+    train_classifier(model, _data(), epochs=1, learning_rate=0.02, verbose=0)
+    assert type(model.optimizer) is keras.optimizers.Adam
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.02)
+
+
+def test_plateau_and_early_stopping_need_validation_and_use_it():
+    config = TrainingConfig(epochs=2, learning_rate=0.01, lr_schedule="plateau", early_stopping_patience=3)
+    with pytest.raises(ValueError, match="pass `validation`"):
+        train_classifier(_model(), _data(), config=config, verbose=0)
+    history = train_classifier(_model(), _data(), config=config, validation=_data(8), verbose=0)
+    assert "val_loss" in history.history and "learning_rate" in history.history
