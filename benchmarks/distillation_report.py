@@ -3,6 +3,8 @@
 import statistics
 
 KINDS = ("teacher", "scratch", "distilled")
+# The same Distiller with the teacher's arg-max as labels (distillation="hard"); absent from older runs.
+HARD = "hard"
 
 
 def seed_rows(runs):
@@ -18,6 +20,10 @@ def seed_rows(runs):
             row[f"{kind}_val"] = run[kind]["val_accuracy"]
         row["margin_test"] = row["distilled_test"] - row["scratch_test"]
         row["margin_val"] = row["distilled_val"] - row["scratch_val"]
+        if HARD in run:
+            row["hard_test"] = run[HARD]["test_accuracy"]
+            row["hard_val"] = run[HARD]["val_accuracy"]
+            row["hard_margin_test"] = row["hard_test"] - row["scratch_test"]
         rows.append(row)
     return rows
 
@@ -36,7 +42,7 @@ def spread(values):
 def summarize(runs):
     """Mean and spread of every column over the seeds that ran."""
     rows = [row for row in seed_rows(runs) if "error" not in row]
-    columns = [key for key in (rows[0] if rows else {}) if key != "seed"]
+    columns = [key for key in (rows[0] if rows else {}) if key != "seed" and all(key in row for row in rows)]
     return {"seeds_ran": len(rows), **{column: spread([row[column] for row in rows]) for column in columns}}
 
 
@@ -105,10 +111,35 @@ def render_section(document, summary, verdicts):
             cells += [summary[f"{kind}_val"][stat] for kind in ("scratch", "distilled")]
             cells.append(summary["margin_val"][stat])
             lines.append(f"| {label} | " + " | ".join(f"{value:.2f}" for value in cells) + " |")
+    lines += _hard_table(document["rows"], summary)
     lines += ["", "| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {v['target']} | {v['measured']} | {v['verdict']} |" for v in verdicts]
     lines += ["", f"![distillation]({document['plot']})"]
     return "\n".join(lines)
+
+
+def _hard_table(rows, summary):
+    """Soft against hard distillation (the teacher's arg-max as labels), when the run has both."""
+    rows = [row for row in rows if "error" not in row and "hard_test" in row]
+    if not rows or "hard_test" not in summary:
+        return []
+    lines = [
+        "",
+        "Soft targets against hard distillation (`Distiller(distillation=\"hard\")`: the teacher's arg-max as",
+        "labels, same student, initial weights, order, epochs and alpha). Test accuracy in percent.",
+        "",
+        "| seed | scratch | soft | hard | soft - scratch | hard - scratch |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['seed']} | {row['scratch_test']:.2f} | {row['distilled_test']:.2f} | {row['hard_test']:.2f} | "
+            f"{row['margin_test']:+.2f} | {row['hard_margin_test']:+.2f} |"
+        )
+    for stat, label in (("mean", "mean"), ("std", "std"), ("range", "max-min")):
+        keys = ("scratch_test", "distilled_test", "hard_test", "margin_test", "hard_margin_test")
+        lines.append(f"| {label} | " + " | ".join(f"{summary[key][stat]:.2f}" for key in keys) + " |")
+    return lines
 
 
 def plot(rows, path):
@@ -121,8 +152,10 @@ def plot(rows, path):
     rows = [row for row in rows if "error" not in row]
     figure, axis = pyplot.subplots(figsize=(6, 3.5))
     seeds = [row["seed"] for row in rows]
-    for kind, marker in (("scratch", "o"), ("distilled", "s"), ("teacher", "^")):
-        axis.plot(seeds, [row[f"{kind}_test"] for row in rows], marker=marker, linestyle="none", label=kind)
+    for kind, marker in (("scratch", "o"), ("distilled", "s"), ("hard", "D"), ("teacher", "^")):
+        if all(f"{kind}_test" in row for row in rows):
+            label = "soft" if kind == "distilled" else kind
+            axis.plot(seeds, [row[f"{kind}_test"] for row in rows], marker=marker, linestyle="none", label=label)
     axis.set_xlabel("seed")
     axis.set_ylabel("test accuracy (%)")
     axis.set_xticks(seeds)

@@ -20,11 +20,28 @@ from benchmarks import harness  # noqa: E402
 from benchmarks.distillation_settings import DistillationSettings  # noqa: E402
 
 
-def _run(scratch, distilled, teacher=99.0):
+def _run(scratch, distilled, teacher=99.0, hard=None):
     def scores(test):
         return {"test_accuracy": test, "val_accuracy": test - 0.5, "params": 0, "train_s": 1.0}
 
-    return {"teacher": scores(teacher), "scratch": scores(scratch), "distilled": scores(distilled)}
+    run = {"teacher": scores(teacher), "scratch": scores(scratch), "distilled": scores(distilled)}
+    if hard is not None:
+        run["hard"] = scores(hard)
+    return run
+
+
+def test_hard_distillation_gets_its_own_table_when_the_run_has_it():
+    runs = {"0": _run(96.0, 96.8, hard=96.4), "1": _run(96.2, 97.0, hard=96.1)}
+    summary = distillation_report.summarize(runs)
+    assert summary["hard_margin_test"]["mean"] == pytest.approx((0.4 - 0.1) / 2)
+    rows = distillation_report.seed_rows(runs)
+    document = {"quick": False, "command": "x", "wall_time_s": 60, "machine_line": "m", "data": "d",
+                "settings_description": [], "rows": rows, "plot": "p.png"}
+    text = distillation_report.render_section(document, summary, [])
+    assert "| 0 | 96.00 | 96.80 | 96.40 | +0.80 | +0.40 |" in text
+    older = distillation_report.summarize({"0": _run(96.0, 96.8)})
+    assert "hard_test" not in older
+    assert "soft - scratch" not in distillation_report.render_section({**document, "rows": []}, older, [])
 
 
 def test_summary_and_verdicts():
