@@ -2,6 +2,8 @@
 
 import keras
 
+from kopt.models.arguments import check_classifier_arguments
+
 
 def small_cnn(input_shape, num_classes, *, name="small_cnn"):
     """A small CNN for image classification that suits every kopt technique.
@@ -31,13 +33,9 @@ def small_cnn(input_shape, num_classes, *, name="small_cnn"):
     >>> model.output_shape
     (None, 10)
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or any(not isinstance(d, int) or d < 1 for d in input_shape):
-        raise ValueError(f"input_shape must be (height, width, channels) of positive ints. Received: input_shape={input_shape}")
+    input_shape = check_classifier_arguments(input_shape, num_classes)
     if min(input_shape[:2]) < 2:
         raise ValueError(f"small_cnn needs images of at least 2x2. Received: input_shape={input_shape}")
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int of at least 2. Received: num_classes={num_classes}")
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1")(inputs)
     x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2")(x)

@@ -2,6 +2,8 @@
 
 import keras
 
+from kopt.models.arguments import check_classifier_arguments
+
 
 def tiny_cnn(input_shape, num_classes, *, name="tiny_cnn"):
     """A CNN with about a fiftieth of ``small_cnn``'s parameters on 28x28 images.
@@ -28,13 +30,7 @@ def tiny_cnn(input_shape, num_classes, *, name="tiny_cnn"):
     >>> tiny_cnn((28, 28, 1), 10).count_params()
     4266
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in input_shape):
-        raise ValueError(
-            f"input_shape must be (height, width, channels) of positive ints. Received: input_shape={input_shape}"
-        )
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int of at least 2. Received: num_classes={num_classes}")
+    input_shape = check_classifier_arguments(input_shape, num_classes)
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inputs)
     if min(input_shape[:2]) >= 4:

@@ -2,6 +2,8 @@
 
 import keras
 
+from kopt.models.arguments import check_classifier_arguments
+
 
 def tiny_mlp(input_shape, num_classes, *, units=28, name="tiny_mlp"):
     """One hidden ReLU layer of ``units`` on the flattened image, then ``num_classes`` logits.
@@ -29,13 +31,7 @@ def tiny_mlp(input_shape, num_classes, *, units=28, name="tiny_mlp"):
     >>> tiny_mlp((28, 28, 1), 10).count_params()
     22270
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in input_shape):
-        raise ValueError(
-            f"input_shape must be (height, width, channels) of positive ints. Received: input_shape={input_shape}"
-        )
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int of at least 2. Received: num_classes={num_classes}")
+    input_shape = check_classifier_arguments(input_shape, num_classes)
     if not isinstance(units, int) or isinstance(units, bool) or units < 1:
         raise ValueError(f"units must be a positive int. Received: units={units}")
     inputs = keras.Input(shape=input_shape, name="image")
