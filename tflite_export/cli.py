@@ -18,7 +18,10 @@ import tempfile
 from absl import flags
 
 _PROGRAM = "tflite_export"
-_USAGE = "usage: python -m tflite_export MODEL.keras OUT.tflite [--mode=int8] [--data=digits] [--report=r.json]"
+_USAGE = (
+    "usage: python -m tflite_export MODEL.keras OUT.tflite [--mode=int8] [--data=digits] [--report=r.json] "
+    "[--fixed_batch] [--strip_strings]"
+)
 FLAGS = flags.FlagValues()
 _MODE = flags.DEFINE_enum(
     "mode", "int8", ["float32", "float16", "dynamic", "int8", "int16x8"], "Conversion mode.", flag_values=FLAGS
@@ -34,6 +37,13 @@ _REPORT = flags.DEFINE_string("report", None, "Write the comparison as JSON here
 _RUNS = flags.DEFINE_integer("runs", 50, "Timed interpreter calls per file and XNNPACK setting.", lower_bound=1, flag_values=FLAGS)
 _THREADS = flags.DEFINE_integer("threads", 1, "Interpreter threads.", lower_bound=1, flag_values=FLAGS)
 _ALLOW_FLEX = flags.DEFINE_bool("allow_flex_ops", False, "Allow TensorFlow (Flex) ops.", flag_values=FLAGS)
+_FIXED_BATCH = flags.DEFINE_bool(
+    "fixed_batch", False, "Fix the batch dimension at 1 (static shapes, as microcontroller runtimes want).", flag_values=FLAGS
+)
+_STRIP_STRINGS = flags.DEFINE_bool(
+    "strip_strings", False, "Remove tensor names and the signature from the file (smaller, same arithmetic).",
+    flag_values=FLAGS,
+)
 
 
 def main(argv=None):
@@ -72,7 +82,9 @@ def main(argv=None):
         )
     try:
         with tempfile.TemporaryDirectory(prefix="tflite-export-") as workdir:
-            float_path = tflite_export.convert(model, os.path.join(workdir, "float32.tflite"))
+            # The reference file gets the same layout options, so the ratios compare like with like.
+            layout = {"batch_size": 1 if _FIXED_BATCH.value else None, "strip_strings": _STRIP_STRINGS.value}
+            float_path = tflite_export.convert(model, os.path.join(workdir, "float32.tflite"), **layout)
             tflite_export.convert(
                 model,
                 output_path,
@@ -81,6 +93,7 @@ def main(argv=None):
                 inference_input_type=_IO_TYPE.value,
                 inference_output_type=_IO_TYPE.value,
                 allow_flex_ops=_ALLOW_FLEX.value,
+                **layout,
             )
             result = tflite_export.compare(float_path, output_path, model, test, threads=_THREADS.value, runs=_RUNS.value)
     except tflite_export.ConversionError as err:

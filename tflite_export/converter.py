@@ -1,7 +1,9 @@
 """Keras model -> ``.tflite`` file, through TensorFlow's TFLite converter.
 
 The model is traced as a ``tf.function`` with a dynamic batch dimension, so the file
-can be resized to any batch in the interpreter, and converted with builtin TFLite
+can be resized to any batch in the interpreter (or, with ``batch_size=N``, with a
+fixed one: static shapes, no shape arithmetic ops, what microcontroller runtimes
+want), and converted with builtin TFLite
 ops only: a model that would need Flex (TensorFlow) ops fails with the converter's
 message instead of silently producing a file phones cannot run.
 
@@ -42,6 +44,8 @@ def convert(
     inference_input_type="float32",
     inference_output_type="float32",
     allow_flex_ops=False,
+    batch_size=None,
+    strip_strings=False,
 ):
     """Converts a Keras model to a ``.tflite`` file, written atomically.
 
@@ -61,6 +65,16 @@ def convert(
         inference_output_type: As ``inference_input_type``, for the output.
         allow_flex_ops: Allow TensorFlow (Flex) ops where TFLite has no builtin one.
             Off by default: most edge runtimes lack them.
+        batch_size: ``None`` (the default) keeps the batch dimension dynamic, so
+            the interpreter can resize it. A positive int fixes it: every shape in
+            the file is static and ``Flatten``/``Reshape`` need no run-time shape
+            ops, which makes the file smaller and is what TFLite Micro expects.
+            The model must have known inputs (built on ``keras.Input``).
+        strip_strings: Remove the tensor names, subgraph name, description and
+            signature from the file (``ai_edge_litert.tools.flatbuffer_utils``):
+            the arithmetic is unchanged and the file is smaller, but the
+            interpreter's signature runner and tensor names are gone; inputs and
+            outputs are still reached by index (``get_input_details``).
 
     Returns:
         ``output_path``.
@@ -82,7 +96,12 @@ def convert(
         raise ValueError(f"output_path must end in '.tflite'. Received: output_path={output_path!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be None or a positive int. Received: batch_size={batch_size!r}")
+    if not isinstance(strip_strings, bool):
+        raise ValueError(f"strip_strings must be True or False. Received: strip_strings={strip_strings!r}")
     model = _as_model(model_or_path)
+    input_signature = _input_signature(model, batch_size)
     quantization_aware = _is_quantization_aware(model)
     if quantization_aware and mode not in _INTEGER_MODES:
         raise ValueError(
@@ -116,7 +135,7 @@ def convert(
     lowered = quantization_aware and mode == "int8"
     with tempfile.TemporaryDirectory(prefix="kopt-tflite-") as workdir:
         try:
-            converter = _make_converter(model, workdir, lowered)
+            converter = _make_converter(model, workdir, lowered, input_signature)
             _configure(
                 converter, mode, representative_dataset, inference_input_type, inference_output_type, allow_flex_ops
             )
@@ -133,6 +152,8 @@ def convert(
             ) from err
     if lowered:
         _warn_if_float_ops(model, flatbuffer)
+    if strip_strings:
+        flatbuffer = _strip_strings(flatbuffer)
     atomic_write_bytes(output_path, flatbuffer)
     return output_path
 
@@ -204,7 +225,29 @@ def _strip_kopt_wrappers(model, mode):
     return model
 
 
-def _make_converter(model, workdir, lowered):
+def _input_signature(model, batch_size):
+    if batch_size is None:
+        return None
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        raise ValueError(
+            f"batch_size fixes the shape of the model's inputs, but model {model.name!r} has no known inputs; "
+            f"build it on keras.Input. Received: batch_size={batch_size}"
+        )
+    specs = [tf.TensorSpec((batch_size,) + tuple(x.shape[1:]), x.dtype) for x in inputs]
+    # The exported function takes the model's call arguments: one tensor, or the list.
+    return specs if len(specs) == 1 else [specs]
+
+
+def _strip_strings(flatbuffer):
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    flatbuffer_utils.strip_strings(parsed)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
+
+
+def _make_converter(model, workdir, lowered, input_signature=None):
     # Keras 3 documents the SavedModel route; converting a traced function that
     # still holds resource variables gives files that read uninitialized variables.
     from kopt.quantization import tflite_lowering
@@ -212,9 +255,9 @@ def _make_converter(model, workdir, lowered):
     saved_model_dir = os.path.join(workdir, "saved_model")
     if lowered:
         with tflite_lowering():
-            model.export(saved_model_dir, format="tf_saved_model", verbose=False)
+            model.export(saved_model_dir, format="tf_saved_model", verbose=False, input_signature=input_signature)
     else:
-        model.export(saved_model_dir, format="tf_saved_model", verbose=False)
+        model.export(saved_model_dir, format="tf_saved_model", verbose=False, input_signature=input_signature)
     return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
 
 

@@ -120,8 +120,10 @@ class TFLiteFlatbuffer:
         return len(self._graph.tensors or [])
 
     def name(self, tensor_id: int) -> str:
-        """The tensor's name."""
+        """The tensor's name; empty in a file whose strings were stripped."""
         name = self._graph.tensors[tensor_id].name
+        if name is None:  # A file converted with strip_strings=True.
+            return ""
         return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
 
     def dtype(self, tensor_id: int) -> str:

@@ -34,6 +34,8 @@ def predict(tflite_path_or_bytes, images, *, batch_size=_DEFAULT_BATCH, num_thre
         tflite_path_or_bytes: The ``.tflite`` file or its bytes; one input, one output.
         images: A float array ``(N, ...)`` of model inputs.
         batch_size: Examples per interpreter call; the input is resized to it.
+            Ignored for a file whose batch dimension is fixed (``convert(...,
+            batch_size=N)``): that one runs N at a time.
         num_threads: Interpreter threads; ``None`` lets LiteRT choose.
 
     Returns:
@@ -50,17 +52,26 @@ def predict(tflite_path_or_bytes, images, *, batch_size=_DEFAULT_BATCH, num_thre
         )
     input_detail, output_detail = input_detail[0], output_detail[0]
     images = np.asarray(images, dtype=np.float32)
+    fixed_batch = _fixed_batch(input_detail)
+    if fixed_batch is not None:
+        # A file converted with a static batch runs in steps of exactly that
+        # batch; the last step is padded and its padding dropped.
+        batch_size = fixed_batch
+        interpreter.allocate_tensors()
     outputs = []
-    current_batch = None
+    current_batch = fixed_batch
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
+        used = len(chunk)
+        if fixed_batch is not None and used < fixed_batch:
+            chunk = np.concatenate([chunk, np.zeros((fixed_batch - used,) + chunk.shape[1:], chunk.dtype)])
         if len(chunk) != current_batch:
             interpreter.resize_tensor_input(input_detail["index"], list(chunk.shape))
             interpreter.allocate_tensors()
             current_batch = len(chunk)
         interpreter.set_tensor(input_detail["index"], _quantize(chunk, input_detail))
         interpreter.invoke()
-        outputs.append(_dequantize(interpreter.get_tensor(output_detail["index"]), output_detail))
+        outputs.append(_dequantize(interpreter.get_tensor(output_detail["index"]), output_detail)[:used])
     return np.concatenate(outputs, axis=0) if outputs else np.zeros((0,), np.float32)
 
 
@@ -121,6 +132,14 @@ def collect(dataset):
     if not images:
         raise ValueError("dataset yielded no batches; cannot verify on an empty dataset")
     return np.concatenate(images), np.concatenate(labels).reshape(-1)
+
+
+def _fixed_batch(detail):
+    """The batch a file was converted with, or None where the batch dimension is resizable."""
+    signature = detail.get("shape_signature")
+    if signature is None or not len(signature) or int(signature[0]) < 1:
+        return None
+    return int(signature[0])
 
 
 def _quantize(values, detail):

@@ -38,6 +38,19 @@ def test_converts_compares_and_writes_report(digits_model, tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 0 and (tmp_path / "out.tflite").stat().st_size > 0
 
 
+
+def test_deployment_layout_flags(digits_model, tmp_path):
+    result = _run([digits_model, "out.tflite", "--mode=int8", "--runs=3", "--fixed_batch", "--strip_strings", "--report=r.json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from tflite_export.verify import load_interpreter
+
+    interpreter = load_interpreter(str(tmp_path / "out.tflite"))
+    assert list(interpreter.get_input_details()[0]["shape_signature"]) == [1, 8, 8, 1]
+    assert interpreter.get_signature_list() == {}
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "SHAPE" not in report["optimized"]["op_counts"] and "SHAPE" not in report["float32"]["op_counts"]
+    assert report["optimized"]["agreement"] >= 0.9
+
 @pytest.mark.parametrize(
     "make_args, expected",
     [

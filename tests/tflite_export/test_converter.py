@@ -186,3 +186,77 @@ def test_pruned_model_is_stripped_before_conversion(tmp_path, model_and_data):
     np.testing.assert_allclose(
         tflite_export.predict(path, data), pruning.strip_pruning(pruned).predict(data, verbose=0), atol=1e-5
     )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"batch_size": 0}, "batch_size must be None or a positive int. Received: batch_size=0"),
+        ({"batch_size": True}, "Received: batch_size=True"),
+        ({"batch_size": 2.0}, "Received: batch_size=2.0"),
+        ({"strip_strings": "yes"}, "strip_strings must be True or False. Received: strip_strings='yes'"),
+    ],
+)
+def test_bad_deployment_arguments_fail_before_any_work(tmp_path, model_and_data, kwargs, message):
+    model, _ = model_and_data
+    with pytest.raises(ValueError, match=message):
+        tflite_export.convert(model, str(tmp_path / "x.tflite"), **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+def test_fixed_batch_has_static_shapes_and_no_shape_ops(tmp_path, model_and_data):
+    model, data = model_and_data
+    dynamic = tflite_export.convert(model, str(tmp_path / "dynamic.tflite"))
+    fixed = tflite_export.convert(model, str(tmp_path / "fixed.tflite"), batch_size=5)
+    detail = load_interpreter(fixed).get_input_details()[0]
+    assert list(detail["shape_signature"]) == [5, 8, 8, 1]
+    shape_ops = {"SHAPE", "STRIDED_SLICE", "PACK"}
+    assert shape_ops & set(tflite_export.inspect(dynamic)["op_counts"])  # Flatten of a dynamic batch.
+    assert not shape_ops & set(tflite_export.inspect(fixed)["op_counts"])
+    assert os.path.getsize(fixed) < os.path.getsize(dynamic)
+    # 64 images run as 13 steps of 5; the last one is padded and trimmed.
+    np.testing.assert_allclose(tflite_export.predict(fixed, data), model.predict(data, verbose=0), atol=1e-5)
+
+
+def test_fixed_batch_of_a_model_with_two_inputs(tmp_path):
+    left, right = keras.Input((3,)), keras.Input((2,))
+    model = keras.Model([left, right], keras.layers.Dense(2)(keras.layers.Concatenate()([left, right])))
+    path = tflite_export.convert(model, str(tmp_path / "two.tflite"), batch_size=1)
+    shapes = sorted(list(d["shape_signature"]) for d in load_interpreter(path).get_input_details())
+    assert shapes == [[1, 2], [1, 3]]
+
+
+def test_fixed_batch_needs_known_inputs(tmp_path):
+    class Unbuilt(keras.Model):
+        def call(self, x):
+            return x * 2.0
+
+    with pytest.raises(ValueError, match="has no known inputs.*Received: batch_size=1"):
+        tflite_export.convert(Unbuilt(), str(tmp_path / "u.tflite"), batch_size=1)
+    assert os.listdir(tmp_path) == []
+
+
+def test_strip_strings_drops_names_and_keeps_the_arithmetic(tmp_path, model_and_data):
+    model, data = model_and_data
+    named = tflite_export.convert(model, str(tmp_path / "named.tflite"), mode="int8", representative_dataset=data)
+    stripped = tflite_export.convert(
+        model, str(tmp_path / "stripped.tflite"), mode="int8", representative_dataset=data, strip_strings=True
+    )
+    assert os.path.getsize(stripped) < os.path.getsize(named)
+    interpreter = load_interpreter(stripped)
+    assert interpreter.get_signature_list() == {}
+    assert {d["name"] for d in interpreter.get_tensor_details()} == {""}
+    assert tflite_export.inspect(stripped)["op_counts"] == tflite_export.inspect(named)["op_counts"]
+    np.testing.assert_array_equal(tflite_export.predict(stripped, data), tflite_export.predict(named, data))
+
+
+def test_quantization_aware_model_with_fixed_batch_and_stripped_strings(tmp_path, model_and_data):
+    from kopt import quantization
+
+    model, data = model_and_data
+    aware = quantization.quantize_model(model)
+    aware.predict(data, verbose=0)
+    path = tflite_export.convert(aware, str(tmp_path / "qat.tflite"), mode="int8", batch_size=1, strip_strings=True)
+    assert tflite_export.is_fully_integer(path)
+    agreement = np.mean(np.argmax(tflite_export.predict(path, data), -1) == np.argmax(aware.predict(data, verbose=0), -1))
+    assert agreement >= 0.9
