@@ -3,13 +3,17 @@
 For one seed: train the float CNN of the pruning benchmark, then
 
 * cluster it (16 clusters, k-means++), fine-tune, strip: the ``cluster`` row;
-* prune it to 80% (constant sparsity), fine-tune, strip, cluster with
+* prune it to 80% (polynomial from 50% over two epochs, then two epochs at
+  80%), strip, cluster with
   ``preserve_sparsity``, fine-tune, strip: the ``prune_cluster`` row;
 * fine-tune the clustered model with CQAT and the pruned-clustered one with
   PCQAT, exported as int8 TFLite: ``cluster_cqat_int8`` and
   ``prune_cluster_pcqat_int8``.
 
-The float model and the clustered ones are exported as float32 TFLite. Each
+The float model and the clustered ones are exported as float32 TFLite. Every
+file, the float reference included, has the layout of a microcontroller build:
+batch fixed at 1 and strings stripped (``tflite_export.convert``'s
+``batch_size=1, strip_strings=True``). Each
 row's Keras model saves its top-1 classes on the test set (``keras_top1``), and
 each row's own training stage is timed per step, beside a plain fine-tune of the
 float model at the same batch size, timed before and after the rows and pooled
@@ -17,6 +21,7 @@ float model at the same batch size, timed before and after the rows and pooled
 """
 
 import dataclasses
+import math
 import os
 import time
 
@@ -30,8 +35,12 @@ class ClusteringSettings:
     """Practitioner settings, after tfmot's collaborative-optimization guide.
 
     The float model trains as in the pruning benchmark (4 epochs, Adam 1e-3,
-    batch 32, 10% held out). Pruning: ``ConstantSparsity(0.8, begin_step=0,
-    frequency=100)``, 3 epochs, Adam 1e-3, batch 128. Clustering: 16 clusters,
+    batch 32, 10% held out). Pruning: ``PolynomialDecay(0.5 -> 0.8)`` ending
+    after 2 epochs, mask updates every 100 steps, then 2 more epochs at 80%; Adam
+    1e-3, batch 32. Chosen on the validation split (seeds 0 and 1) over tfmot's
+    guide's ``ConstantSparsity(0.8)`` for 3 epochs at batch 128 and over the same
+    two at the other batch size: it held 0.4 to 1 point more validation accuracy.
+    Clustering: 16 clusters,
     k-means++ centroids, 3 epochs, Adam 1e-5 (the guide's rate), batch 128.
     CQAT/PCQAT: 1 epoch, Adam 1e-5, batch 128.
 
@@ -46,7 +55,10 @@ class ClusteringSettings:
     validation_split: float = 0.1
     max_train_examples: int | None = None
     target_sparsity: float = 0.8
-    prune_epochs: int = 3
+    prune_initial_sparsity: float = 0.5
+    prune_end_epochs: int = 2
+    prune_epochs: int = 4
+    prune_batch_size: int = 32
     prune_learning_rate: float = 1e-3
     prune_frequency: int = 100
     number_of_clusters: int = 16
@@ -55,11 +67,15 @@ class ClusteringSettings:
     qat_epochs: int = 1
     qat_learning_rate: float = 1e-5
     finetune_batch_size: int = 128
+    fixed_batch_and_stripped_strings: bool = True
 
     @classmethod
     def quick(cls):
         """A smoke run: 4000 training examples, one epoch per stage, masks updated every 10 steps."""
-        return cls(dense_epochs=1, max_train_examples=4000, prune_epochs=1, cluster_epochs=1, prune_frequency=10)
+        return cls(
+            dense_epochs=1, max_train_examples=4000, prune_epochs=1, prune_end_epochs=1, cluster_epochs=1,
+            prune_frequency=10,
+        )
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -67,12 +83,18 @@ class ClusteringSettings:
     def describe(self):
         return (
             f"Float: {self.dense_epochs} epochs, Adam {self.learning_rate:g}, batch {self.dense_batch_size}. "
-            f"Prune: ConstantSparsity({self.target_sparsity:g}, frequency={self.prune_frequency}), "
-            f"{self.prune_epochs} epochs, "
+            f"Prune: PolynomialDecay({self.prune_initial_sparsity:g} -> {self.target_sparsity:g}, "
+            f"frequency={self.prune_frequency}) ending after {self.prune_end_epochs} epoch(s), "
+            f"{self.prune_epochs} epochs in all, batch {self.prune_batch_size}, "
             f"Adam {self.prune_learning_rate:g}. Cluster: {self.number_of_clusters} clusters, KMEANS_PLUS_PLUS, "
             f"{self.cluster_epochs} epochs, Adam {self.cluster_learning_rate:g} (preserve_sparsity after pruning). "
             f"CQAT/PCQAT: {self.qat_epochs} epoch, Adam {self.qat_learning_rate:g}. Fine-tuning batch "
-            f"{self.finetune_batch_size}, {self.validation_split:.0%} of the training data held out."
+            f"{self.finetune_batch_size}, {self.validation_split:.0%} of the training data held out. "
+            + (
+                "Every .tflite file (float reference included): batch fixed at 1, strings stripped."
+                if self.fixed_batch_and_stripped_strings
+                else "Every .tflite file: dynamic batch, names kept."
+            )
         )
 
 
@@ -96,11 +118,11 @@ def run(data, seed, settings, workdir, log=print):
     started = time.perf_counter()
     steps = {}
 
-    def fit(model, epochs, learning_rate, callbacks=()):
+    def fit(model, epochs, learning_rate, callbacks=(), batch_size=settings["finetune_batch_size"]):
         """Fits ``model`` in place; returns its step timer. A one-epoch stage is
         timed from its first step (its median ignores the tracing step)."""
         return pruning_kopt.fit_timed(
-            model, x_train, y_train, epochs=epochs, batch_size=settings["finetune_batch_size"],
+            model, x_train, y_train, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
             callbacks=callbacks, skip_epochs=1 if epochs > 1 else 0,
         )
@@ -121,7 +143,11 @@ def run(data, seed, settings, workdir, log=print):
 
     def export(model, name, mode):
         top1[name] = quantization_kopt.save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy"))
-        return tflite_export.convert(model, os.path.join(workdir, f"{name}.tflite"), mode=mode)
+        layout = settings.get("fixed_batch_and_stripped_strings", False)
+        return tflite_export.convert(
+            model, os.path.join(workdir, f"{name}.tflite"), mode=mode,
+            batch_size=1 if layout else None, strip_strings=layout,
+        )
 
     def plain_finetune():
         return fit(pruning_kopt.copy_of(dense), settings["cluster_epochs"], settings["learning_rate"])
@@ -137,11 +163,16 @@ def run(data, seed, settings, workdir, log=print):
     files["cluster"] = export(clustered, "cluster", "float32")
     files["cluster_cqat_int8"] = export(qat(clustered, "cqat", "cluster_cqat_int8"), "cluster_cqat_int8", "int8")
     log(f"seed {seed}: pruning, then clustering")
-    schedule = pruning.ConstantSparsity(
-        settings["target_sparsity"], begin_step=0, frequency=settings["prune_frequency"]
+    steps_per_epoch = math.ceil(len(x_train) * (1 - settings["validation_split"]) / settings["prune_batch_size"])
+    schedule = pruning.PolynomialDecay(
+        initial_sparsity=settings["prune_initial_sparsity"], final_sparsity=settings["target_sparsity"], begin_step=0,
+        end_step=steps_per_epoch * settings["prune_end_epochs"] - 1, frequency=settings["prune_frequency"],
     )
     pruned = pruning.prune_low_magnitude(pruning_kopt.copy_of(dense), pruning_schedule=schedule)
-    timer = fit(pruned, settings["prune_epochs"], settings["prune_learning_rate"], [pruning.UpdatePruningStep()])
+    timer = fit(
+        pruned, settings["prune_epochs"], settings["prune_learning_rate"], [pruning.UpdatePruningStep()],
+        batch_size=settings["prune_batch_size"],
+    )
     steps["prune"] = pruning_kopt.step_stats(timer)
     pruned = pruning.strip_pruning(pruned)
     pruned_clustered = cluster(pruned, preserve_sparsity=True, stage="prune_cluster")

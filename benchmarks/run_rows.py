@@ -41,6 +41,11 @@ def cluster_techniques(settings):
     }
 
 
+def layout_note(settings):
+    """The clustering files' layout, where it is not the default one."""
+    return "; file: batch 1, strings stripped" if settings.get("fixed_batch_and_stripped_strings") else ""
+
+
 def record(**values):
     """One seed's figures, leaving out those that are ``None``."""
     return {key: value for key, value in values.items() if value is not None}
@@ -172,11 +177,11 @@ def rows_from_clustering(document):
 
     rows = [make_row("kopt_float_c", "float", "float baseline", "kopt", document, epochs["float32"],
                      _per_seed(runs, lambda run: figures(run, "float32")),
-                     note="step: plain fine-tuning (the reference)")]
+                     note="step: plain fine-tuning (the reference)" + layout_note(settings))]
     for name, technique in cluster_techniques(settings).items():
         rows.append(make_row(f"kopt_{name}", name, technique, "kopt", document, epochs[name],
                              _per_seed(runs, lambda run, name=name: figures(run, name)),
-                             note="step: the row's last stage"))
+                             note="step: the row's last stage" + layout_note(settings)))
     return rows
 
 
@@ -225,7 +230,7 @@ def rows_from_extras(document):
         ),
     }
     for name, technique in cluster_techniques(clustering).items():
-        techniques[name] = (name, technique, cluster_epochs[name], "step: the row's last stage")
+        techniques[name] = (name, technique, cluster_epochs[name], "step: the row's last stage" + layout_note(clustering))
     wanted = {"kopt": ("float32", "m_by_n_2_4", "structured", "keras_int8"),
               "tfmot": ("float32", "m_by_n_2_4", *CLUSTER_ROWS)}
     rows = []

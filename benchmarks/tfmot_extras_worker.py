@@ -14,6 +14,9 @@ step-time reference, timed before and after the rows and pooled), then
   tfmot's ``cluster_weights`` (k-means++, ``preserve_sparsity`` after pruning) and
   its collaborative QAT schemes (``Default8BitClusterPreserveQuantizeScheme``),
   the QAT models converted as tfmot's guides do (``optimizations=[DEFAULT]``).
+  The pruning stage uses the clustering settings' schedule (polynomial, then
+  epochs at the final sparsity), and these four files get the clustering
+  benchmark's layout (batch fixed at 1, strings stripped) when its settings ask.
 
 Each row's Keras model saves its top-1 classes on the test set; scoring, sizing
 and timing the files is left to the parent, which treats kopt's files alike.
@@ -25,6 +28,7 @@ Usage::
         --seed 0 --settings '{...}' --output /tmp/tfmot_seed0.json
 """
 
+import math
 import os
 
 import numpy as np
@@ -46,13 +50,33 @@ def run(data, seed, settings, workdir, log):
     x_train, y_train, x_test, _ = base.load_arrays(data, settings.get("max_train_examples"))
     sparsity, cluster_api = tfmot.sparsity.keras, tfmot.clustering.keras
 
-    def fit(model, epochs, learning_rate, callbacks=()):
+    def fit(model, epochs, learning_rate, callbacks=(), batch_size=settings["finetune_batch_size"]):
         # A one-epoch stage is timed from its first step; its median ignores tracing.
         return base.fit_timed(
-            model, x_train, y_train, epochs=epochs, batch_size=settings["finetune_batch_size"],
+            model, x_train, y_train, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
             callbacks=callbacks, skip_epochs=1 if epochs > 1 else 0,
         )
+
+    layout = bool(clustering.get("fixed_batch_and_stripped_strings"))
+
+    def clustering_converter(model):
+        """A converter with the file layout of kopt's clustering files: batch fixed at 1 when asked."""
+        if not layout:
+            return tf.lite.TFLiteConverter.from_keras_model(model)
+        spec = tf.TensorSpec((1,) + tuple(model.input_shape[1:]), tf.float32)
+        concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+        return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+    def laid_out(flatbuffer):
+        """Strips the strings (names, signature) when asked, as kopt's convert(strip_strings=True) does."""
+        if not layout:
+            return flatbuffer
+        from ai_edge_litert.tools import flatbuffer_utils
+
+        parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+        flatbuffer_utils.strip_strings(parsed)
+        return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
 
     def row(name, model, timer, flatbuffer):
         path = os.path.join(workdir, f"{name}.tflite")
@@ -71,7 +95,7 @@ def run(data, seed, settings, workdir, log):
         )
         timer = fit(clustered, clustering["cluster_epochs"], clustering["cluster_learning_rate"])
         stripped = cluster_api.strip_clustering(clustered)
-        rows[name] = row(name, stripped, timer, base.to_tflite(stripped, "float32", None))
+        rows[name] = row(name, stripped, timer, laid_out(clustering_converter(stripped).convert()))
         return stripped
 
     def collaborative_qat(model, preserve_sparsity, name):
@@ -81,9 +105,9 @@ def run(data, seed, settings, workdir, log):
         annotated = tfmot.quantization.keras.quantize_annotate_model(model)
         quantized = tfmot.quantization.keras.quantize_apply(annotated, scheme)
         timer = fit(quantized, clustering["qat_epochs"], clustering["qat_learning_rate"])
-        converter = tf.lite.TFLiteConverter.from_keras_model(quantized)
+        converter = clustering_converter(quantized)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        rows[name] = row(name, quantized, timer, converter.convert())
+        rows[name] = row(name, quantized, timer, laid_out(converter.convert()))
 
     def plain_finetune():
         return fit(base.copy_of(dense), settings["finetune_epochs"], settings["learning_rate"])
@@ -105,12 +129,15 @@ def run(data, seed, settings, workdir, log):
     clustered = cluster(base.copy_of(dense), False, "cluster")
     collaborative_qat(clustered, False, "cluster_cqat_int8")
     log(f"tfmot extras seed {seed}: pruning, clustering, then PCQAT")
-    schedule = sparsity.ConstantSparsity(
-        clustering["target_sparsity"], begin_step=0, frequency=clustering["prune_frequency"]
+    steps_per_epoch = math.ceil(len(x_train) * (1 - settings["validation_split"]) / clustering["prune_batch_size"])
+    schedule = sparsity.PolynomialDecay(
+        initial_sparsity=clustering["prune_initial_sparsity"], final_sparsity=clustering["target_sparsity"],
+        begin_step=0, end_step=steps_per_epoch * clustering["prune_end_epochs"] - 1, frequency=clustering["prune_frequency"],
     )
     pruned = sparsity.prune_low_magnitude(base.copy_of(dense), pruning_schedule=schedule)
     prune_timer = fit(
-        pruned, clustering["prune_epochs"], clustering["prune_learning_rate"], [sparsity.UpdatePruningStep()]
+        pruned, clustering["prune_epochs"], clustering["prune_learning_rate"], [sparsity.UpdatePruningStep()],
+        batch_size=clustering["prune_batch_size"],
     )
     pruned_clustered = cluster(sparsity.strip_pruning(pruned), True, "prune_cluster")
     rows["prune_cluster"]["prune_steps"] = base.step_stats(prune_timer)

@@ -56,7 +56,7 @@ def test_section_reports_every_seed_and_verdict():
 @pytest.mark.slow
 def test_tiny_run_writes_json_png_and_section(mnist_npz, tmp_path):
     settings = clustering_kopt.ClusteringSettings(
-        dense_epochs=1, max_train_examples=600, prune_epochs=1, cluster_epochs=1, number_of_clusters=4
+        dense_epochs=1, max_train_examples=600, prune_epochs=1, prune_end_epochs=1, cluster_epochs=1, number_of_clusters=4
     )
     document = clustering.run_benchmark(
         mnist_npz, [0], settings, output_dir=str(tmp_path), markdown_path=str(tmp_path / "B.md"),

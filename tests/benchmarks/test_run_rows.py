@@ -116,7 +116,7 @@ def test_quantization_rows_time_qat_but_not_ptq():
 def test_clustering_distillation_and_extras_rows():
     clustering = by_key(run_rows.rows_from_clustering(clustering_document()))
     pcqat = clustering["kopt_prune_cluster_pcqat_int8"]
-    assert pcqat["epochs"] == "4 + 3 prune + 3 cluster + 1 PCQAT"
+    assert pcqat["epochs"] == "4 + 4 prune + 3 cluster + 1 PCQAT"
     assert pcqat["technique"] == "pruning 80% + clustering, 16 clusters + PCQAT int8"
     assert pcqat["seeds"]["0"]["step_s"] == 0.030 and pcqat["seeds"]["0"]["plain_step_s"] == 0.020
     distilled = by_key(run_rows.rows_from_distillation(distillation_document()))["kopt_distill"]
