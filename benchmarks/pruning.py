@@ -1,7 +1,8 @@
 """Pruning benchmark: kopt.pruning and tensorflow-model-optimization, in the same run.
 
 Both sides train the CNN of tfmot's "Pruning in Keras example" with that example's
-epochs, batch sizes, optimizer and schedule (see ``pruning_settings.py``), prune it
+model, epochs and optimizer and a practitioner's schedule, batch size and choice of
+layers (see ``pruning_settings.py``, which says why), prune it
 to each target sparsity, strip it, export float32 and int8 TFLite and score the
 files in the LiteRT interpreter on the whole 10,000-image MNIST test set. tfmot runs
 in its own virtual environment (``tfmot_env.py``) through
@@ -52,11 +53,11 @@ _SPARSITIES = flags.DEFINE_list("sparsities", ["0.5", "0.8", "0.9"], "Target spa
 # --help lists them as this benchmark's own.
 flags.adopt_module_key_flags(harness)
 _END_STEP_EPOCHS = flags.DEFINE_integer(
-    "end_step_epochs", None, "End the sparsity ramp after this many fine-tuning epochs (default: the "
-    "example's, at the end of fine-tuning).", lower_bound=1,
+    "end_step_epochs", None, "End the sparsity ramp after this many fine-tuning epochs (default: 1).",
+    lower_bound=1,
 )
 _FREQUENCY = flags.DEFINE_integer(
-    "frequency", None, "Steps between mask updates (default: the example's 100; --quick: 10).", lower_bound=1
+    "frequency", None, "Steps between mask updates (default: 20; --quick: 10; tfmot's example: 100).", lower_bound=1
 )
 
 

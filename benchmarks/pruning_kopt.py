@@ -144,15 +144,20 @@ def run(data, seed, settings, workdir, log=print):
 
         for target in settings["sparsities"]:
             log(f"kopt seed {seed}: pruning to {target:.0%}")
+            layer_target = settings["pruned_layer_sparsity"][f"{target:g}"]
             schedule = pruning.PolynomialDecay(
-                initial_sparsity=min(settings["initial_sparsity"], target),
-                final_sparsity=target,
+                initial_sparsity=min(settings["initial_sparsity"], layer_target),
+                final_sparsity=layer_target,
                 begin_step=settings["begin_step"],
                 end_step=pruning_end,
                 power=settings["power"],
                 frequency=settings["frequency"],
             )
-            model = pruning.prune_low_magnitude(copy_of(dense), pruning_schedule=schedule)
+            first = [layer for layer in dense.layers if layer.weights][0].name
+            model = pruning.prune_low_magnitude(
+                copy_of(dense), pruning_schedule=schedule,
+                layer_schedules={first: None} if settings["keep_first_layer_dense"] else None,
+            )
             timer = fine_tune(model, x_train, y_train, settings, seed, [pruning.UpdatePruningStep()])
             stripped = pruning.strip_pruning(model)
             entry = measure(stripped, f"pruned_{target:g}")

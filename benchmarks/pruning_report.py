@@ -260,7 +260,9 @@ def render_section(document, summaries, judged):
     keys = [sparsity_key(s) for s in sparsities]
     pct = [f"{s:.0%}" for s in sparsities]
     lines = run_lines(document, "Pruning: kopt and tfmot side by side")
-    lines += ["", "Settings, the same for both sides (those of tfmot's \"Pruning in Keras example\"):", ""]
+    lines += ["", "Settings, the same for both sides (model, data and epochs of tfmot's \"Pruning in Keras example\"; "
+              "layers, schedule end, mask frequency and batch chosen on the validation split, see "
+              "`benchmarks/pruning_settings.py`):", ""]
     lines += [f"- {line}" for line in document["settings_description"]]
     lines += [
         "",

@@ -91,6 +91,20 @@ def load_arrays(path, max_train_examples=None):
     )
 
 
+def prune(model, schedule, keep_first_layer_dense):
+    """Wraps every prunable layer, or all but the first one, as the comprehensive guide shows."""
+    if not keep_first_layer_dense:
+        return tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+    first = [layer for layer in model.layers if layer.weights][0].name
+
+    def wrap(layer):
+        if layer.name == first or not layer.weights:
+            return layer
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+
+    return keras.models.clone_model(model, clone_function=wrap)
+
+
 def build_model():
     """The model of tfmot's pruning_with_keras example, unchanged."""
     return keras.Sequential(
@@ -285,15 +299,16 @@ def run(data, seed, settings, workdir, log):
     result["pruned"] = {}
     for target in settings["sparsities"]:
         log(f"tfmot seed {seed}: pruning to {target:.0%}")
+        layer_target = settings["pruned_layer_sparsity"][f"{target:g}"]
         schedule = tfmot.sparsity.keras.PolynomialDecay(
-            initial_sparsity=min(settings["initial_sparsity"], target),
-            final_sparsity=target,
+            initial_sparsity=min(settings["initial_sparsity"], layer_target),
+            final_sparsity=layer_target,
             begin_step=settings["begin_step"],
             end_step=pruning_end,
             power=settings["power"],
             frequency=settings["frequency"],
         )
-        model = tfmot.sparsity.keras.prune_low_magnitude(copy_of(dense), pruning_schedule=schedule)
+        model = prune(copy_of(dense), schedule, settings["keep_first_layer_dense"])
         timer = fine_tune(model, x_train, y_train, settings, seed, [tfmot.sparsity.keras.UpdatePruningStep()])
         stripped = tfmot.sparsity.keras.strip_pruning(model)
         compile_model(stripped, settings["learning_rate"])

@@ -217,14 +217,19 @@ def test_render_section_marks_a_quick_run():
 # --- settings, environment, machine ---------------------------------------------
 
 
-def test_settings_follow_the_tfmot_example_and_travel_as_json():
+def test_settings_keep_the_example_model_and_epochs_and_travel_as_json():
     full = PruningSettings.full()
-    assert (full.dense_epochs, full.prune_epochs, full.prune_batch_size) == (4, 2, 128)
-    assert (full.initial_sparsity, full.power, full.frequency, full.validation_split) == (0.5, 3, 100, 0.1)
-    assert json.loads(json.dumps(full.as_dict()))["sparsities"] == [0.5, 0.8, 0.9]
-    assert "end_step=ceil(train_examples x 0.9 / 128) x 2," in " ".join(full.describe())
-    early = dataclasses.replace(full, end_step_epochs=1)
-    assert "end_step=ceil(train_examples x 0.9 / 128) x 1," in " ".join(early.describe())
+    assert (full.dense_epochs, full.prune_epochs, full.prune_batch_size) == (4, 2, 16)
+    assert (full.initial_sparsity, full.power, full.frequency, full.validation_split) == (0.5, 3, 20, 0.1)
+    travelled = json.loads(json.dumps(full.as_dict()))
+    assert travelled["sparsities"] == [0.5, 0.8, 0.9]
+    # The Dense layer takes every zero, so that the target fraction of all kernel weights is zero.
+    dense_target = travelled["pruned_layer_sparsity"]["0.9"]
+    assert abs(dense_target * 20280 - 0.9 * (20280 + 108)) < 1e-6 and travelled["keep_first_layer_dense"] is True
+    assert "end_step=ceil(train_examples x 0.9 / 16) x 1," in " ".join(full.describe())
+    example = dataclasses.replace(full, end_step_epochs=None, keep_first_layer_dense=False, prune_batch_size=128)
+    assert "end_step=ceil(train_examples x 0.9 / 128) x 2," in " ".join(example.describe())
+    assert example.as_dict()["pruned_layer_sparsity"] == {"0.5": 0.5, "0.8": 0.8, "0.9": 0.9}
     quick = PruningSettings.quick((0.8,))
     assert quick.dense_epochs < full.dense_epochs and quick.max_train_examples and quick.sparsities == (0.8,)
 
