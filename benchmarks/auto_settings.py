@@ -12,6 +12,8 @@ scores.
 
 import dataclasses
 
+from benchmarks import markdown
+
 
 @dataclasses.dataclass(frozen=True)
 class AutoSettings:
@@ -56,9 +58,7 @@ class AutoSettings:
         """Markdown bullet lines stating every setting."""
         from benchmarks.pruning_settings import MODEL_DESCRIPTION
 
-        train = "all training examples" if self.max_train_examples is None else (
-            f"the first {self.max_train_examples} training examples"
-        )
+        train = markdown.training_examples(self.max_train_examples)
         levels = ", ".join(f"{level:.0%}" for level in self.sensitivity_levels)
         steps = ", ".join(f"{step:g}" for step in self.auto_steps)
         return [

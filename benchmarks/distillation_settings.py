@@ -27,6 +27,8 @@ data; validation accuracy of scratch -> distilled student):
 
 import dataclasses
 
+from benchmarks import markdown
+
 
 @dataclasses.dataclass(frozen=True)
 class DistillationSettings:
@@ -64,9 +66,7 @@ class DistillationSettings:
 
     def describe(self):
         """Markdown bullet lines stating every setting."""
-        train = "all training examples" if self.max_train_examples is None else (
-            f"the first {self.max_train_examples} training examples"
-        )
+        train = markdown.training_examples(self.max_train_examples)
         return [
             f"- Data: {train}, the last {self.validation_split:.0%} held out for validation; "
             "accuracy on the 10,000 MNIST test images.",

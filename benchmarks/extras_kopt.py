@@ -21,6 +21,7 @@ import os
 import time
 
 from benchmarks import keras_quantize
+from benchmarks import markdown
 from benchmarks import pruning_kopt
 from benchmarks.clustering_kopt import ClusteringSettings
 
@@ -79,9 +80,7 @@ class ExtrasSettings:
 
     def describe(self):
         """Markdown bullet lines stating every setting."""
-        train = "all training examples" if self.max_train_examples is None else (
-            f"the first {self.max_train_examples} training examples"
-        )
+        train = markdown.training_examples(self.max_train_examples)
         return [
             (
                 f"Float model: the pruning benchmark's CNN, {train}, the last {self.validation_split:.0%} held out; "

@@ -16,6 +16,13 @@ HEADER = (
 )
 
 
+def training_examples(max_train_examples):
+    """How a settings description names the training data it used."""
+    if max_train_examples is None:
+        return "all training examples"
+    return f"the first {max_train_examples} training examples"
+
+
 def markers(name):
     """Returns the ``(begin, end)`` marker lines of section ``name``."""
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_]+", name):

@@ -32,6 +32,8 @@ as JSON, so both sides read the same numbers.
 
 import dataclasses
 
+from benchmarks import markdown
+
 MODEL_DESCRIPTION = (
     "tfmot example CNN: Reshape(28,28,1) -> Conv2D(12, 3x3, ReLU) -> MaxPool(2x2) "
     "-> Flatten -> Dense(10) logits; 20,410 parameters"
@@ -92,9 +94,7 @@ class PruningSettings:
 
     def describe(self):
         """Markdown bullet lines stating every setting."""
-        train = "all training examples" if self.max_train_examples is None else (
-            f"the first {self.max_train_examples} training examples"
-        )
+        train = markdown.training_examples(self.max_train_examples)
         target = "the Dense layer's target" if self.keep_first_layer_dense else "target"
         initial = f"min({self.initial_sparsity:g}, {target})"
         end_epochs = self.end_step_epochs or self.prune_epochs

@@ -22,6 +22,7 @@ as JSON, so both sides read the same numbers.
 
 import dataclasses
 
+from benchmarks import markdown
 from benchmarks.pruning_settings import MODEL_DESCRIPTION
 
 
@@ -75,9 +76,7 @@ class QuantizationSettings:
 
     def describe(self):
         """Markdown bullet lines stating every setting."""
-        train = "all training examples" if self.max_train_examples is None else (
-            f"the first {self.max_train_examples} training examples"
-        )
+        train = markdown.training_examples(self.max_train_examples)
         return [
             f"Model: {MODEL_DESCRIPTION}.",
             (

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from benchmarks import markdown
+
 
 @dataclasses.dataclass(frozen=True)
 class SchedulesSettings:
@@ -32,9 +34,7 @@ class SchedulesSettings:
 
     def describe(self):
         """Markdown bullet lines stating every setting."""
-        train = "all training examples" if self.max_train_examples is None else (
-            f"the first {self.max_train_examples} training examples"
-        )
+        train = markdown.training_examples(self.max_train_examples)
         return [
             f"- Data: {train}, the last {self.validation_split:.0%} of them (after the seed's shuffle) held out "
             "for validation; accuracy on the 10,000 MNIST test images.",

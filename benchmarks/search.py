@@ -28,6 +28,7 @@ from absl import logging  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
 from benchmarks import machine  # noqa: E402
+from benchmarks import markdown  # noqa: E402
 
 SECTION = "search"
 flags.adopt_module_key_flags(harness)
@@ -52,8 +53,7 @@ class SearchSettings:
         return cls(epochs=1, finetune_epochs=1, max_trials=3, max_train_examples=2000)
 
     def describe(self):
-        train = "all training examples" if self.max_train_examples is None else (
-            f"the first {self.max_train_examples} training examples")
+        train = markdown.training_examples(self.max_train_examples)
         return [
             f"- Data: {train}, {self.validation_split:.0%} held out for validation (trials are scored on it); "
             "the 10,000 MNIST test images score only the two final models.",

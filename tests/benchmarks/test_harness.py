@@ -125,3 +125,8 @@ def test_docstring_examples_run():
 
     for module in (harness, run):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def test_training_examples_names_the_data_a_settings_description_used():
+    assert markdown.training_examples(None) == "all training examples"
+    assert markdown.training_examples(4000) == "the first 4000 training examples"
