@@ -151,17 +151,12 @@ class Recipe:
         return self
 
     def training_config(self):
-        """The :class:`kopt.training.TrainingConfig` of float training."""
-        return TrainingConfig(
-            epochs=self.epochs,
-            learning_rate=self.learning_rate,
-            optimizer=self.optimizer,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            lr_schedule=self.lr_schedule,
-            warmup_epochs=self.warmup_epochs,
-            early_stopping_patience=self.early_stopping_patience,
-        )
+        """The :class:`kopt.training.TrainingConfig` of float training.
+
+        A recipe carries every ``TrainingConfig`` field under the same name.
+        """
+        names = [field.name for field in dataclasses.fields(TrainingConfig)]
+        return TrainingConfig(**{name: getattr(self, name) for name in names})
 
     def needs_validation(self):
         """Whether training or the search reads a validation split."""
