@@ -205,10 +205,13 @@ def copy_of(model):
     return clone
 
 
-def train_dense(x_train, y_train, settings, seed):
-    """Builds and trains the dense model with the ``dense_*`` settings; returns it."""
+def train_dense(x_train, y_train, settings, seed, build=None):
+    """Builds and trains the dense model with the ``dense_*`` settings; returns it.
+
+    ``build`` makes the model (no arguments); by default :func:`build_model`.
+    """
     keras.utils.set_random_seed(seed)
-    dense = build_model()
+    dense = (build or build_model)()
     compile_model(dense, settings["learning_rate"])
     dense.fit(
         x_train,

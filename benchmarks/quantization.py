@@ -1,7 +1,7 @@
 """Quantization benchmark: kopt.quantization and tensorflow-model-optimization, in the same run.
 
-Both sides train the CNN of tfmot's Keras examples as the pruning benchmark does,
-export it as float32 and post-training-quantized (PTQ) int8 TFLite, fine-tune a
+Both sides train a CNN with BatchNormalization (``quantization_models.py``) as
+the pruning benchmark trains its model, export it as float32 and post-training-quantized (PTQ) int8 TFLite, fine-tune a
 copy with quantization-aware training (QAT) and a copy without (the step-time
 reference), and export the QAT model as int8 TFLite (see
 ``quantization_settings.py``). tfmot runs in its own virtual environment
@@ -17,6 +17,10 @@ the repository root::
 
     python -m benchmarks.quantization                      # 3 seeds, the benchmark's figures
     python -m benchmarks.quantization --quick --seeds=0    # smoke run, a few minutes
+    python -m benchmarks.quantization --qat_model=tfmot_example_cnn   # the pruning benchmark's 20k CNN
+
+A model other than the default writes ``quantization_<model>.{json,png}`` and its
+own section, ``quantization_<model>``, so the default's figures stay.
 
 The flags are the pruning benchmark's (this module imports it), less
 ``--sparsities``, ``--end_step_epochs`` and ``--frequency``, which are refused.
@@ -44,9 +48,14 @@ from benchmarks import (
     pruning,  # noqa: E402 - defines the flags this benchmark shares.
     quantization_report,  # noqa: E402
 )
+from benchmarks.quantization_models import DEFAULT_MODEL, MODELS  # noqa: E402
 from benchmarks.quantization_settings import QuantizationSettings  # noqa: E402
 
 SECTION = "quantization"
+_QAT_MODEL = flags.DEFINE_enum(
+    "qat_model", DEFAULT_MODEL, list(MODELS),
+    "benchmarks.quantization's model (quantization_models.py); another than the default writes its own section.",
+)
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfmot_quantization_worker.py")
 PRUNING_ONLY_FLAGS = ("sparsities", "end_step_epochs", "frequency")
 FILE_KINDS = ("float32", "ptq_int8", "qat_int8")
@@ -67,7 +76,13 @@ def settings_from_flags(flag_values=flags.FLAGS):
         raise app.UsageError(
             f"--{given[0]} is a flag of benchmarks.pruning; benchmarks.quantization does not read it"
         )
-    return QuantizationSettings.quick() if flag_values.quick else QuantizationSettings.full()
+    model = flag_values.qat_model
+    return QuantizationSettings.quick(model) if flag_values.quick else QuantizationSettings.full(model)
+
+
+def section_for(model):
+    """The section (and file stem) of a run on ``model``: the default's is ``SECTION``."""
+    return SECTION if model == DEFAULT_MODEL else f"{SECTION}_{model}"
 
 
 def run_kopt_seed(data, seed, settings, workdir):
@@ -180,7 +195,8 @@ def run_benchmark(data, seeds, settings, tfmot, *, output_dir, markdown_path, co
 
     started = time.time()
     machine_info = machine.describe_machine()
-    stem = harness.result_stem(SECTION, quick)
+    section = section_for(settings.model)
+    stem = harness.result_stem(section, quick)
     os.makedirs(output_dir, exist_ok=True)
     workdir, owned = harness.make_workdir("kopt-quantization-benchmark-", workdir)
     frameworks = measure_frameworks(
@@ -191,7 +207,7 @@ def run_benchmark(data, seeds, settings, tfmot, *, output_dir, markdown_path, co
     plot_path = quantization_plot.plot(summaries, os.path.join(output_dir, f"{stem}.png"))
     document = {
         **pruning.run_document(
-            SECTION, command=command, quick=quick, started=started, data=data, data_label=data_label,
+            section, command=command, quick=quick, started=started, data=data, data_label=data_label,
             seeds=seeds, settings=settings, machine_info=machine_info,
         ),
         "plot": os.path.relpath(plot_path, os.path.dirname(os.path.abspath(markdown_path))),
@@ -209,7 +225,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     settings = settings_from_flags()
-    data, seeds, tfmot, options = pruning.shared_options(SECTION, "benchmarks.quantization")
+    data, seeds, tfmot, options = pruning.shared_options(section_for(settings.model), "benchmarks.quantization")
     document = run_benchmark(data, seeds, settings, tfmot, **options)
     print(document["section"])
 

@@ -1,7 +1,7 @@
 """kopt's side of the quantization benchmark: the same steps as the tfmot worker, in Keras 3.
 
-For one seed: train the float model of the pruning benchmark (with
-``pruning_kopt``'s code), export it as float32 and PTQ int8 TFLite with
+For one seed: train the float model (``settings["model"]``, built by
+``quantization_models``, trained with ``pruning_kopt``'s code), export it as float32 and PTQ int8 TFLite with
 ``tflite_export``, fine-tune one copy without quantization (the step-time
 reference, timed before and after QAT) and one made with
 ``kopt.quantization.quantize_model``, export the QAT model as int8 TFLite and
@@ -14,9 +14,10 @@ benchmark scores, sizes and times both sides' files with the same code.
 import os
 import time
 
+import keras
 import numpy as np
 
-from benchmarks import pruning_kopt
+from benchmarks import pruning_kopt, quantization_models
 
 _PREDICT_BATCH = 256
 
@@ -77,8 +78,10 @@ def run(data, seed, settings, workdir, log=print):
             seed=seed,
         )
 
-    log(f"kopt seed {seed}: float training, {settings['dense_epochs']} epochs")
-    dense = pruning_kopt.train_dense(x_train, y_train, settings, seed)
+    log(f"kopt seed {seed}: float training of {settings['model']}, {settings['dense_epochs']} epochs")
+    dense = pruning_kopt.train_dense(
+        x_train, y_train, settings, seed, build=lambda: quantization_models.build(settings["model"], keras)
+    )
     files = {
         "float32": tflite_export.convert(dense, os.path.join(workdir, "float32.tflite"), mode="float32"),
         "ptq_int8": tflite_export.convert(

@@ -16,7 +16,7 @@ One seed's result, once the benchmark has scored its files, reads::
 float Keras model, those of ``qat_int8`` to the QAT Keras model.
 """
 
-from benchmarks import pruning_report
+from benchmarks import pruning_report, quantization_models
 
 # The issue's targets.
 ACCURACY_DROP_LIMIT_POINTS = 0.3
@@ -131,7 +131,11 @@ _SHORT_TITLES = {
 
 def render_section(document, summaries, judged):
     """The markdown of the quantization section (without its markers)."""
-    lines = pruning_report.run_lines(document, "Quantization: kopt and tfmot side by side")
+    model = document.get("settings", {}).get("model", quantization_models.DEFAULT_MODEL)
+    title = "Quantization: kopt and tfmot side by side"
+    if model != quantization_models.DEFAULT_MODEL:
+        title = f"Quantization of {model}: kopt and tfmot side by side"
+    lines = pruning_report.run_lines(document, title)
     lines += ["", "Settings, the same for both sides:", ""]
     lines += [f"- {line}" for line in document["settings_description"]]
     lines += [

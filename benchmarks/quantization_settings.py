@@ -1,8 +1,9 @@
 """Settings of the quantization benchmark, shared by the kopt and tfmot sides.
 
-The model and its float training are those of the pruning benchmark (the CNN of
-tfmot's Keras examples, 4 epochs of Adam at learning rate 1e-3, batch size 32,
-the last 10% of the training data held out for validation). Quantization-aware
+The model is a CNN with BatchNormalization (``quantization_models.py``; the
+tfmot example CNN of the pruning benchmark on request), trained as the pruning
+benchmark trains its model: 4 epochs of Adam at learning rate 1e-3, batch size
+32, the last 10% of the training data held out for validation. Quantization-aware
 training then fine-tunes a copy of the trained float model, as is usual for QAT,
 at a tenth of the learning rate: 2 epochs, batch size 128, Adam at 1e-4. A plain
 (unquantized) fine-tune of another copy with the same settings is the step-time
@@ -22,8 +23,7 @@ as JSON, so both sides read the same numbers.
 
 import dataclasses
 
-from benchmarks import markdown
-from benchmarks.pruning_settings import MODEL_DESCRIPTION
+from benchmarks import markdown, quantization_models
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,7 @@ class QuantizationSettings:
     the same code.
     """
 
+    model: str = quantization_models.DEFAULT_MODEL
     dense_epochs: int = 4
     dense_batch_size: int = 32
     learning_rate: float = 0.001
@@ -45,8 +46,8 @@ class QuantizationSettings:
     qat_learning_rate: float = 0.0001
     representative_examples: int = 256
     max_train_examples: int | None = None
-    # One invoke() of this model takes tens of microseconds: many runs are cheap
-    # and needed for a stable median.
+    # One invoke() of these models takes 0.02 to 0.2 ms with XNNPACK: many runs
+    # are cheap (about 25 s per seed for all files) and needed for a stable median.
     latency_runs: int = 1000
     latency_warmup: int = 50
     # Every file is timed this many times, the files taking turns, and the median
@@ -55,6 +56,10 @@ class QuantizationSettings:
     latency_rounds: int = 5
 
     def __post_init__(self):
+        if self.model not in quantization_models.MODELS:
+            raise ValueError(
+                f"model must be one of {', '.join(quantization_models.MODELS)}. Received: model={self.model!r}"
+            )
         if self.qat_epochs < 2:
             # The first epoch is never timed (tracing, warm-up).
             raise ValueError(f"qat_epochs must be at least 2 to time any step. Received: qat_epochs={self.qat_epochs}")
@@ -63,13 +68,13 @@ class QuantizationSettings:
                 raise ValueError(f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
 
     @classmethod
-    def full(cls):
-        return cls()
+    def full(cls, model=quantization_models.DEFAULT_MODEL):
+        return cls(model=model)
 
     @classmethod
-    def quick(cls):
+    def quick(cls, model=quantization_models.DEFAULT_MODEL):
         """A smoke run: 4000 training examples, 1 dense epoch, fewer latency runs."""
-        return cls(dense_epochs=1, max_train_examples=4000, latency_runs=500, latency_rounds=2)
+        return cls(model=model, dense_epochs=1, max_train_examples=4000, latency_runs=500, latency_rounds=2)
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -78,7 +83,7 @@ class QuantizationSettings:
         """Markdown bullet lines stating every setting."""
         train = markdown.training_examples(self.max_train_examples)
         return [
-            f"Model: {MODEL_DESCRIPTION}.",
+            f"Model: {quantization_models.DESCRIPTIONS[self.model]}.",
             (
                 f"Data: {train}, the last {self.validation_split:.0%} held out for validation "
                 "(Keras `validation_split`), pixels scaled to [0, 1]; accuracy on the whole test set."

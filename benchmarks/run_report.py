@@ -59,9 +59,11 @@ def seed_figures(record, float_latency=None):
     return {key: value for key, value in figures.items() if value is not None}
 
 
-def float_row_for(rows, framework):
-    """The float baseline a row's latency is divided by: its framework's, else kopt's."""
-    floats = {row["framework"]: row for row in rows if row["group"] == "float" and row["status"] == "ran"}
+def float_row_for(rows, framework, group="float"):
+    """The float baseline a row's latency is divided by: the row of ``group`` (the
+    float model's, or the quantization benchmark's own model's) of its framework,
+    else kopt's."""
+    floats = {row["framework"]: row for row in rows if row["group"] == group and row["status"] == "ran"}
     return floats.get(framework) or floats.get("kopt")
 
 
@@ -78,7 +80,7 @@ def float_latency(baseline, seed):
 def summarize(rows):
     """Adds ``per_seed`` and ``mean`` figures to every row; returns ``rows``."""
     for row in rows:
-        baseline = float_row_for(rows, row["framework"])
+        baseline = float_row_for(rows, row["framework"], row.get("baseline", "float"))
         per_seed = {}
         for seed, record in row["seeds"].items():
             per_seed[seed] = seed_figures(record, float_latency(baseline, seed))
@@ -186,7 +188,7 @@ HOW_TO_READ = (
     "- Latency: median `invoke()` time, LiteRT with XNNPACK, 1 thread, batch 1, every file of the run timed "
     "in one pass, the files taking turns; latency ratio: over the float baseline's file of the same "
     "framework and seed (kopt's for Keras and distillation rows; the mean over its seeds where it has no "
-    "file of that seed).",
+    "file of that seed); the QAT and PTQ rows of a model of their own divide by that model's float row.",
     f"- \"{NO_FIGURE}\": the technique has no such figure; \"{run_rows.NOT_RUN}\": it could not run, and says why.",
 )
 

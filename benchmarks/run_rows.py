@@ -5,7 +5,8 @@ documents (and nothing else) into one shape, so the summary holds only figures
 that run measured. A row::
 
     {"key", "group", "rank", "technique", "framework", "benchmark", "command", "epochs",
-     "note", "status": "ran" | "not run", "reason", "seeds": {seed: record}}
+     "note", "status": "ran" | "not run", "reason", "seeds": {seed: record},
+     "baseline": group of the float row its latency is divided by}
 
 and one seed's record, where any figure may be missing (``error`` if the seed failed)::
 
@@ -22,11 +23,16 @@ NOT_RUN = "not run"
 FRAMEWORK_ORDER = ("kopt", "tfmot", "keras")
 # Row groups in table order; within a group, kopt before tfmot before Keras.
 GROUPS = (
-    "float", "prune", "2_4", "structured", "qat", "ptq", "keras_int8",
+    "float", "prune", "2_4", "structured", "qat_float", "qat", "ptq", "keras_int8",
     "cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8", "distill_scratch", "distill",
 )
 # Which benchmark's float model is the baseline row, first found first.
 FLOAT_SOURCES = ("extras", "quantization", "pruning", "clustering")
+# The model every float-baseline source trains; the quantization benchmark's own
+# model, where it is another, gets a float row of its own ("qat_float").
+SHARED_MODEL = "tfmot_example_cnn"
+# How the summary names the quantization benchmark's models.
+MODEL_LABELS = {"conv_bn_cnn": "conv-BN CNN", SHARED_MODEL: "tfmot example CNN"}
 CLUSTER_ROWS = ("cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8")
 
 
@@ -51,10 +57,12 @@ def record(**values):
     return {key: value for key, value in values.items() if value is not None}
 
 
-def make_row(key, group, technique, framework, document, epochs, seeds, *, note="", reason=None, rank=0.0):
+def make_row(key, group, technique, framework, document, epochs, seeds, *, note="", reason=None, rank=0.0,
+             baseline="float"):
     """A row; it ran if any seed has figures, otherwise it says why not.
 
-    ``rank`` orders rows of one group (the sparsity of pruning rows).
+    ``rank`` orders rows of one group (the sparsity of pruning rows);
+    ``baseline`` is the group of the float row of the same model.
     """
     ran = any("error" not in figures for figures in seeds.values())
     if not ran and reason is None:
@@ -64,6 +72,7 @@ def make_row(key, group, technique, framework, document, epochs, seeds, *, note=
         "key": key, "group": group, "rank": rank, "technique": technique, "framework": framework,
         "benchmark": document["benchmark"], "command": document.get("command", ""), "epochs": epochs,
         "note": note, "status": "ran" if ran else NOT_RUN, "reason": None if ran else reason, "seeds": seeds,
+        "baseline": baseline,
     }
 
 
@@ -122,7 +131,15 @@ def _pruning_record(entry, run, *, plain=False):
 
 
 def rows_from_quantization(document):
+    """The float, QAT and PTQ rows; a model other than the shared one has its own float row.
+
+    Documents written before the benchmark had a ``model`` setting used the shared model.
+    """
     settings = document["settings"]
+    model = settings.get("model", SHARED_MODEL)
+    own_model = model != SHARED_MODEL
+    label = MODEL_LABELS.get(model, model)
+    float_group, suffix = ("qat_float", f", {label}") if own_model else ("float", "")
     rows = []
     for framework in ("kopt", "tfmot"):
         runs, reason = _framework_runs(document, framework)
@@ -138,18 +155,21 @@ def rows_from_quantization(document):
             )
 
         ptq = "PTQ int8 " + ("(tflite_export.convert)" if framework == "kopt" else "(TFLiteConverter, tf_keras model)")
+        latency_note = "; latency ratio: over this model's float row" if own_model else ""
         rows += [
-            make_row(f"{framework}_float_q", "float", "float baseline", framework, document,
+            make_row(f"{framework}_float_q", float_group, f"float baseline{suffix}", framework, document,
                      f"{settings['dense_epochs']}",
                      _per_seed(runs, lambda run: figures(run, "float32", lambda r: _median(r.get("plain_finetune")))),
-                     note="step: plain fine-tuning (the reference)", reason=reason),
-            make_row(f"{framework}_qat", "qat", "QAT int8", framework, document,
+                     note="step: plain fine-tuning (the reference)", reason=reason, baseline=float_group),
+            make_row(f"{framework}_qat", "qat", f"QAT int8{suffix}", framework, document,
                      f"{settings['dense_epochs']} + {settings['qat_epochs']} QAT",
                      _per_seed(runs, lambda run: figures(run, "qat_int8", lambda r: _median(r.get("qat")))),
-                     reason=reason),
-            make_row(f"{framework}_ptq", "ptq", ptq, framework, document, f"{settings['dense_epochs']} (PTQ: none)",
+                     note=latency_note.lstrip("; "), reason=reason, baseline=float_group),
+            make_row(f"{framework}_ptq", "ptq", f"{ptq}{suffix}", framework, document,
+                     f"{settings['dense_epochs']} (PTQ: none)",
                      _per_seed(runs, lambda run: figures(run, "ptq_int8", lambda r: None)),
-                     note="post-training: Keras accuracy is the float model's", reason=reason),
+                     note="post-training: Keras accuracy is the float model's" + latency_note, reason=reason,
+                     baseline=float_group),
         ]
     return rows
 

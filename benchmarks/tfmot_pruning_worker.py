@@ -152,10 +152,13 @@ def kernel_sparsity(model):
     return zeros / total if total else 0.0
 
 
-def train_dense(x_train, y_train, settings, seed):
-    """Builds and trains the dense model with the ``dense_*`` settings; returns it."""
+def train_dense(x_train, y_train, settings, seed, build=None):
+    """Builds and trains the dense model with the ``dense_*`` settings; returns it.
+
+    ``build`` makes the model (no arguments); by default :func:`build_model`.
+    """
     keras.utils.set_random_seed(seed)
-    dense = build_model()
+    dense = (build or build_model)()
     compile_model(dense, settings["learning_rate"])
     dense.fit(
         x_train,

@@ -1,9 +1,10 @@
 """tfmot's side of the quantization benchmark; runs inside ``benchmarks/.venv-tfmot``.
 
 It runs under tf_keras (``TF_USE_LEGACY_KERAS=1``), so it imports nothing of kopt;
-the model, float training, timed fine-tuning and conversion helpers come from its
-sibling ``tfmot_pruning_worker.py`` (this script's folder is first on
-``sys.path``), so the two benchmarks train the float model with the same code.
+the model comes from its sibling ``quantization_models.py`` (kopt's side builds
+it from the same file), float training, timed fine-tuning and conversion helpers
+from its sibling ``tfmot_pruning_worker.py`` (this script's folder is first on
+``sys.path``).
 Every setting comes from ``--settings`` (JSON written by
 ``benchmarks/quantization.py``).
 
@@ -32,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
+import quantization_models  # noqa: E402
 import tfmot_pruning_worker as base  # noqa: E402
 
 _PREDICT_BATCH = 256
@@ -72,8 +74,10 @@ def run(data, seed, settings, workdir, log):
             seed=seed,
         )
 
-    log(f"tfmot seed {seed}: float training, {settings['dense_epochs']} epochs")
-    dense = base.train_dense(x_train, y_train, settings, seed)
+    log(f"tfmot seed {seed}: float training of {settings['model']}, {settings['dense_epochs']} epochs")
+    dense = base.train_dense(
+        x_train, y_train, settings, seed, build=lambda: quantization_models.build(settings["model"], base.keras)
+    )
     files = {
         "float32": write("float32", base.to_tflite(dense, "float32", calibration_images)),
         "ptq_int8": write("ptq_int8", base.to_tflite(dense, "int8", calibration_images)),

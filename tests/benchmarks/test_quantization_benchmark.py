@@ -19,6 +19,7 @@ from benchmarks import harness  # noqa: E402
 from benchmarks import pruning  # noqa: E402
 from benchmarks import pruning_report  # noqa: E402
 from benchmarks import quantization  # noqa: E402
+from benchmarks import quantization_models  # noqa: E402
 from benchmarks import quantization_plot  # noqa: E402
 from benchmarks import quantization_report  # noqa: E402
 from benchmarks.quantization_settings import QuantizationSettings  # noqa: E402
@@ -76,6 +77,43 @@ def test_settings_are_the_stated_ones_and_travel_as_json():
     quick = QuantizationSettings.quick()
     assert quick.dense_epochs < full.dense_epochs and quick.max_train_examples and quick.qat_epochs == 2
     assert "the first 4000 training examples" in " ".join(quick.describe())
+
+
+def test_settings_name_their_model_and_refuse_an_unknown_one():
+    assert QuantizationSettings.full().model == "conv_bn_cnn"
+    assert "conv-BN CNN" in " ".join(QuantizationSettings.full().describe())
+    example = QuantizationSettings.quick("tfmot_example_cnn")
+    assert example.model == "tfmot_example_cnn" and "20,410 parameters" in example.describe()[0]
+    with pytest.raises(ValueError, match="Received: model='resnet'"):
+        QuantizationSettings(model="resnet")
+
+
+# --- models ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, params", [("conv_bn_cnn", "225,050"), ("tfmot_example_cnn", "20,410")])
+def test_models_have_the_parameters_their_description_states(name, params):
+    keras = pytest.importorskip("keras")
+    model = quantization_models.build(name, keras)
+    assert f"{model.count_params():,} parameters" in quantization_models.DESCRIPTIONS[name]
+    assert f"{params} parameters" in quantization_models.DESCRIPTIONS[name]
+    assert model.output_shape == (None, 10) and model.input_shape == (None, 28, 28)
+
+
+def test_conv_bn_cnn_is_the_block_qat_folds():
+    keras = pytest.importorskip("keras")
+    model = quantization_models.build("conv_bn_cnn", keras)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    for index, kind in enumerate(kinds):
+        if kind == "Conv2D":
+            assert kinds[index + 1: index + 3] == ["BatchNormalization", "ReLU"]
+            assert not model.layers[index].use_bias
+    assert kinds.count("Conv2D") == 3
+
+
+def test_build_refuses_an_unknown_model():
+    with pytest.raises(ValueError, match="Received: model='vgg'"):
+        quantization_models.build("vgg", None)
 
 
 @pytest.mark.parametrize("field, value", [("qat_epochs", 1), ("latency_rounds", 0), ("qat_batch_size", 0)])
@@ -227,6 +265,20 @@ def parsed_flags():
 def test_flags_pick_the_settings(parsed_flags):
     assert quantization.settings_from_flags(parsed_flags()) == QuantizationSettings.full()
     assert quantization.settings_from_flags(parsed_flags("--quick")) == QuantizationSettings.quick()
+    example = quantization.settings_from_flags(parsed_flags("--qat_model=tfmot_example_cnn"))
+    assert example == QuantizationSettings.full("tfmot_example_cnn")
+
+
+def test_a_model_other_than_the_default_writes_its_own_section():
+    assert quantization.section_for("conv_bn_cnn") == "quantization"
+    assert quantization.section_for("tfmot_example_cnn") == "quantization_tfmot_example_cnn"
+    frameworks = {"kopt": {"status": "ran", "runs": {"0": make_run()}},
+                  "tfmot": {"status": "not run", "reason": "skipped", "runs": {}}}
+    summaries = summaries_of(frameworks)
+    document = make_document(frameworks)
+    document["settings"] = QuantizationSettings.full("tfmot_example_cnn").as_dict()
+    section = quantization_report.render_section(document, summaries, quantization_report.judge(summaries))
+    assert section.startswith("## Quantization of tfmot_example_cnn: kopt and tfmot side by side")
 
 
 @pytest.mark.parametrize("flag", ["--sparsities=0.5", "--frequency=10", "--end_step_epochs=1"])
@@ -262,11 +314,13 @@ def test_command_line_names_the_module():
 # --- process boundaries -----------------------------------------------------------------
 
 
-def test_worker_imports_only_its_sibling_from_this_repository():
+def test_worker_imports_only_its_siblings_from_this_repository():
     # It runs under tf_keras in its own environment, where kopt does not exist.
     imported = pruning_tests._top_level_imports(os.path.join(REPO_ROOT, "benchmarks", "tfmot_quantization_worker.py"))
     assert not imported & {"kopt", "tflite_export", "benchmarks", "keras"}
-    assert "tfmot_pruning_worker" in imported
+    assert {"tfmot_pruning_worker", "quantization_models"} <= imported
+    # Which the worker imports from its own folder: it must import nothing itself.
+    assert not pruning_tests._top_level_imports(os.path.join(REPO_ROOT, "benchmarks", "quantization_models.py"))
 
 
 def test_kopt_side_never_imports_tfmot():

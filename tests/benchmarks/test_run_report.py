@@ -60,6 +60,18 @@ def test_summarize_takes_ratios_per_seed_then_means():
     assert rows["kopt_float"]["mean"]["step_ratio"] == 1.0 and rows["kopt_float"]["mean"]["latency_ratio"] == 1.0
 
 
+def test_rows_of_a_model_of_their_own_divide_latency_by_its_float_row():
+    own = [
+        {**row("kopt_float_q", "qat_float", "kopt", {"0": figures(0.99, latency=0.200)}), "baseline": "qat_float"},
+        {**row("kopt_qat", "qat", "kopt", {"0": figures(0.99, latency=0.300)}), "baseline": "qat_float"},
+    ]
+    rows = {r["key"]: r for r in run_report.summarize(made_up_rows() + own)}
+    assert rows["kopt_qat"]["per_seed"]["0"]["latency_ratio"] == pytest.approx(1.5)
+    assert rows["kopt_float_q"]["per_seed"]["0"]["latency_ratio"] == pytest.approx(1.0)
+    # Rows without a baseline group still divide by the shared float row (0.050 for seed 0).
+    assert rows["kopt_prune"]["per_seed"]["0"]["latency_ratio"] == pytest.approx(0.8)
+
+
 def test_table_says_not_run_with_the_reason_and_dashes_where_there_is_no_figure():
     lines = run_report.table_lines(run_report.summarize(made_up_rows()))
     assert len(lines) == 2 + 5

@@ -113,6 +113,24 @@ def test_quantization_rows_time_qat_but_not_ptq():
     assert rows["tfmot_qat"]["status"] == "not run"
 
 
+def test_quantization_rows_of_their_own_model_have_their_own_float_row():
+    document = quantization_document({"0": quantization_tests.make_run()})
+    rows = by_key(run_rows.rows_from_quantization(document))
+    assert rows["kopt_float_q"]["group"] == "qat_float"
+    assert rows["kopt_float_q"]["technique"] == "float baseline, conv-BN CNN"
+    assert rows["kopt_qat"]["technique"] == "QAT int8, conv-BN CNN"
+    assert {rows[key]["baseline"] for key in ("kopt_float_q", "kopt_qat", "kopt_ptq")} == {"qat_float"}
+    assert "over this model's float row" in rows["kopt_ptq"]["note"]
+    # A run on the model the other benchmarks share (or from before the setting) is their baseline.
+    for model in ("tfmot_example_cnn", None):
+        document["settings"] = {key: value for key, value in document["settings"].items() if key != "model"}
+        if model:
+            document["settings"]["model"] = model
+        rows = by_key(run_rows.rows_from_quantization(document))
+        assert rows["kopt_float_q"]["group"] == "float" and rows["kopt_qat"]["technique"] == "QAT int8"
+        assert rows["kopt_qat"]["baseline"] == "float" and rows["kopt_qat"]["note"] == ""
+
+
 def test_clustering_distillation_and_extras_rows():
     clustering = by_key(run_rows.rows_from_clustering(clustering_document()))
     pcqat = clustering["kopt_prune_cluster_pcqat_int8"]
@@ -150,4 +168,5 @@ def test_assemble_orders_rows_keeps_one_float_per_framework_and_reports_failures
     assert failed["status"] == "not run" and failed["reason"] == "RuntimeError: no memory"
     assert failed["technique"] == "benchmarks.clustering"
     groups = [row["group"] for row in rows]
-    assert groups.index("2_4") < groups.index("qat") < groups.index("ptq") < groups.index("keras_int8")
+    assert groups.index("2_4") < groups.index("qat_float") < groups.index("qat") < groups.index("ptq")
+    assert groups.index("ptq") < groups.index("keras_int8")
