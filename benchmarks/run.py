@@ -8,7 +8,7 @@ run alone, then reads their documents (``run_rows``), inspects and times every
 ``<!-- summary:begin -->`` and ``<!-- summary:end -->``, placed first in
 BENCHMARKS.md. From the repository root::
 
-    python -m benchmarks.run                       # everything, 3 seeds (about 70 minutes on 2 idle cores)
+    python -m benchmarks.run                       # everything, 3 seeds (57 minutes measured on 2 cores, 2026-11-24)
     python -m benchmarks.run --quick               # smoke run, under 10 minutes on 2 cores
     python -m benchmarks.run --only=pruning,extras --skip_tfmot --seeds=0
 
