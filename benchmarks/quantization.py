@@ -1,9 +1,9 @@
 """Quantization benchmark: kopt.quantization and tensorflow-model-optimization, in the same run.
 
 Both sides train a CNN with BatchNormalization (``quantization_models.py``) as
-the pruning benchmark trains its model, export it as float32 and post-training-quantized (PTQ) int8 TFLite, fine-tune a
-copy with quantization-aware training (QAT) and a copy without (the step-time
-reference), and export the QAT model as int8 TFLite (see
+the pruning benchmark trains its model, export it as float32 and
+post-training-quantized (PTQ) int8 TFLite, fine-tune a copy with
+quantization-aware training (QAT) and a copy without (the step-time reference), and export the QAT model as int8 TFLite (see
 ``quantization_settings.py``). tfmot runs in its own virtual environment
 (``tfmot_env.py``) through ``tfmot_quantization_worker.py``; kopt never imports
 it. Every file of both sides is then scored on the whole 10,000-image MNIST test

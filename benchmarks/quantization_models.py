@@ -32,6 +32,10 @@ DESCRIPTIONS = {
     ),
 }
 MODELS = tuple(DESCRIPTIONS)
+# Short names for table rows.
+LABELS = {"conv_bn_cnn": "conv-BN CNN", "tfmot_example_cnn": "tfmot example CNN"}
+# The model the pruning, clustering and extras benchmarks train.
+SHARED_MODEL = "tfmot_example_cnn"
 
 
 def build(name, keras):

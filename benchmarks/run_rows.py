@@ -19,6 +19,8 @@ and one seed's record, where any figure may be missing (``error`` if the seed fa
 denominator). Nothing here trains or imports TensorFlow.
 """
 
+from benchmarks import quantization_models
+
 NOT_RUN = "not run"
 FRAMEWORK_ORDER = ("kopt", "tfmot", "keras")
 # Row groups in table order; within a group, kopt before tfmot before Keras.
@@ -28,11 +30,6 @@ GROUPS = (
 )
 # Which benchmark's float model is the baseline row, first found first.
 FLOAT_SOURCES = ("extras", "quantization", "pruning", "clustering")
-# The model every float-baseline source trains; the quantization benchmark's own
-# model, where it is another, gets a float row of its own ("qat_float").
-SHARED_MODEL = "tfmot_example_cnn"
-# How the summary names the quantization benchmark's models.
-MODEL_LABELS = {"conv_bn_cnn": "conv-BN CNN", SHARED_MODEL: "tfmot example CNN"}
 CLUSTER_ROWS = ("cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8")
 
 
@@ -136,9 +133,11 @@ def rows_from_quantization(document):
     Documents written before the benchmark had a ``model`` setting used the shared model.
     """
     settings = document["settings"]
-    model = settings.get("model", SHARED_MODEL)
-    own_model = model != SHARED_MODEL
-    label = MODEL_LABELS.get(model, model)
+    # The quantization benchmark's model, where it is not the one the other
+    # benchmarks share, gets a float row of its own ("qat_float").
+    model = settings.get("model", quantization_models.SHARED_MODEL)
+    own_model = model != quantization_models.SHARED_MODEL
+    label = quantization_models.LABELS.get(model, model)
     float_group, suffix = ("qat_float", f", {label}") if own_model else ("float", "")
     rows = []
     for framework in ("kopt", "tfmot"):
@@ -155,7 +154,8 @@ def rows_from_quantization(document):
             )
 
         ptq = "PTQ int8 " + ("(tflite_export.convert)" if framework == "kopt" else "(TFLiteConverter, tf_keras model)")
-        latency_note = "; latency ratio: over this model's float row" if own_model else ""
+        latency_note = "latency ratio: over this model's float row" if own_model else ""
+        ptq_note = "; ".join(filter(None, ["post-training: Keras accuracy is the float model's", latency_note]))
         rows += [
             make_row(f"{framework}_float_q", float_group, f"float baseline{suffix}", framework, document,
                      f"{settings['dense_epochs']}",
@@ -164,12 +164,11 @@ def rows_from_quantization(document):
             make_row(f"{framework}_qat", "qat", f"QAT int8{suffix}", framework, document,
                      f"{settings['dense_epochs']} + {settings['qat_epochs']} QAT",
                      _per_seed(runs, lambda run: figures(run, "qat_int8", lambda r: _median(r.get("qat")))),
-                     note=latency_note.lstrip("; "), reason=reason, baseline=float_group),
+                     note=latency_note, reason=reason, baseline=float_group),
             make_row(f"{framework}_ptq", "ptq", f"{ptq}{suffix}", framework, document,
                      f"{settings['dense_epochs']} (PTQ: none)",
                      _per_seed(runs, lambda run: figures(run, "ptq_int8", lambda r: None)),
-                     note="post-training: Keras accuracy is the float model's" + latency_note, reason=reason,
-                     baseline=float_group),
+                     note=ptq_note, reason=reason, baseline=float_group),
         ]
     return rows
 
