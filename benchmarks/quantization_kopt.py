@@ -1,8 +1,8 @@
 """kopt's side of the quantization benchmark: the same steps as the tfmot worker, in Keras 3.
 
 For one seed: train the float model (``settings["model"]``, built by
-``quantization_models``, trained with ``pruning_kopt``'s code), export it as float32 and PTQ int8 TFLite with
-``tflite_export``, fine-tune one copy without quantization (the step-time
+``quantization_models``, trained with ``pruning_kopt``'s code), export it as
+float32 and PTQ int8 TFLite with ``tflite_export``, fine-tune one copy without quantization (the step-time
 reference, timed before and after QAT) and one made with
 ``kopt.quantization.quantize_model``, export the QAT model as int8 TFLite and
 save each Keras model's top-1 predictions on the test set.
