@@ -72,12 +72,22 @@ def sanitize_range(min_value, max_value):
     """Widens ``[min, max]`` to contain 0 and to have a positive width.
 
     TFLite needs 0.0 on the grid, and an empty range (a tensor that was always 0)
-    would divide by zero.
+    would divide by zero. A range narrower than ``1e-6`` is widened to that width
+    around its own centre, so a symmetric range (``[-0.0, 0.0]`` included) stays
+    symmetric and keeps the zero point TFLite's symmetric kernels require.
+
+    Example:
+
+    >>> low, high = sanitize_range(0.0, 0.0)
+    >>> float(low) == -float(high) > -1e-6
+    True
     """
     min_value = ops.minimum(min_value, 0.0)
     max_value = ops.maximum(max_value, 0.0)
-    max_value = ops.maximum(max_value, min_value + _MIN_RANGE_WIDTH)
-    return min_value, max_value
+    # Growing both ends by half the shortfall keeps the centre, so 0 stays inside
+    # (the centre of a range narrower than the minimum lies within half of it of 0).
+    shortfall = ops.maximum(_MIN_RANGE_WIDTH - (max_value - min_value), 0.0)
+    return min_value - 0.5 * shortfall, max_value + 0.5 * shortfall
 
 
 def nudged_range(min_value, max_value, *, num_bits=8, narrow_range=False):

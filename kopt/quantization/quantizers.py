@@ -120,7 +120,7 @@ class _RangeQuantizer(Quantizer):
         low = ops.min(values, axis=axes)
         high = ops.max(values, axis=axes)
         if self.symmetric:
-            magnitude = ops.maximum(ops.abs(low), ops.abs(high))
+            magnitude = _nonempty_magnitude(ops.maximum(ops.abs(low), ops.abs(high)))
             return -magnitude, magnitude
         return low, high
 
@@ -133,6 +133,26 @@ class _RangeQuantizer(Quantizer):
             narrow_range=self.narrow_range,
             per_channel=self.per_axis,
         )
+
+
+def _nonempty_magnitude(magnitude):
+    """Gives channels that hold only zeros the widest magnitude of the tensor.
+
+    Pruning can zero a whole output channel. Its symmetric range would be
+    ``[-0.0, 0.0]``, which has no scale: TFLite would then derive a non-zero zero
+    point for the channel and refuse the file, and a tiny stand-in scale would make
+    the channel's int32 bias (quantized with ``input_scale * weight_scale``)
+    overflow. The zeros are exact on any grid, so the channel borrows the scale its
+    neighbours use, or 1.0 when the whole tensor is zero. A channel counts as empty
+    below ``_EMPTY_MAGNITUDE``, where its values are far under any weight grid step.
+    """
+    empty = ops.less(magnitude, _EMPTY_MAGNITUDE)
+    widest = ops.max(magnitude)
+    fallback = ops.where(ops.less(widest, _EMPTY_MAGNITUDE), ops.ones_like(widest), widest)
+    return ops.where(empty, fallback, magnitude)
+
+
+_EMPTY_MAGNITUDE = 1e-6
 
 
 @keras.saving.register_keras_serializable(package="kopt")

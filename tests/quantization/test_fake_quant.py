@@ -204,3 +204,15 @@ def test_the_range_gets_no_gradient(function):
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(function(x, low, high))
     assert tape.gradient(y, [low, high]) == [None, None]
+
+
+def test_a_range_too_narrow_is_widened_around_its_centre():
+    # [-0.0, 0.0] and [-1e-7, 1e-7] must stay symmetric (zero point 0 for TFLite's
+    # symmetric int8 weights), and a one-sided empty range keeps 0 inside.
+    for low, high in ((-0.0, 0.0), (-1e-7, 1e-7), (0.0, 2e-7)):
+        new_low, new_high = (float(v) for v in sanitize_range(keras.ops.convert_to_tensor(low), keras.ops.convert_to_tensor(high)))
+        assert new_high - new_low == pytest.approx(1e-6, rel=1e-3)
+        assert new_low <= 0.0 <= new_high
+        assert new_low + new_high == pytest.approx(low + high, abs=1e-12)
+    wide_low, wide_high = sanitize_range(keras.ops.convert_to_tensor(-0.5), keras.ops.convert_to_tensor(0.25))
+    assert (float(wide_low), float(wide_high)) == (-0.5, 0.25)

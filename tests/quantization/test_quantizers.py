@@ -223,3 +223,38 @@ def test_base_class_names_the_missing_method():
         Incomplete().build((), "x", None)
     with pytest.raises(NotImplementedError, match="get_config"):
         Incomplete().get_config()
+
+
+def test_symmetric_range_of_an_all_zero_channel_borrows_the_widest_channel():
+    # A pruned conv kernel (3x3x1, 4 filters) whose filters 1 and 3 are all zero.
+    kernel = np.zeros((3, 3, 1, 4), "float32")
+    kernel[..., 0] = 0.5
+    kernel[0, 0, 0, 2] = -2.0
+    quantizer = LastValueQuantizer(per_axis=True, symmetric=True, narrow_range=True)
+    _, variables = _built(quantizer, kernel.shape)
+    quantized = _numpy(quantizer(kernel, True, variables))
+    low, high = _numpy(variables["min"]), _numpy(variables["max"])
+    np.testing.assert_array_equal(high, [0.5, 2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(low, -high)  # symmetric, so TFLite's zero point is 0
+    assert not quantized[..., [1, 3]].any()  # the zeros stay exact
+    np.testing.assert_allclose(quantized[..., 0], kernel[..., 0], atol=0.5 / 127)
+
+
+def test_symmetric_range_of_an_all_zero_tensor_is_minus_one_to_one():
+    quantizer = LastValueQuantizer(symmetric=True, narrow_range=True)
+    _, variables = _built(quantizer, (3, 2))
+    quantized = _numpy(quantizer(np.zeros((3, 2), "float32"), True, variables))
+    assert _range(variables) == (-1.0, 1.0)
+    assert not quantized.any()
+
+
+def test_a_depthwise_kernel_with_an_empty_channel_keeps_a_symmetric_range():
+    from kopt.quantization.registry import DepthwiseKernelQuantizer
+
+    kernel = np.full((3, 3, 2, 2), 0.25, "float32")
+    kernel[:, :, 1, 0] = 0.0  # input channel 1, multiplier 0: flat channel 2
+    quantizer = DepthwiseKernelQuantizer()
+    _, variables = _built(quantizer, kernel.shape)
+    quantizer(kernel, True, variables)
+    np.testing.assert_array_equal(_numpy(variables["max"]), [0.25, 0.25, 0.25, 0.25])
+    np.testing.assert_array_equal(_numpy(variables["min"]), -_numpy(variables["max"]))
