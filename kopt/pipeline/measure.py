@@ -6,6 +6,8 @@ import numpy as np
 import tflite_export
 from absl import logging
 
+from kopt.pruning.report import empty_channels
+
 
 
 def kernel_sparsity(model):
@@ -52,7 +54,8 @@ def measure(
         A dict with ``keras_accuracy``, ``tflite_accuracy`` (the file run in the
         LiteRT interpreter on the whole test set), ``tflite_agreement`` (top-1
         agreement of file and Keras model), ``tflite_bytes``, ``tflite_gzip_bytes``,
-        ``params``, ``sparsity``, ``tflite_mode`` and ``tflite_path``.
+        ``params``, ``sparsity``, ``empty_channels`` (output channels whose kernel
+        weights are all zero), ``tflite_mode`` and ``tflite_path``.
     """
     logging.info("Exporting %s to %s (mode %s).", model.name, tflite_path, mode)
     tflite_export.convert(
@@ -74,6 +77,8 @@ def measure(
         "tflite_gzip_bytes": sizes["gzip_bytes"],
         "params": int(model.count_params()),
         "sparsity": kernel_sparsity(model),
+        # Whole filters that pruning emptied: free structured pruning.
+        "empty_channels": empty_channels(model)["empty"],
         "tflite_mode": mode,
         "tflite_io_types": [inference_input_type, inference_output_type],
         "tflite_path": os.path.abspath(tflite_path),

@@ -32,6 +32,7 @@ from kopt.pruning.wrapper import PruneLowMagnitude
 from kopt.pruning.flops import count_flops
 from kopt.pruning.flops import layer_flops
 from kopt.pruning.report import check_m_by_n
+from kopt.pruning.report import empty_channels
 from kopt.pruning.report import format_sparsity_report
 from kopt.pruning.report import sparsity_report
 from kopt.pruning.structured import apply_channel_plan
@@ -55,6 +56,7 @@ __all__ = [
     "channel_plan",
     "check_m_by_n",
     "count_flops",
+    "empty_channels",
     "format_sparsity_report",
     "layer_flops",
     "prune_channels",

@@ -150,6 +150,81 @@ def check_m_by_n(tflite_path_or_model, m: int = 2, n: int = 4) -> dict:
     }
 
 
+def empty_channels(model) -> dict:
+    """Output channels whose kernel weights are all exactly zero.
+
+    Magnitude pruning at high sparsity can zero whole filters. Such a channel
+    outputs only its bias, a constant, so structured pruning removes it at little
+    cost: with the default ``"l1"`` importance,
+    ``prune_channels(model, {layer: empty / channels})`` takes exactly these. Its
+    int8 weight range is empty, which kopt's quantizers handle by giving it the
+    scale of the layer's other channels.
+
+    Channels are the last kernel axis of ``Dense`` and ``ConvND`` layers,
+    ``in * multiplier`` for depthwise kernels, and axis -2 of transposed
+    convolutions. Layers inside kopt's wrappers are looked through.
+
+    Args:
+        model: A ``keras.Model``.
+
+    Returns:
+        A JSON-ready dict: ``channels`` and ``empty`` (totals over all kernels) and
+        ``layers``, one ``{"layer", "weight", "channels", "empty", "indices"}`` per
+        kernel that has at least one empty channel.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, name="d")])
+    >>> _ = model.layers[0].kernel.assign([[1.0, 0.0, 0.0], [2.0, 0.0, 3.0]])
+    >>> report = empty_channels(model)
+    >>> report["empty"], report["channels"], report["layers"][0]["indices"]
+    (1, 3, [1])
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"empty_channels needs a keras.Model. Received: model={model!r}")
+    total = 0
+    empty_total = 0
+    layers = []
+    for layer in model.layers:
+        inner = layer
+        while hasattr(inner, "layer") and isinstance(inner.layer, keras.layers.Layer):
+            inner = inner.layer  # kopt's pruning, clustering and QAT wrappers
+        for variable in inner.weights:
+            name = variable.path.rsplit("/", 1)[-1]
+            if name not in _CHANNEL_KERNELS or len(variable.shape) < 2:
+                continue
+            per_channel = _by_output_channel(inner, name, np.asarray(variable.numpy()))
+            empty = np.flatnonzero(~per_channel.any(axis=0))
+            total += per_channel.shape[1]
+            empty_total += int(empty.size)
+            if empty.size:
+                layers.append(
+                    {
+                        "layer": layer.name,
+                        "weight": variable.path,
+                        "channels": int(per_channel.shape[1]),
+                        "empty": int(empty.size),
+                        "indices": [int(i) for i in empty],
+                    }
+                )
+    return {"channels": total, "empty": empty_total, "layers": layers}
+
+
+_CHANNEL_KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
+_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+
+
+def _by_output_channel(layer, name, values):
+    """``values != 0`` as a ``(weights per channel, channels)`` array."""
+    # Keras names a DepthwiseConv kernel "kernel", a SeparableConv one "depthwise_kernel".
+    if name == "depthwise_kernel" or isinstance(layer, _DEPTHWISE) and name == "kernel":
+        values = values.reshape(values.shape[:-2] + (-1,))
+    elif name == "kernel" and "Transpose" in type(layer).__name__:
+        values = np.moveaxis(values, -2, -1)
+    return (values != 0).reshape(-1, values.shape[-1])
+
+
 def format_sparsity_report(report: dict) -> str:
     """Renders a :func:`sparsity_report` dict as a fixed-width table.
 

@@ -8,6 +8,7 @@ import pytest
 import tflite_export
 
 from kopt.pruning.report import check_m_by_n
+from kopt.pruning.report import empty_channels
 from kopt.pruning.report import format_sparsity_report
 from kopt.pruning.report import sparsity_report
 
@@ -143,3 +144,33 @@ def test_unreadable_inputs_are_refused(tmp_path):
         sparsity_report(os.path.join(tmp_path, "missing.tflite"))
     with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
         sparsity_report(b"definitely not a flatbuffer")
+
+
+def test_empty_channels_counts_all_zero_output_channels_through_wrappers():
+    from kopt.pruning import prune_low_magnitude
+
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(x)
+    x = keras.layers.Conv2DTranspose(3, 2, name="up")(x)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(5, name="head")(x))
+    conv = model.get_layer("conv").kernel
+    conv.assign(np.where(np.arange(4) == 2, 0.0, np.asarray(conv.numpy())))
+    dw = np.asarray(model.get_layer("dw").kernel.numpy()).copy()
+    dw[:, :, 3, 1] = 0.0  # input channel 3, multiplier 1: flat output channel 7
+    model.get_layer("dw").kernel.assign(dw)
+    up = np.asarray(model.get_layer("up").kernel.numpy()).copy()  # (h, w, out, in)
+    up[:, :, 0, :] = 0.0
+    model.get_layer("up").kernel.assign(up)
+    expected = {"conv": [2], "dw": [7], "up": [0]}
+
+    report = empty_channels(model)
+    assert {entry["layer"]: entry["indices"] for entry in report["layers"]} == expected
+    assert report["empty"] == 3
+    assert report["channels"] == 4 + 8 + 3 + 5
+    # The same channels are found inside pruning wrappers (layer names gain "prune_low_magnitude_").
+    wrapped = empty_channels(prune_low_magnitude(model))
+    assert {entry["layer"].replace("prune_low_magnitude_", ""): entry["indices"] for entry in wrapped["layers"]} == expected
+    with pytest.raises(ValueError, match="Received: model="):
+        empty_channels("model.keras")

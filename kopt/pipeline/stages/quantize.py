@@ -26,6 +26,9 @@
 * ``io_type``: as for ``qat``; only with ``"int8"``.
 """
 
+from absl import logging
+
+from kopt import pruning
 from kopt import quantization
 from kopt.errors import ConfigError
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
@@ -75,6 +78,7 @@ class QuantizationAwareTraining(FineTuningTechnique):
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
+        _log_empty_channels(model)
         # Integer grids need float32: under mixed precision QAT trains a float32 copy.
         with precision_policy("none"):
             try:
@@ -94,6 +98,19 @@ class QuantizationAwareTraining(FineTuningTechnique):
         io_type = params.get("io_type", "float32")
         mode = quantization.schemes.get(params.get("scheme", "8bit")).export_mode
         return {"mode": mode, "inference_input_type": io_type, "inference_output_type": io_type}
+
+
+def _log_empty_channels(model):
+    found = pruning.empty_channels(model)
+    if found["empty"]:
+        layers = ", ".join(f"{entry['layer']} ({entry['empty']}/{entry['channels']})" for entry in found["layers"])
+        logging.info(
+            "%d of %d output channels hold only zeros: %s. They quantize exactly (each takes its layer's "
+            "widest scale); structured pruning (--prune_structured) can remove them.",
+            found["empty"],
+            found["channels"],
+            layers,
+        )
 
 
 def _qat_scheme(params):
