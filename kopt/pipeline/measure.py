@@ -2,11 +2,13 @@
 
 import os
 
+import keras
 import numpy as np
 import tflite_export
 from absl import logging
 
 from kopt.pruning.report import empty_channels
+from kopt.quantization import QuantizeLayer
 
 
 
@@ -21,7 +23,7 @@ def kernel_sparsity(model):
 
     >>> import keras
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-    >>> model.layers[0].kernel.assign([[0.0, 1.0], [0.0, 2.0]])
+    >>> _ = model.layers[0].kernel.assign([[0.0, 1.0], [0.0, 2.0]])
     >>> kernel_sparsity(model)
     0.5
     """
@@ -34,6 +36,36 @@ def kernel_sparsity(model):
         zeros += int(np.count_nonzero(values == 0))
         total += values.size
     return float(zeros / total) if total else 0.0
+
+
+def deployed_params(model):
+    """Parameters of the model that export keeps: wrapped layers' own, no bookkeeping.
+
+    ``model.count_params()`` of a sparsity-preserving QAT model counts each kernel
+    twice (its 0/1 mask is a weight too), plus quantization ranges; none of them
+    reach the exported file, so they are left out. A BatchNormalization folded by
+    QAT counts as the bias it became.
+
+    Example:
+
+    >>> import keras
+    >>> from kopt.quantization import quantize_model, schemes
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    >>> qat = quantize_model(model, scheme=schemes.Default8BitPrunePreserveQuantizeScheme())
+    >>> qat.count_params() > deployed_params(qat) == model.count_params() == 10
+    True
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += deployed_params(layer)
+            continue
+        while isinstance(getattr(layer, "layer", None), keras.layers.Layer):
+            layer = layer.layer  # kopt's pruning, clustering and QAT wrappers
+        if isinstance(layer, QuantizeLayer):
+            continue  # the input's quantization range
+        total += sum(int(np.prod(weight.shape)) for weight in layer.weights)
+    return total
 
 
 def measure(
@@ -54,7 +86,7 @@ def measure(
         A dict with ``keras_accuracy``, ``tflite_accuracy`` (the file run in the
         LiteRT interpreter on the whole test set), ``tflite_agreement`` (top-1
         agreement of file and Keras model), ``tflite_bytes``, ``tflite_gzip_bytes``,
-        ``params``, ``sparsity``, ``empty_channels`` (output channels whose kernel
+        ``params`` (:func:`deployed_params`), ``sparsity``, ``empty_channels`` (output channels whose kernel
         weights are all zero), ``tflite_mode`` and ``tflite_path``.
     """
     logging.info("Exporting %s to %s (mode %s).", model.name, tflite_path, mode)
@@ -75,7 +107,7 @@ def measure(
         "tflite_agreement": checked["agreement"],
         "tflite_bytes": sizes["bytes"],
         "tflite_gzip_bytes": sizes["gzip_bytes"],
-        "params": int(model.count_params()),
+        "params": deployed_params(model),
         "sparsity": kernel_sparsity(model),
         # Whole filters that pruning emptied: free structured pruning.
         "empty_channels": empty_channels(model)["empty"],

@@ -34,3 +34,20 @@ def test_measure_exports_and_scores(tmp_path):
     assert entry["params"] == 8 and entry["sparsity"] == 0.0
     assert entry["tflite_bytes"] == (tmp_path / "m.tflite").stat().st_size
     assert 0 < entry["tflite_gzip_bytes"] < entry["tflite_bytes"] * 2
+
+
+def test_params_leave_out_masks_and_ranges_of_preserving_qat():
+    from kopt.pipeline.measure import deployed_params
+    from kopt.quantization import quantize_model
+    from kopt.quantization import schemes
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+    qat = quantize_model(model, scheme=schemes.Default8BitPrunePreserveQuantizeScheme())
+    assert deployed_params(model) == model.count_params() == 36 + 16 + 144 * 3 + 3
+    # Folded: the BatchNormalization's four vectors became the convolution's bias.
+    assert deployed_params(qat) == 36 + 4 + 144 * 3 + 3
+    assert qat.count_params() > 2 * deployed_params(qat) - 50  # masks double the count
