@@ -150,7 +150,9 @@ def _quantize(values, detail):
     if scale == 0:
         raise ValueError(f"input tensor {detail['name']!r} is {np.dtype(dtype).name} without quantization parameters")
     info = np.iinfo(dtype)
-    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
+    # Round, then shift: LiteRT's QUANTIZE rounds x / scale half to even before adding
+    # the zero point, and with an odd zero point the other order differs at ties.
+    return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(dtype)
 
 
 def _dequantize(values, detail):

@@ -122,7 +122,7 @@ def nudged_range(min_value, max_value, *, num_bits=8, narrow_range=False):
     return nudged_min, nudged_max, scale
 
 
-def fake_quant(inputs, min_value, max_value, *, num_bits=8, narrow_range=False, per_channel=False):
+def fake_quant(inputs, min_value, max_value, *, num_bits=8, narrow_range=False, per_channel=False, ties="up"):
     """Quantizes and dequantizes ``inputs``, passing gradients straight through.
 
     Args:
@@ -134,12 +134,22 @@ def fake_quant(inputs, min_value, max_value, *, num_bits=8, narrow_range=False, 
         narrow_range: Leave out the lowest grid value (symmetric weights).
         per_channel: Whether ``min_value``/``max_value`` hold one range per slice of
             the last axis of ``inputs``.
+        ties: How a value exactly half-way between two grid points rounds.
+            ``"up"``: TensorFlow's ``FakeQuant`` rule, the one TFLite's integer
+            kernels follow between layers. ``"even"``: ``round(x / scale)`` to the
+            even neighbour, then the zero point, which is what LiteRT's XNNPACK
+            ``QUANTIZE`` does to a float model input (and ``numpy.round``). Inputs
+            made as ``x / 127.5 - 1`` from 8-bit images fall exactly on such ties,
+            so the model-input quantizer must round like the runtime. Inside a
+            :func:`tflite_lowering` trace both give the ``FakeQuant`` op the
+            converter reads.
 
     Returns:
         A tensor like ``inputs`` whose values lie on the grid of the nudged range.
 
     Raises:
-        ValueError: For ``num_bits`` outside 2 to 16.
+        ValueError: For ``num_bits`` outside 2 to 16, or ``ties`` other than
+            ``"up"`` and ``"even"``.
 
     Example:
 
@@ -148,7 +158,11 @@ def fake_quant(inputs, min_value, max_value, *, num_bits=8, narrow_range=False, 
     >>> [round(float(v), 3) for v in fake_quant(x, -1.0, 1.0, num_bits=3, narrow_range=True)]
     [-1.0, 0.0, 0.333, 1.0]
     """
+    if ties not in ("up", "even"):
+        raise ValueError(f"ties must be 'up' or 'even'. Received: ties={ties!r}")
     inputs, min_value, max_value = _prepare(inputs, min_value, max_value, num_bits)
+    if ties == "even" and not lowering_active():
+        return _ties_to_even_fake_quant(inputs, min_value, max_value, num_bits, narrow_range)
     if keras.backend.backend() == "tensorflow":
         return _tensorflow_fake_quant(inputs, min_value, max_value, num_bits, narrow_range, per_channel)
     return _keras_fake_quant(inputs, min_value, max_value, num_bits, narrow_range)
@@ -189,6 +203,19 @@ def _prepare(inputs, min_value, max_value, num_bits):
 def _keras_fake_quant(inputs, min_value, max_value, num_bits, narrow_range):
     nudged_min, nudged_max, scale = nudged_range(min_value, max_value, num_bits=num_bits, narrow_range=narrow_range)
     outputs = _straight_through_round(ops.cast(inputs, "float32"), nudged_min, nudged_max, scale)
+    return ops.cast(outputs, inputs.dtype)
+
+
+def _ties_to_even_fake_quant(inputs, min_value, max_value, num_bits, narrow_range):
+    nudged_min, nudged_max, scale = nudged_range(min_value, max_value, num_bits=num_bits, narrow_range=narrow_range)
+    values = ops.cast(inputs, "float32")
+    clipped = ops.minimum(ops.maximum(values, nudged_min), nudged_max)
+    # The zero point is an integer, so rounding x / scale and adding it afterwards
+    # differs from rounding (x - nudged_min) / scale only at ties, where the
+    # runtime's order (and its half-to-even rule) decides.
+    rounded = ops.clip(ops.round(values / scale), nudged_min / scale, nudged_max / scale) * scale
+    # Straight through inside the range, as in fake_quant's other forms.
+    outputs = clipped + ops.stop_gradient(rounded - clipped)
     return ops.cast(outputs, inputs.dtype)
 
 

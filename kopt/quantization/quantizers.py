@@ -5,7 +5,9 @@ its range variables on the layer that uses it (so they are saved, loaded and
 distributed with that layer) and returns them as a dict; ``__call__(inputs,
 training, weights)`` fake-quantizes ``inputs`` with those variables, updating them
 first when the quantizer tracks ranges. The names and signatures follow tfmot's
-``Quantizer`` so custom quantizers port by changing imports.
+``Quantizer`` so custom quantizers port by changing imports. kopt's quantizers
+also take ``ties=`` (see :func:`kopt.quantization.fake_quant.fake_quant`), which
+``QuantizeLayer`` sets to round model inputs the way the runtime does.
 
 Ranges:
 
@@ -124,7 +126,7 @@ class _RangeQuantizer(Quantizer):
             return -magnitude, magnitude
         return low, high
 
-    def _quantize(self, inputs, low, high):
+    def _quantize(self, inputs, low, high, ties="up"):
         return fake_quant(
             inputs,
             low,
@@ -132,6 +134,7 @@ class _RangeQuantizer(Quantizer):
             num_bits=self.num_bits,
             narrow_range=self.narrow_range,
             per_channel=self.per_axis,
+            ties=ties,
         )
 
 
@@ -190,7 +193,7 @@ class LastValueQuantizer(_RangeQuantizer):
             # values from the weights and writes nothing.
             weights["min"].assign(low)
             weights["max"].assign(high)
-        return self._quantize(inputs, low, high)
+        return self._quantize(inputs, low, high, kwargs.get("ties", "up"))
 
 
 @keras.saving.register_keras_serializable(package="kopt")
@@ -235,14 +238,14 @@ class MovingAverageQuantizer(_RangeQuantizer):
 
     def __call__(self, inputs, training, weights, **kwargs):
         if not training:
-            return self._quantize(inputs, weights["min"], weights["max"])
+            return self._quantize(inputs, weights["min"], weights["max"], kwargs.get("ties", "up"))
         low, high = self._batch_range(inputs)
         seen = ops.greater(weights["max"] - weights["min"], 0.0)
         low = ops.where(seen, self.ema_decay * weights["min"] + (1.0 - self.ema_decay) * low, low)
         high = ops.where(seen, self.ema_decay * weights["max"] + (1.0 - self.ema_decay) * high, high)
         weights["min"].assign(low)
         weights["max"].assign(high)
-        return self._quantize(inputs, low, high)
+        return self._quantize(inputs, low, high, kwargs.get("ties", "up"))
 
 
 @keras.saving.register_keras_serializable(package="kopt")
@@ -272,13 +275,13 @@ class AllValuesQuantizer(_RangeQuantizer):
 
     def __call__(self, inputs, training, weights, **kwargs):
         if not training:
-            return self._quantize(inputs, weights["min"], weights["max"])
+            return self._quantize(inputs, weights["min"], weights["max"], kwargs.get("ties", "up"))
         low, high = self._batch_range(inputs)
         low = ops.minimum(weights["min"], low)
         high = ops.maximum(weights["max"], high)
         weights["min"].assign(low)
         weights["max"].assign(high)
-        return self._quantize(inputs, low, high)
+        return self._quantize(inputs, low, high, kwargs.get("ties", "up"))
 
 
 @keras.saving.register_keras_serializable(package="kopt")
@@ -325,4 +328,11 @@ class FixedRangeQuantizer(Quantizer):
         return {}
 
     def __call__(self, inputs, training, weights, **kwargs):
-        return fake_quant(inputs, self.init_min, self.init_max, num_bits=self.num_bits, narrow_range=self.narrow_range)
+        return fake_quant(
+            inputs,
+            self.init_min,
+            self.init_max,
+            num_bits=self.num_bits,
+            narrow_range=self.narrow_range,
+            ties=kwargs.get("ties", "up"),
+        )

@@ -188,7 +188,11 @@ class QuantizeLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        return self.quantizer(inputs, training, self._ranges)
+        # In the file this is a QUANTIZE op on float data; LiteRT's XNNPACK rounds
+        # its ties to even, where FakeQuant rounds them up. Images scaled as
+        # x / 127.5 - 1 sit exactly on ties, so without this the file and the QAT
+        # model disagree on half the pixels (see fake_quant's ``ties``).
+        return self.quantizer(inputs, training, self._ranges, ties="even")
 
     def compute_output_shape(self, input_shape):
         return input_shape
