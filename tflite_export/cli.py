@@ -83,7 +83,7 @@ def main(argv=None):
     try:
         with tempfile.TemporaryDirectory(prefix="tflite-export-") as workdir:
             # The reference file gets the same layout options, so the ratios compare like with like.
-            layout = {"batch_size": 1 if _FIXED_BATCH.value else None, "strip_strings": _STRIP_STRINGS.value}
+            layout = {"batch_size": 1 if _FIXED_BATCH.value else "auto", "strip_strings": _STRIP_STRINGS.value}
             float_path = tflite_export.convert(model, os.path.join(workdir, "float32.tflite"), **layout)
             tflite_export.convert(
                 model,

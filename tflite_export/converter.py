@@ -44,7 +44,7 @@ def convert(
     inference_input_type="float32",
     inference_output_type="float32",
     allow_flex_ops=False,
-    batch_size=None,
+    batch_size="auto",
     strip_strings=False,
 ):
     """Converts a Keras model to a ``.tflite`` file, written atomically.
@@ -58,18 +58,25 @@ def convert(
             needs ``representative_dataset`` unless the model is quantization-aware);
             ``"int16x8"`` (int16 activations, int8 weights, likewise).
         representative_dataset: For calibration in the integer modes: a
-            ``tf.data.Dataset`` of ``(images, labels)`` or ``images`` batches, or a
-            NumPy array of images. Up to 256 examples are used.
+            ``tf.data.Dataset`` of ``(inputs, labels)`` or ``inputs`` batches, or a
+            NumPy array of inputs. Each example is cast to its model input's dtype,
+            so integer token ids calibrate an ``int32`` input; a model with several
+            inputs takes batches that are dicts by input name or lists in the
+            model's input order. Up to 256 examples are used.
         inference_input_type: ``"float32"``, ``"int8"``, ``"uint8"`` or ``"int16"``;
             anything but float32 only in the integer modes.
         inference_output_type: As ``inference_input_type``, for the output.
         allow_flex_ops: Allow TensorFlow (Flex) ops where TFLite has no builtin one.
             Off by default: most edge runtimes lack them.
-        batch_size: ``None`` (the default) keeps the batch dimension dynamic, so
-            the interpreter can resize it. A positive int fixes it: every shape in
+        batch_size: ``None`` keeps the batch dimension dynamic, so the
+            interpreter can resize it. A positive int fixes it: every shape in
             the file is static and ``Flatten``/``Reshape`` need no run-time shape
             ops, which makes the file smaller and is what TFLite Micro expects.
             The model must have known inputs (built on ``keras.Input``).
+            ``"auto"`` (the default) is ``None``, except for a model with
+            recurrent layers (LSTM, GRU, SimpleRNN, also inside Bidirectional),
+            whose loop the converter lowers only with a static batch: it gets 1,
+            with a warning that says so.
         strip_strings: Remove the tensor names, subgraph name, description and
             signature from the file (``ai_edge_litert.tools.flatbuffer_utils``):
             the arithmetic is unchanged and the file is smaller, but the
@@ -96,11 +103,15 @@ def convert(
         raise ValueError(f"output_path must end in '.tflite'. Received: output_path={output_path!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}. Received: mode={mode!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be None or a positive int. Received: batch_size={batch_size!r}")
+    if batch_size not in (None, "auto") and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be 'auto', None or a positive int. Received: batch_size={batch_size!r}")
     if not isinstance(strip_strings, bool):
         raise ValueError(f"strip_strings must be True or False. Received: strip_strings={strip_strings!r}")
     model = _as_model(model_or_path)
+    if batch_size == "auto":
+        batch_size = _automatic_batch_size(model)
     input_signature = _input_signature(model, batch_size)
     quantization_aware = _is_quantization_aware(model)
     if quantization_aware and mode not in _INTEGER_MODES:
@@ -119,9 +130,10 @@ def convert(
             f"mode={mode!r} calibrates activation ranges and needs representative_dataset "
             "(a tf.data.Dataset or array of typical inputs). Received: representative_dataset=None"
         )
-    if representative_dataset is not None and not isinstance(representative_dataset, (np.ndarray, tf.data.Dataset)):
+    if representative_dataset is not None and not _is_representative(representative_dataset):
         raise ValueError(
-            "representative_dataset must be a tf.data.Dataset or a NumPy array. "
+            "representative_dataset must be a tf.data.Dataset, a NumPy array, or for a model with several "
+            "inputs a dict or list of NumPy arrays. "
             f"Received: representative_dataset of type {type(representative_dataset).__name__}"
         )
     for name, value in (("inference_input_type", inference_input_type), ("inference_output_type", inference_output_type)):
@@ -137,7 +149,13 @@ def convert(
         try:
             converter = _make_converter(model, workdir, lowered, input_signature)
             _configure(
-                converter, mode, representative_dataset, inference_input_type, inference_output_type, allow_flex_ops
+                converter,
+                mode,
+                representative_dataset,
+                inference_input_type,
+                inference_output_type,
+                allow_flex_ops,
+                model,
             )
             if lowered:
                 # Ranges come from the model; an INT8-only op set would demand a
@@ -225,6 +243,25 @@ def _strip_kopt_wrappers(model, mode):
     return model
 
 
+def _automatic_batch_size(model):
+    recurrent = [layer.name for layer in _all_layers(model) if _is_recurrent(layer)]
+    if not recurrent or not getattr(model, "inputs", None):
+        return None
+    warnings.warn(
+        f"Model {model.name!r} has recurrent layers ({', '.join(recurrent[:5])}); TFLite lowers their loop only "
+        "with a static batch, so the file is converted with batch_size=1 (predict and verify run it one "
+        "example at a time). Pass batch_size=N for another fixed batch.",
+        stacklevel=3,
+    )
+    return 1
+
+
+def _is_recurrent(layer):
+    if isinstance(layer, keras.layers.Bidirectional):
+        return True
+    return isinstance(layer, keras.layers.RNN)
+
+
 def _input_signature(model, batch_size):
     if batch_size is None:
         return None
@@ -261,7 +298,7 @@ def _make_converter(model, workdir, lowered, input_signature=None):
     return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
 
 
-def _configure(converter, mode, representative_dataset, input_type, output_type, allow_flex_ops):
+def _configure(converter, mode, representative_dataset, input_type, output_type, allow_flex_ops, model):
     builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if mode == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -271,7 +308,7 @@ def _configure(converter, mode, representative_dataset, input_type, output_type,
     elif mode in _INTEGER_MODES:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if representative_dataset is not None:
-            converter.representative_dataset = _calibration_generator(representative_dataset)
+            converter.representative_dataset = _calibration_generator(representative_dataset, model)
         if mode == "int8":
             builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         else:
@@ -283,12 +320,28 @@ def _configure(converter, mode, representative_dataset, input_type, output_type,
     converter.target_spec.supported_ops = builtins
 
 
-def _calibration_generator(representative_dataset):
+def _is_representative(source):
+    if isinstance(source, (np.ndarray, tf.data.Dataset)):
+        return True
+    values = list(source.values()) if isinstance(source, dict) else source
+    return isinstance(source, (dict, list, tuple)) and bool(values) and all(isinstance(v, np.ndarray) for v in values)
+
+
+def _calibration_generator(representative_dataset, model):
+    """Yields single examples in the dtypes of the model's inputs, by name when there are several."""
+    inputs = list(getattr(model, "inputs", None) or [])
+    names = [tensor.name for tensor in inputs]
+    dtypes = [np.dtype(keras.backend.standardize_dtype(tensor.dtype)) for tensor in inputs] or [np.dtype(np.float32)]
+
     def examples():
         yielded = 0
-        for batch in _iterate_images(representative_dataset):
-            for image in batch:
-                yield [image[np.newaxis].astype(np.float32)]
+        for batch in _iterate_batches(representative_dataset, len(names) > 1):
+            if isinstance(batch, dict):
+                batch = [np.asarray(batch[name]) for name in names]
+            for index in range(len(batch[0])):
+                example = [array[index][np.newaxis].astype(dtype) for array, dtype in zip(batch, dtypes)]
+                # The converter matches several inputs by their signature names.
+                yield dict(zip(names, example)) if len(example) > 1 else example
                 yielded += 1
                 if yielded >= _REPRESENTATIVE_EXAMPLES:
                     return
@@ -296,19 +349,37 @@ def _calibration_generator(representative_dataset):
     return examples
 
 
-def _iterate_images(source):
+def _iterate_batches(source, several_inputs):
+    """``source``'s input batches, each a list of arrays (one per model input) or a dict."""
     if isinstance(source, np.ndarray):
-        yield source
+        yield [source]
+        return
+    if isinstance(source, dict):
+        yield {name: np.asarray(value) for name, value in source.items()}
+        return
+    if isinstance(source, (list, tuple)):
+        yield [np.asarray(value) for value in source]
         return
     for element in source:
-        images = element[0] if isinstance(element, (tuple, list)) else element
-        yield np.asarray(images)
+        if isinstance(element, (tuple, list)) and (not several_inputs or len(element) == 2):
+            element = element[0]  # (inputs, labels)
+        if isinstance(element, dict):
+            yield {name: np.asarray(value) for name, value in element.items()}
+        elif isinstance(element, (tuple, list)):
+            yield [np.asarray(value) for value in element]
+        else:
+            yield [np.asarray(element)]
 
 
 def _summarize(err):
     text = str(err)
     # The converter buries the useful part in MLIR locations; the op names are what
     # a user can act on.
+    if "TensorListReserve" in text and "element_shape to be static" in text:
+        return (
+            "a loop (recurrent layer) whose shapes depend on the batch; convert with a static batch, "
+            "batch_size=1 (batch_size='auto' does this for Keras RNN layers)"
+        )
     missing_ops = sorted(set(re.findall(r"'(tf\.\w+)' op is neither a custom op nor a flex op", text)))
     if missing_ops:
         return (

@@ -27,111 +27,226 @@ def load_interpreter(tflite_path_or_bytes, *, num_threads=None):
         raise ValueError(f"tflite_path is not a valid TFLite flatbuffer: {path!r} ({err})") from err
 
 
-def predict(tflite_path_or_bytes, images, *, batch_size=_DEFAULT_BATCH, num_threads=None):
-    """Runs the model on ``images`` and returns float outputs.
+def predict(tflite_path_or_bytes, inputs, *, batch_size=_DEFAULT_BATCH, num_threads=None):
+    """Runs the model on ``inputs`` and returns float outputs.
 
     Args:
-        tflite_path_or_bytes: The ``.tflite`` file or its bytes; one input, one output.
-        images: A float array ``(N, ...)`` of model inputs.
-        batch_size: Examples per interpreter call; the input is resized to it.
+        tflite_path_or_bytes: The ``.tflite`` file or its bytes.
+        inputs: The model inputs, first axis the examples: one array for a file
+            with one input; for several, a dict ``{input name: array}`` (the
+            Keras input names, which the file keeps unless converted with
+            ``strip_strings``) or a list in the file's input order (the converter
+            sorts inputs by name; ``inspect(path)["inputs"]`` lists them). Float
+            data is quantized where the file's input is; integer inputs (token
+            ids) must hold integers and are passed as they are.
+        batch_size: Examples per interpreter call; the inputs are resized to it.
             Ignored for a file whose batch dimension is fixed (``convert(...,
             batch_size=N)``): that one runs N at a time.
         num_threads: Interpreter threads; ``None`` lets LiteRT choose.
 
     Returns:
-        A float32 array ``(N, ...)`` of outputs, dequantized if the file's output is
-        integer.
+        A float32 array ``(N, ...)`` for a file with one output, dequantized if it
+        is integer; a list of such arrays, in the Keras model's output order, for
+        several.
+
+    Raises:
+        ValueError: For inputs that do not match the file's (count, names,
+            lengths, non-integer values for an integer input).
+
+    Example:
+
+    >>> import keras, numpy as np, os, tempfile
+    >>> tokens = keras.Input((5,), dtype="int32", name="tokens")
+    >>> x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(20, 4)(tokens))
+    >>> model = keras.Model(tokens, keras.layers.Dense(2)(x))
+    >>> from tflite_export.converter import convert
+    >>> path = convert(model, os.path.join(tempfile.mkdtemp(), "text.tflite"))
+    >>> predict(path, np.arange(10, dtype="int32").reshape(2, 5)).shape
+    (2, 2)
     """
     interpreter = load_interpreter(tflite_path_or_bytes, num_threads=num_threads)
-    input_detail = interpreter.get_input_details()
-    output_detail = interpreter.get_output_details()
-    if len(input_detail) != 1 or len(output_detail) != 1:
-        raise ValueError(
-            f"predict supports models with one input and one output; this one has "
-            f"{len(input_detail)} inputs and {len(output_detail)} outputs"
-        )
-    input_detail, output_detail = input_detail[0], output_detail[0]
-    images = np.asarray(images, dtype=np.float32)
-    fixed_batch = _fixed_batch(input_detail)
+    input_details, output_details = _ordered_details(interpreter)
+    arrays = _input_arrays(inputs, input_details)
+    count = len(arrays[0])
+    fixed_batch = _fixed_batch(input_details[0])
     if fixed_batch is not None:
         # A file converted with a static batch runs in steps of exactly that
         # batch; the last step is padded and its padding dropped.
         batch_size = fixed_batch
         interpreter.allocate_tensors()
-    outputs = []
+    outputs = [[] for _ in output_details]
     current_batch = fixed_batch
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        used = len(chunk)
+    for start in range(0, count, batch_size):
+        chunks = [array[start : start + batch_size] for array in arrays]
+        used = len(chunks[0])
         if fixed_batch is not None and used < fixed_batch:
-            chunk = np.concatenate([chunk, np.zeros((fixed_batch - used,) + chunk.shape[1:], chunk.dtype)])
-        if len(chunk) != current_batch:
-            interpreter.resize_tensor_input(input_detail["index"], list(chunk.shape))
+            chunks = [
+                np.concatenate([chunk, np.zeros((fixed_batch - used,) + chunk.shape[1:], chunk.dtype)])
+                for chunk in chunks
+            ]
+        if len(chunks[0]) != current_batch:
+            for chunk, detail in zip(chunks, input_details):
+                interpreter.resize_tensor_input(detail["index"], list(chunk.shape))
             interpreter.allocate_tensors()
-            current_batch = len(chunk)
-        interpreter.set_tensor(input_detail["index"], _quantize(chunk, input_detail))
+            current_batch = len(chunks[0])
+        for chunk, detail in zip(chunks, input_details):
+            interpreter.set_tensor(detail["index"], _quantize(chunk, detail))
         interpreter.invoke()
-        outputs.append(_dequantize(interpreter.get_tensor(output_detail["index"]), output_detail)[:used])
-    return np.concatenate(outputs, axis=0) if outputs else np.zeros((0,), np.float32)
+        for collected, detail in zip(outputs, output_details):
+            collected.append(_dequantize(interpreter.get_tensor(detail["index"]), detail)[:used])
+    results = [np.concatenate(parts, axis=0) if parts else np.zeros((0,), np.float32) for parts in outputs]
+    return results[0] if len(results) == 1 else results
 
 
 def verify(tflite_path, keras_model, dataset, *, batch_size=_DEFAULT_BATCH):
     """Scores a ``.tflite`` file against labels and against its Keras model.
 
+    The first output is the prediction: its last axis holds the class scores, so
+    a sequence output ``(N, T, classes)`` with labels ``(N, T)`` is scored per
+    position. ``max_abs_diff`` covers every output.
+
     Args:
         tflite_path: The converted file (or its bytes).
         keras_model: The Keras model it was converted from.
-        dataset: An iterable of ``(images, labels)`` batches, e.g. a ``tf.data.Dataset``,
-            or one ``(images, labels)`` pair of NumPy arrays.
+        dataset: An iterable of ``(inputs, labels)`` batches, e.g. a
+            ``tf.data.Dataset``, or one ``(inputs, labels)`` pair; ``inputs`` as
+            the Keras model takes them (an array, a list in the model's input
+            order, or a dict by input name).
         batch_size: Examples per interpreter call.
 
     Returns:
         A dict with ``examples``, ``tflite_accuracy``, ``keras_accuracy``,
-        ``agreement`` (fraction of examples whose top-1 class is the same in both)
-        and ``max_abs_diff`` (largest absolute difference of any output value).
+        ``agreement`` (fraction of predictions whose top-1 class is the same in
+        both; per position for sequence outputs) and ``max_abs_diff`` (largest
+        absolute difference of any output value).
     """
-    images, labels = collect(dataset)
-    tflite_out = predict(tflite_path, images, batch_size=batch_size)
-    keras_out = np.asarray(keras_model.predict(images, batch_size=batch_size, verbose=0), np.float32)
-    tflite_top1 = np.argmax(tflite_out, axis=-1)
-    keras_top1 = np.argmax(keras_out, axis=-1)
+    inputs, labels = collect(dataset)
+    if isinstance(inputs, (list, tuple)):
+        # The Keras order; the file sorts its inputs by name.
+        names = [tensor.name for tensor in getattr(keras_model, "inputs", None) or []]
+        if len(names) == len(inputs):
+            inputs = dict(zip(names, inputs))
+    tflite_out = _as_list(predict(tflite_path, inputs, batch_size=batch_size))
+    keras_out = [np.asarray(o, np.float32) for o in _as_list(keras_model.predict(inputs, batch_size=batch_size, verbose=0))]
+    if [o.shape for o in tflite_out] != [o.shape for o in keras_out]:
+        raise ValueError(
+            f"The file's outputs {[o.shape for o in tflite_out]} do not match the Keras model's "
+            f"{[o.shape for o in keras_out]}; is {keras_model.name!r} the model the file was converted from?"
+        )
+    tflite_top1 = np.argmax(tflite_out[0], axis=-1)
+    keras_top1 = np.argmax(keras_out[0], axis=-1)
+    labels = labels.reshape(tflite_top1.shape) if labels.size == tflite_top1.size else labels
     return {
         "examples": int(len(labels)),
         "tflite_accuracy": float(np.mean(tflite_top1 == labels)),
         "keras_accuracy": float(np.mean(keras_top1 == labels)),
         "agreement": float(np.mean(tflite_top1 == keras_top1)),
-        "max_abs_diff": float(np.max(np.abs(tflite_out - keras_out))) if len(labels) else 0.0,
+        "max_abs_diff": max(float(np.max(np.abs(t - k))) if t.size else 0.0 for t, k in zip(tflite_out, keras_out)),
     }
 
 
 def accuracy(tflite_path, dataset, *, batch_size=_DEFAULT_BATCH):
-    """Top-1 accuracy of a ``.tflite`` classifier on ``(images, labels)`` batches."""
-    images, labels = collect(dataset)
-    predictions = np.argmax(predict(tflite_path, images, batch_size=batch_size), axis=-1)
+    """Top-1 accuracy of a ``.tflite`` classifier on ``(inputs, labels)`` batches."""
+    inputs, labels = collect(dataset)
+    scores = _as_list(predict(tflite_path, inputs, batch_size=batch_size))[0]
+    predictions = np.argmax(scores, axis=-1)
+    labels = labels.reshape(predictions.shape) if labels.size == predictions.size else labels
     return float(np.mean(predictions == labels))
 
 
 def collect(dataset):
-    """Concatenates ``(images, labels)`` batches into two NumPy arrays.
+    """Concatenates ``(inputs, labels)`` batches into NumPy arrays.
 
-    ``dataset`` may also be one ``(images, labels)`` pair of arrays.
+    ``dataset`` may also be one ``(inputs, labels)`` pair. ``inputs`` may be an
+    array, a list/tuple of arrays or a dict of them (several model inputs);
+    labels of shape ``(N, 1)`` become ``(N,)``, other shapes are kept.
     """
-    if isinstance(dataset, tuple) and len(dataset) == 2 and all(isinstance(a, np.ndarray) for a in dataset):
-        images, labels = dataset
-        if len(images) != len(labels):
-            raise ValueError(
-                f"images and labels differ in length. Received: {len(images)} images, {len(labels)} labels"
-            )
-        if not len(images):
-            raise ValueError("dataset yielded no batches; cannot verify on an empty dataset")
-        return images, labels.reshape(-1)
-    images, labels = [], []
-    for batch_images, batch_labels in dataset:
-        images.append(np.asarray(batch_images))
-        labels.append(np.asarray(batch_labels))
-    if not images:
+    if isinstance(dataset, tuple) and len(dataset) == 2 and isinstance(dataset[1], np.ndarray):
+        batches = [dataset]
+    else:
+        batches = list(dataset)
+    if not batches:
         raise ValueError("dataset yielded no batches; cannot verify on an empty dataset")
-    return np.concatenate(images), np.concatenate(labels).reshape(-1)
+    inputs = _concatenate([batch[0] for batch in batches])
+    labels = np.concatenate([np.asarray(batch[1]) for batch in batches])
+    count = len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0] if isinstance(inputs, list) else inputs)
+    if count != len(labels):
+        raise ValueError(f"inputs and labels differ in length. Received: {count} images, {len(labels)} labels")
+    if not len(labels):
+        raise ValueError("dataset yielded no batches; cannot verify on an empty dataset")
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels.reshape(-1)
+    return inputs, labels
+
+
+def _concatenate(parts):
+    first = parts[0]
+    if isinstance(first, dict):
+        return {name: np.concatenate([np.asarray(part[name]) for part in parts]) for name in first}
+    if isinstance(first, (list, tuple)):
+        return [np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(len(first))]
+    return np.concatenate([np.asarray(part) for part in parts])
+
+
+def _as_list(outputs):
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _ordered_details(interpreter):
+    """Input and output details: inputs in the file's order, outputs in the Keras order.
+
+    The file's signature names each output ``output_<i>`` after its place in the
+    Keras model; a file converted with ``strip_strings`` has no signature and
+    keeps the file's order.
+    """
+    input_details = interpreter.get_input_details()
+    output_details = interpreter.get_output_details()
+    if interpreter.get_signature_list():
+        runner = interpreter.get_signature_runner()
+        signature_inputs = runner.get_input_details()
+        names = {detail["index"]: name for name, detail in signature_inputs.items()}
+        for detail in input_details:
+            detail["signature_name"] = names.get(detail["index"])
+        by_index = {detail["index"]: detail for detail in output_details}
+        signature_outputs = runner.get_output_details()
+        ordered = sorted(signature_outputs.items(), key=lambda item: _output_position(item[0]))
+        if all(detail["index"] in by_index for _, detail in ordered):
+            output_details = [by_index[detail["index"]] for _, detail in ordered]
+    return input_details, output_details
+
+
+def _output_position(name):
+    suffix = name.rsplit("_", 1)[-1]
+    return (0, int(suffix), name) if suffix.isdigit() else (1, 0, name)
+
+
+def _input_arrays(inputs, details):
+    if isinstance(inputs, dict):
+        names = [detail.get("signature_name") for detail in details]
+        if None in names:
+            raise ValueError(
+                "inputs is a dict, but this file has no input names (converted with strip_strings=True); "
+                "pass a list in the file's input order"
+            )
+        missing = sorted(set(names) - set(inputs))
+        extra = sorted(set(inputs) - set(names))
+        if missing or extra:
+            raise ValueError(f"inputs must be keyed by the file's input names {names}. Received keys: {sorted(inputs)}")
+        arrays = [inputs[name] for name in names]
+    elif isinstance(inputs, (list, tuple)) and len(details) > 1:
+        arrays = list(inputs)
+    else:
+        arrays = [inputs]
+    if len(arrays) != len(details):
+        raise ValueError(
+            f"This file has {len(details)} inputs ({[d.get('signature_name') or d['name'] for d in details]}); "
+            f"received {len(arrays)}. Pass a dict by input name or a list in that order."
+        )
+    arrays = [np.asarray(array) for array in arrays]
+    lengths = {len(array) for array in arrays}
+    if len(lengths) != 1:
+        raise ValueError(f"Every input needs the same number of examples. Received lengths: {[len(a) for a in arrays]}")
+    return arrays
 
 
 def _fixed_batch(detail):
@@ -147,9 +262,20 @@ def _quantize(values, detail):
     if np.issubdtype(dtype, np.floating):
         return values.astype(dtype)
     scale, zero_point = detail["quantization"]
-    if scale == 0:
-        raise ValueError(f"input tensor {detail['name']!r} is {np.dtype(dtype).name} without quantization parameters")
     info = np.iinfo(dtype)
+    if scale == 0:
+        # An integer input that is not quantized: token ids, indices, lengths.
+        if not np.issubdtype(values.dtype, np.integer) and not np.array_equal(values, np.round(values)):
+            raise ValueError(
+                f"input tensor {detail['name']!r} takes integers ({np.dtype(dtype).name}); received non-integer "
+                f"values of dtype {values.dtype}"
+            )
+        if values.size and (values.min() < info.min or values.max() > info.max):
+            raise ValueError(
+                f"input tensor {detail['name']!r} takes {np.dtype(dtype).name}; received values from "
+                f"{values.min()} to {values.max()}"
+            )
+        return values.astype(dtype)
     # Round, then shift: LiteRT's QUANTIZE rounds x / scale half to even before adding
     # the zero point, and with an odd zero point the other order differs at ties.
     return np.clip(np.round(values / scale) + zero_point, info.min, info.max).astype(dtype)

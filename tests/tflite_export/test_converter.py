@@ -191,7 +191,7 @@ def test_pruned_model_is_stripped_before_conversion(tmp_path, model_and_data):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"batch_size": 0}, "batch_size must be None or a positive int. Received: batch_size=0"),
+        ({"batch_size": 0}, "batch_size must be 'auto', None or a positive int. Received: batch_size=0"),
         ({"batch_size": True}, "Received: batch_size=True"),
         ({"batch_size": 2.0}, "Received: batch_size=2.0"),
         ({"strip_strings": "yes"}, "strip_strings must be True or False. Received: strip_strings='yes'"),
