@@ -38,6 +38,7 @@ import heapq
 import numbers
 
 import numpy as np
+from absl import logging
 
 from kopt.auto.sensitivity import SensitivityTable
 from kopt.auto.size import SizeModel
@@ -62,6 +63,11 @@ class Allocation:
         held_back: ``[{"layer", "safe_sparsity", "reason"}]``: fragile layers kept
             below the target sparsity.
         predicted_gzip_bytes: With a size target, the predicted int8 gzip size.
+        capped: ``None`` when the target was met; otherwise why it was not: the
+            target needs fragile layers pruned past their safe level, so the
+            allocation is the most that can be reached without that
+            (``overall_sparsity`` says how much), and ``held_back`` names the
+            layers that capped it.
     """
 
     sparsities: dict
@@ -70,6 +76,7 @@ class Allocation:
     predicted_drop: float
     held_back: list
     predicted_gzip_bytes: int | None = None
+    capped: str | None = None
 
     def schedules(self, *, end_step: int, frequency: int = 1, initial: dict | None = None) -> dict:
         """Per-layer pruning schedules for ``prune_low_magnitude(layer_schedules=...)``.
@@ -125,12 +132,13 @@ def allocate(
             costs this many points; ``None``: half the accuracy above chance.
 
     Returns:
-        An :class:`Allocation`.
+        An :class:`Allocation`. A target that would need fragile layers pruned
+        past their safe level is ambitious, not wrong: the allocation is then the
+        most that can be reached without that, ``capped`` says so (and a warning
+        is logged), and ``held_back`` names the layers that capped it.
 
     Raises:
-        ValueError: For both or neither target, a bad value, or a target that
-            cannot be reached without pruning fragile layers past their safe level
-            (the message gives the most that can be reached).
+        ValueError: For both or neither target, or a bad value.
     """
     if (target_sparsity is None) == (target_gzip_kb is None):
         raise ValueError(
@@ -144,7 +152,16 @@ def allocate(
     reachable = _overall(table, caps)
     if target_sparsity is not None:
         _require_number("target_sparsity", target_sparsity, low=0, high=1, open_low=True)
-        return _allocate_sparsity(table, target_sparsity, caps, reachable, fragile_drop)
+        if target_sparsity <= reachable + 1e-9:
+            return _allocate_sparsity(table, target_sparsity, caps, reachable, fragile_drop)
+        allocation = _allocate_sparsity(table, reachable, caps, reachable, fragile_drop)
+        allocation.target_sparsity = float(target_sparsity)
+        allocation.held_back = _held_back(table, caps, target_sparsity, fragile_drop)
+        return _capped(
+            allocation,
+            f"target_sparsity={target_sparsity:g} needs fragile layers pruned past their safe level "
+            f"(fragile_drop={fragile_drop:g} points); allocated the most reachable, sparsity {reachable:.3f}",
+        )
 
     _require_number("target_gzip_kb", target_gzip_kb, low=0, open_low=True)
     if model is None or calibration is None:
@@ -157,10 +174,13 @@ def allocate(
     smallest = _allocate_sparsity(table, reachable, caps, reachable, fragile_drop)
     smallest_bytes = sizes.predict(smallest.sparsities)
     if smallest_bytes > target_bytes:
-        raise ValueError(
-            f"target_gzip_kb={target_gzip_kb} cannot be reached without pruning fragile layers past their safe "
-            f"level: the smallest predicted int8 file is {smallest_bytes / 1024:.1f} KiB at sparsity {reachable:.3f}. "
-            f"Received: target_gzip_kb={target_gzip_kb}"
+        smallest.predicted_gzip_bytes = int(smallest_bytes)
+        smallest.held_back = _held_back(table, caps, 1.0, fragile_drop)
+        return _capped(
+            smallest,
+            f"target_gzip_kb={target_gzip_kb:g} needs fragile layers pruned past their safe level "
+            f"(fragile_drop={fragile_drop:g} points); allocated the smallest reachable, a predicted "
+            f"{smallest_bytes / 1024:.1f} KiB int8 file at sparsity {reachable:.3f}",
         )
     low, high = 0.0, reachable
     best = (smallest, smallest_bytes)
@@ -190,13 +210,26 @@ def uniform_allocation(table: SensitivityTable, target_sparsity: float) -> Alloc
     )
 
 
+def _capped(allocation, reason):
+    held = ", ".join(f"{entry['layer']} at {entry['safe_sparsity']:.2f}" for entry in allocation.held_back[:8])
+    allocation.capped = reason + (f"; held back: {held}" if held else "")
+    logging.warning("kopt.auto.allocate: %s.", allocation.capped)
+    return allocation
+
+
+def _held_back(table, caps, target, fragile_drop):
+    return [
+        {
+            "layer": name,
+            "safe_sparsity": caps[name],
+            "reason": _held_reason(table, name, caps[name], fragile_drop),
+        }
+        for name in table.layers
+        if caps[name] < target - 1e-9
+    ]
+
+
 def _allocate_sparsity(table, target, caps, reachable, fragile_drop):
-    if target > reachable + 1e-9:
-        raise ValueError(
-            f"target_sparsity={target:g} cannot be reached without pruning fragile layers past their safe level "
-            f"(fragile_drop={fragile_drop:g} points): at most {reachable:.3f}. "
-            f"Safe levels: { {name: caps[name] for name in table.layers} }. Received: target_sparsity={target:g}"
-        )
     total = sum(table.sizes.values())
     needed = target * total
     current = {name: 0.0 for name in table.layers}
@@ -214,15 +247,7 @@ def _allocate_sparsity(table, target, caps, reachable, fragile_drop):
         pruned += gain
         if caps[name] - current[name] > 1e-9:
             heapq.heappush(heap, (_step_cost(table, name, current[name], caps[name]), name))
-    held_back = [
-        {
-            "layer": name,
-            "safe_sparsity": caps[name],
-            "reason": _held_reason(table, name, caps[name], fragile_drop),
-        }
-        for name in table.layers
-        if caps[name] < target - 1e-9
-    ]
+    held_back = _held_back(table, caps, target, fragile_drop)
     return Allocation(
         sparsities={name: float(value) for name, value in current.items()},
         target_sparsity=float(target),

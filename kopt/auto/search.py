@@ -193,12 +193,11 @@ def compress(
         if time_budget is not None and elapsed() + (last or 0.0) > time_budget:
             _stop(data, "time", f"stopped before sparsity {level:g}: the time budget of {time_budget:g} s would run out")
             break
-        try:
-            plan = uniform_allocation(table, level) if allocation == "uniform" else allocate(
-                table, target_sparsity=level, fragile_drop=fragile_drop
-            )
-        except ValueError as err:
-            _stop(data, "safe_levels", f"stopped before sparsity {level:g}: {err}")
+        plan = uniform_allocation(table, level) if allocation == "uniform" else allocate(
+            table, target_sparsity=level, fragile_drop=fragile_drop
+        )
+        if plan.capped:
+            _stop(data, "safe_levels", f"stopped before sparsity {level:g}: {plan.capped}")
             break
         mark = time.perf_counter()
         step = len(data["points"])

@@ -38,10 +38,22 @@ def test_fragile_layer_is_held_back_with_a_reason():
     assert held["layer"] == "small" and "fragile_drop=25" in held["reason"] and "50%" in held["reason"]
 
 
-def test_unreachable_target_names_the_most_reachable():
+def test_an_ambitious_target_gets_the_most_reachable_allocation_and_says_why():
     table = _table(small=[60.0, 20.0, 10.0], big=[98.0, 97.5, 95.0])
-    with pytest.raises(ValueError, match=r"target_sparsity=0.95 .*at most 0.8"):
-        allocate(table, target_sparsity=0.95, fragile_drop=25.0)
+    reachable = allocate(table, target_sparsity=0.8, fragile_drop=25.0)
+    assert reachable.capped is None
+    allocation = allocate(table, target_sparsity=0.95, fragile_drop=25.0)
+    # Every layer at its safe level: the most that can be reached.
+    safe = {name: table.safe_sparsity(name, 25.0) for name in table.layers}
+    reachable_sparsity = (safe["small"] * 100 + safe["big"] * 900) / 1000
+    assert safe["small"] < 0.5 and reachable_sparsity < 0.95
+    assert allocation.overall_sparsity == pytest.approx(reachable_sparsity, abs=1e-9)
+    assert allocation.sparsities == pytest.approx(safe)
+    assert allocation.target_sparsity == 0.95
+    assert "target_sparsity=0.95" in allocation.capped and f"{reachable_sparsity:.3f}" in allocation.capped
+    assert f"small at {safe['small']:.2f}" in allocation.capped
+    assert [entry["layer"] for entry in allocation.held_back] == ["small"]
+    assert allocation.to_dict()["capped"] == allocation.capped
 
 
 @pytest.mark.parametrize(
