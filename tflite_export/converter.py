@@ -76,7 +76,9 @@ def convert(
             ``"auto"`` (the default) is ``None``, except for a model with
             recurrent layers (LSTM, GRU, SimpleRNN, also inside Bidirectional),
             whose loop the converter lowers only with a static batch: it gets 1,
-            with a warning that says so.
+            with a warning that says so. In the integer modes such layers are
+            also converted unrolled (one set of ops per time step), since
+            TensorFlow's calibrator crashes on their loop.
         strip_strings: Remove the tensor names, subgraph name, description and
             signature from the file (``ai_edge_litert.tools.flatbuffer_utils``):
             the arithmetic is unchanged and the file is smaller, but the
@@ -144,6 +146,8 @@ def convert(
                 f"{name}={value!r} needs an integer mode ('int8' or 'int16x8'). Received: mode={mode!r}"
             )
     model = _strip_kopt_wrappers(model, mode)
+    if mode in _INTEGER_MODES and not quantization_aware:
+        model = _unrolled(model)
     lowered = quantization_aware and mode == "int8"
     with tempfile.TemporaryDirectory(prefix="kopt-tflite-") as workdir:
         try:
@@ -254,6 +258,52 @@ def _automatic_batch_size(model):
         stacklevel=3,
     )
     return 1
+
+
+def _unrolled(model):
+    """A copy of ``model`` whose recurrent layers are unrolled, for integer calibration.
+
+    TensorFlow's calibrator crashes the process (a segmentation fault, TF 2.21)
+    on the ``WHILE`` loop a recurrent layer becomes, so the integer modes convert
+    the loop unrolled: one set of ops per time step, which needs a known number of
+    steps.
+    """
+    recurrent = [layer for layer in _all_layers(model) if _is_recurrent(layer) and not _is_unrolled(layer)]
+    if not recurrent:
+        return model
+    unknown = [layer.name for layer in recurrent if layer.input.shape[1] is None]
+    if unknown:
+        raise ValueError(
+            f"Integer conversion unrolls recurrent layers, which needs a fixed number of time steps; layer(s) "
+            f"{', '.join(unknown)} of model {model.name!r} take sequences of any length. Build the model on "
+            "keras.Input((steps, features)), or use mode='dynamic' (int8 weights, float activations)."
+        )
+    if any(isinstance(layer, keras.Model) for layer in model.layers):
+        raise ValueError(
+            f"Integer conversion unrolls recurrent layers; in model {model.name!r} they sit in a nested model, "
+            "which kopt does not rewrite. Set unroll=True on them, or use mode='dynamic'."
+        )
+
+    def unroll(layer):
+        if not (_is_recurrent(layer) and not _is_unrolled(layer)):
+            return layer.__class__.from_config(layer.get_config())
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.Bidirectional):
+            for key in ("layer", "backward_layer"):
+                if config.get(key):
+                    config[key]["config"]["unroll"] = True
+        else:
+            config["unroll"] = True
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=unroll)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _is_unrolled(layer):
+    inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+    return bool(getattr(inner, "unroll", False))
 
 
 def _is_recurrent(layer):

@@ -1,0 +1,58 @@
+"""The conformance matrix: its cells on a few real architectures, and the README table it writes."""
+
+import pytest
+
+from benchmarks import zoo
+from benchmarks import zoo_models
+
+
+def test_every_model_builds_and_takes_its_sample_inputs():
+    for name in ("MobileNetV2", "TransformerEncoder", "GRU"):
+        model = zoo_models.build(name)
+        x, y = zoo_models.sample_inputs(name, 4)
+        assert model.predict(x, verbose=0).shape == (4, 10) and y.shape == (4,)
+    with pytest.raises(ValueError, match="Received: name='VGG99'"):
+        zoo_models.build("VGG99")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "model_name, technique",
+    [
+        ("MobileNetV2", "qat"),
+        ("MobileNetV2", "structured"),
+        ("TransformerEncoder", "ptq"),
+        ("LSTM", "ptq"),
+        ("GRU", "prune"),
+    ],
+)
+def test_cells_that_must_work(model_name, technique):
+    cell = zoo.run_cell(model_name, technique)
+    assert cell["status"] == "ok", cell
+    if technique == "qat":
+        assert cell["fully_integer"], cell
+    if technique in ("structured",):
+        assert cell["params_ratio"] < 0.9 and cell["agreement"] == 1.0, cell
+
+
+@pytest.mark.slow
+def test_a_refusal_is_one_line_and_names_the_layer():
+    cell = zoo.run_cell("LSTM", "qat")
+    assert cell["status"] == "refused" and "'lstm' (LSTM)" in cell["detail"] and "\n" not in cell["detail"]
+
+
+def test_markdown_table_marks_refusals_crashes_and_float_ops_with_notes():
+    results = {
+        "cells": {
+            "A": {"export": {"status": "ok", "detail": ""}, "qat": {"status": "refused", "detail": "no QAT for 'x'"}},
+            "B": {
+                "export": {"status": "crash", "detail": "AttributeError: boom (kopt/x.py:1)"},
+                "qat": {"status": "ok", "detail": "", "fully_integer": False, "float_ops": ["op 3 CONV_2D"]},
+            },
+        }
+    }
+    table = zoo.markdown_table(results)
+    # Columns follow zoo.TECHNIQUES: export, prune, qat, ...; cells not run say so.
+    assert "| A | ok | not run | refused (1) | not run |" in table
+    assert "| B | crash (2) | not run | ok, float ops (3) | not run |" in table
+    assert "1. A / qat: no QAT for 'x'" in table and "3. B / qat: ['op 3 CONV_2D']" in table
