@@ -259,8 +259,8 @@ _MODELS = flags.DEFINE_list("models", list(zoo_models.MODELS), "Models of benchm
 _TECHNIQUES = flags.DEFINE_list("techniques", list(TECHNIQUES), "Techniques to run on each model.")
 _README = flags.DEFINE_bool("readme", False, "Write the table into README.md between the zoo-matrix markers.")
 _OUTPUT = flags.DEFINE_string("output", _RESULTS, "JSON file for the results.")
-_RESUME = flags.DEFINE_bool(
-    "resume", True, "Keep the cells already in --output and run only the missing ones (rerun a cell with --noresume)."
+_RERUN = flags.DEFINE_bool(
+    "rerun", False, "Run the selected cells even if --output has them; by default only missing cells run."
 )
 
 
@@ -271,14 +271,14 @@ def main(argv):
         if unknown:
             raise app.UsageError(f"--{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     results = {"cells": {}, "command": "python -m benchmarks.zoo", "versions": {"keras": keras.__version__}}
-    if _RESUME.value and os.path.isfile(_OUTPUT.value):
+    if os.path.isfile(_OUTPUT.value):  # resumable: cells already measured are kept
         with open(_OUTPUT.value, encoding="utf-8") as handle:
             results["cells"] = json.load(handle).get("cells", {})
     start = time.perf_counter()
     for model_name in _MODELS.value:
         results["cells"].setdefault(model_name, {})
         for technique in _TECHNIQUES.value:
-            if _RESUME.value and technique in results["cells"][model_name]:
+            if not _RERUN.value and technique in results["cells"][model_name]:
                 continue
             cell = run_cell_isolated(model_name, technique)
             results["cells"][model_name][technique] = cell
