@@ -6,8 +6,9 @@ Each Keras layer class falls in one of four kinds:
   (per-channel symmetric for convolutions, per-tensor symmetric for Dense, as
   TFLite's int8 kernels expect) and the activation's output quantized;
 * **output** (Add, Concatenate, average pooling (its input on the same grid), ReLU,
-  Softmax, Activation,
-  unfolded BatchNormalization...): a new tensor range, so the output is quantized;
+  Softmax, Activation, unfolded BatchNormalization, and Rescaling/Normalization,
+  the preprocessing EfficientNet builds in, which TFLite runs as int8 MUL/ADD):
+  a new tensor range, so the output is quantized;
 * **passthrough** (max pooling, Flatten, Reshape, Dropout, nearest upsampling,
   padding, cropping...): TFLite keeps the input's scale, nothing to quantize;
 * **unsupported**: anything else; :func:`quantize_config_for` raises an error
@@ -44,7 +45,7 @@ _OUTPUT = (
     L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate,
     L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D, L.GlobalAveragePooling1D,
     L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.BatchNormalization, L.ReLU, L.ELU,
-    L.Softmax,
+    L.Softmax, L.Rescaling, L.Normalization,
 )  # fmt: skip
 _UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
 # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale: the converter

@@ -1,0 +1,53 @@
+"""Rescaling and Normalization in QAT: EfficientNet's built-in preprocessing quantizes."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import tflite_export
+from kopt.quantization import quantize_model
+
+L = keras.layers
+CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "cifar10-15k.npz")
+
+
+@pytest.fixture(scope="module")
+def pixels():
+    if not os.path.isfile(CIFAR):
+        pytest.fail(f"{CIFAR} is missing; tests need the shared data beside the checkout")
+    return np.load(CIFAR)["x_test"][:128].astype("float32")
+
+
+def _preprocessing_model(pixels):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = L.Rescaling(1.0 / 255.0)(inputs)
+    normalization = L.Normalization(axis=-1)
+    normalization.adapt(pixels / 255.0)
+    x = normalization(x)
+    x = L.Conv2D(8, 3, activation="relu")(x)
+    return keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)))
+
+
+def test_rescaling_and_normalization_quantize_to_a_fully_integer_file_that_agrees(tmp_path, pixels):
+    qat = quantize_model(_preprocessing_model(pixels))
+    qat(pixels, training=True)  # sets every range
+    path = tflite_export.convert(qat, str(tmp_path / "preprocessing.tflite"), mode="int8")
+    ok, reasons = tflite_export.is_fully_integer(path)
+    assert ok, reasons
+    expected = qat.predict(pixels, verbose=0)
+    assert expected.std(axis=0).max() > 1e-3  # outputs depend on the image
+    actual = tflite_export.predict(path, pixels)
+    assert np.abs(actual - expected).max() <= 2 * (expected.max() - expected.min()) / 255 + 1e-6
+
+
+@pytest.mark.slow
+def test_efficientnet_b0_quantizes_to_a_fully_integer_file(tmp_path, pixels):
+    model = keras.applications.EfficientNetB0(input_shape=(32, 32, 3), weights=None, classes=10)
+    qat = quantize_model(model)
+    qat(pixels[:32], training=True)
+    path = tflite_export.convert(qat, str(tmp_path / "efficientnet.tflite"), mode="int8")
+    ok, reasons = tflite_export.is_fully_integer(path)
+    assert ok, reasons
