@@ -2,9 +2,10 @@
 
 Each Keras layer class falls in one of four kinds:
 
-* **weighted** (Conv1D/2D/3D, DepthwiseConv2D, Dense): weights fake-quantized
-  (per-channel symmetric for convolutions, per-tensor symmetric for Dense, as
-  TFLite's int8 kernels expect) and the activation's output quantized;
+* **weighted** (Conv1D/2D/3D, DepthwiseConv2D, Dense, Conv2DTranspose): weights
+  fake-quantized (per-channel symmetric for convolutions, per-tensor symmetric for
+  Dense and Conv2DTranspose, as TFLite's int8 kernels expect) and the
+  activation's output quantized;
 * **output** (Add, Concatenate, average pooling (its input on the same grid), ReLU,
   Softmax, Activation, unfolded BatchNormalization, and Rescaling/Normalization,
   the preprocessing EfficientNet builds in, which TFLite runs as int8 MUL/ADD):
@@ -154,7 +155,9 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
         )
     if isinstance(layer, _CONVOLUTIONS):
         return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(bits.per_axis), activation_attrs, activation_quantizer)
-    if isinstance(layer, L.Dense):
+    if isinstance(layer, (L.Dense, L.Conv2DTranspose)):
+        # A transposed kernel keeps its output channels on axis -2, not the last
+        # one a per-channel grid reads, so its grid is per tensor (as in tfmot).
         return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(False), activation_attrs, activation_quantizer)
     if isinstance(layer, L.Activation):
         if not quantize_activation:

@@ -29,9 +29,10 @@ from kopt.utils import model_graph
 __all__ = ["FoldPlan", "fold_batch_norm_weights", "folded_layer", "plan"]
 
 L = keras.layers
-_FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense)
-# Ops TFLite fuses a following ReLU/ReLU6 into.
-_FUSES_RELU = _FOLDABLE + (L.Add, L.Subtract, L.Multiply)
+_FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
+# Ops TFLite fuses a following ReLU/ReLU6 into (TRANSPOSE_CONV is left out: the
+# converter keeps its ReLU as an op of its own).
+_FUSES_RELU = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Add, L.Subtract, L.Multiply)
 
 
 @dataclasses.dataclass
@@ -97,7 +98,7 @@ def plan(model, *, fold_batch_norm=True, resolve=None):
     return FoldPlan(folds=folds, fused=fused)
 
 
-def fold_batch_norm_weights(kernel, bias, batch_norm_weights, *, epsilon, depthwise=False):
+def fold_batch_norm_weights(kernel, bias, batch_norm_weights, *, epsilon, depthwise=False, transposed=False):
     """Folds BatchNormalization statistics into a kernel and bias (NumPy).
 
     Args:
@@ -108,6 +109,8 @@ def fold_batch_norm_weights(kernel, bias, batch_norm_weights, *, epsilon, depthw
             ``gamma``/``beta`` may be ``None`` (``scale=False``/``center=False``).
         epsilon: The BatchNormalization's epsilon.
         depthwise: Whether ``kernel`` is a depthwise kernel.
+        transposed: Whether ``kernel`` is a transposed convolution's
+            ``(h, w, out, in)`` kernel, output channels on axis -2.
 
     Returns:
         ``(folded_kernel, folded_bias)``.
@@ -131,6 +134,8 @@ def fold_batch_norm_weights(kernel, bias, batch_norm_weights, *, epsilon, depthw
     kernel = np.asarray(kernel, np.float64)
     if depthwise:
         folded_kernel = kernel * scale.reshape(kernel.shape[-2], kernel.shape[-1])
+    elif transposed:
+        folded_kernel = kernel * scale[:, np.newaxis]
     else:
         folded_kernel = kernel * scale
     bias = np.zeros_like(mean) if bias is None else np.asarray(bias, np.float64)
@@ -160,6 +165,7 @@ def folded_layer(layer, batch_norm):
         statistics,
         epsilon=batch_norm.epsilon,
         depthwise=depthwise,
+        transposed=isinstance(layer, L.Conv2DTranspose),
     )
     folded.set_weights([new_kernel, new_bias])
     return folded
