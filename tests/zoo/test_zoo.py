@@ -56,3 +56,16 @@ def test_markdown_table_marks_refusals_crashes_and_float_ops_with_notes():
     assert "| A | ok | not run | refused (1) | not run |" in table
     assert "| B | crash (2) | not run | ok, float ops (3) | not run |" in table
     assert "1. A / qat: no QAT for 'x'" in table and "3. B / qat: ['op 3 CONV_2D']" in table
+
+
+def test_agreement_report_lists_every_row_with_its_command():
+    from benchmarks import zoo_agreement
+
+    row = {
+        "model": "MobileNetV2", "seed": 1, "epochs": 3, "float_accuracy": 0.25, "qat_accuracy": 0.26,
+        "int8_accuracy": 0.255, "agreement": 0.9, "agreement_margin_over_0.02": None, "confident_fraction": 0.0,
+        "mean_abs_prob_diff": 0.005, "fully_integer": True, "minutes": 2.0,
+    }  # fmt: skip
+    text = zoo_agreement.report([row, {**row, "epochs": 12}], learning_rate=1e-3)
+    assert "--models=MobileNetV2 --epochs=3 --seeds=1" in text and "--epochs=12" in text
+    assert "| MobileNetV2 | 3 | 1 | 25.00% | 26.00% | 25.50% | 90.00% | n/a (0%) | 0.00500 | True | 2.0 |" in text
