@@ -33,14 +33,16 @@ from kopt.quantization import quantize_model  # noqa: E402
 from kopt.utils.atomic import atomic_write_json  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_MODELS = flags.DEFINE_list("models", ["MobileNetV2"], "Image models of benchmarks.zoo_models.")
-_EPOCHS = flags.DEFINE_integer("epochs", 3, "Float training epochs.")
-_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds; every one is reported.")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Float Adam rate; QAT uses a tenth.")
-_SAVE_DIR = flags.DEFINE_string("save_dir", None, "Also save each QAT model here as NAME-SEED-qat.keras.")
-_OUTPUT = flags.DEFINE_string(
-    "output", os.path.join(_ROOT, "benchmarks", "results", "zoo_agreement.json"), "JSON results file."
-)
+def _define_flags():
+    """Flags exist only when this script runs, so benchmarks.zoo's --models does not clash in one process."""
+    flags.DEFINE_list("models", ["MobileNetV2"], "Image models of benchmarks.zoo_models.")
+    flags.DEFINE_integer("epochs", 3, "Float training epochs.")
+    flags.DEFINE_list("seeds", ["0"], "Seeds; every one is reported.")
+    flags.DEFINE_float("learning_rate", 1e-3, "Float Adam rate; QAT uses a tenth.")
+    flags.DEFINE_string("save_dir", None, "Also save each QAT model here as NAME-SEED-qat.keras.")
+    flags.DEFINE_string(
+        "output", os.path.join(_ROOT, "benchmarks", "results", "zoo_agreement.json"), "JSON results file."
+    )
 
 
 def _data(name):
@@ -70,9 +72,9 @@ def measure(name, seed, epochs, learning_rate, workdir):
     qat = quantize_model(model)
     qat.compile(keras.optimizers.Adam(learning_rate / 10), "sparse_categorical_crossentropy", metrics=["accuracy"])
     qat.fit(x_train, y_train, batch_size=64, epochs=1, verbose=2)
-    if _SAVE_DIR.value:
-        os.makedirs(_SAVE_DIR.value, exist_ok=True)
-        qat.save(os.path.join(_SAVE_DIR.value, f"{name}-{seed}-qat.keras"))
+    if flags.FLAGS.save_dir:
+        os.makedirs(flags.FLAGS.save_dir, exist_ok=True)
+        qat.save(os.path.join(flags.FLAGS.save_dir, f"{name}-{seed}-qat.keras"))
     path = tflite_export.convert(qat, os.path.join(workdir, f"{name}-{seed}.tflite"), mode="int8")
     keras_out = qat.predict(x_test, verbose=0)
     file_out = tflite_export.predict(path, x_test)
@@ -103,19 +105,19 @@ def main(argv):
     import tempfile
 
     rows = []
-    if os.path.isfile(_OUTPUT.value):  # rows of other models, epochs and seeds stay
-        with open(_OUTPUT.value, encoding="utf-8") as handle:
+    if os.path.isfile(flags.FLAGS.output):  # rows of other models, epochs and seeds stay
+        with open(flags.FLAGS.output, encoding="utf-8") as handle:
             rows = json.load(handle)["rows"]
     with tempfile.TemporaryDirectory(prefix="kopt-agreement-") as workdir:
-        for name in _MODELS.value:
+        for name in flags.FLAGS.models:
             if zoo_models.MODELS.get(name, (None, None))[1] != "image":
                 raise app.UsageError(f"--models: {name!r} is not an image model of benchmarks.zoo_models")
-            for seed in _SEEDS.value:
-                row = measure(name, int(seed), _EPOCHS.value, _LEARNING_RATE.value, workdir)
+            for seed in flags.FLAGS.seeds:
+                row = measure(name, int(seed), flags.FLAGS.epochs, flags.FLAGS.learning_rate, workdir)
                 logging.info("%s", row)
                 rows = [kept for kept in rows if _key(kept) != _key(row)] + [row]
-                atomic_write_json(_OUTPUT.value, {"command": "python -m benchmarks.zoo_agreement", "rows": rows})
-    body = report(rows, learning_rate=_LEARNING_RATE.value)
+                atomic_write_json(flags.FLAGS.output, {"command": "python -m benchmarks.zoo_agreement", "rows": rows})
+    body = report(rows, learning_rate=flags.FLAGS.learning_rate)
     print(body)
     markdown.write_section(os.path.join(_ROOT, "BENCHMARKS.md"), "zoo_agreement", body)
 
@@ -153,4 +155,5 @@ def report(rows, *, learning_rate):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
