@@ -17,13 +17,13 @@ Weights are copied: the returned model shares no variable with its input.
 import keras
 
 from kopt.quantization import registry
-from kopt.quantization._cloning import clone_model
-from kopt.quantization._cloning import copy_unshared
 from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
 from kopt.quantization.wrapper import QuantizeLayer
 from kopt.quantization.wrapper import QuantizeWrapper
+from kopt.utils.cloning import clone_graph_model
+from kopt.utils.cloning import copy_unshared
 from kopt.utils.cloning import require_graph_model
 
 __all__ = ["quantize_annotate_layer", "quantize_annotate_model", "quantize_apply", "quantize_model", "quantize_scope"]
@@ -110,7 +110,7 @@ def quantize_annotate_model(to_annotate):
             return copy_unshared(layer)
         return QuantizeAnnotate(copy_unshared(layer))
 
-    return clone_model(model, annotate)
+    return clone_graph_model(model, annotate, action="quantize", advice=_ADVICE)
 
 
 def quantize_apply(model, scheme=None):
@@ -197,7 +197,7 @@ def quantize_apply(model, scheme=None):
             quantized_tensors.update(id(t) for t in keras.tree.flatten(outputs))
         return outputs
 
-    return clone_model(model, rebuild, call_function=call)
+    return clone_graph_model(model, rebuild, action="quantize", advice=_ADVICE, call_function=call)
 
 
 def quantize_scope(*args):

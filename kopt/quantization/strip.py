@@ -2,12 +2,10 @@
 
 import keras
 
-from kopt.quantization._cloning import clone_model
-from kopt.quantization._cloning import copy_unshared
 from kopt.quantization.wrapper import QuantizeLayer
 from kopt.quantization.wrapper import QuantizeWrapper
 from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import require_graph_model
+from kopt.utils.cloning import copy_unshared
 
 __all__ = ["strip_quantization"]
 
@@ -47,7 +45,4 @@ def strip_quantization(model: keras.Model) -> keras.Model:
         return copy_unshared(layer)
 
     advice = "Read each QuantizeWrapper's quantized_weights() and assign them to the wrapped layer."
-    if isinstance(model, keras.Sequential) or any(isinstance(layer, keras.Model) for layer in model.layers):
-        return clone_graph_model(model, unwrap, action="strip quantization from", advice=advice)
-    require_graph_model(model, action="strip quantization from", advice=advice)
-    return clone_model(model, unwrap)
+    return clone_graph_model(model, unwrap, action="strip quantization from", advice=advice)

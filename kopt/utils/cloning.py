@@ -1,26 +1,40 @@
-"""Copying layers and cloning Sequential/functional models, shared by the techniques.
+"""The one model-cloning walker the techniques share, and the layer copies it makes.
 
-Pruning, quantization and the strip functions all rebuild a model layer by layer:
-each layer is recreated from its config and gets its weights copied, so the new
-model never shares a variable with the one it came from.
+Pruning, clustering, quantization, the strip functions and float32 conversion all
+rebuild a Sequential or functional model node by node with
+:func:`clone_graph_model`. It treats every kind of node a Keras 3 graph holds:
+
+* layers go to the caller's ``layer_fn`` (usually a :func:`copy_layer`, wrapped
+  or not), so the new model never shares a variable with the one it came from;
+* ``keras.ops`` operations that are not layers (``x + 3.0`` is an ``Add``
+  operation node, ``keras.ops.relu6(x)`` a ``Relu6`` one) hold no weights and are
+  reused as they are; their constant and keyword arguments are replayed by the
+  node;
+* nested Sequential and functional models are cloned the same way, recursively;
+* a layer called at several places is cloned once and called at each place;
+* input layers keep their names, whatever the structure of the inputs.
 """
 
 import keras
 
-__all__ = ["clone_graph_model", "copy_layer", "require_graph_model"]
+__all__ = ["clone_graph_model", "copy_layer", "copy_unshared", "require_graph_model"]
 
 
 def copy_layer(layer, weights=None):
     """Rebuilds ``layer`` from its config and gives it ``weights`` (default: its own).
 
     Args:
-        layer: A Keras layer.
+        layer: A Keras layer, or a ``keras.Operation`` that is not a layer.
         weights: NumPy arrays in ``layer.weights`` order, or ``None`` to copy the
             layer's current values.
 
     Returns:
         A new layer of the same class, built if ``layer`` was built; a built
-        layer without any state (Flatten, Lambda...) is returned as is.
+        layer without any state (Flatten, Lambda...) and an operation that is
+        not a layer are returned as they are.
+
+    Raises:
+        ValueError: If ``weights`` are given for an operation that is not a layer.
 
     Example:
 
@@ -28,9 +42,16 @@ def copy_layer(layer, weights=None):
     >>> dense = keras.layers.Dense(2)
     >>> dense.build((None, 3))
     >>> copy = copy_layer(dense)
-    >>> copy is dense, copy.kernel.shape
+    >>> copy is dense, tuple(copy.kernel.shape)
     (False, (3, 2))
     """
+    if not isinstance(layer, keras.layers.Layer):
+        if weights is not None:
+            raise ValueError(
+                f"Operation {layer.name!r} ({type(layer).__name__}) is not a layer and has no weights. "
+                f"Received: {len(weights)} weight array(s)"
+            )
+        return layer
     if layer.built and not layer.variables and weights is None:
         # Nothing to copy, and Keras refuses to rebuild a Lambda holding a Python
         # lambda from its config.
@@ -44,30 +65,102 @@ def copy_layer(layer, weights=None):
     return clone
 
 
-def clone_graph_model(model, layer_fn, *, action, advice):
-    """``keras.models.clone_model`` over nested models, refusing subclassed ones.
+def copy_unshared(layer, weights=None):
+    """:func:`copy_layer`, recreating stateless layers too.
+
+    A layer shared by two models has a node in each, so ``layer.output`` of the
+    new model would silently give the original model's tensor. Quantization
+    reads layers' outputs while it rewrites a model, so it copies every layer
+    (but a ``Lambda``, which Keras cannot rebuild from its config, and operations
+    that are not layers).
+
+    Example:
+
+    >>> import keras
+    >>> flatten = keras.layers.Flatten()
+    >>> flatten.build((None, 2, 2))
+    >>> copy_unshared(flatten) is flatten
+    False
+    """
+    copied = copy_layer(layer, weights=weights)
+    if copied is layer and isinstance(layer, keras.layers.Layer) and not isinstance(layer, keras.layers.Lambda):
+        copied = type(layer).from_config(layer.get_config())
+    return copied
+
+
+def clone_graph_model(model, layer_fn, *, action, advice, call_function=None):
+    """Clones a Sequential or functional model node by node (see the module docstring).
 
     Args:
         model: The model to clone.
-        layer_fn: Called on each layer (nested Sequential and functional models
-            are entered, not passed); returns its replacement.
+        layer_fn: Called once on each layer (not on input layers, nested
+            Sequential/functional models, which are entered, or operations that
+            are not layers, which are reused); returns its replacement.
         action: What the caller does (``"prune"``, ``"quantize"``...), for the error.
         advice: What to do instead with a subclassed model, for the error.
+        call_function: ``fn(node, *args, **kwargs)`` calling each cloned layer or
+            reused operation of a functional model on its new inputs (default:
+            ``node(*args, **kwargs)``), as ``keras.models.clone_model`` takes it;
+            it also applies inside nested functional models, not inside a
+            Sequential one, whose layers are listed rather than called.
 
     Returns:
-        The cloned model.
+        The cloned model: Sequential for a Sequential model, functional
+        otherwise, with the input names, input and output structure, and
+        compile settings of ``model``.
 
     Raises:
         ValueError: If ``model`` or a nested model is subclassed.
+
+    Example:
+
+    >>> import keras
+    >>> inputs = keras.Input((2,), name="features")
+    >>> model = keras.Model(inputs, keras.layers.Dense(1)(inputs + 3.0))
+    >>> clone = clone_graph_model(model, copy_layer, action="copy", advice="")
+    >>> [layer.name for layer in clone.layers][0], clone.layers[1] is model.layers[1]
+    ('features', False)
     """
+    return _clone(model, layer_fn, {}, action=action, advice=advice, call_function=call_function)
+
+
+def _clone(model, layer_fn, clones, *, action, advice, call_function):
     require_graph_model(model, action=action, advice=advice)
 
-    def clone_function(layer):
-        if isinstance(layer, keras.Model):
-            require_graph_model(layer, action=action, advice=advice)
-        return layer_fn(layer)
+    def clone_node(node):
+        # Keras caches clones within one model; ``clones`` also covers a layer
+        # shared between a model and the models nested in it.
+        if id(node) not in clones:
+            if isinstance(node, keras.Model):
+                clones[id(node)] = _clone(
+                    node, layer_fn, clones, action=action, advice=advice, call_function=call_function
+                )
+            elif isinstance(node, keras.layers.Layer):
+                clones[id(node)] = layer_fn(node)
+            else:
+                clones[id(node)] = node
+        return clones[id(node)]
 
-    return keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    if isinstance(model, keras.Sequential):
+        return keras.models.clone_model(model, clone_function=clone_node)
+    return keras.models.clone_model(
+        model,
+        input_tensors=_named_inputs(model),
+        clone_function=clone_node,
+        call_function=call_function,
+    )
+
+
+def _named_inputs(model):
+    # keras.models.clone_model names a new input after the tensor
+    # (``keras_tensor_3``), not after its InputLayer (``input_layer``).
+    names = {id(layer.output): layer.name for layer in model.layers if isinstance(layer, keras.layers.InputLayer)}
+
+    def new_input(tensor):
+        name = names.get(id(tensor), tensor.name)
+        return keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype, sparse=tensor.sparse, name=name)
+
+    return keras.tree.map_structure(new_input, model.input)
 
 
 def require_graph_model(model, *, action, advice):
