@@ -79,12 +79,13 @@ def plan(model, *, fold_batch_norm=True, resolve=None):
     readers = model_graph.consumers(model)
     calls = model_graph.inbound_layers(config)
     resolve = resolve or (lambda layer: layer)
+    # Readers may also be keras.ops operations (``x + 3.0``), never folded into or fused.
     layers = {layer.name: resolve(layer) for layer in model.layers}
     folds = {}
     if fold_batch_norm:
         for name, layer in layers.items():
             reader = _only_reader(name, readers, calls)
-            if reader is not None and _can_fold(layer, layers[reader]):
+            if reader is not None and _can_fold(layer, layers.get(reader)):
                 folds[name] = reader
     fused = set()
     for name, layer in layers.items():
@@ -93,7 +94,7 @@ def plan(model, *, fold_batch_norm=True, resolve=None):
         if isinstance(layer, _FOLDABLE) and activation_name(layer.activation) != "linear":
             continue
         reader = _only_reader(folds.get(name, name), readers, calls)
-        if reader is not None and _is_fusable_relu(layers[reader]):
+        if reader is not None and _is_fusable_relu(layers.get(reader)):
             fused.add(name)
     return FoldPlan(folds=folds, fused=fused)
 
