@@ -8,6 +8,7 @@ import os
 import time
 
 import keras
+import tflite_export
 import tensorflow as tf
 from absl import logging
 
@@ -116,13 +117,16 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
     if save_models:
         files["optimized_keras"] = _save_model(optimized_model, os.path.join(export_dir, "optimized.keras"))
     mark = time.perf_counter()
-    optimized = measure.measure(
-        optimized_model,
-        scored,
-        os.path.join(export_dir, "optimized.tflite"),
-        representative_dataset=train if export["mode"] in ("int8", "int16x8") else None,
-        **export,
-    )
+    try:
+        optimized = measure.measure(
+            optimized_model,
+            scored,
+            os.path.join(export_dir, "optimized.tflite"),
+            representative_dataset=train if export["mode"] in ("int8", "int16x8") else None,
+            **export,
+        )
+    except tflite_export.ConversionError as err:
+        raise tflite_export.ConversionError(_kept_after_failed_export(err, files.get("optimized_keras"), export)) from err
     timings["optimized_export"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     files["baseline_tflite"] = baseline["tflite_path"]
@@ -136,6 +140,19 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         "files": files,
         **stage_reports,
     }
+
+
+def _kept_after_failed_export(err, keras_path, export):
+    """The export error, with where the trained model is and how to export it again."""
+    if keras_path is None:
+        return str(err)
+    command = f"python -m tflite_export {keras_path} optimized.tflite --mode={export['mode']}"
+    if export.get("inference_input_type", "float32") != "float32":
+        command += f" --io_type={export['inference_input_type']}"
+    return (
+        f"{err}. The trained model is saved: {keras_path}; nothing of the training is lost. Once the cause "
+        f"is fixed, export it again with: {command}"
+    )
 
 
 def _local(model, strategy):

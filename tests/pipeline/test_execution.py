@@ -20,3 +20,26 @@ def test_a_validation_pass_needs_a_split(tmp_path):
     with pytest.raises(ValueError, match="needs validation_split above 0"):
         execute(Recipe(validation_split=0.0), [], make_strategy("default"), export_dir=str(tmp_path),
                 evaluation="validation")
+
+
+def test_an_export_failure_after_training_says_where_the_trained_model_is(tmp_path, monkeypatch):
+    import os
+
+    import tflite_export
+    from kopt.pipeline import measure
+
+    real_measure = measure.measure
+
+    def failing_optimized_export(model, test, tflite_path, **kwargs):
+        if os.path.basename(tflite_path) == "optimized.tflite":
+            raise tflite_export.ConversionError("TFLite conversion of model 'm' (mode='int8') failed: boom")
+        return real_measure(model, test, tflite_path, **kwargs)
+
+    monkeypatch.setattr(measure, "measure", failing_optimized_export)
+    with pytest.raises(tflite_export.ConversionError) as raised:
+        execute(Recipe(epochs=1, batch_size=64), [], make_strategy("default"), export_dir=str(tmp_path))
+    message = str(raised.value)
+    saved = os.path.join(str(tmp_path), "optimized.keras")
+    assert "failed: boom" in message and f"The trained model is saved: {os.path.abspath(saved)}" in message
+    assert f"python -m tflite_export {os.path.abspath(saved)} optimized.tflite --mode=float32" in message
+    assert os.path.getsize(saved) > 0
