@@ -20,15 +20,16 @@ import tempfile
 import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from kopt.utils.atomic import atomic_write_bytes
+from tflite_export import calibration
+from tflite_export import recurrent
+from tflite_export.recurrent import all_layers
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 _INTEGER_MODES = ("int8", "int16x8")
 _IO_TYPES = {"float32": tf.float32, "int8": tf.int8, "uint8": tf.uint8, "int16": tf.int16}
-_REPRESENTATIVE_EXAMPLES = 256
 
 
 class ConversionError(RuntimeError):
@@ -113,7 +114,7 @@ def convert(
         raise ValueError(f"strip_strings must be True or False. Received: strip_strings={strip_strings!r}")
     model = _as_model(model_or_path)
     if batch_size == "auto":
-        batch_size = _automatic_batch_size(model)
+        batch_size = recurrent.automatic_batch_size(model)
     input_signature = _input_signature(model, batch_size)
     quantization_aware = _is_quantization_aware(model)
     if quantization_aware and mode not in _INTEGER_MODES:
@@ -132,7 +133,7 @@ def convert(
             f"mode={mode!r} calibrates activation ranges and needs representative_dataset "
             "(a tf.data.Dataset or array of typical inputs). Received: representative_dataset=None"
         )
-    if representative_dataset is not None and not _is_representative(representative_dataset):
+    if representative_dataset is not None and not calibration.is_representative(representative_dataset):
         raise ValueError(
             "representative_dataset must be a tf.data.Dataset, a NumPy array, or for a model with several "
             "inputs a dict or list of NumPy arrays. "
@@ -147,7 +148,7 @@ def convert(
             )
     model = _strip_kopt_wrappers(model, mode)
     if mode in _INTEGER_MODES and not quantization_aware:
-        model = _unrolled(model)
+        model = recurrent.unrolled(model)
     lowered = quantization_aware and mode == "int8"
     with tempfile.TemporaryDirectory(prefix="kopt-tflite-") as workdir:
         try:
@@ -221,14 +222,7 @@ def _is_quantization_aware(model):
     from kopt.quantization import QuantizeLayer
     from kopt.quantization import QuantizeWrapper
 
-    return any(isinstance(layer, (QuantizeLayer, QuantizeWrapper)) for layer in _all_layers(model))
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+    return any(isinstance(layer, (QuantizeLayer, QuantizeWrapper)) for layer in all_layers(model))
 
 
 def _strip_kopt_wrappers(model, mode):
@@ -238,78 +232,13 @@ def _strip_kopt_wrappers(model, mode):
     from kopt.pruning import strip_pruning
     from kopt.quantization import strip_quantization
 
-    if any(isinstance(layer, PruneLowMagnitude) for layer in _all_layers(model)):
+    if any(isinstance(layer, PruneLowMagnitude) for layer in all_layers(model)):
         model = strip_pruning(model)
-    if any(isinstance(layer, ClusterWeights) for layer in _all_layers(model)):
+    if any(isinstance(layer, ClusterWeights) for layer in all_layers(model)):
         model = strip_clustering(model)
     if mode == "int16x8" and _is_quantization_aware(model):
         model = strip_quantization(model)
     return model
-
-
-def _automatic_batch_size(model):
-    recurrent = [layer.name for layer in _all_layers(model) if _is_recurrent(layer)]
-    if not recurrent or not getattr(model, "inputs", None):
-        return None
-    warnings.warn(
-        f"Model {model.name!r} has recurrent layers ({', '.join(recurrent[:5])}); TFLite lowers their loop only "
-        "with a static batch, so the file is converted with batch_size=1 (predict and verify run it one "
-        "example at a time). Pass batch_size=N for another fixed batch.",
-        stacklevel=3,
-    )
-    return 1
-
-
-def _unrolled(model):
-    """A copy of ``model`` whose recurrent layers are unrolled, for integer calibration.
-
-    TensorFlow's calibrator crashes the process (a segmentation fault, TF 2.21)
-    on the ``WHILE`` loop a recurrent layer becomes, so the integer modes convert
-    the loop unrolled: one set of ops per time step, which needs a known number of
-    steps.
-    """
-    recurrent = [layer for layer in _all_layers(model) if _is_recurrent(layer) and not _is_unrolled(layer)]
-    if not recurrent:
-        return model
-    unknown = [layer.name for layer in recurrent if layer.input.shape[1] is None]
-    if unknown:
-        raise ValueError(
-            f"Integer conversion unrolls recurrent layers, which needs a fixed number of time steps; layer(s) "
-            f"{', '.join(unknown)} of model {model.name!r} take sequences of any length. Build the model on "
-            "keras.Input((steps, features)), or use mode='dynamic' (int8 weights, float activations)."
-        )
-    if any(isinstance(layer, keras.Model) for layer in model.layers):
-        raise ValueError(
-            f"Integer conversion unrolls recurrent layers; in model {model.name!r} they sit in a nested model, "
-            "which kopt does not rewrite. Set unroll=True on them, or use mode='dynamic'."
-        )
-
-    def unroll(layer):
-        if not (_is_recurrent(layer) and not _is_unrolled(layer)):
-            return layer.__class__.from_config(layer.get_config())
-        config = layer.get_config()
-        if isinstance(layer, keras.layers.Bidirectional):
-            for key in ("layer", "backward_layer"):
-                if config.get(key):
-                    config[key]["config"]["unroll"] = True
-        else:
-            config["unroll"] = True
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(model, clone_function=unroll)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def _is_unrolled(layer):
-    inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
-    return bool(getattr(inner, "unroll", False))
-
-
-def _is_recurrent(layer):
-    if isinstance(layer, keras.layers.Bidirectional):
-        return True
-    return isinstance(layer, keras.layers.RNN)
 
 
 def _input_signature(model, batch_size):
@@ -358,7 +287,7 @@ def _configure(converter, mode, representative_dataset, input_type, output_type,
     elif mode in _INTEGER_MODES:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if representative_dataset is not None:
-            converter.representative_dataset = _calibration_generator(representative_dataset, model)
+            converter.representative_dataset = calibration.calibration_generator(representative_dataset, model)
         if mode == "int8":
             builtins = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         else:
@@ -368,57 +297,6 @@ def _configure(converter, mode, representative_dataset, input_type, output_type,
     if allow_flex_ops:
         builtins = builtins + [tf.lite.OpsSet.SELECT_TF_OPS]
     converter.target_spec.supported_ops = builtins
-
-
-def _is_representative(source):
-    if isinstance(source, (np.ndarray, tf.data.Dataset)):
-        return True
-    values = list(source.values()) if isinstance(source, dict) else source
-    return isinstance(source, (dict, list, tuple)) and bool(values) and all(isinstance(v, np.ndarray) for v in values)
-
-
-def _calibration_generator(representative_dataset, model):
-    """Yields single examples in the dtypes of the model's inputs, by name when there are several."""
-    inputs = list(getattr(model, "inputs", None) or [])
-    names = [tensor.name for tensor in inputs]
-    dtypes = [np.dtype(keras.backend.standardize_dtype(tensor.dtype)) for tensor in inputs] or [np.dtype(np.float32)]
-
-    def examples():
-        yielded = 0
-        for batch in _iterate_batches(representative_dataset, len(names) > 1):
-            if isinstance(batch, dict):
-                batch = [np.asarray(batch[name]) for name in names]
-            for index in range(len(batch[0])):
-                example = [array[index][np.newaxis].astype(dtype) for array, dtype in zip(batch, dtypes)]
-                # The converter matches several inputs by their signature names.
-                yield dict(zip(names, example)) if len(example) > 1 else example
-                yielded += 1
-                if yielded >= _REPRESENTATIVE_EXAMPLES:
-                    return
-
-    return examples
-
-
-def _iterate_batches(source, several_inputs):
-    """``source``'s input batches, each a list of arrays (one per model input) or a dict."""
-    if isinstance(source, np.ndarray):
-        yield [source]
-        return
-    if isinstance(source, dict):
-        yield {name: np.asarray(value) for name, value in source.items()}
-        return
-    if isinstance(source, (list, tuple)):
-        yield [np.asarray(value) for value in source]
-        return
-    for element in source:
-        if isinstance(element, (tuple, list)) and (not several_inputs or len(element) == 2):
-            element = element[0]  # (inputs, labels)
-        if isinstance(element, dict):
-            yield {name: np.asarray(value) for name, value in element.items()}
-        elif isinstance(element, (tuple, list)):
-            yield [np.asarray(value) for value in element]
-        else:
-            yield [np.asarray(element)]
 
 
 def _summarize(err):

@@ -1,0 +1,86 @@
+"""Recurrent layers in TFLite conversion: the static batch and the unrolling they need.
+
+TFLite lowers a Keras RNN's loop (LSTM, GRU, SimpleRNN, also inside Bidirectional)
+only with a static batch, and TensorFlow's calibrator crashes the process (a
+segmentation fault, TF 2.21) on that ``WHILE`` loop in the integer modes, so
+``convert`` fixes the batch for such models and converts them unrolled there.
+"""
+
+import warnings
+
+import keras
+
+__all__ = ["automatic_batch_size", "unrolled"]
+
+
+def all_layers(model):
+    """Every layer of ``model``, nested models' layers included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
+def automatic_batch_size(model):
+    recurrent = [layer.name for layer in all_layers(model) if _is_recurrent(layer)]
+    if not recurrent or not getattr(model, "inputs", None):
+        return None
+    warnings.warn(
+        f"Model {model.name!r} has recurrent layers ({', '.join(recurrent[:5])}); TFLite lowers their loop only "
+        "with a static batch, so the file is converted with batch_size=1 (predict and verify run it one "
+        "example at a time). Pass batch_size=N for another fixed batch.",
+        stacklevel=3,
+    )
+    return 1
+
+
+def unrolled(model):
+    """A copy of ``model`` whose recurrent layers are unrolled, for integer calibration.
+
+    TensorFlow's calibrator crashes the process (a segmentation fault, TF 2.21)
+    on the ``WHILE`` loop a recurrent layer becomes, so the integer modes convert
+    the loop unrolled: one set of ops per time step, which needs a known number of
+    steps.
+    """
+    recurrent = [layer for layer in all_layers(model) if _is_recurrent(layer) and not _is_unrolled(layer)]
+    if not recurrent:
+        return model
+    unknown = [layer.name for layer in recurrent if layer.input.shape[1] is None]
+    if unknown:
+        raise ValueError(
+            f"Integer conversion unrolls recurrent layers, which needs a fixed number of time steps; layer(s) "
+            f"{', '.join(unknown)} of model {model.name!r} take sequences of any length. Build the model on "
+            "keras.Input((steps, features)), or use mode='dynamic' (int8 weights, float activations)."
+        )
+    if any(isinstance(layer, keras.Model) for layer in model.layers):
+        raise ValueError(
+            f"Integer conversion unrolls recurrent layers; in model {model.name!r} they sit in a nested model, "
+            "which kopt does not rewrite. Set unroll=True on them, or use mode='dynamic'."
+        )
+
+    def unroll(layer):
+        if not (_is_recurrent(layer) and not _is_unrolled(layer)):
+            return layer.__class__.from_config(layer.get_config())
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.Bidirectional):
+            for key in ("layer", "backward_layer"):
+                if config.get(key):
+                    config[key]["config"]["unroll"] = True
+        else:
+            config["unroll"] = True
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=unroll)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _is_unrolled(layer):
+    inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+    return bool(getattr(inner, "unroll", False))
+
+
+def _is_recurrent(layer):
+    if isinstance(layer, keras.layers.Bidirectional):
+        return True
+    return isinstance(layer, keras.layers.RNN)
