@@ -136,8 +136,9 @@ class PruneForLatencyOnXNNPack(PruningPolicy):
         def check(key):
             if key not in ends and not self._is_supported(graph, key):
                 layer = graph.layer(key)
+                kind = "Layer" if isinstance(layer, keras.layers.Layer) else "Operation"
                 raise ValueError(
-                    f"Layer {layer.name!r} ({type(layer).__name__}) is not supported by XNNPACK sparse inference, "
+                    f"{kind} {layer.name!r} ({type(layer).__name__}) is not supported by XNNPACK sparse inference, "
                     "so the PruneForLatencyOnXNNPack policy cannot be applied to this model."
                 )
             return key in ends
@@ -258,6 +259,8 @@ class _LayerGraph:
             return current
         require_graph_model(model, action="prune", advice=PRUNE_ADVICE)
         config = model.get_config()
+        # Operations cover layers and keras.ops nodes (``x + 3.0``), which get_layer does not find.
+        nodes = {node.name: node for node in model.operations}
         aliases = {}
         for entry in config["layers"]:
             name = entry["name"]
@@ -265,9 +268,9 @@ class _LayerGraph:
                 aliased for source in _history_names(entry.get("inbound_nodes", [])) for aliased in aliases[source]
             }
             if entry["class_name"] == "InputLayer":
-                aliases[name] = self._add(f"{prefix}{name}", model.get_layer(name), producers)
+                aliases[name] = self._add(f"{prefix}{name}", nodes[name], producers)
             else:
-                aliases[name] = self._add_layer(model.get_layer(name), f"{prefix}{name}", inbound)
+                aliases[name] = self._add_layer(nodes[name], f"{prefix}{name}", inbound)
         return {key for name in _node_names(config["output_layers"]) for key in aliases[name]}
 
     def _add_layer(self, layer, key, producers):

@@ -60,6 +60,8 @@ def test_xnnpack_policy_accepts_nested_sequential_blocks():
         ({"stem": "stride1"}, "3x3 kernel, stride 2 and 3 input channels"),
         ({"head": "flatten"}, "GlobalAveragePooling2D"),
         ({"middle": keras.layers.MaxPooling2D(1)}, r"'max_pooling2d.*' \(MaxPooling2D\) is not supported"),
+        # keras.ops nodes are part of the graph too (MobileNetV3's hard-sigmoid is x + 3.0).
+        ({"middle": lambda x: x + 3.0}, r"^Operation 'add.*' \(Add\) is not supported"),
     ],
 )
 def test_xnnpack_policy_refuses_unsuitable_models(kwargs, message):
