@@ -9,7 +9,10 @@
    annotation's ``QuantizeConfig`` or the scheme's built-in one; layers that only
    move int8 data (pooling, Flatten...) stay as they are;
 3. a :class:`QuantizeLayer` is put wherever a float tensor enters the quantized
-   part of the model, such as the model inputs.
+   part of the model, such as the model inputs. ``keras.ops`` operations that
+   are not layers (MobileNetV3's hard-sigmoid ``relu6(x + 3.0) * (1 / 6)``) are
+   kept as they are and compute in float; the quantizer their output gets where a
+   quantized layer reads it gives the converter the ranges to run them in int8.
 
 Weights are copied: the returned model shares no variable with its input.
 """
