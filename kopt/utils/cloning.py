@@ -110,7 +110,8 @@ def clone_graph_model(model, layer_fn, *, action, advice, call_function=None):
         compile settings of ``model``.
 
     Raises:
-        ValueError: If ``model`` or a nested model is subclassed.
+        ValueError: If ``model`` or a nested model is subclassed, or
+            ``call_function`` is given with a Sequential ``model``.
 
     Example:
 
@@ -121,6 +122,12 @@ def clone_graph_model(model, layer_fn, *, action, advice, call_function=None):
     >>> [layer.name for layer in clone.layers][0], clone.layers[1] is model.layers[1]
     ('features', False)
     """
+    if call_function is not None and isinstance(model, keras.Sequential):
+        raise ValueError(
+            f"call_function applies to a functional model; Sequential model {model.name!r} lists its layers "
+            "instead of calling them. View it as keras.Model(model.inputs, model.outputs) first. "
+            f"Received: call_function={call_function!r}"
+        )
     return _clone(model, layer_fn, {}, action=action, advice=advice, call_function=call_function)
 
 

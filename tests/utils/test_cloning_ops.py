@@ -221,3 +221,13 @@ def test_techniques_clone_nested_and_shared_models():
     assert sum(isinstance(layer, ClusterWeights) for layer in clustered.layers) == 2
     _assert_same_outputs(strip_clustering(clustered), clustered, _data(3, 4))
     run_model_saving_test(clustered, _data(3, 4))
+
+
+def test_call_function_with_a_sequential_model_is_refused():
+    model = keras.Sequential([keras.Input((2,)), L.Dense(1)], name="plain")
+
+    def call(node, *args, **kwargs):
+        return node(*args, **kwargs)
+
+    with pytest.raises(ValueError, match=r"Sequential model 'plain' lists its layers .* Received: call_function="):
+        clone_graph_model(model, copy_layer, action="clone", advice="", call_function=call)
