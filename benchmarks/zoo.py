@@ -15,9 +15,10 @@ TFLite and runs the file against its Keras model on 64 inputs. A cell is
   names what it cannot handle, a documented limit;
 * ``crash``: any other exception, a bug.
 
-Agreement here is between the file and its Keras model on an untrained network,
-whose top-two classes are often within one int8 step: a low figure in a QAT or
-PTQ cell flags a model to look at, it is not an accuracy measure. The results
+Agreement here is between the file and its Keras model on an untrained network
+(BatchNormalization statistics set from the 64 inputs, so outputs differ between
+images), whose top-two classes are often within one int8 step: a low figure in a
+QAT or PTQ cell flags a model to look at, it is not an accuracy measure. The results
 go to ``benchmarks/results/zoo.json`` and, with ``--readme``, into README.md
 between the ``zoo_matrix`` markers, so the table there is never edited by hand.
 """
@@ -162,7 +163,7 @@ def run_cell(model_name, technique):
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kopt-zoo-") as workdir:
         try:
-            figures = TECHNIQUES[technique](zoo_models.build(model_name), x, y, workdir)
+            figures = TECHNIQUES[technique](_calibrated(zoo_models.build(model_name), x), x, y, workdir)
             status, detail = "ok", ""
         except (ValueError, tflite_export.ConversionError) as err:
             figures, status, detail = {}, "refused", _first_line(err)
@@ -196,6 +197,20 @@ def run_cell_isolated(model_name, technique, *, timeout=900):
 
 def _cell_worker(model_name, technique, queue):
     queue.put(run_cell(model_name, technique))
+
+
+def _calibrated(model, x):
+    """Sets BatchNormalization statistics from ``x``: with their initial values a fresh deep
+    network's activations fade layer by layer and every image gets the same output, which
+    would make the agreement figures empty."""
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(x, training=True)
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum
+    return model
 
 
 def _first_line(err):
