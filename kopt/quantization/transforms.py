@@ -26,7 +26,7 @@ import numpy as np
 from kopt.quantization.activations import activation_name
 from kopt.utils import model_graph
 
-__all__ = ["FoldPlan", "fold_batch_norm_weights", "folded_layer", "plan"]
+__all__ = ["FoldPlan", "affine_as_depthwise", "fold_batch_norm_weights", "folded_layer", "plan"]
 
 L = keras.layers
 _FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
@@ -196,3 +196,78 @@ def _is_fusable_relu(layer):
     if isinstance(layer, L.Activation):
         return activation_name(layer.activation) in ("relu", "relu6")
     return False
+
+
+def affine_as_depthwise(layer):
+    """A 1x1 DepthwiseConv2D computing a per-channel affine layer, or ``None``.
+
+    Rescaling, Normalization and a BatchNormalization that has no convolution to
+    fold into compute ``x * scale + offset`` per channel. Run as they are, they
+    become two TFLite ops (MUL then ADD, or SUB then MUL) whose intermediate tensor
+    has no trained range, so the file computes them in float. As one 1x1
+    depthwise convolution (kernel ``scale``, bias ``offset``) they become a single
+    int8 DEPTHWISE_CONV_2D with per-channel weights, computing the same function.
+    Only 4-D channels-last inputs with a known channel count are rewritten.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> rescaling = keras.layers.Rescaling(1 / 127.5, offset=-1.0)
+    >>> rescaling.build((None, 4, 4, 3))
+    >>> depthwise = affine_as_depthwise(rescaling)
+    >>> x = np.full((1, 4, 4, 3), 255.0, "float32")
+    >>> float(np.asarray(depthwise(x))[0, 0, 0, 0])
+    1.0
+    """
+    shape = _built_input_shape(layer)
+    if shape is None or len(shape) != 4 or shape[-1] is None:
+        return None
+    channels = int(shape[-1])
+    affine = _per_channel_affine(layer, channels)
+    if affine is None:
+        return None
+    scale, offset = affine
+    depthwise = L.DepthwiseConv2D(1, use_bias=True, name=layer.name, dtype=layer.dtype_policy.name)
+    depthwise.build(tuple(shape))
+    depthwise.set_weights([scale.reshape(1, 1, channels, 1).astype(np.float32), offset.astype(np.float32)])
+    return depthwise
+
+
+def _built_input_shape(layer):
+    try:
+        return tuple(layer.get_build_config()["input_shape"])
+    except (TypeError, KeyError, AttributeError):
+        return None
+
+
+def _per_channel_affine(layer, channels):
+    def per_channel(value):
+        value = np.asarray(keras.ops.convert_to_numpy(value), np.float64).reshape(-1)
+        if value.size not in (1, channels):
+            return None
+        return np.broadcast_to(value, (channels,)).copy()
+
+    if isinstance(layer, L.Rescaling):
+        scale, offset = per_channel(layer.scale), per_channel(layer.offset)
+    elif isinstance(layer, L.Normalization):
+        if getattr(layer, "invert", False) or tuple(layer.axis) not in ((-1,), (3,)):
+            return None
+        mean, variance = per_channel(layer.mean), per_channel(layer.variance)
+        if mean is None or variance is None:
+            return None
+        scale = 1.0 / np.maximum(np.sqrt(variance), keras.config.epsilon())
+        offset = -mean * scale
+    elif isinstance(layer, L.BatchNormalization):
+        if layer.axis not in (-1, 3):
+            return None
+        mean = per_channel(layer.moving_mean)
+        variance = per_channel(layer.moving_variance)
+        gamma = per_channel(layer.gamma) if layer.scale else np.ones(channels)
+        beta = per_channel(layer.beta) if layer.center else np.zeros(channels)
+        scale = gamma / np.sqrt(variance + layer.epsilon)
+        offset = beta - mean * scale
+    else:
+        return None
+    if scale is None or offset is None:
+        return None
+    return scale, offset

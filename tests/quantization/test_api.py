@@ -151,8 +151,11 @@ def test_batch_norm_that_cannot_be_folded_is_quantized_on_its_own():
     x = L.Add(name="add")([L.Conv2D(2, 3, padding="same", name="conv")(inputs), inputs])
     x = L.BatchNormalization(name="bn")(x)
     qat = quantize_model(keras.Model(inputs, x))
-    assert isinstance(qat.get_layer("quant_bn"), QuantizeWrapper)
-    assert qat.get_layer("quant_bn").quantize_config.quantize_output
+    wrapper = qat.get_layer("quant_bn")
+    assert isinstance(wrapper, QuantizeWrapper)
+    # Run as one int8 1x1 depthwise convolution (per-channel scale and offset), not two float ops.
+    assert isinstance(wrapper.layer, L.DepthwiseConv2D) and wrapper.layer.name == "bn"
+    assert wrapper.quantize_config.weight_attrs == ["kernel"] and wrapper.quantize_config.activation_attrs
 
 
 class _Subclassed(keras.Model):
