@@ -4,6 +4,7 @@ import warnings
 
 import keras
 
+from kopt.errors import ConfigError
 from kopt.pruning import prunable
 from kopt.pruning import schedules
 from kopt.pruning.policy import PruningPolicy
@@ -15,6 +16,9 @@ from kopt.pruning.wrapper import check_criterion
 from kopt.pruning.wrapper import check_pruning_arguments
 
 __all__ = ["prune_low_magnitude"]
+
+# An "already pruned" error names at most this many layers, then "and N more".
+_NAMED_LAYERS = 3
 
 
 def prune_low_magnitude(
@@ -33,10 +37,9 @@ def prune_low_magnitude(
 
     Same names and meanings as ``tfmot.sparsity.keras.prune_low_magnitude``:
 
-    * a layer: returns it wrapped in :class:`PruneLowMagnitude` (an already
-      wrapped layer is returned as is);
+    * a layer: returns it wrapped in :class:`PruneLowMagnitude`;
     * a list of layers: returns the list with each layer wrapped (input layers
-      and wrapped layers pass through);
+      pass through);
     * a Sequential or functional model, nested models included: returns a copy
       (new layers, same weights, not compiled) with every supported layer
       wrapped. Layers that hold weights but are not prunable are left as they
@@ -45,6 +48,10 @@ def prune_low_magnitude(
     Train the result with ``kopt.pruning.UpdatePruningStep()`` in the callbacks
     (or :class:`kopt.pruning.PruningStep` in a custom loop), then call
     :func:`kopt.pruning.strip_pruning` before export.
+
+    Something already pruned is refused rather than silently kept on its old
+    schedule: to prune a pruned model again with new settings, call
+    :func:`kopt.pruning.strip_pruning` on it first.
 
     Args:
         to_prune: A layer, a list of layers, or a Sequential/functional model.
@@ -70,6 +77,8 @@ def prune_low_magnitude(
         The wrapped layer, list of layers, or a new model.
 
     Raises:
+        ConfigError: If ``to_prune`` is, or holds (nested models included), a
+            :class:`PruneLowMagnitude` layer; the message names the layers.
         ValueError: For an unsupported single layer (naming it, its class and the
             ``PrunableLayer`` protocol), a subclassed model, an object that is none
             of the above, bad schedule or block settings, a ``layer_schedules``
@@ -89,6 +98,7 @@ def prune_low_magnitude(
     >>> [type(layer).__name__ for layer in per_layer.layers]
     ['PruneLowMagnitude', 'Dense']
     """
+    _refuse_already_pruned(to_prune)
     params = {
         "pruning_schedule": schedules.get(pruning_schedule) or schedules.ConstantSparsity(0.5, 0),
         "block_size": block_size,
@@ -113,8 +123,6 @@ def prune_low_magnitude(
         _no_kwargs(kwargs, to_prune)
         return [_prune_list_item(layer, params, pruning_policy, layer_schedules or {}) for layer in to_prune]
     if isinstance(to_prune, keras.layers.Layer):
-        if isinstance(to_prune, PruneLowMagnitude):
-            return to_prune
         if pruning_policy is not None and not pruning_policy.allow_pruning(to_prune):
             raise ValueError(
                 f"{type(pruning_policy).__name__} does not allow pruning layer {to_prune.name!r} "
@@ -125,6 +133,55 @@ def prune_low_magnitude(
         "prune_low_magnitude accepts a keras layer, a list of layers, or a Sequential or functional "
         f"model. Received: to_prune of type {type(to_prune).__name__}"
     )
+
+
+def _refuse_already_pruned(to_prune):
+    """Raises ``ConfigError`` naming the ``PruneLowMagnitude`` layers ``to_prune`` is or holds.
+
+    Models are searched as ``prune_low_magnitude`` walks them: Sequential and
+    functional models, nested ones included. A subclassed model is left to the
+    error that refuses it.
+    """
+    if isinstance(to_prune, PruneLowMagnitude):
+        wrappers = [to_prune]
+    elif isinstance(to_prune, (list, tuple)):
+        wrappers = [layer for layer in to_prune if isinstance(layer, PruneLowMagnitude)]
+    elif isinstance(to_prune, keras.Model):
+        wrappers = list(_graph_wrappers(to_prune))
+    else:
+        return
+    if not wrappers:
+        return
+    if isinstance(to_prune, keras.Model):
+        fix = "call kopt.pruning.strip_pruning first to prune again with a new schedule"
+    else:
+        fix = "pass the wrapped layer (`wrapper.layer`) instead to prune again with a new schedule"
+    names = [wrapper.layer.name for wrapper in wrappers[:_NAMED_LAYERS]]
+    more = len(wrappers) - len(names)
+    value = ", ".join(names) + (f" and {more} more" if more else "")
+    schedules_shown = [repr(wrapper.pruning_schedule) for wrapper in wrappers]
+    if len(set(schedules_shown)) == 1:
+        listed = ", ".join(repr(name) for name in names)
+        detail = f"schedule {schedules_shown[0]}"
+    else:
+        listed = ", ".join(f"{name!r} (schedule {shown})" for name, shown in zip(names, schedules_shown))
+        detail = "each on its own schedule"
+    if more:
+        listed += f" and {more} more"
+    subject = f"layer {listed} is" if len(wrappers) == 1 else f"layers {listed} are"
+    where = f" in model {to_prune.name!r}" if isinstance(to_prune, keras.Model) else ""
+    raise ConfigError("to_prune", value, f"{subject} already wrapped for pruning{where} ({detail}); {fix}")
+
+
+def _graph_wrappers(model):
+    """The ``PruneLowMagnitude`` layers of a Sequential/functional model, nested ones included."""
+    if not isinstance(model, (keras.Sequential, keras.Function)):
+        return
+    for layer in model.layers:
+        if isinstance(layer, PruneLowMagnitude):
+            yield layer
+        elif isinstance(layer, keras.Model):
+            yield from _graph_wrappers(layer)
 
 
 def _check_layer_schedules(layer_schedules, to_prune):
@@ -171,7 +228,7 @@ def _with_schedule(params, layer_schedules, layer):
 
 
 def _prune_list_item(layer, params, pruning_policy, layer_schedules):
-    if isinstance(layer, (PruneLowMagnitude, keras.layers.InputLayer)):
+    if isinstance(layer, keras.layers.InputLayer):
         return layer
     if isinstance(layer, keras.Model):
         raise ValueError(
@@ -188,8 +245,6 @@ def _prune_model(model, params, pruning_policy, layer_schedules):
 
     def wrap(layer):
         clone = copy_layer(layer)
-        if isinstance(layer, PruneLowMagnitude):
-            return clone
         if pruning_policy is not None and not pruning_policy.allow_pruning(layer):
             return clone
         if not prunable.is_prunable(layer):

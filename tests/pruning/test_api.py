@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from kopt.errors import ConfigError
 from kopt.pruning import ConstantSparsity
 from kopt.pruning import PolynomialDecay
 from kopt.pruning import PruneForLatencyOnXNNPack
@@ -26,13 +27,13 @@ def _small_functional():
     return keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.ReLU()(normed)))
 
 
-def test_layer_list_and_already_wrapped():
+def test_layer_and_list():
     wrapped = prune_low_magnitude(keras.layers.Dense(3), name="custom")
     assert isinstance(wrapped, PruneLowMagnitude) and wrapped.name == "custom"
-    assert prune_low_magnitude(wrapped) is wrapped
     input_layer = keras.layers.InputLayer(shape=(4,))
-    layers = prune_low_magnitude([input_layer, keras.layers.Dense(2), wrapped])
-    assert layers[0] is input_layer and isinstance(layers[1], PruneLowMagnitude) and layers[2] is wrapped
+    dense = keras.layers.Dense(2)
+    layers = prune_low_magnitude([input_layer, dense])
+    assert layers[0] is input_layer and isinstance(layers[1], PruneLowMagnitude) and layers[1].layer is dense
 
 
 def test_functional_model_is_copied_with_its_weights_and_unsupported_layers_warned():
@@ -58,9 +59,6 @@ def test_sequential_and_nested_models():
         keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Flatten()])
     )
     assert [type(layer).__name__ for layer in sequential.layers] == ["PruneLowMagnitude", "Flatten"]
-    again = prune_low_magnitude(sequential)
-    assert [type(layer).__name__ for layer in again.layers] == ["PruneLowMagnitude", "Flatten"]
-    assert not isinstance(again.layers[0].layer, PruneLowMagnitude)
 
 
 class _Subclassed(keras.Model):
@@ -258,3 +256,80 @@ def test_random_criterion_reaches_the_sparsity_and_refuses_blocks():
         prune_low_magnitude(model, criterion="random", block_size=(2, 2))
     with pytest.raises(ValueError, match="criterion='size'"):
         prune_low_magnitude(model, criterion="size")
+
+
+# --- Pruning something already pruned ------------------------------------------
+
+_STRIP_FIRST = "call kopt.pruning.strip_pruning first to prune again with a new schedule"
+
+
+def test_a_sequential_model_pruned_twice_is_refused_naming_the_layer():
+    pruned = prune_low_magnitude(
+        _two_dense(), pruning_schedule=ConstantSparsity(0.5, 0), layer_schedules={"second": None}
+    )
+    with pytest.raises(ConfigError) as caught:
+        prune_low_magnitude(pruned, pruning_schedule=ConstantSparsity(0.9, 0))
+    message = str(caught.value)
+    assert message.startswith("to_prune=first: layer 'first' is already wrapped for pruning")
+    assert "ConstantSparsity(target_sparsity=0.5" in message and _STRIP_FIRST in message
+    assert "'second'" not in message  # left unpruned the first time
+    assert isinstance(caught.value, ValueError) and caught.value.key == "to_prune"
+
+
+def test_a_functional_model_pruned_twice_is_refused_naming_its_layers():
+    with pytest.warns(UserWarning, match="norm"):
+        pruned = prune_low_magnitude(_small_functional(), pruning_schedule=PolynomialDecay(0.0, 0.5, 0, 10))
+    expected = (
+        r"to_prune=hidden, head: layers 'hidden', 'head' are already wrapped for pruning in model 'functional\w*' "
+        r"\(schedule PolynomialDecay\(initial_sparsity=0.0, final_sparsity=0.5,.*\); call kopt.pruning.strip_pruning"
+    )
+    with pytest.raises(ConfigError, match=expected):
+        prune_low_magnitude(pruned)
+    # Refused before anything else, even with settings that would be refused on their own.
+    with pytest.raises(ConfigError, match="already wrapped"):
+        prune_low_magnitude(pruned, layer_schedules={"missing": None})
+
+
+def test_many_pruned_layers_are_named_up_to_three_and_nested_models_are_searched():
+    layers = [keras.layers.Dense(4, name=f"d{index}") for index in range(5)]
+    pruned = prune_low_magnitude(keras.Sequential([keras.Input((4,)), *layers]))
+    with pytest.raises(ConfigError, match=r"to_prune=d0, d1, d2 and 2 more: layers 'd0', 'd1', 'd2' and 2 more are"):
+        prune_low_magnitude(pruned)
+    mixed = prune_low_magnitude(
+        _two_dense(), pruning_schedule=ConstantSparsity(0.6, 0), layer_schedules={"first": ConstantSparsity(0.2, 0)}
+    )
+    expected = r"'first' \(schedule ConstantSparsity\(target_sparsity=0.2,.*'second' \(schedule .*=0.6,.*own schedule"
+    with pytest.raises(ConfigError, match=expected):
+        prune_low_magnitude(mixed)
+    inner = prune_low_magnitude(
+        keras.Sequential([keras.Input((8,)), keras.layers.Dense(5, name="inner_dense")], name="inner")
+    )
+    inputs = keras.Input((8,))
+    outer = keras.Model(inputs, keras.layers.Dense(2, name="outer_dense")(inner(inputs)), name="outer")
+    with pytest.raises(ConfigError, match=r"to_prune=inner_dense: layer 'inner_dense' is already wrapped.* 'outer'"):
+        prune_low_magnitude(outer)
+
+
+def test_an_already_wrapped_layer_or_list_is_refused():
+    wrapped = prune_low_magnitude(keras.layers.Dense(3, name="conv1"), pruning_schedule=ConstantSparsity(0.3, 0))
+    expected = r"to_prune=conv1: layer 'conv1' is already wrapped.*=0\.3,.*`wrapper\.layer`"
+    with pytest.raises(ConfigError, match=expected):
+        prune_low_magnitude(wrapped, pruning_schedule=ConstantSparsity(0.8, 0))
+    with pytest.raises(ConfigError, match=r"to_prune=conv1: layer 'conv1' is already wrapped"):
+        prune_low_magnitude([keras.layers.Dense(2), wrapped])
+    again = prune_low_magnitude(wrapped.layer, pruning_schedule=ConstantSparsity(0.8, 0))
+    assert again.pruning_schedule.get_config()["target_sparsity"] == 0.8
+
+
+def test_pruning_again_after_strip_pruning_takes_the_new_schedule():
+    model = _two_dense()
+    pruned = prune_low_magnitude(model, pruning_schedule=ConstantSparsity(0.5, 0))
+    pruned.compile("sgd", "mse")
+    x = np.random.default_rng(0).normal(size=(16, 8)).astype("float32")
+    pruned.fit(x, np.zeros((16, 4)), epochs=1, verbose=0, callbacks=[UpdatePruningStep()])
+    again = prune_low_magnitude(strip_pruning(pruned), pruning_schedule=ConstantSparsity(0.75, 0))
+    assert _wrapped_names(again) == ["first", "second"]
+    assert [layer.pruning_schedule.get_config()["target_sparsity"] for layer in again.layers] == [0.75, 0.75]
+    again.compile("sgd", "mse")
+    again.fit(x, np.zeros((16, 4)), epochs=1, verbose=0, callbacks=[UpdatePruningStep()])
+    assert (strip_pruning(again).get_layer("first").kernel.numpy() == 0).mean() == 0.75

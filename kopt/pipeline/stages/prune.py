@@ -84,6 +84,11 @@ class Prune(FineTuningTechnique):
                 pruning_schedule=schedule,
                 sparsity_m_by_n=tuple(m_by_n) if m_by_n is not None else None,
             )
+        except ConfigError as err:
+            if err.key != "to_prune":
+                raise
+            # A --model file saved with its pruning wrappers still on.
+            raise ConfigError("model", context.recipe.model, err.reason) from err
         except ValueError as err:  # e.g. an M:N pattern that a kernel's shape cannot take
             key, value = ("prune.sparsity_m_by_n", m_by_n) if m_by_n is not None else ("prune.target_sparsity", target)
             raise ConfigError(key, value, str(err)) from err
