@@ -24,11 +24,11 @@ that run. An unknown key, a wrong type or an impossible value is a
 """
 
 import dataclasses
-import json
 import os
-import re
 
 from kopt.errors import ConfigError
+from kopt.pipeline.document import parse_document
+from kopt.pipeline.document import read_document
 from kopt.pipeline.recipe import Recipe
 from kopt.pipeline.recipe import TechniqueSpec
 
@@ -37,6 +37,7 @@ _TYPES = {
     "dataset": (str,),
     "data_dir": (str, type(None)),
     "download": (bool,),
+    "num_classes": (int, type(None)),
     "model": (str,),
     "epochs": (int,),
     "batch_size": (int,),
@@ -65,6 +66,9 @@ _EXTENSIONS = (".yaml", ".yml", ".json")
 def read_recipe_file(path):
     """Returns the recipe mapping in a YAML or JSON file (a report's ``recipe``).
 
+    The file is read within :mod:`kopt.pipeline.document`'s bounds (size,
+    YAML aliases, nesting, duplicate and non-string keys, UTF-8).
+
     Raises:
         ConfigError: Keyed ``recipe``, for a missing, unreadable or malformed file.
     """
@@ -72,13 +76,7 @@ def read_recipe_file(path):
         raise ConfigError("recipe", path, f"must be a file ending in {', '.join(_EXTENSIONS)}")
     if not os.path.isfile(path):
         raise ConfigError("recipe", path, f"file not found: {os.path.abspath(path)}")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    try:
-        data = json.loads(text) if path.endswith(".json") else _load_yaml(text)
-    except (ValueError, _yaml_error()) as err:
-        detail = " ".join(str(err).split())
-        raise ConfigError("recipe", path, f"not valid {'JSON' if path.endswith('.json') else 'YAML'}: {detail}") from err
+    data = read_document(path, key="recipe")
     if isinstance(data, dict) and "recipe" in data and "baseline" in data:
         data = data["recipe"]  # A kopt-optimize report.
     if not isinstance(data, dict):
@@ -192,33 +190,14 @@ def _with_paths(recipe, check):
         raise
 
 
-def _load_yaml(text):
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        """YAML 1.1 reads ``1e-3`` as a string; a recipe means the number."""
-
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-        list("-+0123456789."),
-    )
-    return yaml.load(text, Loader=Loader)
-
-
-def _yaml_error():
-    import yaml
-
-    return yaml.YAMLError
-
-
 def to_yaml(recipe):
     """Returns ``recipe`` as YAML text that :func:`read_recipe_file` reads back.
 
     Example:
 
     >>> from kopt.pipeline import Recipe
-    >>> recipe_from_dict(_load_yaml(to_yaml(Recipe(epochs=3)))) == Recipe(epochs=3)
+    >>> data = parse_document(to_yaml(Recipe(epochs=3)), "yaml", key="recipe", name="r.yaml")
+    >>> recipe_from_dict(data) == Recipe(epochs=3)
     True
     """
     import yaml
