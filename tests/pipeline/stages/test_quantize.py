@@ -58,12 +58,13 @@ def test_qat_after_pruning_keeps_accuracy_and_exports_int8(tmp_path):
         export_dir=str(tmp_path),
         techniques=(
             TechniqueSpec("prune", {"target_sparsity": 0.5, "epochs": 2}),
-            TechniqueSpec("qat", {"epochs": 1}),
+            TechniqueSpec("qat", {"epochs": 1, "preserve": ["sparsity"]}),
         ),
     )
     report = run(recipe)
     optimized = report["optimized"]
     assert report["techniques"] == ["prune", "qat"]
+    assert optimized["sparsity"] >= 0.49  # a stage after pruning must say what it keeps; this one keeps the zeros
     assert optimized["tflite_mode"] == "int8"
     assert optimized["tflite_agreement"] >= 0.995
     assert optimized["keras_accuracy"] >= report["baseline"]["keras_accuracy"] - 0.05
