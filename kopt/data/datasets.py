@@ -22,6 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from kopt.data import tfds_source
+from kopt.data.checks import MAX_CLASSES
+from kopt.data.checks import check_finite_images
+from kopt.data.checks import check_labels
 from kopt.data.info import DatasetInfo
 from kopt.errors import ConfigError
 
@@ -32,7 +35,7 @@ _TFDS_ALIASES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "cifar10": 
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=False, seed=0):
+def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=False, seed=0, num_classes=None):
     """Loads an image-classification dataset as batched ``tf.data.Dataset`` objects.
 
     Args:
@@ -42,6 +45,9 @@ def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=Fal
         data_dir: TFDS data directory; ``None`` uses TFDS' default.
         download: Whether TFDS may download and prepare missing data.
         seed: Seed for shuffling the training split.
+        num_classes: The class count, when the labels alone do not show it (a
+            class without training examples); ``None`` infers it. Every label
+            must lie below it.
 
     Returns:
         ``(train, test, info)``: the shuffled, batched training split; the batched
@@ -49,8 +55,9 @@ def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=Fal
 
     Raises:
         ConfigError: If the name is unknown, a file is missing or malformed, the TFDS
-            data is not on disk and ``download`` is false, or the dataset is not an
-            image-classification dataset.
+            data is not on disk and ``download`` is false, the dataset is not an
+            image-classification dataset, an image holds a NaN or infinity, or
+            the labels do not fit the class count (see :mod:`kopt.data.checks`).
 
     Example:
 
@@ -62,12 +69,13 @@ def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=Fal
         raise ConfigError("batch_size", batch_size, "must be an integer of at least 1")
     if not isinstance(dataset, str) or not dataset:
         raise ConfigError("dataset", dataset, "must be a non-empty string")
-    if dataset == "digits":
-        x_train, y_train, x_test, y_test, source = _digits_arrays()
-        return _from_arrays(dataset, x_train, y_train, x_test, y_test, source, batch_size, seed)
-    if dataset.startswith("npz:"):
-        x_train, y_train, x_test, y_test, source = _npz_arrays(dataset)
-        return _from_arrays(dataset, x_train, y_train, x_test, y_test, source, batch_size, seed)
+    if num_classes is not None and (
+        not isinstance(num_classes, int) or isinstance(num_classes, bool) or not 2 <= num_classes <= MAX_CLASSES
+    ):
+        raise ConfigError("num_classes", num_classes, f"must be an integer from 2 to {MAX_CLASSES}")
+    if dataset == "digits" or dataset.startswith("npz:"):
+        arrays = _digits_arrays() if dataset == "digits" else _npz_arrays(dataset)
+        return _from_arrays(dataset, *arrays, batch_size, seed, num_classes)
     if dataset in _TFDS_ALIASES:
         tfds_name = _TFDS_ALIASES[dataset]
     elif dataset.startswith("tfds:") and len(dataset) > len("tfds:"):
@@ -78,9 +86,12 @@ def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=Fal
             dataset,
             "unknown dataset; use digits, mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH",
         )
-    return tfds_source.load_tfds(
+    train, test, info = tfds_source.load_tfds(
         dataset, tfds_name, batch_size=batch_size, data_dir=data_dir, download=download, seed=seed
     )
+    if num_classes is not None and num_classes != info.num_classes:
+        raise ConfigError("num_classes", num_classes, f"{dataset} has {info.num_classes} classes")
+    return train, test, info
 
 
 def _digits_arrays():
@@ -152,7 +163,8 @@ def _npz_images(dataset, key, images):
         # Integer images are 8-bit pixels, as keras.datasets stores them.
         return (images.astype(np.float32) / 255.0).astype(np.float32)
     if np.issubdtype(images.dtype, np.floating):
-        return images.astype(np.float32)
+        with np.errstate(over="ignore"):  # values beyond float32 become inf, which the finiteness check names
+            return images.astype(np.float32)
     raise ConfigError("dataset", dataset, f"{key} has dtype {images.dtype}; expected integers or floats")
 
 
@@ -173,13 +185,14 @@ def _npz_labels(dataset, key, labels, expected_count):
             dataset,
             f"{key} has {len(labels)} labels for {expected_count} images",
         )
-    if labels.min() < 0:
-        raise ConfigError("dataset", dataset, f"{key} has a negative label {labels.min()}")
-    return labels.astype(np.int32)
+    return labels  # Cast to int32 only after the range check.
 
 
-def _from_arrays(name, x_train, y_train, x_test, y_test, source, batch_size, seed):
-    num_classes = int(max(y_train.max(), y_test.max())) + 1
+def _from_arrays(name, x_train, y_train, x_test, y_test, source, batch_size, seed, num_classes):
+    check_finite_images(name, "x_train", x_train)
+    check_finite_images(name, "x_test", x_test)
+    num_classes = check_labels(name, y_train, y_test, num_classes)
+    y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
     train = (
         tf.data.Dataset.from_tensor_slices((x_train, y_train))
         .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
