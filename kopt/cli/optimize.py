@@ -31,6 +31,9 @@ _DATASET = flags.DEFINE_string(
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory.")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "Let TensorFlow Datasets download missing data.")
+_NUM_CLASSES = flags.DEFINE_integer(
+    "num_classes", None, "The class count, when the training labels do not show every class (default: inferred)."
+)
 _MODEL = flags.DEFINE_string("model", "small_cnn", "Built-in model name, or a path to a .keras classifier.")
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Float (baseline) training epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Batch size for training and evaluation.")
@@ -116,6 +119,7 @@ _FINETUNE_LEARNING_RATE = flags.DEFINE_float(
 distribute_flags.define_flags()
 training_flags.define_flags()
 from kopt.cli import auto_flags  # noqa: E402 - defines --auto and its budget flags.
+from kopt.cli import stage_flags  # noqa: E402 - reads the flags above.
 
 # Recipe keys that technique stages report errors under, and the flag that set them.
 _FLAG_FOR_KEY = {
@@ -207,6 +211,7 @@ def _recipe_from_flags_alone():
         dataset=_DATASET.value,
         data_dir=_DATA_DIR.value,
         download=_DOWNLOAD.value,
+        num_classes=_NUM_CLASSES.value,
         model=_MODEL.value,
         epochs=_EPOCHS.value,
         batch_size=_BATCH_SIZE.value,
@@ -216,7 +221,7 @@ def _recipe_from_flags_alone():
         seed=_SEED.value,
         export_dir=_EXPORT_DIR.value,
         report=_REPORT.value,
-        techniques=techniques_from_flags(),
+        techniques=stage_flags.techniques_from_flags(),
         strategy=flags.FLAGS.strategy,
         num_gpus=flags.FLAGS.num_gpus,
         tpu=flags.FLAGS.tpu,
@@ -226,80 +231,7 @@ def _recipe_from_flags_alone():
 
 def _recipe_value(name):
     value = flags.FLAGS[name].value
-    return _parse_m_by_n(value) if name == "sparsity_m_by_n" else value
-
-
-def techniques_from_flags():
-    """The technique stages the flags ask for, in the order they are applied.
-
-    Distillation comes first (its student is what the others optimize), then
-    structured pruning (it changes the architecture), then magnitude
-    pruning, then clustering, then quantization (QAT or PTQ, not both). QAT after
-    pruning and/or clustering uses the scheme that preserves them. The driver finds each stage
-    by name in :mod:`kopt.pipeline.techniques`.
-    """
-    from kopt.errors import ConfigError
-    from kopt.pipeline import TechniqueSpec
-
-    fine_tune = {"epochs": _FINETUNE_EPOCHS.value, "learning_rate": _FINETUNE_LEARNING_RATE.value}
-    specs = []
-    if _DISTILL.value:
-        # First: the student it trains is what every later technique optimizes.
-        distill = {"student": _STUDENT.value, "teacher": _TEACHER.value, "temperature": _TEMPERATURE.value}
-        distill.update(alpha=_ALPHA.value, epochs=_EPOCHS.value, learning_rate=_LEARNING_RATE.value)
-        distill["distillation"] = _DISTILLATION.value
-        specs.append(TechniqueSpec("distill", distill))
-    elif _TEACHER.present or _STUDENT.present or _DISTILLATION.present:
-        flag = next(name for name in ("teacher", "student", "distillation") if flags.FLAGS[name].present)
-        raise ConfigError(flag, flags.FLAGS[flag].value, "only means something with --distill")
-    if _PRUNE_STRUCTURED.value is not None:
-        specs.append(TechniqueSpec("prune_structured", {"fraction": _PRUNE_STRUCTURED.value, **fine_tune}))
-    m_by_n = _parse_m_by_n(_SPARSITY_M_BY_N.value)
-    if _PRUNE.value is not None or m_by_n is not None:
-        params = {"target_sparsity": _PRUNE.value, "schedule": _PRUNE_SCHEDULE.value, **fine_tune}
-        if m_by_n is not None:
-            params["sparsity_m_by_n"] = m_by_n
-        specs.append(TechniqueSpec("prune", params))
-    if _CLUSTER.value is not None:
-        params = {
-            "number_of_clusters": _CLUSTER.value,
-            "init": _CLUSTER_INIT.value,
-            "cluster_per_channel": _CLUSTER_PER_CHANNEL.value,
-            # Clustering a pruned model keeps its zeros as one of the clusters.
-            "preserve_sparsity": _has(specs, "prune"),
-            **fine_tune,
-        }
-        specs.append(TechniqueSpec("cluster", params))
-    if _QAT.value and _PTQ.value is not None:
-        raise ConfigError("ptq", _PTQ.value, "choose --qat or --ptq, not both: QAT already exports an integer model")
-    if _QAT.value:
-        params = {"scheme": _QAT_SCHEME.value, "io_type": _QUANTIZED_IO.value, **fine_tune}
-        # QAT after pruning or clustering keeps their zeros and shared values.
-        preserve = [kind for kind, stage in (("sparsity", "prune"), ("clusters", "cluster")) if _has(specs, stage)]
-        if preserve and _QAT_SCHEME.value == "8bit":
-            params.update(preserve=preserve, cluster_per_channel=_CLUSTER_PER_CHANNEL.value)
-        specs.append(TechniqueSpec("qat", params))
-    if _PTQ.value is not None:
-        specs.append(TechniqueSpec("ptq", {"mode": _PTQ.value, "io_type": _QUANTIZED_IO.value}))
-    auto = auto_flags.auto_params()
-    if auto is not None:
-        specs.append(TechniqueSpec("auto", auto))
-    return tuple(specs)
-
-
-def _has(specs, name):
-    return any(spec.name == name for spec in specs)
-
-
-def _parse_m_by_n(text):
-    from kopt.errors import ConfigError
-
-    if text is None:
-        return None
-    parts = text.split(",")
-    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
-        raise ConfigError("sparsity_m_by_n", text, "must be two integers M,N such as 2,4")
-    return [int(part) for part in parts]
+    return stage_flags.parse_m_by_n(value) if name == "sparsity_m_by_n" else value
 
 
 def main(argv):
@@ -313,6 +245,8 @@ def main(argv):
     import tflite_export
 
     from kopt.errors import ConfigError
+    from kopt.errors import OutputError
+    from kopt.errors import TrainingError
     from kopt.pipeline import format_table
     from kopt.pipeline import format_trials
     from kopt.pipeline import run
@@ -331,7 +265,8 @@ def main(argv):
         if _verbose():
             raise
         _config_error(err, paths)
-    except tflite_export.ConversionError as err:
+    except (tflite_export.ConversionError, TrainingError, OutputError) as err:
+        # After work was done: exit 1, and the message says what was kept.
         if _verbose():
             raise
         print(f"{_PROGRAM}: error: {err}", file=sys.stderr)
@@ -345,20 +280,26 @@ def main(argv):
 
 
 def _config_error(err, paths):
-    """Exits with the one-line message for ``err``, naming the flag or the file's key."""
+    """Exits with the one-line message for ``err``, naming the flag or the file's key.
+
+    Values are quoted through :func:`kopt.errors.shown`, so the line stays short
+    whatever was passed.
+    """
+    from kopt.errors import shown
+
     if err.key.startswith("--"):
-        _usage_error(f"{err.key}={err.value}: {err.reason}")
+        _usage_error(f"{err.key}={shown(err.value)}: {err.reason}")
     if _RECIPE.value is None or err.key == "recipe":
         flag = _FLAG_FOR_KEY.get(err.key, err.key)
         if flag in flags.FLAGS:
-            _usage_error(f"--{flag}={flags.FLAGS[flag].value}: {err.reason}")
-        _usage_error(f"--{err.key}={err.value}: {err.reason}")
+            _usage_error(f"--{flag}={shown(flags.FLAGS[flag].value)}: {err.reason}")
+        _usage_error(f"--{err.key}={shown(err.value)}: {err.reason}")
     flag = (paths or {}).get(err.key)
     if flag is None and err.key in flags.FLAGS and flags.FLAGS[err.key].present:
         flag = err.key
     if flag is not None:
-        _usage_error(f"--{flag}={flags.FLAGS[flag].value}: {err.reason}")
-    _usage_error(f"{_RECIPE.value}: {err.key}={err.value}: {err.reason}")
+        _usage_error(f"--{flag}={shown(flags.FLAGS[flag].value)}: {err.reason}")
+    _usage_error(f"{shown(_RECIPE.value)}: {err.key}={shown(err.value)}: {err.reason}")
 
 
 def _only_kopt_info(record):

@@ -13,6 +13,7 @@ FLAG_KEYS = {
     "dataset": ("dataset",),
     "data_dir": ("data_dir",),
     "download": ("download",),
+    "num_classes": ("num_classes",),
     "model": ("model",),
     "epochs": ("epochs", "distill.epochs"),
     "batch_size": ("batch_size",),

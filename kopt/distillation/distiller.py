@@ -122,8 +122,8 @@ class Distiller(keras.Model):
         _check_models(student, teacher, allow_larger_student)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"`alpha` must be a number in [0, 1]. Received: alpha={alpha!r}")
-        if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or feature_weight < 0:
-            raise ValueError(f"`feature_weight` must be a number >= 0. Received: feature_weight={feature_weight!r}")
+        if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not 0 <= feature_weight < float("inf"):
+            raise ValueError(f"`feature_weight` must be a finite number >= 0. Received: feature_weight={feature_weight!r}")
         self.alpha = float(alpha)
         self.temperature = losses_lib.check_temperature(temperature)
         if distillation not in DISTILLATION_KINDS or (distillation == "hard" and distillation_loss_fn is not None):

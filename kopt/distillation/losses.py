@@ -25,8 +25,8 @@ def check_temperature(temperature, *, who="temperature"):
     Returns:
         ``temperature`` as a float.
     """
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(f"`{who}` must be a positive number. Received: {who}={temperature!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
+        raise ValueError(f"`{who}` must be a finite positive number. Received: {who}={temperature!r}")
     return float(temperature)
 
 

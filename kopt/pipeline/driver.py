@@ -13,9 +13,10 @@ import tensorflow as tf
 
 from kopt.distribute import make_strategy
 from kopt.distribute import worker_info
-from kopt.pipeline import report as report_lib
+from kopt.pipeline import outputs
 from kopt.pipeline import stages  # noqa: F401  (registers the built-in techniques)
 from kopt.pipeline.execution import execute
+from kopt.pipeline.stage_order import check_stage_order
 from kopt.pipeline.techniques import get_technique
 from kopt.version import __version__
 
@@ -41,10 +42,17 @@ def run(recipe):
         ``trials`` and ``search`` (its settings and the ``best_recipe``).
 
     Raises:
-        ConfigError: For bad settings, naming the setting and value.
+        ConfigError: For bad settings (unwritable outputs included), naming the
+            setting and value; always before training.
+        TrainingError: A training run diverged (NaN or infinite weights).
+        OutputError: The report could not be written at the end; the trained
+            files and a copy of the report are kept in ``export_dir``.
     """
     recipe = recipe.validate().resolved().validate()
     techniques = check_techniques(recipe)
+    outputs.check_output_paths(recipe)
+    if recipe.search is not None and recipe.search.get("directory"):
+        outputs.check_writable_directory("search.directory", recipe.search["directory"])
     # First TensorFlow work of the run: the multi-worker strategy must come before any other.
     strategy = make_strategy(recipe.strategy, num_gpus=recipe.num_gpus, tpu=recipe.tpu)
     chief = worker_info().is_chief if recipe.strategy == "multi_worker" else True
@@ -70,6 +78,8 @@ def check_techniques(recipe):
     for technique, params in techniques:
         technique.check(params)
         technique.check_recipe(recipe, params)
+    # The same order and conflict rules whether the stages came from flags or a file.
+    check_stage_order(recipe.techniques, techniques)
     return techniques
 
 
@@ -91,11 +101,7 @@ def _run(recipe, techniques, strategy):
         result["search"] = {key: value for key, value in search.items() if key not in ("trials", "best_recipe_object")}
         result["timings_s"]["search"] = search["seconds"]
     if recipe.report:
-        json_path, png_path = report_lib.write_report(result, recipe.report)
-        result["files"]["report_json"] = os.path.abspath(json_path)
-        result["files"]["report_png"] = os.path.abspath(png_path)
-        if search is not None:
-            result["files"]["trials_png"] = os.path.abspath(report_lib.write_trials_png(result, recipe.report))
+        outputs.write_report_or_keep(result, recipe.report, recipe.export_dir, trials=search is not None)
     return result
 
 

@@ -38,6 +38,7 @@ def load_data(recipe):
         data_dir=recipe.data_dir,
         download=recipe.download,
         seed=recipe.seed,
+        num_classes=recipe.num_classes,
     )
     validation = None
     if recipe.validation_split:

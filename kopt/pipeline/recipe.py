@@ -10,9 +10,11 @@ the binary does is also a Python call away::
 import dataclasses
 import math
 
+from kopt.data.checks import MAX_CLASSES
 from kopt.distribute.strategies import STRATEGIES
 from kopt.errors import ConfigError
 from kopt.training.config import TrainingConfig
+from kopt.training.config import require_int
 from kopt.training.precision import PRECISIONS
 
 # The validation split used when something needs one and the recipe sets none.
@@ -40,6 +42,8 @@ class Recipe:
         dataset: Dataset name for :func:`kopt.data.load_dataset`.
         data_dir: TFDS data directory, or ``None`` for TFDS' default.
         download: Whether TFDS may download missing data.
+        num_classes: The dataset's class count when its labels alone do not show
+            it; ``None`` infers it (see :func:`kopt.data.load_dataset`).
         model: A built-in model name or a path to a ``.keras`` file.
         epochs: Float (baseline) training epochs, at least 1.
         batch_size: Training and evaluation batch size, at least 1.
@@ -80,6 +84,7 @@ class Recipe:
     dataset: str = "digits"
     data_dir: str | None = None
     download: bool = False
+    num_classes: int | None = None
     model: str = "small_cnn"
     epochs: int = 10
     batch_size: int = 64
@@ -111,9 +116,9 @@ class Recipe:
         _require_text("dataset", self.dataset)
         _require_text("model", self.model)
         _require_text("export_dir", self.export_dir)
-        _require_int("epochs", self.epochs, minimum=1)
-        _require_int("batch_size", self.batch_size, minimum=1)
-        _require_int("seed", self.seed, minimum=0)
+        require_int("epochs", self.epochs, minimum=1)
+        require_int("batch_size", self.batch_size, minimum=1)
+        require_int("seed", self.seed, minimum=0)
         require_positive_number("learning_rate", self.learning_rate)
         self.training_config().validate()
         if self.mixed_precision not in PRECISIONS:
@@ -141,8 +146,10 @@ class Recipe:
             _require_text("data_dir", self.data_dir)
         if self.strategy not in STRATEGIES:
             raise ConfigError("strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
+        if self.num_classes is not None:
+            require_int("num_classes", self.num_classes, minimum=2, maximum=MAX_CLASSES)
         if self.num_gpus is not None:
-            _require_int("num_gpus", self.num_gpus, minimum=1)
+            require_int("num_gpus", self.num_gpus, minimum=1)
         if self.tpu is not None:
             _require_text("tpu", self.tpu)
         for spec in self.techniques:
@@ -200,9 +207,3 @@ def _require_text(key, value):
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(key, value, "must be a non-empty string")
 
-
-def _require_int(key, value, *, minimum):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(key, value, "must be an integer")
-    if value < minimum:
-        raise ConfigError(key, value, f"must be at least {minimum}")

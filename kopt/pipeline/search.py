@@ -21,6 +21,7 @@ max}`` a range, of integers when both ends are integers, optionally with
 """
 
 import dataclasses
+import math
 import numbers
 
 from kopt.errors import ConfigError
@@ -181,4 +182,5 @@ def _check_entry(key, spec, recipe):
 
 
 def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    # NaN and infinity compare False with everything, so they would slip past range checks.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)

@@ -5,6 +5,7 @@ import tensorflow as tf
 from absl import logging
 
 from kopt.distribute import fit as distributed_fit
+from kopt.errors import TrainingError
 from kopt.models import outputs_probabilities
 from kopt.training import TrainingConfig
 from kopt.training import training_objects
@@ -91,13 +92,45 @@ def train_classifier(
         config.learning_rate,
         config.lr_schedule,
     )
-    callbacks = list(callbacks or []) + own_callbacks
+    # A NaN loss stops training at once; the check below then says why.
+    callbacks = list(callbacks or []) + own_callbacks + [keras.callbacks.TerminateOnNaN()]
     if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
         # Keras 3's model.fit fails across workers (keras-team/keras#20585).
-        return distributed_fit(
+        history = distributed_fit(
             model, train, epochs=config.epochs, callbacks=callbacks, validation_data=validation, verbose=verbose
         )
-    # The dataset shuffles itself; Keras' own shuffle flag does not apply to datasets.
-    return model.fit(
-        train, epochs=config.epochs, callbacks=callbacks, validation_data=validation, shuffle=False, verbose=verbose
+    else:
+        # The dataset shuffles itself; Keras' own shuffle flag does not apply to datasets.
+        history = model.fit(
+            train, epochs=config.epochs, callbacks=callbacks, validation_data=validation, shuffle=False, verbose=verbose
+        )
+    check_finite_weights(model, config)
+    return history
+
+
+def check_finite_weights(model, config=None):
+    """Raises :class:`kopt.TrainingError` if any weight of ``model`` is NaN or infinite.
+
+    A diverged model would otherwise be exported, measured (as chance accuracy)
+    and reported as if it were a result.
+
+    Args:
+        model: The trained model.
+        config: The :class:`kopt.training.TrainingConfig` it was trained with,
+            quoted in the message.
+    """
+    bad = [
+        variable.path
+        for variable in model.weights
+        if not bool(keras.ops.convert_to_numpy(keras.ops.all(keras.ops.isfinite(variable))))
+    ]
+    if not bad:
+        return
+    shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    how = ""
+    if config is not None:
+        how = f" after training at learning rate {config.learning_rate:g} ({config.optimizer}, {config.lr_schedule})"
+    raise TrainingError(
+        f"Training {model.name} diverged: {shown} hold NaN or infinite values{how}. Lower the learning rate "
+        "(--learning_rate, or --finetune_learning_rate for a technique's fine-tuning) or check the data."
     )

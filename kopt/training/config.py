@@ -108,12 +108,19 @@ class TrainingConfig:
         return dataclasses.asdict(self)
 
 
-def require_int(key, value, *, minimum):
-    """Raises :class:`kopt.ConfigError` unless ``value`` is an integer ``>= minimum``."""
+# Counts (epochs, batch size, seed...) go to TensorFlow as 32-bit integers; larger
+# ones would overflow deep inside it, so they are refused here.
+MAX_INT = 2**31 - 1
+
+
+def require_int(key, value, *, minimum, maximum=MAX_INT):
+    """Raises :class:`kopt.ConfigError` unless ``value`` is an integer in ``[minimum, maximum]``."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise ConfigError(key, value, "must be an integer")
     if value < minimum:
         raise ConfigError(key, value, f"must be at least {minimum}")
+    if value > maximum:
+        raise ConfigError(key, value, f"must be at most {maximum}")
 
 
 def require_number(key, value, *, above=None, at_least=None):

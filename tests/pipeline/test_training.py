@@ -47,3 +47,23 @@ def test_plateau_and_early_stopping_need_validation_and_use_it():
         train_classifier(_model(), _data(), config=config, verbose=0)
     history = train_classifier(_model(), _data(), config=config, validation=_data(8), verbose=0)
     assert "val_loss" in history.history and "learning_rate" in history.history
+
+
+def test_a_diverging_run_stops_at_the_first_nan_and_says_so():
+    from kopt.errors import TrainingError
+
+    rng = np.random.default_rng(0)
+    images = rng.random((64, 4, 4, 1), dtype="float32")
+    images[9] = np.nan  # bypasses load_dataset's checks, as a user's own pipeline could
+    labels = (np.arange(64) % 2).astype("int32")
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    model = _model()
+    with pytest.raises(TrainingError, match=r"diverged: .*kernel.* hold NaN or infinite values") as caught:
+        train_classifier(model, data, config=TrainingConfig(epochs=50, learning_rate=0.01), verbose=0)
+    assert "learning rate 0.01 (adam, constant)" in str(caught.value)
+    assert model.optimizer.iterations.numpy() <= 8  # TerminateOnNaN stopped within the first epoch
+
+
+def test_a_healthy_run_passes_the_finiteness_check():
+    history = train_classifier(_model(), _data(), config=TrainingConfig(epochs=1, learning_rate=0.01), verbose=0)
+    assert np.isfinite(history.history["loss"]).all()

@@ -1,0 +1,50 @@
+"""Technique flags: what stages they build, and flags refused without their technique."""
+
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+
+from kopt.cli import optimize  # noqa: F401 - defines the flags
+from kopt.cli import stage_flags
+from kopt.errors import ConfigError
+
+
+def _stages(**given):
+    with flagsaver.as_parsed(**{name: str(value) for name, value in given.items()}):
+        return stage_flags.techniques_from_flags(flags.FLAGS)
+
+
+@pytest.mark.parametrize("name", sorted(stage_flags.NEEDS_STAGE))
+def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
+    value = {"teacher": "t.keras", "student": "tiny_mlp", "distillation": "hard", "temperature": 2, "alpha": 0.3,
+             "prune_schedule": "constant", "cluster_init": "linear", "cluster_per_channel": "true",
+             "qat_scheme": "16x8", "quantized_io": "int8", "finetune_epochs": 2,
+             "finetune_learning_rate": 0.01}[name]  # fmt: skip
+    with pytest.raises(ConfigError, match="only means something with --") as caught:
+        _stages(**{name: value})
+    assert caught.value.key == name
+
+
+def test_tuning_flags_with_their_technique_build_the_stage():
+    (prune,) = _stages(prune=0.5, prune_schedule="constant", finetune_epochs=2)
+    assert prune.params == {"target_sparsity": 0.5, "schedule": "constant", "epochs": 2, "learning_rate": None}
+    (ptq,) = _stages(ptq="int8", quantized_io="int8")
+    assert ptq.params == {"mode": "int8", "io_type": "int8"}
+
+
+def test_flags_build_stages_in_the_order_recipes_are_checked_against():
+    names = [spec.name for spec in _stages(distill="true", prune_structured=0.5, prune=0.5, cluster=8, qat="true")]
+    assert names == ["distill", "prune_structured", "prune", "cluster", "qat"]
+
+
+def test_qat_after_pruning_always_says_what_it_keeps():
+    prune, qat = _stages(prune=0.5, qat="true")
+    assert qat.params["preserve"] == ["sparsity"]
+    prune, qat = _stages(prune=0.5, qat="true", qat_scheme="16x8")
+    assert qat.params["preserve"] == []  # 16x8 cannot keep them; stated, and logged as a warning
+
+
+def test_parse_m_by_n():
+    assert stage_flags.parse_m_by_n("2, 4") == [2, 4]
+    with pytest.raises(ConfigError, match="sparsity_m_by_n=2x4"):
+        stage_flags.parse_m_by_n("2x4")
