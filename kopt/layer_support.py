@@ -64,7 +64,8 @@ _LEGEND = {
     "prune": "`prune_low_magnitude` (magnitude, block, M:N) wraps it: yes / no",
     "cluster": "`cluster_weights` wraps it: yes / no",
     "qat": (
-        "`quantize_model`: weights (weights and output quantized), output (a new output range), "
+        "`quantize_model`: weights (weights and output quantized), split (run as a depthwise and a 1x1 "
+        "convolution, each quantized like weights), output (a new output range), "
         "passthrough (keeps its input's grid), no (refused with the layer's name)"
     ),
     "structured": (
@@ -82,6 +83,7 @@ def layer_support() -> dict:
     from kopt.quantization.registry import Bits
     from kopt.quantization.registry import is_passthrough
     from kopt.quantization.registry import quantize_config_for
+    from kopt.quantization.transforms import split_separable
 
     bits = Bits()
     support = {}
@@ -93,7 +95,9 @@ def layer_support() -> dict:
         entry = next(item for item in model.get_config()["layers"] if item["config"]["name"] == layer.name)
         role = classify(layer, entry, entry["inbound_nodes"][0], shared=False)
         config = quantize_config_for(layer, bits)
-        if is_passthrough(layer):
+        if split_separable(layer) is not None:
+            qat = "split"
+        elif is_passthrough(layer):
             qat = "passthrough"
         elif config is None:
             qat = "no"

@@ -9,7 +9,9 @@
    annotation's ``QuantizeConfig`` or the scheme's built-in one; layers that only
    move int8 data (pooling, Flatten...) stay as they are;
 3. a :class:`QuantizeLayer` is put wherever a float tensor enters the quantized
-   part of the model, such as the model inputs. ``keras.ops`` operations that
+   part of the model, such as the model inputs. A SeparableConv2D becomes a
+   DepthwiseConv2D and a 1x1 Conv2D first, as the TFLite file runs it.
+   ``keras.ops`` operations that
    are not layers (MobileNetV3's hard-sigmoid ``relu6(x + 3.0) * (1 / 6)``) are
    kept as they are and compute in float; the quantizer their output gets where a
    quantized layer reads it gives the converter the ranges to run them in int8.
@@ -149,6 +151,7 @@ def quantize_apply(model, scheme=None):
             "quantize_annotate_layer, or call quantize_model(model) to quantize every layer."
         )
     _require_float32(model)
+    model = _split_separable(model)
     layers = {layer.name: layer for layer in model.layers}
     fold_plan = transforms.plan(model, fold_batch_norm=scheme.fold_batch_norm, resolve=_unwrap)
     folds = {name: bn for name, bn in fold_plan.folds.items() if _annotated_pair(layers[name], layers[bn])}
@@ -251,6 +254,38 @@ def _configs(layers, folds, folded, fused, bits, affine):
     for name in folded:
         passthrough.add(_unwrap(layers[name]).name)
     return configs, passthrough
+
+
+def _split_separable(model):
+    """The annotated model with each SeparableConv2D (no config of its own) as two annotated layers.
+
+    See :func:`kopt.quantization.transforms.split_separable`: the file runs a
+    depthwise then a 1x1 convolution with an int8 tensor between them, so QAT
+    trains that tensor's range too.
+    """
+    splits = {}
+    for layer in model.layers:
+        if isinstance(layer, QuantizeAnnotate) and layer.quantize_config is None:
+            parts = transforms.split_separable(layer.layer)
+            if parts is not None:
+                splits[layer.name] = parts
+    if not splits:
+        return model
+    pointwise_after = {}
+
+    def rebuild(layer):
+        if layer.name not in splits:
+            return copy_unshared(layer)
+        depthwise, pointwise = (QuantizeAnnotate(part) for part in splits[layer.name])
+        pointwise_after[id(depthwise)] = pointwise
+        return depthwise
+
+    def call(layer, *args, **kwargs):
+        if id(layer) in pointwise_after:
+            return pointwise_after[id(layer)](layer(args[0]))
+        return layer(*args, **kwargs)
+
+    return clone_graph_model(model, rebuild, action="quantize", advice=_ADVICE, call_function=call)
 
 
 def _require_float32(model):
