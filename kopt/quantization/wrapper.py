@@ -14,9 +14,12 @@ file.
 """
 
 
+import weakref
+
 import keras
 
 from kopt.quantization import activations as activations_lib
+from kopt.quantization import bias as bias_lib
 from kopt.quantization import fake_quant as fake_quant_lib
 from kopt.quantization import quantize_config as config_lib
 from kopt.quantization import quantizers as quantizers_lib
@@ -71,6 +74,32 @@ class QuantizeWrapper(SubstitutingWrapper):
         kwargs["autocast"] = False
         super().__init__(layer, **kwargs)
         self.quantize_config = quantize_config
+        # The layer whose quantizer gives this one's input its grid (see __call__);
+        # a weak reference, so Keras does not track it as a sublayer.
+        self._input_source = None
+
+    def __call__(self, *args, **kwargs):
+        # A symbolic call (building the model, or loading it) shows where the input
+        # comes from: the bias is rounded on the grid input_scale * weight_scale.
+        if args and isinstance(args[0], keras.KerasTensor):
+            source = bias_lib.range_source(args[0])
+            known = self._input_source
+            if known is None:
+                self._input_source = weakref.ref(source) if source is not None else False
+            elif known is not False and known() is not source:
+                self._input_source = False  # a shared layer reading differently quantized inputs
+        return super().__call__(*args, **kwargs)
+
+    def output_range(self):
+        """``(quantizer, range variables)`` that put this layer's output on its grid, or ``None``."""
+        config = self.quantize_config
+        output_quantizers = config.get_output_quantizers(self.layer)
+        if output_quantizers:
+            return output_quantizers[-1], self._output_ranges[-1]
+        activations = config.get_activations_and_quantizers(self.layer)
+        if activations and self._activation_ranges:
+            return activations[-1][1], self._activation_ranges[-1][1]
+        return None
 
     def build(self, input_shape=None):
         if not self.layer.built:
@@ -97,7 +126,14 @@ class QuantizeWrapper(SubstitutingWrapper):
         config = self.quantize_config
         output_quantizers = list(zip(config.get_output_quantizers(self.layer), self._output_ranges))
         shared = bool(output_quantizers) and config.output_shares_input_range(self.layer)
-        if shared and not fake_quant_lib.lowering_active():
+        source_range = self._source_range() if shared else None
+        if source_range is not None:
+            # The input's own grid, read from its producer's range: the file needs
+            # the very same scale on both sides (average pooling), and two ranges
+            # tracked apart differ in the last bits, which the converter rejects.
+            # The inputs are already on that grid; the output is rounded onto it.
+            output_quantizers[0] = source_range
+        elif shared and not fake_quant_lib.lowering_active():
             # The range tracks the inputs and the output is rounded onto the same
             # grid: TFLite requantizes the input to the output's scale. The
             # converter inserts that requantization itself, and fails on two
@@ -109,6 +145,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             id(variable): quantizer(variable.value, training, ranges)
             for (variable, quantizer), ranges in zip(weights_and_quantizers, self._weight_ranges)
         }
+        self._quantize_bias(quantized, weights_and_quantizers)
         activations = config.get_activations_and_quantizers(self.layer)
         aware = [
             activations_lib.QuantizeAwareActivation(activation, quantizer, input_ranges, output_ranges, training)
@@ -132,6 +169,32 @@ class QuantizeWrapper(SubstitutingWrapper):
         for index, (quantizer, ranges) in enumerate(output_quantizers):
             outputs = quantizer(outputs, False if shared and index == 0 else training, ranges)
         return outputs
+
+    def _source_range(self):
+        """``(quantizer, range variables)`` of the layer that quantized this one's input, or ``None``."""
+        source = self._input_source() if self._input_source else None
+        if isinstance(source, QuantizeWrapper):
+            return source.output_range()
+        if isinstance(source, QuantizeLayer):
+            return source.quantizer, source._ranges
+        return None
+
+    def _quantize_bias(self, quantized, weights_and_quantizers):
+        """Adds the bias, rounded as the file stores it, to ``quantized`` (when it can be known)."""
+        bias = getattr(self.layer, "bias", None)
+        source = self._input_source() if self._input_source else None
+        if bias is None or source is None or fake_quant_lib.lowering_active():
+            return  # The converter rounds the float bias itself, on the same grid.
+        kernel = getattr(self.layer, "kernel", None)
+        if kernel is None or id(kernel) not in quantized or id(bias) in quantized:
+            return
+        quantizer = next(q for variable, q in weights_and_quantizers if variable is kernel)
+        weight_scale = bias_lib.weight_scale(quantized[id(kernel)], quantizer)
+        producer = self._source_range()
+        input_scale = bias_lib.activation_scale(*producer) if producer is not None else None
+        if weight_scale is None or input_scale is None or tuple(weight_scale.shape) not in ((), tuple(bias.shape)):
+            return
+        quantized[id(bias)] = bias_lib.fake_quant_bias(bias.value, input_scale * weight_scale)
 
     def quantized_weights(self):
         """The wrapped layer's weights as NumPy arrays, quantized ones on their grid."""

@@ -1,0 +1,115 @@
+"""Biases on the integer grid TFLite keeps them on.
+
+An int8 TFLite convolution or fully connected layer accumulates in int32 and
+adds its bias as an int32 on the grid ``input_scale * weight_scale`` (one scale
+per output channel with per-channel weights):
+
+    bias_q = round(bias / (input_scale * weight_scale)) * input_scale * weight_scale
+
+A QAT model that adds the float bias differs from the file by up to half a step
+of that grid per channel; small as that is, it moves outputs across their own
+rounding boundaries, and in a deep network (MobileNetV2) enough of them add up to
+change a few percent of predictions. :class:`kopt.quantization.QuantizeWrapper`
+therefore rounds the bias like the file does (gradient straight through), taking
+``input_scale`` from the range of the quantizer that produced its input
+(:func:`range_source` finds it in the graph) and ``weight_scale`` from the
+quantized kernel itself.
+
+Example:
+
+>>> import numpy as np
+>>> bias = np.array([0.0123, -0.5], "float32")
+>>> [round(float(v), 4) for v in fake_quant_bias(bias, np.array([0.01, 0.1], "float32"))]
+[0.01, -0.5]
+"""
+
+import keras
+from keras import ops
+
+from kopt.quantization import registry
+from kopt.quantization.fake_quant import nudged_range
+from kopt.quantization.fake_quant import sanitize_range
+from kopt.quantization.quantizers import AllValuesQuantizer
+from kopt.quantization.quantizers import FixedRangeQuantizer
+from kopt.quantization.quantizers import LastValueQuantizer
+from kopt.quantization.quantizers import MovingAverageQuantizer
+
+__all__ = ["activation_scale", "fake_quant_bias", "range_source", "weight_scale"]
+
+# How far back through layers that keep their input's grid (pooling, padding,
+# reshapes, folded BatchNormalization) the input's quantizer is looked for.
+_MAX_PASSTHROUGH = 64
+
+
+def fake_quant_bias(bias, scale):
+    """``bias`` rounded to multiples of ``scale`` (per channel), gradient straight through."""
+    bias = ops.convert_to_tensor(bias)
+    scale = ops.stop_gradient(ops.cast(scale, bias.dtype))
+    rounded = ops.round(bias / scale) * scale
+    return bias + ops.stop_gradient(rounded - bias)
+
+
+def weight_scale(quantized_kernel, quantizer):
+    """The TFLite scale of a symmetric, narrow-range quantized kernel: per channel or one.
+
+    Read from the quantized values themselves: the largest magnitude of a
+    channel sits exactly on ``q_max`` steps. A channel of zeros takes the widest
+    scale, as the weight quantizer gives it. Returns ``None`` for a quantizer
+    that is not symmetric and narrow-range (no TFLite weight grid).
+    """
+    if not isinstance(quantizer, LastValueQuantizer) or not (quantizer.symmetric and quantizer.narrow_range):
+        return None
+    steps = 2 ** (quantizer.num_bits - 1) - 1
+    values = ops.abs(ops.stop_gradient(ops.convert_to_tensor(quantized_kernel)))
+    if isinstance(quantizer, registry.DepthwiseKernelQuantizer):
+        # (h, w, in, multiplier): TFLite has one scale per in * multiplier channel.
+        shape = tuple(values.shape)
+        values = ops.reshape(values, shape[:-2] + (shape[-2] * shape[-1],))
+    if quantizer.per_axis:
+        magnitude = ops.max(ops.reshape(values, (-1, values.shape[-1])), axis=0)
+        widest = ops.max(magnitude)
+        magnitude = ops.where(ops.greater(magnitude, 0.0), magnitude, ops.where(ops.greater(widest, 0.0), widest, 1.0))
+    else:
+        magnitude = ops.max(values)
+        magnitude = ops.where(ops.greater(magnitude, 0.0), magnitude, 1.0)
+    return magnitude / steps
+
+
+def activation_scale(quantizer, ranges):
+    """The scale of the grid ``quantizer`` puts a tensor on, from its range variables; or ``None``."""
+    if isinstance(quantizer, FixedRangeQuantizer):
+        low, high = quantizer.init_min, quantizer.init_max
+    elif isinstance(quantizer, (MovingAverageQuantizer, AllValuesQuantizer)) and not quantizer.per_axis:
+        low, high = ranges["min"].value, ranges["max"].value
+    else:
+        return None
+    low, high = sanitize_range(ops.cast(low, "float32"), ops.cast(high, "float32"))
+    return nudged_range(low, high, num_bits=quantizer.num_bits, narrow_range=quantizer.narrow_range)[2]
+
+
+def range_source(tensor):
+    """The layer whose quantizer put ``tensor`` on its grid, or ``None`` if unknown.
+
+    Walks back from a symbolic tensor through layers that keep their input's
+    grid to a :class:`QuantizeLayer` or a :class:`QuantizeWrapper` that
+    quantizes its output.
+    """
+    from kopt.quantization.wrapper import QuantizeLayer
+    from kopt.quantization.wrapper import QuantizeWrapper
+
+    for _ in range(_MAX_PASSTHROUGH):
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        operation, node_index = history[0], history[1]
+        if isinstance(operation, QuantizeLayer):
+            return operation
+        if isinstance(operation, QuantizeWrapper):
+            return operation if operation.output_range() is not None else None
+        if not (isinstance(operation, keras.layers.Layer) and registry.is_passthrough(operation)):
+            return None
+        nodes = getattr(operation, "_inbound_nodes", None) or []
+        if node_index >= len(nodes) or len(nodes[node_index].input_tensors) != 1:
+            return None
+        tensor = nodes[node_index].input_tensors[0]
+    return None
