@@ -1,0 +1,49 @@
+"""Average pooling's int8 input and output share one scale, read from the producer's range.
+
+The converter demands bit-identical scales around AVERAGE_POOL_2D. A range of its
+own that tracks the same values ends a few ulps away (DenseNet121's transitions),
+and the conversion failed with "quantization parameters violate the same scale
+constraint"; where they differed more, the converter added a requantizing QUANTIZE
+op after each pooling. Reusing the producer's range makes them the same variables.
+"""
+
+import keras
+import numpy as np
+
+import tflite_export
+from kopt.quantization import quantize_model
+
+L = keras.layers
+
+
+def _densenet_transition():
+    inputs = keras.Input((16, 16, 8))
+    x = L.BatchNormalization()(inputs)
+    x = L.ReLU()(x)
+    x = L.Conv2D(8, 1, use_bias=False)(x)
+    x = L.AveragePooling2D(2)(x)  # DenseNet's transition: conv then 2x2 average pooling
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(x)
+    x = L.AveragePooling2D(2)(x)  # after a fused ReLU
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(4)(x))
+
+
+def test_average_pooling_keeps_the_exact_scale_of_its_input_in_the_file(tmp_path):
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).normal(size=(64, 16, 16, 8)).astype("float32")
+    qat = quantize_model(_densenet_transition())
+    qat.compile("adam", "mse")
+    qat.fit(images, np.zeros((64, 4), "float32"), batch_size=16, epochs=2, verbose=0)
+    path = tflite_export.convert(qat, str(tmp_path / "pool.tflite"), mode="int8")
+    inspection = tflite_export.inspect(path)
+    integer, reasons = tflite_export.is_fully_integer(inspection)
+    assert integer, reasons
+    pools = [op for op in inspection["ops"] if op["op"] == "AVERAGE_POOL_2D"]
+    assert len(pools) == 2
+    for op in pools:
+        assert op["inputs"][0]["quantization"] == op["outputs"][0]["quantization"]
+    # With a range of its own, each pooling was followed by a requantizing QUANTIZE op.
+    assert [op["op"] for op in inspection["ops"]].count("QUANTIZE") == 1  # the model input only
+    file_out = tflite_export.predict(path, images[:32])
+    keras_out = qat.predict(images[:32], verbose=0)
+    assert np.abs(file_out - keras_out).max() <= 0.1 * np.ptp(keras_out)
