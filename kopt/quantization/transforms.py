@@ -219,8 +219,13 @@ def affine_as_depthwise(layer):
     >>> float(np.asarray(depthwise(x))[0, 0, 0, 0])
     1.0
     """
+    if not isinstance(layer, (L.Rescaling, L.Normalization, L.BatchNormalization)):
+        return None
     shape = _built_input_shape(layer)
-    if shape is None or len(shape) != 4 or shape[-1] is None:
+    # One 4-D input with a known channel count (a merge layer's build shape is a list of shapes).
+    if shape is None or len(shape) != 4 or not all(d is None or isinstance(d, int) for d in shape):
+        return None
+    if shape[-1] is None:
         return None
     channels = int(shape[-1])
     affine = _per_channel_affine(layer, channels)

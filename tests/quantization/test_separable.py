@@ -76,3 +76,15 @@ def test_qat_trains_a_separable_network_and_its_int8_file_agrees(tmp_path):
     assert agreement >= 0.98, agreement
     stripped = strip_quantization(qat)
     assert [type(layer).__name__ for layer in stripped.layers].count("DepthwiseConv2D") == 2
+
+
+def test_a_merge_of_four_4d_tensors_is_not_mistaken_for_an_affine_layer():
+    # NASNet concatenates four branches: the build shape is four shapes, not one 4-D shape.
+    from kopt.quantization.transforms import affine_as_depthwise
+
+    inputs = [keras.Input((4, 4, 2)) for _ in range(4)]
+    concat = L.Concatenate()
+    keras.Model(inputs, concat(inputs))
+    assert affine_as_depthwise(concat) is None
+    qat = quantize_model(keras.Model(inputs, L.Conv2D(2, 1)(concat(inputs))))
+    assert any(isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, L.Concatenate) for layer in qat.layers)
