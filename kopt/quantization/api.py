@@ -10,7 +10,9 @@
    move int8 data (pooling, Flatten...) stay as they are;
 3. a :class:`QuantizeLayer` is put wherever a float tensor enters the quantized
    part of the model, such as the model inputs. A SeparableConv2D becomes a
-   DepthwiseConv2D and a 1x1 Conv2D first, as the TFLite file runs it.
+   DepthwiseConv2D and a 1x1 Conv2D first, as the TFLite file runs it, and
+   nested Sequential/functional models are inlined (their layers called
+   directly), so folding and fusion see across their boundaries.
    ``keras.ops`` operations that
    are not layers (MobileNetV3's hard-sigmoid ``relu6(x + 3.0) * (1 / 6)``) are
    kept as they are and compute in float; the quantizer their output gets where a
@@ -29,6 +31,7 @@ from kopt.quantization.wrapper import QuantizeLayer
 from kopt.quantization.wrapper import QuantizeWrapper
 from kopt.utils.cloning import clone_graph_model
 from kopt.utils.cloning import copy_unshared
+from kopt.utils.cloning import inline_nested_models
 from kopt.utils.cloning import require_graph_model
 
 __all__ = ["quantize_annotate_layer", "quantize_annotate_model", "quantize_apply", "quantize_model", "quantize_scope"]
@@ -55,7 +58,7 @@ def quantize_model(to_quantize, *, scheme=None):
         A new functional ``keras.Model``; compiled like ``to_quantize`` if it was.
 
     Raises:
-        ValueError: For a subclassed or nested model, or layers the scheme does not
+        ValueError: For a subclassed model, or layers the scheme does not
             support (all named in one message, with how to give a QuantizeConfig).
 
     Example:
@@ -129,7 +132,7 @@ def quantize_apply(model, scheme=None):
         A new functional quantization-aware ``keras.Model``.
 
     Raises:
-        ValueError: If nothing is annotated, the model is subclassed or nested,
+        ValueError: If nothing is annotated, the model is subclassed,
             annotated layers have no built-in support and no config, or annotated
             layers compute in reduced precision (a ``mixed_float16`` or
             ``mixed_bfloat16`` policy).
@@ -322,12 +325,10 @@ def _functional(model):
     if not isinstance(model, keras.Model):
         raise ValueError(f"Expected a keras.Model. Received: {model!r}")
     require_graph_model(model, action="quantize", advice=_ADVICE)
-    nested = [layer.name for layer in model.layers if isinstance(_unwrap(layer), keras.Model)]
-    if nested:
-        raise ValueError(
-            f"Model {model.name!r} contains nested model(s) {nested}; kopt.quantization quantizes one flat "
-            "graph. Rebuild the model with the nested model's layers called directly."
-        )
+    if any(isinstance(_unwrap(layer), keras.Model) for layer in model.layers):
+        # QAT rewrites one flat graph (folding, fusion, input quantizers): nested
+        # Sequential/functional models (ConvNeXt's stem) have their layers called directly.
+        return inline_nested_models(model, action="quantize", advice=_ADVICE)
     if isinstance(model, keras.Sequential):
         try:
             inputs, outputs = model.inputs, model.outputs

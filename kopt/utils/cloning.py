@@ -17,7 +17,7 @@ rebuild a Sequential or functional model node by node with
 
 import keras
 
-__all__ = ["clone_graph_model", "copy_layer", "copy_unshared", "require_graph_model"]
+__all__ = ["clone_graph_model", "copy_layer", "copy_unshared", "inline_nested_models", "require_graph_model"]
 
 
 def copy_layer(layer, weights=None):
@@ -156,6 +156,53 @@ def _clone(model, layer_fn, clones, *, action, advice, call_function):
         clone_function=clone_node,
         call_function=call_function,
     )
+
+
+def inline_nested_models(model, layer_fn=None, *, action, advice):
+    """A flat functional copy of ``model``: nested Sequential/functional models' layers called directly.
+
+    Keras applications such as ConvNeXt build their stem and downsampling blocks
+    as small Sequential models; a technique that rewrites one flat graph (QAT's
+    BatchNormalization folding and input quantizers) sees them only once their
+    layers sit in the outer graph. Layer names are kept, so they must be unique
+    across the nesting levels (Keras refuses the flat model otherwise).
+
+    Args:
+        model: A Sequential or functional model.
+        layer_fn: As in :func:`clone_graph_model`; default :func:`copy_unshared`.
+        action: What the caller does, for the error about a subclassed model.
+        advice: What to do instead, for that error.
+
+    Returns:
+        A functional model without nested models, computing the same function.
+
+    Example:
+
+    >>> import keras
+    >>> inner = keras.Sequential([keras.layers.Dense(3, name="d1"), keras.layers.ReLU(name="r1")], name="block")
+    >>> inputs = keras.Input((2,))
+    >>> model = keras.Model(inputs, keras.layers.Dense(1, name="out")(inner(inputs)))
+    >>> [layer.name for layer in inline_nested_models(model, action="copy", advice="").layers][1:]
+    ['d1', 'r1', 'out']
+    """
+    layer_fn = layer_fn or copy_unshared
+    if isinstance(model, keras.Sequential):
+        model = keras.Model(model.inputs, model.outputs, name=model.name)
+
+    def call(node, *args, **kwargs):
+        if isinstance(node, keras.Sequential):
+            outputs = args[0]
+            for layer in node.layers:
+                outputs = call(layer, outputs)
+            return outputs
+        if isinstance(node, keras.Model):
+            # The nested model's graph, run on the outer tensors with its own (cloned)
+            # layers. keras.models.clone_model would start the copy from new Input
+            # layers instead of the outer tensors, so the graph is walked directly.
+            return node._run_through_graph(args[0], operation_fn=lambda operation: operation, call_fn=call)
+        return node(*args, **kwargs)
+
+    return clone_graph_model(model, layer_fn, action=action, advice=advice, call_function=call)
 
 
 def _named_inputs(model):

@@ -176,12 +176,31 @@ def test_subclassed_models_are_rejected():
         quantize_apply(model)
 
 
-def test_nested_models_are_rejected_naming_them():
-    inner = keras.Sequential([keras.Input((4,)), L.Dense(3)], name="backbone")
-    inputs = keras.Input((4,))
-    model = keras.Model(inputs, L.Dense(2)(inner(inputs)))
-    with pytest.raises(ValueError, match=r"nested model\(s\) \['backbone'\]"):
-        quantize_model(model)
+def test_nested_models_are_quantized_as_one_flat_graph(tmp_path):
+    import tflite_export
+
+    # ConvNeXt's shape: a Sequential stem (conv + normalization) and a nested functional block.
+    stem = keras.Sequential(
+        [keras.Input((8, 8, 3)), L.Conv2D(4, 2, strides=2, name="stem_conv"), L.BatchNormalization(name="stem_bn")],
+        name="stem",
+    )
+    block_in = keras.Input((4, 4, 4))
+    block = keras.Model(block_in, L.Add(name="block_add")([L.Conv2D(4, 1, name="block_conv")(block_in), block_in]),
+                        name="block")  # fmt: skip
+    inputs = keras.Input((8, 8, 3))
+    x = L.GlobalAveragePooling2D(name="pool")(block(stem(inputs)))
+    model = keras.Model(inputs, L.Dense(2, name="head")(x))
+    images = np.random.default_rng(0).normal(size=(32, 8, 8, 3)).astype("float32")
+    qat = quantize_model(model)
+    assert not any(isinstance(layer, keras.Model) for layer in qat.layers)
+    inner = {layer.layer.name for layer in qat.layers if isinstance(layer, QuantizeWrapper)}
+    assert {"stem_conv", "block_conv", "block_add", "head"} <= inner
+    assert "stem_bn" not in inner  # folded into stem_conv, across the old model boundary
+    qat(images, training=True)
+    path = tflite_export.convert(qat, str(tmp_path / "nested.tflite"), mode="int8")
+    integer, reasons = tflite_export.is_fully_integer(tflite_export.inspect(path))
+    assert integer, reasons
+    np.testing.assert_allclose(tflite_export.predict(path, images), qat.predict(images, verbose=0), atol=0.05)
 
 
 def test_a_model_without_annotations_is_rejected():

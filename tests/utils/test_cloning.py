@@ -48,3 +48,22 @@ def test_clone_graph_model_refuses_subclassed_model_with_advice():
 
     with pytest.raises(ValueError, match=r"Cannot frob the subclassed model .* Do this instead"):
         clone_graph_model(Net(), copy_layer, action="frob", advice="Do this instead.")
+
+
+def test_inline_nested_models_calls_nested_layers_in_the_outer_graph():
+    import numpy as np
+
+    from kopt.utils.cloning import inline_nested_models
+
+    L = keras.layers
+    stem = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(4, 2, strides=2, name="stem_conv")], name="stem")
+    block_in = keras.Input((4, 4, 4))
+    residual = L.Add(name="block_add")([L.Conv2D(4, 1, name="block_conv")(block_in), block_in])
+    block = keras.Model(block_in, residual, name="block")
+    inputs = keras.Input((8, 8, 3), name="image")
+    model = keras.Model(inputs, L.Dense(2, name="head")(L.Flatten(name="flat")(block(stem(inputs)))))
+    flat = inline_nested_models(model, action="copy", advice="")
+    assert [layer.name for layer in flat.layers] == ["image", "stem_conv", "block_conv", "block_add", "flat", "head"]
+    assert not {id(v) for v in flat.weights} & {id(v) for v in model.weights}  # copies, not shared
+    images = np.random.default_rng(0).normal(size=(3, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(flat.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
