@@ -155,8 +155,6 @@ _FLAG_FOR_KEY = {
     "search.size_budget_kib": "size_budget_kib",
     **auto_flags.FLAG_FOR_KEY,
 }
-_TUNE_FLAGS = ("max_trials", "tune_dir", "size_budget_kib")  # only mean something with --tune
-
 _PROGRAM = "kopt-optimize"
 _USAGE_EXIT = 2
 
@@ -191,13 +189,9 @@ def file_with_flags():
 
 
 def _recipe_from_flags_alone():
-    from kopt.errors import ConfigError
     from kopt.pipeline import Recipe
 
-    if _TUNE.value == "none":
-        for name in _TUNE_FLAGS:
-            if flags.FLAGS[name].present:
-                raise ConfigError(name, flags.FLAGS[name].value, "only means something with --tune")
+    stage_flags.check_flags_need_stage()  # --max_trials without --tune, --qat_scheme without --qat...
     search = None
     if _TUNE.value != "none":
         search = {

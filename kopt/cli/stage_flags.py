@@ -30,7 +30,12 @@ NEEDS_STAGE = {
     "quantized_io": ("qat", "ptq"),
     "finetune_epochs": ("prune", "sparsity_m_by_n", "prune_structured", "cluster", "qat", "auto"),
     "finetune_learning_rate": ("prune", "sparsity_m_by_n", "prune_structured", "cluster", "qat", "auto"),
+    "max_trials": ("tune",),
+    "tune_dir": ("tune",),
+    "size_budget_kib": ("tune",),
 }
+# Values of a technique flag that leave its technique off.
+_OFF = (None, False, "none")
 
 
 def check_flags_need_stage(flag_values=flags.FLAGS):
@@ -42,13 +47,15 @@ def check_flags_need_stage(flag_values=flags.FLAGS):
     for name, stages in NEEDS_STAGE.items():
         if not flag_values[name].present:
             continue
-        if not any(flag_values[stage].value not in (None, False) for stage in stages):
+        if all(flag_values[stage].value in _OFF for stage in stages):
             wanted = " or ".join(f"--{stage}" for stage in stages)
             raise ConfigError(name, flag_values[name].value, f"only means something with {wanted}")
 
 
 def techniques_from_flags(flag_values=flags.FLAGS):
     """The technique stages the flags ask for, in the order they are applied.
+
+    Call :func:`check_flags_need_stage` first; this reads the flags as given.
 
     Distillation comes first (its student is what the others optimize), then
     structured pruning (it changes the architecture), then magnitude pruning,
@@ -59,7 +66,6 @@ def techniques_from_flags(flag_values=flags.FLAGS):
     """
     from kopt.pipeline import TechniqueSpec
 
-    check_flags_need_stage(flag_values)
     value = {name: flag_values[name].value for name in _READ}
     fine_tune = {"epochs": value["finetune_epochs"], "learning_rate": value["finetune_learning_rate"]}
     specs = []

@@ -39,7 +39,7 @@ def check_output_paths(recipe):
     report = recipe.report
     if os.path.isdir(report):
         raise ConfigError("report", report, "is a folder; give a file path ending in .json")
-    for path in (report, report[: -len(".json")] + ".png"):
+    for path in (report, report_lib.png_path_for(report)):
         if os.path.exists(path) and not os.access(path, os.W_OK):
             raise ConfigError("report", report, f"{path} exists and is read-only")
     check_writable_directory("report", os.path.dirname(os.path.abspath(report)), file_value=report)

@@ -52,9 +52,14 @@ def write_report(report, path):
         ``(json_path, png_path)``.
     """
     atomic_write_json(path, report)
-    png_path = os.path.splitext(path)[0] + ".png"
+    png_path = png_path_for(path)
     atomic_write_bytes(png_path, render_png(report))
     return path, png_path
+
+
+def png_path_for(path):
+    """The path of the plot written beside the JSON report at ``path``."""
+    return os.path.splitext(path)[0] + ".png"
 
 
 def render_png(report):

@@ -11,6 +11,7 @@ from kopt.errors import ConfigError
 
 def _stages(**given):
     with flagsaver.as_parsed(**{name: str(value) for name, value in given.items()}):
+        stage_flags.check_flags_need_stage(flags.FLAGS)
         return stage_flags.techniques_from_flags(flags.FLAGS)
 
 
@@ -19,7 +20,7 @@ def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
     value = {"teacher": "t.keras", "student": "tiny_mlp", "distillation": "hard", "temperature": 2, "alpha": 0.3,
              "prune_schedule": "constant", "cluster_init": "linear", "cluster_per_channel": "true",
              "qat_scheme": "16x8", "quantized_io": "int8", "finetune_epochs": 2,
-             "finetune_learning_rate": 0.01}[name]  # fmt: skip
+             "finetune_learning_rate": 0.01, "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40}[name]  # fmt: skip
     with pytest.raises(ConfigError, match="only means something with --") as caught:
         _stages(**{name: value})
     assert caught.value.key == name
