@@ -13,7 +13,7 @@ Example:
 
 >>> support = layer_support()
 >>> support["Dense"]["qat"], support["Flatten"]["qat"], support["LSTM"]["qat"]
-('weights', 'passthrough', 'no')
+('weights', 'passthrough', 'weights')
 """
 
 import os
@@ -64,8 +64,10 @@ _LEGEND = {
     "prune": "`prune_low_magnitude` (magnitude, block, M:N) wraps it: yes / no",
     "cluster": "`cluster_weights` wraps it: yes / no",
     "qat": (
-        "`quantize_model`: weights (weights and output quantized), split (run as a depthwise and a 1x1 "
-        "convolution, each quantized like weights), output (a new output range), "
+        "`quantize_model`: weights (weights and output quantized; a recurrent layer's loop stays float in the "
+        "file, with its kernels on the int8 grid), split (SeparableConv2D runs as a depthwise and a 1x1 "
+        "convolution, MultiHeadAttention as four Dense projections around a float attention core, each "
+        "quantized like weights), output (a new output range), "
         "passthrough (keeps its input's grid), no (refused with the layer's name)"
     ),
     "structured": (
@@ -83,6 +85,7 @@ def layer_support() -> dict:
     from kopt.quantization.registry import Bits
     from kopt.quantization.registry import is_passthrough
     from kopt.quantization.registry import quantize_config_for
+    from kopt.quantization.attention import unsupported_reason
     from kopt.quantization.transforms import split_separable
 
     bits = Bits()
@@ -95,7 +98,9 @@ def layer_support() -> dict:
         entry = next(item for item in model.get_config()["layers"] if item["config"]["name"] == layer.name)
         role = classify(layer, entry, entry["inbound_nodes"][0], shared=False)
         config = quantize_config_for(layer, bits)
-        if split_separable(layer) is not None:
+        if split_separable(layer) is not None or (
+            isinstance(layer, L.MultiHeadAttention) and unsupported_reason(layer) is None
+        ):
             qat = "split"
         elif is_passthrough(layer):
             qat = "passthrough"

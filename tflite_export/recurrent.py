@@ -61,14 +61,17 @@ def unrolled(model):
     def unroll(layer):
         if not (_is_recurrent(layer) and not _is_unrolled(layer)):
             return layer.__class__.from_config(layer.get_config())
-        config = layer.get_config()
-        if isinstance(layer, keras.layers.Bidirectional):
+        config = outer = layer.get_config()
+        inner = layer
+        while inner is not _unwrapped(layer):  # a kopt wrapper's config holds the layer's
+            config, inner = config["layer"]["config"], inner.layer
+        if isinstance(inner, keras.layers.Bidirectional):
             for key in ("layer", "backward_layer"):
                 if config.get(key):
                     config[key]["config"]["unroll"] = True
         else:
             config["unroll"] = True
-        return layer.__class__.from_config(config)
+        return layer.__class__.from_config(outer)
 
     copy = keras.models.clone_model(model, clone_function=unroll)
     copy.set_weights(model.get_weights())
@@ -76,11 +79,18 @@ def unrolled(model):
 
 
 def _is_unrolled(layer):
+    layer = _unwrapped(layer)
     inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
     return bool(getattr(inner, "unroll", False))
 
 
 def _is_recurrent(layer):
-    if isinstance(layer, keras.layers.Bidirectional):
-        return True
-    return isinstance(layer, keras.layers.RNN)
+    return isinstance(_unwrapped(layer), (keras.layers.Bidirectional, keras.layers.RNN))
+
+
+def _unwrapped(layer):
+    # kopt's wrappers (a QuantizeWrapper around an LSTM) hold the layer as `.layer`;
+    # Bidirectional does too, but is recurrent itself.
+    while isinstance(layer, keras.layers.Wrapper) and not isinstance(layer, keras.layers.Bidirectional):
+        layer = layer.layer
+    return layer

@@ -8,14 +8,21 @@ tanh), which :func:`fixed_output_quantizer` reproduces so the trained model and 
 file round the same way.
 """
 
+from keras import ops
+
 from kopt.quantization.quantizers import FixedRangeQuantizer
 
-__all__ = ["QuantizeAwareActivation", "activation_name", "fixed_output_quantizer", "quantizes_input"]
+__all__ = [
+    "QuantizeAwareActivation", "activation_name", "attention_softmax", "fixed_output_quantizer", "quantizes_input",
+]  # fmt: skip
 
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
+# Activations whose input stays float in the file: only the output is quantized.
+_OUTPUT_ONLY = ("attention_softmax",)
 _FIXED_8BIT_RANGES = {
     "sigmoid": (0.0, 255.0 / 256.0),
     "softmax": (0.0, 255.0 / 256.0),
+    "attention_softmax": (0.0, 255.0 / 256.0),
     "tanh": (-1.0, 127.0 / 128.0),
 }
 
@@ -28,7 +35,24 @@ def activation_name(activation):
 
 def quantizes_input(activation):
     """Whether TFLite runs ``activation`` as its own op, so its input needs a range."""
-    return activation_name(activation) not in FUSED_ACTIVATIONS
+    return activation_name(activation) not in FUSED_ACTIVATIONS + _OUTPUT_ONLY
+
+
+def attention_softmax(scores):
+    """Softmax over the last axis, as the attention core computes its weights.
+
+    The converter runs this softmax in float (its input, the scaled dot
+    products, has no int8 range) but quantizes its output on softmax's fixed
+    grid (scale 1/256) for the int8 BATCH_MATMUL with the values; QAT quantizes
+    the output alone, on that grid.
+
+    Example:
+
+    >>> import numpy as np
+    >>> [round(float(v), 2) for v in attention_softmax(np.zeros((2,), "float32"))]
+    [0.5, 0.5]
+    """
+    return ops.softmax(scores, axis=-1)
 
 
 def fixed_output_quantizer(activation, num_bits):

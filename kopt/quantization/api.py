@@ -10,7 +10,9 @@
    move int8 data (pooling, Flatten...) stay as they are;
 3. a :class:`QuantizeLayer` is put wherever a float tensor enters the quantized
    part of the model, such as the model inputs. A SeparableConv2D becomes a
-   DepthwiseConv2D and a 1x1 Conv2D first, as the TFLite file runs it, and
+   DepthwiseConv2D and a 1x1 Conv2D first, and a MultiHeadAttention its four
+   projections around a float attention core, as the TFLite file runs them
+   (:mod:`kopt.quantization.splits`), and
    nested Sequential/functional models are inlined (their layers called
    directly), so folding and fusion see across their boundaries.
    ``keras.ops`` operations that
@@ -27,6 +29,7 @@ from kopt.quantization import registry
 from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.quantization.splits import split_annotated
 from kopt.quantization.wrapper import QuantizeLayer
 from kopt.quantization.wrapper import QuantizeWrapper
 from kopt.utils.cloning import clone_graph_model
@@ -154,7 +157,7 @@ def quantize_apply(model, scheme=None):
             "quantize_annotate_layer, or call quantize_model(model) to quantize every layer."
         )
     _require_float32(model)
-    model = _split_separable(model)
+    model = split_annotated(model, advice=_ADVICE)
     layers = {layer.name: layer for layer in model.layers}
     fold_plan = transforms.plan(model, fold_batch_norm=scheme.fold_batch_norm, resolve=_unwrap)
     folds = {name: bn for name, bn in fold_plan.folds.items() if _annotated_pair(layers[name], layers[bn])}
@@ -191,6 +194,8 @@ def quantize_apply(model, scheme=None):
     def quantize_input(tensor):
         if id(tensor) in quantized_tensors or not isinstance(tensor, keras.KerasTensor):
             return tensor
+        if not keras.backend.is_float_dtype(tensor.dtype):
+            return tensor  # token ids, masks: nothing to quantize
         if id(tensor) not in input_quantizers:
             quantizer = scheme.bits.activation_quantizer()
             # Named after the float layer it quantizes the output of, or the input.
@@ -244,6 +249,8 @@ def _configs(layers, folds, folded, fused, bits, affine):
         inner = affine.get(name, layer.layer)
         if layer.quantize_config is not None:
             configs[name] = layer.quantize_config
+        elif registry.float_reason(inner) is not None:
+            continue  # left unwrapped: the layers reading it quantize its output
         elif name in folded or registry.is_passthrough(inner):
             passthrough.add(name)
             passthrough.add(inner.name)
@@ -257,38 +264,6 @@ def _configs(layers, folds, folded, fused, bits, affine):
     for name in folded:
         passthrough.add(_unwrap(layers[name]).name)
     return configs, passthrough
-
-
-def _split_separable(model):
-    """The annotated model with each SeparableConv2D (no config of its own) as two annotated layers.
-
-    See :func:`kopt.quantization.transforms.split_separable`: the file runs a
-    depthwise then a 1x1 convolution with an int8 tensor between them, so QAT
-    trains that tensor's range too.
-    """
-    splits = {}
-    for layer in model.layers:
-        if isinstance(layer, QuantizeAnnotate) and layer.quantize_config is None:
-            parts = transforms.split_separable(layer.layer)
-            if parts is not None:
-                splits[layer.name] = parts
-    if not splits:
-        return model
-    pointwise_after = {}
-
-    def rebuild(layer):
-        if layer.name not in splits:
-            return copy_unshared(layer)
-        depthwise, pointwise = (QuantizeAnnotate(part) for part in splits[layer.name])
-        pointwise_after[id(depthwise)] = pointwise
-        return depthwise
-
-    def call(layer, *args, **kwargs):
-        if id(layer) in pointwise_after:
-            return pointwise_after[id(layer)](layer(args[0]))
-        return layer(*args, **kwargs)
-
-    return clone_graph_model(model, rebuild, action="quantize", advice=_ADVICE, call_function=call)
 
 
 def _require_float32(model):

@@ -115,7 +115,8 @@ class DefaultQuantizeConfig(QuantizeConfig):
     only in the quantizers they pass.
 
     Args:
-        weight_attrs: Attribute names of the variables to quantize (``["kernel"]``).
+        weight_attrs: Attribute names of the variables to quantize (``["kernel"]``;
+            a dotted name reaches into a sublayer, ``"cell.kernel"``).
         weight_quantizer: The quantizer for those variables.
         activation_attrs: Attribute names of activation functions to quantize
             (``["activation"]``); their outputs, and for saturating activations
@@ -216,8 +217,12 @@ def _serialize(quantizer):
 
 
 def _attribute(layer, name):
-    if not hasattr(layer, name):
-        raise ValueError(
-            f"Layer {layer.name!r} ({type(layer).__name__}) has no attribute {name!r} named in its QuantizeConfig."
-        )
-    return getattr(layer, name)
+    # A dotted name reaches into a sublayer: "cell.kernel" of an LSTM.
+    value = layer
+    for part in name.split("."):
+        if not hasattr(value, part):
+            raise ValueError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) has no attribute {name!r} named in its QuantizeConfig."
+            )
+        value = getattr(value, part)
+    return value

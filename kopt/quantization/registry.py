@@ -2,16 +2,29 @@
 
 Each Keras layer class falls in one of four kinds:
 
-* **weighted** (Conv1D/2D/3D, DepthwiseConv2D, Dense, Conv2DTranspose): weights
-  fake-quantized (per-channel symmetric for convolutions, per-tensor symmetric for
-  Dense and Conv2DTranspose, as TFLite's int8 kernels expect) and the
-  activation's output quantized;
+* **weighted** (Conv1D/2D/3D, DepthwiseConv2D, Dense, EinsumDense,
+  Conv2DTranspose): weights fake-quantized (per-channel symmetric for
+  convolutions, per-tensor symmetric for Dense, EinsumDense and Conv2DTranspose,
+  as TFLite's int8 kernels expect) and the activation's output quantized;
+* **table** (Embedding): the int8 table, per-tensor symmetric; TFLite's GATHER
+  keeps the table's scale, so the output needs no range of its own;
 * **output** (Add, Concatenate, average pooling (its input on the same grid), ReLU,
   Softmax, Activation, unfolded BatchNormalization, and Rescaling/Normalization,
   the preprocessing EfficientNet builds in, which TFLite runs as int8 MUL/ADD):
   a new tensor range, so the output is quantized;
 * **passthrough** (max pooling, Flatten, Reshape, Dropout, nearest upsampling,
   padding, cropping...): TFLite keeps the input's scale, nothing to quantize;
+* **attention core** (what a MultiHeadAttention is split into, see
+  :mod:`kopt.quantization.splits`): scores and softmax in float, the attention
+  weights on softmax's fixed grid and the output quantized, as the converter
+  runs it;
+* **layer norm** (LayerNormalization): TFLite has no int8 kernel for it; the
+  file computes its mean in int8 on the input's grid and the rest in float, and
+  QAT does the same (:mod:`kopt.quantization.normalization`); the output is
+  quantized;
+* **float on purpose** (none built in yet): left unwrapped, run in float
+  between a DEQUANTIZE and a QUANTIZE; the layers reading them quantize their
+  output. :func:`float_reason` says why for each;
 * **unsupported**: anything else; :func:`quantize_config_for` raises an error
   naming the layer and how to give it a ``QuantizeConfig``.
 
@@ -25,13 +38,16 @@ import keras
 from keras import ops
 
 from kopt.quantization.activations import activation_name
+from kopt.quantization.attention import AttentionCore
 from kopt.quantization.activations import fixed_output_quantizer
 from kopt.quantization.quantize_config import DefaultQuantizeConfig
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 
-__all__ = ["Bits", "DepthwiseKernelQuantizer", "is_passthrough", "quantize_config_for", "unsupported_message"]
+__all__ = [
+    "Bits", "DepthwiseKernelQuantizer", "float_reason", "is_passthrough", "quantize_config_for", "unsupported_message",
+]  # fmt: skip
 
 L = keras.layers
 _CONVOLUTIONS = (L.Conv1D, L.Conv2D, L.Conv3D)
@@ -48,6 +64,9 @@ _OUTPUT = (
     L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.BatchNormalization, L.ReLU, L.ELU,
     L.Softmax, L.Rescaling, L.Normalization,
 )  # fmt: skip
+# Layers kept in float in the int8 file, and why (TFLite has no int8 kernel for them).
+_FLOAT_ON_PURPOSE = {
+}
 _UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
 # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale: the converter
 # requantizes the input to the output's range, so QAT must quantize it there too.
@@ -134,6 +153,11 @@ def is_passthrough(layer):
     return isinstance(layer, _PASSTHROUGH)
 
 
+def float_reason(layer):
+    """Why ``layer`` runs in float in an int8 file on purpose, or ``None`` (see the module docstring)."""
+    return next((reason for cls, reason in _FLOAT_ON_PURPOSE.items() if isinstance(layer, cls)), None)
+
+
 def quantize_config_for(layer, bits, *, quantize_activation=True):
     """Returns the ``QuantizeConfig`` of a supported built-in layer, or ``None``.
 
@@ -155,7 +179,27 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
         )
     if isinstance(layer, _CONVOLUTIONS):
         return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(bits.per_axis), activation_attrs, activation_quantizer)
-    if isinstance(layer, (L.Dense, L.Conv2DTranspose)):
+    if isinstance(layer, L.LayerNormalization):
+        if not quantize_activation:
+            return NoOpQuantizeConfig()
+        return DefaultQuantizeConfig(quantize_output=True, output_quantizer=activation_quantizer)
+    if isinstance(layer, AttentionCore):
+        return DefaultQuantizeConfig(
+            activation_attrs=["attention_activation"],
+            activation_quantizer=activation_quantizer,
+            quantize_output=quantize_activation,
+            output_quantizer=activation_quantizer,
+        )
+    if isinstance(layer, (L.LSTM, L.GRU, L.SimpleRNN)):
+        return DefaultQuantizeConfig(
+            ["cell.kernel", "cell.recurrent_kernel"],
+            bits.weight_quantizer(False),
+            quantize_output=quantize_activation,
+            output_quantizer=activation_quantizer,
+        )
+    if isinstance(layer, L.Embedding):
+        return DefaultQuantizeConfig(["embeddings"], bits.weight_quantizer(False))
+    if isinstance(layer, (L.Dense, L.EinsumDense, L.Conv2DTranspose)):
         # A transposed kernel keeps its output channels on axis -2, not the last
         # one a per-channel grid reads, so its grid is per tensor (as in tfmot).
         return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(False), activation_attrs, activation_quantizer)

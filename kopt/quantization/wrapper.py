@@ -21,6 +21,7 @@ import keras
 from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
 from kopt.quantization import fake_quant as fake_quant_lib
+from kopt.quantization import normalization as normalization_lib
 from kopt.quantization import quantize_config as config_lib
 from kopt.quantization import quantizers as quantizers_lib
 from kopt.utils.substitution import SubstitutingWrapper
@@ -155,10 +156,23 @@ class QuantizeWrapper(SubstitutingWrapper):
         activation_ranges = [v for pair in self._activation_ranges for d in pair if d for v in d.values()]
         if aware:
             config.set_quantize_activations(self.layer, aware)
+        if self._normalizes_on_grid():
+            outputs = self._layer_norm_on_grid(inputs)
+            for quantizer, ranges in output_quantizers:
+                outputs = quantizer(outputs, training, ranges)
+            return outputs
+        leading = _leading_shape(self.layer, inputs)
+        if leading is not None:
+            # A Dense on (batch, steps, features) becomes a reshape, a MatMul and a
+            # BiasAdd after it, which the converter cannot fuse into one int8
+            # FULLY_CONNECTED; on the 2-D view it can. Same values either way.
+            inputs = keras.ops.reshape(inputs, (-1, inputs.shape[-1]))
         try:
             outputs, updates = self.run_with_values(
                 quantized, inputs, *args, training=training, extra_variables=activation_ranges, **kwargs
             )
+            if leading is not None:
+                outputs = keras.ops.reshape(outputs, leading + (outputs.shape[-1],))
         finally:
             if aware:
                 config.set_quantize_activations(self.layer, [activation for activation, _ in activations])
@@ -169,6 +183,28 @@ class QuantizeWrapper(SubstitutingWrapper):
         for index, (quantizer, ranges) in enumerate(output_quantizers):
             outputs = quantizer(outputs, False if shared and index == 0 else training, ranges)
         return outputs
+
+    def _normalizes_on_grid(self):
+        layer = self.layer
+        return (
+            isinstance(layer, keras.layers.LayerNormalization)
+            and not layer.rms_scaling
+            and not fake_quant_lib.lowering_active()  # the converter rounds the mean itself
+            and self._source_range() is not None
+        )
+
+    def _layer_norm_on_grid(self, inputs):
+        """LayerNormalization with its mean on the input's grid (see kopt.quantization.normalization)."""
+        quantizer, ranges = self._source_range()
+        layer = self.layer
+        return normalization_lib.layer_norm_on_grid(
+            inputs,
+            layer.gamma.value if layer.scale else None,
+            layer.beta.value if layer.center else None,
+            axis=layer.axis,
+            epsilon=layer.epsilon,
+            round_mean=lambda mean: quantizer(mean, False, ranges),
+        )
 
     def _source_range(self):
         """``(quantizer, range variables)`` of the layer that quantized this one's input, or ``None``."""
@@ -262,6 +298,15 @@ class QuantizeLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "quantizer": keras.saving.serialize_keras_object(self.quantizer)}
+
+
+def _leading_shape(layer, inputs):
+    """The axes before the features of a Dense layer's N-D input (N > 2), or ``None``."""
+    if not isinstance(layer, keras.layers.Dense) or not hasattr(inputs, "shape") or len(inputs.shape) <= 2:
+        return None
+    if all(size is not None for size in inputs.shape[1:-1]):
+        return (-1,) + tuple(inputs.shape[1:-1])
+    return tuple(keras.ops.shape(inputs)[:-1])
 
 
 def _short_name(layer, variable):

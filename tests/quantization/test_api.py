@@ -261,7 +261,7 @@ class ScaledDenseConfig(QuantizeConfig):
 @pytest.mark.parametrize(
     "make_layer, expected",
     [
-        (lambda: L.LayerNormalization(name="norm"), "'norm' (LayerNormalization)"),
+        (lambda: L.GroupNormalization(2, name="norm"), "'norm' (GroupNormalization)"),
         (lambda: ScaledDense(3, name="scaled"), "'scaled' (ScaledDense)"),
     ],
 )
@@ -275,7 +275,7 @@ def test_unsupported_layers_are_named_with_the_fix(make_layer, expected):
 
 def test_several_unsupported_layers_are_reported_at_once():
     inputs = keras.Input((4,))
-    x = L.LayerNormalization(name="norm")(L.LeakyReLU(name="leaky")(inputs))
+    x = L.GroupNormalization(2, name="norm")(L.LeakyReLU(name="leaky")(inputs))
     with pytest.raises(ValueError, match="'leaky' .*'norm'|'norm' .*'leaky'"):
         quantize_model(keras.Model(inputs, x))
 

@@ -98,7 +98,7 @@ def test_passthrough_layers_get_no_config(layer):
 @pytest.mark.parametrize(
     "layer",
     [
-        L.LayerNormalization(), L.LeakyReLU(), L.Embedding(4, 2), L.LSTM(2), L.Conv3DTranspose(2, 3),
+        L.GroupNormalization(2), L.LeakyReLU(), L.ConvLSTM1D(2, 3), L.Conv3DTranspose(2, 3),
         L.Lambda(lambda x: x),
     ],
     ids=lambda layer: type(layer).__name__,

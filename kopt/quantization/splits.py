@@ -1,0 +1,72 @@
+"""Layers that QAT trains as several: the ops the TFLite file really runs.
+
+A Keras layer that the converter lowers to several integer ops hides the tensors
+between them, so QAT could not learn their ranges. Before wrapping, an annotated
+model's layers of that kind (with no ``QuantizeConfig`` of their own) are
+rewritten as the layers the file runs, with the same weights:
+
+* ``SeparableConv2D``: a DepthwiseConv2D, then a 1x1 Conv2D
+  (:func:`kopt.quantization.transforms.split_separable`);
+* ``MultiHeadAttention``: query, key and value ``EinsumDense`` projections, a
+  float :class:`~kopt.quantization.attention.AttentionCore` and an output
+  projection (:func:`kopt.quantization.attention.split_attention`).
+
+The rewritten model computes what the original did; ``strip_quantization``
+returns it in that form.
+"""
+
+import keras
+
+from kopt.quantization import attention as attention_lib
+from kopt.quantization import transforms
+from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.utils.cloning import clone_graph_model
+from kopt.utils.cloning import copy_unshared
+
+__all__ = ["split_annotated"]
+
+
+def split_annotated(model, *, advice):
+    """``model`` with its annotated separable convolutions and attention layers split (see above)."""
+    plans = {}
+    for layer in model.layers:
+        if not isinstance(layer, QuantizeAnnotate) or layer.quantize_config is not None:
+            continue
+        if isinstance(layer.layer, keras.layers.MultiHeadAttention):
+            plans[layer.name] = ("attention", [QuantizeAnnotate(part) for part in attention_lib.split_attention(layer.layer)])
+        else:
+            parts = transforms.split_separable(layer.layer)
+            if parts is not None:
+                plans[layer.name] = ("separable", [QuantizeAnnotate(part) for part in parts])
+    if not plans:
+        return model
+    by_first_part = {}
+    cores_called = set()
+
+    def rebuild(layer):
+        if layer.name not in plans:
+            return copy_unshared(layer)
+        kind, parts = plans[layer.name]
+        by_first_part[id(parts[0])] = (layer, kind, parts)
+        return parts[0]
+
+    def call(layer, *args, **kwargs):
+        if id(layer) not in by_first_part:
+            return layer(*args, **kwargs)
+        original, kind, parts = by_first_part[id(layer)]
+        if kind == "separable":
+            return parts[1](layer(args[0]))
+        query_dense, key_dense, value_dense, core, output_dense = parts
+        query, key, value, mask, causal, training = attention_lib.bind_call(original.layer, args, kwargs)
+        if id(core) in cores_called and core.layer.use_causal_mask != causal:
+            raise ValueError(
+                f"kopt.quantization cannot quantize shared MultiHeadAttention layer {original.layer.name!r}: "
+                "it is called both with and without use_causal_mask."
+            )
+        cores_called.add(id(core))
+        core.layer.use_causal_mask = causal
+        extra = {} if training is None else {"training": training}
+        attended = core(query_dense(query), key_dense(key), value_dense(value), attention_mask=mask, **extra)
+        return output_dense(attended)
+
+    return clone_graph_model(model, rebuild, action="quantize", advice=advice, call_function=call)
