@@ -191,7 +191,9 @@ def _warn_if_float_ops(model, flatbuffer):
             f"The int8 file of quantization-aware model {model.name!r} still computes in float: "
             + "; ".join(reasons[:5])
             + (f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else "")
-            + ". Layers left unannotated or with NoOpQuantizeConfig run in float.",
+            + ". Layers left unannotated or with NoOpQuantizeConfig run in float; so do, by design, the scores "
+            "and softmax of a split MultiHeadAttention, LayerNormalization after its mean, and the loop of a "
+            "recurrent layer (its kernels hold int8-grid values), which TFLite has no matching int8 kernel for.",
             stacklevel=3,
         )
 

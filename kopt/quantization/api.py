@@ -29,6 +29,7 @@ from kopt.quantization import registry
 from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.quantization.splits import check_attention_masks
 from kopt.quantization.splits import split_annotated
 from kopt.quantization.wrapper import QuantizeLayer
 from kopt.quantization.wrapper import QuantizeWrapper
@@ -75,6 +76,7 @@ def quantize_model(to_quantize, *, scheme=None):
     """
     if not isinstance(to_quantize, keras.Model):
         raise ValueError(f"quantize_model expects a keras.Model. Received: to_quantize={to_quantize!r}")
+    check_attention_masks(to_quantize)
     return quantize_apply(quantize_annotate_model(to_quantize), scheme=scheme)
 
 
@@ -121,7 +123,15 @@ def quantize_annotate_model(to_annotate):
             return copy_unshared(layer)
         return QuantizeAnnotate(copy_unshared(layer))
 
-    return clone_graph_model(model, annotate, action="quantize", advice=_ADVICE)
+    def call(layer, *args, **kwargs):
+        # A wrapper takes its layer's keyword arguments as one nested argument, in
+        # which Keras refuses tensors beside flags: MultiHeadAttention's
+        # attention_mask next to use_causal_mask=False. Off flags are the defaults.
+        if any(isinstance(value, keras.KerasTensor) for value in kwargs.values()):
+            kwargs = {key: value for key, value in kwargs.items() if value is not None and value is not False}
+        return layer(*args, **kwargs)
+
+    return clone_graph_model(model, annotate, action="quantize", advice=_ADVICE, call_function=call)
 
 
 def quantize_apply(model, scheme=None):

@@ -216,12 +216,6 @@ def bind_call(layer, args, kwargs):
     query, value = bound["query"], bound["value"]
     key = bound.get("key")
     key = value if key is None else key
-    for tensor in (query, value, key):
-        if getattr(tensor, "_keras_mask", None) is not None:  # set by Embedding(mask_zero=True), Masking...
-            raise ValueError(
-                f"kopt.quantization cannot quantize MultiHeadAttention layer {layer.name!r}: its inputs carry a "
-                "Keras mask (Embedding(mask_zero=True) or Masking); pass the mask as attention_mask instead."
-            )
     if len(query.shape) != 3:
         raise ValueError(
             f"kopt.quantization cannot quantize MultiHeadAttention layer {layer.name!r}: its query has shape "

@@ -23,7 +23,24 @@ from kopt.quantization.annotate import QuantizeAnnotate
 from kopt.utils.cloning import clone_graph_model
 from kopt.utils.cloning import copy_unshared
 
-__all__ = ["split_annotated"]
+__all__ = ["check_attention_masks", "split_annotated"]
+
+
+def check_attention_masks(model):
+    """Refuses a MultiHeadAttention reading inputs with a Keras mask, which the split cannot carry.
+
+    Annotating a model drops Keras masks (``Embedding(mask_zero=True)``,
+    ``Masking``), so this is checked on the model as the user built it.
+    """
+    for layer in getattr(model, "layers", []):
+        if not isinstance(layer, keras.layers.MultiHeadAttention):
+            continue
+        for node in getattr(layer, "_inbound_nodes", None) or []:  # the layer's calls in the graph
+            if any(getattr(tensor, "_keras_mask", None) is not None for tensor in node.arguments.keras_tensors):
+                raise ValueError(
+                    f"kopt.quantization cannot quantize MultiHeadAttention layer {layer.name!r}: its inputs carry "
+                    "a Keras mask (Embedding(mask_zero=True) or Masking); pass the mask as attention_mask instead."
+                )
 
 
 def split_annotated(model, *, advice):

@@ -201,8 +201,8 @@ def _is_fusable_relu(layer):
 def affine_as_depthwise(layer):
     """A 1x1 DepthwiseConv2D computing a per-channel affine layer, or ``None``.
 
-    Rescaling, Normalization and a BatchNormalization that has no convolution to
-    fold into compute ``x * scale + offset`` per channel. Run as they are, they
+    Rescaling, Normalization, a BatchNormalization that has no convolution to
+    fold into, and ConvNeXt's LayerScale compute ``x * scale + offset`` per channel. Run as they are, they
     become two TFLite ops (MUL then ADD, or SUB then MUL) whose intermediate tensor
     has no trained range, so the file computes them in float. As one 1x1
     depthwise convolution (kernel ``scale``, bias ``offset``) they become a single
@@ -219,7 +219,7 @@ def affine_as_depthwise(layer):
     >>> float(np.asarray(depthwise(x))[0, 0, 0, 0])
     1.0
     """
-    if not isinstance(layer, (L.Rescaling, L.Normalization, L.BatchNormalization)):
+    if not isinstance(layer, (L.Rescaling, L.Normalization, L.BatchNormalization)) and not _is_layer_scale(layer):
         return None
     shape = _built_input_shape(layer)
     # One 4-D input with a known channel count (a merge layer's build shape is a list of shapes).
@@ -236,6 +236,12 @@ def affine_as_depthwise(layer):
     depthwise.build(tuple(shape))
     depthwise.set_weights([scale.reshape(1, 1, channels, 1).astype(np.float32), offset.astype(np.float32)])
     return depthwise
+
+
+def _is_layer_scale(layer):
+    # keras.applications.convnext.LayerScale is not exported; it multiplies the
+    # channels by its one weight, `gamma`.
+    return type(layer).__name__ == "LayerScale" and len(layer.weights) == 1 and hasattr(layer, "gamma")
 
 
 def _built_input_shape(layer):
@@ -271,6 +277,11 @@ def _per_channel_affine(layer, channels):
         beta = per_channel(layer.beta) if layer.center else np.zeros(channels)
         scale = gamma / np.sqrt(variance + layer.epsilon)
         offset = beta - mean * scale
+    elif _is_layer_scale(layer):
+        scale = per_channel(layer.gamma)
+        if scale is None:
+            return None
+        offset = np.zeros(channels)
     else:
         return None
     if scale is None or offset is None:
