@@ -41,7 +41,7 @@ def test_cells_that_must_work(model_name, technique):
 
 @pytest.mark.slow
 def test_a_refusal_is_one_line_and_names_the_layer():
-    cell = zoo.run_cell("ConvNeXtTiny", "qat")
+    cell = zoo.run_cell("ConvNeXtTiny", "structured")
     assert cell["status"] == "refused" and "(LayerScale)" in cell["detail"] and "\n" not in cell["detail"]
 
 
@@ -73,3 +73,23 @@ def test_agreement_report_lists_every_row_with_its_command():
     text = zoo_agreement.report([row, {**row, "epochs": 12}], learning_rate=1e-3)
     assert "--models=MobileNetV2 --epochs=3 --seeds=1" in text and "--epochs=12" in text
     assert "| MobileNetV2 | 3 | 1 | 25.00% | 26.00% | 25.50% | 90.00% | n/a (0%) | 0.00500 | True | 2.0 |" in text
+
+
+def test_sequence_agreement_tokens_and_report():
+    import numpy as np
+
+    from benchmarks import sequence_agreement
+
+    images = np.zeros((2, 28, 28), "uint8")
+    images[1, :4, :4] = 255  # the first patch of the second digit is white
+    tokens = sequence_agreement.tokens(images)
+    assert tokens.shape == (2, 49) and tokens.max() < 49 * 16
+    assert tokens[0, 0] == 0 and tokens[1, 0] == 15 and tokens[1, 1] == 16  # position * 16 + level
+    row = {
+        "model": "LSTM", "seed": 2, "epochs": 2, "float_accuracy": 0.9, "ptq_file_accuracy": 0.89,
+        "ptq_agreement": 0.985, "qat_accuracy": 0.91, "qat_file_accuracy": 0.91, "qat_agreement": 1.0,
+        "ptq_kib": 156.0, "qat_kib": 104.4, "minutes": 0.3,
+    }  # fmt: skip
+    text = sequence_agreement.report([row])
+    assert "--models=LSTM --seeds=2 --epochs=2" in text
+    assert "| LSTM | 2 | 2 | 90.00% | 89.00% | 98.50% | 91.00% | 91.00% | 100.00% | 156.0 | 104.4 | 0.3 |" in text
