@@ -39,6 +39,7 @@ from kopt.pruning.structured import apply_channel_plan
 from kopt.pruning.structured import channel_plan
 from kopt.pruning.structured import prune_channels
 from kopt.pruning.structured import structured_pruning_report
+from kopt.pruning.structured_layers import register_channelwise_layer
 from kopt.pruning.taylor import taylor_importance
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "layer_flops",
     "prune_channels",
     "prune_low_magnitude",
+    "register_channelwise_layer",
     "schedules",
     "sparsity_report",
     "strip_pruning",

@@ -5,7 +5,8 @@
 * ``"producer"``: makes a new set of output channels that may be pruned
   (``Dense``, ``Conv1D/2D/3D`` with ``groups=1``, ``SeparableConv1D/2D``).
 * ``"depthwise"``: one output per input channel times ``depth_multiplier``.
-* ``"normalization"``: per-channel weights on the last axis (BatchNormalization).
+* ``"normalization"``: per-channel weights on the last axis (BatchNormalization,
+  ConvNeXt's LayerScale, and any class given to :func:`register_channelwise_layer`).
 * ``"pass"``: channels in, same channels out (activations, dropout, pooling...).
 * ``"flatten"``, ``"concat"`` (on the last axis), ``"merge"`` (elementwise).
 * ``"mixing"``: reads all channels together (Softmax, LayerNormalization,
@@ -15,7 +16,9 @@
   refused.
 
 Only layers from ``keras.layers`` itself are recognised, by class name: a user
-subclass of ``Conv2D`` may change what its weights mean.
+subclass of ``Conv2D`` may change what its weights mean. A user layer that scales
+or shifts each channel by its own weights joins through
+:func:`register_channelwise_layer`.
 
 Example:
 
@@ -24,6 +27,10 @@ Example:
 """
 
 import numbers
+
+import keras
+
+__all__ = ["classify", "channelwise_size_argument", "is_elementwise", "register_channelwise_layer"]
 
 PRODUCERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D")
 DEPTHWISE = ("DepthwiseConv1D", "DepthwiseConv2D")
@@ -120,6 +127,62 @@ _ELEMENTWISE_OPS = frozenset(
 _BINARY_OPS = frozenset(("Add", "Subtract", "Multiply", "Maximum", "Minimum"))
 
 
+# Channel-wise layers outside keras.layers: (config module, class name) -> the
+# constructor argument holding the channel count (None when the weights are built
+# from the input's shape).
+_BUILTIN_CHANNELWISE = {("keras.src.applications.convnext", "LayerScale"): "projection_dim"}
+_REGISTERED_CHANNELWISE = {}  # class -> size argument
+_MISSING = object()
+
+
+def register_channelwise_layer(layer_class, *, size_argument=None):
+    """Lets structured pruning slice a layer that weighs each channel on its own.
+
+    The layer's output channel ``c`` must depend only on its input channel ``c``,
+    and each of its weights must be one vector over the channels (the last axis),
+    like a BatchNormalization or a learned per-channel scale. Structured pruning
+    then removes the pruned channels from its weights as well.
+
+    Args:
+        layer_class: A ``keras.layers.Layer`` subclass.
+        size_argument: The ``get_config()`` key holding the channel count, if the
+            layer builds its weights from it rather than from the input shape; it
+            is lowered to the channels kept.
+
+    Example:
+
+    >>> import keras
+    >>> class ChannelScale(keras.layers.Layer):
+    ...     def build(self, input_shape):
+    ...         self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+    ...     def call(self, x):
+    ...         return x * self.scale
+    >>> register_channelwise_layer(ChannelScale)
+    >>> channelwise_size_argument(ChannelScale(), {"class_name": "ChannelScale", "module": "__main__"}) is None
+    True
+    """
+    if not isinstance(layer_class, type) or not issubclass(layer_class, (keras.layers.Layer,)):
+        raise ValueError(f"layer_class must be a keras.layers.Layer subclass. Received: layer_class={layer_class!r}")
+    if size_argument is not None and not isinstance(size_argument, str):
+        raise ValueError(f"size_argument must be a config key (str) or None. Received: size_argument={size_argument!r}")
+    _REGISTERED_CHANNELWISE[layer_class] = size_argument
+
+
+def channelwise_size_argument(layer, layer_config):
+    """The size argument of a registered or built-in channel-wise layer (maybe None), else a sentinel.
+
+    Returns :data:`_MISSING` (compare with ``is_channelwise``) for other layers.
+    """
+    if type(layer) in _REGISTERED_CHANNELWISE:
+        return _REGISTERED_CHANNELWISE[type(layer)]
+    key = (str(layer_config.get("module", "")), layer_config.get("class_name"))
+    return _BUILTIN_CHANNELWISE.get(key, _MISSING)
+
+
+def is_channelwise(layer, layer_config):
+    return layer is not None and channelwise_size_argument(layer, layer_config) is not _MISSING
+
+
 def is_elementwise(activation) -> bool:
     """Whether a Keras activation (as stored in a config) acts on each channel alone."""
     return isinstance(activation, str) and activation in _ELEMENTWISE_ACTIVATIONS
@@ -141,6 +204,8 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
     config = layer_config.get("config", {})
     if layer is None:
         return _classify_op(layer_config, node)
+    if not shared and is_channelwise(layer, layer_config) and len(layer.input.shape) >= 2:
+        return "normalization"
     if shared or layer_config.get("module") != "keras.layers":
         return "opaque"
     if config.get("data_format", "channels_last") != "channels_last":

@@ -24,6 +24,8 @@ import copy
 import keras
 import numpy as np
 
+from kopt.pruning.structured_layers import channelwise_size_argument
+
 
 def rebuild(model, graph, keep_masks):
     """Returns a new model of ``model``'s kind with the channels in ``keep_masks`` only.
@@ -54,6 +56,11 @@ def rebuild(model, graph, keep_masks):
         if name in output_sizes:
             key = "units" if "units" in layer_config["config"] else "filters"
             layer_config["config"][key] = output_sizes[name]
+        elif name in new_weights and graph.layers[name].kind == "normalization":
+            # A channel-wise layer that builds its weights from a size argument (LayerScale).
+            key = channelwise_size_argument(graph.layers[name].layer, layer_config)
+            if isinstance(key, str):
+                layer_config["config"][key] = int(np.shape(new_weights[name][0])[0])
     builder = keras.Sequential if isinstance(model, keras.Sequential) else keras.Model
     smaller = builder.from_config(config)
     for layer in smaller.layers:

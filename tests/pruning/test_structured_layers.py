@@ -82,3 +82,59 @@ def test_user_subclasses_are_not_trusted():
 def test_is_elementwise():
     assert is_elementwise("relu") and is_elementwise("gelu")
     assert not is_elementwise("softmax") and not is_elementwise({"class_name": "Custom"})
+
+
+class _ChannelScale(keras.layers.Layer):
+    """A user layer scaling each channel by its own weight; its size is a constructor argument."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(self.channels,), initializer="random_normal")
+
+    def call(self, x):
+        return x * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+def _scaled_model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    x = _ChannelScale(8, name="scale")(keras.layers.Dense(8, name="hidden")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+
+
+def test_an_unregistered_user_layer_blocks_pruning_what_it_reads():
+    from kopt.pruning import prune_channels
+
+    with pytest.raises(ValueError, match=r"'scale' \(_ChannelScale\) would receive fewer channels"):
+        prune_channels(_scaled_model(), 0.5, layers=["hidden"])
+
+
+def test_a_registered_channelwise_layer_is_sliced_with_its_size_argument(monkeypatch):
+    import numpy as np
+
+    from kopt.pruning import prune_channels
+    from kopt.pruning import register_channelwise_layer
+    from kopt.pruning import structured_layers
+
+    monkeypatch.setattr(structured_layers, "_REGISTERED_CHANNELWISE", {})
+    with pytest.raises(ValueError, match="size_argument must be a config key"):
+        register_channelwise_layer(_ChannelScale, size_argument=3)
+    with pytest.raises(ValueError, match="layer_class must be a keras.layers.Layer subclass"):
+        register_channelwise_layer("ChannelScale")
+    register_channelwise_layer(_ChannelScale, size_argument="channels")
+    model = _scaled_model()
+    with keras.saving.custom_object_scope({"_ChannelScale": _ChannelScale}):
+        smaller = prune_channels(model, 0.5, layers=["hidden"])
+    assert smaller.get_layer("scale").channels == 4 and tuple(smaller.get_layer("scale").scale.shape) == (4,)
+    # The kept channels compute what they did: zero the removed ones in the original to compare.
+    kept = np.isin(model.get_layer("hidden").kernel.numpy().T, smaller.get_layer("hidden").kernel.numpy().T).all(axis=1)
+    head = model.get_layer("head")
+    head.set_weights([head.kernel.numpy() * kept[:, None], head.bias.numpy()])
+    x = np.random.default_rng(1).normal(size=(5, 6)).astype("float32")
+    np.testing.assert_allclose(smaller.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
