@@ -71,7 +71,8 @@ _LEGEND = {
         "passthrough (keeps its input's grid), no (refused with the layer's name)"
     ),
     "structured": (
-        "`prune_channels`: producer (its channels can be removed), follows (adapts to channels removed before "
+        "`prune_channels`: producer (its channels can be removed), heads (whole attention heads can be "
+        "removed), follows (adapts to channels removed before "
         "it), keeps whole (reads every channel, so what it reads is not pruned), no (refused)"
     ),
 }
@@ -120,6 +121,7 @@ def layer_support() -> dict:
 # structured_layers' roles, as a user reads them.
 _ROLES = {
     "producer": "producer",
+    "attention": "heads",
     "depthwise": "follows",
     "normalization": "follows",
     "pass": "follows",

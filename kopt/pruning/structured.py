@@ -21,6 +21,12 @@ Importance of filter ``j`` of a layer with kernel ``W`` (output channels last):
   first-order Taylor importance of :func:`kopt.pruning.taylor_importance`, which
   needs data and gradients.
 
+A ``MultiHeadAttention`` (default attention axes) is pruned by whole heads: its
+heads are one group of ``num_heads`` channels, scored by the weights of the
+head's query, key, value and output projections; ``num_heads`` drops and each
+projection loses the head's slice. The feed-forward width of a transformer
+block is an ordinary Dense group.
+
 Layers whose outputs meet in an elementwise merge (``Add``, ``Multiply``...) form
 one group with one channel set: each member's scores are divided by their mean,
 then averaged, and the group is pruned once. Naming any member in ``layers`` or
@@ -46,6 +52,7 @@ import numpy as np
 
 from kopt.pruning import flops as flops_lib
 from kopt.pruning.structured_graph import analyze
+from kopt.pruning.structured_surgery import head_scores
 from kopt.pruning.structured_surgery import rebuild
 
 IMPORTANCES = ("l1", "l2", "bn_gamma")
@@ -318,7 +325,8 @@ def _requested_fractions(model, graph, fraction, layers):
             kind = type(model.get_layer(name)).__name__
             raise ValueError(
                 f"layer {name!r} is a {kind}; only the output channels of Dense, Conv1D/2D/3D and "
-                f"SeparableConv1D/2D layers (groups=1, channels_last) can be pruned"
+                f"SeparableConv1D/2D layers (groups=1, channels_last) and the heads of a MultiHeadAttention "
+                "can be pruned"
             )
         if groups[name].frozen and requested[name] > 0:
             raise ValueError(f"layer {name!r} cannot be pruned: {'; '.join(groups[name].frozen)}")
@@ -344,6 +352,9 @@ def _group_importance(graph, group, importance):
     if not scores:
         for name in group.producers:
             layer = graph.layers[name].layer
+            if graph.layers[name].kind == "attention":
+                scores.append(head_scores(layer, importance))
+                continue
             kernel = np.asarray(
                 (layer.pointwise_kernel if hasattr(layer, "pointwise_kernel") else layer.kernel).numpy()
             )

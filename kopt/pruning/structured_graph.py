@@ -241,6 +241,13 @@ def _propagate(graph, info, shapes):
         return output
     if kind == "depthwise":
         return inputs[0].repeat(int(info.layer.get_config()["depth_multiplier"]))
+    if kind == "attention":
+        # Its heads are pruned as a group of their own; query, key and value are
+        # read whole, and its output keeps its width.
+        for channel_map in inputs:
+            graph.freeze(channel_map, f"feeds {name!r} ({info.class_name}), which mixes channels")
+        info.output_group = graph.new_group(int(info.layer.get_config()["num_heads"]), name)
+        return None
     if kind in ("normalization", "pass"):
         return inputs[0]
     if kind == "flatten":

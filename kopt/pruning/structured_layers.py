@@ -5,6 +5,8 @@
 * ``"producer"``: makes a new set of output channels that may be pruned
   (``Dense``, ``Conv1D/2D/3D`` with ``groups=1``, ``SeparableConv1D/2D``).
 * ``"depthwise"``: one output per input channel times ``depth_multiplier``.
+* ``"attention"``: a ``MultiHeadAttention`` (default attention axes): its heads
+  are a set of channels of their own that can be pruned; what it reads is kept whole.
 * ``"normalization"``: per-channel weights on the last axis (BatchNormalization,
   ConvNeXt's LayerScale, and any class given to :func:`register_channelwise_layer`).
 * ``"pass"``: channels in, same channels out (activations, dropout, pooling...).
@@ -214,6 +216,9 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
         return "producer" if config.get("groups", 1) == 1 else "opaque"
     if class_name in DEPTHWISE:
         return "depthwise"
+    if class_name == "MultiHeadAttention":
+        plain = config.get("attention_axes") in (None, [1], (1,), 1) and not config.get("use_gate")
+        return "attention" if plain and config.get("sliding_window") is None else "opaque"
     if class_name == "BatchNormalization":
         axes = config["axis"] if isinstance(config["axis"], list) else [config["axis"]]
         rank = len(layer.input.shape)

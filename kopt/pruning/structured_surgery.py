@@ -54,7 +54,7 @@ def rebuild(model, graph, keep_masks):
         layer_config.pop("build_config", None)
         name = layer_config["config"].get("name")
         if name in output_sizes:
-            key = "units" if "units" in layer_config["config"] else "filters"
+            key = next(k for k in ("units", "filters", "num_heads") if k in layer_config["config"])
             layer_config["config"][key] = output_sizes[name]
         elif name in new_weights and graph.layers[name].kind == "normalization":
             # A channel-wise layer that builds its weights from a size argument (LayerScale).
@@ -75,9 +75,14 @@ def rebuild(model, graph, keep_masks):
 def _slice_layer(graph, info, keep_masks):
     """Returns ``(weights, new output size or None)``, or None if nothing changes."""
     kind = info.kind
-    if kind not in ("producer", "depthwise", "normalization"):
+    if kind not in ("producer", "depthwise", "normalization", "attention"):
         return None
     layer = info.layer
+    if kind == "attention":
+        keep_heads = keep_masks.get(graph.find(info.output_group))
+        if keep_heads is None or keep_heads.all():
+            return None
+        return [_slice_heads(layer, v, keep_heads) for v in layer.weights], int(keep_heads.sum())
     keep_in = graph.keep_positions(info.input_maps[0], keep_masks)
     keep_out = None
     if kind == "producer":
@@ -115,6 +120,42 @@ def _slice_weight(layer, kind, variable, keep_in, keep_out):
         f"layer {layer.name!r} ({type(layer).__name__}) has weight {variable.path!r} of shape "
         f"{value.shape} that structured pruning does not know how to slice"
     )
+
+
+# MultiHeadAttention's projections, by sublayer name: the axis of a kernel and of a
+# bias that runs over the heads (None: not per head).
+_HEAD_AXES = {"query": (1, 0), "key": (1, 0), "value": (1, 0), "attention_output": (0, None)}
+
+
+def _projection(layer, variable):
+    parts = variable.path.split("/")
+    role = parts[-2] if len(parts) >= 2 else ""
+    if role not in _HEAD_AXES or parts[-1] not in ("kernel", "bias"):
+        raise ValueError(
+            f"layer {layer.name!r} ({type(layer).__name__}) has weight {variable.path!r}, which structured "
+            "pruning of attention heads does not know how to slice"
+        )
+    kernel_axis, bias_axis = _HEAD_AXES[role]
+    return role, kernel_axis if parts[-1] == "kernel" else bias_axis
+
+
+def _slice_heads(layer, variable, keep_heads):
+    value = np.asarray(variable.numpy())
+    _, axis = _projection(layer, variable)
+    return value if axis is None else np.compress(keep_heads, value, axis=axis)
+
+
+def head_scores(layer, importance):
+    """One score per head of a MultiHeadAttention: the L1 (or L2) norm of its projection weights."""
+    heads = int(layer.get_config()["num_heads"])
+    scores = np.zeros(heads)
+    for variable in layer.weights:
+        role, axis = _projection(layer, variable)
+        if axis is None or not variable.path.endswith("kernel"):
+            continue
+        value = np.moveaxis(np.asarray(variable.numpy()), axis, 0).reshape(heads, -1)
+        scores += np.abs(value).sum(1) if importance != "l2" else (value**2).sum(1)
+    return scores if importance != "l2" else np.sqrt(scores)
 
 
 def _output_size(layer):
