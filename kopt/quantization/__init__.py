@@ -21,6 +21,8 @@ from kopt.quantization.api import quantize_model
 from kopt.quantization.api import quantize_scope
 from kopt.quantization.fake_quant import fake_quant
 from kopt.quantization.fake_quant import tflite_lowering
+from kopt.quantization.ptq import calibrate
+from kopt.quantization.ptq import quantize_calibrated
 from kopt.quantization.ptq import quantize_dynamic_range
 from kopt.quantization.ptq import quantize_float16
 from kopt.quantization.ptq import quantize_full_integer
@@ -61,10 +63,12 @@ __all__ = [
     "QuantizeScheme",
     "QuantizeWrapper",
     "Quantizer",
+    "calibrate",
     "fake_quant",
     "quantize_annotate_layer",
     "quantize_annotate_model",
     "quantize_apply",
+    "quantize_calibrated",
     "quantize_dynamic_range",
     "quantize_float16",
     "quantize_full_integer",

@@ -32,10 +32,42 @@ import threading
 import keras
 from keras import ops
 
-__all__ = ["fake_quant", "nudged_range", "reference_fake_quant", "sanitize_range", "tflite_lowering"]
+__all__ = [
+    "calibrating", "calibration_active", "fake_quant", "nudged_range", "reference_fake_quant", "sanitize_range",
+    "tflite_lowering",
+]  # fmt: skip
 
 _MIN_RANGE_WIDTH = 1e-6
 _LOWERING = threading.local()
+_CALIBRATING = threading.local()
+
+
+@contextlib.contextmanager
+def calibrating():
+    """Activation ranges learn from inference calls: the widest range seen (post-training calibration).
+
+    Layers run as in inference (no dropout, no weight updates); only the range
+    variables of the quantizers change. See :func:`kopt.quantization.calibrate`.
+
+    Example:
+
+    >>> calibration_active()
+    False
+    >>> with calibrating():
+    ...     calibration_active()
+    True
+    """
+    previous = getattr(_CALIBRATING, "active", False)
+    _CALIBRATING.active = True
+    try:
+        yield
+    finally:
+        _CALIBRATING.active = previous
+
+
+def calibration_active():
+    """Whether :func:`calibrating` is in effect on this thread."""
+    return getattr(_CALIBRATING, "active", False)
 
 
 @contextlib.contextmanager

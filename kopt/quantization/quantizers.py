@@ -26,6 +26,7 @@ mirrored value, so all replicas quantize with the same range.
 import keras
 from keras import ops
 
+from kopt.quantization.fake_quant import calibration_active
 from kopt.quantization.fake_quant import fake_quant
 
 __all__ = [
@@ -237,12 +238,17 @@ class MovingAverageQuantizer(_RangeQuantizer):
         return self._add_range(tensor_shape, name, layer, 0.0, 0.0)
 
     def __call__(self, inputs, training, weights, **kwargs):
-        if not training:
+        calibrating = calibration_active()
+        if not training and not calibrating:
             return self._quantize(inputs, weights["min"], weights["max"], kwargs.get("ties", "up"))
         low, high = self._batch_range(inputs)
         seen = ops.greater(weights["max"] - weights["min"], 0.0)
-        low = ops.where(seen, self.ema_decay * weights["min"] + (1.0 - self.ema_decay) * low, low)
-        high = ops.where(seen, self.ema_decay * weights["max"] + (1.0 - self.ema_decay) * high, high)
+        if calibrating:  # post-training calibration keeps the widest range seen (0 is always in it)
+            low = ops.minimum(weights["min"], low)
+            high = ops.maximum(weights["max"], high)
+        else:
+            low = ops.where(seen, self.ema_decay * weights["min"] + (1.0 - self.ema_decay) * low, low)
+            high = ops.where(seen, self.ema_decay * weights["max"] + (1.0 - self.ema_decay) * high, high)
         weights["min"].assign(low)
         weights["max"].assign(high)
         return self._quantize(inputs, low, high, kwargs.get("ties", "up"))
@@ -274,7 +280,7 @@ class AllValuesQuantizer(_RangeQuantizer):
         return self._add_range(tensor_shape, name, layer, 0.0, 0.0)
 
     def __call__(self, inputs, training, weights, **kwargs):
-        if not training:
+        if not training and not calibration_active():
             return self._quantize(inputs, weights["min"], weights["max"], kwargs.get("ties", "up"))
         low, high = self._batch_range(inputs)
         low = ops.minimum(weights["min"], low)

@@ -1,5 +1,7 @@
 """Post-training quantization helpers: each mode's dtypes, I/O types and accuracy."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -86,3 +88,69 @@ def test_bad_arguments_fail_before_writing(trained, tmp_path, call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         call(trained[0], path)
     assert not path.exists()
+
+
+def test_calibrate_sets_the_widest_ranges_and_changes_nothing_else():
+    import keras
+    import numpy as np
+
+    from kopt.quantization import QuantizeLayer
+    from kopt.quantization import calibrate
+    from kopt.quantization import quantize_model
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dropout(0.5)(keras.layers.Dense(3)(inputs))))
+    qat = quantize_model(model)
+    weights = [w.copy() for w in qat.get_weights()]
+    data = np.concatenate([np.full((8, 4), -1.0), np.full((8, 4), 2.0)]).astype("float32")
+    calibrate(qat, data, batch_size=8)
+    quantize_input = next(layer for layer in qat.layers if isinstance(layer, QuantizeLayer))
+    assert float(quantize_input._ranges["min"].numpy()) == -1.0 and float(quantize_input._ranges["max"].numpy()) == 2.0
+    for before, variable in zip(weights, qat.weights):  # only range variables moved
+        if "min" not in variable.path and "max" not in variable.path:
+            np.testing.assert_array_equal(before, variable.numpy())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"representative_dataset": None}, "needs representative_dataset"),
+        ({"batch_size": 0}, "batch_size must be a positive int. Received: batch_size=0"),
+        ({"max_examples": 1.5}, "max_examples must be a positive int. Received: max_examples=1.5"),
+    ],
+)
+def test_calibrate_checks_its_arguments(kwargs, message):
+    import keras
+    import numpy as np
+
+    from kopt.quantization import calibrate
+    from kopt.quantization import quantize_model
+
+    qat = quantize_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+    arguments = {"representative_dataset": np.zeros((4, 4), "float32"), **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        calibrate(qat, **arguments)
+
+
+def test_calibrated_ptq_keeps_the_recurrent_loop_float_and_agrees(tmp_path):
+    import keras
+    import numpy as np
+
+    import tflite_export
+    from kopt.quantization import quantize_calibrated
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 10, 6)).astype("float32")
+    y = (x[:, :, 0].sum(axis=1) > 0).astype("int64")
+    inputs = keras.Input((10, 6))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.LSTM(16)(inputs)))
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=3, verbose=0)
+    with pytest.warns(UserWarning):
+        path = quantize_calibrated(model, str(tmp_path / "lstm.tflite"), x[:256])
+    ops = [op["op"] for op in tflite_export.inspect(path)["ops"]]
+    assert "WHILE" in ops and "FULLY_CONNECTED" in ops
+    reference = model.predict(x[256:], verbose=0)
+    got = tflite_export.predict(path, x[256:])
+    assert np.mean(reference.argmax(-1) == got.argmax(-1)) >= 0.98

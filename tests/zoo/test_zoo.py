@@ -96,9 +96,9 @@ def test_sequence_agreement_tokens_and_report():
     assert tokens[0, 0] == 0 and tokens[1, 0] == 15 and tokens[1, 1] == 16  # position * 16 + level
     row = {
         "model": "LSTM", "seed": 2, "epochs": 2, "float_accuracy": 0.9, "ptq_file_accuracy": 0.89,
-        "ptq_agreement": 0.985, "qat_accuracy": 0.91, "qat_file_accuracy": 0.91, "qat_agreement": 1.0,
+        "ptq_agreement": 0.985, "calibrated_accuracy": 0.9, "calibrated_agreement": 0.995, "qat_accuracy": 0.91, "qat_file_accuracy": 0.91, "qat_agreement": 1.0,
         "ptq_kib": 156.0, "qat_kib": 104.4, "minutes": 0.3,
     }  # fmt: skip
     text = sequence_agreement.report([row])
     assert "--models=LSTM --seeds=2 --epochs=2" in text
-    assert "| LSTM | 2 | 2 | 90.00% | 89.00% | 98.50% | 91.00% | 91.00% | 100.00% | 156.0 | 104.4 | 0.3 |" in text
+    assert "| LSTM | 2 | 2 | 90.00% | 89.00% | 98.50% | 90.00% | 99.50% | 91.00% | 91.00% | 100.00% | 156.0 | 104.4 | 0.3 |" in text
