@@ -33,6 +33,9 @@ from kopt.quantization import quantize_model  # noqa: E402
 from kopt.utils.atomic import atomic_write_json  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_DEFAULT_OUTPUT = os.path.join(_ROOT, "benchmarks", "results", "zoo_agreement.json")
+
+
 def _define_flags():
     """Flags exist only when this script runs, so benchmarks.zoo's --models does not clash in one process."""
     flags.DEFINE_list("models", ["MobileNetV2"], "Image models of benchmarks.zoo_models.")
@@ -41,7 +44,7 @@ def _define_flags():
     flags.DEFINE_float("learning_rate", 1e-3, "Float Adam rate; QAT uses a tenth.")
     flags.DEFINE_string("save_dir", None, "Also save each QAT model here as NAME-SEED-qat.keras.")
     flags.DEFINE_string(
-        "output", os.path.join(_ROOT, "benchmarks", "results", "zoo_agreement.json"), "JSON results file."
+        "output", _DEFAULT_OUTPUT, "JSON results file; BENCHMARKS.md is updated only from the default one."
     )
 
 
@@ -119,7 +122,9 @@ def main(argv):
                 atomic_write_json(flags.FLAGS.output, {"command": "python -m benchmarks.zoo_agreement", "rows": rows})
     body = report(rows, learning_rate=flags.FLAGS.learning_rate)
     print(body)
-    markdown.write_section(os.path.join(_ROOT, "BENCHMARKS.md"), "zoo_agreement", body)
+    if os.path.abspath(flags.FLAGS.output) == os.path.abspath(_DEFAULT_OUTPUT):
+        # A side run (--output elsewhere) holds only its own rows: it must not replace the section.
+        markdown.write_section(os.path.join(_ROOT, "BENCHMARKS.md"), "zoo_agreement", body)
 
 
 def report(rows, *, learning_rate):

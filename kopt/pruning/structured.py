@@ -21,11 +21,8 @@ Importance of filter ``j`` of a layer with kernel ``W`` (output channels last):
   first-order Taylor importance of :func:`kopt.pruning.taylor_importance`, which
   needs data and gradients.
 
-A ``MultiHeadAttention`` (default attention axes) is pruned by whole heads: its
-heads are one group of ``num_heads`` channels, scored by the weights of the
-head's query, key, value and output projections; ``num_heads`` drops and each
-projection loses the head's slice. The feed-forward width of a transformer
-block is an ordinary Dense group.
+A ``MultiHeadAttention`` loses whole heads (a group of ``num_heads`` channels scored
+by their projection weights); a transformer's feed-forward width is a Dense group.
 
 Layers whose outputs meet in an elementwise merge (``Add``, ``Multiply``...) form
 one group with one channel set: each member's scores are divided by their mean,
@@ -52,6 +49,7 @@ import numpy as np
 
 from kopt.pruning import flops as flops_lib
 from kopt.pruning.structured_graph import analyze
+from kopt.pruning.structured_graph import check_blockers
 from kopt.pruning.structured_surgery import head_scores
 from kopt.pruning.structured_surgery import rebuild
 
@@ -128,7 +126,7 @@ def channel_plan(
                 "channels_after": entry["kept"],
                 "removed": removed,
             }
-    _check_blockers(graph, {g.id: p["removed"] for g, p in zip(graph.groups(), plan_groups, strict=True)})
+    check_blockers(graph, {g.id: p["removed"] for g, p in zip(graph.groups(), plan_groups, strict=True)})
     name = importance if isinstance(importance, str) else "custom"
     return {"model": model.name, "importance": name, "groups": plan_groups, "layers": plan_layers}
 
@@ -181,7 +179,7 @@ def apply_channel_plan(model: keras.Model, plan: dict) -> keras.Model:
         removed_by_group[group.id] = removed
         if removed:
             keep_masks[group.id] = np.isin(np.arange(group.size), sorted(removed), invert=True)
-    _check_blockers(graph, removed_by_group)
+    check_blockers(graph, removed_by_group)
     return rebuild(model, graph, keep_masks)
 
 
@@ -394,16 +392,3 @@ def _bn_gamma_scores(graph, group):
             np.add.at(score, channel_map.index[where], np.abs(np.asarray(info.layer.gamma.numpy())[where]))
             scores.append(score)
     return scores
-
-
-def _check_blockers(graph, removed_by_group):
-    pruned_roots = {group_id for group_id, removed in removed_by_group.items() if removed}
-    for name, class_name, group_ids in graph.blockers:
-        hit = sorted({graph.find(g) for g in group_ids} & pruned_roots)
-        if hit:
-            producers = sorted(n for g in graph.groups() if g.id in hit for n in g.producers)
-            raise ValueError(
-                f"layer {name!r} ({class_name}) would receive fewer channels from {producers}, and "
-                f"structured pruning cannot slice a {class_name}; leave those layers out with "
-                "layers=[...] or fraction={name: value}"
-            )

@@ -323,3 +323,17 @@ def _topological(layer_configs):
             done.add((entry[0]["name"], entry[1]))
         pending = [entry for entry in pending if (entry[0]["name"], entry[1]) not in done]
     return ordered
+
+
+def check_blockers(graph, removed_by_group):
+    """Raises if a layer structured pruning cannot slice would receive fewer channels."""
+    pruned_roots = {group_id for group_id, removed in removed_by_group.items() if removed}
+    for name, class_name, group_ids in graph.blockers:
+        hit = sorted({graph.find(g) for g in group_ids} & pruned_roots)
+        if hit:
+            producers = sorted(n for g in graph.groups() if g.id in hit for n in g.producers)
+            raise ValueError(
+                f"layer {name!r} ({class_name}) would receive fewer channels from {producers}, and "
+                f"structured pruning cannot slice a {class_name}; leave those layers out with "
+                "layers=[...] or fraction={name: value}"
+            )
