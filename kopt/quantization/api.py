@@ -259,8 +259,6 @@ def _configs(layers, folds, folded, fused, bits, affine):
         inner = affine.get(name, layer.layer)
         if layer.quantize_config is not None:
             configs[name] = layer.quantize_config
-        elif registry.float_reason(inner) is not None:
-            continue  # left unwrapped: the layers reading it quantize its output
         elif name in folded or registry.is_passthrough(inner):
             passthrough.add(name)
             passthrough.add(inner.name)

@@ -117,7 +117,7 @@ class PreservingWeightQuantizer(_Preserving, LastValueQuantizer):
     >>> from kopt.quantization import QuantizeWrapper, DefaultQuantizeConfig
     >>> dense = keras.layers.Dense(2)
     >>> dense.build((None, 3))
-    >>> dense.kernel.assign(np.array([[0.0, 0.5], [0.5, -1.0], [0.0, -1.0]], "float32"))
+    >>> _ = dense.kernel.assign(np.array([[0.0, 0.5], [0.5, -1.0], [0.0, -1.0]], "float32"))
     >>> quantizer = PreservingWeightQuantizer(preserve_sparsity=True, preserve_clusters=True)
     >>> wrapper = QuantizeWrapper(dense, DefaultQuantizeConfig(["kernel"], quantizer))
     >>> _ = wrapper(np.ones((1, 3), "float32"))

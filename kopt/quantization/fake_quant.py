@@ -57,12 +57,8 @@ def calibrating():
     ...     calibration_active()
     True
     """
-    previous = getattr(_CALIBRATING, "active", False)
-    _CALIBRATING.active = True
-    try:
+    with _flag(_CALIBRATING):
         yield
-    finally:
-        _CALIBRATING.active = previous
 
 
 def calibration_active():
@@ -87,12 +83,19 @@ def tflite_lowering():
     >>> round(float(y[0]), 4)
     0.298
     """
-    previous = getattr(_LOWERING, "active", False)
-    _LOWERING.active = True
+    with _flag(_LOWERING):
+        yield
+
+
+@contextlib.contextmanager
+def _flag(store):
+    """Sets ``store.active`` on this thread for the duration of a ``with`` block."""
+    previous = getattr(store, "active", False)
+    store.active = True
     try:
         yield
     finally:
-        _LOWERING.active = previous
+        store.active = previous
 
 
 def lowering_active():

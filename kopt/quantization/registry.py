@@ -22,9 +22,6 @@ Each Keras layer class falls in one of four kinds:
   file computes its mean in int8 on the input's grid and the rest in float, and
   QAT does the same (:mod:`kopt.quantization.normalization`); the output is
   quantized;
-* **float on purpose** (none built in yet): left unwrapped, run in float
-  between a DEQUANTIZE and a QUANTIZE; the layers reading them quantize their
-  output. :func:`float_reason` says why for each;
 * **unsupported**: anything else; :func:`quantize_config_for` raises an error
   naming the layer and how to give it a ``QuantizeConfig``.
 
@@ -46,7 +43,7 @@ from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 
 __all__ = [
-    "Bits", "DepthwiseKernelQuantizer", "float_reason", "is_passthrough", "quantize_config_for", "unsupported_message",
+    "Bits", "DepthwiseKernelQuantizer", "is_passthrough", "quantize_config_for", "unsupported_message",
 ]  # fmt: skip
 
 L = keras.layers
@@ -64,9 +61,6 @@ _OUTPUT = (
     L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.BatchNormalization, L.ReLU, L.ELU,
     L.Softmax, L.Rescaling, L.Normalization,
 )  # fmt: skip
-# Layers kept in float in the int8 file, and why (TFLite has no int8 kernel for them).
-_FLOAT_ON_PURPOSE = {
-}
 _UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
 # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale: the converter
 # requantizes the input to the output's range, so QAT must quantize it there too.
@@ -151,11 +145,6 @@ def is_passthrough(layer):
     if isinstance(layer, L.Activation):
         return activation_name(layer.activation) == "linear"
     return isinstance(layer, _PASSTHROUGH)
-
-
-def float_reason(layer):
-    """Why ``layer`` runs in float in an int8 file on purpose, or ``None`` (see the module docstring)."""
-    return next((reason for cls, reason in _FLOAT_ON_PURPOSE.items() if isinstance(layer, cls)), None)
 
 
 def quantize_config_for(layer, bits, *, quantize_activation=True):
