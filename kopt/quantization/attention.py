@@ -1,16 +1,17 @@
 """MultiHeadAttention for quantization-aware training: its projections as layers of their own.
 
 A TFLite file runs a Keras ``MultiHeadAttention`` as four FULLY_CONNECTED
-projections (query, key, value, output) around a float attention core (scaled
-dot products, softmax, the weighted sum of values). Inside one Keras layer the
+projections (query, key, value, output) around an attention core (scaled dot
+products, softmax, the weighted sum of values). Inside one Keras layer the
 projections' inputs and outputs are never seen, so QAT could neither learn their
 ranges nor quantize their kernels. :func:`split_attention` rewrites a built
 layer as three input projections, an :class:`AttentionCore` and an output
-projection, with the original weights: the projections are ``EinsumDense``
-layers that QAT quantizes like any Dense (int8 kernel, int8 input and output),
-and the core computes its scores in float, as the file does: TFLite's converter
-keeps the scaled dot products and the softmax float and quantizes only the
-attention weights (on softmax's fixed 1/256 grid) and the core's output.
+projection, with the original weights: the projections are ``Dense`` layers
+(heads side by side) that QAT quantizes like any other (int8 kernel, input and
+output). The core computes as the converter lowers it: the scaled dot products
+and the softmax stay float, the attention weights are quantized on softmax's
+fixed 1/256 grid for the int8 BATCH_MATMUL with the values, and its output is
+quantized.
 
 Supported: the default attention over the sequence axis of ``(batch, steps,
 features)`` inputs, self- or cross-attention, an ``attention_mask`` tensor and

@@ -7,9 +7,9 @@ rewritten as the layers the file runs, with the same weights:
 
 * ``SeparableConv2D``: a DepthwiseConv2D, then a 1x1 Conv2D
   (:func:`kopt.quantization.transforms.split_separable`);
-* ``MultiHeadAttention``: query, key and value ``EinsumDense`` projections, a
-  float :class:`~kopt.quantization.attention.AttentionCore` and an output
-  projection (:func:`kopt.quantization.attention.split_attention`).
+* ``MultiHeadAttention``: query, key and value ``Dense`` projections, an
+  :class:`~kopt.quantization.attention.AttentionCore` (scores and softmax in
+  float) and an output projection (:func:`kopt.quantization.attention.split_attention`).
 
 The rewritten model computes what the original did; ``strip_quantization``
 returns it in that form.
