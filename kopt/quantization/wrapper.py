@@ -156,8 +156,9 @@ class QuantizeWrapper(SubstitutingWrapper):
         activation_ranges = [v for pair in self._activation_ranges for d in pair if d for v in d.values()]
         if aware:
             config.set_quantize_activations(self.layer, aware)
-        if self._normalizes_on_grid():
-            outputs = self._layer_norm_on_grid(inputs)
+        mean_grid = self._layer_norm_grid()
+        if mean_grid is not None:
+            outputs = self._layer_norm_on_grid(inputs, *mean_grid)
             for quantizer, ranges in output_quantizers:
                 outputs = quantizer(outputs, training, ranges)
             return outputs
@@ -184,18 +185,17 @@ class QuantizeWrapper(SubstitutingWrapper):
             outputs = quantizer(outputs, False if shared and index == 0 else training, ranges)
         return outputs
 
-    def _normalizes_on_grid(self):
+    def _layer_norm_grid(self):
+        """``(quantizer, ranges)`` of a LayerNormalization's input, whose grid its mean is rounded to, or ``None``."""
         layer = self.layer
-        return (
-            isinstance(layer, keras.layers.LayerNormalization)
-            and not layer.rms_scaling
-            and not fake_quant_lib.lowering_active()  # the converter rounds the mean itself
-            and self._source_range() is not None
-        )
+        if not isinstance(layer, keras.layers.LayerNormalization) or layer.rms_scaling:
+            return None
+        if fake_quant_lib.lowering_active():
+            return None  # the converter rounds the mean itself
+        return self._source_range()
 
-    def _layer_norm_on_grid(self, inputs):
+    def _layer_norm_on_grid(self, inputs, quantizer, ranges):
         """LayerNormalization with its mean on the input's grid (see kopt.quantization.normalization)."""
-        quantizer, ranges = self._source_range()
         layer = self.layer
         return normalization_lib.layer_norm_on_grid(
             inputs,
