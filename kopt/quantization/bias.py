@@ -13,7 +13,8 @@ change a few percent of predictions. :class:`kopt.quantization.QuantizeWrapper`
 therefore rounds the bias like the file does (gradient straight through), taking
 ``input_scale`` from the range of the quantizer that produced its input
 (:func:`range_source` finds it in the graph) and ``weight_scale`` from the
-quantized kernel itself.
+kernel's own range; both are the float32 steps the converter stores
+(:func:`kopt.quantization.fake_quant.file_scale`).
 
 Example:
 
@@ -27,7 +28,7 @@ import keras
 from keras import ops
 
 from kopt.quantization import registry
-from kopt.quantization.fake_quant import nudged_range
+from kopt.quantization.fake_quant import file_scale
 from kopt.quantization.fake_quant import sanitize_range
 from kopt.quantization.quantizers import AllValuesQuantizer
 from kopt.quantization.quantizers import FixedRangeQuantizer
@@ -49,34 +50,24 @@ def fake_quant_bias(bias, scale):
     return bias + ops.stop_gradient(rounded - bias)
 
 
-def weight_scale(quantized_kernel, quantizer):
-    """The TFLite scale of a symmetric, narrow-range quantized kernel: per channel or one.
+def weight_scale(kernel, quantizer, ranges):
+    """The scale TFLite stores for a symmetric, narrow-range quantized kernel: per channel or one.
 
-    Read from the quantized values themselves: the largest magnitude of a
-    channel sits exactly on ``q_max`` steps. A channel of zeros takes the widest
-    scale, as the weight quantizer gives it. Returns ``None`` for a quantizer
-    that is not symmetric and narrow-range (no TFLite weight grid).
+    Computed from the range ``quantizer`` puts the float ``kernel`` on, as the
+    converter computes it (:func:`kopt.quantization.fake_quant.file_scale`); a
+    channel of zeros has the widest scale, as the weight quantizer gives it.
+    Returns ``None`` for a quantizer that is not symmetric and narrow-range (no
+    TFLite weight grid).
     """
     if not isinstance(quantizer, LastValueQuantizer) or not (quantizer.symmetric and quantizer.narrow_range):
         return None
-    steps = 2 ** (quantizer.num_bits - 1) - 1
-    values = ops.abs(ops.stop_gradient(ops.convert_to_tensor(quantized_kernel)))
-    if isinstance(quantizer, registry.DepthwiseKernelQuantizer):
-        # (h, w, in, multiplier): TFLite has one scale per in * multiplier channel.
-        shape = tuple(values.shape)
-        values = ops.reshape(values, shape[:-2] + (shape[-2] * shape[-1],))
-    if quantizer.per_axis:
-        magnitude = ops.max(ops.reshape(values, (-1, values.shape[-1])), axis=0)
-        widest = ops.max(magnitude)
-        magnitude = ops.where(ops.greater(magnitude, 0.0), magnitude, ops.where(ops.greater(widest, 0.0), widest, 1.0))
-    else:
-        magnitude = ops.max(values)
-        magnitude = ops.where(ops.greater(magnitude, 0.0), magnitude, 1.0)
-    return magnitude / steps
+    low, high = quantizer.range_of(ops.stop_gradient(ops.convert_to_tensor(kernel)), ranges)
+    low, high = sanitize_range(ops.cast(low, "float32"), ops.cast(high, "float32"))
+    return file_scale(low, high, num_bits=quantizer.num_bits, narrow_range=True)
 
 
 def activation_scale(quantizer, ranges):
-    """The scale of the grid ``quantizer`` puts a tensor on, from its range variables; or ``None``."""
+    """The scale TFLite stores for the grid ``quantizer`` puts a tensor on, from its range variables; or ``None``."""
     if isinstance(quantizer, FixedRangeQuantizer):
         low, high = quantizer.init_min, quantizer.init_max
     elif isinstance(quantizer, (MovingAverageQuantizer, AllValuesQuantizer)) and not quantizer.per_axis:
@@ -84,7 +75,7 @@ def activation_scale(quantizer, ranges):
     else:
         return None
     low, high = sanitize_range(ops.cast(low, "float32"), ops.cast(high, "float32"))
-    return nudged_range(low, high, num_bits=quantizer.num_bits, narrow_range=quantizer.narrow_range)[2]
+    return file_scale(low, high, num_bits=quantizer.num_bits, narrow_range=quantizer.narrow_range)
 
 
 def range_source(tensor):

@@ -87,12 +87,19 @@ class _Preserving:
         return variables
 
     def __call__(self, inputs, training, weights, **kwargs):
-        values = inputs
-        if "cluster_ids" in weights:
-            values = cluster_means(values, weights["cluster_ids"].value)
-        if "sparsity_mask" in weights:
-            values = ops.multiply(values, ops.cast(weights["sparsity_mask"].value, values.dtype))
-        return super().__call__(values, training, weights, **kwargs)
+        return super().__call__(_preserved(inputs, weights), training, weights, **kwargs)
+
+    def range_of(self, inputs, weights):
+        return super().range_of(_preserved(inputs, weights), weights)
+
+
+def _preserved(values, weights):
+    """``values`` with their clusters' means and their zeros put back, as the preserving quantizers use them."""
+    if "cluster_ids" in weights:
+        values = cluster_means(values, weights["cluster_ids"].value)
+    if "sparsity_mask" in weights:
+        values = ops.multiply(values, ops.cast(weights["sparsity_mask"].value, values.dtype))
+    return values
 
 
 @keras.saving.register_keras_serializable(package="kopt")

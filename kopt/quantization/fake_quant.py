@@ -33,7 +33,7 @@ import keras
 from keras import ops
 
 __all__ = [
-    "calibrating", "calibration_active", "fake_quant", "nudged_range", "reference_fake_quant", "sanitize_range",
+    "calibrating", "calibration_active", "divide_exactly", "fake_quant", "file_scale", "nudged_range", "reference_fake_quant", "sanitize_range",
     "tflite_lowering",
 ]  # fmt: skip
 
@@ -125,6 +125,46 @@ def sanitize_range(min_value, max_value):
     return min_value - 0.5 * shortfall, max_value + 0.5 * shortfall
 
 
+def divide_exactly(numerator, denominator):
+    """``numerator / denominator``, correctly rounded even inside a ``tf.function``.
+
+    TensorFlow's graph optimizer rewrites a division by a constant into a
+    multiplication by its reciprocal, which can differ in the last bit. Grid
+    scales must equal the converter's bit for bit (the integer kernels multiply
+    by them), so they divide with ``divide_no_nan``, which it leaves alone. The
+    denominators here are never zero.
+
+    Example:
+
+    >>> import numpy as np
+    >>> float(divide_exactly(np.float32(1.3369242), 255.0)) == float(np.float32(1.3369242) / np.float32(255.0))
+    True
+    """
+    return ops.divide_no_nan(numerator, denominator)
+
+
+def file_scale(min_value, max_value, *, num_bits=8, narrow_range=False):
+    """The grid step the TFLite converter stores for a FakeQuant range.
+
+    The converter computes ``(max - min) / (q_max - q_min)`` in float64 from the
+    float32 ends and stores the result as float32; in float32 throughout, ``max -
+    min`` already rounds, and the step can come out one unit in the last place
+    off. The integer kernels multiply by the stored steps, so QAT code that
+    reproduces their rounding (``kopt.quantization.integer_grid``) must use the
+    same ones. Pass a sanitized range (:func:`sanitize_range`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> print(np.float32(file_scale(np.float32(-4.493624), np.float32(4.7302628))))
+    0.036172107
+    """
+    steps = float(2**num_bits - 1 - (1 if narrow_range else 0))
+    low = ops.cast(ops.convert_to_tensor(min_value), "float64")
+    high = ops.cast(ops.convert_to_tensor(max_value), "float64")
+    return ops.cast(divide_exactly(high - low, steps), "float32")
+
+
 def nudged_range(min_value, max_value, *, num_bits=8, narrow_range=False):
     """Returns ``(nudged_min, nudged_max, scale)`` for a float range.
 
@@ -147,7 +187,7 @@ def nudged_range(min_value, max_value, *, num_bits=8, narrow_range=False):
     quant_max = float(2**num_bits - 1)
     min_value = ops.convert_to_tensor(min_value, "float32")
     max_value = ops.convert_to_tensor(max_value, "float32")
-    scale = (max_value - min_value) / (quant_max - quant_min)
+    scale = divide_exactly(max_value - min_value, quant_max - quant_min)
     zero_point_from_min = quant_min - min_value / scale
     # TensorFlow rounds half away from zero here (std::round); zero_point_from_min
     # is never negative after clipping, so floor(x + 0.5) is the same.

@@ -187,6 +187,11 @@ class LastValueQuantizer(_RangeQuantizer):
     def build(self, tensor_shape, name, layer):
         return self._add_range(tensor_shape, name, layer, -6.0, 6.0)
 
+    def range_of(self, inputs, weights):
+        """The ``(min, max)`` a call puts ``inputs`` on, before the range is sanitized."""
+        del weights
+        return self._batch_range(inputs)
+
     def __call__(self, inputs, training, weights, **kwargs):
         low, high = self._batch_range(inputs)
         if training:

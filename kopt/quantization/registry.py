@@ -137,6 +137,10 @@ class DepthwiseKernelQuantizer(LastValueQuantizer):
         flat = ops.reshape(inputs, shape[:-2] + (shape[-2] * shape[-1],))
         return ops.reshape(super().__call__(flat, training, weights), shape)
 
+    def range_of(self, inputs, weights):
+        shape = tuple(inputs.shape)
+        return super().range_of(ops.reshape(inputs, shape[:-2] + (shape[-2] * shape[-1],)), weights)
+
 
 def is_passthrough(layer):
     """Whether TFLite runs ``layer`` on int8 data without a new range."""

@@ -26,7 +26,7 @@ import numpy as np
 from kopt.quantization.activations import activation_name
 from kopt.utils import model_graph
 
-__all__ = ["FoldPlan", "affine_as_depthwise", "fold_batch_norm_weights", "folded_layer", "plan", "split_separable"]
+__all__ = ["FoldPlan", "affine_as_depthwise", "fold_batch_norm_weights", "folded_layer", "is_fusable_relu", "plan", "split_separable"]
 
 L = keras.layers
 _FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
@@ -94,7 +94,7 @@ def plan(model, *, fold_batch_norm=True, resolve=None):
         if isinstance(layer, _FOLDABLE) and activation_name(layer.activation) != "linear":
             continue
         reader = _only_reader(folds.get(name, name), readers, calls)
-        if reader is not None and _is_fusable_relu(layers.get(reader)):
+        if reader is not None and is_fusable_relu(layers.get(reader)):
             fused.add(name)
     return FoldPlan(folds=folds, fused=fused)
 
@@ -189,7 +189,8 @@ def _can_fold(layer, reader):
     return axis in (-1, rank - 1) and getattr(layer, "lora_rank", None) is None
 
 
-def _is_fusable_relu(layer):
+def is_fusable_relu(layer):
+    """Whether TFLite fuses ``layer`` (a ReLU or ReLU6, nothing else) into the op before it."""
     if isinstance(layer, L.ReLU):
         unbounded_or_six = layer.max_value is None or float(layer.max_value) == 6.0
         return unbounded_or_six and float(layer.negative_slope) == 0.0 and float(layer.threshold) == 0.0

@@ -8,9 +8,9 @@ named by the config are swapped for quantization-aware ones for the duration of
 the call, and outputs are quantized last. Range variables are non-trainable
 variables of the wrapper, so they are saved with the model and resume training.
 
-``QuantizeLayer`` quantizes a float tensor entering the quantized part of the
-model, such as the model input; its range becomes the input scale of the TFLite
-file.
+``QuantizeLayer`` (``kopt.quantization.quantize_layer``, exported here too)
+quantizes a float tensor entering the quantized part of the model, such as the
+model input; its range becomes the input scale of the TFLite file.
 """
 
 
@@ -21,9 +21,11 @@ import keras
 from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
 from kopt.quantization import fake_quant as fake_quant_lib
+from kopt.quantization import integer_grid
 from kopt.quantization import normalization as normalization_lib
 from kopt.quantization import quantize_config as config_lib
-from kopt.quantization import quantizers as quantizers_lib
+from kopt.quantization.quantize_layer import QuantizeLayer
+from kopt.quantization import transforms
 from kopt.utils.substitution import SubstitutingWrapper
 
 __all__ = ["QuantizeLayer", "QuantizeWrapper"]
@@ -78,6 +80,11 @@ class QuantizeWrapper(SubstitutingWrapper):
         # The layer whose quantizer gives this one's input its grid (see __call__);
         # a weak reference, so Keras does not track it as a sublayer.
         self._input_source = None
+        # The fused ReLU wrapper that quantizes this one's output, when this one
+        # does not (weak, like _input_source); False when several read it.
+        self._output_sink = None
+        # The layers whose quantizers give each of several inputs its grid (weak).
+        self._input_sources = None
 
     def __call__(self, *args, **kwargs):
         # A symbolic call (building the model, or loading it) shows where the input
@@ -89,6 +96,15 @@ class QuantizeWrapper(SubstitutingWrapper):
                 self._input_source = weakref.ref(source) if source is not None else False
             elif known is not False and known() is not source:
                 self._input_source = False  # a shared layer reading differently quantized inputs
+            _link_fused_producer(self, args[0])
+        elif args and isinstance(args[0], (list, tuple)) and all(isinstance(t, keras.KerasTensor) for t in args[0]):
+            # Several inputs (Add): each one's grid, for the file's integer ADD.
+            sources = [bias_lib.range_source(tensor) for tensor in args[0]]
+            known = self._input_sources
+            if known is None and all(source is not None for source in sources):
+                self._input_sources = [weakref.ref(source) for source in sources]
+            elif known is None or known is False or [ref() for ref in known] != sources:
+                self._input_sources = False
         return super().__call__(*args, **kwargs)
 
     def output_range(self):
@@ -146,7 +162,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             id(variable): quantizer(variable.value, training, ranges)
             for (variable, quantizer), ranges in zip(weights_and_quantizers, self._weight_ranges)
         }
-        self._quantize_bias(quantized, weights_and_quantizers)
+        scales = self._grid_scales(quantized, weights_and_quantizers)
         activations = config.get_activations_and_quantizers(self.layer)
         aware = [
             activations_lib.QuantizeAwareActivation(activation, quantizer, input_ranges, output_ranges, training)
@@ -156,6 +172,12 @@ class QuantizeWrapper(SubstitutingWrapper):
         activation_ranges = [v for pair in self._activation_ranges for d in pair if d for v in d.values()]
         if aware:
             config.set_quantize_activations(self.layer, aware)
+        add_grids = None if training else self._add_grids(inputs)
+        if add_grids is not None:
+            outputs = integer_grid.requantized_add(inputs[0], inputs[1], *add_grids)
+            for quantizer, ranges in output_quantizers:
+                outputs = quantizer(outputs, training, ranges)
+            return outputs
         mean_grid = self._layer_norm_grid()
         if mean_grid is not None:
             outputs = self._layer_norm_on_grid(inputs, *mean_grid)
@@ -168,6 +190,16 @@ class QuantizeWrapper(SubstitutingWrapper):
             # BiasAdd after it, which the converter cannot fuse into one int8
             # FULLY_CONNECTED; on the 2-D view it can. Same values either way.
             inputs = keras.ops.reshape(inputs, (-1, inputs.shape[-1]))
+        rescaled_from = None
+        if scales is not None and integer_grid.accumulates_exactly(self.layer, self.compute_dtype):
+            # The layer's kernel sums integers, exactly, as the file's int32
+            # accumulator does; its activation first scales the sum back.
+            inputs = self._to_integer_grid(inputs, quantized, *scales)
+            rescaled_from = self.layer.activation
+            grid = None if training else self._output_grid()
+            self.layer.activation = integer_grid.RescaledActivation(
+                rescaled_from, scales[0] * scales[1], output_scale=bias_lib.activation_scale(*grid) if grid else None
+            )
         try:
             outputs, updates = self.run_with_values(
                 quantized, inputs, *args, training=training, extra_variables=activation_ranges, **kwargs
@@ -175,6 +207,8 @@ class QuantizeWrapper(SubstitutingWrapper):
             if leading is not None:
                 outputs = keras.ops.reshape(outputs, leading + (outputs.shape[-1],))
         finally:
+            if rescaled_from is not None:
+                self.layer.activation = rescaled_from
             if aware:
                 config.set_quantize_activations(self.layer, [activation for activation, _ in activations])
         # Assigned once the original activations are back: assigning with the
@@ -208,29 +242,69 @@ class QuantizeWrapper(SubstitutingWrapper):
 
     def _source_range(self):
         """``(quantizer, range variables)`` of the layer that quantized this one's input, or ``None``."""
-        source = self._input_source() if self._input_source else None
-        if isinstance(source, QuantizeWrapper):
-            return source.output_range()
-        if isinstance(source, QuantizeLayer):
-            return source.quantizer, source._ranges
-        return None
+        return _quantizer_range(self._input_source() if self._input_source else None)
 
-    def _quantize_bias(self, quantized, weights_and_quantizers):
-        """Adds the bias, rounded as the file stores it, to ``quantized`` (when it can be known)."""
-        bias = getattr(self.layer, "bias", None)
+    def _add_grids(self, inputs):
+        """The steps of an Add's two input grids and of its output grid, for the file's integer ADD; or ``None``."""
+        if not isinstance(self.layer, keras.layers.Add) or fake_quant_lib.lowering_active() or not self._input_sources:
+            return None
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2 or len(self._input_sources) != 2:
+            return None
+        grids = [_quantizer_range(source()) for source in self._input_sources] + [self._output_grid()]
+        scales = [bias_lib.activation_scale(*grid) if grid is not None else None for grid in grids]
+        return None if any(scale is None for scale in scales) else scales
+
+    def _grid_scales(self, quantized, weights_and_quantizers):
+        """``(input_scale, weight_scale)`` of a layer the file runs on an int32 accumulator, or ``None``.
+
+        Known when the input's quantizer and a symmetric kernel grid are; the
+        bias in ``quantized`` is then rounded to ``input_scale * weight_scale``,
+        the grid the file stores it on.
+        """
         source = self._input_source() if self._input_source else None
-        if bias is None or source is None or fake_quant_lib.lowering_active():
-            return  # The converter rounds the float bias itself, on the same grid.
+        if source is None or fake_quant_lib.lowering_active():
+            return None  # The converter rounds the float bias itself, on the same grid.
         kernel = getattr(self.layer, "kernel", None)
-        if kernel is None or id(kernel) not in quantized or id(bias) in quantized:
-            return
-        quantizer = next(q for variable, q in weights_and_quantizers if variable is kernel)
-        weight_scale = bias_lib.weight_scale(quantized[id(kernel)], quantizer)
+        bias = getattr(self.layer, "bias", None)
+        if kernel is None or id(kernel) not in quantized or (bias is not None and id(bias) in quantized):
+            return None
+        quantizer, ranges = next(
+            (q, r) for (variable, q), r in zip(weights_and_quantizers, self._weight_ranges) if variable is kernel
+        )
+        weight_scale = bias_lib.weight_scale(kernel.value, quantizer, ranges)
         producer = self._source_range()
         input_scale = bias_lib.activation_scale(*producer) if producer is not None else None
-        if weight_scale is None or input_scale is None or tuple(weight_scale.shape) not in ((), tuple(bias.shape)):
-            return
-        quantized[id(bias)] = bias_lib.fake_quant_bias(bias.value, input_scale * weight_scale)
+        if weight_scale is None or input_scale is None:
+            return None
+        if bias is not None:
+            if tuple(weight_scale.shape) not in ((), tuple(bias.shape)):
+                return None
+            quantized[id(bias)] = bias_lib.fake_quant_bias(bias.value, input_scale * weight_scale)
+        return input_scale, weight_scale
+
+    def _output_grid(self):
+        """``(quantizer, ranges)`` of the grid the file requantizes this layer's accumulator to, or ``None``.
+
+        Its own output range, or that of the fused ReLU reading it; ``None`` for
+        an activation TFLite runs as an op of its own.
+        """
+        activation = getattr(self.layer, "activation", None)
+        if activation is not None and activations_lib.activation_name(activation) not in activations_lib.FUSED_ACTIVATIONS:
+            return None
+        own = self.output_range()
+        if own is not None:
+            return own
+        sink = self._output_sink() if self._output_sink else None
+        return sink.output_range() if sink is not None else None
+
+    def _to_integer_grid(self, inputs, quantized, input_scale, weight_scale):
+        """Puts the kernel and bias in ``quantized`` on their integer grids; returns the inputs on theirs."""
+        kernel = self.layer.kernel
+        quantized[id(kernel)] = integer_grid.kernel_to_grid(self.layer, quantized[id(kernel)], weight_scale)
+        bias = getattr(self.layer, "bias", None)
+        if bias is not None:
+            quantized[id(bias)] = integer_grid.to_grid(quantized[id(bias)], input_scale * weight_scale)
+        return integer_grid.to_grid(inputs, input_scale)
 
     def quantized_weights(self):
         """The wrapped layer's weights as NumPy arrays, quantized ones on their grid."""
@@ -254,50 +328,43 @@ class QuantizeWrapper(SubstitutingWrapper):
         return cls(layer, quantize_config, **config)
 
 
-@keras.saving.register_keras_serializable(package="kopt")
-class QuantizeLayer(keras.layers.Layer):
-    """Quantizes a float tensor entering the quantized part of a model.
+def _quantizer_range(source):
+    """``(quantizer, range variables)`` that put ``source``'s output on its grid, or ``None``."""
+    if isinstance(source, QuantizeWrapper):
+        return source.output_range()
+    if isinstance(source, QuantizeLayer):
+        return source.quantizer, source._ranges
+    return None
 
-    Args:
-        quantizer: A :class:`kopt.quantization.Quantizer`; the default tracks a
-            moving average of the tensor's range, asymmetric 8-bit.
-        **kwargs: Base layer arguments.
 
-    Example:
+def _link_fused_producer(reader, tensor):
+    """Tells the wrapper that produced ``tensor`` that ``reader``, a fused ReLU, quantizes its output."""
+    if not transforms.is_fusable_relu(reader.layer):
+        return
+    producer = _producer_through_identities(tensor)
+    if not isinstance(producer, QuantizeWrapper) or producer is reader or producer.output_range() is not None:
+        return
+    known = producer._output_sink
+    if known is None:
+        producer._output_sink = weakref.ref(reader)
+    elif known is not False and known() is not reader:
+        producer._output_sink = False
 
-    >>> import numpy as np
-    >>> layer = QuantizeLayer()
-    >>> layer(np.array([[0.0, 1.0]], "float32"), training=True).shape
-    TensorShape([1, 2])
-    """
 
-    def __init__(self, quantizer=None, **kwargs):
-        kwargs["autocast"] = False
-        super().__init__(**kwargs)
-        if isinstance(quantizer, dict):
-            quantizer = keras.saving.deserialize_keras_object(quantizer)
-        if quantizer is None:
-            quantizer = quantizers_lib.MovingAverageQuantizer()
-        if not isinstance(quantizer, quantizers_lib.Quantizer):
-            raise ValueError(f"QuantizeLayer needs a kopt.quantization Quantizer. Received: quantizer={quantizer!r}")
-        self.quantizer = quantizer
-
-    def build(self, input_shape=None):
-        self._ranges = self.quantizer.build(input_shape, "input", self)
-        self.built = True
-
-    def call(self, inputs, training=None):
-        # In the file this is a QUANTIZE op on float data; LiteRT's XNNPACK rounds
-        # its ties to even, where FakeQuant rounds them up. Images scaled as
-        # x / 127.5 - 1 sit exactly on ties, so without this the file and the QAT
-        # model disagree on half the pixels (see fake_quant's ``ties``).
-        return self.quantizer(inputs, training, self._ranges, ties="even")
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "quantizer": keras.saving.serialize_keras_object(self.quantizer)}
+def _producer_through_identities(tensor):
+    """The operation that computed ``tensor``, looking through Identity layers (folded BatchNormalization)."""
+    for _ in range(8):
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        operation, node_index = history[0], history[1]
+        if not isinstance(operation, keras.layers.Identity):
+            return operation
+        nodes = getattr(operation, "_inbound_nodes", None) or []
+        if node_index >= len(nodes) or len(nodes[node_index].input_tensors) != 1:
+            return None
+        tensor = nodes[node_index].input_tensors[0]
+    return None
 
 
 def _leading_shape(layer, inputs):

@@ -67,11 +67,13 @@ def test_the_qat_bias_is_the_files_int32_bias(tmp_path):
         qat(images, training=True)
     path = tflite_export.convert(qat, str(tmp_path / "bias.tflite"), mode="int8")
     flat = TFLiteFlatbuffer(path)
-    file_biases = []
+    file_biases = []  # (int32 values, scale), each sorted by value
     for tensor in range(flat.tensor_count):
         if flat.dtype(tensor) == "int32" and flat.is_constant(tensor) and flat.quantization(tensor):
-            scale = np.asarray(flat.quantization(tensor)["scale"])
-            file_biases.append(np.sort(flat.values(tensor).astype(np.float64) * scale))
+            values = flat.values(tensor).astype(np.int64)
+            scale = np.broadcast_to(np.asarray(flat.quantization(tensor)["scale"], np.float64), values.shape)
+            order = np.argsort(values, kind="stable")
+            file_biases.append((values[order], scale[order]))
     checked = 0
     for layer in qat.layers:
         if not (isinstance(layer, QuantizeWrapper) and getattr(layer.layer, "bias", None) is not None):
@@ -80,17 +82,26 @@ def test_the_qat_bias_is_the_files_int32_bias(tmp_path):
         original = layer.run_with_values
 
         def spy(values, *args, _layer=layer, _original=original, **kwargs):
+            # On the integer grid, the layer runs with the int32 accumulator's bias
+            # and its activation scales by input_scale * weight_scale.
             captured["bias"] = keras.ops.convert_to_numpy(values[id(_layer.layer.bias)])
+            captured["scale"] = keras.ops.convert_to_numpy(_layer.layer.activation.scale)
             return _original(values, *args, **kwargs)
 
         layer.run_with_values = spy
         qat(images[:1], training=False)  # eager, so the spy sees values
         del layer.run_with_values
-        rounded = np.sort(captured["bias"].astype(np.float64))
-        match = [b for b in file_biases if b.shape == rounded.shape and np.allclose(b, rounded, rtol=1e-5, atol=1e-9)]
-        assert match, f"{layer.name}: no int32 bias of the file equals the QAT bias {rounded[:4]}"
-        float_bias = np.sort(keras.ops.convert_to_numpy(layer.layer.bias.value))
-        assert not np.allclose(float_bias, rounded, rtol=1e-6, atol=0), f"{layer.name}: the bias was not rounded"
+        integers = captured["bias"].astype(np.float64)
+        np.testing.assert_array_equal(integers, np.round(integers), err_msg=layer.name)
+        order = np.argsort(integers, kind="stable")
+        scale = np.broadcast_to(captured["scale"].astype(np.float64), integers.shape)[order]
+        match = [
+            b for b in file_biases
+            if b[0].shape == integers.shape and np.array_equal(b[0], integers[order]) and np.allclose(b[1], scale, rtol=1e-5)
+        ]  # fmt: skip
+        assert match, f"{layer.name}: no int32 bias of the file equals the QAT bias {integers[order][:4]}"
+        float_bias = np.sort(keras.ops.convert_to_numpy(layer.layer.bias.value).astype(np.float64))
+        assert not np.allclose(float_bias, np.sort(integers[order] * scale), rtol=1e-6, atol=0), f"{layer.name}: not rounded"
         checked += 1
     assert checked == 4
 

@@ -1,0 +1,173 @@
+"""Convolutions and matmuls computed on the integer grid, as the int8 file computes them.
+
+An int8 TFLite convolution (or fully connected layer) multiplies integers and
+sums them exactly in int32, then scales the sum once:
+
+    out = round((sum_k (q_x - zp_x) * q_w + q_bias) * input_scale * weight_scale / output_scale)
+
+A QAT model that runs the same layer on the fake-quantized float tensors sums
+products like ``input_scale * weight_scale * (q_x - zp_x) * q_w`` in float32, in
+the order the backend's kernel picks. The rounding error is tiny, but a few in
+ten thousand outputs land on the other side of a rounding boundary, one step
+off the file's; through fifty residual blocks (ResNet50) those steps grow until
+the file and the QAT model disagree on predictions.
+
+Dividing the quantized input and kernel by their scales gives integers again,
+whose products and sums float32 holds exactly (while every partial sum stays
+under 2**24, which int8 data reaches only in pathological layers), so the
+layer's own kernel then computes the file's int32 accumulator, and one multiply
+by ``input_scale * weight_scale`` per channel afterwards scales it like the file.
+Rounding uses the straight-through estimator, so gradients are those of the
+float layer.
+
+Example:
+
+>>> import numpy as np
+>>> x = np.array([[0.3, -0.1]], "float32")
+>>> [float(v) for v in to_grid(x, np.float32(0.1))[0]]
+[3.0, -1.0]
+"""
+
+import keras
+from keras import ops
+
+from kopt.quantization.fake_quant import divide_exactly
+
+__all__ = ["RescaledActivation", "accumulates_exactly", "kernel_to_grid", "requantized_add", "to_grid"]
+
+_LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
+_EXACT_DTYPES = ("float32", "float64")
+
+
+def to_grid(values, scale):
+    """``values / scale`` rounded to integers, gradient straight through."""
+    values = ops.convert_to_tensor(values)
+    scaled = values / ops.stop_gradient(ops.cast(scale, values.dtype))
+    return scaled + ops.stop_gradient(ops.round(scaled) - scaled)
+
+
+def kernel_to_grid(layer, kernel, weight_scale):
+    """The quantized ``kernel`` of ``layer`` as integers, ``weight_scale`` per output channel."""
+    scale = ops.convert_to_tensor(weight_scale)
+    if isinstance(layer, keras.layers.DepthwiseConv2D) and len(scale.shape) == 1:
+        # (h, w, in, multiplier): output channel c * multiplier + m has scale[c * multiplier + m].
+        scale = ops.reshape(scale, tuple(kernel.shape[-2:]))
+    return to_grid(kernel, scale)
+
+
+def accumulates_exactly(layer, compute_dtype):
+    """Whether ``layer`` can run on the integer grid inside a QAT wrapper.
+
+    True for channels-last convolutions (not transposed), depthwise convolutions
+    and Dense layers computing in float32 or float64: half precision cannot hold
+    an int32 accumulator.
+    """
+    if compute_dtype not in _EXACT_DTYPES:
+        return False
+    if isinstance(layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)):
+        return False
+    if isinstance(layer, keras.layers.DepthwiseConv2D) or isinstance(layer, _LAYERS):
+        return getattr(layer, "data_format", "channels_last") == "channels_last"
+    return False
+
+
+class RescaledActivation:
+    """An activation applied after scaling the integer accumulator back to real values.
+
+    Installed as the layer's activation while it runs on the integer grid: the
+    layer's kernel computes the accumulator, this scales it by
+    ``input_scale * weight_scale`` (per output channel) and then applies the
+    layer's own activation (the quantization-aware one, when there is one).
+
+    Given ``output_scale`` (in inference, when the grid of the layer's output is
+    known), it also rounds the way LiteRT's XNNPACK kernels requantize:
+    ``round_half_even(float32(accumulator) * multiplier)`` steps of
+    ``output_scale``, with ``multiplier = input_scale * weight_scale /
+    output_scale`` evaluated in float32 in that order. The output quantizer then
+    finds the values already on its grid, and the layer gives the file's
+    integers bit for bit (a float64 requantization would differ from the file
+    on about one output in 500,000, which a deep network amplifies).
+
+    Args:
+        activation: The layer's activation function.
+        scale: ``input_scale * weight_scale``, a scalar or one per output channel.
+        output_scale: The step of the output's grid, or ``None`` to leave the
+            rounding to the output quantizer.
+
+    Example:
+
+    >>> import numpy as np
+    >>> rescaled = RescaledActivation(keras.activations.relu, np.float32(0.5))
+    >>> [float(v) for v in rescaled(np.array([-4.0, 4.0], "float32"))]
+    [0.0, 2.0]
+    >>> on_grid = RescaledActivation(keras.activations.relu, np.float32(0.5), output_scale=np.float32(0.75))
+    >>> [float(v) for v in on_grid(np.array([-4.0, 4.0], "float32"))]
+    [0.0, 2.25]
+    """
+
+    def __init__(self, activation, scale, output_scale=None):
+        self.activation = activation
+        self.scale = scale
+        self.output_scale = output_scale
+        self.__name__ = getattr(activation, "__name__", type(activation).__name__)
+
+    def __call__(self, accumulator):
+        accumulator = ops.convert_to_tensor(accumulator)
+        scale = ops.stop_gradient(ops.cast(self.scale, accumulator.dtype))
+        real = accumulator * scale
+        if self.output_scale is not None:
+            output_scale = ops.stop_gradient(ops.cast(self.output_scale, "float32"))
+            multiplier = divide_exactly(ops.cast(scale, "float32"), output_scale)
+            steps = ops.round(ops.cast(accumulator, "float32") * multiplier)
+            requantized = ops.cast(steps * output_scale, accumulator.dtype)
+            real = real + ops.stop_gradient(requantized - real)
+        return self.activation(real) if self.activation is not None else real
+
+
+def requantized_add(a, b, a_scale, b_scale, output_scale):
+    """``a + b`` as LiteRT's XNNPACK int8 ADD computes it, on the output's grid.
+
+    The kernel does not add real values: it scales each input's integers by a
+    fixed-point multiplier of about 21 bits and shifts the sum back,
+
+        shift = 20 - exponent(max(a_scale, b_scale) / output_scale)
+        m_a = round(a_scale / output_scale * 2**shift)      (likewise m_b)
+        out = floor((q_a * m_a + q_b * m_b + 2**(shift - 1)) / 2**shift)
+
+    (``q`` counted from each zero point), so it rounds the exact sum half up,
+    after the multipliers' own rounding; an exact float sum differs from it on
+    about one element in ten thousand, enough to change predictions after a
+    ResNet's sixteen residual adds. ``a`` and ``b`` must lie on their grids;
+    the result lies on the output's (the quantizer after it clips it).
+
+    Example:
+
+    >>> import numpy as np
+    >>> one = np.float32(1.0)
+    >>> [float(v) for v in requantized_add(np.array([1.0, 2.0], "float32"), np.array([0.5, -3.0], "float32"),
+    ...                                    np.float32(0.5), np.float32(0.5), one)]
+    [2.0, -1.0]
+    """
+    a_scale, b_scale, output_scale = (ops.cast(ops.stop_gradient(s), "float32") for s in (a_scale, b_scale, output_scale))
+    a_ratio = divide_exactly(a_scale, output_scale)
+    b_ratio = divide_exactly(b_scale, output_scale)
+    shift = 20 - _exponent(ops.maximum(a_ratio, b_ratio))
+    power = ops.power(2.0, ops.cast(shift, "float32"))  # exact: a power of two
+    a_multiplier = ops.cast(ops.round(a_ratio * power), "int32")
+    b_multiplier = ops.cast(ops.round(b_ratio * power), "int32")
+    a_steps = ops.cast(ops.round(ops.divide(ops.cast(a, "float32"), a_scale)), "int32")
+    b_steps = ops.cast(ops.round(ops.divide(ops.cast(b, "float32"), b_scale)), "int32")
+    rounding = ops.left_shift(ops.ones_like(shift), shift - 1)
+    total = a_steps * a_multiplier + b_steps * b_multiplier + rounding  # < 2**30: exact in int32
+    steps = ops.right_shift(total, shift)  # arithmetic: floor
+    outputs = ops.cast(steps, "float32") * output_scale
+    exact = ops.cast(a, "float32") + ops.cast(b, "float32")
+    return ops.cast(exact + ops.stop_gradient(outputs - exact), ops.convert_to_tensor(a).dtype)
+
+
+def _exponent(value):
+    """``floor(log2(value))`` of a positive float32, exactly (as its exponent bits give it)."""
+    guess = ops.cast(ops.floor(ops.log2(value)), "int32")
+    # log2 may land a hair on the wrong side of a power of two; powers of two are exact.
+    guess = ops.where(ops.power(2.0, ops.cast(guess, "float32")) > value, guess - 1, guess)
+    return ops.where(ops.power(2.0, ops.cast(guess + 1, "float32")) <= value, guess + 1, guess)
