@@ -93,10 +93,21 @@ def plan(model, *, fold_batch_norm=True, resolve=None):
             continue
         if isinstance(layer, _FOLDABLE) and activation_name(layer.activation) != "linear":
             continue
-        reader = _only_reader(folds.get(name, name), readers, calls)
-        if reader is not None and is_fusable_relu(layers.get(reader)):
+        if _read_by_one_relu(folds.get(name, name), readers, calls, layers):
             fused.add(name)
     return FoldPlan(folds=folds, fused=fused)
+
+
+def _read_by_one_relu(name, readers, calls, layers):
+    """Whether every reader of ``name`` is the same fusable ReLU (one, or identical ones the converter merges)."""
+    names = readers.get(name, [])
+    if not names or model_graph.OUTPUT in names or any(len(calls.get(reader, [])) != 1 for reader in names):
+        return False
+    relus = [layers.get(reader) for reader in names]
+    if not all(is_fusable_relu(relu) for relu in relus):
+        return False
+    configs = [{key: value for key, value in relu.get_config().items() if key != "name"} for relu in relus]
+    return all(type(relu) is type(relus[0]) for relu in relus) and all(c == configs[0] for c in configs)
 
 
 def fold_batch_norm_weights(kernel, bias, batch_norm_weights, *, epsilon, depthwise=False, transposed=False):

@@ -14,18 +14,16 @@ model input; its range becomes the input scale of the TFLite file.
 """
 
 
-import weakref
-
 import keras
 
 from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
 from kopt.quantization import fake_quant as fake_quant_lib
+from kopt.quantization import grid_links
 from kopt.quantization import integer_grid
 from kopt.quantization import normalization as normalization_lib
 from kopt.quantization import quantize_config as config_lib
 from kopt.quantization.quantize_layer import QuantizeLayer
-from kopt.quantization import transforms
 from kopt.utils.substitution import SubstitutingWrapper
 
 __all__ = ["QuantizeLayer", "QuantizeWrapper"]
@@ -85,38 +83,33 @@ class QuantizeWrapper(SubstitutingWrapper):
         self._output_sink = None
         # The layers whose quantizers give each of several inputs its grid (weak).
         self._input_sources = None
+        # An earlier layer computing the same function of the same tensor, whose
+        # ranges this one rounds with (weak; see grid_links).
+        self._twin = None
 
     def __call__(self, *args, **kwargs):
-        # A symbolic call (building the model, or loading it) shows where the input
-        # comes from: the bias is rounded on the grid input_scale * weight_scale.
-        if args and isinstance(args[0], keras.KerasTensor):
-            source = bias_lib.range_source(args[0])
-            known = self._input_source
-            if known is None:
-                self._input_source = weakref.ref(source) if source is not None else False
-            elif known is not False and known() is not source:
-                self._input_source = False  # a shared layer reading differently quantized inputs
-            _link_fused_producer(self, args[0])
-        elif args and isinstance(args[0], (list, tuple)) and all(isinstance(t, keras.KerasTensor) for t in args[0]):
-            # Several inputs (Add): each one's grid, for the file's integer ADD.
-            sources = [bias_lib.range_source(tensor) for tensor in args[0]]
-            known = self._input_sources
-            if known is None and all(source is not None for source in sources):
-                self._input_sources = [weakref.ref(source) for source in sources]
-            elif known is None or known is False or [ref() for ref in known] != sources:
-                self._input_sources = False
+        # A symbolic call (building the model, or loading it) shows the grids
+        # around this layer: see kopt.quantization.grid_links.
+        if args:
+            grid_links.link(self, args[0])
         return super().__call__(*args, **kwargs)
 
     def output_range(self):
         """``(quantizer, range variables)`` that put this layer's output on its grid, or ``None``."""
         config = self.quantize_config
+        owner = self._range_owner()
         output_quantizers = config.get_output_quantizers(self.layer)
         if output_quantizers:
-            return output_quantizers[-1], self._output_ranges[-1]
+            return output_quantizers[-1], owner._output_ranges[-1]
         activations = config.get_activations_and_quantizers(self.layer)
-        if activations and self._activation_ranges:
-            return activations[-1][1], self._activation_ranges[-1][1]
+        if activations and owner._activation_ranges:
+            return activations[-1][1], owner._activation_ranges[-1][1]
         return None
+
+    def _range_owner(self):
+        """The wrapper whose range variables this one quantizes with: its twin's (grid_links), or its own."""
+        twin = self._twin() if self._twin else None
+        return twin if twin is not None and twin.built else self
 
     def build(self, input_shape=None):
         if not self.layer.built:
@@ -141,7 +134,12 @@ class QuantizeWrapper(SubstitutingWrapper):
 
     def call(self, inputs, *args, training=None, **kwargs):
         config = self.quantize_config
-        output_quantizers = list(zip(config.get_output_quantizers(self.layer), self._output_ranges))
+        owner = self._range_owner()
+        if owner is not self:
+            # A twin rounds on its sibling's grid and leaves the ranges to it: the
+            # file computes the two as one op with one scale.
+            training = False
+        output_quantizers = list(zip(config.get_output_quantizers(self.layer), owner._output_ranges))
         shared = bool(output_quantizers) and config.output_shares_input_range(self.layer)
         source_range = self._source_range() if shared else None
         if source_range is not None:
@@ -149,7 +147,13 @@ class QuantizeWrapper(SubstitutingWrapper):
             # the very same scale on both sides (average pooling), and two ranges
             # tracked apart differ in the last bits, which the converter rejects.
             # The inputs are already on that grid; the output is rounded onto it.
+            # The exported graph leaves that rounding to the converter, which
+            # carries the input's scale through the pooling: a FakeQuant there
+            # made it keep other readers of the pooled tensor's input (NASNet's
+            # max pools beside an average pool) in float.
             output_quantizers[0] = source_range
+            if fake_quant_lib.lowering_active():
+                output_quantizers = output_quantizers[1:]
         elif shared and not fake_quant_lib.lowering_active():
             # The range tracks the inputs and the output is rounded onto the same
             # grid: TFLite requantizes the input to the output's scale. The
@@ -166,10 +170,10 @@ class QuantizeWrapper(SubstitutingWrapper):
         activations = config.get_activations_and_quantizers(self.layer)
         aware = [
             activations_lib.QuantizeAwareActivation(activation, quantizer, input_ranges, output_ranges, training)
-            for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, self._activation_ranges)
+            for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, owner._activation_ranges)
         ]
         # Activation ranges are updated inside the wrapped layer's call.
-        activation_ranges = [v for pair in self._activation_ranges for d in pair if d for v in d.values()]
+        activation_ranges = [v for pair in owner._activation_ranges for d in pair if d for v in d.values()]
         if aware:
             config.set_quantize_activations(self.layer, aware)
         add_grids = None if training else self._add_grids(inputs)
@@ -242,7 +246,7 @@ class QuantizeWrapper(SubstitutingWrapper):
 
     def _source_range(self):
         """``(quantizer, range variables)`` of the layer that quantized this one's input, or ``None``."""
-        return _quantizer_range(self._input_source() if self._input_source else None)
+        return grid_links.quantizer_range(self._input_source() if self._input_source else None)
 
     def _add_grids(self, inputs):
         """The steps of an Add's two input grids and of its output grid, for the file's integer ADD; or ``None``."""
@@ -250,7 +254,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             return None
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2 or len(self._input_sources) != 2:
             return None
-        grids = [_quantizer_range(source()) for source in self._input_sources] + [self._output_grid()]
+        grids = [grid_links.quantizer_range(source()) for source in self._input_sources] + [self._output_grid()]
         scales = [bias_lib.activation_scale(*grid) if grid is not None else None for grid in grids]
         return None if any(scale is None for scale in scales) else scales
 
@@ -326,45 +330,6 @@ class QuantizeWrapper(SubstitutingWrapper):
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         quantize_config = keras.saving.deserialize_keras_object(config.pop("quantize_config"), custom_objects=custom_objects)
         return cls(layer, quantize_config, **config)
-
-
-def _quantizer_range(source):
-    """``(quantizer, range variables)`` that put ``source``'s output on its grid, or ``None``."""
-    if isinstance(source, QuantizeWrapper):
-        return source.output_range()
-    if isinstance(source, QuantizeLayer):
-        return source.quantizer, source._ranges
-    return None
-
-
-def _link_fused_producer(reader, tensor):
-    """Tells the wrapper that produced ``tensor`` that ``reader``, a fused ReLU, quantizes its output."""
-    if not transforms.is_fusable_relu(reader.layer):
-        return
-    producer = _producer_through_identities(tensor)
-    if not isinstance(producer, QuantizeWrapper) or producer is reader or producer.output_range() is not None:
-        return
-    known = producer._output_sink
-    if known is None:
-        producer._output_sink = weakref.ref(reader)
-    elif known is not False and known() is not reader:
-        producer._output_sink = False
-
-
-def _producer_through_identities(tensor):
-    """The operation that computed ``tensor``, looking through Identity layers (folded BatchNormalization)."""
-    for _ in range(8):
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
-            return None
-        operation, node_index = history[0], history[1]
-        if not isinstance(operation, keras.layers.Identity):
-            return operation
-        nodes = getattr(operation, "_inbound_nodes", None) or []
-        if node_index >= len(nodes) or len(nodes[node_index].input_tensors) != 1:
-            return None
-        tensor = nodes[node_index].input_tensors[0]
-    return None
 
 
 def _leading_shape(layer, inputs):

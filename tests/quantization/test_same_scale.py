@@ -47,3 +47,24 @@ def test_average_pooling_keeps_the_exact_scale_of_its_input_in_the_file(tmp_path
     file_out = tflite_export.predict(path, images[:32])
     keras_out = qat.predict(images[:32], verbose=0)
     assert np.abs(file_out - keras_out).max() <= 0.1 * np.ptp(keras_out)
+
+
+def test_max_pools_beside_an_average_pool_of_one_tensor_stay_int8(tmp_path):
+    # NASNetMobile's stem reduction cell pads one tensor and reads it with two
+    # identical max pools (merged by the converter) and an average pool. With a
+    # FakeQuant after the average pool, the converter kept the ADDs reading the
+    # max pools in float; the exported graph now leaves that rounding to it.
+    base = keras.applications.NASNetMobile(weights=None, input_shape=(32, 32, 3), classes=10)
+    outputs = [base.get_layer(name).output for name in ("reduction_add4_stem_1", "reduction_left3_stem_1")]
+    qat = quantize_model(keras.Model(base.inputs, outputs))
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 3)).astype("float32")
+    qat(images, training=True)
+    path = tflite_export.convert(qat, str(tmp_path / "stem.tflite"), mode="int8")
+    integer, reasons = tflite_export.is_fully_integer(path)
+    assert integer, reasons
+    keras_outputs = qat.predict(images, verbose=0)
+    file_outputs = tflite_export.predict(path, images)
+    for keras_out in keras_outputs:
+        step = (keras_out.max() - min(keras_out.min(), 0.0)) / 255.0
+        apart = min(np.abs(f - keras_out).max() for f in file_outputs if f.shape == keras_out.shape)
+        assert apart <= 1.01 * step, (apart, step)

@@ -1,0 +1,132 @@
+"""Where a QuantizeWrapper's neighbouring grids are, found in the symbolic graph.
+
+A wrapper computes what the int8 file computes only if it knows the grids
+around it: the quantizer that produced its input (bias grid, integer
+accumulator), the fused ReLU that quantizes its output (requantization), the
+quantizers of an Add's two inputs, and a twin: a layer computing the very same
+function of the very same tensor (NASNet applies ``relu`` to one tensor in
+several branches), which the converter merges into one op with one scale, so
+the twin must round on its first sibling's grid, not on a range of its own.
+
+:func:`link` runs on every symbolic call of a wrapper (building the model, and
+again when a ``.keras`` file is loaded) and keeps weak references, so Keras does
+not track the neighbours as sublayers. A layer shared between differently
+connected calls keeps no link (``False``).
+"""
+
+import weakref
+
+import keras
+
+from kopt.quantization import bias as bias_lib
+from kopt.quantization import transforms
+
+__all__ = ["link", "quantizer_range"]
+
+
+def link(wrapper, inputs):
+    """Records the grids around ``wrapper`` from the symbolic ``inputs`` of one call."""
+    if isinstance(inputs, keras.KerasTensor):
+        source = bias_lib.range_source(inputs)
+        wrapper._input_source = _merge(wrapper._input_source, source)
+        wrapper._twin = _merge(wrapper._twin, _identical_sibling(wrapper, inputs))
+        _link_fused_producer(wrapper, inputs)
+    elif isinstance(inputs, (list, tuple)) and inputs and all(isinstance(t, keras.KerasTensor) for t in inputs):
+        # Several inputs (Add): each one's grid, for the file's integer ADD.
+        sources = [bias_lib.range_source(tensor) for tensor in inputs]
+        known = wrapper._input_sources
+        if known is None and all(source is not None for source in sources):
+            wrapper._input_sources = [weakref.ref(source) for source in sources]
+        elif known is None or known is False or [ref() for ref in known] != sources:
+            wrapper._input_sources = False
+
+
+def quantizer_range(source):
+    """``(quantizer, range variables)`` that put ``source``'s output on its grid, or ``None``."""
+    from kopt.quantization.quantize_layer import QuantizeLayer
+    from kopt.quantization.wrapper import QuantizeWrapper
+
+    if isinstance(source, QuantizeWrapper):
+        return source.output_range()
+    if isinstance(source, QuantizeLayer):
+        return source.quantizer, source._ranges
+    return None
+
+
+def _merge(known, found):
+    """A weak link to ``found`` on the first call; ``False`` once calls disagree (or found nothing)."""
+    if known is None:
+        return weakref.ref(found) if found is not None else False
+    if known is not False and known() is not found:
+        return False
+    return known
+
+
+def _identical_sibling(wrapper, tensor):
+    """An earlier wrapper computing the same weightless function of ``tensor``, or ``None``."""
+    from kopt.quantization.wrapper import QuantizeWrapper
+
+    if wrapper.layer.weights:
+        return None
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    for node in getattr(history[0], "_outbound_nodes", None) or []:
+        other = node.operation
+        if other is wrapper or not isinstance(other, QuantizeWrapper) or other._twin:
+            continue
+        if len(node.input_tensors) == 1 and node.input_tensors[0] is tensor and _same_function(wrapper, other):
+            return other
+    return None
+
+
+def _same_function(wrapper, other):
+    if type(wrapper.layer) is not type(other.layer) or other.layer.weights:
+        return False
+    if _plain(wrapper.quantize_config.get_config()) != _plain(other.quantize_config.get_config()):
+        return False
+    config, other_config = _plain(wrapper.layer.get_config()), _plain(other.layer.get_config())
+    config.pop("name", None), other_config.pop("name", None)
+    return config == other_config
+
+
+def _plain(config):
+    """A config without the ids Keras adds while saving or loading (``shared_object_id``)."""
+    if isinstance(config, dict):
+        return {key: _plain(value) for key, value in config.items() if key != "shared_object_id"}
+    if isinstance(config, (list, tuple)):
+        return [_plain(value) for value in config]
+    return config
+
+
+def _link_fused_producer(reader, tensor):
+    """Tells the wrapper that produced ``tensor`` that ``reader``, a fused ReLU, quantizes its output."""
+    from kopt.quantization.wrapper import QuantizeWrapper
+
+    if not transforms.is_fusable_relu(reader.layer):
+        return
+    producer = _producer_through_identities(tensor)
+    if not isinstance(producer, QuantizeWrapper) or producer is reader or producer.output_range() is not None:
+        return
+    reader = reader._range_owner()  # twin ReLUs are one op in the file
+    known = producer._output_sink
+    if known is None:
+        producer._output_sink = weakref.ref(reader)
+    elif known is not False and known() is not reader:
+        producer._output_sink = False
+
+
+def _producer_through_identities(tensor):
+    """The operation that computed ``tensor``, looking through Identity layers (folded BatchNormalization)."""
+    for _ in range(8):
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        operation, node_index = history[0], history[1]
+        if not isinstance(operation, keras.layers.Identity):
+            return operation
+        nodes = getattr(operation, "_inbound_nodes", None) or []
+        if node_index >= len(nodes) or len(nodes[node_index].input_tensors) != 1:
+            return None
+        tensor = nodes[node_index].input_tensors[0]
+    return None
