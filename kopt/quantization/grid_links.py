@@ -39,6 +39,8 @@ def link(wrapper, inputs):
             wrapper._input_sources = [weakref.ref(source) for source in sources]
         elif known is None or known is False or [ref() for ref in known] != sources:
             wrapper._input_sources = False
+        if isinstance(wrapper.layer, keras.layers.Concatenate):
+            _link_concatenated_producers(wrapper, inputs)
 
 
 def quantizer_range(source):
@@ -97,6 +99,21 @@ def _plain(config):
     if isinstance(config, (list, tuple)):
         return [_plain(value) for value in config]
     return config
+
+
+def _link_concatenated_producers(concat, tensors):
+    """Tells the wrappers that produced ``tensors`` that ``concat`` reads them.
+
+    Whether the concatenation is their only reader is known only once the model
+    is complete; :meth:`QuantizeWrapper._concat_range` checks it when it runs.
+    """
+    from kopt.quantization.wrapper import QuantizeWrapper
+
+    for tensor in tensors:
+        producer = _producer_through_identities(tensor)
+        if isinstance(producer, QuantizeWrapper) and producer is not concat:
+            known = producer._concat_sink
+            producer._concat_sink = weakref.ref(concat) if known is None or known() is concat else False
 
 
 def _link_fused_producer(reader, tensor):

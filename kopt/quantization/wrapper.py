@@ -86,6 +86,8 @@ class QuantizeWrapper(SubstitutingWrapper):
         # An earlier layer computing the same function of the same tensor, whose
         # ranges this one rounds with (weak; see grid_links).
         self._twin = None
+        # The Concatenate that reads this layer's output (weak; see grid_links).
+        self._concat_sink = None
 
     def __call__(self, *args, **kwargs):
         # A symbolic call (building the model, or loading it) shows the grids
@@ -99,12 +101,31 @@ class QuantizeWrapper(SubstitutingWrapper):
         config = self.quantize_config
         owner = self._range_owner()
         output_quantizers = config.get_output_quantizers(self.layer)
+        concat = self._concat_range()
+        if concat is not None:
+            return concat
         if output_quantizers:
             return output_quantizers[-1], owner._output_ranges[-1]
         activations = config.get_activations_and_quantizers(self.layer)
         if activations and owner._activation_ranges:
             return activations[-1][1], owner._activation_ranges[-1][1]
         return None
+
+    def _concat_range(self):
+        """The range of the Concatenate that is this layer's only reader, when this one quantizes its output."""
+        sink = self._concat_sink() if self._concat_sink else None
+        nodes = getattr(self, "_outbound_nodes", None) or []
+        if sink is None or len(nodes) != 1 or nodes[0].operation is not sink or self._twin:
+            return None
+        config = self.quantize_config
+        activations = config.get_activations_and_quantizers(self.layer)
+        if not config.get_output_quantizers(self.layer):
+            if not (activations and self._activation_ranges):
+                return None  # this layer leaves its output unquantized
+            activation = activations[-1][0]
+            if activations_lib.quantizes_input(activation) or activations_lib.fixed_output_quantizer(activation, 8):
+                return None  # an op of its own, or a fixed grid: the file requantizes for the concatenation
+        return sink.output_range()
 
     def _range_owner(self):
         """The wrapper whose range variables this one quantizes with: its twin's (grid_links), or its own."""
@@ -141,6 +162,11 @@ class QuantizeWrapper(SubstitutingWrapper):
             training = False
         output_quantizers = list(zip(config.get_output_quantizers(self.layer), owner._output_ranges))
         shared = bool(output_quantizers) and config.output_shares_input_range(self.layer)
+        concat = None if training or shared else self._concat_range()
+        if concat is not None and output_quantizers:
+            # The file gives a tensor that only a concatenation reads the
+            # concatenation's scale, and requantizes straight onto it.
+            output_quantizers[-1], concat = concat, None
         source_range = self._source_range() if shared else None
         if source_range is not None:
             # The input's own grid, read from its producer's range: the file needs
@@ -168,12 +194,16 @@ class QuantizeWrapper(SubstitutingWrapper):
         }
         scales = self._grid_scales(quantized, weights_and_quantizers)
         activations = config.get_activations_and_quantizers(self.layer)
+        activation_ranges = list(owner._activation_ranges)
+        if concat is not None:  # the output's grid is the activation's (see above)
+            activations = activations[:-1] + [(activations[-1][0], concat[0])]
+            activation_ranges[-1] = (activation_ranges[-1][0], concat[1])
         aware = [
             activations_lib.QuantizeAwareActivation(activation, quantizer, input_ranges, output_ranges, training)
-            for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, owner._activation_ranges)
+            for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, activation_ranges)
         ]
         # Activation ranges are updated inside the wrapped layer's call.
-        activation_ranges = [v for pair in owner._activation_ranges for d in pair if d for v in d.values()]
+        activation_ranges = [v for pair in activation_ranges for d in pair if d for v in d.values()]
         if aware:
             config.set_quantize_activations(self.layer, aware)
         add_grids = None if training else self._add_grids(inputs)
@@ -289,11 +319,15 @@ class QuantizeWrapper(SubstitutingWrapper):
     def _output_grid(self):
         """``(quantizer, ranges)`` of the grid the file requantizes this layer's accumulator to, or ``None``.
 
-        Its own output range, or that of the fused ReLU reading it; ``None`` for
-        an activation TFLite runs as an op of its own.
+        Its own output range, or that of the fused ReLU reading it; for an
+        activation TFLite runs as an op of its own (softmax), that op's input range.
         """
         activation = getattr(self.layer, "activation", None)
         if activation is not None and activations_lib.activation_name(activation) not in activations_lib.FUSED_ACTIVATIONS:
+            activations = self.quantize_config.get_activations_and_quantizers(self.layer)
+            ranges = self._range_owner()._activation_ranges
+            if activations and ranges and ranges[-1][0] is not None:
+                return activations[-1][1], ranges[-1][0]
             return None
         own = self.output_range()
         if own is not None:

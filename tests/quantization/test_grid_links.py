@@ -20,7 +20,7 @@ def _twin_relus(second=None):
     b = (second or L.ReLU(name="relu_b"))(x)
     a = L.Conv2D(8, 1, name="after_a")(a)
     b = L.DepthwiseConv2D(3, padding="same", name="after_b")(b)
-    return keras.Model(inputs, L.Add()([a, b]))
+    return keras.Model(inputs, L.Concatenate()([a, b]))
 
 
 def _wrappers(model):
@@ -81,3 +81,19 @@ def test_an_add_knows_the_quantizers_of_both_inputs():
     qat = quantize_model(keras.Model(inputs, L.Add(name="sum")([a, b])))
     wrappers = _wrappers(qat)
     assert [ref() for ref in wrappers["sum"]._input_sources] == [wrappers["a"], wrappers["b"]]
+
+
+def test_a_tensor_read_only_by_a_concatenation_takes_its_grid_in_inference():
+    inputs = keras.Input((6, 6, 3))
+    a = L.Conv2D(4, 1, name="only_concat")(inputs)
+    b = L.Conv2D(4, 1, name="also_added")(inputs)
+    joined = L.Concatenate(name="joined")([a, b])
+    qat = quantize_model(keras.Model(inputs, [joined, L.Add(name="other")([b, b])]))
+    wrappers = _wrappers(qat)
+    concat_range = wrappers["joined"].output_range()
+    assert wrappers["only_concat"].output_range()[1] is concat_range[1]
+    assert wrappers["also_added"].output_range()[1] is not concat_range[1]
+    images = np.random.default_rng(2).normal(size=(16, 6, 6, 3)).astype("float32")
+    own = wrappers["only_concat"]._activation_ranges[-1][1]["max"]
+    qat(images, training=True)  # training keeps the layer's own range: the concatenation's is empty at first
+    assert float(own.numpy()) > 0.0
