@@ -35,7 +35,7 @@ from kopt.quantization.quantizers import FixedRangeQuantizer
 from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 
-__all__ = ["activation_scale", "fake_quant_bias", "range_source", "weight_scale"]
+__all__ = ["activation_grid", "activation_scale", "fake_quant_bias", "range_source", "weight_scale"]
 
 # How far back through layers that keep their input's grid (pooling, padding,
 # reshapes, folded BatchNormalization) the input's quantizer is looked for.
@@ -68,6 +68,12 @@ def weight_scale(kernel, quantizer, ranges):
 
 def activation_scale(quantizer, ranges):
     """The scale TFLite stores for the grid ``quantizer`` puts a tensor on, from its range variables; or ``None``."""
+    grid = activation_grid(quantizer, ranges)
+    return grid[0] if grid is not None else None
+
+
+def activation_grid(quantizer, ranges):
+    """``(scale, min)`` of the grid ``quantizer`` puts a tensor on: the file's scale and the sanitized lower end."""
     if isinstance(quantizer, FixedRangeQuantizer):
         low, high = quantizer.init_min, quantizer.init_max
     elif isinstance(quantizer, (MovingAverageQuantizer, AllValuesQuantizer)) and not quantizer.per_axis:
@@ -75,7 +81,7 @@ def activation_scale(quantizer, ranges):
     else:
         return None
     low, high = sanitize_range(ops.cast(low, "float32"), ops.cast(high, "float32"))
-    return file_scale(low, high, num_bits=quantizer.num_bits, narrow_range=quantizer.narrow_range)
+    return file_scale(low, high, num_bits=quantizer.num_bits, narrow_range=quantizer.narrow_range), low
 
 
 def range_source(tensor):

@@ -33,7 +33,7 @@ from keras import ops
 
 from kopt.quantization.fake_quant import divide_exactly
 
-__all__ = ["RescaledActivation", "accumulates_exactly", "kernel_to_grid", "requantized_add", "to_grid"]
+__all__ = ["RescaledActivation", "accumulates_exactly", "average_pool_rounding", "kernel_to_grid", "requantized_add", "to_grid"]
 
 _LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
 _EXACT_DTYPES = ("float32", "float64")
@@ -171,3 +171,41 @@ def _exponent(value):
     # log2 may land a hair on the wrong side of a power of two; powers of two are exact.
     guess = ops.where(ops.power(2.0, ops.cast(guess, "float32")) > value, guess - 1, guess)
     return ops.where(ops.power(2.0, ops.cast(guess + 1, "float32")) <= value, guess + 1, guess)
+
+
+def average_pool_rounding(values, scale, min_value, *, num_bits=8):
+    """Average-pooled ``values`` rounded as TFLite's int8 AVERAGE_POOL_2D rounds them.
+
+    The kernel sums the raw int8 values of a window (zero point included) and
+    divides by the window's size, rounding half away from zero. The QAT model
+    averages real values and its output quantizer would round half up: with an
+    even window (DenseNet's 2x2 pooling, or the border of a "same" 3x3 one) half
+    of the ties fall the other way. This puts ``values`` on the kernel's
+    integers first; the output quantizer then finds them on its grid.
+
+    Args:
+        values: The pooled real values, averages of values on the grid.
+        scale: The grid step the file stores (:func:`file_scale`).
+        min_value: The sanitized lower end of the grid's range.
+        num_bits: Bits of the grid.
+
+    Example:
+
+    >>> import numpy as np
+    >>> # min -1.28 and step 0.01: zero point 0, so -0.005 (raw -0.5) rounds away from zero.
+    >>> [round(float(v), 3) for v in average_pool_rounding(np.array([-0.005, 0.005], "float32"),
+    ...                                                    np.float32(0.01), np.float32(-1.28))]
+    [-0.01, 0.01]
+    """
+    values = ops.convert_to_tensor(values)
+    scale = ops.stop_gradient(ops.cast(scale, "float32"))
+    low = float(-(2 ** (num_bits - 1)))
+    zero_point = ops.round(low - ops.cast(min_value, "float32") / scale)
+    raw = ops.cast(values, "float32") / scale + zero_point
+    # A window mean is a multiple of 1 / window size, but the QAT grid's float32
+    # step is not exactly the file's: snapping to 1/1024 puts ties back on .5
+    # without moving any other mean (windows under 500 elements) across one.
+    raw = ops.round(raw * 1024.0) / 1024.0
+    rounded = ops.sign(raw) * ops.floor(ops.abs(raw) + 0.5)
+    on_grid = ops.cast((rounded - zero_point) * scale, values.dtype)
+    return values + ops.stop_gradient(on_grid - values)

@@ -249,6 +249,8 @@ class QuantizeWrapper(SubstitutingWrapper):
         # quantizing ones installed made MirroredStrategy runs drift from
         # one-device runs (tests/quantization/test_distributed.py).
         self.apply_updates(updates)
+        if source_range is not None and not fake_quant_lib.lowering_active():
+            outputs = _average_pool_rounding(outputs, *source_range)
         for index, (quantizer, ranges) in enumerate(output_quantizers):
             outputs = quantizer(outputs, False if shared and index == 0 else training, ranges)
         return outputs
@@ -364,6 +366,14 @@ class QuantizeWrapper(SubstitutingWrapper):
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         quantize_config = keras.saving.deserialize_keras_object(config.pop("quantize_config"), custom_objects=custom_objects)
         return cls(layer, quantize_config, **config)
+
+
+def _average_pool_rounding(outputs, quantizer, ranges):
+    """Average pooling's output rounded like TFLite's int8 kernel, on its input's grid (when that is known)."""
+    grid = bias_lib.activation_grid(quantizer, ranges)
+    if grid is None or quantizer.num_bits != 8:
+        return outputs
+    return integer_grid.average_pool_rounding(outputs, *grid)
 
 
 def _leading_shape(layer, inputs):
