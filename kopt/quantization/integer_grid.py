@@ -17,8 +17,9 @@ whose products and sums float32 holds exactly (while every partial sum stays
 under 2**24, which int8 data reaches only in pathological layers), so the
 layer's own kernel then computes the file's int32 accumulator, and one multiply
 by ``input_scale * weight_scale`` per channel afterwards scales it like the file.
-Rounding uses the straight-through estimator, so gradients are those of the
-float layer.
+:class:`kopt.quantization.QuantizeWrapper` does this in inference; rounding uses
+the straight-through estimator all the same, so gradients through these
+functions are those of the float layer.
 
 Example:
 

@@ -225,9 +225,12 @@ class QuantizeWrapper(SubstitutingWrapper):
             # FULLY_CONNECTED; on the 2-D view it can. Same values either way.
             inputs = keras.ops.reshape(inputs, (-1, inputs.shape[-1]))
         rescaled_from = None
-        if scales is not None and integer_grid.accumulates_exactly(self.layer, self.compute_dtype):
-            # The layer's kernel sums integers, exactly, as the file's int32
-            # accumulator does; its activation first scales the sum back.
+        if scales is not None and not training and integer_grid.accumulates_exactly(self.layer, self.compute_dtype):
+            # In inference the layer's kernel sums integers, exactly, as the
+            # file's int32 accumulator does; its activation first scales the sum
+            # back. Training keeps the float sum: under MirroredStrategy a
+            # replica's input grid is its own batch range, not the mean the
+            # range variables hold.
             inputs = self._to_integer_grid(inputs, quantized, *scales)
             rescaled_from = self.layer.activation
             grid = None if training else self._output_grid()

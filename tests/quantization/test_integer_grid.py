@@ -143,7 +143,7 @@ def test_without_the_integer_grid_the_file_drifts_from_the_qat_model(calibrated_
     assert _steps_apart(probe, path, images).max() >= 1.0
 
 
-def test_a_qat_model_on_the_integer_grid_still_learns():
+def test_a_qat_model_with_integer_grid_inference_still_learns():
     images = np.random.default_rng(3).normal(size=(64, 12, 12, 3)).astype("float32")
     labels = np.random.default_rng(4).integers(0, 10, size=64)
     qat = quantize_model(_residual_net(blocks=2))
