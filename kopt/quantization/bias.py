@@ -35,7 +35,7 @@ from kopt.quantization.quantizers import FixedRangeQuantizer
 from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 
-__all__ = ["activation_grid", "activation_scale", "fake_quant_bias", "range_source", "weight_scale"]
+__all__ = ["activation_grid", "activation_scale", "fake_quant_bias", "producer", "range_source", "weight_scale"]
 
 # How far back through layers that keep their input's grid (pooling, padding,
 # reshapes, folded BatchNormalization) the input's quantizer is looked for.
@@ -94,17 +94,31 @@ def range_source(tensor):
     from kopt.quantization.wrapper import QuantizeLayer
     from kopt.quantization.wrapper import QuantizeWrapper
 
-    for _ in range(_MAX_PASSTHROUGH):
+    def keeps_grid(operation):
+        quantizer = isinstance(operation, (QuantizeLayer, QuantizeWrapper))
+        return not quantizer and isinstance(operation, keras.layers.Layer) and registry.is_passthrough(operation)
+
+    operation = producer(tensor, through=keeps_grid, limit=_MAX_PASSTHROUGH)
+    if isinstance(operation, QuantizeLayer):
+        return operation
+    if isinstance(operation, QuantizeWrapper) and operation.output_range() is not None:
+        return operation
+    return None
+
+
+def producer(tensor, *, through, limit):
+    """The operation that computed a symbolic ``tensor``, walking back through single-input ones ``through`` accepts.
+
+    Returns ``None`` where the walk ends elsewhere: an input, an operation
+    ``through`` accepts with several inputs, or more than ``limit`` steps.
+    """
+    for _ in range(limit):
         history = getattr(tensor, "_keras_history", None)
         if history is None:
             return None
         operation, node_index = history[0], history[1]
-        if isinstance(operation, QuantizeLayer):
+        if not through(operation):
             return operation
-        if isinstance(operation, QuantizeWrapper):
-            return operation if operation.output_range() is not None else None
-        if not (isinstance(operation, keras.layers.Layer) and registry.is_passthrough(operation)):
-            return None
         nodes = getattr(operation, "_inbound_nodes", None) or []
         if node_index >= len(nodes) or len(nodes[node_index].input_tensors) != 1:
             return None

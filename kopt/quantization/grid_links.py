@@ -135,15 +135,4 @@ def _link_fused_producer(reader, tensor):
 
 def _producer_through_identities(tensor):
     """The operation that computed ``tensor``, looking through Identity layers (folded BatchNormalization)."""
-    for _ in range(8):
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
-            return None
-        operation, node_index = history[0], history[1]
-        if not isinstance(operation, keras.layers.Identity):
-            return operation
-        nodes = getattr(operation, "_inbound_nodes", None) or []
-        if node_index >= len(nodes) or len(nodes[node_index].input_tensors) != 1:
-            return None
-        tensor = nodes[node_index].input_tensors[0]
-    return None
+    return bias_lib.producer(tensor, through=lambda operation: isinstance(operation, keras.layers.Identity), limit=8)
