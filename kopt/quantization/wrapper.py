@@ -99,11 +99,11 @@ class QuantizeWrapper(SubstitutingWrapper):
     def output_range(self):
         """``(quantizer, range variables)`` that put this layer's output on its grid, or ``None``."""
         config = self.quantize_config
-        owner = self._range_owner()
-        output_quantizers = config.get_output_quantizers(self.layer)
         concat = self._concat_range()
         if concat is not None:
             return concat
+        owner = self._range_owner()
+        output_quantizers = config.get_output_quantizers(self.layer)
         if output_quantizers:
             return output_quantizers[-1], owner._output_ranges[-1]
         activations = config.get_activations_and_quantizers(self.layer)
@@ -187,6 +187,13 @@ class QuantizeWrapper(SubstitutingWrapper):
             # fake-quant ops in a row, so the exported graph leaves it out.
             quantizer, ranges = output_quantizers[0]
             inputs = keras.tree.map_structure(lambda tensor: quantizer(tensor, training, ranges), inputs)
+        add_grids = None if training else self._add_grids(inputs)
+        if add_grids is not None:
+            # An Add has no weights or activations: XNNPACK's integer ADD is all of it.
+            outputs = integer_grid.requantized_add(inputs[0], inputs[1], *add_grids)
+            for quantizer, ranges in output_quantizers:
+                outputs = quantizer(outputs, training, ranges)
+            return outputs
         weights_and_quantizers = config.get_weights_and_quantizers(self.layer)
         quantized = {
             id(variable): quantizer(variable.value, training, ranges)
@@ -206,12 +213,6 @@ class QuantizeWrapper(SubstitutingWrapper):
         activation_ranges = [v for pair in activation_ranges for d in pair if d for v in d.values()]
         if aware:
             config.set_quantize_activations(self.layer, aware)
-        add_grids = None if training else self._add_grids(inputs)
-        if add_grids is not None:
-            outputs = integer_grid.requantized_add(inputs[0], inputs[1], *add_grids)
-            for quantizer, ranges in output_quantizers:
-                outputs = quantizer(outputs, training, ranges)
-            return outputs
         mean_grid = self._layer_norm_grid()
         if mean_grid is not None:
             outputs = self._layer_norm_on_grid(inputs, *mean_grid)
@@ -233,7 +234,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             # range variables hold.
             inputs = self._to_integer_grid(inputs, quantized, *scales)
             rescaled_from = self.layer.activation
-            grid = None if training else self._output_grid()
+            grid = self._output_grid()
             self.layer.activation = integer_grid.RescaledActivation(
                 rescaled_from, scales[0] * scales[1], output_scale=bias_lib.activation_scale(*grid) if grid else None
             )
