@@ -10,10 +10,12 @@ file round the same way.
 
 from keras import ops
 
+from kopt.quantization import integer_grid
 from kopt.quantization.quantizers import FixedRangeQuantizer
 
 __all__ = [
-    "QuantizeAwareActivation", "activation_name", "attention_softmax", "fixed_output_quantizer", "quantizes_input",
+    "QuantizeAwareActivation", "activation_name", "attention_softmax", "fixed_output_quantizer", "is_swish",
+    "quantizes_input",
 ]  # fmt: skip
 
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
@@ -25,12 +27,19 @@ _FIXED_8BIT_RANGES = {
     "attention_softmax": (0.0, 255.0 / 256.0),
     "tanh": (-1.0, 127.0 / 128.0),
 }
+# Activations the converter splits into an int8 LOGISTIC and an int8 MUL.
+_SWISH = ("silu", "swish")
 
 
 def activation_name(activation):
     """The registered name of an activation function (``"relu"``), or its ``__name__``."""
     name = getattr(activation, "__name__", None) or type(activation).__name__
     return name
+
+
+def is_swish(activation):
+    """Whether the converter splits ``activation`` into an int8 LOGISTIC and an int8 MUL (swish, SiLU)."""
+    return activation_name(activation) in _SWISH
 
 
 def quantizes_input(activation):
@@ -76,6 +85,11 @@ class QuantizeAwareActivation:
             activation is fused and its input is not quantized).
         output_weights: Range variables of the output quantizer.
         training: Whether ranges are being learned.
+        shared_input: Whether ``input_weights`` belong to the layer that
+            produced the input (its grid), which updates them itself.
+        file_scales: ``(input_scale, output_scale)`` as the file stores them,
+            given in inference: a swish then rounds like the file's int8
+            LOGISTIC and MUL (:func:`kopt.quantization.integer_grid.requantized_swish`).
 
     Example:
 
@@ -89,8 +103,12 @@ class QuantizeAwareActivation:
     [0.0, 2.0]
     """
 
-    def __init__(self, activation, quantizer, input_weights, output_weights, training):
+    def __init__(
+        self, activation, quantizer, input_weights, output_weights, training, *, shared_input=False, file_scales=None
+    ):
         self.activation = activation
+        self.shared_input = shared_input
+        self.file_scales = file_scales
         self.quantizer = quantizer
         self.input_weights = input_weights
         self.output_weights = output_weights
@@ -99,7 +117,10 @@ class QuantizeAwareActivation:
 
     def __call__(self, inputs, *args, **kwargs):
         if self.input_weights is not None:
-            inputs = self.quantizer(inputs, self.training, self.input_weights)
+            inputs = self.quantizer(inputs, self.training and not self.shared_input, self.input_weights)
+        if self.file_scales is not None and self.input_weights is not None and is_swish(self.activation):
+            outputs = integer_grid.requantized_swish(inputs, *self.file_scales)
+            return self.quantizer(outputs, self.training, self.output_weights)
         outputs = self.activation(inputs, *args, **kwargs)
         fixed = fixed_output_quantizer(self.activation, getattr(self.quantizer, "num_bits", None))
         if fixed is not None:

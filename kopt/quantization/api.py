@@ -29,6 +29,7 @@ from kopt.quantization import registry
 from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.splits import check_attention_masks
 from kopt.quantization.splits import split_annotated
 from kopt.quantization.wrapper import QuantizeLayer
@@ -180,7 +181,9 @@ def quantize_apply(model, scheme=None):
             replacement = transforms.affine_as_depthwise(layer.layer)
             if replacement is not None:
                 affine[name] = replacement
-    configs, passthrough = _configs(layers, folds, folded, fold_plan.fused, scheme.bits, affine)
+    # An unfolded BatchNormalization fuses a ReLU only as a depthwise convolution.
+    fused = {name for name in fold_plan.fused if name in affine or not isinstance(_unwrap(layers[name]), keras.layers.BatchNormalization)}
+    configs, passthrough = _configs(layers, folds, folded, fused, scheme.bits, affine)
     folded_names = {_unwrap(layers[name]).name for name in folded}
     affine_names = {replacement.name for replacement in affine.values()}
     input_quantizers = {}
@@ -259,6 +262,10 @@ def _configs(layers, folds, folded, fused, bits, affine):
         inner = affine.get(name, layer.layer)
         if layer.quantize_config is not None:
             configs[name] = layer.quantize_config
+        elif name not in folded and registry.keeps_grid_as_op(inner) and _feeds_concatenate(layer):
+            # Wrapped only so that it can round onto the concatenation's grid, as
+            # the file does for all its readers (kopt.quantization.grid_links).
+            configs[name] = NoOpQuantizeConfig()
         elif name in folded or registry.is_passthrough(inner):
             passthrough.add(name)
             passthrough.add(inner.name)
@@ -272,6 +279,15 @@ def _configs(layers, folds, folded, fused, bits, affine):
     for name in folded:
         passthrough.add(_unwrap(layers[name]).name)
     return configs, passthrough
+
+
+def _feeds_concatenate(layer):
+    """Whether a quantized Concatenate reads the output of the annotated ``layer``."""
+    for node in getattr(layer, "_outbound_nodes", None) or []:
+        reader = node.operation
+        if isinstance(reader, QuantizeAnnotate) and isinstance(reader.layer, keras.layers.Concatenate):
+            return reader.quantize_config is None or bool(reader.quantize_config.get_output_quantizers(reader.layer))
+    return False
 
 
 def _require_float32(model):

@@ -103,6 +103,10 @@ def range_source(tensor):
         return operation
     if isinstance(operation, QuantizeWrapper) and operation.output_range() is not None:
         return operation
+    if isinstance(operation, QuantizeWrapper) and registry.keeps_grid_as_op(operation.layer):
+        # A max pooling or padding wrapped to take the grid of a concatenation
+        # reading it, which may not be linked yet (grid_links.concat_range).
+        return operation
     return None
 
 

@@ -18,10 +18,12 @@ import weakref
 
 import keras
 
+from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
+from kopt.quantization import registry
 from kopt.quantization import transforms
 
-__all__ = ["link", "quantizer_range"]
+__all__ = ["carries_no_range", "concat_range", "link", "quantizer_range"]
 
 
 def link(wrapper, inputs):
@@ -53,6 +55,51 @@ def quantizer_range(source):
     if isinstance(source, QuantizeLayer):
         return source.quantizer, source._ranges
     return None
+
+
+def concat_range(wrapper):
+    """``(quantizer, ranges)`` of a Concatenate whose grid the file puts ``wrapper``'s output on, or ``None``.
+
+    The converter gives every input of a concatenation the concatenation's
+    scale. Two cases reach ``wrapper``'s own output:
+
+    * it quantizes its output and the concatenation is its only reader: the
+      file requantizes its accumulator straight onto the concatenation's grid
+      (with other readers, the concatenation reads a requantized copy and the
+      output keeps its own grid);
+    * its output has no range of its own in the file (a max pooling or padding,
+      wrapped for this by ``quantize_apply``, or an average pooling on its
+      input's grid): the converter propagates the concatenation's scale into
+      it, for every reader (DenseNet's pooled tensors, read by a concatenation
+      and a BatchNormalization).
+    """
+    sink = wrapper._concat_sink() if wrapper._concat_sink else None
+    if sink is None or wrapper._twin:
+        return None
+    config = wrapper.quantize_config
+    activations = config.get_activations_and_quantizers(wrapper.layer)
+    output_quantizers = config.get_output_quantizers(wrapper.layer)
+    if carries_no_range(wrapper):
+        return sink.output_range()
+    nodes = getattr(wrapper, "_outbound_nodes", None) or []
+    if len(nodes) != 1 or nodes[0].operation is not sink:
+        return None
+    if not output_quantizers:
+        if not (activations and wrapper._activation_ranges):
+            return None  # this layer leaves its output unquantized
+        activation = activations[-1][0]
+        if activations_lib.quantizes_input(activation) or activations_lib.fixed_output_quantizer(activation, 8):
+            return None  # an op of its own, or a fixed grid: the file requantizes for the concatenation
+    return sink.output_range()
+
+
+def carries_no_range(wrapper):
+    """Whether the exported graph gives ``wrapper``'s output no FakeQuant of its own (see :func:`concat_range`)."""
+    config = wrapper.quantize_config
+    output_quantizers = config.get_output_quantizers(wrapper.layer)
+    if output_quantizers:
+        return config.output_shares_input_range(wrapper.layer) and wrapper._source_range() is not None
+    return not config.get_activations_and_quantizers(wrapper.layer) and registry.keeps_grid_as_op(wrapper.layer)
 
 
 def _merge(known, found):

@@ -34,7 +34,10 @@ from keras import ops
 
 from kopt.quantization.fake_quant import divide_exactly
 
-__all__ = ["RescaledActivation", "accumulates_exactly", "average_pool_rounding", "kernel_to_grid", "requantized_add", "to_grid"]
+__all__ = [
+    "RescaledActivation", "accumulates_exactly", "average_pool_rounding", "kernel_to_grid", "requantized_add",
+    "requantize", "requantized_multiply", "requantized_swish", "to_grid",
+]  # fmt: skip
 
 _LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
 _EXACT_DTYPES = ("float32", "float64")
@@ -164,6 +167,97 @@ def requantized_add(a, b, a_scale, b_scale, output_scale):
     outputs = ops.cast(steps, "float32") * output_scale
     exact = ops.cast(a, "float32") + ops.cast(b, "float32")
     return ops.cast(exact + ops.stop_gradient(outputs - exact), ops.convert_to_tensor(a).dtype)
+
+
+def requantize(values, input_scale, output_scale):
+    """``values`` moved from one int8 grid to another, as LiteRT's XNNPACK QUANTIZE does it.
+
+    The converter inserts such a requantization wherever a tensor must change
+    scale without an op of its own (an input of a concatenation on another
+    grid). XNNPACK's kernel multiplies by the scale ratio in 8-bit fixed point,
+
+        multiplier = round_half_even(256 * input_scale / output_scale)
+        out = floor((q * multiplier + 128) / 256)
+
+    (``q`` counted from the zero point), so it can land a step away from the
+    exactly rounded real value: on a few elements in a hundred where the ratio
+    is far from a multiple of 1/256. ``values`` must lie on the input grid;
+    the result lies on the output's (the output quantizer after it clips it).
+
+    Example:
+
+    >>> import numpy as np
+    >>> # 64 steps of 0.6 are 38.4, which rounds to 38; the multiplier 154/256 makes it 39.
+    >>> [float(v) for v in requantize(np.array([1.2, 38.4], "float32"), np.float32(0.6), np.float32(1.0))]
+    [1.0, 39.0]
+    """
+    dtype = ops.convert_to_tensor(values).dtype
+    input_scale, output_scale = (ops.cast(ops.stop_gradient(s), "float32") for s in (input_scale, output_scale))
+    values = ops.cast(values, "float32")
+    multiplier = ops.round(divide_exactly(input_scale, output_scale) * 256.0)
+    steps = ops.floor((ops.round(ops.divide(values, input_scale)) * multiplier + 128.0) / 256.0)  # exact: < 2**24
+    outputs = steps * output_scale
+    return ops.cast(values + ops.stop_gradient(outputs - values), dtype)
+
+
+def requantized_multiply(a, b, a_scale, b_scale, output_scale):
+    """``a * b`` as LiteRT's XNNPACK int8 MUL computes it, on the output's grid.
+
+    The kernel multiplies the two inputs' integers (counted from their zero
+    points) exactly and requantizes the product in float32,
+
+        out = round_half_even(float32(q_a * q_b) * multiplier)
+        multiplier = float32(float32(a_scale * b_scale) / output_scale)
+
+    which differs from rounding the real product on a few elements in a
+    hundred: EfficientNet's squeeze-and-excite gates and every swish end in
+    such a MUL. ``a`` and ``b`` must lie on their grids (broadcasting as
+    ``keras.ops.multiply`` does); the result lies on the output's.
+
+    Example:
+
+    >>> import numpy as np
+    >>> half = np.float32(0.5)
+    >>> [float(v) for v in requantized_multiply(np.array([1.5, -1.0], "float32"), np.array([0.5, 2.5], "float32"),
+    ...                                         half, half, half)]
+    [1.0, -2.5]
+    """
+    dtype = ops.convert_to_tensor(a).dtype
+    a_scale, b_scale, output_scale = (ops.cast(ops.stop_gradient(s), "float32") for s in (a_scale, b_scale, output_scale))
+    a, b = ops.cast(a, "float32"), ops.cast(b, "float32")
+    multiplier = divide_exactly(a_scale * b_scale, output_scale)
+    product = ops.round(ops.divide(a, a_scale)) * ops.round(ops.divide(b, b_scale))  # < 2**16: exact
+    outputs = ops.round(product * multiplier) * output_scale
+    exact = a * b
+    return ops.cast(exact + ops.stop_gradient(outputs - exact), dtype)
+
+
+def requantized_swish(x, x_scale, output_scale):
+    """``x * sigmoid(x)`` (swish, SiLU) as the int8 file computes it.
+
+    The converter splits swish into an int8 LOGISTIC, whose output lies on the
+    fixed grid ``1/256`` (zero point -128; XNNPACK looks it up in a table of
+    ``sigmoid`` rounded half to even), and an int8 MUL of ``x`` with it
+    (:func:`requantized_multiply`). Rounding only the real swish, as a plain
+    fake-quantized activation does, misses the rounding of the sigmoid: about
+    one output in twenty lands a step off the file's.
+
+    Example:
+
+    >>> import numpy as np
+    >>> step = np.float32(1 / 32)
+    >>> [float(v) for v in requantized_swish(np.array([-1.0, 0.0, 2.0], "float32"), step, step)]
+    [-0.28125, 0.0, 1.75]
+    """
+    dtype = ops.convert_to_tensor(x).dtype
+    x_scale, output_scale = (ops.cast(ops.stop_gradient(s), "float32") for s in (x_scale, output_scale))
+    x = ops.cast(x, "float32")
+    x_steps = ops.round(ops.divide(x, x_scale))
+    sigmoid_steps = ops.clip(ops.round(ops.sigmoid(x_steps * x_scale) * 256.0), 0.0, 255.0)
+    multiplier = divide_exactly(x_scale / 256.0, output_scale)  # x_scale / 256 is exact: a power of two
+    outputs = ops.round(x_steps * sigmoid_steps * multiplier) * output_scale
+    exact = x * ops.sigmoid(x)
+    return ops.cast(exact + ops.stop_gradient(outputs - exact), dtype)
 
 
 def _exponent(value):

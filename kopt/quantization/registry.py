@@ -43,7 +43,8 @@ from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 
 __all__ = [
-    "Bits", "DepthwiseKernelQuantizer", "is_passthrough", "quantize_config_for", "unsupported_message",
+    "Bits", "DepthwiseKernelQuantizer", "is_passthrough", "keeps_grid_as_op", "quantize_config_for",
+    "unsupported_message",
 ]  # fmt: skip
 
 L = keras.layers
@@ -60,6 +61,11 @@ _OUTPUT = (
     L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D, L.GlobalAveragePooling1D,
     L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.BatchNormalization, L.ReLU, L.ELU,
     L.Softmax, L.Rescaling, L.Normalization,
+)  # fmt: skip
+# Passthrough layers the file has no op for: the tensor stays its producer's.
+_VANISHING = (
+    L.InputLayer, L.Identity, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D,
+    L.GaussianNoise, L.GaussianDropout, L.AlphaDropout, L.Activation,
 )  # fmt: skip
 _UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
 # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale: the converter
@@ -149,6 +155,20 @@ def is_passthrough(layer):
     if isinstance(layer, L.Activation):
         return activation_name(layer.activation) == "linear"
     return isinstance(layer, _PASSTHROUGH)
+
+
+def keeps_grid_as_op(layer):
+    """Whether ``layer`` is a passthrough that TFLite runs as an op of its own (max pooling, padding, reshapes).
+
+    Its output has no range of its own in the file, so the converter gives it
+    the grid a Concatenate reading it needs (see :mod:`kopt.quantization.grid_links`).
+
+    Example:
+
+    >>> keeps_grid_as_op(keras.layers.MaxPooling2D()), keeps_grid_as_op(keras.layers.Dropout(0.1))
+    (True, False)
+    """
+    return is_passthrough(layer) and not isinstance(layer, _VANISHING)
 
 
 def quantize_config_for(layer, bits, *, quantize_activation=True):

@@ -31,8 +31,12 @@ __all__ = ["FoldPlan", "affine_as_depthwise", "fold_batch_norm_weights", "folded
 L = keras.layers
 _FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
 # Ops TFLite fuses a following ReLU/ReLU6 into (TRANSPOSE_CONV is left out: the
-# converter keeps its ReLU as an op of its own).
-_FUSES_RELU = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Add, L.Subtract, L.Multiply)
+# converter keeps its ReLU as an op of its own). A BatchNormalization with no
+# convolution to fold into is one when quantize_apply runs it as a 1x1 depthwise
+# convolution (affine_as_depthwise), as DenseNet's pre-activation ones.
+_FUSES_RELU = (
+    L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Add, L.Subtract, L.Multiply, L.BatchNormalization,
+)  # fmt: skip
 
 
 @dataclasses.dataclass
@@ -89,7 +93,7 @@ def plan(model, *, fold_batch_norm=True, resolve=None):
                 folds[name] = reader
     fused = set()
     for name, layer in layers.items():
-        if not isinstance(layer, _FUSES_RELU) or len(calls.get(name, [])) != 1:
+        if not isinstance(layer, _FUSES_RELU) or len(calls.get(name, [])) != 1 or name in folds.values():
             continue
         if isinstance(layer, _FOLDABLE) and activation_name(layer.activation) != "linear":
             continue

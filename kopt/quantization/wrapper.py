@@ -19,6 +19,7 @@ import keras
 from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
 from kopt.quantization import fake_quant as fake_quant_lib
+from kopt.quantization import file_ops
 from kopt.quantization import grid_links
 from kopt.quantization import integer_grid
 from kopt.quantization import normalization as normalization_lib
@@ -99,7 +100,7 @@ class QuantizeWrapper(SubstitutingWrapper):
     def output_range(self):
         """``(quantizer, range variables)`` that put this layer's output on its grid, or ``None``."""
         config = self.quantize_config
-        concat = self._concat_range()
+        concat = grid_links.concat_range(self)
         if concat is not None:
             return concat
         owner = self._range_owner()
@@ -110,22 +111,6 @@ class QuantizeWrapper(SubstitutingWrapper):
         if activations and owner._activation_ranges:
             return activations[-1][1], owner._activation_ranges[-1][1]
         return None
-
-    def _concat_range(self):
-        """The range of the Concatenate that is this layer's only reader, when this one quantizes its output."""
-        sink = self._concat_sink() if self._concat_sink else None
-        nodes = getattr(self, "_outbound_nodes", None) or []
-        if sink is None or len(nodes) != 1 or nodes[0].operation is not sink or self._twin:
-            return None
-        config = self.quantize_config
-        activations = config.get_activations_and_quantizers(self.layer)
-        if not config.get_output_quantizers(self.layer):
-            if not (activations and self._activation_ranges):
-                return None  # this layer leaves its output unquantized
-            activation = activations[-1][0]
-            if activations_lib.quantizes_input(activation) or activations_lib.fixed_output_quantizer(activation, 8):
-                return None  # an op of its own, or a fixed grid: the file requantizes for the concatenation
-        return sink.output_range()
 
     def _range_owner(self):
         """The wrapper whose range variables this one quantizes with: its twin's (grid_links), or its own."""
@@ -162,7 +147,12 @@ class QuantizeWrapper(SubstitutingWrapper):
             training = False
         output_quantizers = list(zip(config.get_output_quantizers(self.layer), owner._output_ranges))
         shared = bool(output_quantizers) and config.output_shares_input_range(self.layer)
-        concat = None if training or shared else self._concat_range()
+        concat = None if training else grid_links.concat_range(self)
+        concat_after = None
+        if concat is not None and grid_links.carries_no_range(self):
+            # The converter puts this output on the concatenation's grid itself.
+            concat_after = None if fake_quant_lib.lowering_active() else concat
+            concat = None
         if concat is not None and output_quantizers:
             # The file gives a tensor that only a concatenation reads the
             # concatenation's scale, and requantizes straight onto it.
@@ -187,10 +177,10 @@ class QuantizeWrapper(SubstitutingWrapper):
             # fake-quant ops in a row, so the exported graph leaves it out.
             quantizer, ranges = output_quantizers[0]
             inputs = keras.tree.map_structure(lambda tensor: quantizer(tensor, training, ranges), inputs)
-        add_grids = None if training else self._add_grids(inputs)
-        if add_grids is not None:
-            # An Add has no weights or activations: XNNPACK's integer ADD is all of it.
-            outputs = integer_grid.requantized_add(inputs[0], inputs[1], *add_grids)
+        binary = None if training else file_ops.binary_op(self, inputs)
+        if binary is not None:
+            # An Add or Multiply has no weights or activations: XNNPACK's integer op is all of it.
+            outputs = binary[0](inputs[0], inputs[1], *binary[1:])
             for quantizer, ranges in output_quantizers:
                 outputs = quantizer(outputs, training, ranges)
             return outputs
@@ -205,12 +195,20 @@ class QuantizeWrapper(SubstitutingWrapper):
         if concat is not None:  # the output's grid is the activation's (see above)
             activations = activations[:-1] + [(activations[-1][0], concat[0])]
             activation_ranges[-1] = (activation_ranges[-1][0], concat[1])
+        shared_input = file_ops.activation_input_source(self, activations, activation_ranges)
+        if shared_input is not None:
+            # An Activation layer's input is its producer's output tensor: the file
+            # reads it on the producer's grid, not on a second range of its own.
+            activation_ranges[0] = (shared_input, activation_ranges[0][1])
         aware = [
-            activations_lib.QuantizeAwareActivation(activation, quantizer, input_ranges, output_ranges, training)
+            activations_lib.QuantizeAwareActivation(
+                activation, quantizer, input_ranges, output_ranges, training, shared_input=shared_input is not None,
+                file_scales=None if training else file_ops.swish_scales(activation, quantizer, input_ranges, output_ranges),
+            )
             for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, activation_ranges)
         ]
         # Activation ranges are updated inside the wrapped layer's call.
-        activation_ranges = [v for pair in activation_ranges for d in pair if d for v in d.values()]
+        activation_ranges = [v for pair in activation_ranges for d in pair if d and d is not shared_input for v in d.values()]
         if aware:
             config.set_quantize_activations(self.layer, aware)
         mean_grid = self._layer_norm_grid()
@@ -219,6 +217,11 @@ class QuantizeWrapper(SubstitutingWrapper):
             for quantizer, ranges in output_quantizers:
                 outputs = quantizer(outputs, training, ranges)
             return outputs
+        if isinstance(self.layer, keras.layers.Concatenate) and not training and self._input_sources:
+            if output_quantizers and not fake_quant_lib.lowering_active():
+                # Each input reaches the file's concatenation through a QUANTIZE onto its grid.
+                sources = [grid_links.quantizer_range(source()) for source in self._input_sources]
+                inputs = [file_ops.requantize_onto(t, grid, output_quantizers[-1]) for t, grid in zip(inputs, sources)]
         leading = _leading_shape(self.layer, inputs)
         if leading is not None:
             # A Dense on (batch, steps, features) becomes a reshape, a MatMul and a
@@ -254,9 +257,11 @@ class QuantizeWrapper(SubstitutingWrapper):
         # one-device runs (tests/quantization/test_distributed.py).
         self.apply_updates(updates)
         if source_range is not None and not fake_quant_lib.lowering_active():
-            outputs = _average_pool_rounding(outputs, *source_range)
+            outputs = file_ops.average_pool_rounding(outputs, *source_range)
         for index, (quantizer, ranges) in enumerate(output_quantizers):
             outputs = quantizer(outputs, False if shared and index == 0 else training, ranges)
+        if concat_after is not None:
+            outputs = file_ops.requantize_onto(outputs, self._source_range(), concat_after)
         return outputs
 
     def _layer_norm_grid(self):
@@ -283,16 +288,6 @@ class QuantizeWrapper(SubstitutingWrapper):
     def _source_range(self):
         """``(quantizer, range variables)`` of the layer that quantized this one's input, or ``None``."""
         return grid_links.quantizer_range(self._input_source() if self._input_source else None)
-
-    def _add_grids(self, inputs):
-        """The steps of an Add's two input grids and of its output grid, for the file's integer ADD; or ``None``."""
-        if not isinstance(self.layer, keras.layers.Add) or fake_quant_lib.lowering_active() or not self._input_sources:
-            return None
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2 or len(self._input_sources) != 2:
-            return None
-        grids = [grid_links.quantizer_range(source()) for source in self._input_sources] + [self._output_grid()]
-        scales = [bias_lib.activation_scale(*grid) if grid is not None else None for grid in grids]
-        return None if any(scale is None for scale in scales) else scales
 
     def _grid_scales(self, quantized, weights_and_quantizers):
         """``(input_scale, weight_scale)`` of a layer the file runs on an int32 accumulator, or ``None``.
@@ -370,14 +365,6 @@ class QuantizeWrapper(SubstitutingWrapper):
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         quantize_config = keras.saving.deserialize_keras_object(config.pop("quantize_config"), custom_objects=custom_objects)
         return cls(layer, quantize_config, **config)
-
-
-def _average_pool_rounding(outputs, quantizer, ranges):
-    """Average pooling's output rounded like TFLite's int8 kernel, on its input's grid (when that is known)."""
-    grid = bias_lib.activation_grid(quantizer, ranges)
-    if grid is None or quantizer.num_bits != 8:
-        return outputs
-    return integer_grid.average_pool_rounding(outputs, *grid)
 
 
 def _leading_shape(layer, inputs):

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import tflite_export
 from kopt.quantization import QuantizeWrapper
+from kopt.quantization import file_ops
 from kopt.quantization import integer_grid
 from kopt.quantization import quantize_model
 from kopt.quantization.fake_quant import divide_exactly
@@ -96,20 +97,6 @@ def _residual_net(blocks=6, width=16):
     return keras.Model(inputs, L.Dense(10)(x))
 
 
-def _steps_apart(qat, path, images):
-    """For every wrapper output the file materializes: the largest difference from the file, in grid steps."""
-    file_outputs = tflite_export.predict(path, images)
-    qat.make_predict_function(force=True)  # traced afresh: a test may have switched the integer grid off
-    keras_outputs = qat.predict(images, verbose=0)
-    worst = []
-    for keras_out in keras_outputs:
-        step = (keras_out.max() - min(keras_out.min(), 0.0)) / 255.0
-        candidates = [f for f in file_outputs if f.shape == keras_out.shape]
-        # Whole steps: the two grids' float32 steps may differ in the last bit.
-        worst.append(np.round(min(np.abs(f - keras_out).max() for f in candidates) / step, 2))
-    return np.array(worst)
-
-
 @pytest.fixture(scope="module")
 def calibrated_residual_net():
     rng = np.random.default_rng(0)
@@ -121,26 +108,28 @@ def calibrated_residual_net():
         qat(batch, training=True)
     # Every quantized tensor the file keeps, as an output, so each layer is compared.
     tensors = [layer.output for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.output_range()]
-    return keras.Model(qat.inputs, tensors), images[64:]
+    return keras.Model(qat.inputs, tensors), images[64:]  # (not the probe_model fixture: module scope)
 
 
-def test_every_quantized_tensor_of_the_file_equals_the_qat_models(calibrated_residual_net, tmp_path):
+def test_every_quantized_tensor_of_the_file_equals_the_qat_models(calibrated_residual_net, steps_apart, tmp_path):
     probe, images = calibrated_residual_net
     path = tflite_export.convert(probe, str(tmp_path / "probe.tflite"), mode="int8")
-    apart = _steps_apart(probe, path, images)
+    apart = steps_apart(probe, path, images)
     assert len(apart) > 20
     np.testing.assert_array_equal(apart, 0.0)
     probe.save(str(tmp_path / "probe.keras"))  # the grids are found again when the model is loaded
     loaded = keras.models.load_model(str(tmp_path / "probe.keras"))
-    np.testing.assert_array_equal(_steps_apart(loaded, path, images), 0.0)
+    np.testing.assert_array_equal(steps_apart(loaded, path, images), 0.0)
 
 
-def test_without_the_integer_grid_the_file_drifts_from_the_qat_model(calibrated_residual_net, tmp_path, monkeypatch):
+def test_without_the_integer_grid_the_file_drifts_from_the_qat_model(
+    calibrated_residual_net, steps_apart, tmp_path, monkeypatch
+):
     probe, images = calibrated_residual_net
     path = tflite_export.convert(probe, str(tmp_path / "probe.tflite"), mode="int8")
     monkeypatch.setattr(integer_grid, "accumulates_exactly", lambda layer, dtype: False)
-    monkeypatch.setattr(QuantizeWrapper, "_add_grids", lambda self, inputs: None)
-    assert _steps_apart(probe, path, images).max() >= 1.0
+    monkeypatch.setattr(file_ops, "binary_op", lambda wrapper, inputs: None)
+    assert steps_apart(probe, path, images).max() >= 1.0
 
 
 def test_a_qat_model_with_integer_grid_inference_still_learns():

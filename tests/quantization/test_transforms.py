@@ -164,3 +164,11 @@ def test_relu_is_not_fused_when_the_producer_has_other_readers():
     conv = L.Conv2D(4, 3, name="conv")(inputs)
     x = L.Add(name="add")([L.ReLU(name="relu")(conv), conv])
     assert plan(keras.Model(inputs, x)).fused == set()
+
+
+def test_an_unfolded_batch_norm_read_by_a_relu_fuses_it():
+    # DenseNet's pre-activation BatchNormalization runs as a 1x1 depthwise convolution with the ReLU fused.
+    inputs = keras.Input((8, 8, 4))
+    x = L.BatchNormalization(name="bn")(L.MaxPooling2D()(inputs))
+    result = plan(keras.Model(inputs, L.ReLU()(x)))
+    assert result.folds == {} and result.fused == {"bn"}

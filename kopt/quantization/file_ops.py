@@ -1,0 +1,88 @@
+"""The int8 file's ops, computed on the grids around a QuantizeWrapper.
+
+:mod:`kopt.quantization.integer_grid` holds the arithmetic of LiteRT's int8
+kernels as plain functions of tensors and grid steps. This module connects them
+to a wrapper: it reads the grids :mod:`kopt.quantization.grid_links` found
+around the wrapper (its inputs' producers, its output's range, a concatenation
+reading it) and turns their range variables into the steps the file stores.
+Each function returns ``None`` (or leaves values alone) where a grid is unknown
+or the exported graph is being traced: the converter then does the rounding.
+"""
+
+import keras
+
+from kopt.quantization import activations as activations_lib
+from kopt.quantization import bias as bias_lib
+from kopt.quantization import fake_quant as fake_quant_lib
+from kopt.quantization import grid_links
+from kopt.quantization import integer_grid
+
+__all__ = [
+    "activation_input_source", "average_pool_rounding", "binary_op", "file_scales", "requantize_onto", "swish_scales",
+]  # fmt: skip
+
+_BINARY = {keras.layers.Add: integer_grid.requantized_add, keras.layers.Multiply: integer_grid.requantized_multiply}
+
+
+def file_scales(*grids):
+    """The file's steps of ``(quantizer, ranges)`` grids, or ``None`` if any is unknown (or traced for export)."""
+    if fake_quant_lib.lowering_active():
+        return None
+    scales = [bias_lib.activation_scale(*grid) if grid is not None and grid[1] else None for grid in grids]
+    return None if any(scale is None for scale in scales) else tuple(scales)
+
+
+def binary_op(wrapper, inputs):
+    """``(function, *steps)`` computing an Add or a Multiply of two inputs as the file does, or ``None``.
+
+    The steps are those of the two input grids and of the output grid.
+    """
+    function = _BINARY.get(type(wrapper.layer))
+    if function is None or not wrapper._input_sources:
+        return None
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != 2 or len(wrapper._input_sources) != 2:
+        return None
+    grids = [grid_links.quantizer_range(source()) for source in wrapper._input_sources] + [wrapper._output_grid()]
+    scales = file_scales(*grids)
+    return None if scales is None else (function, *scales)
+
+
+def swish_scales(activation, quantizer, input_ranges, output_ranges):
+    """``(input_step, output_step)`` for the file's int8 swish (LOGISTIC, then MUL), or ``None`` for other activations."""
+    if not activations_lib.is_swish(activation) or getattr(quantizer, "num_bits", None) != 8:
+        return None
+    return file_scales((quantizer, input_ranges), (quantizer, output_ranges))
+
+
+def activation_input_source(wrapper, activations, activation_ranges):
+    """The range variables whose grid an Activation layer's input already lies on, or ``None``.
+
+    The file reads an Activation's input on its producer's grid: a second
+    range of its own, tracked apart, would round the tensor twice.
+    """
+    if not isinstance(wrapper.layer, keras.layers.Activation) or len(activations) != 1 or activation_ranges[0][0] is None:
+        return None
+    source = wrapper._source_range()
+    if source is None or source[0].get_config() != activations[0][1].get_config():
+        return None
+    return source[1]
+
+
+def requantize_onto(outputs, source, target):
+    """``outputs``, on the grid of ``source`` (``(quantizer, ranges)``), moved onto ``target``'s as XNNPACK does.
+
+    Where the source grid is unknown, only ``target``'s quantizer rounds.
+    """
+    scales = file_scales(source, target)
+    if scales is not None:
+        outputs = integer_grid.requantize(outputs, *scales)
+    quantizer, ranges = target
+    return quantizer(outputs, False, ranges)
+
+
+def average_pool_rounding(outputs, quantizer, ranges):
+    """Average pooling's output rounded like TFLite's int8 kernel, on its input's grid (when that is known)."""
+    grid = bias_lib.activation_grid(quantizer, ranges)
+    if grid is None or quantizer.num_bits != 8:
+        return outputs
+    return integer_grid.average_pool_rounding(outputs, *grid)
