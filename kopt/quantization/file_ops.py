@@ -28,7 +28,7 @@ def file_scales(*grids):
     """The file's steps of ``(quantizer, ranges)`` grids, or ``None`` if any is unknown (or traced for export)."""
     if fake_quant_lib.lowering_active():
         return None
-    scales = [bias_lib.activation_scale(*grid) if grid is not None and grid[1] else None for grid in grids]
+    scales = [bias_lib.activation_scale(*grid) if grid is not None else None for grid in grids]
     return None if any(scale is None for scale in scales) else tuple(scales)
 
 
@@ -49,7 +49,7 @@ def binary_op(wrapper, inputs):
 
 def swish_scales(activation, quantizer, input_ranges, output_ranges):
     """``(input_step, output_step)`` for the file's int8 swish (LOGISTIC, then MUL), or ``None`` for other activations."""
-    if not activations_lib.is_swish(activation) or getattr(quantizer, "num_bits", None) != 8:
+    if not activations_lib.is_swish(activation) or getattr(quantizer, "num_bits", None) != 8 or input_ranges is None:
         return None
     return file_scales((quantizer, input_ranges), (quantizer, output_ranges))
 

@@ -109,7 +109,11 @@ class QuantizeWrapper(SubstitutingWrapper):
             return output_quantizers[-1], owner._output_ranges[-1]
         activations = config.get_activations_and_quantizers(self.layer)
         if activations and owner._activation_ranges:
-            return activations[-1][1], owner._activation_ranges[-1][1]
+            activation, quantizer = activations[-1]
+            fixed = activations_lib.fixed_output_quantizer(activation, getattr(quantizer, "num_bits", None))
+            if fixed is not None:
+                return fixed, {}  # sigmoid, softmax, tanh: TFLite's fixed grid, not the tracked range
+            return quantizer, owner._activation_ranges[-1][1]
         return None
 
     def _range_owner(self):

@@ -5,6 +5,7 @@ import numpy as np
 
 import tflite_export
 from kopt.quantization import QuantizeWrapper
+from kopt.quantization import bias as bias_lib
 from kopt.quantization import file_ops
 from kopt.quantization import integer_grid
 from kopt.quantization import quantize_model
@@ -93,6 +94,11 @@ def test_swish_and_squeeze_excite_tensors_equal_the_files(probe_model, steps_apa
         # a second time; the file reads the producer's grid, and so does QAT.
         own_input_range = layer._activation_ranges[0][0]
         own_input_range["min"].assign(own_input_range["min"] - 0.37)
+    gates = [layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.name.startswith("quant_conv2d")]
+    gates = [layer for layer in gates if layer.layer.activation.__name__ == "sigmoid"]
+    assert len(gates) == 2
+    for gate in gates:  # what the Multiply reads: the sigmoid's fixed grid, not a tracked range
+        assert float(bias_lib.activation_scale(*gate.output_range())) == 1 / 256
     probe = probe_model(qat)
     path = tflite_export.convert(probe, str(tmp_path / "se.tflite"), mode="int8")
     apart = steps_apart(probe, path, images[32:])
