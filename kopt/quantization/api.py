@@ -182,7 +182,11 @@ def quantize_apply(model, scheme=None):
             if replacement is not None:
                 affine[name] = replacement
     # An unfolded BatchNormalization fuses a ReLU only as a depthwise convolution.
-    fused = {name for name in fold_plan.fused if name in affine or not isinstance(_unwrap(layers[name]), keras.layers.BatchNormalization)}
+    fused = {
+        name
+        for name in fold_plan.fused
+        if name in affine or not isinstance(_unwrap(layers[name]), keras.layers.BatchNormalization)
+    }
     configs, passthrough = _configs(layers, folds, folded, fused, scheme.bits, affine)
     folded_names = {_unwrap(layers[name]).name for name in folded}
     affine_names = {replacement.name for replacement in affine.values()}

@@ -209,9 +209,10 @@ def requantized_multiply(a, b, a_scale, b_scale, output_scale):
         out = round_half_even(float32(q_a * q_b) * multiplier)
         multiplier = float32(float32(a_scale * b_scale) / output_scale)
 
-    which differs from rounding the real product on a few elements in a
-    hundred: EfficientNet's squeeze-and-excite gates and every swish end in
-    such a MUL. ``a`` and ``b`` must lie on their grids (broadcasting as
+    Rounding the real product mostly gives the same integers; computing from
+    the integers makes the rare ties and float32 roundings fall the file's way
+    (EfficientNet's squeeze-and-excite gates and every swish end in such a
+    MUL). ``a`` and ``b`` must lie on their grids (broadcasting as
     ``keras.ops.multiply`` does); the result lies on the output's.
 
     Example:

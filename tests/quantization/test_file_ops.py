@@ -113,8 +113,7 @@ def test_pooled_tensors_read_by_a_concatenation_take_its_grid_for_every_reader(p
     images = np.random.default_rng(3).uniform(-1, 1, size=(48, 16, 16, 3)).astype("float32")
     qat = _calibrated(_dense_block_net(), images[:32])
     wrappers = [layer for layer in qat.layers if isinstance(layer, QuantizeWrapper)]
-    pool = next(layer for layer in wrappers if isinstance(layer.layer, L.MaxPooling2D))
-    average = next(layer for layer in wrappers if isinstance(layer.layer, L.AveragePooling2D))
+    pool, average = _wrapper_of(qat, L.MaxPooling2D), _wrapper_of(qat, L.AveragePooling2D)
     concats = [layer for layer in wrappers if isinstance(layer.layer, L.Concatenate)]
     assert pool.output_range()[1] is concats[0].output_range()[1]
     assert average.output_range()[1] is concats[2].output_range()[1]
@@ -137,6 +136,11 @@ def test_an_unfolded_batch_normalization_fuses_the_relu_after_it():
     inputs = keras.Input((8, 8, 4))
     x = L.ReLU()(L.BatchNormalization()(L.MaxPooling2D()(inputs)))
     qat = quantize_model(keras.Model(inputs, L.Conv2D(2, 1)(x)))
-    normalization = next(layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, L.DepthwiseConv2D))
+    normalization = _wrapper_of(qat, L.DepthwiseConv2D)
     assert not normalization.quantize_config.get_activations_and_quantizers(normalization.layer)
-    assert normalization._output_sink() is next(layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, L.ReLU))
+    assert normalization._output_sink() is _wrapper_of(qat, L.ReLU)
+
+
+def _wrapper_of(model, layer_class):
+    """The first QuantizeWrapper of ``model`` around a ``layer_class``."""
+    return next(layer for layer in model.layers if isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, layer_class))
