@@ -157,6 +157,8 @@ class QuantizeWrapper(SubstitutingWrapper):
             # The converter puts this output on the concatenation's grid itself.
             concat_after = None if fake_quant_lib.lowering_active() else concat
             concat = None
+        elif shared:
+            concat = None  # its inputs are rounded onto its own range too (below), as before
         if concat is not None and output_quantizers:
             # The file gives a tensor that only a concatenation reads the
             # concatenation's scale, and requantizes straight onto it.
