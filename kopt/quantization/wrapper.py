@@ -106,6 +106,10 @@ class QuantizeWrapper(SubstitutingWrapper):
         owner = self._range_owner()
         output_quantizers = config.get_output_quantizers(self.layer)
         if output_quantizers:
+            if len(output_quantizers) == 1 and config.output_shares_input_range(self.layer):
+                source = self._source_range()
+                if source is not None:
+                    return source  # average pooling rounds onto its input's grid (call)
             return output_quantizers[-1], owner._output_ranges[-1]
         activations = config.get_activations_and_quantizers(self.layer)
         if activations and owner._activation_ranges:

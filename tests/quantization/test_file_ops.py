@@ -132,6 +132,33 @@ def test_pooled_tensors_read_by_a_concatenation_take_its_grid_for_every_reader(p
     np.testing.assert_array_equal(steps_apart(loaded, path, images[32:]), 0.0)
 
 
+def _reduction_cell_net():
+    """NASNet's reduction cell: a padded average pooling added to a strided convolution of the same tensor."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    h = L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(inputs))
+    pooled = L.AveragePooling2D(3, strides=2)(L.ZeroPadding2D(((0, 1), (0, 1)))(h))
+    branch = L.BatchNormalization()(L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(L.ReLU()(h)))
+    x = L.Add()([pooled, branch])
+    return keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(L.ReLU()(x))))
+
+
+def test_an_add_reads_an_average_pooling_on_the_pooled_inputs_grid(probe_model, steps_apart, tmp_path):
+    images = np.random.default_rng(4).uniform(-1, 1, size=(48, 16, 16, 3)).astype("float32")
+    qat = _calibrated(_reduction_cell_net(), images[:32])
+    average = _wrapper_of(qat, L.AveragePooling2D)
+    # The file's AVERAGE_POOL_2D keeps its input's scale; the Add's integer ADD reads
+    # that scale, not the pooling's own (never updated) range variables.
+    assert average.output_range()[1] is _wrapper_of(qat, L.Conv2D).output_range()[1]
+    path = tflite_export.convert(qat, str(tmp_path / "reduction.tflite"), mode="int8")
+    np.testing.assert_array_equal(steps_apart(qat, path, images[32:]), 0.0)
+    probe = probe_model(qat)
+    probe_path = tflite_export.convert(probe, str(tmp_path / "probe.tflite"), mode="int8")
+    apart = steps_apart(probe, probe_path, images[32:])
+    assert len(apart) >= 6
+    np.testing.assert_array_equal(apart, 0.0)
+
+
 def test_an_unfolded_batch_normalization_fuses_the_relu_after_it():
     inputs = keras.Input((8, 8, 4))
     x = L.ReLU()(L.BatchNormalization()(L.MaxPooling2D()(inputs)))
