@@ -10,11 +10,12 @@ file round the same way.
 
 from keras import ops
 
+from kopt.quantization import fixed_point
 from kopt.quantization import integer_grid
 from kopt.quantization.quantizers import FixedRangeQuantizer
 
 __all__ = [
-    "QuantizeAwareActivation", "activation_name", "attention_softmax", "fixed_output_quantizer", "is_swish",
+    "QuantizeAwareActivation", "activation_name", "attention_softmax", "file_kernel", "fixed_output_quantizer",
     "quantizes_input",
 ]  # fmt: skip
 
@@ -27,8 +28,15 @@ _FIXED_8BIT_RANGES = {
     "attention_softmax": (0.0, 255.0 / 256.0),
     "tanh": (-1.0, 127.0 / 128.0),
 }
-# Activations the converter splits into an int8 LOGISTIC and an int8 MUL.
-_SWISH = ("silu", "swish")
+# Activations whose int8 file op rounds other than the real function rounded
+# once, by the names Keras gives them: swish (the converter splits it into an
+# int8 LOGISTIC and an int8 MUL) and hard swish (TFLite's fixed-point kernel).
+_FILE_KERNELS = {
+    "silu": integer_grid.requantized_swish,
+    "swish": integer_grid.requantized_swish,
+    "hard_silu": fixed_point.requantized_hard_swish,
+    "hard_swish": fixed_point.requantized_hard_swish,
+}
 
 
 def activation_name(activation):
@@ -37,9 +45,13 @@ def activation_name(activation):
     return name
 
 
-def is_swish(activation):
-    """Whether the converter splits ``activation`` into an int8 LOGISTIC and an int8 MUL (swish, SiLU)."""
-    return activation_name(activation) in _SWISH
+def file_kernel(activation):
+    """``kernel(x, x_scale, output_scale)`` computing ``activation`` as the int8 file does, or ``None``.
+
+    Swish and hard swish have one; other activations round like the real
+    function rounded once.
+    """
+    return _FILE_KERNELS.get(activation_name(activation))
 
 
 def quantizes_input(activation):
@@ -88,8 +100,8 @@ class QuantizeAwareActivation:
         shared_input: Whether ``input_weights`` belong to the layer that
             produced the input (its grid), which updates them itself.
         file_scales: ``(input_scale, output_scale)`` as the file stores them,
-            given in inference: a swish then rounds like the file's int8
-            LOGISTIC and MUL (:func:`kopt.quantization.integer_grid.requantized_swish`).
+            given in inference: a swish or hard swish then rounds like the
+            file's int8 ops (:func:`file_kernel`).
 
     Example:
 
@@ -118,8 +130,9 @@ class QuantizeAwareActivation:
     def __call__(self, inputs, *args, **kwargs):
         if self.input_weights is not None:
             inputs = self.quantizer(inputs, self.training and not self.shared_input, self.input_weights)
-        if self.file_scales is not None and self.input_weights is not None and is_swish(self.activation):
-            outputs = integer_grid.requantized_swish(inputs, *self.file_scales)
+        kernel = file_kernel(self.activation)
+        if self.file_scales is not None and self.input_weights is not None and kernel is not None:
+            outputs = kernel(inputs, *self.file_scales)
             return self.quantizer(outputs, self.training, self.output_weights)
         outputs = self.activation(inputs, *args, **kwargs)
         fixed = fixed_output_quantizer(self.activation, getattr(self.quantizer, "num_bits", None))

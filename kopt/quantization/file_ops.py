@@ -18,7 +18,7 @@ from kopt.quantization import grid_links
 from kopt.quantization import integer_grid
 
 __all__ = [
-    "activation_input_source", "average_pool_rounding", "binary_op", "file_scales", "requantize_onto", "swish_scales",
+    "activation_input_source", "average_pool_rounding", "binary_op", "file_scales", "kernel_scales", "requantize_onto",
 ]  # fmt: skip
 
 _BINARY = {keras.layers.Add: integer_grid.requantized_add, keras.layers.Multiply: integer_grid.requantized_multiply}
@@ -47,9 +47,9 @@ def binary_op(wrapper, inputs):
     return None if scales is None else (function, *scales)
 
 
-def swish_scales(activation, quantizer, input_ranges, output_ranges):
-    """``(input_step, output_step)`` for the file's int8 swish (LOGISTIC, then MUL), or ``None`` for other activations."""
-    if not activations_lib.is_swish(activation) or getattr(quantizer, "num_bits", None) != 8 or input_ranges is None:
+def kernel_scales(activation, quantizer, input_ranges, output_ranges):
+    """``(input_step, output_step)`` for an activation with a file kernel of its own (swish, hard swish), or ``None``."""
+    if activations_lib.file_kernel(activation) is None or getattr(quantizer, "num_bits", None) != 8 or input_ranges is None:
         return None
     return file_scales((quantizer, input_ranges), (quantizer, output_ranges))
 

@@ -32,6 +32,7 @@ Example:
 import keras
 from keras import ops
 
+from kopt.quantization import fixed_point
 from kopt.quantization.fake_quant import divide_exactly
 
 __all__ = [
@@ -155,7 +156,7 @@ def requantized_add(a, b, a_scale, b_scale, output_scale):
     a_scale, b_scale, output_scale = (ops.cast(ops.stop_gradient(s), "float32") for s in (a_scale, b_scale, output_scale))
     a_ratio = divide_exactly(a_scale, output_scale)
     b_ratio = divide_exactly(b_scale, output_scale)
-    shift = 20 - _exponent(ops.maximum(a_ratio, b_ratio))
+    shift = 20 - fixed_point.exponent(ops.maximum(a_ratio, b_ratio))
     power = ops.power(2.0, ops.cast(shift, "float32"))  # exact: a power of two
     a_multiplier = ops.cast(ops.round(a_ratio * power), "int32")
     b_multiplier = ops.cast(ops.round(b_ratio * power), "int32")
@@ -259,14 +260,6 @@ def requantized_swish(x, x_scale, output_scale):
     outputs = ops.round(x_steps * sigmoid_steps * multiplier) * output_scale
     exact = x * ops.sigmoid(x)
     return ops.cast(exact + ops.stop_gradient(outputs - exact), dtype)
-
-
-def _exponent(value):
-    """``floor(log2(value))`` of a positive float32, exactly (as its exponent bits give it)."""
-    guess = ops.cast(ops.floor(ops.log2(value)), "int32")
-    # log2 may land a hair on the wrong side of a power of two; powers of two are exact.
-    guess = ops.where(ops.power(2.0, ops.cast(guess, "float32")) > value, guess - 1, guess)
-    return ops.where(ops.power(2.0, ops.cast(guess + 1, "float32")) <= value, guess + 1, guess)
 
 
 def average_pool_rounding(values, scale, min_value, *, num_bits=8):

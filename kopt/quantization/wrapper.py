@@ -213,7 +213,7 @@ class QuantizeWrapper(SubstitutingWrapper):
         aware = [
             activations_lib.QuantizeAwareActivation(
                 activation, quantizer, input_ranges, output_ranges, training, shared_input=shared_input is not None,
-                file_scales=None if training else file_ops.swish_scales(activation, quantizer, input_ranges, output_ranges),
+                file_scales=None if training else file_ops.kernel_scales(activation, quantizer, input_ranges, output_ranges),
             )
             for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, activation_ranges)
         ]

@@ -104,7 +104,7 @@ def test_swish_and_squeeze_excite_tensors_equal_the_files(probe_model, steps_apa
     apart = steps_apart(probe, path, images[32:])
     assert len(apart) > 15
     np.testing.assert_array_equal(apart, 0.0)
-    monkeypatch.setattr(file_ops, "swish_scales", lambda *args: None)
+    monkeypatch.setattr(file_ops, "kernel_scales", lambda *args: None)
     monkeypatch.setattr(file_ops, "binary_op", lambda wrapper, inputs: None)
     assert steps_apart(probe, path, images[32:]).max() >= 1.0
 
