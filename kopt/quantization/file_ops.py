@@ -18,7 +18,7 @@ from kopt.quantization import grid_links
 from kopt.quantization import integer_grid
 
 __all__ = [
-    "activation_input_source", "average_pool_rounding", "binary_op", "file_scales", "kernel_scales", "requantize_onto",
+    "activation_input_source", "average_pool_rounding", "file_scales", "integer_op", "kernel_scales", "requantize_onto",
 ]  # fmt: skip
 
 _BINARY = {keras.layers.Add: integer_grid.requantized_add, keras.layers.Multiply: integer_grid.requantized_multiply}
@@ -32,19 +32,32 @@ def file_scales(*grids):
     return None if any(scale is None for scale in scales) else tuple(scales)
 
 
-def binary_op(wrapper, inputs):
-    """``(function, *steps)`` computing an Add or a Multiply of two inputs as the file does, or ``None``.
+def integer_op(wrapper, inputs):
+    """A no-argument function computing ``wrapper``'s layer on ``inputs`` as its int8 file op does, or ``None``.
 
-    The steps are those of the two input grids and of the output grid.
+    An Add or a Multiply (XNNPACK's integer ADD and MUL, on the two input grids
+    and the output grid) and a channels-last GlobalAveragePooling2D (its MEAN),
+    layers with no weights and no activation. The output quantizers still run
+    after it.
     """
-    function = _BINARY.get(type(wrapper.layer))
-    if function is None or not wrapper._input_sources:
-        return None
-    if not isinstance(inputs, (list, tuple)) or len(inputs) != 2 or len(wrapper._input_sources) != 2:
-        return None
-    grids = [grid_links.quantizer_range(source()) for source in wrapper._input_sources] + [wrapper._output_grid()]
-    scales = file_scales(*grids)
-    return None if scales is None else (function, *scales)
+    layer = wrapper.layer
+    function = _BINARY.get(type(layer))
+    if function is not None:
+        if not wrapper._input_sources or not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            return None
+        if len(wrapper._input_sources) != 2:
+            return None
+        grids = [grid_links.quantizer_range(source()) for source in wrapper._input_sources] + [wrapper._output_grid()]
+        scales = file_scales(*grids)
+        return None if scales is None else (lambda: function(inputs[0], inputs[1], *scales))
+    if type(layer) is keras.layers.GlobalAveragePooling2D and layer.data_format == "channels_last":
+        output = wrapper.output_range()
+        scales = file_scales(wrapper._source_range(), output)
+        grid = bias_lib.activation_grid(*output) if scales is not None else None
+        if grid is None or getattr(output[0], "num_bits", None) != 8:
+            return None
+        return lambda: integer_grid.requantized_mean(inputs, (1, 2), scales[0], *grid, keepdims=layer.keepdims)
+    return None
 
 
 def kernel_scales(activation, quantizer, input_ranges, output_ranges):

@@ -37,7 +37,7 @@ from kopt.quantization.fake_quant import divide_exactly
 
 __all__ = [
     "RescaledActivation", "accumulates_exactly", "average_pool_rounding", "kernel_to_grid", "requantized_add",
-    "requantize", "requantized_multiply", "requantized_swish", "to_grid",
+    "requantize", "requantized_mean", "requantized_multiply", "requantized_swish", "to_grid",
 ]  # fmt: skip
 
 _LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
@@ -260,6 +260,45 @@ def requantized_swish(x, x_scale, output_scale):
     outputs = ops.round(x_steps * sigmoid_steps * multiplier) * output_scale
     exact = x * ops.sigmoid(x)
     return ops.cast(exact + ops.stop_gradient(outputs - exact), dtype)
+
+
+def requantized_mean(x, axis, x_scale, output_scale, output_min, *, keepdims=False, num_bits=8):
+    """The mean of ``x`` (on the grid of step ``x_scale``) over ``axis``, as XNNPACK's int8 MEAN computes it.
+
+    The kernel sums the input's integers, multiplies the sum once, in float32,
+    by ``x_scale / output_scale / count``, adds the output's zero point and
+    rounds half to even. The real mean rounded half up (a plain output
+    quantizer) lands a step off wherever that product is a tie, which is
+    frequent when the two scales stand in a simple ratio.
+
+    Args:
+        x: Values on the input grid.
+        axis: The axes averaged (a tuple of ints).
+        x_scale: The input grid's step.
+        output_scale: The output grid's step (:func:`kopt.quantization.bias.file_scale`).
+        output_min: The sanitized lower end of the output's range.
+        keepdims: Whether the averaged axes stay, with size 1.
+        num_bits: Bits of the output grid.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 0.5], [1.0, 1.5]], "float32").reshape(1, 2, 2, 1)
+    >>> # mean 0.75 = 1.5 steps of 0.5; zero point -128: raw -126.5 rounds to -126.
+    >>> [float(v) for v in np.ravel(requantized_mean(x, (1, 2), 0.5, 0.5, 0.0))]
+    [1.0]
+    """
+    x = ops.convert_to_tensor(x)
+    x_scale, output_scale = (ops.cast(ops.stop_gradient(s), "float32") for s in (x_scale, output_scale))
+    count = 1
+    for index in axis:
+        count *= int(x.shape[index])
+    total = ops.sum(ops.round(ops.cast(x, "float32") / x_scale), axis=axis, keepdims=keepdims)
+    multiplier = x_scale / output_scale / float(count)
+    zero_point = ops.round(float(-(2 ** (num_bits - 1))) - ops.cast(output_min, "float32") / output_scale)
+    raw = ops.round(total * multiplier + zero_point)  # half to even
+    exact = ops.mean(x, axis=axis, keepdims=keepdims)
+    return exact + ops.stop_gradient(ops.cast((raw - zero_point) * output_scale, exact.dtype) - exact)
 
 
 def average_pool_rounding(values, scale, min_value, *, num_bits=8):

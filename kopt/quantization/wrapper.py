@@ -187,10 +187,10 @@ class QuantizeWrapper(SubstitutingWrapper):
             # fake-quant ops in a row, so the exported graph leaves it out.
             quantizer, ranges = output_quantizers[0]
             inputs = keras.tree.map_structure(lambda tensor: quantizer(tensor, training, ranges), inputs)
-        binary = None if training else file_ops.binary_op(self, inputs)
-        if binary is not None:
-            # An Add or Multiply has no weights or activations: XNNPACK's integer op is all of it.
-            outputs = binary[0](inputs[0], inputs[1], *binary[1:])
+        integer_op = None if training else file_ops.integer_op(self, inputs)
+        if integer_op is not None:
+            # An Add, Multiply or global average pooling: XNNPACK's integer op is all of it.
+            outputs = integer_op()
             for quantizer, ranges in output_quantizers:
                 outputs = quantizer(outputs, training, ranges)
             return outputs

@@ -105,7 +105,7 @@ def test_swish_and_squeeze_excite_tensors_equal_the_files(probe_model, steps_apa
     assert len(apart) > 15
     np.testing.assert_array_equal(apart, 0.0)
     monkeypatch.setattr(file_ops, "kernel_scales", lambda *args: None)
-    monkeypatch.setattr(file_ops, "binary_op", lambda wrapper, inputs: None)
+    monkeypatch.setattr(file_ops, "integer_op", lambda wrapper, inputs: None)
     assert steps_apart(probe, path, images[32:]).max() >= 1.0
 
 
@@ -157,6 +157,26 @@ def test_an_add_reads_an_average_pooling_on_the_pooled_inputs_grid(probe_model, 
     apart = steps_apart(probe, probe_path, images[32:])
     assert len(apart) >= 6
     np.testing.assert_array_equal(apart, 0.0)
+
+
+def test_global_average_pooling_rounds_its_ties_like_the_files_mean(probe_model, steps_apart, tmp_path, monkeypatch):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4, 4, 3))
+    x = L.Conv2D(16, 3, strides=2, padding="same")(inputs)
+    pooled = L.GlobalAveragePooling2D(keepdims=True)(x)
+    model = keras.Model(inputs, L.Conv2D(8, 1)(pooled))
+    images = np.random.default_rng(6).normal(size=(96, 4, 4, 3)).astype("float32")
+    qat = _calibrated(model, images[:32])
+    pool, conv = _wrapper_of(qat, L.GlobalAveragePooling2D), _wrapper_of(qat, L.Conv2D)
+    # The pooling's range made its input's: the scales' ratio is 1, so a sum of four
+    # integers over four is a tie half the time it is not whole.
+    for name in ("min", "max"):
+        pool._output_ranges[0][name].assign(conv.output_range()[1][name])
+    probe = probe_model(qat)
+    path = tflite_export.convert(probe, str(tmp_path / "mean.tflite"), mode="int8")
+    np.testing.assert_array_equal(steps_apart(probe, path, images[32:]), 0.0)
+    monkeypatch.setattr(file_ops, "integer_op", lambda wrapper, inputs: None)
+    assert steps_apart(probe, path, images[32:]).max() >= 1.0
 
 
 def test_an_unfolded_batch_normalization_fuses_the_relu_after_it():

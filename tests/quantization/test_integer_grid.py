@@ -128,7 +128,7 @@ def test_without_the_integer_grid_the_file_drifts_from_the_qat_model(
     probe, images = calibrated_residual_net
     path = tflite_export.convert(probe, str(tmp_path / "probe.tflite"), mode="int8")
     monkeypatch.setattr(integer_grid, "accumulates_exactly", lambda layer, dtype: False)
-    monkeypatch.setattr(file_ops, "binary_op", lambda wrapper, inputs: None)
+    monkeypatch.setattr(file_ops, "integer_op", lambda wrapper, inputs: None)
     assert steps_apart(probe, path, images).max() >= 1.0
 
 
