@@ -190,6 +190,7 @@ def quantize_apply(model, scheme=None):
     configs, passthrough = _configs(layers, folds, folded, fused, scheme.bits, affine)
     folded_names = {_unwrap(layers[name]).name for name in folded}
     affine_names = {replacement.name for replacement in affine.values()}
+    fused_ops = _ops_fused_into_relu(model)
     input_quantizers = {}
     quantized_tensors = set()
     producers = {}
@@ -213,6 +214,8 @@ def quantize_apply(model, scheme=None):
             return tensor
         if not keras.backend.is_float_dtype(tensor.dtype):
             return tensor  # token ids, masks: nothing to quantize
+        if producers.get(id(tensor)) in fused_ops:
+            return tensor  # the file fuses the ReLU reading it into the op: one rounding, on the ReLU's grid
         if id(tensor) not in input_quantizers:
             quantizer = scheme.bits.activation_quantizer()
             # Named after the float layer it quantizes the output of, or the input.
@@ -283,6 +286,27 @@ def _configs(layers, folds, folded, fused, bits, affine):
     for name in folded:
         passthrough.add(_unwrap(layers[name]).name)
     return configs, passthrough
+
+
+def _ops_fused_into_relu(model):
+    """Names of ``keras.ops`` additions, subtractions and products read only by a quantized ReLU.
+
+    The converter fuses such a ReLU into the int8 op (MobileNetV3's
+    ``relu6(x + 3)``), so the op's output is never rounded on a grid of its own.
+    """
+    names = set()
+    outputs = {id(tensor) for tensor in model.outputs}
+    members = {id(operation) for operation in model.operations}
+    for operation in model.operations:
+        if isinstance(operation, keras.layers.Layer) or type(operation).__name__ not in ("Add", "Subtract", "Multiply"):
+            continue
+        # An operation object is shared by the models cloned from one another: count this model's readers.
+        readers = [node.operation for node in operation._outbound_nodes if id(node.operation) in members]
+        if len(readers) != 1 or not isinstance(readers[0], QuantizeAnnotate) or id(operation.output) in outputs:
+            continue
+        if transforms.is_fusable_relu(readers[0].layer):
+            names.add(operation.name)
+    return names
 
 
 def _feeds_concatenate(layer):

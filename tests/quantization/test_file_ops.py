@@ -179,6 +179,27 @@ def test_global_average_pooling_rounds_its_ties_like_the_files_mean(probe_model,
     assert steps_apart(probe, path, images[32:]).max() >= 1.0
 
 
+def test_a_keras_ops_addition_read_by_a_relu_is_rounded_once_on_the_relus_grid(probe_model, steps_apart, tmp_path):
+    """MobileNetV3's hard sigmoid, ``relu6(x + 3) * (1 / 6)``: the file fuses the ReLU6 into the int8 ADD."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = L.Conv2D(8, 3, padding="same")(inputs)
+    wide = keras.initializers.RandomNormal(stddev=4.0)  # x + 3 well outside [0, 6]: its own grid would differ
+    gate = L.Conv2D(8, 1, kernel_initializer=wide)(L.GlobalAveragePooling2D(keepdims=True)(x))
+    gate = L.ReLU(6.0)(gate + 3.0) * (1.0 / 6.0)
+    model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(L.Multiply()([x, gate]))))
+    images = np.random.default_rng(7).normal(size=(96, 8, 8, 3)).astype("float32") * 2
+    qat = _calibrated(model, images[:32])
+    quantize_layers = [layer.name for layer in qat.layers if type(layer).__name__ == "QuantizeLayer"]
+    assert not any("add" in name for name in quantize_layers), quantize_layers  # no second grid before the ReLU
+    assert any("multiply" in name for name in quantize_layers)  # the product by 1/6 keeps its own
+    probe = probe_model(qat)
+    path = tflite_export.convert(probe, str(tmp_path / "gate.tflite"), mode="int8")
+    apart = steps_apart(probe, path, images[32:])
+    assert len(apart) >= 4
+    np.testing.assert_array_equal(apart, 0.0)
+
+
 def test_an_unfolded_batch_normalization_fuses_the_relu_after_it():
     inputs = keras.Input((8, 8, 4))
     x = L.ReLU()(L.BatchNormalization()(L.MaxPooling2D()(inputs)))
