@@ -19,6 +19,8 @@ Example:
 import keras
 from keras import ops
 
+from kopt.quantization.fake_quant import divide_exactly
+
 __all__ = [
     "doubling_high_mul", "exponent", "int16_multiplier", "requantized_hard_swish", "rounding_divide_by_power_of_two",
     "rounding_doubling_high_mul",
@@ -127,7 +129,7 @@ def requantized_hard_swish(x, x_scale, output_scale):
     x = ops.cast(x, "float32")
     fine_scale = x_scale / 128.0  # exact: a power of two
     output_fixed, output_shift = int16_multiplier(fine_scale / output_scale)
-    relu_fixed, relu_shift = int16_multiplier(fine_scale / (3.0 / 32768.0))
+    relu_fixed, relu_shift = int16_multiplier(divide_exactly(fine_scale, 3.0 / 32768.0))
     fine = ops.cast(ops.round(x / x_scale), "int32") * 128
     on_output_scale = rounding_doubling_high_mul(fine, output_fixed)
     # [-3, 3] onto [-1, 1] in Q15: a left shift saturates in two parts, so that

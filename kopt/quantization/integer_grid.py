@@ -294,7 +294,7 @@ def requantized_mean(x, axis, x_scale, output_scale, output_min, *, keepdims=Fal
     for index in axis:
         count *= int(x.shape[index])
     total = ops.sum(ops.round(ops.cast(x, "float32") / x_scale), axis=axis, keepdims=keepdims)
-    multiplier = x_scale / output_scale / float(count)
+    multiplier = divide_exactly(divide_exactly(x_scale, output_scale), float(count))
     zero_point = ops.round(float(-(2 ** (num_bits - 1))) - ops.cast(output_min, "float32") / output_scale)
     raw = ops.round(total * multiplier + zero_point)  # half to even
     exact = ops.mean(x, axis=axis, keepdims=keepdims)
