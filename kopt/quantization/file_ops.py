@@ -43,9 +43,8 @@ def integer_op(wrapper, inputs):
     layer = wrapper.layer
     function = _BINARY.get(type(layer))
     if function is not None:
-        if not wrapper._input_sources or not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            return None
-        if len(wrapper._input_sources) != 2:
+        two_inputs = isinstance(inputs, (list, tuple)) and len(inputs) == 2
+        if not wrapper._input_sources or not two_inputs or len(wrapper._input_sources) != 2:
             return None
         grids = [grid_links.quantizer_range(source()) for source in wrapper._input_sources] + [wrapper._output_grid()]
         scales = file_scales(*grids)
@@ -62,7 +61,8 @@ def integer_op(wrapper, inputs):
 
 def kernel_scales(activation, quantizer, input_ranges, output_ranges):
     """``(input_step, output_step)`` for an activation with a file kernel of its own (swish, hard swish), or ``None``."""
-    if activations_lib.file_kernel(activation) is None or getattr(quantizer, "num_bits", None) != 8 or input_ranges is None:
+    eight_bit = getattr(quantizer, "num_bits", None) == 8
+    if activations_lib.file_kernel(activation) is None or not eight_bit or input_ranges is None:
         return None
     return file_scales((quantizer, input_ranges), (quantizer, output_ranges))
 
