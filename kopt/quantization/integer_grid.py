@@ -295,7 +295,7 @@ def requantized_mean(x, axis, x_scale, output_scale, output_min, *, keepdims=Fal
         count *= int(x.shape[index])
     total = ops.sum(ops.round(ops.cast(x, "float32") / x_scale), axis=axis, keepdims=keepdims)
     multiplier = divide_exactly(divide_exactly(x_scale, output_scale), float(count))
-    zero_point = ops.round(float(-(2 ** (num_bits - 1))) - ops.cast(output_min, "float32") / output_scale)
+    zero_point = _zero_point(output_scale, output_min, num_bits)
     raw = ops.round(total * multiplier + zero_point)  # half to even
     exact = ops.mean(x, axis=axis, keepdims=keepdims)
     return exact + ops.stop_gradient(ops.cast((raw - zero_point) * output_scale, exact.dtype) - exact)
@@ -327,8 +327,7 @@ def average_pool_rounding(values, scale, min_value, *, num_bits=8):
     """
     values = ops.convert_to_tensor(values)
     scale = ops.stop_gradient(ops.cast(scale, "float32"))
-    low = float(-(2 ** (num_bits - 1)))
-    zero_point = ops.round(low - ops.cast(min_value, "float32") / scale)
+    zero_point = _zero_point(scale, min_value, num_bits)
     raw = ops.cast(values, "float32") / scale + zero_point
     # A window mean is a multiple of 1 / window size, but the QAT grid's float32
     # step is not exactly the file's: snapping to 1/1024 puts ties back on .5
@@ -337,3 +336,8 @@ def average_pool_rounding(values, scale, min_value, *, num_bits=8):
     rounded = ops.sign(raw) * ops.floor(ops.abs(raw) + 0.5)
     on_grid = ops.cast((rounded - zero_point) * scale, values.dtype)
     return values + ops.stop_gradient(on_grid - values)
+
+
+def _zero_point(scale, min_value, num_bits):
+    """The integer zero point of a grid of step ``scale`` whose (sanitized) lower end is ``min_value``."""
+    return ops.round(float(-(2 ** (num_bits - 1))) - ops.cast(min_value, "float32") / scale)
