@@ -153,9 +153,12 @@ class QuantizeWrapper(SubstitutingWrapper):
             # A twin rounds on its sibling's grid and leaves the ranges to it: the
             # file computes the two as one op with one scale.
             training = False
+        # Inference computes what the file computes, on the ranges already set.
+        # Calibration is still setting them, so it runs the float layer, as training does.
+        exact = not training and not fake_quant_lib.calibration_active()
         output_quantizers = list(zip(config.get_output_quantizers(self.layer), owner._output_ranges))
         shared = bool(output_quantizers) and config.output_shares_input_range(self.layer)
-        concat = None if training else grid_links.concat_range(self)
+        concat = grid_links.concat_range(self) if exact else None
         concat_after = None
         if concat is not None and grid_links.carries_no_range(self):
             # The converter puts this output on the concatenation's grid itself.
@@ -187,7 +190,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             # fake-quant ops in a row, so the exported graph leaves it out.
             quantizer, ranges = output_quantizers[0]
             inputs = keras.tree.map_structure(lambda tensor: quantizer(tensor, training, ranges), inputs)
-        integer_op = None if training else file_ops.integer_op(self, inputs)
+        integer_op = file_ops.integer_op(self, inputs) if exact else None
         if integer_op is not None:
             # An Add, Multiply or global average pooling: XNNPACK's integer op is all of it.
             outputs = integer_op()
@@ -213,7 +216,7 @@ class QuantizeWrapper(SubstitutingWrapper):
         aware = [
             activations_lib.QuantizeAwareActivation(
                 activation, quantizer, input_ranges, output_ranges, training, shared_input=shared_input is not None,
-                file_scales=None if training else file_ops.kernel_scales(activation, quantizer, input_ranges, output_ranges),
+                file_scales=file_ops.kernel_scales(activation, quantizer, input_ranges, output_ranges) if exact else None,
             )
             for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, activation_ranges)
         ]
@@ -227,7 +230,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             for quantizer, ranges in output_quantizers:
                 outputs = quantizer(outputs, training, ranges)
             return outputs
-        if isinstance(self.layer, keras.layers.Concatenate) and not training and self._input_sources:
+        if isinstance(self.layer, keras.layers.Concatenate) and exact and self._input_sources:
             if output_quantizers and not fake_quant_lib.lowering_active():
                 # Each input reaches the file's concatenation through a QUANTIZE onto its grid.
                 sources = [grid_links.quantizer_range(source()) for source in self._input_sources]
@@ -239,7 +242,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             # FULLY_CONNECTED; on the 2-D view it can. Same values either way.
             inputs = keras.ops.reshape(inputs, (-1, inputs.shape[-1]))
         rescaled_from = None
-        if scales is not None and not training and integer_grid.accumulates_exactly(self.layer, self.compute_dtype):
+        if scales is not None and exact and integer_grid.accumulates_exactly(self.layer, self.compute_dtype):
             # In inference the layer's kernel sums integers, exactly, as the
             # file's int32 accumulator does; its activation first scales the sum
             # back. Training keeps the float sum: under MirroredStrategy a

@@ -154,3 +154,32 @@ def test_calibrated_ptq_keeps_the_recurrent_loop_float_and_agrees(tmp_path):
     reference = model.predict(x[256:], verbose=0)
     got = tflite_export.predict(path, x[256:])
     assert np.mean(reference.argmax(-1) == got.argmax(-1)) >= 0.98
+
+
+@pytest.mark.parametrize("activation", ["hard_swish", "swish"])
+def test_calibration_records_the_float_ranges_not_the_file_kernels_on_unset_ranges(activation, tmp_path):
+    # Inference simulates the file's integer kernels on the ranges already set;
+    # calibration must not, or each range is learned from a kernel run on an
+    # empty range (MobileNetV3's first hard swish ended at [-0.0002, 0.002]
+    # instead of [-0.375, 4.5], and LiteRT then refused the file).
+    from kopt.quantization import QuantizeWrapper
+    from kopt.quantization import calibrate
+    from kopt.quantization import quantize_calibrated
+    from kopt.quantization import quantize_model
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, kernel_initializer=keras.initializers.RandomNormal(stddev=1.0))(inputs)
+    x = keras.layers.Activation(activation, name="act")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    data = np.random.default_rng(0).normal(size=(64, 8, 8, 3)).astype("float32")
+    floats = keras.Model(inputs, model.get_layer("act").output).predict(data, verbose=0)
+    qat = calibrate(quantize_model(model), data, batch_size=16)
+    wrapper = next(layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.layer.name == "act")
+    ranges = {v.path.split("/")[-1]: float(v.numpy()) for v in wrapper.non_trainable_weights if "output" in v.path}
+    step = (floats.max() - floats.min()) / 255  # the QAT graph's rounded weights and inputs move it by a step or two
+    assert abs(ranges["activation_output_min"] - floats.min()) <= 4 * step
+    assert abs(ranges["activation_output_max"] - floats.max()) <= 4 * step
+    path = quantize_calibrated(model, str(tmp_path / "m.tflite"), data)
+    got = tflite_export.predict(path, data)
+    assert np.mean(got.argmax(-1) == model.predict(data, verbose=0).argmax(-1)) >= 0.95
