@@ -84,6 +84,13 @@ _QAT_SCHEME = flags.DEFINE_enum(
 _PTQ = flags.DEFINE_enum(
     "ptq", None, ["int8", "int16x8", "float16", "dynamic"], "Post-training quantization of the export (no retraining)."
 )
+_PTQ_CALIBRATION = flags.DEFINE_enum(
+    "ptq_calibration",
+    None,
+    ["kopt", "converter"],
+    "Who calibrates an integer --ptq: kopt (default for int8: QAT's graph with calibrated ranges, no training) "
+    "or the TFLite converter (the only choice for int16x8; for layers kopt cannot quantize).",
+)
 _QUANTIZED_IO = flags.DEFINE_enum(
     "quantized_io", "float32", ["float32", "int8", "uint8"], "Input/output type of an int8 --qat or --ptq file."
 )
@@ -149,6 +156,7 @@ _FLAG_FOR_KEY = {
     "qat.learning_rate": "finetune_learning_rate",
     "ptq.mode": "ptq",
     "ptq.io_type": "quantized_io",
+    "ptq.calibration": "ptq_calibration",
     "search.tuner": "tune",
     "search.max_trials": "max_trials",
     "search.directory": "tune_dir",

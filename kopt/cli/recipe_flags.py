@@ -49,6 +49,7 @@ FLAG_KEYS = {
     "qat": (),
     "qat_scheme": ("qat.scheme",),
     "ptq": ("ptq.mode",),
+    "ptq_calibration": ("ptq.calibration",),
     "quantized_io": ("qat.io_type", "ptq.io_type"),
     "finetune_epochs": ("prune.epochs", "prune_structured.epochs", "cluster.epochs", "qat.epochs", "auto.epochs"),
     "finetune_learning_rate": (

@@ -28,6 +28,7 @@ NEEDS_STAGE = {
     "cluster_per_channel": ("cluster",),
     "qat_scheme": ("qat",),
     "quantized_io": ("qat", "ptq"),
+    "ptq_calibration": ("ptq",),
     "finetune_epochs": ("prune", "sparsity_m_by_n", "prune_structured", "cluster", "qat", "auto"),
     "finetune_learning_rate": ("prune", "sparsity_m_by_n", "prune_structured", "cluster", "qat", "auto"),
     "max_trials": ("tune",),
@@ -108,7 +109,10 @@ def techniques_from_flags(flag_values=flags.FLAGS):
             params["preserve"] = []
         specs.append(TechniqueSpec("qat", params))
     if value["ptq"] is not None:
-        specs.append(TechniqueSpec("ptq", {"mode": value["ptq"], "io_type": value["quantized_io"]}))
+        params = {"mode": value["ptq"], "io_type": value["quantized_io"]}
+        if value["ptq_calibration"] is not None:
+            params["calibration"] = value["ptq_calibration"]
+        specs.append(TechniqueSpec("ptq", params))
     auto = auto_flags.auto_params(flag_values)
     if auto is not None:
         specs.append(TechniqueSpec("auto", auto))
@@ -134,7 +138,8 @@ def parse_m_by_n(text):
 _READ = (
     "distill", "student", "teacher", "temperature", "alpha", "distillation", "epochs", "learning_rate",
     "prune_structured", "prune", "prune_schedule", "sparsity_m_by_n", "cluster", "cluster_init",
-    "cluster_per_channel", "qat", "qat_scheme", "ptq", "quantized_io", "finetune_epochs", "finetune_learning_rate",
+    "cluster_per_channel", "qat", "qat_scheme", "ptq", "ptq_calibration", "quantized_io", "finetune_epochs",
+    "finetune_learning_rate",
 )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ def _stages(**given):
 def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
     value = {"teacher": "t.keras", "student": "tiny_mlp", "distillation": "hard", "temperature": 2, "alpha": 0.3,
              "prune_schedule": "constant", "cluster_init": "linear", "cluster_per_channel": "true",
-             "qat_scheme": "16x8", "quantized_io": "int8", "finetune_epochs": 2,
+             "qat_scheme": "16x8", "quantized_io": "int8", "ptq_calibration": "converter", "finetune_epochs": 2,
              "finetune_learning_rate": 0.01, "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40}[name]  # fmt: skip
     with pytest.raises(ConfigError, match="only means something with --") as caught:
         _stages(**{name: value})
@@ -30,7 +30,9 @@ def test_tuning_flags_with_their_technique_build_the_stage():
     (prune,) = _stages(prune=0.5, prune_schedule="constant", finetune_epochs=2)
     assert prune.params == {"target_sparsity": 0.5, "schedule": "constant", "epochs": 2, "learning_rate": None}
     (ptq,) = _stages(ptq="int8", quantized_io="int8")
-    assert ptq.params == {"mode": "int8", "io_type": "int8"}
+    assert ptq.params == {"mode": "int8", "io_type": "int8"}  # the stage picks kopt's calibration
+    (ptq,) = _stages(ptq="int8", ptq_calibration="converter")
+    assert ptq.params == {"mode": "int8", "io_type": "float32", "calibration": "converter"}
 
 
 def test_flags_build_stages_in_the_order_recipes_are_checked_against():

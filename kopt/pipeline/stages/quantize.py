@@ -19,10 +19,20 @@
   ``--cluster`` come before ``--qat``; ``cluster_per_channel`` says the clusters
   are per output channel.
 
-``ptq`` params (flags ``--ptq``, ``--quantized_io``):
+``ptq`` params (flags ``--ptq``, ``--ptq_calibration``, ``--quantized_io``):
 
-* ``mode``: ``"int8"`` (full integer, calibrated on up to 256 training
-  examples), ``"int16x8"``, ``"float16"`` or ``"dynamic"``.
+* ``mode``: ``"int8"`` (full integer), ``"int16x8"``, ``"float16"`` or
+  ``"dynamic"``.
+* ``calibration``: who chooses the activation ranges of an integer mode, from up
+  to 256 training examples. ``"kopt"`` (the default for ``"int8"``): the model is
+  made quantization-aware as for QAT and its ranges are calibrated without
+  training (:func:`kopt.quantization.calibrate`); the file then quantizes exactly
+  what a QAT file would and keeps float, on purpose, the parts TFLite has no
+  matching int8 kernel for (layer normalization after its mean, attention scores,
+  a recurrent loop), which keeps transformer and LSTM files within 1% of the float
+  model. The stage's model is then that calibrated model. ``"converter"`` (the
+  only choice for ``"int16x8"``): the TFLite converter calibrates the float model
+  itself; needed for layers ``quantize_model`` does not know.
 * ``io_type``: as for ``qat``; only with ``"int8"``.
 """
 
@@ -43,6 +53,9 @@ from kopt.training import to_float32
 QAT_SCHEMES = ("8bit", "16x8", "4bit")
 PRESERVABLE = ("sparsity", "clusters")
 PTQ_MODES = ("int8", "int16x8", "float16", "dynamic")
+PTQ_CALIBRATIONS = ("kopt", "converter")
+# As many examples as the converter calibrates on, so both choices see the same data.
+CALIBRATION_EXAMPLES = 256
 IO_TYPES = ("float32", "int8", "uint8")
 # QAT fine-tunes a trained model: a tenth of the float rate unless one is given.
 _QAT_RATE_FACTOR = 0.1
@@ -127,20 +140,62 @@ def _qat_scheme(params):
 
 @register_technique
 class PostTrainingQuantization(Technique):
-    """Leaves the model as trained; the export quantizes it."""
+    """Quantizes without retraining: kopt calibrates a quantization-aware copy, or the export does."""
 
     name = "ptq"
-    param_keys = ("mode", "io_type")
+    param_keys = ("mode", "io_type", "calibration")
 
     def check(self, params):
         mode = params.get("mode")
         if mode not in PTQ_MODES:
             raise ConfigError("ptq.mode", mode, f"must be one of {', '.join(PTQ_MODES)}")
         _check_io_type(self.name, params.get("io_type", "float32"), mode)
+        if "calibration" not in params:
+            return
+        calibration = params["calibration"]
+        if calibration not in PTQ_CALIBRATIONS:
+            raise ConfigError("ptq.calibration", calibration, f"must be one of {', '.join(PTQ_CALIBRATIONS)}")
+        if mode in ("float16", "dynamic"):
+            raise ConfigError("ptq.calibration", calibration, f"only integer modes calibrate; mode {mode} needs no data")
+        if mode == "int16x8" and calibration == "kopt":
+            raise ConfigError(
+                "ptq.calibration", calibration, "kopt calibrates int8 only; int16x8 is calibrated by the converter"
+            )
 
     def apply(self, model, context, params):
-        return model
+        if ptq_calibration(params) != "kopt":
+            return model
+        # Integer grids need float32, as for QAT.
+        with precision_policy("none"):
+            try:
+                quantized = quantization.quantize_model(to_float32(model))
+            except ValueError as err:  # A layer kopt cannot quantize; the converter may.
+                raise ConfigError(
+                    "ptq.calibration",
+                    "kopt",
+                    f"{err} Set ptq.calibration to converter (--ptq_calibration=converter) to let the TFLite "
+                    "converter calibrate the float model instead",
+                ) from err
+            quantization.calibrate(quantized, context.train, max_examples=CALIBRATION_EXAMPLES)
+        logging.info("Calibrated the activation ranges of %s on up to %d training examples.", model.name, CALIBRATION_EXAMPLES)
+        return quantized
 
     def export_options(self, params):
         io_type = params.get("io_type", "float32")
         return {"mode": params["mode"], "inference_input_type": io_type, "inference_output_type": io_type}
+
+
+def ptq_calibration(params):
+    """Who calibrates a ``ptq`` stage: ``"kopt"``, ``"converter"`` or ``None`` (a mode without data).
+
+    Example:
+
+    >>> ptq_calibration({"mode": "int8"}), ptq_calibration({"mode": "int8", "calibration": "converter"})
+    ('kopt', 'converter')
+    >>> ptq_calibration({"mode": "int16x8"}), ptq_calibration({"mode": "dynamic"})
+    ('converter', None)
+    """
+    mode = params["mode"]
+    if mode in ("float16", "dynamic"):
+        return None
+    return params.get("calibration", "kopt" if mode == "int8" else "converter")

@@ -1,8 +1,14 @@
 """The qat and ptq stages: checks, export options, and a QAT run through the driver."""
 
+import types
+
+import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from kopt import ConfigError
+from kopt import quantization
 from kopt.pipeline import Recipe
 from kopt.pipeline import TechniqueSpec
 from kopt.pipeline import get_technique
@@ -27,7 +33,15 @@ def test_qat_check_rejects_bad_params(params, key):
 
 @pytest.mark.parametrize(
     "params, key",
-    [({}, "ptq.mode"), ({"mode": "int4"}, "ptq.mode"), ({"mode": "dynamic", "io_type": "uint8"}, "ptq.io_type")],
+    [
+        ({}, "ptq.mode"),
+        ({"mode": "int4"}, "ptq.mode"),
+        ({"mode": "dynamic", "io_type": "uint8"}, "ptq.io_type"),
+        ({"mode": "int8", "calibration": "tflite"}, "ptq.calibration"),
+        ({"mode": "dynamic", "calibration": "kopt"}, "ptq.calibration"),
+        ({"mode": "float16", "calibration": "converter"}, "ptq.calibration"),
+        ({"mode": "int16x8", "calibration": "kopt"}, "ptq.calibration"),
+    ],
 )
 def test_ptq_check_rejects_bad_params(params, key):
     with pytest.raises(ConfigError) as err:
@@ -44,11 +58,62 @@ def test_qat_export_options_follow_the_scheme(scheme, io_type, mode):
     assert options == {"mode": mode, "inference_input_type": io_type, "inference_output_type": io_type}
 
 
-def test_ptq_leaves_the_model_alone_and_exports_in_its_mode():
+@pytest.mark.parametrize(
+    "params",
+    [{"mode": "float16"}, {"mode": "dynamic"}, {"mode": "int16x8"}, {"mode": "int8", "calibration": "converter"}],
+)
+def test_ptq_leaves_the_model_alone_when_the_export_calibrates(params):
     technique = get_technique("ptq")
+    technique.check(params)
     model = object()
-    assert technique.apply(model, None, {"mode": "float16"}) is model
-    assert technique.export_options({"mode": "float16"})["mode"] == "float16"
+    assert technique.apply(model, None, params) is model
+    assert technique.export_options(params)["mode"] == params["mode"]
+
+
+def _context(count=64):
+    images = np.random.default_rng(0).uniform(0.0, 1.0, size=(count, 8, 8, 1)).astype("float32")
+    labels = np.zeros((count,), "int64")
+    return types.SimpleNamespace(train=tf.data.Dataset.from_tensor_slices((images, labels)).batch(16))
+
+
+def _small_cnn():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(x), name="small")
+
+
+def test_ptq_int8_calibrates_a_quantization_aware_copy_on_the_training_data():
+    technique = get_technique("ptq")
+    model = _small_cnn()
+    params = {"mode": "int8"}
+    technique.check(params)
+    calibrated = technique.apply(model, _context(), params)
+    wrappers = [layer for layer in calibrated.layers if isinstance(layer, quantization.QuantizeWrapper)]
+    assert {wrapper.layer.name for wrapper in wrappers} >= {model.layers[1].name, model.layers[3].name}
+    # Calibration set the input's range from the data (uniform in [0, 1]); a fresh quantizer has none.
+    ranges = [layer for layer in calibrated.layers if isinstance(layer, quantization.QuantizeLayer)]
+    low, high = (float(ranges[0]._ranges[key].numpy()) for key in ("min", "max"))
+    assert low <= 0.0 and 0.9 < high <= 1.0
+    # No training: the weights are the float model's.
+    np.testing.assert_array_equal(wrappers[0].layer.kernel.numpy(), model.layers[1].kernel.numpy())
+
+
+def test_ptq_int8_names_the_layer_kopt_cannot_quantize_and_the_way_out():
+    class Scale(keras.layers.Layer):
+        def build(self, shape):
+            self.scale = self.add_weight(shape=(shape[-1],), initializer="ones")
+
+        def call(self, x):
+            return x * self.scale
+
+    inputs = keras.Input((8, 8, 1))
+    x = Scale(name="my_scale")(keras.layers.Conv2D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+    with pytest.raises(ConfigError) as err:
+        get_technique("ptq").apply(model, _context(), {"mode": "int8"})
+    assert err.value.key == "ptq.calibration"
+    assert "my_scale" in str(err.value) and "--ptq_calibration=converter" in str(err.value)
 
 
 @pytest.mark.slow
@@ -68,3 +133,16 @@ def test_qat_after_pruning_keeps_accuracy_and_exports_int8(tmp_path):
     assert optimized["tflite_mode"] == "int8"
     assert optimized["tflite_agreement"] >= 0.995
     assert optimized["keras_accuracy"] >= report["baseline"]["keras_accuracy"] - 0.05
+
+
+@pytest.mark.slow
+def test_ptq_int8_through_the_driver_keeps_the_float_models_predictions(tmp_path):
+    recipe = Recipe(epochs=2, export_dir=str(tmp_path), techniques=(TechniqueSpec("ptq", {"mode": "int8"}),))
+    report = run(recipe)
+    baseline, optimized = report["baseline"], report["optimized"]
+    assert optimized["tflite_mode"] == "int8"
+    # The file computes what the calibrated model computes...
+    assert optimized["tflite_agreement"] >= 0.995
+    # ...which stays close to the float model it was calibrated from.
+    assert abs(optimized["tflite_accuracy"] - baseline["keras_accuracy"]) <= 0.01
+    assert optimized["tflite_bytes"] < 0.35 * baseline["tflite_bytes"]
