@@ -44,6 +44,10 @@ _STRIP_STRINGS = flags.DEFINE_bool(
     "strip_strings", False, "Remove tensor names and the signature from the file (smaller, same arithmetic).",
     flag_values=FLAGS,
 )
+_FUSE_LSTM = flags.DEFINE_bool(
+    "fuse_lstm", False, "Plain LSTM layers as TFLite's fused UNIDIRECTIONAL_SEQUENCE_LSTM op (smaller; fully integer in "
+    "int8; slower under XNNPACK).", flag_values=FLAGS,
+)
 
 
 def main(argv=None):
@@ -83,7 +87,11 @@ def main(argv=None):
     try:
         with tempfile.TemporaryDirectory(prefix="tflite-export-") as workdir:
             # The reference file gets the same layout options, so the ratios compare like with like.
-            layout = {"batch_size": 1 if _FIXED_BATCH.value else "auto", "strip_strings": _STRIP_STRINGS.value}
+            layout = {
+                "batch_size": 1 if _FIXED_BATCH.value else "auto",
+                "strip_strings": _STRIP_STRINGS.value,
+                "fuse_lstm": _FUSE_LSTM.value,
+            }
             float_path = tflite_export.convert(model, os.path.join(workdir, "float32.tflite"), **layout)
             tflite_export.convert(
                 model,

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from kopt.utils.atomic import atomic_write_bytes
 from tflite_export import calibration
+from tflite_export import fused_lstm
 from tflite_export import recurrent
 from tflite_export.recurrent import all_layers
 
@@ -47,6 +48,7 @@ def convert(
     allow_flex_ops=False,
     batch_size="auto",
     strip_strings=False,
+    fuse_lstm=False,
 ):
     """Converts a Keras model to a ``.tflite`` file, written atomically.
 
@@ -79,12 +81,24 @@ def convert(
             whose loop the converter lowers only with a static batch: it gets 1,
             with a warning that says so. In the integer modes such layers are
             also converted unrolled (one set of ops per time step), since
-            TensorFlow's calibrator crashes on their loop.
+            TensorFlow's calibrator crashes on their loop (fused LSTMs excepted).
         strip_strings: Remove the tensor names, subgraph name, description and
             signature from the file (``ai_edge_litert.tools.flatbuffer_utils``):
             the arithmetic is unchanged and the file is smaller, but the
             interpreter's signature runner and tensor names are gone; inputs and
             outputs are still reached by index (``get_input_details``).
+        fuse_lstm: Convert each plain ``keras.layers.LSTM`` (tanh and sigmoid,
+            a bias, no mask, state or initial state, not backwards; see
+            :mod:`tflite_export.fused_lstm`) to TFLite's fused
+            ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op instead of a loop, in the float,
+            ``float16``, ``dynamic`` and converter-calibrated ``int8`` modes. The
+            file is smaller (int8: one op, not one set per time step) but slower
+            on a desktop CPU, where XNNPACK runs the loop's ops and not the fused
+            one (BENCHMARKS.md, ``fused_lstm``). The
+            fused op keeps its state between invocations, so a runtime resets
+            it before each sequence (``interpreter.reset_all_variables()``;
+            ``predict`` does); a warning says so. Quantization-aware models and
+            ``int16x8`` keep the loop. Off by default.
 
     Returns:
         ``output_path``.
@@ -112,6 +126,8 @@ def convert(
         raise ValueError(f"batch_size must be 'auto', None or a positive int. Received: batch_size={batch_size!r}")
     if not isinstance(strip_strings, bool):
         raise ValueError(f"strip_strings must be True or False. Received: strip_strings={strip_strings!r}")
+    if not isinstance(fuse_lstm, bool):
+        raise ValueError(f"fuse_lstm must be True or False. Received: fuse_lstm={fuse_lstm!r}")
     model = _as_model(model_or_path)
     if batch_size == "auto":
         batch_size = recurrent.automatic_batch_size(model)
@@ -147,6 +163,16 @@ def convert(
                 f"{name}={value!r} needs an integer mode ('int8' or 'int16x8'). Received: mode={mode!r}"
             )
     model = _strip_kopt_wrappers(model, mode)
+    if fuse_lstm and not quantization_aware and mode != "int16x8":
+        model, fused = fused_lstm.fused(model)
+        if fused:
+            warnings.warn(
+                f"LSTM layer(s) {', '.join(fused[:5])} of model {model.name!r} become TFLite's fused "
+                "UNIDIRECTIONAL_SEQUENCE_LSTM op, which keeps its state between invocations: reset it before each "
+                "new sequence (LiteRT: interpreter.reset_all_variables(); tflite_export.predict does). "
+                "fuse_lstm=False keeps the loop.",
+                stacklevel=2,
+            )
     if mode in _INTEGER_MODES and not quantization_aware:
         model = recurrent.unrolled(model)
     lowered = quantization_aware and mode == "int8"

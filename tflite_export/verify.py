@@ -91,6 +91,8 @@ def predict(tflite_path_or_bytes, inputs, *, batch_size=_DEFAULT_BATCH, num_thre
             current_batch = len(chunks[0])
         for chunk, detail in zip(chunks, input_details):
             interpreter.set_tensor(detail["index"], _quantize(chunk, detail))
+        # A fused LSTM keeps its state between calls; each batch starts from zeros, as in Keras.
+        interpreter.reset_all_variables()
         interpreter.invoke()
         for collected, detail in zip(outputs, output_details):
             collected.append(_dequantize(interpreter.get_tensor(detail["index"]), detail)[:used])

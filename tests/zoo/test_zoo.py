@@ -102,3 +102,33 @@ def test_sequence_agreement_tokens_and_report():
     text = sequence_agreement.report([row])
     assert "--models=LSTM --seeds=2 --epochs=2" in text
     assert "| LSTM | 2 | 2 | 90.00% | 89.00% | 98.50% | 90.00% | 99.50% | 91.00% | 91.00% | 100.00% | 156.0 | 104.4 | 0.3 |" in text
+
+
+def test_fused_lstm_report_and_alternating_latency(tmp_path):
+    import warnings
+
+    import keras
+    import numpy as np
+
+    import tflite_export
+    from benchmarks import fused_lstm
+
+    inputs = keras.Input((4, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.LSTM(4)(inputs)))
+    paths = []
+    for fused in (False, True):
+        path = str(tmp_path / f"{fused}.tflite")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            paths.append(tflite_export.convert(model, path, fuse_lstm=fused))
+    timings = fused_lstm.alternating_latency(paths, np.ones((1, 4, 3), "float32"), runs=5, warmup=1)
+    assert len(timings) == 2 and all(value > 0 for value in timings)
+    row = {"seed": 1, "epochs": 2, "float_accuracy": 0.9}
+    for mode in fused_lstm.MODES:
+        for kind in ("loop", "fused"):
+            row.update({f"{mode}_{kind}_kib": 10.0, f"{mode}_{kind}_agreement": 0.995, f"{mode}_{kind}_ms": 0.05})
+            row[f"{mode}_{kind}_fully_integer"] = kind == "fused"
+        row[f"{mode}_latency_ratio"] = 1.0
+    text = fused_lstm.report([row])
+    assert "`python -m benchmarks.fused_lstm --seeds=1 --epochs=2`" in text
+    assert "| 1 | int8 | 10.0 | 10.0 | 99.50% | 99.50% | False / True | 0.05 | 0.05 | 1.0 |" in text
