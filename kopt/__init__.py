@@ -1,20 +1,32 @@
 """kopt: model optimization for Keras 3 on TensorFlow.
 
-Subpackages: ``kopt.data`` (datasets), ``kopt.models`` (built-in models),
-``kopt.pipeline`` (the recipe and stages behind ``kopt-optimize``), ``kopt.pruning``
-(magnitude, block, M:N and structured pruning) and
-``kopt.testing`` (the test harness for kopt layers and schedules).
+Subpackages: ``kopt.pruning`` (magnitude, block, M:N and structured pruning),
+``kopt.quantization`` (QAT and post-training quantization), ``kopt.clustering``
+(weight clustering), ``kopt.distillation`` (the ``Distiller`` model),
+``kopt.auto`` (accuracy-aware compression), ``kopt.distribute`` (``tf.distribute``
+strategies), ``kopt.training`` (optimizers, schedules, precision), ``kopt.data``
+(datasets), ``kopt.models`` (built-in models), ``kopt.pipeline`` (the recipe and
+stages behind ``kopt-optimize``), ``kopt.cli`` (the command-line programs),
+``kopt.utils`` and ``kopt.testing`` (the test harness for kopt layers and schedules).
 
-Subpackages load on first use, so ``import kopt`` stays cheap and imports neither
-TensorFlow nor anything else until a subpackage is touched.
+Subpackages load on first use (``kopt.clustering.cluster_weights`` works after a
+plain ``import kopt``), so ``import kopt`` stays cheap and imports no TensorFlow.
+Once Keras is imported, kopt registers its saved classes with it
+(:mod:`kopt.registration`), so ``keras.models.load_model`` reads kopt's models
+with no ``custom_objects``.
 """
 
 import importlib
 
+from kopt import registration
 from kopt.errors import ConfigError
 from kopt.version import __version__
 
-_SUBPACKAGES = ("data", "models", "pipeline", "pruning", "quantization", "testing")
+_SUBPACKAGES = (
+    "auto", "cli", "clustering", "data", "distillation", "distribute", "models", "pipeline", "pruning",
+    "quantization", "testing", "training", "utils",
+)  # fmt: skip
+registration.register_when_keras_loads()
 
 __all__ = ["ConfigError", "__version__", *_SUBPACKAGES]
 

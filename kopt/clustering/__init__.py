@@ -32,3 +32,8 @@ __all__ = [
     "cluster_weights",
     "strip_clustering",
 ]
+
+# Last: with this package complete, Keras can load models that use any of kopt's packages.
+from kopt import registration as _registration  # noqa: E402
+
+_registration.package_loaded(__name__)

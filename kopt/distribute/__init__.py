@@ -26,3 +26,8 @@ __all__ = [
     "strategy_from_flags",
     "worker_info",
 ]
+
+# Last: with this package complete, Keras can load models that use any of kopt's packages.
+from kopt import registration as _registration  # noqa: E402
+
+_registration.package_loaded(__name__)

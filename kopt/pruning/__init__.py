@@ -69,3 +69,8 @@ __all__ = [
     "structured_pruning_report",
     "taylor_importance",
 ]
+
+# Last: with this package complete, Keras can load models that use any of kopt's packages.
+from kopt import registration as _registration  # noqa: E402
+
+_registration.package_loaded(__name__)

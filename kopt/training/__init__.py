@@ -39,3 +39,8 @@ __all__ = [
     "to_float32",
     "training_objects",
 ]
+
+# Last: with this package complete, Keras can load models that use any of kopt's packages.
+from kopt import registration as _registration  # noqa: E402
+
+_registration.package_loaded(__name__)
