@@ -1,8 +1,9 @@
 """``kopt-optimize``: train a float baseline, optimize it, export TFLite, report.
 
 Flags become a :class:`kopt.pipeline.Recipe`; :func:`kopt.pipeline.run` does the
-work. With no flags it trains the built-in small CNN on the bundled ``digits`` data
-and writes ``kopt_export/{baseline,optimized}.{keras,tflite}``::
+work. With no flags it trains the built-in small CNN on the bundled ``digits`` data,
+prunes it to 75% sparsity, quantizes it with int8 QAT (``--techniques=none``: float
+only) and writes ``kopt_export/{baseline,optimized}.{keras,tflite}``::
 
     kopt-optimize --report=report.json
     kopt-optimize --dataset=npz:mnist.npz --epochs=3 --export_dir=/tmp/out
@@ -48,6 +49,13 @@ _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", "kopt_export", "Directory for .keras and .tflite files; existing files are kept."
 )
 _REPORT = flags.DEFINE_string("report", None, "Write the report as JSON to this path (and a PNG beside it).")
+_TECHNIQUES = flags.DEFINE_enum(
+    "techniques",
+    "default",
+    ["default", "none"],
+    "default: with no technique flag, prune to 75% sparsity then int8 QAT (a technique flag replaces this); "
+    "none: train and export the float model only.",
+)
 _PRUNE = flags.DEFINE_float("prune", None, "Magnitude-prune every prunable layer to this sparsity, e.g. 0.8.")
 _PRUNE_SCHEDULE = flags.DEFINE_enum(
     "prune_schedule", "polynomial", ["polynomial", "constant"], "How sparsity reaches --prune during fine-tuning."
@@ -191,6 +199,10 @@ def file_with_flags():
     from kopt.cli.recipe_flags import apply_flags
     from kopt.pipeline.recipe_file import read_recipe_file
 
+    if _TECHNIQUES.present:
+        from kopt.errors import ConfigError
+
+        raise ConfigError("--techniques", _TECHNIQUES.value, "a --recipe file lists its own techniques")
     data = read_recipe_file(_RECIPE.value)
     given = {name: _recipe_value(name) for name in FLAG_KEYS if flags.FLAGS[name].present}
     return data, apply_flags(data, given)

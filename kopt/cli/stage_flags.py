@@ -39,14 +39,33 @@ NEEDS_STAGE = {
 _OFF = (None, False, "none")
 
 
+# The run kopt-optimize makes when no flag names a technique: prune, then int8 QAT
+# that keeps the zeros. On the bundled digits it gives a file about 0.13x the
+# float file's gzip size for a third of a point of accuracy (README, "Quick start").
+DEFAULT_SPARSITY = 0.75
+# Flags that choose a technique; with none of them given, the default run applies.
+TECHNIQUE_FLAGS = ("distill", "prune_structured", "prune", "sparsity_m_by_n", "cluster", "qat", "ptq", "auto")
+
+
+def default_compression(flag_values=flags.FLAGS):
+    """Whether the run gets the default techniques: ``--techniques=default`` and no technique flag."""
+    if flag_values["techniques"].value == "none":
+        if any(flag_values[name].value not in _OFF for name in TECHNIQUE_FLAGS):
+            given = next(name for name in TECHNIQUE_FLAGS if flag_values[name].value not in _OFF)
+            raise ConfigError("techniques", "none", f"asks for a float-only run, but --{given} asks for a technique")
+        return False
+    return all(flag_values[name].value in _OFF for name in TECHNIQUE_FLAGS)
+
+
 def check_flags_need_stage(flag_values=flags.FLAGS):
     """Raises :class:`kopt.ConfigError` for a flag given without the technique it tunes.
 
     Example (``--qat_scheme=16x8`` alone): ``--qat_scheme=16x8: only means
     something with --qat``.
     """
+    defaults = ("prune", "qat") if default_compression(flag_values) else ()
     for name, stages in NEEDS_STAGE.items():
-        if not flag_values[name].present:
+        if not flag_values[name].present or set(stages) & set(defaults):
             continue
         if all(flag_values[stage].value in _OFF for stage in stages):
             wanted = " or ".join(f"--{stage}" for stage in stages)
@@ -57,6 +76,8 @@ def techniques_from_flags(flag_values=flags.FLAGS):
     """The technique stages the flags ask for, in the order they are applied.
 
     Call :func:`check_flags_need_stage` first; this reads the flags as given.
+    With no technique flag (and ``--techniques=default``) the run prunes to
+    :data:`DEFAULT_SPARSITY` and then quantizes with QAT, keeping the zeros.
 
     Distillation comes first (its student is what the others optimize), then
     structured pruning (it changes the architecture), then magnitude pruning,
@@ -68,6 +89,8 @@ def techniques_from_flags(flag_values=flags.FLAGS):
     from kopt.pipeline import TechniqueSpec
 
     value = {name: flag_values[name].value for name in _READ}
+    if default_compression(flag_values):
+        value.update(prune=DEFAULT_SPARSITY, qat=True)
     fine_tune = {"epochs": value["finetune_epochs"], "learning_rate": value["finetune_learning_rate"]}
     specs = []
     if value["distill"]:

@@ -19,21 +19,35 @@ def _run(args, cwd, timeout=600):
 
 
 @pytest.mark.slow
-def test_no_flags_runs_end_to_end_on_digits(tmp_path):
-    result = _run([], cwd=tmp_path)
+def test_no_flags_runs_end_to_end_on_digits_and_shows_compression(tmp_path):
+    result = _run(["--report=report.json"], cwd=tmp_path)  # the README's first command
     assert result.returncode == 0, result.stderr[-3000:]
     table = result.stdout
     assert "baseline" in table and "optimized" in table and "tflite acc" in table
     for name in ("baseline.keras", "optimized.keras", "baseline.tflite", "optimized.tflite"):
         assert (tmp_path / "kopt_export" / name).stat().st_size > 0
     assert "Traceback" not in result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    baseline, optimized = report["baseline"], report["optimized"]
+    # The default run prunes and quantizes: the bar is 0.35x the gzip size for at most a point.
+    assert report["techniques"] == ["prune", "qat"] and optimized["tflite_mode"] == "int8"
+    assert optimized["tflite_gzip_bytes"] <= 0.35 * baseline["tflite_gzip_bytes"]
+    assert optimized["tflite_accuracy"] >= baseline["tflite_accuracy"] - 0.01
+
+
+@pytest.mark.slow
+def test_techniques_none_trains_and_exports_the_float_model_only(tmp_path):
+    result = _run(["--techniques=none", "--epochs=1", "--report=r.json"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["techniques"] == [] and report["optimized"]["tflite_mode"] == "float32"
 
 
 @pytest.mark.slow
 def test_report_json_has_the_promised_keys_and_honest_numbers(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("keep me")
-    result = _run(["--epochs=2", "--export_dir=out", "--report=r.json", "--seed=3"], cwd=tmp_path)
+    result = _run(["--techniques=none", "--epochs=2", "--export_dir=out", "--report=r.json", "--seed=3"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["dataset"]["name"] == "digits" and report["techniques"] == []

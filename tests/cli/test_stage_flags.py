@@ -22,7 +22,7 @@ def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
              "qat_scheme": "16x8", "quantized_io": "int8", "ptq_calibration": "converter", "finetune_epochs": 2,
              "finetune_learning_rate": 0.01, "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40}[name]  # fmt: skip
     with pytest.raises(ConfigError, match="only means something with --") as caught:
-        _stages(**{name: value})
+        _stages(techniques="none", **{name: value})
     assert caught.value.key == name
 
 
@@ -33,6 +33,20 @@ def test_tuning_flags_with_their_technique_build_the_stage():
     assert ptq.params == {"mode": "int8", "io_type": "int8"}  # the stage picks kopt's calibration
     (ptq,) = _stages(ptq="int8", ptq_calibration="converter")
     assert ptq.params == {"mode": "int8", "io_type": "float32", "calibration": "converter"}
+
+
+def test_no_technique_flag_prunes_then_quantizes_and_none_trains_float_only():
+    prune, qat = _stages()
+    assert (prune.name, prune.params["target_sparsity"]) == ("prune", stage_flags.DEFAULT_SPARSITY)
+    assert (qat.name, qat.params["preserve"]) == ("qat", ["sparsity"])
+    prune, qat = _stages(finetune_epochs=2, qat_scheme="4bit")  # tuning flags tune the default run
+    assert prune.params["epochs"] == qat.params["epochs"] == 2 and qat.params["scheme"] == "4bit"
+    assert _stages(techniques="none") == ()
+    (cluster,) = _stages(cluster=8)  # a technique flag replaces the default
+    assert cluster.name == "cluster"
+    with pytest.raises(ConfigError, match="--prune asks for a technique") as caught:
+        _stages(techniques="none", prune=0.5)
+    assert caught.value.key == "techniques"
 
 
 def test_flags_build_stages_in_the_order_recipes_are_checked_against():
