@@ -1,15 +1,19 @@
 """Console-script entry point of ``kopt-optimize``.
 
-Kept apart from :mod:`kopt.cli.optimize` so that TensorFlow's C++ start-up chatter
-can be quieted before TensorFlow is imported, without ``import kopt`` ever touching
-the environment. A value the user set is respected.
+Kept apart from :mod:`kopt.cli.optimize` so that TensorFlow's native start-up
+chatter can be hidden before TensorFlow is imported (:mod:`kopt.cli.native_logs`),
+without ``import kopt`` ever touching the environment. ``--verbosity=1`` shows
+everything; a ``TF_CPP_MIN_LOG_LEVEL`` the user set is respected.
 """
 
-import os
+import sys
+
+from kopt.cli import native_logs
 
 
 def main():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not native_logs.wants_verbose(sys.argv):
+        native_logs.hide_native_noise()
     from kopt.cli import optimize
 
     optimize.run_app()

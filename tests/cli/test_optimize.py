@@ -27,6 +27,10 @@ def test_no_flags_runs_end_to_end_on_digits_and_shows_compression(tmp_path):
     for name in ("baseline.keras", "optimized.keras", "baseline.tflite", "optimized.tflite"):
         assert (tmp_path / "kopt_export" / name).stat().st_size > 0
     assert "Traceback" not in result.stderr
+    # Quiet by default: TensorFlow's and LiteRT's native chatter is filtered out, kopt's progress stays.
+    for noise in ("oneDNN", "NodeDef mentions", "XNNPACK delegate", "fully_quantize", "InitializeLog"):
+        assert noise not in result.stderr, noise
+    assert "Applying technique prune" in result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     baseline, optimized = report["baseline"], report["optimized"]
     # The default run prunes and quantizes: the bar is 0.35x the gzip size for at most a point.
