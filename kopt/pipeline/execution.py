@@ -83,6 +83,8 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
     with precision_policy(recipe.mixed_precision):
         with strategy.scope():
             model = get_model(recipe.model, info.input_shape, info.num_classes)
+        for technique, params in techniques:  # a teacher that will not load fails now, not after training
+            technique.check_data(info, params)
         # Only now: a model that fails to load leaves no folder behind.
         os.makedirs(export_dir, exist_ok=True)
         timings["setup"] = time.perf_counter() - started

@@ -69,6 +69,19 @@ class Technique:
                     f"{self.name}.{key}", params[key], f"unknown setting; known: {', '.join(sorted(self.param_keys))}"
                 )
 
+    def check_data(self, info, params):
+        """Raises :class:`kopt.ConfigError` for ``params`` that do not fit the data.
+
+        Runs once the data is loaded, before the baseline trains: files a stage
+        will load (a teacher) are loaded and checked here, so a bad one costs
+        no training.
+
+        Args:
+            info: The :class:`kopt.data.DatasetInfo` (input shape, classes).
+            params: The technique's settings.
+        """
+        del info, params
+
     def export_options(self, params):
         """``tflite_export.convert`` options for the result, when this technique is last.
 

@@ -75,14 +75,15 @@ class Distill(FineTuningTechnique):
         if kind not in DISTILLATION_KINDS:
             raise ConfigError("distill.distillation", kind, f"must be one of {', '.join(DISTILLATION_KINDS)}")
 
+    def check_data(self, info, params):
+        if params.get("teacher") is not None:
+            _load_teacher(params["teacher"], info)
+
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
         teacher = model
         if params.get("teacher") is not None:
-            try:
-                teacher = get_model(params["teacher"], context.info.input_shape, context.info.num_classes)
-            except ConfigError as err:
-                raise ConfigError("distill.teacher", params["teacher"], err.reason) from err
+            teacher = _load_teacher(params["teacher"], context.info)
         student_name = params.get("student", DEFAULT_STUDENT)
         student = get_model(student_name, context.info.input_shape, context.info.num_classes)
         try:
@@ -110,3 +111,10 @@ class Distill(FineTuningTechnique):
             verbose="auto",
         )
         return distiller.student
+
+
+def _load_teacher(path, info):
+    try:
+        return get_model(path, info.input_shape, info.num_classes)
+    except ConfigError as err:
+        raise ConfigError("distill.teacher", path, err.reason) from err

@@ -59,3 +59,30 @@ def test_a_teacher_smaller_than_the_student_is_refused_as_swapped(tmp_path):
     with pytest.raises(ConfigError) as err:
         run(recipe)
     assert err.value.key == "distill.student" and "swapped" in err.value.reason
+
+
+@pytest.mark.parametrize(
+    "write, reason",
+    [
+        (lambda path: open(path, "wb").write(b"not a zip archive"), "not"),
+        (lambda path: keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]).save(path),
+         "3"),
+    ],
+)
+def test_a_teacher_that_cannot_serve_is_refused_before_the_baseline_trains(tmp_path, monkeypatch, write, reason):
+    from kopt.pipeline import execution
+
+    path = str(tmp_path / "teacher.keras")
+    write(path)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the baseline trained before the teacher was checked")
+
+    monkeypatch.setattr(execution, "train_classifier", no_training)
+    recipe = Recipe(
+        epochs=1, export_dir=str(tmp_path / "out"), techniques=(TechniqueSpec("distill", {"teacher": path}),)
+    )
+    with pytest.raises(ConfigError) as err:
+        run(recipe)
+    assert err.value.key == "distill.teacher" and reason in err.value.reason
+    assert not (tmp_path / "out").exists()
