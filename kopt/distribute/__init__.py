@@ -4,12 +4,14 @@ Build and compile the model inside ``make_strategy(name).scope()``. Train with
 ``model.fit`` under ``default``, ``one_device``, ``mirrored`` and ``tpu``; under
 ``multi_worker`` (where Keras 3's ``model.fit`` fails) train with
 :func:`kopt.distribute.fit`, which takes the same callbacks and works under every
-strategy. :class:`BackupAndRestore` makes a killed run resume where it stopped.
+strategy. :class:`BackupAndRestore` makes a killed run resume where it stopped,
+and turns SIGTERM into a backup and a prompt stop (:class:`Preempted`).
 """
 
 from kopt.distribute.backup import BackupAndRestore
 from kopt.distribute.flags import define_flags
 from kopt.distribute.flags import strategy_from_flags
+from kopt.distribute.preemption import Preempted
 from kopt.distribute.strategies import STRATEGIES
 from kopt.distribute.strategies import WorkerInfo
 from kopt.distribute.strategies import make_strategy
@@ -19,6 +21,7 @@ from kopt.distribute.trainer import fit
 __all__ = [
     "STRATEGIES",
     "BackupAndRestore",
+    "Preempted",
     "WorkerInfo",
     "define_flags",
     "fit",

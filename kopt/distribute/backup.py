@@ -13,6 +13,10 @@ crash while writing leaves the previous backup intact. Under multi-worker
 training every worker saves (reading synchronized variables takes all of them);
 the chief writes to ``backup_dir``, the others to a local scratch folder they
 delete at the end.
+
+While it trains, SIGTERM (preemption) saves a backup at the next step on every
+worker and stops training with :class:`kopt.distribute.Preempted`
+(:mod:`kopt.distribute.preemption`).
 """
 
 import os
@@ -22,6 +26,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from kopt.distribute.preemption import Preempted
+from kopt.distribute.preemption import SigtermWatch
 from kopt.distribute.strategies import worker_info
 
 __all__ = ["BackupAndRestore"]
@@ -111,6 +117,8 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._manager = tf.train.CheckpointManager(self._checkpoint, directory, max_to_keep=_KEEP)
         self._steps_since_save = 0
         self._epoch = self._restored[0] if self._restored else 0
+        self._watch = SigtermWatch()
+        self._watch.start()
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._restored is not None and not self._resume_taken:
@@ -122,6 +130,10 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        if self._watch.agreed(self.model.distribute_strategy, self._info.num_workers):
+            self._save(self._epoch, batch + 1)
+            self.stop_watching()
+            raise Preempted(self._epoch, batch + 1, self.backup_dir)
         if self.save_freq == "epoch":
             return
         self._steps_since_save += 1
@@ -131,7 +143,14 @@ class BackupAndRestore(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._save(epoch + 1, 0)
 
+    def stop_watching(self):
+        """Gives SIGTERM back its previous handler; :func:`kopt.distribute.fit` calls it however training ends."""
+        watch = getattr(self, "_watch", None)
+        if watch is not None:
+            watch.stop()
+
     def on_train_end(self, logs=None):
+        self.stop_watching()
         if not self._info.is_chief:
             shutil.rmtree(self._scratch, ignore_errors=True)
         elif self.delete_checkpoint:

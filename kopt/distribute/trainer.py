@@ -99,6 +99,18 @@ def fit(
     distributed = strategy.experimental_distribute_dataset(_shard_by_data(dataset))
 
     model.stop_training = False
+    try:
+        return _train(model, strategy, callbacks, callback_list, distributed, train_step, test_step, validation_data,
+                      initial_epoch, epochs, steps)  # fmt: skip
+    finally:
+        for callback in callbacks:  # a crash or preemption must not leave a SIGTERM handler behind
+            stop = getattr(callback, "stop_watching", None)
+            if callable(stop):
+                stop()
+
+
+def _train(model, strategy, callbacks, callback_list, distributed, train_step, test_step, validation_data,
+           initial_epoch, epochs, steps):  # fmt: skip
     callback_list.on_train_begin()
     # A restored backup says where training stopped.
     start_epoch, skip_steps = initial_epoch, 0

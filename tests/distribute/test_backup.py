@@ -1,6 +1,7 @@
 """kopt.distribute.BackupAndRestore: a crashed run resumes at its last backup and ends as an unbroken one."""
 
 import os
+import signal
 
 import keras
 import numpy as np
@@ -10,6 +11,7 @@ import tensorflow as tf
 from kopt import pruning
 from kopt import quantization
 from kopt.distribute import BackupAndRestore
+from kopt.distribute import Preempted
 from kopt.distribute import fit
 from kopt.testing import run_serialization_test
 
@@ -79,6 +81,41 @@ def test_resumes_mid_epoch_and_ends_like_an_unbroken_run(tmp_path):
     kernels = [w for w in pruning.strip_pruning(restarted).weights if w.name == "kernel"]
     assert [round(float(np.mean(k.numpy() == 0)), 2) for k in kernels] == [0.59, 0.6]
     assert not os.path.exists(backup_dir)  # deleted after a finished run
+
+
+class _Sigterm(keras.callbacks.Callback):
+    """Sends this process SIGTERM once the optimizer has taken ``at`` steps, as a cluster manager would."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_saves_the_step_and_stops_and_the_rerun_resumes_with_nothing_lost(tmp_path):
+    unbroken = _pruned_qat_model()
+    fit(unbroken, _data(), epochs=EPOCHS, callbacks=[pruning.UpdatePruningStep()], verbose=0)
+
+    backup_dir = str(tmp_path / "backup")
+    preempted = _pruned_qat_model()
+    with pytest.raises(Preempted, match="Run the same command again") as caught:
+        # save_freq="epoch": the signal itself makes the mid-epoch backup.
+        fit(preempted, _data(), epochs=EPOCHS, verbose=0,
+            callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(backup_dir), _Sigterm(at=6)])  # fmt: skip
+    # The signal came before step 7 (epoch 1, batch 2), which finished and was saved.
+    assert (caught.value.epoch, caught.value.step) == (1, 3)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone again
+
+    restarted = _pruned_qat_model()
+    backup = BackupAndRestore(backup_dir)
+    fit(restarted, _data(), epochs=EPOCHS, callbacks=[pruning.UpdatePruningStep(), backup], verbose=0)
+    assert backup.resume_point() == (1, 3)
+    assert int(restarted.optimizer.iterations.numpy()) == STEPS * EPOCHS
+    for (name, value), (_, restored) in zip(_values(unbroken).items(), _values(restarted).items()):
+        np.testing.assert_allclose(restored, value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_quantization_ranges_are_backed_up(tmp_path):

@@ -147,6 +147,34 @@ def test_pruned_qat_and_distilled_models_train_identically_on_both_workers_and_s
     _assert_same(resumed0, worker0, "pruned/")
 
 
+def test_sigterm_to_one_worker_backs_up_and_stops_both_promptly_and_a_restart_resumes(cluster_factory):
+    deadline = time.monotonic() + TIMEOUT_S
+    cluster = cluster_factory("preempted", delay=0.3)
+    for index in (0, 1):
+        cluster.start(index)
+    while cluster.progress(1) < 7:
+        assert cluster.processes[1].poll() is None, cluster.tail()
+        assert time.monotonic() < deadline, cluster.tail()
+        time.sleep(0.05)
+    signalled = time.monotonic()
+    cluster.processes[1].send_signal(signal.SIGTERM)  # what Kubernetes or a preemptible VM sends
+    codes = [cluster.wait(index, deadline) for index in (0, 1)]
+    # Both workers agreed on the step, saved it and stopped: within a few steps, not minutes.
+    assert time.monotonic() - signalled < 30, cluster.tail()
+    assert codes[0] != 0 and codes[1] != 0, cluster.tail()
+    for log in cluster.logs:
+        with open(log) as f:
+            assert "Stopped by SIGTERM" in f.read(), cluster.tail()
+    # The job's progress callback runs after the backup's, so it never wrote the step that stopped.
+    stopped_after = cluster.progress(0) + 1
+    _run_to_end(cluster, deadline)  # the same command again
+    resumed0, resumed1 = cluster.results()
+    epoch, step = (int(v) for v in resumed0["resumed_from"])
+    assert epoch * 6 + step == stopped_after, (epoch, step, stopped_after)  # nothing trained was lost
+    assert int(resumed0["iterations"]) == 18
+    _assert_same(resumed0, resumed1, "")
+
+
 def test_kopt_optimize_trains_on_two_workers_and_only_the_chief_writes_files(cluster_factory, tmp_path):
     export_dir, report = tmp_path / "export", tmp_path / "export" / "report.json"
     command = [  # argv[0] is "-c" for absl; the flags follow
