@@ -119,7 +119,8 @@ def _structured(model, x, y, workdir):
 
 
 def _ptq(model, x, y, workdir):
-    path = tflite_export.convert(model, os.path.join(workdir, "ptq.tflite"), mode="int8", representative_dataset=x)
+    """What ``kopt-optimize --ptq=int8`` does (kopt's calibration); the file is checked against the float model."""
+    path = quantization.quantize_calibrated(model, os.path.join(workdir, "ptq.tflite"), x)
     return _check_file(path, model, x, y, integer=True)
 
 
