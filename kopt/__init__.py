@@ -3,7 +3,8 @@
 Subpackages: ``kopt.pruning`` (magnitude, block, M:N and structured pruning),
 ``kopt.quantization`` (QAT and post-training quantization), ``kopt.clustering``
 (weight clustering), ``kopt.distillation`` (the ``Distiller`` model),
-``kopt.auto`` (accuracy-aware compression), ``kopt.distribute`` (``tf.distribute``
+``kopt.auto`` (accuracy-aware compression), ``kopt.compat`` (``kopt.compat.tfmot``:
+tfmot's namespace for a one-line port), ``kopt.distribute`` (``tf.distribute``
 strategies), ``kopt.training`` (optimizers, schedules, precision), ``kopt.data``
 (datasets), ``kopt.models`` (built-in models), ``kopt.pipeline`` (the recipe and
 stages behind ``kopt-optimize``), ``kopt.cli`` (the command-line programs),
@@ -23,7 +24,7 @@ from kopt.errors import ConfigError
 from kopt.version import __version__
 
 _SUBPACKAGES = (
-    "auto", "cli", "clustering", "data", "distillation", "distribute", "models", "pipeline", "pruning",
+    "auto", "cli", "clustering", "compat", "data", "distillation", "distribute", "models", "pipeline", "pruning",
     "quantization", "testing", "training", "utils",
 )  # fmt: skip
 registration.register_when_keras_loads()

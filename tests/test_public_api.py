@@ -12,6 +12,8 @@ PACKAGES = [
     "kopt.auto",
     "kopt.cli",
     "kopt.clustering",
+    "kopt.compat",
+    "kopt.compat.tfmot",
     "kopt.data",
     "kopt.distillation",
     "kopt.distribute",

@@ -17,6 +17,7 @@ fine-tune the stripped result with a collaborative quantization scheme
 through quantization-aware training.
 """
 
+from kopt.clustering.api import cluster_scope
 from kopt.clustering.api import cluster_weights
 from kopt.clustering.api import strip_clustering
 from kopt.clustering.callbacks import ClusteringSummaries
@@ -29,6 +30,7 @@ __all__ = [
     "ClusterWeights",
     "ClusterableLayer",
     "ClusteringSummaries",
+    "cluster_scope",
     "cluster_weights",
     "strip_clustering",
 ]

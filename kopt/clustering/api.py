@@ -11,7 +11,23 @@ from kopt.clustering.wrapper import check_clustering_arguments
 from kopt.utils.cloning import clone_graph_model
 from kopt.utils.cloning import copy_layer
 
-__all__ = ["cluster_weights", "strip_clustering"]
+__all__ = ["cluster_scope", "cluster_weights", "strip_clustering"]
+
+
+def cluster_scope():
+    """A ``custom_object_scope`` holding the clustering wrapper, for tfmot code that loads inside one.
+
+    kopt registers its classes with Keras, so loading needs no scope; this exists
+    so that ``with cluster_scope(): keras.models.load_model(path)`` ports as is.
+
+    Example:
+
+    >>> import keras
+    >>> with cluster_scope():
+    ...     keras.saving.get_registered_object("ClusterWeights").__name__
+    'ClusterWeights'
+    """
+    return keras.saving.custom_object_scope({"ClusterWeights": ClusterWeights})
 
 _CLUSTER_ADVICE = (
     "Wrap its layers individually instead, e.g. `self.dense = "

@@ -17,6 +17,7 @@ filters/units and the inputs that read them), and ``sparsity_report`` /
 
 from kopt.pruning import schedules
 from kopt.pruning.api import prune_low_magnitude
+from kopt.pruning.api import prune_scope
 from kopt.pruning.callbacks import PruningStep
 from kopt.pruning.callbacks import PruningSummaries
 from kopt.pruning.callbacks import UpdatePruningStep
@@ -62,6 +63,7 @@ __all__ = [
     "layer_flops",
     "prune_channels",
     "prune_low_magnitude",
+    "prune_scope",
     "register_channelwise_layer",
     "schedules",
     "sparsity_report",

@@ -15,7 +15,23 @@ from kopt.pruning.wrapper import PruneLowMagnitude
 from kopt.pruning.wrapper import check_criterion
 from kopt.pruning.wrapper import check_pruning_arguments
 
-__all__ = ["prune_low_magnitude"]
+__all__ = ["prune_low_magnitude", "prune_scope"]
+
+
+def prune_scope():
+    """A ``custom_object_scope`` holding the pruning wrapper, for tfmot code that loads inside one.
+
+    kopt registers its classes with Keras, so loading needs no scope; this exists
+    so that ``with prune_scope(): keras.models.load_model(path)`` ports as is.
+
+    Example:
+
+    >>> import keras
+    >>> with prune_scope():
+    ...     keras.saving.get_registered_object("PruneLowMagnitude").__name__
+    'PruneLowMagnitude'
+    """
+    return keras.saving.custom_object_scope({"PruneLowMagnitude": PruneLowMagnitude})
 
 # An "already pruned" error names at most this many layers, then "and N more".
 _NAMED_LAYERS = 3

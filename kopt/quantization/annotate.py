@@ -3,6 +3,7 @@
 import keras
 
 from kopt.quantization import quantize_config as config_lib
+from kopt.utils.substitution import forward_input_shape
 from kopt.utils.substitution import symbolic_inputs
 
 __all__ = ["QuantizeAnnotate"]
@@ -48,6 +49,7 @@ class QuantizeAnnotate(keras.layers.Wrapper):
         kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
         self.quantize_config = quantize_config
+        forward_input_shape(self, layer)
 
     def __call__(self, *args, **kwargs):
         if not self.layer.built:

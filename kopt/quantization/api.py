@@ -121,7 +121,10 @@ def quantize_annotate_model(to_annotate):
 
     def annotate(layer):
         if isinstance(layer, QuantizeAnnotate):
-            return copy_unshared(layer)
+            # Kept as annotated, config object and all: rebuilding the wrapper from
+            # its config would look custom layer and config classes up by name,
+            # which needs quantize_scope.
+            return QuantizeAnnotate(copy_unshared(layer.layer), quantize_config=layer.quantize_config, name=layer.name)
         return QuantizeAnnotate(copy_unshared(layer))
 
     def call(layer, *args, **kwargs):

@@ -13,7 +13,30 @@ import inspect
 
 import keras
 
-__all__ = ["SubstitutingWrapper", "symbolic_inputs"]
+__all__ = ["SubstitutingWrapper", "forward_input_shape", "symbolic_inputs"]
+
+
+def forward_input_shape(wrapper, layer):
+    """Gives ``wrapper`` the ``input_shape=`` its layer was built with, as Keras's own layers keep it.
+
+    ``Sequential([prune_low_magnitude(Dense(20, input_shape=[20])), ...])`` then
+    builds at once, as it does without the wrapper (tfmot's guides write it so).
+    Keras keeps the argument in a private attribute; nothing else reads it.
+
+    Example:
+
+    >>> import keras, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # Keras discourages input_shape=
+    ...     dense = keras.layers.Dense(2, input_shape=(3,))
+    >>> wrapper = keras.layers.Layer()
+    >>> forward_input_shape(wrapper, dense)
+    >>> wrapper._input_shape_arg
+    (3,)
+    """
+    shape = getattr(layer, "_input_shape_arg", None)
+    if shape is not None and getattr(wrapper, "_input_shape_arg", None) is None:
+        wrapper._input_shape_arg = shape
 
 
 class SubstitutingWrapper(keras.layers.Wrapper):
@@ -37,6 +60,7 @@ class SubstitutingWrapper(keras.layers.Wrapper):
     def __init__(self, layer, **kwargs):
         super().__init__(layer, **kwargs)
         self.supports_masking = layer.supports_masking
+        forward_input_shape(self, layer)
         self._inner_call_parameters = inspect.signature(layer.call).parameters
 
     def __call__(self, *args, **kwargs):
