@@ -29,6 +29,7 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from benchmarks import zoo_models  # noqa: E402
+from kopt.quantization import quantize_calibrated  # noqa: E402
 from kopt.quantization import quantize_model  # noqa: E402
 from kopt.utils.atomic import atomic_write_json  # noqa: E402
 
@@ -72,6 +73,7 @@ def measure(name, seed, epochs, learning_rate, workdir):
     start = time.perf_counter()
     model.fit(x_train, y_train, batch_size=64, epochs=epochs, verbose=2)
     float_accuracy = model.evaluate(x_test, y_test, verbose=0)[1]
+    ptq = _ptq_figures(name, seed, model, x_train[:500], x_test, y_test, workdir)
     qat = quantize_model(model)
     qat.compile(keras.optimizers.Adam(learning_rate / 10), "sparse_categorical_crossentropy", metrics=["accuracy"])
     qat.fit(x_train, y_train, batch_size=64, epochs=1, verbose=2)
@@ -95,8 +97,23 @@ def measure(name, seed, epochs, learning_rate, workdir):
         "confident_fraction": round(float(np.mean(confident)), 4),
         "mean_abs_prob_diff": round(float(np.mean(np.abs(keras_out - file_out))), 5),
         "fully_integer": tflite_export.is_fully_integer(path)[0],
+        **ptq,
         "minutes": round((time.perf_counter() - start) / 60, 1),
     }
+
+
+def _ptq_figures(name, seed, model, calibration, x_test, y_test, workdir):
+    """Accuracy and top-1 agreement with the float model of both full-integer PTQ files (no training)."""
+    reference = np.argmax(model.predict(x_test, verbose=0), -1)
+    figures = {}
+    for kind, write in (
+        ("converter_ptq", lambda path: tflite_export.convert(model, path, mode="int8", representative_dataset=calibration)),
+        ("kopt_ptq", lambda path: quantize_calibrated(model, path, calibration)),
+    ):
+        got = np.argmax(tflite_export.predict(write(os.path.join(workdir, f"{name}-{seed}-{kind}.tflite")), x_test), -1)
+        figures[f"{kind}_accuracy"] = round(float(np.mean(got == y_test)), 4)
+        figures[f"{kind}_agreement"] = round(float(np.mean(got == reference)), 4)
+    return figures
 
 
 def _key(row):
@@ -156,6 +173,24 @@ def report(rows, *, learning_rate):
             f"| {margin} ({100 * r['confident_fraction']:.0f}%) | {r['mean_abs_prob_diff']:.5f} "
             f"| {r['fully_integer']} | {r['minutes']} |"
         )
+    with_ptq = [r for r in rows if "kopt_ptq_agreement" in r]
+    if with_ptq:
+        lines += [
+            "",
+            "Post-training quantization of the same float models, no training: full-integer files calibrated on 500 "
+            "training images by the TFLite converter and by kopt (`quantize_calibrated`, what `kopt-optimize "
+            "--ptq=int8` does); agreement is with the float Keras model.",
+            "",
+            "| model | epochs | seed | float acc | converter PTQ acc | converter PTQ agreement | kopt PTQ acc "
+            "| kopt PTQ agreement |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in with_ptq:
+            lines.append(
+                f"| {r['model']} | {r['epochs']} | {r['seed']} | {100 * r['float_accuracy']:.2f}% "
+                f"| {100 * r['converter_ptq_accuracy']:.2f}% | {100 * r['converter_ptq_agreement']:.2f}% "
+                f"| {100 * r['kopt_ptq_accuracy']:.2f}% | {100 * r['kopt_ptq_agreement']:.2f}% |"
+            )
     return "\n".join(lines)
 
 

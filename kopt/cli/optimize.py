@@ -173,6 +173,7 @@ _FLAG_FOR_KEY = {
 }
 _PROGRAM = "kopt-optimize"
 _USAGE_EXIT = 2
+_PREEMPTED_EXIT = 143
 
 
 def recipe_from_flags():
@@ -258,6 +259,7 @@ def main(argv):
         logging.get_absl_handler().addFilter(_only_kopt_info)
     import tflite_export
 
+    from kopt.distribute import Preempted
     from kopt.errors import ConfigError
     from kopt.errors import OutputError
     from kopt.errors import TrainingError
@@ -279,6 +281,10 @@ def main(argv):
         if _verbose():
             raise
         _config_error(err, paths)
+    except Preempted as err:
+        # SIGTERM (preemption): everything trained is backed up; 143 = 128 + SIGTERM, as a killed process.
+        print(f"{_PROGRAM}: preempted: {err}", file=sys.stderr)
+        sys.exit(_PREEMPTED_EXIT)
     except (tflite_export.ConversionError, TrainingError, OutputError) as err:
         # After work was done: exit 1, and the message says what was kept.
         if _verbose():

@@ -25,6 +25,7 @@ import tempfile
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from kopt.distribute.preemption import Preempted
 from kopt.distribute.preemption import SigtermWatch
@@ -114,6 +115,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             self._restore(latest)
             epoch, step = (int(v) for v in self._position.numpy())
             self._restored = (epoch, step)
+            logging.info("Resuming %s from its backup in %s: epoch %d, step %d.", model.name, self.backup_dir, epoch, step)
         self._manager = tf.train.CheckpointManager(self._checkpoint, directory, max_to_keep=_KEEP)
         self._steps_since_save = 0
         self._epoch = self._restored[0] if self._restored else 0

@@ -14,6 +14,7 @@ import tensorflow as tf
 from kopt.distribute import make_strategy
 from kopt.distribute import worker_info
 from kopt.pipeline import outputs
+from kopt.pipeline import resume
 from kopt.pipeline import stages  # noqa: F401  (registers the built-in techniques)
 from kopt.pipeline.execution import execute
 from kopt.pipeline.stage_order import check_stage_order
@@ -56,13 +57,17 @@ def run(recipe):
     # First TensorFlow work of the run: the multi-worker strategy must come before any other.
     strategy = make_strategy(recipe.strategy, num_gpus=recipe.num_gpus, tpu=recipe.tpu)
     chief = worker_info().is_chief if recipe.strategy == "multi_worker" else True
+    # Every worker restores from the chief's backups (shared storage on a real cluster).
+    backups = resume.resume_root(recipe)
     if chief:
-        return _run(recipe, techniques, strategy)
+        result = _run(recipe, techniques, strategy, backups)
+        resume.finish(backups)
+        return result
     # Every worker trains; only the chief keeps files. The others write theirs
     # to a scratch folder, so the exports are not written twice over each other.
     scratch = tempfile.mkdtemp(prefix="kopt-worker-")
     try:
-        return _run(dataclasses.replace(recipe, export_dir=scratch, report=None), techniques, strategy)
+        return _run(dataclasses.replace(recipe, export_dir=scratch, report=None), techniques, strategy, backups)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -83,7 +88,7 @@ def check_techniques(recipe):
     return techniques
 
 
-def _run(recipe, techniques, strategy):
+def _run(recipe, techniques, strategy, backups):
     search = None
     final = recipe
     if recipe.search is not None:
@@ -92,7 +97,7 @@ def _run(recipe, techniques, strategy):
         search = tune.search(recipe, strategy)
         final = search["best_recipe_object"]
         techniques = check_techniques(final)
-    result = execute(final, techniques, strategy, export_dir=recipe.export_dir)
+    result = execute(final, techniques, strategy, export_dir=recipe.export_dir, resume_root=backups)
     result["recipe"] = recipe.to_dict()
     result["seed"] = recipe.seed
     result["versions"] = versions()

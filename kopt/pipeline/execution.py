@@ -15,6 +15,7 @@ from absl import logging
 from kopt.data import load_dataset
 from kopt.models import get_model
 from kopt.pipeline import measure
+from kopt.pipeline import resume
 from kopt.pipeline.context import StageContext
 from kopt.pipeline.training import train_classifier
 from kopt.training import make_reproducible
@@ -48,7 +49,7 @@ def load_data(recipe):
     return train, validation, test, info
 
 
-def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save_models=True):
+def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save_models=True, resume_root=None):
     """Runs ``recipe`` once and measures the baseline and optimized models.
 
     Seeds everything first and loads the data afresh, so a pass repeats exactly
@@ -62,6 +63,8 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         evaluation: ``"test"`` for the report, ``"validation"`` for a search
             trial, which must never see the test split.
         save_models: Whether to save ``baseline.keras`` and ``optimized.keras``.
+        resume_root: Folder for the backups of every training
+            (:mod:`kopt.pipeline.resume`), or ``None`` for none.
 
     Returns:
         A dict with ``dataset``, ``techniques``, ``baseline``, ``optimized``,
@@ -90,7 +93,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         timings["setup"] = time.perf_counter() - started
 
         mark = time.perf_counter()
-        with strategy.scope():
+        with strategy.scope(), resume.phase(resume_root, "baseline"):
             train_classifier(model, train, config=recipe.training_config(), validation=validation)
         timings["baseline_training"] = time.perf_counter() - mark
         files = {}
@@ -105,10 +108,10 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         optimized_model = model
         export = {"mode": "float32"}
         stage_reports = {}
-        for technique, params in techniques:
+        for index, (technique, params) in enumerate(techniques, start=1):
             mark = time.perf_counter()
             logging.info("Applying technique %s with %s.", technique.name, params)
-            with strategy.scope():
+            with strategy.scope(), resume.phase(resume_root, f"{index}-{technique.name}"):
                 optimized_model = technique.apply(optimized_model, context, params)
             optimized_model = technique.strip(optimized_model)
             export = technique.export_options(params)

@@ -4,9 +4,11 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from kopt.distribute import BackupAndRestore
 from kopt.distribute import fit as distributed_fit
 from kopt.errors import TrainingError
 from kopt.models import outputs_probabilities
+from kopt.pipeline import resume
 from kopt.training import TrainingConfig
 from kopt.training import training_objects
 
@@ -64,8 +66,10 @@ def train_classifier(
     Raises:
         ValueError: If ``config`` needs a validation set and none is given.
 
-    Under ``MultiWorkerMirroredStrategy`` (a model built in its scope) training
-    runs through :func:`kopt.distribute.fit`, elsewhere through ``model.fit``.
+    Under ``MultiWorkerMirroredStrategy`` (a model built in its scope), and
+    inside a run's :func:`kopt.pipeline.resume.phase` (backed up, resumable,
+    stopped cleanly by SIGTERM), training runs through :func:`kopt.distribute.fit`,
+    elsewhere through ``model.fit``.
     """
     if config is None:
         config = TrainingConfig(epochs=epochs, learning_rate=learning_rate)
@@ -94,8 +98,14 @@ def train_classifier(
     )
     # A NaN loss stops training at once; the check below then says why.
     callbacks = list(callbacks or []) + own_callbacks + [keras.callbacks.TerminateOnNaN()]
-    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Keras 3's model.fit fails across workers (keras-team/keras#20585).
+    backup_dir = resume.next_backup_dir()
+    if backup_dir is not None:
+        # Backed up each epoch and on SIGTERM; kept at its end until the run finishes,
+        # so a rerun restores a finished training and skips it (kopt.pipeline.resume).
+        callbacks.append(BackupAndRestore(backup_dir, delete_checkpoint=False))
+    if backup_dir is not None or isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3's model.fit fails across workers (keras-team/keras#20585), and
+        # cannot resume mid-epoch from a backup; kopt's fit does both.
         history = distributed_fit(
             model, train, epochs=config.epochs, callbacks=callbacks, validation_data=validation, verbose=verbose
         )

@@ -295,7 +295,7 @@ def test_a_recipe_file_run_repeats_exactly_from_its_report(tmp_path):
 
 @pytest.mark.slow
 def test_auto_keeps_the_smallest_int8_model_within_budget_and_reports_its_front(tmp_path):
-    args = ["--auto", "--max_accuracy_drop=3", "--epochs=4", "--finetune_epochs=1", "--report=r.json"]
+    args = ["--auto", "--max_accuracy_drop=3", "--epochs=4", "--finetune_epochs=2", "--report=r.json"]
     result = _run(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "r.json").read_text())
@@ -309,3 +309,32 @@ def test_auto_keeps_the_smallest_int8_model_within_budget_and_reports_its_front(
     assert optimized["sparsity"] == pytest.approx(auto["best"]["sparsity"], abs=0.02)
     assert optimized["tflite_gzip_bytes"] < 0.35 * report["baseline"]["tflite_gzip_bytes"]
     assert (tmp_path / "kopt_export" / "auto" / "state.json").is_file()
+
+
+@pytest.mark.slow
+def test_sigterm_backs_up_exits_143_and_the_same_command_resumes(tmp_path):
+    import signal
+    import time
+
+    args = [SCRIPT, "--epochs=40", "--prune=0.5", "--finetune_epochs=2", "--report=r.json"]
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    backups = tmp_path / "kopt_export" / ".kopt_resume"
+    deadline = time.monotonic() + 300
+    # Wait until the baseline has backed up an epoch: training is well under way.
+    while not list(backups.glob("*/baseline/training-0/checkpoint")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-3000:]
+        time.sleep(0.2)
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr[-3000:]
+    assert time.monotonic() - signalled < 30
+    assert "kopt-optimize: preempted: Stopped by SIGTERM" in stderr and "Run the same command again" in stderr
+    assert "Traceback" not in stderr and not (tmp_path / "r.json").exists()
+
+    resumed = _run(args[1:], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resuming small_cnn from its backup" in resumed.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["techniques"] == ["prune"] and report["optimized"]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert not backups.exists()  # a finished run leaves no backups behind
