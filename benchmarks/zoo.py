@@ -262,13 +262,15 @@ def _write_readme(table, command):
     markdown.write_section(os.path.join(_ROOT, "README.md"), "zoo_matrix", body)
 
 
-_MODELS = flags.DEFINE_list("models", list(zoo_models.MODELS), "Models of benchmarks.zoo_models to run.")
-_TECHNIQUES = flags.DEFINE_list("techniques", list(TECHNIQUES), "Techniques to run on each model.")
-_README = flags.DEFINE_bool("readme", False, "Write the table into README.md between the zoo-matrix markers.")
-_OUTPUT = flags.DEFINE_string("output", _RESULTS, "JSON file for the results.")
-_RERUN = flags.DEFINE_bool(
-    "rerun", False, "Run the selected cells even if --output has them; by default only missing cells run."
-)
+def _define_flags():
+    """Flags exist only when this script runs: kopt-optimize's --techniques lives in the same process in tests."""
+    flags.DEFINE_list("models", list(zoo_models.MODELS), "Models of benchmarks.zoo_models to run.")
+    flags.DEFINE_list("techniques", list(TECHNIQUES), "Techniques to run on each model.")
+    flags.DEFINE_bool("readme", False, "Write the table into README.md between the zoo-matrix markers.")
+    flags.DEFINE_string("output", _RESULTS, "JSON file for the results.")
+    flags.DEFINE_bool(
+        "rerun", False, "Run the selected cells even if --output has them; by default only missing cells run."
+    )
 
 
 def main(argv):
@@ -278,29 +280,30 @@ def main(argv):
         if unknown:
             raise app.UsageError(f"--{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     results = {"cells": {}, "command": "python -m benchmarks.zoo", "versions": {"keras": keras.__version__}}
-    if os.path.isfile(_OUTPUT.value):  # resumable: cells already measured are kept
-        with open(_OUTPUT.value, encoding="utf-8") as handle:
+    if os.path.isfile(flags.FLAGS.output):  # resumable: cells already measured are kept
+        with open(flags.FLAGS.output, encoding="utf-8") as handle:
             results["cells"] = json.load(handle).get("cells", {})
     start = time.perf_counter()
-    for model_name in _MODELS.value:
+    for model_name in flags.FLAGS.models:
         results["cells"].setdefault(model_name, {})
-        for technique in _TECHNIQUES.value:
-            if not _RERUN.value and technique in results["cells"][model_name]:
+        for technique in flags.FLAGS.techniques:
+            if not flags.FLAGS.rerun and technique in results["cells"][model_name]:
                 continue
             cell = run_cell_isolated(model_name, technique)
             results["cells"][model_name][technique] = cell
             logging.info("%s / %s: %s %s (%.0f s)", model_name, technique, cell["status"], cell["detail"], cell["seconds"])
-            atomic_write_json(_OUTPUT.value, results)  # a crash of the run keeps what it measured
+            atomic_write_json(flags.FLAGS.output, results)  # a crash of the run keeps what it measured
     results["minutes"] = round((time.perf_counter() - start) / 60, 1)
-    atomic_write_json(_OUTPUT.value, results)
+    atomic_write_json(flags.FLAGS.output, results)
     # Rows in the order of the model list, whatever order the cells were run in.
     results["cells"] = {name: results["cells"][name] for name in zoo_models.MODELS if name in results["cells"]}
     table = markdown_table(results)
     print(table)
-    if _README.value:
+    if flags.FLAGS.readme:
         seconds = sum(cell["seconds"] for cells in results["cells"].values() for cell in cells.values())
         _write_readme(table, f"`python -m benchmarks.zoo --readme` ({seconds / 60:.0f} min of cells on 2 cores)")
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)
