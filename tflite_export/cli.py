@@ -53,6 +53,21 @@ _FUSE_LSTM = flags.DEFINE_bool(
 def main(argv=None):
     """Runs the command; returns the comparison dict."""
     argv = sys.argv if argv is None else argv
+    from kopt.utils import cli_help as help_lib
+
+    if help_lib.wants_help(argv):
+        own = {name: FLAGS[name] for name in FLAGS}
+        print(help_lib.format_help(
+            f"{_PROGRAM}: convert a .keras model, check the file against it, compare size and latency.\n\n{_USAGE}",
+            own, [("Conversion", ["mode", "io_type", "allow_flex_ops", "fixed_batch", "strip_strings", "fuse_lstm"]),
+                  ("Data and report", ["data", "data_dir", "report", "runs", "threads"])],
+        ))  # fmt: skip
+        sys.exit(0)
+    if help_lib.wants_version(argv):
+        from kopt.version import __version__
+
+        print(f"{_PROGRAM} {__version__}")
+        sys.exit(0)
     try:
         positional = FLAGS(argv)[1:]
     except flags.Error as err:

@@ -351,6 +351,19 @@ def _parse_flags(argv):
 
 def run_app(argv=None):
     """Runs ``kopt-optimize`` with ``argv`` (default ``sys.argv``)."""
+    from kopt.cli.help import OPTIMIZE_GROUPS
+    from kopt.cli.help import OPTIMIZE_USAGE
+    from kopt.utils import cli_help
+
+    arguments = sys.argv if argv is None else argv
+    if cli_help.wants_help(arguments):  # absl's --help lists only the main module's flags: none of these
+        print(cli_help.format_help(OPTIMIZE_USAGE, cli_help.kopt_flags(flags.FLAGS), OPTIMIZE_GROUPS))
+        sys.exit(0)
+    if cli_help.wants_version(arguments):
+        from kopt.version import __version__
+
+        print(f"{_PROGRAM} {__version__}")
+        sys.exit(0)
     # Progress goes to absl's INFO log; absl's own default shows warnings only.
     flags.FLAGS.set_default("verbosity", logging.INFO)
     app.run(main, argv=argv, flags_parser=_parse_flags)
