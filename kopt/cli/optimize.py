@@ -15,7 +15,9 @@ Bad settings print one line, ``kopt-optimize: error: --flag=value: reason``, and
 exit with status 2; ``--verbosity=1`` adds the traceback.
 """
 
+import functools
 import logging as std_logging
+import os
 import sys
 
 from absl import app
@@ -322,13 +324,22 @@ def _config_error(err, paths):
     _usage_error(f"{shown(_RECIPE.value)}: {err.key}={shown(err.value)}: {err.reason}")
 
 
+@functools.cache
+def _package_folders():
+    import kopt
+    import tflite_export
+
+    return tuple(os.path.join(os.path.dirname(os.path.realpath(m.__file__)), "") for m in (kopt, tflite_export))
+
+
 def _only_kopt_info(record):
     # TensorFlow's own modules log through absl too; at the default verbosity only
     # kopt's progress lines and everyone's warnings are shown.
     if record.levelno >= std_logging.WARNING:
         return True
-    path = record.pathname.replace("\\", "/")
-    return "/kopt/" in path or "/tflite_export/" in path
+    # By the package folders themselves: a path that merely contains "/kopt/" (a
+    # virtual environment inside a clone named kopt) is not kopt's.
+    return os.path.realpath(record.pathname).startswith(_package_folders())
 
 
 def _verbose():

@@ -21,6 +21,8 @@ same Keras callbacks drive it: a progress bar, ``History``, kopt's pruning
 callbacks and :class:`kopt.distribute.BackupAndRestore`.
 """
 
+import sys
+
 import keras
 import tensorflow as tf
 
@@ -89,7 +91,7 @@ def fit(
         callbacks,
         add_history=True,
         add_progbar=verbose != 0,
-        verbose=1 if verbose == "auto" else verbose,
+        verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,  # no bar redraws in a log file
         model=model,
         epochs=epochs,
         steps=steps,

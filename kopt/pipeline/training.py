@@ -1,5 +1,7 @@
 """Compile and fit a classifier with a :class:`kopt.training.TrainingConfig`."""
 
+import sys
+
 import keras
 import tensorflow as tf
 from absl import logging
@@ -61,7 +63,8 @@ def train_classifier(
         early_stopping_from_epoch: See :func:`kopt.training.training_objects`.
         steps_per_epoch: Batches in one epoch of ``train``, for schedules; by
             default ``train.cardinality()``, which must then be known.
-        verbose: Keras ``fit`` verbosity; ``"auto"`` shows a progress bar on a terminal.
+        verbose: Keras ``fit`` verbosity; ``"auto"`` shows a progress bar on a terminal
+            and one line per epoch when standard output is a file or pipe.
 
     Raises:
         ValueError: If ``config`` needs a validation set and none is given.
@@ -96,6 +99,9 @@ def train_classifier(
         config.learning_rate,
         config.lr_schedule,
     )
+    if verbose == "auto":
+        # A bar redrawn in place reads well on a terminal; in a log file, one line per epoch.
+        verbose = 1 if sys.stdout.isatty() else 2
     # A NaN loss stops training at once; the check below then says why.
     callbacks = list(callbacks or []) + own_callbacks + [keras.callbacks.TerminateOnNaN()]
     backup_dir = resume.next_backup_dir()

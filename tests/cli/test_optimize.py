@@ -338,3 +338,21 @@ def test_sigterm_backs_up_exits_143_and_the_same_command_resumes(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["techniques"] == ["prune"] and report["optimized"]["sparsity"] == pytest.approx(0.5, abs=0.01)
     assert not backups.exists()  # a finished run leaves no backups behind
+
+
+def test_the_log_filter_goes_by_kopts_package_folders_not_by_path_text():
+    import logging as std_logging
+
+    import kopt
+    from kopt.cli import optimize
+
+    def record(path):
+        return std_logging.LogRecord("absl", std_logging.INFO, path, 1, "message", None, None)
+
+    inside = os.path.join(os.path.dirname(kopt.__file__), "pipeline", "execution.py")
+    assert optimize._only_kopt_info(record(inside))
+    # A virtual environment inside a clone named kopt: TensorFlow's lines are not kopt's.
+    assert not optimize._only_kopt_info(record("/home/me/kopt/.venv/lib/site-packages/tensorflow/x.py"))
+    warning = record("/somewhere/tensorflow/x.py")
+    warning.levelno = std_logging.WARNING
+    assert optimize._only_kopt_info(warning)  # everyone's warnings stay
