@@ -101,6 +101,16 @@ def test_fusing_leaves_the_users_model_alone():
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
+def test_the_conversion_copy_round_trips_through_a_keras_file(tmp_path):
+    copy, _ = fused_lstm.fused(_model(lambda: L.LSTM(4, return_sequences=True), L.GlobalAveragePooling1D()))
+    path = str(tmp_path / "fused.keras")
+    copy.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded.layers[1], fused_lstm.FusedLSTM) and loaded.layers[1].return_sequences
+    x = _data(count=4)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), copy.predict(x, verbose=0), atol=1e-6)
+
+
 def test_fuse_lstm_must_be_a_bool(tmp_path):
     model = _model(lambda: L.LSTM(4))
     with pytest.raises(ValueError, match="fuse_lstm must be True or False. Received: fuse_lstm='yes'"):
