@@ -10,7 +10,8 @@ with and without the XNNPACK delegate; ``format_benchmark`` prints the result.
 ``compare`` measures a float and an optimized file of one model side by side
 (``format_comparison``, ``write_comparison`` for JSON and PNG), and
 ``python -m tflite_export MODEL.keras OUT.tflite --mode=int8`` does all of it
-from the command line.
+from the command line. ``write_c_source`` writes the file as an aligned C array
+for TFLite Micro firmware.
 
 ``tflite_export.inspect`` and ``tflite_export.benchmark`` are these functions, not
 the modules of the same name; import from the modules with
@@ -19,6 +20,7 @@ the modules of the same name; import from the modules with
 
 from tflite_export.benchmark import benchmark
 from tflite_export.benchmark import format_benchmark
+from tflite_export.c_source import write_c_source
 from tflite_export.converter import MODES
 from tflite_export.converter import ConversionError
 from tflite_export.converter import convert
@@ -48,5 +50,6 @@ __all__ = [
     "is_fully_integer",
     "predict",
     "verify",
+    "write_c_source",
     "write_comparison",
 ]
