@@ -11,13 +11,14 @@ with and without the XNNPACK delegate; ``format_benchmark`` prints the result.
 (``format_comparison``, ``write_comparison`` for JSON and PNG), and
 ``python -m tflite_export MODEL.keras OUT.tflite --mode=int8`` does all of it
 from the command line. ``write_c_source`` writes the file as an aligned C array
-for TFLite Micro firmware.
+for TFLite Micro firmware, and ``estimate_arena`` the tensor arena it needs.
 
 ``tflite_export.inspect`` and ``tflite_export.benchmark`` are these functions, not
 the modules of the same name; import from the modules with
 ``from tflite_export.inspect import ...``.
 """
 
+from tflite_export.arena import estimate_arena
 from tflite_export.benchmark import benchmark
 from tflite_export.benchmark import format_benchmark
 from tflite_export.c_source import write_c_source
@@ -42,6 +43,7 @@ __all__ = [
     "benchmark",
     "compare",
     "convert",
+    "estimate_arena",
     "file_sizes",
     "format_benchmark",
     "format_comparison",
