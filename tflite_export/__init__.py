@@ -11,7 +11,8 @@ with and without the XNNPACK delegate; ``format_benchmark`` prints the result.
 (``format_comparison``, ``write_comparison`` for JSON and PNG), and
 ``python -m tflite_export MODEL.keras OUT.tflite --mode=int8`` does all of it
 from the command line. ``write_c_source`` writes the file as an aligned C array
-for TFLite Micro firmware, and ``estimate_arena`` the tensor arena it needs.
+for TFLite Micro firmware, and ``estimate_arena`` the tensor arena it needs. ``quantization_error`` reports
+where full-integer PTQ of a float model loses precision, tensor by tensor.
 
 ``tflite_export.inspect`` and ``tflite_export.benchmark`` are these functions, not
 the modules of the same name; import from the modules with
@@ -28,6 +29,8 @@ from tflite_export.converter import convert
 from tflite_export.inspect import format_inspection
 from tflite_export.inspect import inspect
 from tflite_export.inspect import is_fully_integer
+from tflite_export.quantization_error import format_quantization_error
+from tflite_export.quantization_error import quantization_error
 from tflite_export.report import compare
 from tflite_export.report import format_comparison
 from tflite_export.report import write_comparison
@@ -48,9 +51,11 @@ __all__ = [
     "format_benchmark",
     "format_comparison",
     "format_inspection",
+    "format_quantization_error",
     "inspect",
     "is_fully_integer",
     "predict",
+    "quantization_error",
     "verify",
     "write_c_source",
     "write_comparison",
