@@ -20,6 +20,8 @@ import uuid
 import keras
 import tensorflow as tf
 
+from tflite_export import recurrent
+
 __all__ = ["FusedLSTM", "fused", "why_not_fused"]
 
 
@@ -159,10 +161,9 @@ def fused(model):
         return model, []
 
     def replace(layer):
-        if layer.name in names:
-            return FusedLSTM(layer.units, layer.return_sequences, name=layer.name, dtype=layer.dtype_policy)
-        return layer.__class__.from_config(layer.get_config())  # the user's layers keep their graph
+        if layer.name not in names:
+            return None
+        # FusedLSTM holds the LSTM's weights in the LSTM's order.
+        return FusedLSTM(layer.units, layer.return_sequences, name=layer.name, dtype=layer.dtype_policy)
 
-    copy = keras.models.clone_model(model, clone_function=replace)
-    copy.set_weights(model.get_weights())  # FusedLSTM holds the LSTM's weights in the LSTM's order
-    return copy, names
+    return recurrent.rebuilt(model, replace), names

@@ -10,7 +10,7 @@ import warnings
 
 import keras
 
-__all__ = ["automatic_batch_size", "unrolled"]
+__all__ = ["automatic_batch_size", "rebuilt", "unrolled"]
 
 
 def all_layers(model):
@@ -60,7 +60,7 @@ def unrolled(model):
 
     def unroll(layer):
         if not (_is_recurrent(layer) and not _is_unrolled(layer)):
-            return layer.__class__.from_config(layer.get_config())
+            return None
         config = outer = layer.get_config()
         inner = layer
         while inner is not _unwrapped(layer):  # a kopt wrapper's config holds the layer's
@@ -73,7 +73,23 @@ def unrolled(model):
             config["unroll"] = True
         return layer.__class__.from_config(outer)
 
-    copy = keras.models.clone_model(model, clone_function=unroll)
+    return rebuilt(model, unroll)
+
+
+def rebuilt(model, replacement):
+    """A copy of ``model`` for conversion: each layer is ``replacement(layer)`` or, if that is ``None``,
+    rebuilt from its config; then every weight is copied over, in order.
+
+    Rebuilding every layer leaves the user's model without new graph nodes, and a
+    replacement must hold the same weights, in the same order, as the layer it
+    stands in for.
+    """
+
+    def clone(layer):
+        stand_in = replacement(layer)
+        return stand_in if stand_in is not None else layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
 
