@@ -162,19 +162,7 @@ def convert(
             raise ValueError(
                 f"{name}={value!r} needs an integer mode ('int8' or 'int16x8'). Received: mode={mode!r}"
             )
-    model = _strip_kopt_wrappers(model, mode)
-    if fuse_lstm and not quantization_aware and mode != "int16x8":
-        model, fused = fused_lstm.fused(model)
-        if fused:
-            warnings.warn(
-                f"LSTM layer(s) {', '.join(fused[:5])} of model {model.name!r} become TFLite's fused "
-                "UNIDIRECTIONAL_SEQUENCE_LSTM op, which keeps its state between invocations: reset it before each "
-                "new sequence (LiteRT: interpreter.reset_all_variables(); tflite_export.predict does). "
-                "fuse_lstm=False keeps the loop.",
-                stacklevel=2,
-            )
-    if mode in _INTEGER_MODES and not quantization_aware:
-        model = recurrent.unrolled(model)
+    model = conversion_copy(model, mode, quantization_aware=quantization_aware, fuse_lstm=fuse_lstm)
     lowered = quantization_aware and mode == "int8"
     with tempfile.TemporaryDirectory(prefix="kopt-tflite-") as workdir:
         try:
@@ -205,6 +193,27 @@ def convert(
         flatbuffer = _strip_strings(flatbuffer)
     atomic_write_bytes(output_path, flatbuffer)
     return output_path
+
+
+def conversion_copy(model, mode, *, quantization_aware, fuse_lstm=False):
+    """The model the converter reads: kopt's wrappers stripped, LSTMs fused if asked, loops unrolled for calibration.
+
+    :func:`convert` and :func:`tflite_export.quantization_error` convert through it.
+    """
+    model = _strip_kopt_wrappers(model, mode)
+    if fuse_lstm and not quantization_aware and mode != "int16x8":
+        model, fused = fused_lstm.fused(model)
+        if fused:
+            warnings.warn(
+                f"LSTM layer(s) {', '.join(fused[:5])} of model {model.name!r} become TFLite's fused "
+                "UNIDIRECTIONAL_SEQUENCE_LSTM op, which keeps its state between invocations: reset it before each "
+                "new sequence (LiteRT: interpreter.reset_all_variables(); tflite_export.predict does). "
+                "fuse_lstm=False keeps the loop.",
+                stacklevel=3,
+            )
+    if mode in _INTEGER_MODES and not quantization_aware:
+        model = recurrent.unrolled(model)
+    return model
 
 
 def _warn_if_float_ops(model, flatbuffer):

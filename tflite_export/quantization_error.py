@@ -4,8 +4,8 @@ TensorFlow's ``QuantizationDebugger`` (which runs TensorFlow's own interpreter,
 deprecated in favour of LiteRT's, and warns so) runs the calibrated int8 model and, after
 each op, the same op in float on the dequantized inputs, so each row measures the
 error that op's own quantization adds. :func:`quantization_error` drives it with
-the same conversion ``convert(mode="int8")`` uses (kopt's wrappers stripped,
-recurrent layers unrolled) and returns one row per quantized tensor;
+the same conversion ``convert(mode="int8")`` uses
+(:func:`tflite_export.converter.conversion_copy`) and returns one row per quantized tensor;
 ``rmse_steps`` (the root-mean-square error in units of the tensor's
 quantization step) is the column to sort by: well above 0.3 (the error of
 rounding alone) marks a tensor whose range or grid is poor, a candidate to keep
@@ -24,7 +24,7 @@ from tflite_export.converter import _as_model
 from tflite_export.converter import _input_signature
 from tflite_export.converter import _is_quantization_aware
 from tflite_export.converter import _make_converter
-from tflite_export.converter import _strip_kopt_wrappers
+from tflite_export.converter import conversion_copy
 
 __all__ = ["format_quantization_error", "quantization_error"]
 
@@ -72,8 +72,8 @@ def quantization_error(model_or_path, representative_dataset, *, max_examples=64
             f"Model {model.name!r} is quantization-aware: its int8 file computes what it computes. Compare "
             "tflite_export.predict(file, x) with model.predict(x) instead."
         )
-    batch_size = recurrent.automatic_batch_size(model)
-    model = recurrent.unrolled(_strip_kopt_wrappers(model, "int8"))
+    input_signature = _input_signature(model, recurrent.automatic_batch_size(model))
+    model = conversion_copy(model, "int8", quantization_aware=False)
 
     def examples():
         for count, example in enumerate(calibration.calibration_generator(representative_dataset, model)()):
@@ -82,7 +82,7 @@ def quantization_error(model_or_path, representative_dataset, *, max_examples=64
             yield example
 
     with tempfile.TemporaryDirectory(prefix="kopt-qdebug-") as workdir:
-        converter = _make_converter(model, workdir, False, _input_signature(model, batch_size))
+        converter = _make_converter(model, workdir, False, input_signature)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = examples
         debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=examples)
