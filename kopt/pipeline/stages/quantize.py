@@ -49,13 +49,12 @@ from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.training import train_classifier
 from kopt.training import precision_policy
 from kopt.training import to_float32
+from tflite_export.calibration import REPRESENTATIVE_EXAMPLES
 
 QAT_SCHEMES = ("8bit", "16x8", "4bit")
 PRESERVABLE = ("sparsity", "clusters")
 PTQ_MODES = ("int8", "int16x8", "float16", "dynamic")
 PTQ_CALIBRATIONS = ("kopt", "converter")
-# As many examples as the converter calibrates on, so both choices see the same data.
-CALIBRATION_EXAMPLES = 256
 IO_TYPES = ("float32", "int8", "uint8")
 # QAT fine-tunes a trained model: a tenth of the float rate unless one is given.
 _QAT_RATE_FACTOR = 0.1
@@ -176,8 +175,11 @@ class PostTrainingQuantization(Technique):
                     f"{err} Set ptq.calibration to converter (--ptq_calibration=converter) to let the TFLite "
                     "converter calibrate the float model instead",
                 ) from err
-            quantization.calibrate(quantized, context.train, max_examples=CALIBRATION_EXAMPLES)
-        logging.info("Calibrated the activation ranges of %s on up to %d training examples.", model.name, CALIBRATION_EXAMPLES)
+            # As many examples as the converter calibrates on, so both calibrations see the same data.
+            quantization.calibrate(quantized, context.train, max_examples=REPRESENTATIVE_EXAMPLES)
+        logging.info(
+            "Calibrated the activation ranges of %s on up to %d training examples.", model.name, REPRESENTATIVE_EXAMPLES
+        )
         return quantized
 
     def export_options(self, params):
