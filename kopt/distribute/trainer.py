@@ -26,7 +26,7 @@ import sys
 import keras
 import tensorflow as tf
 
-__all__ = ["fit"]
+__all__ = ["fit", "progress_verbosity"]
 
 
 def fit(
@@ -91,7 +91,7 @@ def fit(
         callbacks,
         add_history=True,
         add_progbar=verbose != 0,
-        verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,  # no bar redraws in a log file
+        verbose=progress_verbosity(verbose),
         model=model,
         epochs=epochs,
         steps=steps,
@@ -109,6 +109,21 @@ def fit(
             stop = getattr(callback, "stop_watching", None)
             if callable(stop):
                 stop()
+
+
+def progress_verbosity(verbose):
+    """Keras's ``verbose`` with ``"auto"`` resolved: a bar on a terminal, one line per epoch in a file or pipe.
+
+    A bar redrawn in place reads well on a terminal; in a log file each redraw is a line of noise.
+
+    Example:
+
+    >>> progress_verbosity(0), progress_verbosity(2)
+    (0, 2)
+    """
+    if verbose != "auto":
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
 
 
 def _train(model, strategy, callbacks, callback_list, distributed, train_step, test_step, validation_data,

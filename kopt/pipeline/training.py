@@ -1,13 +1,12 @@
 """Compile and fit a classifier with a :class:`kopt.training.TrainingConfig`."""
 
-import sys
-
 import keras
 import tensorflow as tf
 from absl import logging
 
 from kopt.distribute import BackupAndRestore
 from kopt.distribute import fit as distributed_fit
+from kopt.distribute.trainer import progress_verbosity
 from kopt.errors import TrainingError
 from kopt.models import outputs_probabilities
 from kopt.pipeline import resume
@@ -99,9 +98,7 @@ def train_classifier(
         config.learning_rate,
         config.lr_schedule,
     )
-    if verbose == "auto":
-        # A bar redrawn in place reads well on a terminal; in a log file, one line per epoch.
-        verbose = 1 if sys.stdout.isatty() else 2
+    verbose = progress_verbosity(verbose)  # "auto": no bar redraws in a log file
     # A NaN loss stops training at once; the check below then says why.
     callbacks = list(callbacks or []) + own_callbacks + [keras.callbacks.TerminateOnNaN()]
     backup_dir = resume.next_backup_dir()
