@@ -52,12 +52,10 @@ TECHNIQUE_FLAGS = ("distill", "prune_structured", "prune", "sparsity_m_by_n", "c
 
 def default_compression(flag_values=flags.FLAGS):
     """Whether the run gets the default techniques: ``--techniques=default`` and no technique flag."""
-    if flag_values["techniques"].value == "none":
-        if any(not _off(flag_values[name].value) for name in TECHNIQUE_FLAGS):
-            given = next(name for name in TECHNIQUE_FLAGS if not _off(flag_values[name].value))
-            raise ConfigError("techniques", "none", f"asks for a float-only run, but --{given} asks for a technique")
-        return False
-    return all(_off(flag_values[name].value) for name in TECHNIQUE_FLAGS)
+    given = next((name for name in TECHNIQUE_FLAGS if not _off(flag_values[name].value)), None)
+    if flag_values["techniques"].value == "none" and given is not None:
+        raise ConfigError("techniques", "none", f"asks for a float-only run, but --{given} asks for a technique")
+    return flag_values["techniques"].value == "default" and given is None
 
 
 def check_flags_need_stage(flag_values=flags.FLAGS):
