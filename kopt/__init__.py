@@ -10,7 +10,9 @@ strategies), ``kopt.training`` (optimizers, schedules, precision), ``kopt.data``
 stages behind ``kopt-optimize``), ``kopt.cli`` (the command-line programs),
 ``kopt.utils`` and ``kopt.testing`` (the test harness for kopt layers and schedules).
 
-Subpackages load on first use (``kopt.clustering.cluster_weights`` works after a
+``import kopt`` first checks, without importing it, that a TensorFlow of a
+supported version is installed, and raises an ImportError that says how to install
+one if not (:mod:`tflite_export.tensorflow_check`). Subpackages load on first use (``kopt.clustering.cluster_weights`` works after a
 plain ``import kopt``), so ``import kopt`` stays cheap and imports no TensorFlow.
 Once Keras is imported, kopt registers its saved classes with it
 (:mod:`kopt.registration`), so ``keras.models.load_model`` reads kopt's models
@@ -19,6 +21,7 @@ with no ``custom_objects``.
 
 import importlib
 
+import tflite_export  # noqa: F401  (its import checks the installed TensorFlow: tflite_export.tensorflow_check)
 from kopt import registration
 from kopt.errors import ConfigError
 from kopt.version import __version__

@@ -14,30 +14,52 @@ from the command line. ``write_c_source`` writes the file as an aligned C array
 for TFLite Micro firmware, and ``estimate_arena`` the tensor arena it needs. ``quantization_error`` reports
 where full-integer PTQ of a float model loses precision, tensor by tensor.
 
-``tflite_export.inspect`` and ``tflite_export.benchmark`` are these functions, not
-the modules of the same name; import from the modules with
-``from tflite_export.inspect import ...``.
+``tflite_export.inspect``, ``.benchmark``, ``.verify`` and ``.quantization_error`` are
+these functions, not the modules of the same name; import from the modules with
+``from tflite_export.inspect import ...``. Every name loads on first use: ``import
+tflite_export`` imports no TensorFlow (it only checks that one is installed,
+:mod:`tflite_export.tensorflow_check`).
 """
 
-from tflite_export.arena import estimate_arena
-from tflite_export.benchmark import benchmark
-from tflite_export.benchmark import format_benchmark
-from tflite_export.c_source import write_c_source
-from tflite_export.converter import MODES
-from tflite_export.converter import ConversionError
-from tflite_export.converter import convert
-from tflite_export.inspect import format_inspection
-from tflite_export.inspect import inspect
-from tflite_export.inspect import is_fully_integer
-from tflite_export.quantization_error import format_quantization_error
-from tflite_export.quantization_error import quantization_error
-from tflite_export.report import compare
-from tflite_export.report import format_comparison
-from tflite_export.report import write_comparison
-from tflite_export.sizes import file_sizes
-from tflite_export.verify import accuracy
-from tflite_export.verify import predict
-from tflite_export.verify import verify
+import importlib
+import importlib.util
+import sys
+import types
+
+from tflite_export import tensorflow_check
+
+tensorflow_check.check_tensorflow()
+
+# Public name -> the module that defines it. They load on first use, so that
+# ``import tflite_export`` and ``python -m tflite_export --help`` import no TensorFlow.
+_LAZY = {
+    "MODES": "converter",
+    "ConversionError": "converter",
+    "accuracy": "verify",
+    "benchmark": "benchmark",
+    "compare": "report",
+    "convert": "converter",
+    "estimate_arena": "arena",
+    "file_sizes": "sizes",
+    "format_benchmark": "benchmark",
+    "format_comparison": "report",
+    "format_inspection": "inspect",
+    "format_quantization_error": "quantization_error",
+    "inspect": "inspect",
+    "is_fully_integer": "inspect",
+    "predict": "verify",
+    "quantization_error": "quantization_error",
+    "verify": "verify",
+    "write_c_source": "c_source",
+    "write_comparison": "report",
+}
+
+# Four functions share their module's name (benchmark, inspect, quantization_error,
+# verify). Importing a submodule binds it on the package under that name, which would
+# hide the function; _Package (below) binds the function instead, so
+# ``tflite_export.verify`` is always the function, loaded or not.
+_SHADOWED = frozenset(name for name, module in _LAZY.items() if name == module)
+
 
 __all__ = [
     "MODES",
@@ -60,3 +82,29 @@ __all__ = [
     "write_c_source",
     "write_comparison",
 ]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        # A submodule used as an attribute (tflite_export.converter.MODES) loads as well.
+        if importlib.util.find_spec(f"tflite_export.{name}") is not None:
+            return importlib.import_module(f"tflite_export.{name}")
+        raise AttributeError(f"module 'tflite_export' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tflite_export.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name, value):
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -3,9 +3,10 @@
 One entry point, :func:`load_dataset`, turns a dataset name into
 ``(train, test, info)``. Three sources are understood:
 
-* ``"digits"`` (the default): the UCI handwritten digits that scikit-learn ships
-  inside its wheel (1,797 grey 8x8 images, 10 classes). It needs no network, so the
-  default ``kopt-optimize`` run, the tests and CI work on an offline machine.
+* ``"digits"`` (the default): the UCI handwritten digits embedded in kopt
+  (:mod:`kopt.data.digits`; 1,797 grey 8x8 images, 10 classes). It needs no network
+  and no other package, so the default ``kopt-optimize`` run, the tests and CI work
+  on an offline machine.
 * ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` and ``"tfds:NAME"`` for any
   TensorFlow Datasets image-classification dataset. Data is read from ``data_dir``
   (TFDS' default when ``None``) and downloaded only when ``download=True``.
@@ -22,15 +23,14 @@ import numpy as np
 import tensorflow as tf
 
 from kopt.data import tfds_source
+from kopt.data.digits import DIGITS_SOURCE
+from kopt.data.digits import digits_arrays
 from kopt.data.checks import MAX_CLASSES
 from kopt.data.checks import check_finite_images
 from kopt.data.checks import check_labels
 from kopt.data.info import DatasetInfo
 from kopt.errors import ConfigError
 
-# Fixed so that every run, whatever its training seed, is scored on the same images.
-_DIGITS_SPLIT_SEED = 20151
-_DIGITS_TEST_FRACTION = 0.2
 _TFDS_ALIASES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "cifar10": "cifar10"}
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -74,7 +74,7 @@ def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=Fal
     ):
         raise ConfigError("num_classes", num_classes, f"must be an integer from 2 to {MAX_CLASSES}")
     if dataset == "digits" or dataset.startswith("npz:"):
-        arrays = _digits_arrays() if dataset == "digits" else _npz_arrays(dataset)
+        arrays = _embedded_digits() if dataset == "digits" else _npz_arrays(dataset)
         return _from_arrays(dataset, *arrays, batch_size, seed, num_classes)
     if dataset in _TFDS_ALIASES:
         tfds_name = _TFDS_ALIASES[dataset]
@@ -94,23 +94,8 @@ def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=Fal
     return train, test, info
 
 
-def _digits_arrays():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    # Pixel values are counts 0..16 of the original 32x32 bitmap's 4x4 blocks.
-    images = (digits.images / 16.0).astype(np.float32)[..., np.newaxis]
-    labels = digits.target.astype(np.int32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images,
-        labels,
-        test_size=_DIGITS_TEST_FRACTION,
-        stratify=labels,
-        random_state=_DIGITS_SPLIT_SEED,
-    )
-    source = "scikit-learn bundled UCI handwritten digits (stratified 80/20 split)"
-    return x_train, y_train, x_test, y_test, source
+def _embedded_digits():
+    return (*digits_arrays(), DIGITS_SOURCE)
 
 
 def _npz_arrays(dataset):

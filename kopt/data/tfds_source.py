@@ -6,6 +6,7 @@ touch the network, and it does so only when asked with ``download=True``.
 
 import tensorflow as tf
 
+from kopt import extras
 from kopt.data.info import DatasetInfo
 from kopt.errors import ConfigError
 
@@ -15,14 +16,18 @@ _TEST_SPLITS = ("test", "validation")
 
 
 def load_tfds(dataset, tfds_name, *, batch_size, data_dir, download, seed):
-    """Loads ``tfds_name`` as ``(train, test, info)``; see ``kopt.data.load_dataset``."""
-    import tensorflow_datasets as tfds
+    """Loads ``tfds_name`` as ``(train, test, info)``; see ``kopt.data.load_dataset``.
+
+    Raises:
+        kopt.extras.MissingExtraError: tensorflow-datasets is not installed.
+    """
+    tfds = extras.require("tensorflow_datasets", f"dataset={dataset!r}")
 
     try:
         builder = tfds.builder(tfds_name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as err:
         raise ConfigError("dataset", dataset, f"TensorFlow Datasets has no dataset {tfds_name!r}") from err
-    input_shape, num_classes = _classification_features(dataset, builder.info)
+    input_shape, num_classes = _classification_features(dataset, tfds, builder.info)
     if download:
         builder.download_and_prepare()
     train_split, test_split = _choose_splits(builder.info)
@@ -53,9 +58,7 @@ def load_tfds(dataset, tfds_name, *, batch_size, data_dir, download, seed):
     return train, test, info
 
 
-def _classification_features(dataset, info):
-    import tensorflow_datasets as tfds
-
+def _classification_features(dataset, tfds, info):
     keys = info.supervised_keys
     if not keys or len(keys) != 2 or not all(isinstance(key, str) for key in keys):
         raise ConfigError(

@@ -17,14 +17,16 @@ import shutil
 import tempfile
 import time
 
-import keras_tuner
 from absl import logging
 
+from kopt import extras
 from kopt.pipeline import search as search_lib
 from kopt.pipeline.execution import execute
 
 OBJECTIVE = "val_score"
 PROJECT = "kopt_search"
+
+keras_tuner = extras.require("keras_tuner", "hyperparameter search (--tune, or search: in a recipe file)")
 
 
 def search(recipe, strategy):

@@ -14,7 +14,7 @@ REPORT_KEYS = {"keras_accuracy", "tflite_accuracy", "tflite_bytes", "tflite_gzip
 
 def _run(args, cwd, timeout=600):
     if not os.path.isfile(SCRIPT):
-        pytest.fail(f"{SCRIPT} is missing: install kopt (pip install -e '.[test]') before testing")
+        pytest.fail(f"{SCRIPT} is missing: install kopt (pip install -e '.[cpu,test]') before testing")
     return subprocess.run([SCRIPT, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
