@@ -1,5 +1,7 @@
 """``kopt-optimize --help``: its usage and its flags by what they set (:mod:`kopt.utils.cli_help` prints them)."""
 
+from kopt.cli import technique_flags
+
 __all__ = ["OPTIMIZE_GROUPS", "OPTIMIZE_USAGE"]
 
 
@@ -11,18 +13,13 @@ usage: kopt-optimize [--flag=value ...]
   kopt-optimize --recipe=run.yaml        every setting from a recipe file (flags override it)
 --verbosity=1 shows TensorFlow's own log lines and tracebacks; --helpfull lists every library's flags."""
 
-# kopt-optimize's flags by what they set.
+# kopt-optimize's flags by what they set; the technique groups come from the techniques' settings.
 OPTIMIZE_GROUPS = (
     ("Run", ["recipe", "export_dir", "report", "seed", "deterministic", "techniques"]),
     ("Data and model", ["dataset", "data_dir", "download", "num_classes", "validation_split", "model"]),
     ("Float training", ["epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "warmup_epochs",
                         "momentum", "weight_decay", "early_stopping_patience", "mixed_precision"]),
-    ("Pruning", ["prune", "prune_schedule", "sparsity_m_by_n", "prune_structured"]),
-    ("Clustering", ["cluster", "cluster_init", "cluster_per_channel"]),
-    ("Quantization", ["qat", "qat_scheme", "ptq", "ptq_calibration", "quantized_io"]),
-    ("Distillation", ["distill", "teacher", "student", "temperature", "alpha", "distillation"]),
-    ("Fine-tuning of each technique", ["finetune_epochs", "finetune_learning_rate"]),
-    ("Accuracy-aware compression", ["auto", "max_accuracy_drop", "target_sparsity", "target_gzip_kb", "time_budget"]),
+    *((title, list(names)) for title, names in technique_flags.GROUPS.items()),
     ("Hyperparameter search", ["tune", "max_trials", "tune_dir", "size_budget_kib"]),
     ("Distributed training", ["strategy", "num_gpus", "tpu"]),
 )  # fmt: skip

@@ -24,8 +24,23 @@ from absl import app
 from absl import flags
 from absl import logging
 
+import kopt
+import tflite_export
+from kopt.distribute import Preempted
 from kopt.distribute import flags as distribute_flags
+from kopt.errors import ConfigError
+from kopt.errors import OutputError
+from kopt.errors import TrainingError
+from kopt.errors import shown
+from kopt.pipeline import Recipe
+from kopt.pipeline import format_table
+from kopt.pipeline import format_trials
+from kopt.pipeline import run
+from kopt.pipeline.recipe_file import read_recipe_file
+from kopt.pipeline.recipe_file import recipe_from_dict
 from kopt.training import flags as training_flags
+from kopt.utils import cli_help
+from kopt.version import __version__
 
 _DATASET = flags.DEFINE_string(
     "dataset",
@@ -58,121 +73,27 @@ _TECHNIQUES = flags.DEFINE_enum(
     "default: with no technique flag, prune to 75% sparsity then int8 QAT (a technique flag replaces this); "
     "none: train and export the float model only.",
 )
-_PRUNE = flags.DEFINE_float("prune", None, "Magnitude-prune every prunable layer to this sparsity, e.g. 0.8.")
-_PRUNE_SCHEDULE = flags.DEFINE_enum(
-    "prune_schedule", "polynomial", ["polynomial", "constant"], "How sparsity reaches --prune during fine-tuning."
-)
-_SPARSITY_M_BY_N = flags.DEFINE_string(
-    "sparsity_m_by_n", None, "M,N: M zeros in every N consecutive weights, as tfmot (e.g. 2,4); implies sparsity M/N."
-)
-_PRUNE_STRUCTURED = flags.DEFINE_float(
-    "prune_structured", None, "Remove this fraction of channels from each Conv2D/Dense layer, e.g. 0.5."
-)
-_CLUSTER = flags.DEFINE_integer(
-    "cluster", None, "Cluster each clusterable layer's weights into this many shared values, e.g. 16."
-)
-_CLUSTER_INIT = flags.DEFINE_enum(
-    "cluster_init",
-    "kmeans_plus_plus",
-    ["kmeans_plus_plus", "density_based", "linear", "random"],
-    "Where --cluster centroids start.",
-)
-_CLUSTER_PER_CHANNEL = flags.DEFINE_bool(
-    "cluster_per_channel", False, "With --cluster: that many values per output channel instead of per layer."
-)
-_DISTILL = flags.DEFINE_bool(
-    "distill", False, "Distil the trained model (or --teacher) into a small --student trained from scratch."
-)
-_TEACHER = flags.DEFINE_string("teacher", None, "With --distill: a .keras teacher instead of the trained baseline.")
-_STUDENT = flags.DEFINE_string("student", "tiny_cnn", "With --distill: the built-in student model.")
-_TEMPERATURE = flags.DEFINE_float("temperature", 4.0, "With --distill: the softening temperature T.")
-_ALPHA = flags.DEFINE_float("alpha", 0.1, "With --distill: weight of the hard-label loss (the soft loss gets 1-alpha).")
-_QAT = flags.DEFINE_bool("qat", False, "Quantization-aware training, then a fully integer TFLite export.")
-_QAT_SCHEME = flags.DEFINE_enum(
-    "qat_scheme", "8bit", ["8bit", "16x8", "4bit"], "QAT scheme: TFLite int8, int16 activations, or 4-bit weights."
-)
-_PTQ = flags.DEFINE_enum(
-    "ptq", None, ["int8", "int16x8", "float16", "dynamic"], "Post-training quantization of the export (no retraining)."
-)
-_PTQ_CALIBRATION = flags.DEFINE_enum(
-    "ptq_calibration",
-    None,
-    ["kopt", "converter"],
-    "Who calibrates an integer --ptq: kopt (default for int8: QAT's graph with calibrated ranges, no training) "
-    "or the TFLite converter (the only choice for int16x8; for layers kopt cannot quantize).",
-)
-_QUANTIZED_IO = flags.DEFINE_enum(
-    "quantized_io", "float32", ["float32", "int8", "uint8"], "Input/output type of an int8 --qat or --ptq file."
-)
-_DISTILLATION = flags.DEFINE_enum(
-    "distillation", "soft", ["soft", "hard"], "With --distill: the teacher's softened outputs, or its top class as labels."
-)
 _VALIDATION_SPLIT = flags.DEFINE_float(
     "validation_split",
     None,
     "Share of the training data held out for validation (default 0.1 when --lr_schedule=plateau, "
     "--early_stopping_patience or --tune need one, else none). The test split is never used to choose.",
 )
-_TUNE = flags.DEFINE_enum(
-    "tune",
-    "none",
-    ["none", "random", "bayesian", "hyperband"],
-    "Search the recipe's hyperparameters with KerasTuner, on validation accuracy, then train the best.",
-)
-_MAX_TRIALS = flags.DEFINE_integer("max_trials", 10, "With --tune: the number of trials.")
-_TUNE_DIR = flags.DEFINE_string("tune_dir", None, "With --tune: KerasTuner's folder; rerunning resumes from it.")
-_SIZE_BUDGET_KIB = flags.DEFINE_float(
-    "size_budget_kib", None, "With --tune: the gzipped optimized .tflite must fit in this many KiB."
-)
-_FINETUNE_EPOCHS = flags.DEFINE_integer("finetune_epochs", 4, "Fine-tuning epochs of each technique.")
-_FINETUNE_LEARNING_RATE = flags.DEFINE_float(
-    "finetune_learning_rate",
-    None,
-    "Fine-tuning learning rate; defaults to --learning_rate (a tenth of it for --qat).",
-)
 
 # --strategy, --num_gpus and --tpu; --optimizer, --lr_schedule, --mixed_precision...:
-# the same flags as the examples.
+# the same flags as the examples. The technique and search flags come with their modules.
 distribute_flags.define_flags()
 training_flags.define_flags()
-from kopt.cli import auto_flags  # noqa: E402 - defines --auto and its budget flags.
+from kopt.cli import search_flags  # noqa: E402 - defines --tune and its flags.
 from kopt.cli import stage_flags  # noqa: E402 - reads the flags above.
+from kopt.cli import technique_flags  # noqa: E402 - defines the technique flags.
+from kopt.cli.help import OPTIMIZE_GROUPS  # noqa: E402
+from kopt.cli.help import OPTIMIZE_USAGE  # noqa: E402
+from kopt.cli.recipe_flags import FLAG_KEYS  # noqa: E402
+from kopt.cli.recipe_flags import apply_flags  # noqa: E402
 
-# Recipe keys that technique stages report errors under, and the flag that set them.
-_FLAG_FOR_KEY = {
-    "distill.student": "student",
-    "distill.teacher": "teacher",
-    "distill.temperature": "temperature",
-    "distill.alpha": "alpha",
-    "distill.distillation": "distillation",
-    "distill.epochs": "epochs",
-    "distill.learning_rate": "learning_rate",
-    "prune.target_sparsity": "prune",
-    "prune.schedule": "prune_schedule",
-    "prune.sparsity_m_by_n": "sparsity_m_by_n",
-    "prune.epochs": "finetune_epochs",
-    "prune.learning_rate": "finetune_learning_rate",
-    "prune_structured.fraction": "prune_structured",
-    "prune_structured.epochs": "finetune_epochs",
-    "prune_structured.learning_rate": "finetune_learning_rate",
-    "cluster.number_of_clusters": "cluster",
-    "cluster.init": "cluster_init",
-    "cluster.cluster_per_channel": "cluster_per_channel",
-    "cluster.epochs": "finetune_epochs",
-    "cluster.learning_rate": "finetune_learning_rate",
-    "qat.scheme": "qat_scheme",
-    "qat.io_type": "quantized_io",
-    "qat.epochs": "finetune_epochs",
-    "qat.learning_rate": "finetune_learning_rate",
-    "ptq.mode": "ptq",
-    "ptq.io_type": "quantized_io",
-    "ptq.calibration": "ptq_calibration",
-    "search.tuner": "tune",
-    "search.max_trials": "max_trials",
-    "search.directory": "tune_dir",
-    "search.size_budget_kib": "size_budget_kib",
-    **auto_flags.FLAG_FOR_KEY,
-}
+# Recipe keys that stages and the search report errors under, and the flag that set them.
+_FLAG_FOR_KEY = {**technique_flags.FLAG_FOR_KEY, **search_flags.SEARCH_FLAG_FOR_KEY}
 _PROGRAM = "kopt-optimize"
 _USAGE_EXIT = 2
 _PREEMPTED_EXIT = 143
@@ -184,8 +105,6 @@ def recipe_from_flags():
     With ``--recipe``, the file's recipe with the flags given on the command
     line set over it.
     """
-    from kopt.pipeline.recipe_file import recipe_from_dict
-
     if _RECIPE.value is not None:
         return recipe_from_dict(file_with_flags()[0])
     return _recipe_from_flags_alone()
@@ -198,13 +117,7 @@ def file_with_flags():
         ``(data, paths)``: the mapping, and ``{key_path: flag}`` for the keys
         flags set, so an error about such a key names the flag.
     """
-    from kopt.cli.recipe_flags import FLAG_KEYS
-    from kopt.cli.recipe_flags import apply_flags
-    from kopt.pipeline.recipe_file import read_recipe_file
-
     if _TECHNIQUES.present:
-        from kopt.errors import ConfigError
-
         raise ConfigError("--techniques", _TECHNIQUES.value, "a --recipe file lists its own techniques")
     data = read_recipe_file(_RECIPE.value)
     given = {name: _recipe_value(name) for name in FLAG_KEYS if flags.FLAGS[name].present}
@@ -212,17 +125,7 @@ def file_with_flags():
 
 
 def _recipe_from_flags_alone():
-    from kopt.pipeline import Recipe
-
     stage_flags.check_flags_need_stage()  # --max_trials without --tune, --qat_scheme without --qat...
-    search = None
-    if _TUNE.value != "none":
-        search = {
-            "tuner": _TUNE.value,
-            "max_trials": _MAX_TRIALS.value,
-            "directory": _TUNE_DIR.value,
-            "size_budget_kib": _SIZE_BUDGET_KIB.value,
-        }
     training = {name: flags.FLAGS[name].value for name in training_flags.FLAG_NAMES}
     return Recipe(
         dataset=_DATASET.value,
@@ -234,7 +137,7 @@ def _recipe_from_flags_alone():
         batch_size=_BATCH_SIZE.value,
         learning_rate=_LEARNING_RATE.value,
         validation_split=_VALIDATION_SPLIT.value,
-        search=search,
+        search=search_flags.search_from_flags(),
         seed=_SEED.value,
         export_dir=_EXPORT_DIR.value,
         report=_REPORT.value,
@@ -248,7 +151,8 @@ def _recipe_from_flags_alone():
 
 def _recipe_value(name):
     value = flags.FLAGS[name].value
-    return stage_flags.parse_m_by_n(value) if name == "sparsity_m_by_n" else value
+    parse = technique_flags.PARSE.get(name)
+    return value if parse is None else parse(value)
 
 
 def main(argv):
@@ -259,18 +163,6 @@ def main(argv):
         # TensorFlow's per-export INFO chatter.
         std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
         logging.get_absl_handler().addFilter(_only_kopt_info)
-    import tflite_export
-
-    from kopt.distribute import Preempted
-    from kopt.errors import ConfigError
-    from kopt.errors import OutputError
-    from kopt.errors import TrainingError
-    from kopt.pipeline import format_table
-    from kopt.pipeline import format_trials
-    from kopt.pipeline import run
-
-    from kopt.pipeline.recipe_file import recipe_from_dict
-
     paths = None
     try:
         if _RECIPE.value is not None:
@@ -307,8 +199,6 @@ def _config_error(err, paths):
     Values are quoted through :func:`kopt.errors.shown`, so the line stays short
     whatever was passed.
     """
-    from kopt.errors import shown
-
     if err.key.startswith("--"):
         _usage_error(f"{err.key}={shown(err.value)}: {err.reason}")
     if _RECIPE.value is None or err.key == "recipe":
@@ -326,9 +216,6 @@ def _config_error(err, paths):
 
 @functools.cache
 def _package_folders():
-    import kopt
-    import tflite_export
-
     return tuple(os.path.join(os.path.dirname(os.path.realpath(m.__file__)), "") for m in (kopt, tflite_export))
 
 
@@ -362,17 +249,11 @@ def _parse_flags(argv):
 
 def run_app(argv=None):
     """Runs ``kopt-optimize`` with ``argv`` (default ``sys.argv``)."""
-    from kopt.cli.help import OPTIMIZE_GROUPS
-    from kopt.cli.help import OPTIMIZE_USAGE
-    from kopt.utils import cli_help
-
     arguments = sys.argv if argv is None else argv
     if cli_help.wants_help(arguments):  # absl's --help lists only the main module's flags: none of these
         print(cli_help.format_help(OPTIMIZE_USAGE, cli_help.kopt_flags(flags.FLAGS), OPTIMIZE_GROUPS))
         sys.exit(0)
     if cli_help.wants_version(arguments):
-        from kopt.version import __version__
-
         print(f"{_PROGRAM} {__version__}")
         sys.exit(0)
     # Progress goes to absl's INFO log; absl's own default shows warnings only.

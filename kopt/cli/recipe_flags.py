@@ -1,85 +1,37 @@
 """Flags over a recipe file: which recipe key each ``kopt-optimize`` flag sets.
 
 With ``--recipe=FILE``, only the flags given on the command line change the
-file's recipe; the others keep the file's values (or the recipe defaults).
+file's recipe; the others keep the file's values (or the recipe defaults). A
+run or float-training flag sets the recipe key of its name; a technique flag
+the ``<stage>.<param>`` keys its technique declares
+(:mod:`kopt.cli.technique_flags`); a search flag its ``search.<key>``.
 """
 
+from kopt.cli import technique_flags
+from kopt.cli.search_flags import SEARCH_KEYS
 from kopt.errors import ConfigError
-from kopt.pipeline.recipe_file import set_override
+from kopt.pipeline.overrides import set_override
+from kopt.training.flags import FLAG_NAMES as TRAINING_FLAGS
 
+__all__ = ["FLAG_KEYS", "STAGE_OF_FLAG", "apply_flags"]
+
+# Flags that set the recipe key of their own name.
+_RECIPE_FLAGS = (
+    "dataset", "data_dir", "download", "num_classes", "model", "epochs", "batch_size", "learning_rate", "seed",
+    "export_dir", "report", "strategy", "num_gpus", "tpu", "validation_split", *TRAINING_FLAGS,
+)  # fmt: skip
 # flag -> the recipe keys it sets; "<stage>.<param>" sets that param of every
 # stage of that name in the file.
 FLAG_KEYS = {
-    "dataset": ("dataset",),
-    "data_dir": ("data_dir",),
-    "download": ("download",),
-    "num_classes": ("num_classes",),
-    "model": ("model",),
-    "epochs": ("epochs", "distill.epochs"),
-    "batch_size": ("batch_size",),
-    "learning_rate": ("learning_rate", "distill.learning_rate"),
-    "seed": ("seed",),
-    "export_dir": ("export_dir",),
-    "report": ("report",),
-    "strategy": ("strategy",),
-    "num_gpus": ("num_gpus",),
-    "tpu": ("tpu",),
-    "optimizer": ("optimizer",),
-    "momentum": ("momentum",),
-    "weight_decay": ("weight_decay",),
-    "lr_schedule": ("lr_schedule",),
-    "warmup_epochs": ("warmup_epochs",),
-    "early_stopping_patience": ("early_stopping_patience",),
-    "mixed_precision": ("mixed_precision",),
-    "deterministic": ("deterministic",),
-    "validation_split": ("validation_split",),
-    "prune": ("prune.target_sparsity",),
-    "prune_schedule": ("prune.schedule",),
-    "sparsity_m_by_n": ("prune.sparsity_m_by_n",),
-    "prune_structured": ("prune_structured.fraction",),
-    "cluster": ("cluster.number_of_clusters",),
-    "cluster_init": ("cluster.init",),
-    "cluster_per_channel": ("cluster.cluster_per_channel", "qat.cluster_per_channel"),
-    "distill": (),
-    "teacher": ("distill.teacher",),
-    "student": ("distill.student",),
-    "temperature": ("distill.temperature",),
-    "alpha": ("distill.alpha",),
-    "distillation": ("distill.distillation",),
-    "qat": (),
-    "qat_scheme": ("qat.scheme",),
-    "ptq": ("ptq.mode",),
-    "ptq_calibration": ("ptq.calibration",),
-    "quantized_io": ("qat.io_type", "ptq.io_type"),
-    "finetune_epochs": ("prune.epochs", "prune_structured.epochs", "cluster.epochs", "qat.epochs", "auto.epochs"),
-    "finetune_learning_rate": (
-        "prune.learning_rate",
-        "prune_structured.learning_rate",
-        "cluster.learning_rate",
-        "qat.learning_rate",
-        "auto.learning_rate",
-    ),
-    "tune": ("search.tuner",),
-    "max_trials": ("search.max_trials",),
-    "tune_dir": ("search.directory",),
-    "size_budget_kib": ("search.size_budget_kib",),
-    "auto": (),
-    "max_accuracy_drop": ("auto.max_accuracy_drop",),
-    "target_sparsity": ("auto.target_sparsity",),
-    "target_gzip_kb": ("auto.target_gzip_kb",),
-    "time_budget": ("auto.time_budget",),
+    **{flag: (flag,) for flag in _RECIPE_FLAGS},
+    **SEARCH_KEYS,
+    **{
+        flag: ((flag,) if flag in _RECIPE_FLAGS else ()) + keys
+        for flag, keys in technique_flags.FLAG_KEYS.items()
+    },
 }
 # Flags that add a stage without a file; over a file, the file must have it.
-STAGE_OF_FLAG = {
-    "prune": "prune",
-    "sparsity_m_by_n": "prune",
-    "prune_structured": "prune_structured",
-    "cluster": "cluster",
-    "distill": "distill",
-    "qat": "qat",
-    "ptq": "ptq",
-    "auto": "auto",
-}
+STAGE_OF_FLAG = technique_flags.STAGE_OF_FLAG
 
 
 def apply_flags(data, given):

@@ -15,10 +15,8 @@ from kopt.distribute import make_strategy
 from kopt.distribute import worker_info
 from kopt.pipeline import outputs
 from kopt.pipeline import resume
-from kopt.pipeline import stages  # noqa: F401  (registers the built-in techniques)
+from kopt.pipeline.checks import check_techniques
 from kopt.pipeline.execution import execute
-from kopt.pipeline.stage_order import check_stage_order
-from kopt.pipeline.techniques import get_technique
 from kopt.version import __version__
 
 
@@ -72,27 +70,11 @@ def run(recipe):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def check_techniques(recipe):
-    """Returns ``[(Technique, params), ...]`` after checking every stage against ``recipe``.
-
-    Raises:
-        ConfigError: For an unknown technique or bad params, naming
-            ``<technique>.<key>``.
-    """
-    techniques = [(get_technique(spec.name), spec.params) for spec in recipe.techniques]
-    for technique, params in techniques:
-        technique.check(params)
-        technique.check_recipe(recipe, params)
-    # The same order and conflict rules whether the stages came from flags or a file.
-    check_stage_order(recipe.techniques, techniques)
-    return techniques
-
-
 def _run(recipe, techniques, strategy, backups):
     search = None
     final = recipe
     if recipe.search is not None:
-        from kopt.pipeline import tune
+        from kopt.pipeline import tune  # Only here: it needs the optional keras_tuner.
 
         search = tune.search(recipe, strategy)
         final = search["best_recipe_object"]

@@ -8,30 +8,20 @@ the binary does is also a Python call away::
 """
 
 import dataclasses
-import math
 
 from kopt.data.checks import MAX_CLASSES
 from kopt.distribute.strategies import STRATEGIES
 from kopt.errors import ConfigError
+from kopt.pipeline.search import check_search
+from kopt.pipeline.settings import require_fraction
+from kopt.pipeline.settings import require_positive_number
+from kopt.pipeline.spec import TechniqueSpec
 from kopt.training.config import TrainingConfig
 from kopt.training.config import require_int
 from kopt.training.precision import PRECISIONS
 
 # The validation split used when something needs one and the recipe sets none.
 DEFAULT_VALIDATION_SPLIT = 0.1
-
-
-@dataclasses.dataclass(frozen=True)
-class TechniqueSpec:
-    """One optimization stage to apply after float training, in recipe order.
-
-    Attributes:
-        name: A name registered with :func:`kopt.pipeline.register_technique`.
-        params: The technique's own settings, e.g. ``{"target_sparsity": 0.8}``.
-    """
-
-    name: str
-    params: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +125,6 @@ class Recipe:
                 "the plateau schedule, early stopping and the search need a validation split, e.g. 0.1",
             )
         if self.search is not None:
-            from kopt.pipeline.search import check_search
-
             check_search(self.search, self)
         if self.report is not None:
             _require_text("report", self.report)
@@ -189,18 +177,6 @@ class Recipe:
         data = dataclasses.asdict(self)
         data["techniques"] = [dataclasses.asdict(spec) for spec in self.techniques]
         return data
-
-
-def require_positive_number(key, value):
-    """Raises :class:`kopt.ConfigError` unless ``value`` is a finite number above 0."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(key, value, "must be a finite number above 0")
-
-
-def require_fraction(key, value, *, example):
-    """Raises :class:`kopt.ConfigError` unless ``value`` is a number in the open (0, 1)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
-        raise ConfigError(key, value, f"must be a fraction in (0, 1), e.g. {example}")
 
 
 def _require_text(key, value):

@@ -27,10 +27,11 @@ import dataclasses
 import os
 
 from kopt.errors import ConfigError
+from kopt.pipeline.checks import check_techniques
 from kopt.pipeline.document import parse_document
 from kopt.pipeline.document import read_document
 from kopt.pipeline.recipe import Recipe
-from kopt.pipeline.recipe import TechniqueSpec
+from kopt.pipeline.spec import TechniqueSpec
 
 # Every recipe key and the Python types its value may have (None where optional).
 _TYPES = {
@@ -123,37 +124,6 @@ def recipe_from_dict(data):
     return recipe
 
 
-def set_override(data, key, value):
-    """Sets ``key`` in a recipe mapping to ``value``, as a command-line flag does.
-
-    Args:
-        data: A recipe mapping (changed in place).
-        key: A recipe key (``"epochs"``), ``"search.<key>"``, or
-            ``"<stage>.<param>"``, which sets that param of every stage of that
-            name.
-        value: The value.
-
-    Returns:
-        The key paths set, e.g. ``["techniques[0].params.epochs"]``; empty when
-        the recipe has no stage of that name.
-    """
-    head, _, rest = key.partition(".")
-    if not rest:
-        data[key] = value
-        return [key]
-    if head == "search":
-        if not isinstance(data.get("search"), dict):
-            data["search"] = {}
-        data["search"][rest] = value
-        return [key]
-    paths = []
-    for index, item in enumerate(data.get("techniques") or []):
-        if isinstance(item, dict) and item.get("name") == head:
-            item.setdefault("params", {})[rest] = value
-            paths.append(f"techniques[{index}].params.{rest}")
-    return paths
-
-
 def _technique(index, item):
     path = f"techniques[{index}]"
     if not isinstance(item, dict):
@@ -170,8 +140,6 @@ def _technique(index, item):
 
 
 def _check(recipe):
-    from kopt.pipeline.driver import check_techniques
-
     resolved = recipe.validate().resolved().validate()
     check_techniques(resolved)
 

@@ -25,7 +25,11 @@ import math
 import numbers
 
 from kopt.errors import ConfigError
-from kopt.pipeline.recipe import TechniqueSpec
+from kopt.pipeline.checks import check_techniques
+from kopt.pipeline.overrides import override_recipe
+from kopt.pipeline.settings import search_space
+from kopt.pipeline.techniques import get_technique
+from kopt.pipeline.techniques import registered_techniques
 
 TUNERS = ("random", "bayesian", "hyperband")
 SEARCH_KEYS = ("tuner", "max_trials", "directory", "size_budget_kib", "space")
@@ -90,7 +94,8 @@ def space_of(search, recipe):
     """The search space: ``search["space"]`` or the default for ``recipe``.
 
     The default varies the float training (learning rate, optimizer, schedule)
-    and distillation's temperature and alpha; with a size budget also how hard
+    and the stage settings declared with a ``search`` range (distillation's
+    temperature and alpha); with a size budget also those that set how hard
     each technique compresses (without a budget the accuracy objective would
     only undo the compression).
     """
@@ -102,18 +107,15 @@ def space_of(search, recipe):
         "optimizer": ["adam", "adamw", "nesterov"],
         "lr_schedule": ["constant", "cosine"],
     }
-    stages = {spec.name for spec in recipe.techniques}
-    if "distill" in stages:
-        space["distill.temperature"] = {"min": 1.0, "max": 8.0}
-        space["distill.alpha"] = {"min": 0.0, "max": 0.5}
-    if search.get("size_budget_kib") is not None:
-        if "prune" in stages:
-            space["prune.target_sparsity"] = {"min": 0.5, "max": 0.95}
-        if "prune_structured" in stages:
-            space["prune_structured.fraction"] = {"min": 0.2, "max": 0.7}
-        if "cluster" in stages:
-            space["cluster.number_of_clusters"] = [8, 16, 32]
-    return space
+    declared = [get_technique(spec.name) for spec in recipe.techniques if spec.name in registered_techniques()]
+    declared = [(stage.name, stage.settings) for stage in declared if stage.settings is not None]
+    quality, strength = {}, {}
+    for name, settings in declared:
+        quality.update(search_space(name, settings, size_budget=False))
+        if search.get("size_budget_kib") is not None:
+            strength.update(search_space(name, settings, size_budget=True))
+    # Quality settings first, then how hard each stage compresses.
+    return {**space, **quality, **{key: value for key, value in strength.items() if key not in quality}}
 
 
 def apply_values(recipe, values):
@@ -129,16 +131,7 @@ def apply_values(recipe, values):
     >>> trial.learning_rate, trial.techniques[0].params["target_sparsity"]
     (0.01, 0.9)
     """
-    top = {key: value for key, value in values.items() if "." not in key}
-    techniques = []
-    for spec in recipe.techniques:
-        params = dict(spec.params)
-        for key, value in values.items():
-            stage, _, param = key.partition(".")
-            if param and stage == spec.name:
-                params[param] = value
-        techniques.append(TechniqueSpec(spec.name, params))
-    return dataclasses.replace(recipe, search=None, techniques=tuple(techniques), **top)
+    return dataclasses.replace(override_recipe(recipe, values), search=None)
 
 
 def _check_entry(key, spec, recipe):
@@ -171,8 +164,6 @@ def _check_entry(key, spec, recipe):
         candidates = [low, high]
     else:
         raise ConfigError(path, spec, "must be a list of choices or a {min, max} range")
-    from kopt.pipeline.driver import check_techniques
-
     for value in candidates:
         try:
             trial = apply_values(recipe, {key: value}).validate()

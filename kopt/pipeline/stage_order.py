@@ -15,7 +15,7 @@ shared values, since silently losing them is a wrong result::
 
 from kopt.errors import ConfigError
 
-__all__ = ["STAGE_RANK", "check_stage_order"]
+__all__ = ["CONFLICTS", "STAGE_RANK", "check_stage_order"]
 
 # Where each built-in stage may sit: a stage never follows one of higher rank.
 # Stages a user registers have no rank and may sit anywhere before the export.
@@ -28,7 +28,7 @@ _WHY_FIRST = {
     "auto": "auto chooses pruning and quantization itself after any distillation",
 }
 # Stages that choose by hand what another stage chooses itself.
-_CONFLICTS = {
+CONFLICTS = {
     ("qat", "ptq"): "choose qat or ptq, not both: QAT already exports an integer model",
     **{
         ("auto", other): "auto chooses pruning and int8 quantization itself; drop this stage or auto"
@@ -68,7 +68,7 @@ export options are used, and prune comes after it; put ptq last
     for index, name in enumerate(names):
         if name in STAGE_RANK and name in names[:index]:
             raise ConfigError(f"techniques[{index}].name", name, f"the recipe already has a {name} stage")
-    for (first, second), reason in _CONFLICTS.items():
+    for (first, second), reason in CONFLICTS.items():
         if first in names and second in names:
             index = max(names.index(first), names.index(second))
             raise ConfigError(f"techniques[{index}].name", names[index], reason)

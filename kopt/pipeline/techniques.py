@@ -17,6 +17,9 @@ order and neither the driver nor the CLI grows a branch per technique::
 """
 
 from kopt.errors import ConfigError
+from kopt.pipeline.settings import check_params
+from kopt.pipeline.settings import param_keys as declared_keys
+from kopt.pipeline.settings import read
 
 _REGISTRY = {}
 
@@ -28,13 +31,40 @@ class Technique:
         name: The name recipes use for the technique.
         export_mode: The ``tflite_export.convert`` mode its result is exported with
             when it is the last technique of a recipe (e.g. ``"int8"`` after QAT).
-        param_keys: The params it understands, or ``None`` to accept any; the
-            driver rejects any other key before training.
+        settings: The frozen dataclass declaring its params with
+            :func:`kopt.pipeline.settings.setting` (keys, defaults, checks,
+            flags), or ``None`` to accept any params.
+        param_keys: The params it understands (by default read from
+            ``settings``), or ``None`` to accept any; the driver rejects any
+            other key before training.
     """
 
     name = None
     export_mode = "float32"
-    param_keys = None
+    settings = None
+
+    @property
+    def param_keys(self):
+        return None if self.settings is None else declared_keys(self.settings)
+
+    def values(self, params):
+        """``params`` as its ``settings`` dataclass, defaults filled in."""
+        return read(self.settings, params)
+
+    def with_earlier_stages(self, params, earlier):
+        """Completes params that depend on the stages before it, for ``kopt-optimize``'s flags.
+
+        Flags build the stages in order; a recipe file states these params itself.
+
+        Args:
+            params: The params read from the flags.
+            earlier: The :class:`kopt.pipeline.TechniqueSpec` of the stages before it.
+
+        Returns:
+            The params to use (by default ``params``).
+        """
+        del earlier
+        return params
 
     def apply(self, model, context, params):
         """Returns the optimized (possibly wrapped) model, trained as needed.
@@ -51,8 +81,12 @@ class Technique:
         return model
 
     def check(self, params):
-        """Raises :class:`kopt.ConfigError` for bad ``params`` before any training."""
-        del params
+        """Raises :class:`kopt.ConfigError` for bad ``params`` before any training.
+
+        By default checks each declared setting's type, bounds and choices.
+        """
+        if self.settings is not None:
+            check_params(self.name, self.settings, params)
 
     def check_recipe(self, recipe, params):
         """Raises :class:`kopt.ConfigError` for ``params`` that clash with ``recipe``.
@@ -120,6 +154,6 @@ def get_technique(name):
     return _REGISTRY[name]()
 
 
-def registered_techniques():
-    """Returns the sorted names of all registered techniques."""
-    return sorted(_REGISTRY)
+def registered_techniques(*, in_registration_order=False):
+    """Returns the names of all registered techniques, sorted or in the order they registered."""
+    return list(_REGISTRY) if in_registration_order else sorted(_REGISTRY)

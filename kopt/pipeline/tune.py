@@ -21,6 +21,7 @@ from absl import logging
 
 from kopt import extras
 from kopt.pipeline import search as search_lib
+from kopt.pipeline.checks import check_techniques
 from kopt.pipeline.execution import execute
 
 OBJECTIVE = "val_score"
@@ -148,8 +149,6 @@ class _RecipeTuner(keras_tuner.Tuner):
         self.budget_kib = budget_kib
 
     def run_trial(self, trial, *args, **kwargs):
-        from kopt.pipeline.driver import check_techniques
-
         values = {key: trial.hyperparameters.get(key) for key in self.space}
         if "tuner/epochs" in trial.hyperparameters.values:
             values["epochs"] = int(trial.hyperparameters.get("tuner/epochs"))

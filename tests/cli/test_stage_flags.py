@@ -7,6 +7,7 @@ from absl.testing import flagsaver
 from kopt.cli import optimize  # noqa: F401 - defines the flags
 from kopt.cli import stage_flags
 from kopt.errors import ConfigError
+from kopt.pipeline.stages.prune import parse_m_by_n
 
 
 def _stages(**given):
@@ -20,7 +21,8 @@ def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
     value = {"teacher": "t.keras", "student": "tiny_mlp", "distillation": "hard", "temperature": 2, "alpha": 0.3,
              "prune_schedule": "constant", "cluster_init": "linear", "cluster_per_channel": "true",
              "qat_scheme": "16x8", "quantized_io": "int8", "ptq_calibration": "converter", "finetune_epochs": 2,
-             "finetune_learning_rate": 0.01, "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40}[name]  # fmt: skip
+             "finetune_learning_rate": 0.01, "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40,
+             "max_accuracy_drop": 0.3, "target_sparsity": 0.9, "target_gzip_kb": 8, "time_budget": 60}[name]  # fmt: skip
     with pytest.raises(ConfigError, match="only means something with --") as caught:
         _stages(techniques="none", **{name: value})
     assert caught.value.key == name
@@ -62,6 +64,6 @@ def test_qat_after_pruning_always_says_what_it_keeps():
 
 
 def test_parse_m_by_n():
-    assert stage_flags.parse_m_by_n("2, 4") == [2, 4]
+    assert parse_m_by_n("2, 4") == [2, 4]
     with pytest.raises(ConfigError, match="sparsity_m_by_n=2x4"):
-        stage_flags.parse_m_by_n("2x4")
+        parse_m_by_n("2x4")

@@ -9,7 +9,7 @@ from kopt.pipeline import Recipe
 from kopt.pipeline import TechniqueSpec
 from kopt.pipeline import read_recipe_file
 from kopt.pipeline import recipe_from_dict
-from kopt.pipeline.recipe_file import set_override
+from kopt.pipeline.overrides import set_override
 
 YAML = """
 dataset: digits

@@ -22,15 +22,64 @@ result exports as a full-integer int8 file. :attr:`Auto.report_entry` holds the
 search's report (``pareto``, ``best``, ``message``...) after ``apply``.
 """
 
+import dataclasses
 import os
+from typing import ClassVar
 
 from absl import logging
 
 from kopt import auto
 from kopt.errors import ConfigError
+from kopt.pipeline.settings import UNLESS_NONE
+from kopt.pipeline.settings import WHEN_GIVEN
+from kopt.pipeline.settings import Switch
+from kopt.pipeline.settings import setting
 from kopt.pipeline.techniques import Technique
 from kopt.pipeline.techniques import register_technique
 from kopt.utils.atomic import atomic_output_path
+
+_DEFAULT = auto.AUTO_PARAMS  # kopt.auto owns the defaults and the checks (validate_auto_params).
+
+
+def _auto_setting(key, kind, **options):
+    return setting(_DEFAULT[key], kind=kind, checked=False, nullable=_DEFAULT[key] is None, **options)
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoSettings:
+    """The ``auto`` params (see the module docstring and :data:`kopt.auto.params.AUTO_PARAMS`)."""
+
+    flag_group: ClassVar[str] = "Accuracy-aware compression"
+    switch: ClassVar[Switch] = Switch(
+        "auto", "Accuracy-aware compression: the smallest pruned int8 model within --max_accuracy_drop."
+    )
+
+    max_accuracy_drop: float = _auto_setting(
+        "max_accuracy_drop", float, flag="max_accuracy_drop",
+        help="With --auto: validation accuracy points the int8 model may lose against float.",
+    )  # fmt: skip
+    target_sparsity: float | None = _auto_setting(
+        "target_sparsity", float, flag="target_sparsity",
+        help="With --auto: stop once the kept model reaches this overall sparsity.",
+    )  # fmt: skip
+    target_gzip_kb: float | None = _auto_setting(
+        "target_gzip_kb", float, flag="target_gzip_kb",
+        help="With --auto: stop once the gzipped int8 file fits in this many KiB.",
+    )  # fmt: skip
+    time_budget: float | None = _auto_setting(
+        "time_budget", float, flag="time_budget", help="With --auto: seconds the search may take, over resumptions."
+    )
+    # The stage's own default (2 epochs per step) unless fine-tuning is set by hand.
+    epochs: int = _auto_setting("epochs", int, flag="finetune_epochs", from_flags=WHEN_GIVEN)
+    learning_rate: float | None = _auto_setting(
+        "learning_rate", float, flag="finetune_learning_rate", from_flags=UNLESS_NONE
+    )
+    batch_size: int | None = _auto_setting("batch_size", int)
+    validation_fraction: float = _auto_setting("validation_fraction", float)
+    steps: list | None = _auto_setting("steps", list)
+    criterion: str = _auto_setting("criterion", str)
+    allocation: str = _auto_setting("allocation", str)
+    fragile_drop: float | None = _auto_setting("fragile_drop", float)
 
 
 @register_technique
@@ -39,7 +88,7 @@ class Auto(Technique):
 
     name = "auto"
     export_mode = "int8"
-    param_keys = tuple(auto.AUTO_PARAMS)
+    settings = AutoSettings
 
     def __init__(self):
         self.report_entry = None

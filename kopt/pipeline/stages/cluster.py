@@ -16,10 +16,13 @@ Params (recipe keys under ``cluster``; flags ``--cluster``, ``--cluster_init``,
   trained weights and only moves the shared values.
 """
 
+import dataclasses
+from typing import ClassVar
+
 from kopt import clustering
-from kopt.errors import ConfigError
+from kopt.pipeline.settings import setting
+from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
-from kopt.pipeline.stages.fine_tune import check_fine_tune
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.training import train_classifier
@@ -29,35 +32,47 @@ INITS = ("kmeans_plus_plus", "density_based", "linear", "random")
 _CLUSTER_RATE_FACTOR = 0.1
 
 
+@dataclasses.dataclass(frozen=True)
+class ClusterSettings(FineTuneSettings):
+    """The ``cluster`` params (see the module docstring)."""
+
+    flag_group: ClassVar[str] = "Clustering"
+
+    number_of_clusters: int = setting(
+        None, kind=int, low=2, example=16, flag="cluster", adds_stage=True,
+        help="Cluster each clusterable layer's weights into this many shared values, e.g. 16.",
+        search=[8, 16, 32], search_needs_budget=True,
+    )  # fmt: skip
+    init: str = setting("kmeans_plus_plus", kind=str, choices=INITS, flag="cluster_init",
+                        help="Where --cluster centroids start.")  # fmt: skip
+    cluster_per_channel: bool = setting(
+        False, kind=bool, flag="cluster_per_channel",
+        help="With --cluster: that many values per output channel instead of per layer.",
+    )  # fmt: skip
+    preserve_sparsity: bool = setting(False, kind=bool)
+
+
 @register_technique
 class Cluster(FineTuningTechnique):
     """Clusters every clusterable layer, fine-tunes, strips to a plain model."""
 
     name = "cluster"
-    own_param_keys = ("number_of_clusters", "init", "cluster_per_channel", "preserve_sparsity")
+    settings = ClusterSettings
     rate_factor = _CLUSTER_RATE_FACTOR
 
-    def check(self, params):
-        check_fine_tune(self.name, params)
-        count = params.get("number_of_clusters")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 2:
-            raise ConfigError("cluster.number_of_clusters", count, "must be an integer of at least 2, e.g. 16")
-        init = params.get("init", "kmeans_plus_plus")
-        if init not in INITS:
-            raise ConfigError("cluster.init", init, f"must be one of {', '.join(INITS)}")
-        for key in ("cluster_per_channel", "preserve_sparsity"):
-            value = params.get(key, False)
-            if not isinstance(value, bool):
-                raise ConfigError(f"cluster.{key}", value, "must be true or false")
+    def with_earlier_stages(self, params, earlier):
+        # Clustering a pruned model keeps its zeros as one of the clusters.
+        return {**params, "preserve_sparsity": any(spec.name == "prune" for spec in earlier)}
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
+        values = self.values(params)
         clustered = clustering.cluster_weights(
             model,
-            params["number_of_clusters"],
-            cluster_centroids_init=params.get("init", "kmeans_plus_plus").upper(),
-            preserve_sparsity=params.get("preserve_sparsity", False),
-            cluster_per_channel=params.get("cluster_per_channel", False),
+            values.number_of_clusters,
+            cluster_centroids_init=values.init.upper(),
+            preserve_sparsity=values.preserve_sparsity,
+            cluster_per_channel=values.cluster_per_channel,
         )
         train_classifier(
             clustered,

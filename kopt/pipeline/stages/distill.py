@@ -22,7 +22,9 @@ Params (recipe keys under ``distill``; flags ``--distill``, ``--teacher``,
   the recipe's ``warmup_epochs``.
 """
 
+import dataclasses
 import os
+from typing import ClassVar
 
 import keras
 
@@ -31,17 +33,50 @@ from kopt.distillation.distiller import DISTILLATION_KINDS
 from kopt.errors import ConfigError
 from kopt.models import BUILTIN_MODELS
 from kopt.models import get_model
-from kopt.pipeline.recipe import require_positive_number
+from kopt.pipeline.settings import Switch
+from kopt.pipeline.settings import setting
+from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
-from kopt.pipeline.stages.fine_tune import check_fine_tune
 from kopt.pipeline.stages.fine_tune import stage_training_config
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import register_technique
 from kopt.training import training_objects
 
-DEFAULT_STUDENT = "tiny_cnn"
-DEFAULT_TEMPERATURE = 4.0
-DEFAULT_ALPHA = 0.1
+
+@dataclasses.dataclass(frozen=True)
+class DistillSettings(FineTuneSettings):
+    """The ``distill`` params (see the module docstring)."""
+
+    flag_group: ClassVar[str] = "Distillation"
+    switch: ClassVar[Switch] = Switch(
+        "distill", "Distil the trained model (or --teacher) into a small --student trained from scratch."
+    )
+
+    # The student trains from scratch: --epochs and --learning_rate, as the float model.
+    epochs: int = setting(1, kind=int, checked=False, flag="epochs")
+    learning_rate: float | None = setting(None, kind=float, checked=False, flag="learning_rate")
+    teacher: str | None = setting(
+        None, kind=str, checked=False, flag="teacher",
+        help="With --distill: a .keras teacher instead of the trained baseline.",
+    )  # fmt: skip
+    student: str = setting(
+        "tiny_cnn", kind=str, choices=sorted(BUILTIN_MODELS), flag_enum=False, flag="student",
+        reason=f"must be a built-in model: {', '.join(sorted(BUILTIN_MODELS))}",
+        help="With --distill: the built-in student model.",
+    )  # fmt: skip
+    temperature: float = setting(
+        4.0, kind=float, low=0, open_bounds=True, flag="temperature",
+        help="With --distill: the softening temperature T.", search={"min": 1.0, "max": 8.0},
+    )  # fmt: skip
+    alpha: float = setting(
+        0.1, kind=float, low=0, high=1, example=0.1, flag="alpha",
+        help="With --distill: weight of the hard-label loss (the soft loss gets 1-alpha).",
+        search={"min": 0.0, "max": 0.5},
+    )  # fmt: skip
+    distillation: str = setting(
+        "soft", kind=str, choices=DISTILLATION_KINDS, flag="distillation",
+        help="With --distill: the teacher's softened outputs, or its top class as labels.",
+    )  # fmt: skip
 
 
 @register_technique
@@ -49,31 +84,19 @@ class Distill(FineTuningTechnique):
     """Distils the trained model (or a given teacher) into a small built-in student."""
 
     name = "distill"
-    own_param_keys = ("student", "teacher", "temperature", "alpha", "distillation")
+    settings = DistillSettings
 
     def training_config(self, recipe, params):
         return stage_training_config(recipe, self.name, params, warmup=True)
 
     def check(self, params):
-        check_fine_tune(self.name, params)
-        student = params.get("student", DEFAULT_STUDENT)
-        if student not in BUILTIN_MODELS:
-            raise ConfigError(
-                "distill.student", student, f"must be a built-in model: {', '.join(sorted(BUILTIN_MODELS))}"
-            )
+        super().check(params)
         teacher = params.get("teacher")
         if teacher is not None:
             if not isinstance(teacher, str) or not teacher.endswith(".keras"):
                 raise ConfigError("distill.teacher", teacher, "must be a path ending in .keras")
             if not os.path.isfile(teacher):
                 raise ConfigError("distill.teacher", teacher, f"file not found: {os.path.abspath(teacher)}")
-        require_positive_number("distill.temperature", params.get("temperature", DEFAULT_TEMPERATURE))
-        alpha = params.get("alpha", DEFAULT_ALPHA)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
-            raise ConfigError("distill.alpha", alpha, "must be a number in [0, 1], e.g. 0.1")
-        kind = params.get("distillation", "soft")
-        if kind not in DISTILLATION_KINDS:
-            raise ConfigError("distill.distillation", kind, f"must be one of {', '.join(DISTILLATION_KINDS)}")
 
     def check_data(self, info, params):
         if params.get("teacher") is not None:
@@ -81,21 +104,22 @@ class Distill(FineTuningTechnique):
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
+        values = self.values(params)
         teacher = model
-        if params.get("teacher") is not None:
-            teacher = _load_teacher(params["teacher"], context.info)
-        student_name = params.get("student", DEFAULT_STUDENT)
+        if values.teacher is not None:
+            teacher = _load_teacher(values.teacher, context.info)
+        student_name = values.student
         student = get_model(student_name, context.info.input_shape, context.info.num_classes)
         try:
             distiller = Distiller(
                 student,
                 teacher,
-                alpha=params.get("alpha", DEFAULT_ALPHA),
-                temperature=params.get("temperature", DEFAULT_TEMPERATURE),
-                distillation=params.get("distillation", "soft"),
+                alpha=values.alpha,
+                temperature=values.temperature,
+                distillation=values.distillation,
             )
         except ValueError as err:  # a teacher ending in softmax, or smaller than the student
-            key, value = ("distill.teacher", params.get("teacher") or teacher.name)
+            key, value = ("distill.teacher", values.teacher or teacher.name)
             if "swapped" in str(err):
                 key, value = "distill.student", student_name
             raise ConfigError(key, value, str(err)) from err

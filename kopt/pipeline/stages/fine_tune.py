@@ -1,6 +1,7 @@
 """Settings shared by every technique that fine-tunes: its training config, steps.
 
-A fine-tuning stage's params may hold any of :data:`TRAINING_KEYS`. ``epochs``
+A fine-tuning stage's settings dataclass extends :class:`FineTuneSettings`, so
+its params may hold any of :data:`TRAINING_KEYS`. ``epochs``
 defaults to 1 and ``learning_rate`` to the float rate times the stage's
 ``rate_factor``; ``optimizer``, ``momentum``, ``weight_decay``,
 ``lr_schedule`` and ``early_stopping_patience`` default to the recipe's, and
@@ -11,37 +12,53 @@ import dataclasses
 import math
 
 from kopt.errors import ConfigError
+from kopt.pipeline.settings import param_keys
+from kopt.pipeline.settings import setting
 from kopt.pipeline.techniques import Technique
 from kopt.training.config import TrainingConfig
 
-TRAINING_KEYS = (
-    "epochs",
-    "learning_rate",
-    "optimizer",
-    "momentum",
-    "weight_decay",
-    "lr_schedule",
-    "warmup_epochs",
-    "early_stopping_patience",
-)
+# The --help group of the fine-tuning flags every technique shares.
+FINE_TUNING = "Fine-tuning of each technique"
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTuneSettings:
+    """The training params of a fine-tuning stage; :class:`kopt.training.TrainingConfig` checks them."""
+
+    epochs: int = setting(
+        1, kind=int, checked=False, flag="finetune_epochs", flag_default=4, group=FINE_TUNING,
+        help="Fine-tuning epochs of each technique.",
+    )  # fmt: skip
+    learning_rate: float | None = setting(
+        None, kind=float, checked=False, flag="finetune_learning_rate", group=FINE_TUNING,
+        help="Fine-tuning learning rate; defaults to --learning_rate (a tenth of it for --qat).",
+    )  # fmt: skip
+    optimizer: str | None = setting(None, kind=str, checked=False)
+    momentum: float | None = setting(None, kind=float, checked=False)
+    weight_decay: float | None = setting(None, kind=float, checked=False)
+    lr_schedule: str | None = setting(None, kind=str, checked=False)
+    warmup_epochs: int | None = setting(None, kind=int, checked=False)
+    early_stopping_patience: int | None = setting(None, kind=int, checked=False)
+
+
+TRAINING_KEYS = param_keys(FineTuneSettings)
 # Inherited from the recipe when a stage does not set them.
 _INHERITED = ("optimizer", "momentum", "weight_decay", "lr_schedule", "early_stopping_patience")
 
 
 class FineTuningTechnique(Technique):
-    """A technique that trains: its params may hold :data:`TRAINING_KEYS`.
+    """A technique that trains: its ``settings`` extend :class:`FineTuneSettings`.
 
     Attributes:
         rate_factor: The default fine-tuning rate as a multiple of the float rate.
-        own_param_keys: The technique's params besides the training ones.
     """
 
     rate_factor = 1.0
-    own_param_keys = ()
+    settings = FineTuneSettings
 
-    @property
-    def param_keys(self):
-        return tuple(self.own_param_keys) + TRAINING_KEYS
+    def check(self, params):
+        check_fine_tune(self.name, params)
+        super().check(params)
 
     def check_recipe(self, recipe, params):
         super().check_recipe(recipe, params)
@@ -71,7 +88,7 @@ def stage_training_config(recipe, technique, params, *, rate_factor=1.0, warmup=
         inherited.pop("momentum")  # The recipe's momentum belongs to the recipe's optimizer.
     settings = {
         **inherited,
-        "epochs": 1,
+        "epochs": FineTuneSettings.epochs,
         "learning_rate": recipe.learning_rate * rate_factor,
         "warmup_epochs": recipe.warmup_epochs if warmup else 0,
     }
@@ -84,7 +101,7 @@ def stage_training_config(recipe, technique, params, *, rate_factor=1.0, warmup=
 
 def check_fine_tune(technique, params):
     """Validates the training params a stage gives, before any recipe is known."""
-    epochs = params.get("epochs", 1)
+    epochs = params.get("epochs", FineTuneSettings.epochs)
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ConfigError(f"{technique}.epochs", epochs, "fine-tuning needs an integer of at least 1 epoch")
     given = {key: params[key] for key in TRAINING_KEYS if params.get(key) is not None}

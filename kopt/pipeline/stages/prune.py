@@ -16,14 +16,16 @@ Params (recipe keys under ``prune``; flags ``--prune``, ``--prune_schedule``,
   training never stops short of the target.
 """
 
+import dataclasses
 import math
-
+from typing import ClassVar
 
 from kopt import pruning
 from kopt.errors import ConfigError
-from kopt.pipeline.recipe import require_fraction
+from kopt.pipeline.settings import UNLESS_NONE
+from kopt.pipeline.settings import setting
+from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
-from kopt.pipeline.stages.fine_tune import check_fine_tune
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.training import train_classifier
@@ -35,15 +37,53 @@ _RAMP_FRACTION = 0.7
 _UPDATES_PER_RAMP = 10
 
 
+def parse_m_by_n(text):
+    """``"2,4"`` -> ``[2, 4]``; ``None`` stays ``None`` (the ``--sparsity_m_by_n`` text).
+
+    Example:
+
+    >>> parse_m_by_n("2,4")
+    [2, 4]
+    """
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2 or not all(part.strip().isdigit() for part in parts):
+        raise ConfigError("sparsity_m_by_n", text, "must be two integers M,N such as 2,4")
+    return [int(part) for part in parts]
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneSettings(FineTuneSettings):
+    """The ``prune`` params (see the module docstring)."""
+
+    flag_group: ClassVar[str] = "Pruning"
+
+    target_sparsity: float | None = setting(
+        None, kind=float, nullable=True, low=0, high=1, open_bounds=True, example=0.8,
+        flag="prune", adds_stage=True, help="Magnitude-prune every prunable layer to this sparsity, e.g. 0.8.",
+        search={"min": 0.5, "max": 0.95}, search_needs_budget=True,
+    )  # fmt: skip
+    schedule: str = setting(
+        "polynomial", kind=str, choices=SCHEDULES, flag="prune_schedule",
+        help="How sparsity reaches --prune during fine-tuning.",
+    )  # fmt: skip
+    sparsity_m_by_n: list | None = setting(
+        None, kind=list, checked=False, flag="sparsity_m_by_n", adds_stage=True, parse=parse_m_by_n,
+        from_flags=UNLESS_NONE,
+        help="M,N: M zeros in every N consecutive weights, as tfmot (e.g. 2,4); implies sparsity M/N.",
+    )  # fmt: skip
+
+
 @register_technique
 class Prune(FineTuningTechnique):
     """Wraps prunable layers, fine-tunes under a schedule, strips to a plain model."""
 
     name = "prune"
-    own_param_keys = ("target_sparsity", "schedule", "sparsity_m_by_n")
+    settings = PruneSettings
 
     def check(self, params):
-        check_fine_tune(self.name, params)
+        super().check(params)
         m_by_n = params.get("sparsity_m_by_n")
         if m_by_n is not None:
             if (
@@ -56,8 +96,6 @@ class Prune(FineTuningTechnique):
         target = params.get("target_sparsity")
         if target is None and m_by_n is None:
             raise ConfigError("prune.target_sparsity", target, "give a sparsity in (0, 1) or an M:N pattern")
-        if target is not None:
-            require_fraction("prune.target_sparsity", target, example=0.8)
         if target is not None and m_by_n is not None and abs(target - m_by_n[0] / m_by_n[1]) > 1e-9:
             raise ConfigError(
                 "prune.target_sparsity",
@@ -65,19 +103,17 @@ class Prune(FineTuningTechnique):
                 f"a {m_by_n[0]}:{m_by_n[1]} pattern fixes sparsity at {m_by_n[0] / m_by_n[1]:g}; "
                 "leave the sparsity out or make them agree",
             )
-        schedule = params.get("schedule", "polynomial")
-        if schedule not in SCHEDULES:
-            raise ConfigError("prune.schedule", schedule, f"must be one of {', '.join(SCHEDULES)}")
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
         epochs = config.epochs
-        m_by_n = params.get("sparsity_m_by_n")
-        target = params.get("target_sparsity")
+        values = self.values(params)
+        m_by_n = values.sparsity_m_by_n
+        target = values.target_sparsity
         if target is None:
             target = m_by_n[0] / m_by_n[1]
         total_steps = steps_per_epoch(context) * epochs
-        schedule = self._schedule(params.get("schedule", "polynomial"), target, total_steps)
+        schedule = self._schedule(values.schedule, target, total_steps)
         try:
             pruned = pruning.prune_low_magnitude(
                 model,

@@ -10,14 +10,30 @@ Params (recipe keys under ``prune_structured``; flags ``--prune_structured``,
   float one.
 """
 
+import dataclasses
+from typing import ClassVar
+
 from kopt import pruning
 from kopt.errors import ConfigError
-from kopt.pipeline.recipe import require_fraction
+from kopt.pipeline.settings import setting
+from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
-from kopt.pipeline.stages.fine_tune import check_fine_tune
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.training import train_classifier
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneStructuredSettings(FineTuneSettings):
+    """The ``prune_structured`` params (see the module docstring)."""
+
+    flag_group: ClassVar[str] = "Pruning"
+
+    fraction: float = setting(
+        None, kind=float, low=0, high=1, open_bounds=True, example=0.5, flag="prune_structured", adds_stage=True,
+        help="Remove this fraction of channels from each Conv2D/Dense layer, e.g. 0.5.",
+        search={"min": 0.2, "max": 0.7}, search_needs_budget=True,
+    )  # fmt: skip
 
 
 @register_technique
@@ -25,11 +41,7 @@ class PruneStructured(FineTuningTechnique):
     """Shrinks Conv2D/Dense layers by their least important channels and fine-tunes."""
 
     name = "prune_structured"
-    own_param_keys = ("fraction",)
-
-    def check(self, params):
-        check_fine_tune(self.name, params)
-        require_fraction("prune_structured.fraction", params.get("fraction"), example=0.5)
+    settings = PruneStructuredSettings
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)

@@ -36,13 +36,20 @@
 * ``io_type``: as for ``qat``; only with ``"int8"``.
 """
 
+import dataclasses
+from typing import ClassVar
+
 from absl import logging
 
 from kopt import pruning
 from kopt import quantization
 from kopt.errors import ConfigError
+from kopt.pipeline.settings import NEVER
+from kopt.pipeline.settings import UNLESS_NONE
+from kopt.pipeline.settings import Switch
+from kopt.pipeline.settings import setting
+from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
-from kopt.pipeline.stages.fine_tune import check_fine_tune
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import Technique
 from kopt.pipeline.techniques import register_technique
@@ -58,13 +65,29 @@ PTQ_CALIBRATIONS = ("kopt", "converter")
 IO_TYPES = ("float32", "int8", "uint8")
 # QAT fine-tunes a trained model: a tenth of the float rate unless one is given.
 _QAT_RATE_FACTOR = 0.1
+_QUANTIZATION = "Quantization"
 
 
 def _check_io_type(technique, io_type, mode):
-    if io_type not in IO_TYPES:
-        raise ConfigError(f"{technique}.io_type", io_type, f"must be one of {', '.join(IO_TYPES)}")
     if io_type != "float32" and mode != "int8":
         raise ConfigError(f"{technique}.io_type", io_type, f"integer inputs/outputs need int8 quantization, not {mode}")
+
+
+@dataclasses.dataclass(frozen=True)
+class QatSettings(FineTuneSettings):
+    """The ``qat`` params (see the module docstring)."""
+
+    flag_group: ClassVar[str] = _QUANTIZATION
+    switch: ClassVar[Switch] = Switch("qat", "Quantization-aware training, then a fully integer TFLite export.")
+
+    scheme: str = setting(
+        "8bit", kind=str, choices=QAT_SCHEMES, flag="qat_scheme",
+        help="QAT scheme: TFLite int8, int16 activations, or 4-bit weights.",
+    )  # fmt: skip
+    io_type: str = setting("float32", kind=str, choices=IO_TYPES, flag="quantized_io")
+    preserve: list = setting([], kind=list, checked=False)
+    # Over a recipe file --cluster_per_channel sets it; from flags alone it follows the cluster stage.
+    cluster_per_channel: bool = setting(False, kind=bool, flag="cluster_per_channel", from_flags=NEVER)
 
 
 @register_technique
@@ -73,20 +96,36 @@ class QuantizationAwareTraining(FineTuningTechnique):
 
     name = "qat"
     export_mode = "int8"
-    own_param_keys = ("scheme", "io_type", "preserve", "cluster_per_channel")
+    settings = QatSettings
     rate_factor = _QAT_RATE_FACTOR
 
     def check(self, params):
-        check_fine_tune(self.name, params)
-        scheme = params.get("scheme", "8bit")
-        if scheme not in QAT_SCHEMES:
-            raise ConfigError("qat.scheme", scheme, f"must be one of {', '.join(QAT_SCHEMES)}")
-        _check_io_type(self.name, params.get("io_type", "float32"), quantization.schemes.get(scheme).export_mode)
-        preserve = params.get("preserve", [])
+        super().check(params)
+        values = self.values(params)
+        _check_io_type(self.name, values.io_type, quantization.schemes.get(values.scheme).export_mode)
+        preserve = values.preserve
         if not isinstance(preserve, (list, tuple)) or not set(preserve) <= set(PRESERVABLE):
             raise ConfigError("qat.preserve", preserve, f"must be a list drawn from {', '.join(PRESERVABLE)}")
-        if preserve and scheme != "8bit":
-            raise ConfigError("qat.scheme", scheme, f"keeping {' and '.join(preserve)} through QAT needs the 8bit scheme")
+        if preserve and values.scheme != "8bit":
+            raise ConfigError(
+                "qat.scheme", values.scheme, f"keeping {' and '.join(preserve)} through QAT needs the 8bit scheme"
+            )
+
+    def with_earlier_stages(self, params, earlier):
+        # QAT after pruning or clustering keeps their zeros and shared values.
+        names = {spec.name: spec.params for spec in earlier}
+        preserve = [kind for kind, stage in (("sparsity", "prune"), ("clusters", "cluster")) if stage in names]
+        scheme = self.values(params).scheme
+        if preserve and scheme == "8bit":
+            per_channel = names.get("cluster", {}).get("cluster_per_channel", False)
+            return {**params, "preserve": preserve, "cluster_per_channel": per_channel}
+        if preserve:
+            logging.warning(
+                "--qat_scheme=%s cannot keep %s through QAT (only 8bit can); the zeros and shared values "
+                "may change during fine-tuning.", scheme, " and ".join(preserve)
+            )
+            return {**params, "preserve": []}
+        return params
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
@@ -96,7 +135,7 @@ class QuantizationAwareTraining(FineTuningTechnique):
             try:
                 quantized = quantization.quantize_model(to_float32(model), scheme=_qat_scheme(params))
             except ValueError as err:  # A layer the scheme cannot quantize.
-                raise ConfigError("qat.scheme", params.get("scheme", "8bit"), str(err)) from err
+                raise ConfigError("qat.scheme", self.values(params).scheme, str(err)) from err
             train_classifier(
                 quantized,
                 context.train,
@@ -107,9 +146,9 @@ class QuantizationAwareTraining(FineTuningTechnique):
         return quantized
 
     def export_options(self, params):
-        io_type = params.get("io_type", "float32")
-        mode = quantization.schemes.get(params.get("scheme", "8bit")).export_mode
-        return {"mode": mode, "inference_input_type": io_type, "inference_output_type": io_type}
+        values = self.values(params)
+        mode = quantization.schemes.get(values.scheme).export_mode
+        return {"mode": mode, "inference_input_type": values.io_type, "inference_output_type": values.io_type}
 
 
 def _log_empty_channels(model):
@@ -127,14 +166,35 @@ def _log_empty_channels(model):
 
 def _qat_scheme(params):
     # Collaborative schemes take the zeros and values of the stripped model as given.
-    preserve = params.get("preserve", [])
-    if "clusters" in preserve:
+    values = QuantizationAwareTraining().values(params)
+    if "clusters" in values.preserve:
         return quantization.schemes.Default8BitClusterPreserveQuantizeScheme(
-            preserve_sparsity="sparsity" in preserve, cluster_per_channel=params.get("cluster_per_channel", False)
+            preserve_sparsity="sparsity" in values.preserve, cluster_per_channel=values.cluster_per_channel
         )
-    if "sparsity" in preserve:
+    if "sparsity" in values.preserve:
         return quantization.schemes.Default8BitPrunePreserveQuantizeScheme()
-    return params.get("scheme", "8bit")
+    return values.scheme
+
+
+@dataclasses.dataclass(frozen=True)
+class PtqSettings:
+    """The ``ptq`` params (see the module docstring)."""
+
+    flag_group: ClassVar[str] = _QUANTIZATION
+
+    mode: str = setting(
+        None, kind=str, choices=PTQ_MODES, flag="ptq", adds_stage=True,
+        help="Post-training quantization of the export (no retraining).",
+    )  # fmt: skip
+    calibration: str | None = setting(
+        None, kind=str, choices=PTQ_CALIBRATIONS, checked=False, flag="ptq_calibration", from_flags=UNLESS_NONE,
+        help="Who calibrates an integer --ptq: kopt (default for int8: QAT's graph with calibrated ranges, no "
+        "training) or the TFLite converter (the only choice for int16x8; for layers kopt cannot quantize).",
+    )  # fmt: skip
+    io_type: str = setting(
+        "float32", kind=str, choices=IO_TYPES, flag="quantized_io",
+        help="Input/output type of an int8 --qat or --ptq file.",
+    )  # fmt: skip
 
 
 @register_technique
@@ -142,13 +202,12 @@ class PostTrainingQuantization(Technique):
     """Quantizes without retraining: kopt calibrates a quantization-aware copy, or the export does."""
 
     name = "ptq"
-    param_keys = ("mode", "io_type", "calibration")
+    settings = PtqSettings
 
     def check(self, params):
+        super().check(params)
         mode = params.get("mode")
-        if mode not in PTQ_MODES:
-            raise ConfigError("ptq.mode", mode, f"must be one of {', '.join(PTQ_MODES)}")
-        _check_io_type(self.name, params.get("io_type", "float32"), mode)
+        _check_io_type(self.name, self.values(params).io_type, mode)
         if "calibration" not in params:
             return
         calibration = params["calibration"]
@@ -183,8 +242,8 @@ class PostTrainingQuantization(Technique):
         return quantized
 
     def export_options(self, params):
-        io_type = params.get("io_type", "float32")
-        return {"mode": params["mode"], "inference_input_type": io_type, "inference_output_type": io_type}
+        values = self.values(params)
+        return {"mode": values.mode, "inference_input_type": values.io_type, "inference_output_type": values.io_type}
 
 
 def ptq_calibration(params):
