@@ -20,7 +20,6 @@ leaves BENCHMARKS.md alone.
 """
 
 import os
-import time
 
 # Before TensorFlow is imported: C++ info logs bury the benchmark's own output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -31,57 +30,45 @@ from absl import logging  # noqa: E402
 
 from benchmarks import auto_report  # noqa: E402
 from benchmarks import harness  # noqa: E402 - defines the flags every benchmark shares.
-from benchmarks import machine  # noqa: E402
+from benchmarks import suite  # noqa: E402
 from benchmarks.auto_settings import AutoSettings  # noqa: E402
 
+__all__ = ["QUICK_SEEDS", "SUITE", "main", "run_benchmark"]
+
 SECTION = "auto"
-REPO_ROOT = harness.REPO_ROOT
 QUICK_SEEDS = 2
 
 flags.adopt_module_key_flags(harness)
 
 
-def run_benchmark(data, seeds, settings, *, output_dir, markdown_path, command, quick=False):
-    """Runs every seed, writes JSON, PNG and the markdown section; returns the JSON document."""
+def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
+    """Runs every seed (``auto_run.run``); returns ``runs``, ``summary`` and ``verdicts``.
+
+    kopt only, and nothing is exported: ``tfmot``, ``workdir`` and ``tfmot_timeout_s`` are not read.
+    """
     from benchmarks import auto_run
 
-    started = time.time()
-    machine_info = machine.describe_machine()
+    del tfmot, workdir, tfmot_timeout_s  # kopt only; auto_run keeps no files.
     runs = {}
     for seed in seeds:
         runs[str(seed)] = harness.result_or_error(f"seed {seed}", auto_run.run, data, seed, settings, log=logging.info)
     summary = auto_report.summarize(runs, settings)
-    verdicts = auto_report.judge(runs, summary, settings)
-    stem = harness.result_stem(SECTION, quick)
-    os.makedirs(output_dir, exist_ok=True)
-    plot_path = auto_report.plot(runs, settings, os.path.join(output_dir, f"{stem}.png"))
-    document = {
-        **harness.run_fields(
-            SECTION, command=command, quick=quick, started=started, seeds=seeds, machine_info=machine_info
-        ),
-        "data": os.path.relpath(data, REPO_ROOT) if os.path.isabs(data) else data,
-        "settings": settings.as_dict(),
-        "settings_description": settings.describe(),
-        "plot": os.path.relpath(plot_path, os.path.dirname(os.path.abspath(markdown_path))),
-        "runs": runs,
-        "summary": summary,
-        "verdicts": verdicts,
-    }
-    document["section"] = auto_report.render_section(document, summary, verdicts, settings)
-    harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
-    return document
+    return {"runs": runs, "summary": summary, "verdicts": auto_report.judge(runs, summary, settings)}
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    options = harness.options_from_flags(SECTION, "benchmarks.auto", quick_seed_count=QUICK_SEEDS)
-    settings = AutoSettings.quick() if options.quick else AutoSettings.full()
-    document = run_benchmark(
-        options.data, options.seeds, settings, output_dir=options.output_dir, markdown_path=options.markdown_path,
-        command=options.command, quick=options.quick,
-    )
-    print(document["section"])
+SUITE = suite.Suite(
+    name=SECTION,
+    settings=suite.quick_or_full(AutoSettings),
+    measure=measure,
+    plot=lambda document, settings, path: auto_report.plot(document["runs"], settings, path),
+    render=lambda document, settings: auto_report.render_section(
+        document, document["summary"], document["verdicts"], settings
+    ),
+    head=suite.repo_data_fields,
+    quick_seeds=QUICK_SEEDS,
+)
+run_benchmark = SUITE.run_benchmark
+main = suite.main_for(SUITE)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from benchmarks import markdown
+
 
 def stats(values):
     """Mean, std and max-min of a list of numbers (``None`` entries left out)."""
@@ -79,15 +81,8 @@ def _cell(stat, digits=2):
 def render_section(document, summary, verdicts, settings):
     """The markdown section of BENCHMARKS.md."""
     runs = _ok(document["runs"])
-    lines = ["## Accuracy-aware compression: `kopt.auto` (issue 12)", ""]
-    if document["quick"]:
-        lines += ["**Quick smoke run: too short to judge; the targets below are not meaningful.**", ""]
+    lines = markdown.opening_lines(document, "## Accuracy-aware compression: `kopt.auto` (issue 12)")
     lines += [
-        f"Command: `{document['command']}` ({document['wall_time_s'] / 60:.1f} min; {document['machine_line']}).",
-        f"Data: `{document['data']}`.",
-        "",
-        *document["settings_description"],
-        "",
         "### Targets",
         "",
         "| target | measured | verdict |",

@@ -7,8 +7,8 @@ import time
 import keras
 import numpy as np
 
-from benchmarks.pruning_kopt import build_model
-from benchmarks.pruning_kopt import load_arrays
+from benchmarks.core.data import load_arrays
+from benchmarks.kopt_side import build_model
 from kopt import auto
 from kopt import pruning
 from kopt.auto import measure

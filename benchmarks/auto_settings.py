@@ -13,10 +13,11 @@ scores.
 import dataclasses
 
 from benchmarks import markdown
+from benchmarks.core.settings import SuiteSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class AutoSettings:
+class AutoSettings(SuiteSettings):
     """One benchmark configuration."""
 
     dense_epochs: int = 4
@@ -35,13 +36,7 @@ class AutoSettings:
     auto_steps: tuple = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95)
 
     def __post_init__(self):
-        for name in ("dense_epochs", "dense_batch_size", "finetune_epochs", "finetune_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
-
-    @classmethod
-    def full(cls):
-        return cls()
+        self.require_at_least_one("dense_epochs", "dense_batch_size", "finetune_epochs", "finetune_batch_size")
 
     @classmethod
     def quick(cls):
@@ -50,9 +45,6 @@ class AutoSettings:
             dense_epochs=1, finetune_epochs=1, max_train_examples=3000, sensitivity_levels=(0.5, 0.8, 0.9),
             structured_fractions=(0.5,), auto_steps=(0.5, 0.8),
         )
-
-    def as_dict(self):
-        return dataclasses.asdict(self)
 
     def describe(self):
         """Markdown bullet lines stating every setting."""

@@ -21,7 +21,6 @@ BENCHMARKS.md, printing it too. From the repository root::
 
 import json
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,11 +31,13 @@ from absl import logging  # noqa: E402
 
 from benchmarks import clustering_kopt  # noqa: E402
 from benchmarks import harness  # noqa: E402 - defines the flags every benchmark shares.
-from benchmarks import machine  # noqa: E402
+from benchmarks import suite  # noqa: E402
+from benchmarks.core.data import load_arrays  # noqa: E402
 from benchmarks.pruning_settings import MODEL_DESCRIPTION  # noqa: E402
 
+__all__ = ["SUITE", "judge", "main", "plot", "render_section", "run_benchmark", "score_file", "summarize"]
+
 SECTION = "clustering"
-REPO_ROOT = harness.REPO_ROOT
 TARGET_RATIO = 0.08
 TARGET_ACCURACY_DROP = 0.01
 _WEIGHT_OPS = {"CONV_2D": 1, "FULLY_CONNECTED": 1}
@@ -164,18 +165,14 @@ def plot(summary, path):
     return path
 
 
-def run_benchmark(data, seeds, settings, *, output_dir, markdown_path, command, quick, workdir=None, keep_files=False):
-    """Measures every seed, writes JSON, PNG and the markdown section; returns the document.
+def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
+    """Runs kopt's rows for every seed and scores their files; returns ``runs``, ``summary`` and ``targets``.
 
-    ``workdir`` (kept) receives the exported files, whose paths are in the JSON;
-    by default they go to a temporary folder removed at the end unless ``keep_files``.
+    No tfmot side here (``benchmarks/extras.py`` runs tfmot's clustering rows):
+    ``tfmot`` and ``tfmot_timeout_s`` are not read.
     """
-    from benchmarks import pruning_kopt
-
-    started = time.time()
-    machine_info = machine.describe_machine()
-    _, _, x_test, y_test = pruning_kopt.load_arrays(data)
-    workdir, owned = harness.make_workdir("kopt-clustering-benchmark-", workdir)
+    del tfmot, tfmot_timeout_s  # kopt only.
+    _, _, x_test, y_test = load_arrays(data)
     runs = {}
     for seed in seeds:
         run = clustering_kopt.run(
@@ -188,37 +185,28 @@ def run_benchmark(data, seeds, settings, *, output_dir, markdown_path, command, 
         runs[str(seed)] = run
         logging.info("seed %d: %s", seed, json.dumps(run["scores"]["prune_cluster_pcqat_int8"]))
     summary = summarize(runs)
-    stem = harness.result_stem(SECTION, quick)
-    os.makedirs(output_dir, exist_ok=True)
-    document = {
-        **harness.run_fields(
-            SECTION, command=command, quick=quick, started=started, seeds=seeds, machine_info=machine_info
-        ),
-        "data": os.path.basename(data),
-        "seeds": [str(seed) for seed in seeds],
-        "settings": settings.as_dict(),
-        "settings_description": settings.describe(),
-        "runs": runs,
-        "summary": summary,
-        "targets": judge(summary),
-    }
-    document["plot"] = plot(summary, os.path.join(output_dir, f"{stem}.png"))
-    document["section"] = render_section(document)
-    harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
-    harness.finish_workdir(workdir, keep_files, owned=owned)
-    return document
+    # As this document has always listed them: seeds as strings, the keys of ``runs``.
+    return {"seeds": list(runs), "runs": runs, "summary": summary, "targets": judge(summary)}
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    options = harness.options_from_flags(SECTION, "benchmarks.clustering", quick_seed_count=len(flags.FLAGS.seeds))
-    settings = clustering_kopt.ClusteringSettings.quick() if options.quick else clustering_kopt.ClusteringSettings()
-    document = run_benchmark(
-        options.data, options.seeds, settings, output_dir=options.output_dir, markdown_path=options.markdown_path,
-        command=options.command, quick=options.quick, keep_files=options.keep_files,
-    )
-    print(document["section"])
+def head(data, data_label, settings):
+    """The document's head: the archive's name, and the settings."""
+    del data_label  # The section names the archive by its file name.
+    return {"data": os.path.basename(data), "settings": settings.as_dict(),
+            "settings_description": settings.describe()}
+
+
+SUITE = suite.Suite(
+    name=SECTION,
+    settings=suite.quick_or_full(clustering_kopt.ClusteringSettings),
+    measure=measure,
+    plot=lambda document, _, path: plot(document["summary"], path),
+    render=lambda document, _: render_section(document),
+    head=head,
+    quick_seeds=None,
+)
+run_benchmark = SUITE.run_benchmark
+main = suite.main_for(SUITE)
 
 
 if __name__ == "__main__":

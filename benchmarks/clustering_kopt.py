@@ -25,13 +25,18 @@ import math
 import os
 import time
 
-from benchmarks import pruning_kopt
+from benchmarks.core.data import load_arrays
+from benchmarks.core.scoring import save_top1
+from benchmarks.core.settings import SuiteSettings
+from benchmarks.core.training import step_stats
+from benchmarks.kopt_side import TRAINER
+from benchmarks.kopt_side import build_model
 
 ROWS = ("float32", "cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8")
 
 
 @dataclasses.dataclass(frozen=True)
-class ClusteringSettings:
+class ClusteringSettings(SuiteSettings):
     """Practitioner settings, after tfmot's collaborative-optimization guide.
 
     The float model trains as in the pruning benchmark (4 epochs, Adam 1e-3,
@@ -78,9 +83,6 @@ class ClusteringSettings:
             prune_frequency=10,
         )
 
-    def as_dict(self):
-        return dataclasses.asdict(self)
-
     def describe(self):
         return (
             f"Float: {self.dense_epochs} epochs, Adam {self.learning_rate:g}, batch {self.dense_batch_size}. "
@@ -108,13 +110,11 @@ def run(data, seed, settings, workdir, log=print):
         "plain_finetune": step stats, "wall_time_s"}``.
     """
     import tflite_export
-
-    from benchmarks import quantization_kopt
     from kopt import clustering
     from kopt import pruning
     from kopt import quantization
 
-    x_train, y_train, x_test, _ = pruning_kopt.load_arrays(data, settings["max_train_examples"])
+    x_train, y_train, x_test, _ = load_arrays(data, settings["max_train_examples"])
     os.makedirs(workdir, exist_ok=True)
     started = time.perf_counter()
     steps = {}
@@ -122,7 +122,7 @@ def run(data, seed, settings, workdir, log=print):
     def fit(model, epochs, learning_rate, callbacks=(), batch_size=settings["finetune_batch_size"]):
         """Fits ``model`` in place; returns its step timer. A one-epoch stage is
         timed from its first step (its median ignores the tracing step)."""
-        return pruning_kopt.fit_timed(
+        return TRAINER.fit_timed(
             model, x_train, y_train, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
             callbacks=callbacks, skip_epochs=1 if epochs > 1 else 0,
@@ -133,17 +133,17 @@ def run(data, seed, settings, workdir, log=print):
             model, settings["number_of_clusters"], "KMEANS_PLUS_PLUS", preserve_sparsity=preserve_sparsity
         )
         timer = fit(clustered, settings["cluster_epochs"], settings["cluster_learning_rate"])
-        steps[stage] = pruning_kopt.step_stats(timer)
+        steps[stage] = step_stats(timer)
         return clustering.strip_clustering(clustered)
 
     def qat(model, scheme, stage):
         quantized = quantization.quantize_model(model, scheme=scheme)
         timer = fit(quantized, settings["qat_epochs"], settings["qat_learning_rate"])
-        steps[stage] = pruning_kopt.step_stats(timer)
+        steps[stage] = step_stats(timer)
         return quantized
 
     def export(model, name, mode):
-        top1[name] = quantization_kopt.save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy"))
+        top1[name] = save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy"))
         layout = settings.get("fixed_batch_and_stripped_strings", False)
         return tflite_export.convert(
             model, os.path.join(workdir, f"{name}.tflite"), mode=mode,
@@ -151,16 +151,16 @@ def run(data, seed, settings, workdir, log=print):
         )
 
     def plain_finetune():
-        return fit(pruning_kopt.copy_of(dense), settings["cluster_epochs"], settings["learning_rate"])
+        return fit(TRAINER.copy_of(dense), settings["cluster_epochs"], settings["learning_rate"])
 
     top1 = {}
     log(f"seed {seed}: float training")
-    dense = pruning_kopt.train_dense(x_train, y_train, settings, seed)
+    dense = TRAINER.train_dense(x_train, y_train, settings, seed, build_model)
     files = {"float32": export(dense, "float32", "float32")}
     log(f"seed {seed}: plain fine-tuning (step-time reference)")
     plain_timer = plain_finetune()
     log(f"seed {seed}: clustering")
-    clustered = cluster(pruning_kopt.copy_of(dense), preserve_sparsity=False, stage="cluster")
+    clustered = cluster(TRAINER.copy_of(dense), preserve_sparsity=False, stage="cluster")
     files["cluster"] = export(clustered, "cluster", "float32")
     files["cluster_cqat_int8"] = export(qat(clustered, "cqat", "cluster_cqat_int8"), "cluster_cqat_int8", "int8")
     log(f"seed {seed}: pruning, then clustering")
@@ -169,12 +169,12 @@ def run(data, seed, settings, workdir, log=print):
         initial_sparsity=settings["prune_initial_sparsity"], final_sparsity=settings["target_sparsity"], begin_step=0,
         end_step=steps_per_epoch * settings["prune_end_epochs"] - 1, frequency=settings["prune_frequency"],
     )
-    pruned = pruning.prune_low_magnitude(pruning_kopt.copy_of(dense), pruning_schedule=schedule)
+    pruned = pruning.prune_low_magnitude(TRAINER.copy_of(dense), pruning_schedule=schedule)
     timer = fit(
         pruned, settings["prune_epochs"], settings["prune_learning_rate"], [pruning.UpdatePruningStep()],
         batch_size=settings["prune_batch_size"],
     )
-    steps["prune"] = pruning_kopt.step_stats(timer)
+    steps["prune"] = step_stats(timer)
     pruned = pruning.strip_pruning(pruned)
     pruned_clustered = cluster(pruned, preserve_sparsity=True, stage="prune_cluster")
     files["prune_cluster"] = export(pruned_clustered, "prune_cluster", "float32")
@@ -189,6 +189,6 @@ def run(data, seed, settings, workdir, log=print):
         "files": files,
         "keras_top1": top1,
         "steps": steps,
-        "plain_finetune": pruning_kopt.step_stats(plain_timer),
+        "plain_finetune": step_stats(plain_timer),
         "wall_time_s": time.perf_counter() - started,
     }

@@ -23,7 +23,6 @@ their training is timed per step (``steps``) for ``benchmarks/run.py``'s summary
 """
 
 import os
-import time
 
 # Before TensorFlow is imported: C++ info logs bury the benchmark's own output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,29 +33,24 @@ from absl import logging  # noqa: E402
 
 from benchmarks import distillation_report  # noqa: E402
 from benchmarks import harness  # noqa: E402 - defines the flags every benchmark shares.
-from benchmarks import machine  # noqa: E402
+from benchmarks import suite  # noqa: E402
 from benchmarks.distillation_settings import DistillationSettings  # noqa: E402
 
+__all__ = ["QUICK_SEEDS", "SUITE", "main", "run_benchmark"]
+
 SECTION = "distillation"
-REPO_ROOT = harness.REPO_ROOT
 # The spread over seeds needs two of them, even in a smoke run.
 QUICK_SEEDS = 2
 # --help lists the shared flags (--data, --seeds, --quick, ...) as this benchmark's own.
 flags.adopt_module_key_flags(harness)
 
 
-def run_benchmark(data, seeds, settings, *, output_dir, markdown_path, command, quick=False, workdir=None,
-                  keep_files=False):
-    """Runs every seed, writes JSON, PNG and the markdown section; returns the JSON document.
-
-    ``workdir`` (kept) receives the students' ``.tflite`` files, whose paths are in
-    the JSON; by default a temporary folder, removed at the end unless ``keep_files``.
-    """
+def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
+    """Trains the teacher and both students for every seed; returns ``params``, ``runs``, ``rows``,
+    ``summary`` and ``verdicts``. kopt only: ``tfmot`` and ``tfmot_timeout_s`` are not read."""
     from benchmarks import distillation_run
 
-    started = time.time()
-    machine_info = machine.describe_machine()
-    workdir, owned = harness.make_workdir("kopt-distillation-benchmark-", workdir)
+    del tfmot, tfmot_timeout_s  # kopt only.
     runs = {}
     for seed in seeds:
         runs[str(seed)] = harness.result_or_error(
@@ -65,41 +59,26 @@ def run_benchmark(data, seeds, settings, *, output_dir, markdown_path, command, 
     ran = [run for run in runs.values() if "error" not in run]
     params = {"teacher": ran[0]["teacher"]["params"], "student": ran[0]["scratch"]["params"]} if ran else None
     summary = distillation_report.summarize(runs)
-    verdicts = distillation_report.judge(summary, params)
-    stem = harness.result_stem(SECTION, quick)
-    os.makedirs(output_dir, exist_ok=True)
-    rows = distillation_report.seed_rows(runs)
-    plot_path = distillation_report.plot(rows, os.path.join(output_dir, f"{stem}.png"))
-    document = {
-        **harness.run_fields(
-            SECTION, command=command, quick=quick, started=started, seeds=seeds, machine_info=machine_info
-        ),
-        "data": os.path.relpath(data, REPO_ROOT) if os.path.isabs(data) else data,
-        "settings": settings.as_dict(),
-        "settings_description": settings.describe(),
+    return {
         "params": params,
-        "plot": os.path.relpath(plot_path, os.path.dirname(os.path.abspath(markdown_path))),
         "runs": runs,
-        "rows": rows,
+        "rows": distillation_report.seed_rows(runs),
         "summary": summary,
-        "verdicts": verdicts,
+        "verdicts": distillation_report.judge(summary, params),
     }
-    document["section"] = distillation_report.render_section(document, summary, verdicts)
-    harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
-    harness.finish_workdir(workdir, keep_files, owned=owned)
-    return document
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    options = harness.options_from_flags(SECTION, "benchmarks.distillation", quick_seed_count=QUICK_SEEDS)
-    settings = DistillationSettings.quick() if options.quick else DistillationSettings.full()
-    document = run_benchmark(
-        options.data, options.seeds, settings, output_dir=options.output_dir, markdown_path=options.markdown_path,
-        command=options.command, quick=options.quick, keep_files=options.keep_files,
-    )
-    print(document["section"])
+SUITE = suite.Suite(
+    name=SECTION,
+    settings=suite.quick_or_full(DistillationSettings),
+    measure=measure,
+    plot=lambda document, _, path: distillation_report.plot(document["rows"], path),
+    render=lambda document, _: distillation_report.render_section(document, document["summary"], document["verdicts"]),
+    head=suite.repo_data_fields,
+    quick_seeds=QUICK_SEEDS,
+)
+run_benchmark = SUITE.run_benchmark
+main = suite.main_for(SUITE)
 
 
 if __name__ == "__main__":

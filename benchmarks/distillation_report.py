@@ -1,6 +1,7 @@
 """The distillation benchmark's figures: per-seed margins, mean and spread, verdict, markdown, plot."""
 
-import statistics
+from benchmarks import markdown
+from benchmarks.core.stats import spread
 
 KINDS = ("teacher", "scratch", "distilled")
 # The same Distiller with the teacher's arg-max as labels (distillation="hard"); absent from older runs.
@@ -26,17 +27,6 @@ def seed_rows(runs):
             row["hard_margin_test"] = row["hard_test"] - row["scratch_test"]
         rows.append(row)
     return rows
-
-
-def spread(values):
-    """``{"mean", "std", "range"}`` of a list (population std; 0 for one value)."""
-    if not values:
-        return {"mean": None, "std": None, "range": None}
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
-        "range": max(values) - min(values),
-    }
 
 
 def summarize(runs):
@@ -78,15 +68,10 @@ def judge(summary, params):
 
 def render_section(document, summary, verdicts):
     """The markdown section of BENCHMARKS.md."""
-    lines = ["## Distillation: a distilled student against the same student from scratch", ""]
-    if document["quick"]:
-        lines += ["**Quick smoke run: too short to judge; the targets below are not meaningful.**", ""]
+    lines = markdown.opening_lines(
+        document, "## Distillation: a distilled student against the same student from scratch"
+    )
     lines += [
-        f"Command: `{document['command']}` ({document['wall_time_s'] / 60:.1f} min; {document['machine_line']}).",
-        f"Data: `{document['data']}`.",
-        "",
-        *document["settings_description"],
-        "",
         "Accuracy in percent; margin = distilled - scratch, each seed's pair sharing initial weights and order.",
         "The seed-to-seed spread the margin is judged against is the larger of the max-min ranges over seeds",
         "of the scratch and of the distilled test accuracy (the std and the margin's own max-min are shown too).",

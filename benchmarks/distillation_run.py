@@ -6,9 +6,9 @@ import time
 import keras
 import numpy as np
 
-from benchmarks.pruning_kopt import StepTimer
-from benchmarks.pruning_kopt import load_arrays
-from benchmarks.pruning_kopt import step_stats
+from benchmarks.core.data import load_arrays
+from benchmarks.core.training import step_stats
+from benchmarks.kopt_side import TRAINER
 from kopt.distillation import Distiller
 from kopt.distillation import teacher_logits
 from kopt.models import get_model
@@ -73,7 +73,7 @@ def run(data, seed, settings, log=print, workdir=None):
         keras.utils.set_random_seed(order_seed)
         started = time.perf_counter()
         # A one-epoch run is timed from its first step; its median ignores tracing.
-        timer = StepTimer(skip_epochs=1 if settings.student_epochs > 1 else 0)
+        timer = TRAINER.StepTimer(skip_epochs=1 if settings.student_epochs > 1 else 0)
         fit = {"batch_size": settings.batch_size, "epochs": settings.student_epochs, "verbose": 0, "callbacks": [timer]}
         if kind == "scratch":
             _compile(student, settings.learning_rate, hard_loss=True)

@@ -28,10 +28,11 @@ data; validation accuracy of scratch -> distilled student):
 import dataclasses
 
 from benchmarks import markdown
+from benchmarks.core.settings import SuiteSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class DistillationSettings:
+class DistillationSettings(SuiteSettings):
     """One benchmark configuration."""
 
     teacher_epochs: int = 4
@@ -46,23 +47,14 @@ class DistillationSettings:
     student: str = "tiny_mlp"
 
     def __post_init__(self):
-        for name in ("teacher_epochs", "student_epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        self.require_at_least_one("teacher_epochs", "student_epochs", "batch_size")
         if not 0 < self.validation_split < 1:
             raise ValueError(f"validation_split must be in (0, 1). Received: validation_split={self.validation_split}")
-
-    @classmethod
-    def full(cls):
-        return cls()
 
     @classmethod
     def quick(cls):
         """A smoke run: 3000 training examples, 1 teacher epoch, 2 student epochs."""
         return cls(teacher_epochs=1, student_epochs=2, max_train_examples=3000)
-
-    def as_dict(self):
-        return dataclasses.asdict(self)
 
     def describe(self):
         """Markdown bullet lines stating every setting."""

@@ -22,15 +22,21 @@ import time
 
 from benchmarks import keras_quantize
 from benchmarks import markdown
-from benchmarks import pruning_kopt
 from benchmarks.clustering_kopt import ClusteringSettings
+from benchmarks.core.data import load_arrays
+from benchmarks.core.scoring import save_top1
+from benchmarks.core.settings import SuiteSettings
+from benchmarks.core.training import step_stats
+from benchmarks.kopt_side import TRAINER
+from benchmarks.kopt_side import build_model
+from benchmarks.kopt_side import versions
 
 KOPT_ROWS = ("float32", "m_by_n_2_4", "structured", "keras_int8")
 TFMOT_ROWS = ("float32", "m_by_n_2_4", "cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8")
 
 
 @dataclasses.dataclass(frozen=True)
-class ExtrasSettings:
+class ExtrasSettings(SuiteSettings):
     """One configuration; field names are the keys both sides read.
 
     The float model trains as in the pruning benchmark. 2:4 and structured
@@ -52,9 +58,9 @@ class ExtrasSettings:
     clustering: ClusteringSettings = dataclasses.field(default_factory=ClusteringSettings)
 
     def __post_init__(self):
-        for name in ("dense_epochs", "dense_batch_size", "finetune_epochs", "finetune_batch_size", "mask_frequency"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        self.require_at_least_one(
+            "dense_epochs", "dense_batch_size", "finetune_epochs", "finetune_batch_size", "mask_frequency"
+        )
         if not 0 < self.structured_fraction < 1:
             raise ValueError(
                 f"structured_fraction must be in (0, 1). Received: structured_fraction={self.structured_fraction}"
@@ -67,16 +73,9 @@ class ExtrasSettings:
             )
 
     @classmethod
-    def full(cls):
-        return cls()
-
-    @classmethod
     def quick(cls):
         """A smoke run: 4000 training examples, 1 float epoch, masks updated every 10 steps."""
         return cls(dense_epochs=1, max_train_examples=4000, mask_frequency=10, clustering=ClusteringSettings.quick())
-
-    def as_dict(self):
-        return dataclasses.asdict(self)
 
     def describe(self):
         """Markdown bullet lines stating every setting."""
@@ -116,15 +115,14 @@ def run(data, seed, settings, workdir, log=print):
         a row without a file says why in ``file_errors``.
     """
     import tflite_export
-    from benchmarks import quantization_kopt
     from kopt import pruning
 
-    x_train, y_train, x_test, _ = pruning_kopt.load_arrays(data, settings["max_train_examples"])
+    x_train, y_train, x_test, _ = load_arrays(data, settings["max_train_examples"])
     os.makedirs(workdir, exist_ok=True)
     started = time.perf_counter()
 
     def fine_tune(model, callbacks=()):
-        return pruning_kopt.fit_timed(
+        return TRAINER.fit_timed(
             model, x_train, y_train, epochs=settings["finetune_epochs"], batch_size=settings["finetune_batch_size"],
             learning_rate=settings["learning_rate"], validation_split=settings["validation_split"], seed=seed,
             callbacks=callbacks, skip_epochs=1 if settings["finetune_epochs"] > 1 else 0,
@@ -132,8 +130,8 @@ def run(data, seed, settings, workdir, log=print):
 
     def row(name, model, timer=None, export=True):
         entry = {
-            "keras_top1": quantization_kopt.save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy")),
-            "steps": pruning_kopt.step_stats(timer) if timer else None,
+            "keras_top1": save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy")),
+            "steps": step_stats(timer) if timer else None,
             "params": int(model.count_params()),
             "file": None,
         }
@@ -142,24 +140,24 @@ def run(data, seed, settings, workdir, log=print):
         return entry
 
     log(f"kopt extras seed {seed}: float training, {settings['dense_epochs']} epochs")
-    dense = pruning_kopt.train_dense(x_train, y_train, settings, seed)
+    dense = TRAINER.train_dense(x_train, y_train, settings, seed, build_model)
     rows = {"float32": row("float32", dense)}
     log(f"kopt extras seed {seed}: plain fine-tuning (step-time reference)")
-    plain_timer = fine_tune(pruning_kopt.copy_of(dense))
+    plain_timer = fine_tune(TRAINER.copy_of(dense))
 
     log(f"kopt extras seed {seed}: 2:4 pruning")
     schedule = pruning.ConstantSparsity(0.5, begin_step=0, frequency=settings["mask_frequency"])
-    m_by_n = pruning.prune_low_magnitude(pruning_kopt.copy_of(dense), pruning_schedule=schedule, sparsity_m_by_n=(2, 4))
+    m_by_n = pruning.prune_low_magnitude(TRAINER.copy_of(dense), pruning_schedule=schedule, sparsity_m_by_n=(2, 4))
     timer = fine_tune(m_by_n, [pruning.UpdatePruningStep()])
     rows["m_by_n_2_4"] = row("m_by_n_2_4", pruning.strip_pruning(m_by_n), timer)
 
     log(f"kopt extras seed {seed}: structured pruning, fraction {settings['structured_fraction']:g}")
-    smaller = pruning.prune_channels(pruning_kopt.copy_of(dense), settings["structured_fraction"])
+    smaller = pruning.prune_channels(TRAINER.copy_of(dense), settings["structured_fraction"])
     timer = fine_tune(smaller)
     rows["structured"] = row("structured", smaller, timer)
 
     log(f"kopt extras seed {seed}: Keras model.quantize('int8')")
-    quantized, info = keras_quantize.quantize_int8(dense, pruning_kopt.copy_of)
+    quantized, info = keras_quantize.quantize_int8(dense, TRAINER.copy_of)
     rows["keras_int8"] = {**row("keras_int8", quantized, export=False), **info}
     path, errors = keras_quantize.export(quantized, os.path.join(workdir, "keras_int8.tflite"))
     rows["keras_int8"].update(file=path, file_errors=errors)
@@ -167,12 +165,12 @@ def run(data, seed, settings, workdir, log=print):
     # Timed again after the rows and pooled, so a change in machine load during
     # the run weighs on both sides of the ratio.
     log(f"kopt extras seed {seed}: plain fine-tuning again (step-time reference)")
-    plain_timer.extend(fine_tune(pruning_kopt.copy_of(dense)))
+    plain_timer.extend(fine_tune(TRAINER.copy_of(dense)))
     return {
         "rows": rows,
-        "plain_finetune": pruning_kopt.step_stats(plain_timer),
+        "plain_finetune": step_stats(plain_timer),
         "framework": "kopt",
         "seed": seed,
-        "versions": pruning_kopt.versions(),
+        "versions": versions(),
         "wall_time_s": time.perf_counter() - started,
     }

@@ -171,6 +171,19 @@ def options_from_flags(section, module, *, quick_seed_count=1, flag_values=flags
     )
 
 
+def keywords_of(options):
+    """The keyword arguments of ``Suite.run_benchmark`` that :class:`Options` gives."""
+    return {
+        "output_dir": options.output_dir,
+        "markdown_path": options.markdown_path,
+        "command": options.command,
+        "data_label": options.data_label,
+        "quick": options.quick,
+        "tfmot_timeout_s": options.tfmot_timeout_s,
+        "keep_files": options.keep_files,
+    }
+
+
 def tfmot_for(skip):
     """The tfmot environment, created on first use, or why there is none (never raises)."""
     if skip:

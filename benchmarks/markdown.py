@@ -75,3 +75,27 @@ def write_section(path, name, body, *, header=HEADER, first=False):
         f.write(updated)
     os.replace(temporary, path)
     return path
+
+
+def opening_lines(document, title):
+    """The lines a kopt-only section opens with: title, quick-run warning, command, data, settings.
+
+    Args:
+        document: Holds ``quick``, ``command``, ``wall_time_s``, ``machine_line``,
+            ``data`` and ``settings_description`` (a list of lines).
+        title: The section's heading, ``## ...`` included.
+
+    Returns:
+        The lines, ending with a blank one.
+    """
+    lines = [title, ""]
+    if document["quick"]:
+        lines += ["**Quick smoke run: too short to judge; the targets below are not meaningful.**", ""]
+    return lines + [
+        f"Command: `{document['command']}` ({document['wall_time_s'] / 60:.1f} min; {document['machine_line']}).",
+        f"Data: `{document['data']}`.",
+        "",
+        *document["settings_description"],
+        "",
+    ]
+

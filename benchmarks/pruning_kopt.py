@@ -9,80 +9,18 @@ The result has the same keys as ``tfmot_pruning_worker.py`` writes, so the repor
 treats both sides alike.
 """
 
-import math
 import os
-import sys
 import time
 
-import keras
-import numpy as np
+from benchmarks.core.data import load_arrays
+from benchmarks.core.training import end_step
+from benchmarks.core.training import step_stats
+from benchmarks.kopt_side import TRAINER
+from benchmarks.kopt_side import build_model
+from benchmarks.kopt_side import keras_accuracy
+from benchmarks.kopt_side import versions
 
-_EVAL_BATCH = 256
-
-
-class StepTimer(keras.callbacks.Callback):
-    """Records the wall time between consecutive training-batch starts.
-
-    Put it first in the callback list so one interval covers the whole step (data,
-    forward, backward, every other callback). Intervals of the first
-    ``skip_epochs`` epochs (tracing, warm-up) and across epoch ends (validation)
-    are left out. The worker has its own copy for tf_keras.
-    """
-
-    def __init__(self, skip_epochs=1):
-        super().__init__()
-        self.skip_epochs = skip_epochs
-        self.durations = []
-        self.cpu_durations = []
-        self._epoch = 0
-        self._last_start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-        self._last_start = None
-
-    def on_train_batch_begin(self, batch, logs=None):
-        # Process CPU time beside wall time: on a shared machine it moves much
-        # less with other people's load.
-        now = (time.perf_counter(), time.process_time())
-        if self._last_start is not None and self._epoch >= self.skip_epochs:
-            self.durations.append(now[0] - self._last_start[0])
-            self.cpu_durations.append(now[1] - self._last_start[1])
-        self._last_start = now
-
-    def extend(self, other):
-        """Pools the intervals of another timer into this one."""
-        self.durations += other.durations
-        self.cpu_durations += other.cpu_durations
-
-
-def load_arrays(path, max_train_examples=None):
-    """The npz archive as float32 images in [0, 1] (N, 28, 28) and int32 labels."""
-    with np.load(path, allow_pickle=False) as archive:
-        x_train, y_train = archive["x_train"], archive["y_train"]
-        x_test, y_test = archive["x_test"], archive["y_test"]
-    if max_train_examples:
-        x_train, y_train = x_train[:max_train_examples], y_train[:max_train_examples]
-    return (
-        (x_train / 255.0).astype(np.float32),
-        y_train.astype(np.int32),
-        (x_test / 255.0).astype(np.float32),
-        y_test.astype(np.int32),
-    )
-
-
-def build_model():
-    """tfmot's pruning-example CNN, layer for layer, in Keras 3."""
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28)),
-            keras.layers.Reshape(target_shape=(28, 28, 1)),
-            keras.layers.Conv2D(filters=12, kernel_size=(3, 3), activation="relu"),
-            keras.layers.MaxPooling2D(pool_size=(2, 2)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10),
-        ]
-    )
+__all__ = ["build_model", "pruning_available", "run"]
 
 
 def pruning_available():
@@ -101,16 +39,9 @@ def pruning_available():
     return None
 
 
-def end_step(train_examples, settings):
-    """The example's formula: steps per epoch of the split-off train part x epochs."""
-    train_part = train_examples * (1 - settings["validation_split"])
-    epochs = settings.get("end_step_epochs") or settings["prune_epochs"]
-    return math.ceil(train_part / settings["prune_batch_size"]) * epochs
-
-
 def run(data, seed, settings, workdir, log=print):
     """Runs kopt's side for one seed; ``settings`` is ``PruningSettings.as_dict()``."""
-    from kopt.pipeline.measure import kernel_sparsity
+    from kopt.pipeline import kernel_sparsity
 
     x_train, y_train, x_test, y_test = load_arrays(data, settings.get("max_train_examples"))
     calibration_images = x_train[: settings["representative_examples"]]
@@ -124,12 +55,12 @@ def run(data, seed, settings, workdir, log=print):
         return result
 
     log(f"kopt seed {seed}: dense training, {settings['dense_epochs']} epochs")
-    dense = train_dense(x_train, y_train, settings, seed)
+    dense = TRAINER.train_dense(x_train, y_train, settings, seed, build_model)
     result = {"dense": measure(dense, "dense")}
 
     log(f"kopt seed {seed}: plain fine-tuning (step-time reference)")
-    plain = copy_of(dense)
-    plain_timer = fine_tune(plain, x_train, y_train, settings, seed)
+    plain = TRAINER.copy_of(dense)
+    plain_timer = TRAINER.fine_tune(plain, x_train, y_train, settings, seed)
     plain_accuracy = keras_accuracy(plain, x_test, y_test)
 
     pruning_end = end_step(len(x_train), settings)
@@ -155,10 +86,10 @@ def run(data, seed, settings, workdir, log=print):
             )
             first = [layer for layer in dense.layers if layer.weights][0].name
             model = pruning.prune_low_magnitude(
-                copy_of(dense), pruning_schedule=schedule,
+                TRAINER.copy_of(dense), pruning_schedule=schedule,
                 layer_schedules={first: None} if settings["keep_first_layer_dense"] else None,
             )
-            timer = fine_tune(model, x_train, y_train, settings, seed, [pruning.UpdatePruningStep()])
+            timer = TRAINER.fine_tune(model, x_train, y_train, settings, seed, [pruning.UpdatePruningStep()])
             stripped = pruning.strip_pruning(model)
             entry = measure(stripped, f"pruned_{target:g}")
             entry.update(step_stats(timer))
@@ -166,117 +97,11 @@ def run(data, seed, settings, workdir, log=print):
     # Timed again after the pruned runs and pooled, so a change in machine load
     # during the run weighs on both sides of the ratio.
     log(f"kopt seed {seed}: plain fine-tuning again (step-time reference)")
-    again = fine_tune(copy_of(dense), x_train, y_train, settings, seed)
+    again = TRAINER.fine_tune(TRAINER.copy_of(dense), x_train, y_train, settings, seed)
     plain_timer.extend(again)
     result["plain_finetune"] = {**step_stats(plain_timer), "keras_accuracy": plain_accuracy}
     result.update(framework="kopt", seed=seed, versions=versions(), wall_time_s=time.perf_counter() - started)
     return result
-
-
-def versions():
-    from importlib import metadata
-
-    import tensorflow as tf
-
-    import kopt
-
-    return {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "kopt": kopt.__version__,
-        "ai_edge_litert": metadata.version("ai-edge-litert"),
-        "python": sys.version.split()[0],
-    }
-
-
-def compile_model(model, learning_rate):
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-
-
-def copy_of(model):
-    # Every fine-tune starts from its own copy of the dense weights, whatever the
-    # wrapper does to the layers it is given.
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    return clone
-
-
-def train_dense(x_train, y_train, settings, seed, build=None):
-    """Builds and trains the dense model with the ``dense_*`` settings; returns it.
-
-    ``build`` makes the model (no arguments); by default :func:`build_model`.
-    """
-    keras.utils.set_random_seed(seed)
-    dense = (build or build_model)()
-    compile_model(dense, settings["learning_rate"])
-    dense.fit(
-        x_train,
-        y_train,
-        batch_size=settings["dense_batch_size"],
-        epochs=settings["dense_epochs"],
-        validation_split=settings["validation_split"],
-        verbose=0,
-    )
-    return dense
-
-
-def fine_tune(model, x_train, y_train, settings, seed, extra_callbacks=()):
-    """Pruning fine-tuning (``prune_*`` settings), timed; returns the :class:`StepTimer`."""
-    return fit_timed(
-        model, x_train, y_train,
-        epochs=settings["prune_epochs"],
-        batch_size=settings["prune_batch_size"],
-        learning_rate=settings["learning_rate"],
-        validation_split=settings["validation_split"],
-        seed=seed,
-        callbacks=extra_callbacks,
-    )
-
-
-def fit_timed(model, x_train, y_train, *, epochs, batch_size, learning_rate, validation_split, seed, callbacks=(),
-              skip_epochs=1):
-    """Compiles ``model`` with a fresh Adam and fits it with a :class:`StepTimer` first.
-
-    Returns:
-        The timer; the first ``skip_epochs`` epochs are not timed (for a one-epoch
-        fit pass 0 and read the median, which the first, tracing step does not move).
-    """
-    keras.utils.set_random_seed(seed)
-    compile_model(model, learning_rate)
-    timer = StepTimer(skip_epochs=skip_epochs)
-    model.fit(
-        x_train,
-        y_train,
-        batch_size=batch_size,
-        epochs=epochs,
-        validation_split=validation_split,
-        callbacks=[timer, *callbacks],
-        verbose=0,
-    )
-    return timer
-
-
-def step_stats(timer):
-    """Mean and median wall time per step, and process CPU time, from a :class:`StepTimer`."""
-    if not timer.durations:
-        return {"step_time_s_mean": None, "step_time_s_median": None, "step_cpu_s_mean": None,
-                "step_cpu_s_median": None, "timed_steps": 0}
-    return {
-        "step_time_s_mean": float(np.mean(timer.durations)),
-        "step_time_s_median": float(np.median(timer.durations)),
-        "step_cpu_s_mean": float(np.mean(timer.cpu_durations)),
-        "step_cpu_s_median": float(np.median(timer.cpu_durations)),
-        "timed_steps": len(timer.durations),
-    }
-
-
-def keras_accuracy(model, images, labels):
-    logits = model.predict(images, batch_size=_EVAL_BATCH, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
 def _export_and_score(model, mode, calibration_images, x_test, y_test, workdir, name):

@@ -29,34 +29,32 @@ A ``--quick`` run writes ``quantization_quick.{json,png,md}`` in
 """
 
 import os
-import time
 
 # Before TensorFlow is imported (by quantization_kopt, inside main): C++ info
 # logs bury the benchmark's own output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from absl import (
-    app,  # noqa: E402
-    flags,  # noqa: E402
-    logging,  # noqa: E402
-)
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
 
-from benchmarks import (
-    harness,  # noqa: E402
-    machine,  # noqa: E402
-    pruning,  # noqa: E402 - defines the flags this benchmark shares.
-    quantization_report,  # noqa: E402
-)
-from benchmarks.quantization_models import DEFAULT_MODEL, MODELS  # noqa: E402
+from benchmarks import pruning  # noqa: E402 - defines the flags this benchmark shares.
+from benchmarks import quantization_report  # noqa: E402
+from benchmarks import suite  # noqa: E402
+from benchmarks.quantization_models import DEFAULT_MODEL  # noqa: E402
+from benchmarks.quantization_models import MODELS  # noqa: E402
 from benchmarks.quantization_settings import QuantizationSettings  # noqa: E402
+
+__all__ = ["FILE_KINDS", "SUITE", "main", "run_benchmark", "score_run", "section_for", "settings_from_flags",
+           "time_files"]
 
 SECTION = "quantization"
 _QAT_MODEL = flags.DEFINE_enum(
     "qat_model", DEFAULT_MODEL, list(MODELS),
     "benchmarks.quantization's model (quantization_models.py); another than the default writes its own section.",
 )
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tfmot_quantization_worker.py")
+WORKER = "tfmot_quantization_worker.py"
 PRUNING_ONLY_FLAGS = ("sparsities", "end_step_epochs", "frequency")
 FILE_KINDS = ("float32", "ptq_int8", "qat_int8")
 # --help lists the shared flags as this benchmark's own.
@@ -83,16 +81,6 @@ def settings_from_flags(flag_values=flags.FLAGS):
 def section_for(model):
     """The section (and file stem) of a run on ``model``: the default's is ``SECTION``."""
     return SECTION if model == DEFAULT_MODEL else f"{SECTION}_{model}"
-
-
-def run_kopt_seed(data, seed, settings, workdir):
-    """kopt's side for one seed; returns its result, or ``{"error": why}``."""
-    from benchmarks import quantization_kopt
-
-    return harness.result_or_error(
-        f"kopt seed {seed}", quantization_kopt.run, data, seed, settings.as_dict(),
-        os.path.join(workdir, f"kopt_seed{seed}"), log=logging.info,
-    )
 
 
 def score_run(run, x_test, y_test):
@@ -149,85 +137,45 @@ def time_files(runs, settings):
         )
 
 
-def measure_frameworks(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
+def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
     """Runs both sides for every seed, kopt first, then scores and times the seed's
-    files of both together; returns the ``frameworks`` entry."""
-    from benchmarks import pruning_kopt
+    files of both together; returns ``frameworks``, ``summaries`` and ``targets``."""
+    from benchmarks import quantization_kopt
 
-    _, _, x_test, y_test = pruning_kopt.load_arrays(data)
-    runs = {"kopt": {}, "tfmot": {}}
-    for seed in seeds:
-        runs["kopt"][str(seed)] = run_kopt_seed(data, seed, settings, workdir)
-        if tfmot.available:
-            runs["tfmot"][str(seed)] = pruning.run_tfmot_seed(
-                tfmot.python, data, seed, settings, workdir, tfmot_timeout_s, worker=WORKER
-            )
-        scored = []
-        for framework, framework_runs in runs.items():
-            run = framework_runs.get(str(seed))
-            if run is None or "error" in run:
-                continue
-            try:
-                scored.append(score_run(run, x_test, y_test))
-            except Exception as err:  # noqa: BLE001 - reported as that seed's failure.
-                logging.exception("%s seed %d: scoring failed", framework, seed)
-                framework_runs[str(seed)] = {"error": f"scoring failed: {type(err).__name__}: {str(err)[:200]}"}
+    def time_seed(seed, scored):
         logging.info("seed %d: timing %d files", seed, len(scored) * len(FILE_KINDS))
         time_files(scored, settings)
-    return {
-        "kopt": pruning.framework_entry(runs["kopt"]),
-        "tfmot": pruning.framework_entry(runs["tfmot"], None if tfmot.available else tfmot.reason),
-    }
+
+    runs = suite.measure_sides(
+        data, seeds, settings, tfmot, kopt_run=quantization_kopt.run, worker=WORKER, workdir=workdir,
+        tfmot_timeout_s=tfmot_timeout_s, score=score_run, after_seed=time_seed,
+    )
+    frameworks = suite.frameworks_of(runs, tfmot)
+    summaries = {name: quantization_report.summarize(entry) for name, entry in frameworks.items()}
+    return {"frameworks": frameworks, "summaries": summaries, "targets": quantization_report.judge(summaries)}
 
 
-def run_benchmark(data, seeds, settings, tfmot, *, output_dir, markdown_path, command, data_label=None,
-                  quick=False, tfmot_timeout_s=3600, keep_files=False, workdir=None):
-    """Measures, then writes ``quantization[_quick].{json,png}`` and the markdown section.
-
-    The arguments are those of ``benchmarks.pruning.run_benchmark`` (the flag-free
-    entry point), with a :class:`QuantizationSettings` as ``settings``; the files'
-    paths are in the JSON (``runs[seed]["files"]``).
-
-    Returns:
-        The JSON document written, with the rendered ``section``.
-    """
+def plot(document, settings, path):
+    """Accuracy, size and latency of each file, both sides (``quantization_plot``); returns ``path``."""
     from benchmarks import quantization_plot
 
-    started = time.time()
-    machine_info = machine.describe_machine()
-    section = section_for(settings.model)
-    stem = harness.result_stem(section, quick)
-    os.makedirs(output_dir, exist_ok=True)
-    workdir, owned = harness.make_workdir("kopt-quantization-benchmark-", workdir)
-    frameworks = measure_frameworks(
-        data, seeds, settings, tfmot, workdir=workdir, tfmot_timeout_s=tfmot_timeout_s
-    )
-    summaries = {name: quantization_report.summarize(entry) for name, entry in frameworks.items()}
-    judged = quantization_report.judge(summaries)
-    plot_path = quantization_plot.plot(summaries, os.path.join(output_dir, f"{stem}.png"))
-    document = {
-        **pruning.run_document(
-            section, command=command, quick=quick, started=started, data=data, data_label=data_label,
-            seeds=seeds, settings=settings, machine_info=machine_info,
-        ),
-        "plot": os.path.relpath(plot_path, os.path.dirname(os.path.abspath(markdown_path))),
-        "frameworks": frameworks,
-        "summaries": summaries,
-        "targets": judged,
-    }
-    document["section"] = quantization_report.render_section(document, summaries, judged)
-    harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
-    harness.finish_workdir(workdir, keep_files, owned=owned)
-    return document
+    del settings  # The summaries hold every figure drawn.
+    return quantization_plot.plot(document["summaries"], path)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    settings = settings_from_flags()
-    data, seeds, tfmot, options = pruning.shared_options(section_for(settings.model), "benchmarks.quantization")
-    document = run_benchmark(data, seeds, settings, tfmot, **options)
-    print(document["section"])
+SUITE = suite.Suite(
+    name=SECTION,
+    settings=suite.quick_or_full(QuantizationSettings),
+    measure=measure,
+    plot=plot,
+    render=lambda document, _: quantization_report.render_section(
+        document, document["summaries"], document["targets"]
+    ),
+    uses_tfmot=True,
+    section_of=lambda settings: section_for(settings.model),
+)
+run_benchmark = SUITE.run_benchmark
+main = suite.main_for(SUITE, settings_from_flags)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """kopt's side of the quantization benchmark: the same steps as the tfmot worker, in Keras 3.
 
 For one seed: train the float model (``settings["model"]``, built by
-``quantization_models``, trained with ``pruning_kopt``'s code), export it as
+``quantization_models``, trained with ``kopt_side.TRAINER``), export it as
 float32 and PTQ int8 TFLite with ``tflite_export``, fine-tune one copy without quantization (the step-time
 reference, timed before and after QAT) and one made with
 ``kopt.quantization.quantize_model``, export the QAT model as int8 TFLite and
@@ -15,11 +15,16 @@ import os
 import time
 
 import keras
-import numpy as np
 
-from benchmarks import pruning_kopt, quantization_models
+from benchmarks import quantization_models
+from benchmarks.core.data import load_arrays
+from benchmarks.core.scoring import save_top1
+from benchmarks.core.training import step_stats
+from benchmarks.kopt_side import TRAINER
+from benchmarks.kopt_side import keras_accuracy
+from benchmarks.kopt_side import versions
 
-_PREDICT_BATCH = 256
+__all__ = ["quantization_available", "run"]
 
 
 def quantization_available():
@@ -29,13 +34,6 @@ def quantization_available():
     except Exception as err:  # noqa: BLE001 - any import failure means kopt cannot quantize.
         return f"kopt.quantization.quantize_model does not import ({type(err).__name__}: {err})"
     return None
-
-
-def save_top1(model, images, path):
-    """Saves the model's top-1 class per image (int32 ``.npy``); returns ``path``."""
-    logits = model.predict(images, batch_size=_PREDICT_BATCH, verbose=0)
-    np.save(path, np.argmax(logits, axis=-1).astype(np.int32))
-    return path
 
 
 def run(data, seed, settings, workdir, log=print):
@@ -63,24 +61,17 @@ def run(data, seed, settings, workdir, log=print):
         raise RuntimeError(reason)
     from kopt.quantization import quantize_model
 
-    x_train, y_train, x_test, y_test = pruning_kopt.load_arrays(data, settings.get("max_train_examples"))
+    x_train, y_train, x_test, y_test = load_arrays(data, settings.get("max_train_examples"))
     calibration_images = x_train[: settings["representative_examples"]]
     os.makedirs(workdir, exist_ok=True)
     started = time.perf_counter()
 
     def fine_tune(model):
-        return pruning_kopt.fit_timed(
-            model, x_train, y_train,
-            epochs=settings["qat_epochs"],
-            batch_size=settings["qat_batch_size"],
-            learning_rate=settings["qat_learning_rate"],
-            validation_split=settings["validation_split"],
-            seed=seed,
-        )
+        return TRAINER.fine_tune(model, x_train, y_train, settings, seed, stage="qat")
 
     log(f"kopt seed {seed}: float training of {settings['model']}, {settings['dense_epochs']} epochs")
-    dense = pruning_kopt.train_dense(
-        x_train, y_train, settings, seed, build=lambda: quantization_models.build(settings["model"], keras)
+    dense = TRAINER.train_dense(
+        x_train, y_train, settings, seed, lambda: quantization_models.build(settings["model"], keras)
     )
     files = {
         "float32": tflite_export.convert(dense, os.path.join(workdir, "float32.tflite"), mode="float32"),
@@ -91,9 +82,9 @@ def run(data, seed, settings, workdir, log=print):
     predictions = {"float": save_top1(dense, x_test, os.path.join(workdir, "float_top1.npy"))}
 
     log(f"kopt seed {seed}: plain fine-tuning (step-time reference)")
-    plain = pruning_kopt.copy_of(dense)
+    plain = TRAINER.copy_of(dense)
     plain_timer = fine_tune(plain)
-    plain_accuracy = pruning_kopt.keras_accuracy(plain, x_test, y_test)
+    plain_accuracy = keras_accuracy(plain, x_test, y_test)
 
     log(f"kopt seed {seed}: quantization-aware fine-tuning")
     qat = quantize_model(dense)
@@ -106,14 +97,14 @@ def run(data, seed, settings, workdir, log=print):
     # Timed again after QAT and pooled, so a change in machine load during the
     # run weighs on both sides of the ratio.
     log(f"kopt seed {seed}: plain fine-tuning again (step-time reference)")
-    plain_timer.extend(fine_tune(pruning_kopt.copy_of(dense)))
+    plain_timer.extend(fine_tune(TRAINER.copy_of(dense)))
     return {
         "files": files,
         "keras_top1": predictions,
-        "plain_finetune": {**pruning_kopt.step_stats(plain_timer), "keras_accuracy": plain_accuracy},
-        "qat": pruning_kopt.step_stats(qat_timer),
+        "plain_finetune": {**step_stats(plain_timer), "keras_accuracy": plain_accuracy},
+        "qat": step_stats(qat_timer),
         "framework": "kopt",
         "seed": seed,
-        "versions": pruning_kopt.versions(),
+        "versions": versions(),
         "wall_time_s": time.perf_counter() - started,
     }

@@ -23,11 +23,13 @@ as JSON, so both sides read the same numbers.
 
 import dataclasses
 
-from benchmarks import markdown, quantization_models
+from benchmarks import markdown
+from benchmarks import quantization_models
+from benchmarks.core.settings import SuiteSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class QuantizationSettings:
+class QuantizationSettings(SuiteSettings):
     """One benchmark configuration; field names are the keys the worker reads.
 
     The ``dense_*``, ``learning_rate``, ``validation_split``,
@@ -63,9 +65,9 @@ class QuantizationSettings:
         if self.qat_epochs < 2:
             # The first epoch is never timed (tracing, warm-up).
             raise ValueError(f"qat_epochs must be at least 2 to time any step. Received: qat_epochs={self.qat_epochs}")
-        for name in ("dense_epochs", "dense_batch_size", "qat_batch_size", "latency_runs", "latency_rounds"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        self.require_at_least_one(
+            "dense_epochs", "dense_batch_size", "qat_batch_size", "latency_runs", "latency_rounds"
+        )
 
     @classmethod
     def full(cls, model=quantization_models.DEFAULT_MODEL):
@@ -75,9 +77,6 @@ class QuantizationSettings:
     def quick(cls, model=quantization_models.DEFAULT_MODEL):
         """A smoke run: 4000 training examples, 1 dense epoch, fewer latency runs."""
         return cls(model=model, dense_epochs=1, max_train_examples=4000, latency_runs=500, latency_rounds=2)
-
-    def as_dict(self):
-        return dataclasses.asdict(self)
 
     def describe(self):
         """Markdown bullet lines stating every setting."""

@@ -1,7 +1,8 @@
 """Every benchmark in one command, and one side-by-side table of kopt, tfmot and Keras.
 
 Runs the per-technique benchmarks (``pruning``, ``quantization``, ``clustering``,
-``distillation``, ``extras``), each writing its own JSON, PNG and section as when
+``distillation``, ``extras``), each a ``suite.Suite`` run through the one
+``Suite.run_benchmark`` template and writing its own JSON, PNG and section as when
 run alone, then reads their documents (``run_rows``), inspects and times every
 ``.tflite`` file of the run in one pass (``run_measure``) and writes the summary:
 ``<output_dir>/summary.json``, ``summary.png`` and the section between
@@ -26,7 +27,6 @@ measured within itself (technique and plain training in the same process). A
 benchmark that raises becomes a "not run" row with the error, and the rest go on.
 """
 
-import dataclasses
 import os
 import time
 
@@ -48,45 +48,12 @@ from benchmarks import run_measure  # noqa: E402
 from benchmarks import run_report  # noqa: E402
 from benchmarks import run_rows  # noqa: E402
 from benchmarks import tfmot_env  # noqa: E402
-from benchmarks.clustering_kopt import ClusteringSettings  # noqa: E402
-from benchmarks.distillation_settings import DistillationSettings  # noqa: E402
-from benchmarks.extras_kopt import ExtrasSettings  # noqa: E402
-from benchmarks.quantization_settings import QuantizationSettings  # noqa: E402
 
 SECTION = "summary"
 
 
-@dataclasses.dataclass(frozen=True)
-class Benchmark:
-    """How ``run`` drives one benchmark module.
-
-    Attributes:
-        module: The module, with a flag-free ``run_benchmark``.
-        settings: ``(quick, flag_values) -> settings`` of the benchmark.
-        uses_tfmot: Whether ``run_benchmark`` takes the tfmot environment.
-        quick_seeds: How many seeds a ``--quick`` run keeps.
-    """
-
-    module: object
-    settings: object
-    uses_tfmot: bool
-    quick_seeds: int = 1
-
-
-BENCHMARKS = {
-    "pruning": Benchmark(pruning, lambda quick, flag_values: pruning.settings_from_flags(flag_values), True),
-    "quantization": Benchmark(
-        quantization, lambda quick, _: QuantizationSettings.quick() if quick else QuantizationSettings.full(), True
-    ),
-    "clustering": Benchmark(
-        clustering, lambda quick, _: ClusteringSettings.quick() if quick else ClusteringSettings(), False
-    ),
-    "distillation": Benchmark(
-        distillation, lambda quick, _: DistillationSettings.quick() if quick else DistillationSettings.full(), False,
-        quick_seeds=distillation.QUICK_SEEDS,
-    ),
-    "extras": Benchmark(extras, lambda quick, _: ExtrasSettings.quick() if quick else ExtrasSettings.full(), True),
-}
+# Each suite's Suite (``suite.py``), in run order; one call runs any of them.
+BENCHMARKS = {module.SECTION: module.SUITE for module in (pruning, quantization, clustering, distillation, extras)}
 # Latency pass: every file of the run, the files taking turns.
 LATENCY = {False: {"rounds": 5, "runs": 1000, "warmup": 50}, True: {"rounds": 2, "runs": 300, "warmup": 20}}
 PRUNING_FLAGS = ("sparsities", "end_step_epochs", "frequency")
@@ -134,7 +101,8 @@ def run_benchmarks(names, options, tfmot, *, flag_values, root):
     pruning_flags = [flag_values[name].serialize() for name in PRUNING_FLAGS if flag_values[name].present]
     for name in names:
         benchmark = BENCHMARKS[name]
-        seeds = options.seeds[: benchmark.quick_seeds] if options.quick else options.seeds
+        # A --quick run keeps the suite's quick seeds; one for a suite that alone keeps all it is given.
+        seeds = options.seeds[: benchmark.quick_seeds or 1] if options.quick else options.seeds
         keywords = {
             "output_dir": options.output_dir,
             "markdown_path": options.markdown_path,
@@ -142,17 +110,17 @@ def run_benchmarks(names, options, tfmot, *, flag_values, root):
                 name, seeds, quick=options.quick, data_label=options.data_label, skip_tfmot=options.skip_tfmot,
                 extra_flags=pruning_flags if name == "pruning" else (),
             ),
+            "data_label": options.data_label,
             "quick": options.quick,
+            "tfmot_timeout_s": options.tfmot_timeout_s,
             "keep_files": True,  # The latency pass reads them; the run's folder is removed at the end.
             "workdir": os.path.join(root, name),
         }
-        arguments = [options.data, seeds, benchmark.settings(options.quick, flag_values)]
-        if benchmark.uses_tfmot:
-            arguments.append(tfmot)
-            keywords.update(data_label=options.data_label, tfmot_timeout_s=options.tfmot_timeout_s)
         logging.info("benchmarks.%s: seeds %s", name, seeds)
         try:
-            documents[name] = benchmark.module.run_benchmark(*arguments, **keywords)
+            documents[name] = benchmark.run_benchmark(
+                options.data, seeds, benchmark.settings(options.quick, flag_values), tfmot, **keywords
+            )
         except Exception as err:  # noqa: BLE001 - its rows say "not run" with the error; the rest go on.
             logging.exception("benchmarks.%s failed", name)
             failures[name] = f"{type(err).__name__}: {str(err)[:300]}"
@@ -161,9 +129,9 @@ def run_benchmarks(names, options, tfmot, *, flag_values, root):
 
 def versions_of_sides(tfmot):
     """The library versions of each side: ``{"kopt": text, "tfmot": text}``."""
-    from benchmarks import pruning_kopt
+    from benchmarks import kopt_side
 
-    kopt = ", ".join(f"{name} {version}" for name, version in pruning_kopt.versions().items())
+    kopt = ", ".join(f"{name} {version}" for name, version in kopt_side.versions().items())
     if tfmot.available:
         tfmot_text = ", ".join(f"{name} {version}" for name, version in tfmot.versions.items())
     else:

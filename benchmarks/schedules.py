@@ -15,8 +15,6 @@ From the repository root::
 """
 
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,30 +23,25 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
-from benchmarks import machine  # noqa: E402
+from benchmarks import suite  # noqa: E402
+from benchmarks.core.stats import spread  # noqa: E402
 from benchmarks.schedules_settings import SchedulesSettings  # noqa: E402
+
+__all__ = ["QUICK_SEEDS", "SUITE", "judge", "main", "render_section", "run_benchmark", "summarize"]
 
 SECTION = "schedules"
 QUICK_SEEDS = 2
 flags.adopt_module_key_flags(harness)
 
 
-def spread(values):
-    """Mean, sample std and max-min of ``values``."""
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "range": max(values) - min(values),
-    }
-
-
 def summarize(runs, schedules):
+    """Mean, sample std and max-min of every schedule's test accuracy and margin over constant."""
     ran = [run for run in runs.values() if "error" not in run]
-    summary = {"float": spread([run["float"]["test_accuracy"] for run in ran])}
+    summary = {"float": spread([run["float"]["test_accuracy"] for run in ran], sample_std=True)}
     for schedule in schedules:
-        summary[schedule] = spread([run[schedule]["test_accuracy"] for run in ran])
+        summary[schedule] = spread([run[schedule]["test_accuracy"] for run in ran], sample_std=True)
         summary[f"{schedule}_margin"] = spread(
-            [run[schedule]["test_accuracy"] - run["constant"]["test_accuracy"] for run in ran]
+            [run[schedule]["test_accuracy"] - run["constant"]["test_accuracy"] for run in ran], sample_std=True
         )
     return summary
 
@@ -97,47 +90,36 @@ def render_section(document, summary, verdicts, schedules):
     return "\n".join(lines)
 
 
-def run_benchmark(data, seeds, settings, *, output_dir, markdown_path, command, quick=False):
+def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
+    """Runs every seed (``schedules_run.run``); returns ``runs``, ``summary`` and ``verdicts``.
+
+    kopt only: ``tfmot`` and ``tfmot_timeout_s`` are not read.
+    """
     from benchmarks import schedules_run
 
-    started = time.time()
-    machine_info = machine.describe_machine()
-    workdir, owned = harness.make_workdir("kopt-schedules-benchmark-")
+    del tfmot, tfmot_timeout_s  # kopt only.
     runs = {}
     for seed in seeds:
-        try:
-            runs[str(seed)] = schedules_run.run(data, seed, settings, log=logging.info, workdir=workdir)
-        except Exception as err:  # noqa: BLE001 - a failing seed is reported and the run goes on.
-            logging.exception("seed %d failed", seed)
-            runs[str(seed)] = {"error": f"{type(err).__name__}: {str(err)[:200]}"}
+        runs[str(seed)] = harness.result_or_error(
+            f"seed {seed}", schedules_run.run, data, seed, settings, log=logging.info, workdir=workdir
+        )
     summary = summarize(runs, settings.schedules)
-    verdicts = judge(summary, settings.schedules)
-    document = {
-        **harness.run_fields(SECTION, command=command, quick=quick, started=started, seeds=seeds,
-                             machine_info=machine_info),
-        "data": os.path.relpath(data, harness.REPO_ROOT) if os.path.isabs(data) else data,
-        "settings": settings.as_dict(),
-        "settings_description": settings.describe(),
-        "runs": runs,
-        "summary": summary,
-        "verdicts": verdicts,
-    }
-    document["section"] = render_section(document, summary, verdicts, settings.schedules)
-    os.makedirs(output_dir, exist_ok=True)
-    harness.write_outputs(document, os.path.join(output_dir, f"{harness.result_stem(SECTION, quick)}.json"),
-                          markdown_path)
-    harness.finish_workdir(workdir, False, owned=owned)
-    return document
+    return {"runs": runs, "summary": summary, "verdicts": judge(summary, settings.schedules)}
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    options = harness.options_from_flags(SECTION, "benchmarks.schedules", quick_seed_count=QUICK_SEEDS)
-    settings = SchedulesSettings.quick() if options.quick else SchedulesSettings.full()
-    document = run_benchmark(options.data, options.seeds, settings, output_dir=options.output_dir,
-                             markdown_path=options.markdown_path, command=options.command, quick=options.quick)
-    print(document["section"])
+SUITE = suite.Suite(
+    name=SECTION,
+    settings=suite.quick_or_full(SchedulesSettings),
+    measure=measure,
+    plot=None,
+    render=lambda document, settings: render_section(
+        document, document["summary"], document["verdicts"], settings.schedules
+    ),
+    head=suite.repo_data_fields,
+    quick_seeds=QUICK_SEEDS,
+)
+run_benchmark = SUITE.run_benchmark
+main = suite.main_for(SUITE)
 
 
 if __name__ == "__main__":

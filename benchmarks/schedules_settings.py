@@ -3,10 +3,11 @@
 import dataclasses
 
 from benchmarks import markdown
+from benchmarks.core.settings import SuiteSettings
 
 
 @dataclasses.dataclass(frozen=True)
-class SchedulesSettings:
+class SchedulesSettings(SuiteSettings):
     """One configuration: float training, then 80% pruning fine-tuned under each schedule."""
 
     model: str = "small_cnn"
@@ -21,16 +22,9 @@ class SchedulesSettings:
     max_train_examples: int | None = None
 
     @classmethod
-    def full(cls):
-        return cls()
-
-    @classmethod
     def quick(cls):
         """A smoke run: 2000 training examples, one epoch each."""
         return cls(float_epochs=1, finetune_epochs=1, max_train_examples=2000)
-
-    def as_dict(self):
-        return dataclasses.asdict(self)
 
     def describe(self):
         """Markdown bullet lines stating every setting."""

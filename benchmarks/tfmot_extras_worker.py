@@ -1,8 +1,9 @@
 """tfmot's side of the extras benchmark; runs inside ``benchmarks/.venv-tfmot``.
 
 It runs under tf_keras (``TF_USE_LEGACY_KERAS=1``), so it imports nothing of kopt;
-the model, float training, timed fine-tuning and conversion come from its sibling
-``tfmot_pruning_worker.py`` (this script's folder is first on ``sys.path``). Every
+data, float training and timed fine-tuning come from ``core``, the model and
+conversion from its sibling ``tfmot_pruning_worker.py`` (this script's folder is
+first on ``sys.path``). Every
 setting comes from ``--settings`` (``ExtrasSettings.as_dict()``, JSON).
 
 For one seed: train the float model, fine-tune a copy without any technique (the
@@ -31,8 +32,6 @@ Usage::
 import math
 import os
 
-import numpy as np
-
 # Must be set before TensorFlow is imported; tfmot only works with tf_keras.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -40,19 +39,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 import tfmot_pruning_worker as base  # noqa: E402
+from core.data import load_arrays  # noqa: E402
+from core.scoring import save_top1  # noqa: E402
+from core.training import step_stats  # noqa: E402
 
-_PREDICT_BATCH = 256
+TRAINER = base.TRAINER
 
 
 def run(data, seed, settings, workdir, log):
     """Runs tfmot's rows for one seed; the result has the keys of ``extras_kopt.run``."""
     clustering = settings["clustering"]
-    x_train, y_train, x_test, _ = base.load_arrays(data, settings.get("max_train_examples"))
+    x_train, y_train, x_test, _ = load_arrays(data, settings.get("max_train_examples"))
     sparsity, cluster_api = tfmot.sparsity.keras, tfmot.clustering.keras
 
     def fit(model, epochs, learning_rate, callbacks=(), batch_size=settings["finetune_batch_size"]):
         # A one-epoch stage is timed from its first step; its median ignores tracing.
-        return base.fit_timed(
+        return TRAINER.fit_timed(
             model, x_train, y_train, epochs=epochs, batch_size=batch_size,
             learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
             callbacks=callbacks, skip_epochs=1 if epochs > 1 else 0,
@@ -82,9 +84,8 @@ def run(data, seed, settings, workdir, log):
         path = os.path.join(workdir, f"{name}.tflite")
         with open(path, "wb") as f:
             f.write(flatbuffer)
-        top1_path = os.path.join(workdir, f"{name}_top1.npy")
-        np.save(top1_path, np.argmax(model.predict(x_test, batch_size=_PREDICT_BATCH, verbose=0), axis=-1))
-        return {"file": path, "keras_top1": top1_path, "steps": base.step_stats(timer) if timer else None,
+        top1_path = save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy"))
+        return {"file": path, "keras_top1": top1_path, "steps": step_stats(timer) if timer else None,
                 "params": int(model.count_params())}
 
     def cluster(model, preserve_sparsity, name):
@@ -110,23 +111,23 @@ def run(data, seed, settings, workdir, log):
         rows[name] = row(name, quantized, timer, laid_out(converter.convert()))
 
     def plain_finetune():
-        return fit(base.copy_of(dense), settings["finetune_epochs"], settings["learning_rate"])
+        return fit(TRAINER.copy_of(dense), settings["finetune_epochs"], settings["learning_rate"])
 
     log(f"tfmot extras seed {seed}: float training, {settings['dense_epochs']} epochs")
-    dense = base.train_dense(x_train, y_train, settings, seed)
+    dense = TRAINER.train_dense(x_train, y_train, settings, seed, base.build_model)
     rows = {"float32": row("float32", dense, None, base.to_tflite(dense, "float32", None))}
     log(f"tfmot extras seed {seed}: plain fine-tuning (step-time reference)")
     plain_timer = plain_finetune()
 
     log(f"tfmot extras seed {seed}: 2:4 pruning")
     schedule = sparsity.ConstantSparsity(0.5, begin_step=0, frequency=settings["mask_frequency"])
-    m_by_n = sparsity.prune_low_magnitude(base.copy_of(dense), pruning_schedule=schedule, sparsity_m_by_n=(2, 4))
+    m_by_n = sparsity.prune_low_magnitude(TRAINER.copy_of(dense), pruning_schedule=schedule, sparsity_m_by_n=(2, 4))
     timer = fit(m_by_n, settings["finetune_epochs"], settings["learning_rate"], [sparsity.UpdatePruningStep()])
     stripped = sparsity.strip_pruning(m_by_n)
     rows["m_by_n_2_4"] = row("m_by_n_2_4", stripped, timer, base.to_tflite(stripped, "float32", None))
 
     log(f"tfmot extras seed {seed}: clustering, then CQAT")
-    clustered = cluster(base.copy_of(dense), False, "cluster")
+    clustered = cluster(TRAINER.copy_of(dense), False, "cluster")
     collaborative_qat(clustered, False, "cluster_cqat_int8")
     log(f"tfmot extras seed {seed}: pruning, clustering, then PCQAT")
     steps_per_epoch = math.ceil(len(x_train) * (1 - settings["validation_split"]) / clustering["prune_batch_size"])
@@ -134,20 +135,20 @@ def run(data, seed, settings, workdir, log):
         initial_sparsity=clustering["prune_initial_sparsity"], final_sparsity=clustering["target_sparsity"],
         begin_step=0, end_step=steps_per_epoch * clustering["prune_end_epochs"] - 1, frequency=clustering["prune_frequency"],
     )
-    pruned = sparsity.prune_low_magnitude(base.copy_of(dense), pruning_schedule=schedule)
+    pruned = sparsity.prune_low_magnitude(TRAINER.copy_of(dense), pruning_schedule=schedule)
     prune_timer = fit(
         pruned, clustering["prune_epochs"], clustering["prune_learning_rate"], [sparsity.UpdatePruningStep()],
         batch_size=clustering["prune_batch_size"],
     )
     pruned_clustered = cluster(sparsity.strip_pruning(pruned), True, "prune_cluster")
-    rows["prune_cluster"]["prune_steps"] = base.step_stats(prune_timer)
+    rows["prune_cluster"]["prune_steps"] = step_stats(prune_timer)
     collaborative_qat(pruned_clustered, True, "prune_cluster_pcqat_int8")
 
     # Timed again after the rows and pooled, so a change in machine load during
     # the run weighs on both sides of the ratio.
     log(f"tfmot extras seed {seed}: plain fine-tuning again (step-time reference)")
     plain_timer.extend(plain_finetune())
-    return {"rows": rows, "plain_finetune": base.step_stats(plain_timer)}
+    return {"rows": rows, "plain_finetune": step_stats(plain_timer)}
 
 
 if __name__ == "__main__":

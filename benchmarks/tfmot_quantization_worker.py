@@ -2,9 +2,9 @@
 
 It runs under tf_keras (``TF_USE_LEGACY_KERAS=1``), so it imports nothing of kopt;
 the model comes from its sibling ``quantization_models.py`` (kopt's side builds
-it from the same file), float training, timed fine-tuning and conversion helpers
-from its sibling ``tfmot_pruning_worker.py`` (this script's folder is first on
-``sys.path``).
+it from the same file), data, float training, timed fine-tuning and scoring
+helpers from ``core`` and the conversion and command line from its sibling
+``tfmot_pruning_worker.py`` (this script's folder is first on ``sys.path``).
 Every setting comes from ``--settings`` (JSON written by
 ``benchmarks/quantization.py``).
 
@@ -25,18 +25,20 @@ Usage::
 
 import os
 
-import numpy as np
-
 # Must be set before TensorFlow is imported; tfmot only works with tf_keras.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import quantization_models  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
-import quantization_models  # noqa: E402
 import tfmot_pruning_worker as base  # noqa: E402
+from core.data import load_arrays  # noqa: E402
+from core.scoring import PREDICT_BATCH  # noqa: E402
+from core.scoring import save_top1  # noqa: E402
+from core.training import step_stats  # noqa: E402
 
-_PREDICT_BATCH = 256
+TRAINER = base.TRAINER
 
 
 def qat_to_tflite(model):
@@ -46,16 +48,9 @@ def qat_to_tflite(model):
     return converter.convert()
 
 
-def save_top1(model, images, path):
-    """Saves the model's top-1 class per image (int32 ``.npy``); returns ``path``."""
-    logits = model.predict(images, batch_size=_PREDICT_BATCH, verbose=0)
-    np.save(path, np.argmax(logits, axis=-1).astype(np.int32))
-    return path
-
-
 def run(data, seed, settings, workdir, log):
     """Runs tfmot's side for one seed; ``settings`` is ``QuantizationSettings.as_dict()``."""
-    x_train, y_train, x_test, y_test = base.load_arrays(data, settings.get("max_train_examples"))
+    x_train, y_train, x_test, y_test = load_arrays(data, settings.get("max_train_examples"))
     calibration_images = x_train[: settings["representative_examples"]]
 
     def write(name, flatbuffer):
@@ -65,18 +60,11 @@ def run(data, seed, settings, workdir, log):
         return path
 
     def fine_tune(model):
-        return base.fit_timed(
-            model, x_train, y_train,
-            epochs=settings["qat_epochs"],
-            batch_size=settings["qat_batch_size"],
-            learning_rate=settings["qat_learning_rate"],
-            validation_split=settings["validation_split"],
-            seed=seed,
-        )
+        return TRAINER.fine_tune(model, x_train, y_train, settings, seed, stage="qat")
 
     log(f"tfmot seed {seed}: float training of {settings['model']}, {settings['dense_epochs']} epochs")
-    dense = base.train_dense(
-        x_train, y_train, settings, seed, build=lambda: quantization_models.build(settings["model"], base.keras)
+    dense = TRAINER.train_dense(
+        x_train, y_train, settings, seed, lambda: quantization_models.build(settings["model"], base.keras)
     )
     files = {
         "float32": write("float32", base.to_tflite(dense, "float32", calibration_images)),
@@ -85,12 +73,12 @@ def run(data, seed, settings, workdir, log):
     predictions = {"float": save_top1(dense, x_test, os.path.join(workdir, "float_top1.npy"))}
 
     log(f"tfmot seed {seed}: plain fine-tuning (step-time reference)")
-    plain = base.copy_of(dense)
+    plain = TRAINER.copy_of(dense)
     plain_timer = fine_tune(plain)
-    _, plain_accuracy = plain.evaluate(x_test, y_test, batch_size=_PREDICT_BATCH, verbose=0)
+    _, plain_accuracy = plain.evaluate(x_test, y_test, batch_size=PREDICT_BATCH, verbose=0)
 
     log(f"tfmot seed {seed}: quantization-aware fine-tuning")
-    qat = tfmot.quantization.keras.quantize_model(base.copy_of(dense))
+    qat = tfmot.quantization.keras.quantize_model(TRAINER.copy_of(dense))
     qat_timer = fine_tune(qat)
     files["qat_int8"] = write("qat_int8", qat_to_tflite(qat))
     predictions["qat"] = save_top1(qat, x_test, os.path.join(workdir, "qat_top1.npy"))
@@ -98,12 +86,12 @@ def run(data, seed, settings, workdir, log):
     # Timed again after QAT and pooled, so a change in machine load during the
     # run weighs on both sides of the ratio.
     log(f"tfmot seed {seed}: plain fine-tuning again (step-time reference)")
-    plain_timer.extend(fine_tune(base.copy_of(dense)))
+    plain_timer.extend(fine_tune(TRAINER.copy_of(dense)))
     return {
         "files": files,
         "keras_top1": predictions,
-        "plain_finetune": {**base.step_stats(plain_timer), "keras_accuracy": float(plain_accuracy)},
-        "qat": base.step_stats(qat_timer),
+        "plain_finetune": {**step_stats(plain_timer), "keras_accuracy": float(plain_accuracy)},
+        "qat": step_stats(qat_timer),
     }
 
 

@@ -76,12 +76,12 @@ def test_render_section_reports_keras_int8_honestly_and_tfmot_not_run():
 
 def test_keras_quantize_reports_layers_and_never_invents_a_file(tmp_path):
     pytest.importorskip("keras")
-    from benchmarks import pruning_kopt
+    from benchmarks import kopt_side
 
-    model = pruning_kopt.build_model()
+    model = kopt_side.build_model()
     images = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
     before = model.predict(images, verbose=0)
-    quantized, info = keras_quantize.quantize_int8(model, pruning_kopt.copy_of)
+    quantized, info = keras_quantize.quantize_int8(model, kopt_side.TRAINER.copy_of)
     # Keras 3 quantizes Dense only; the convolution stays float.
     assert [entry.endswith("(Dense)") for entry in info["quantized_layers"]] == [True]
     assert [entry.endswith("(Conv2D)") for entry in info["float_layers"]] == [True]

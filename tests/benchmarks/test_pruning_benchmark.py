@@ -12,12 +12,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from benchmarks import (
-    machine,  # noqa: E402
-    markdown,  # noqa: E402
-    pruning_report,  # noqa: E402
-    tfmot_env,  # noqa: E402
-)
+from benchmarks import machine  # noqa: E402
+from benchmarks import markdown  # noqa: E402
+from benchmarks import pruning_report  # noqa: E402
+from benchmarks import tfmot_env  # noqa: E402
 from benchmarks.pruning_settings import PruningSettings  # noqa: E402
 
 SPARSITIES = (0.5, 0.8, 0.9)
@@ -258,10 +256,21 @@ def _top_level_imports(path):
     return imported
 
 
-def test_worker_imports_nothing_from_this_repository():
+def test_worker_imports_nothing_from_this_repository_but_the_shared_core():
     # It runs under tf_keras in its own environment, where kopt does not exist.
     worker = os.path.join(REPO_ROOT, "benchmarks", "tfmot_pruning_worker.py")
-    assert not _top_level_imports(worker) & {"kopt", "tflite_export", "benchmarks", "keras"}
+    imported = _top_level_imports(worker)
+    assert not imported & {"kopt", "tflite_export", "benchmarks", "keras"}
+    assert "core" in imported  # benchmarks/core, from the worker's own folder.
+
+
+def test_shared_core_imports_only_what_both_environments_have():
+    # The workers import benchmarks/core as "core" beside tf_keras and tfmot: no kopt, no Keras 3.
+    folder = os.path.join(REPO_ROOT, "benchmarks", "core")
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            imported = _top_level_imports(os.path.join(folder, name)) - set(sys.stdlib_module_names)
+            assert imported <= {"numpy", "ai_edge_litert"}, name
 
 
 def test_kopt_never_imports_tfmot():

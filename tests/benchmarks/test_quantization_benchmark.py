@@ -16,7 +16,6 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
-from benchmarks import pruning  # noqa: E402
 from benchmarks import pruning_report  # noqa: E402
 from benchmarks import quantization  # noqa: E402
 from benchmarks import quantization_models  # noqa: E402
@@ -291,14 +290,15 @@ def test_shared_options_cut_seeds_under_quick_and_keep_benchmarks_md(parsed_flag
     data = tmp_path / "d.npz"
     np.savez(data, x_train=np.zeros((1, 28, 28)), y_train=np.zeros(1), x_test=np.zeros((1, 28, 28)), y_test=np.zeros(1))
     parsed_flags("--quick", "--seeds=3,4", f"--data={data}", "--skip_tfmot", f"--output_dir={tmp_path}")
-    found, seeds, tfmot, options = pruning.shared_options("quantization", "benchmarks.quantization")
-    assert seeds == [3] and found == str(data) and options["output_dir"] == str(tmp_path)
+    found = harness.options_from_flags("quantization", "benchmarks.quantization")
+    options, tfmot = harness.keywords_of(found), harness.tfmot_for(found.skip_tfmot)
+    assert found.seeds == [3] and found.data == str(data) and options["output_dir"] == str(tmp_path)
     assert options["markdown_path"] == os.path.join(str(tmp_path), "quantization_quick.md")
     assert options["quick"] and options["command"].startswith("python -m benchmarks.quantization")
     assert not tfmot.available and tfmot.reason == "skipped with --skip_tfmot"
     parsed_flags("--seeds=x")
     with pytest.raises(app.UsageError, match="--seeds must be integers"):
-        pruning.shared_options("quantization", "benchmarks.quantization")
+        harness.options_from_flags("quantization", "benchmarks.quantization")
 
 
 def test_main_refuses_positional_arguments():

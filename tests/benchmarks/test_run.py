@@ -75,9 +75,10 @@ def test_main_refuses_bad_flags_before_any_work(parsed_flags):
 
 
 class StandIn:
-    """A benchmark module whose ``run_benchmark`` returns a made-up document, or raises."""
+    """A suite (as ``suite.Suite``) whose ``run_benchmark`` returns a made-up document, or raises."""
 
-    def __init__(self, document=None, error=None):
+    def __init__(self, settings, uses_tfmot, document=None, error=None, quick_seeds=1):
+        self.settings, self.uses_tfmot, self.quick_seeds = settings, uses_tfmot, quick_seeds
         self.document, self.error, self.calls = document, error, []
 
     def run_benchmark(self, *arguments, **keywords):
@@ -97,11 +98,9 @@ def test_run_all_copies_figures_into_one_first_section_and_reports_a_failing_ben
         tmp_path, monkeypatch, parsed_flags):
     parsed_flags()
     pruning_document = rows_tests.pruning_document({str(s): without_files(rows_tests.pruning_run()) for s in (0, 1)})
-    pruning, clustering = StandIn(pruning_document), StandIn(error=RuntimeError("out of memory"))
-    monkeypatch.setattr(run, "BENCHMARKS", {
-        "pruning": run.Benchmark(pruning, lambda quick, _: f"settings quick={quick}", True),
-        "clustering": run.Benchmark(clustering, lambda quick, _: "c", False, quick_seeds=2),
-    })
+    pruning = StandIn(lambda quick, _: f"settings quick={quick}", True, pruning_document)
+    clustering = StandIn(lambda quick, _: "c", False, error=RuntimeError("out of memory"), quick_seeds=2)
+    monkeypatch.setattr(run, "BENCHMARKS", {"pruning": pruning, "clustering": clustering})
     tfmot = tfmot_env.TfmotEnv(python=None, reason="skipped with --skip_tfmot")
     document = run.run_all(["pruning", "clustering"], options(tmp_path, quick=True), tfmot)
 
@@ -110,7 +109,8 @@ def test_run_all_copies_figures_into_one_first_section_and_reports_a_failing_ben
     assert keywords["keep_files"] and keywords["quick"] and keywords["workdir"].endswith("pruning")
     assert keywords["markdown_path"] == str(tmp_path / "B.md")
     (arguments, keywords), = clustering.calls
-    assert arguments[1] == [0, 1] and len(arguments) == 3 and "data_label" not in keywords
+    # Every suite gets the same call: a suite without tfmot ignores the environment.
+    assert arguments[1:] == ([0, 1], "c", tfmot) and keywords.keys() == pruning.calls[0][1].keys()
     saved = json.loads((tmp_path / "summary_quick.json").read_text())
     rows = {row["key"]: row for row in saved["rows"]}
     # Figures copied from the benchmark's document, nothing typed.
