@@ -34,7 +34,7 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from benchmarks import sequence_agreement  # noqa: E402
-from kopt.utils.atomic import atomic_write_json  # noqa: E402
+from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["alternating_latency", "measure", "report"]
 

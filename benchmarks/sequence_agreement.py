@@ -36,7 +36,7 @@ import tflite_export  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from kopt.quantization import quantize_calibrated  # noqa: E402
 from kopt.quantization import quantize_model  # noqa: E402
-from kopt.utils.atomic import atomic_write_json  # noqa: E402
+from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MNIST = os.path.join(_ROOT, "..", "shared", "data", "mnist-22k.npz")

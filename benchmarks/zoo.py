@@ -44,7 +44,7 @@ from benchmarks import zoo_models  # noqa: E402
 from kopt import clustering  # noqa: E402
 from kopt import pruning  # noqa: E402
 from kopt import quantization  # noqa: E402
-from kopt.utils.atomic import atomic_write_json  # noqa: E402
+from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["TECHNIQUES", "markdown_table", "run_cell", "run_cell_isolated"]
 

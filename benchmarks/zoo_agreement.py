@@ -31,7 +31,7 @@ from benchmarks import markdown  # noqa: E402
 from benchmarks import zoo_models  # noqa: E402
 from kopt.quantization import quantize_calibrated  # noqa: E402
 from kopt.quantization import quantize_model  # noqa: E402
-from kopt.utils.atomic import atomic_write_json  # noqa: E402
+from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _DEFAULT_OUTPUT = os.path.join(_ROOT, "benchmarks", "results", "zoo_agreement.json")

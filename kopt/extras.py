@@ -10,7 +10,7 @@ module                   feature                          install
 ``tensorflow_datasets``  ``--dataset=mnist`` and other     ``kopt-keras[datasets]``
                          TensorFlow Datasets sources
 ``keras_tuner``          hyperparameter search            ``kopt-keras[tune]``
-                         (``--tune``, ``search:``)   
+                         (``--tune``, ``search:``)
 =======================  ===============================  ==========================
 
 ``kopt-keras[all]`` installs both.

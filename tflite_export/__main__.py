@@ -3,7 +3,7 @@
 import sys
 
 if __name__ == "__main__":
-    from kopt.utils import native_logs
+    from tflite_export import native_logs
 
     if not native_logs.wants_verbose(sys.argv):
         native_logs.hide_native_noise()  # before TensorFlow is imported

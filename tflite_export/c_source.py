@@ -10,7 +10,7 @@ and a ``NAME.h`` that declares them, each atomically.
 import os
 import re
 
-from kopt.utils.atomic import atomic_write_bytes
+from tflite_export.atomic import atomic_write_bytes
 
 __all__ = ["c_source", "write_c_source"]
 

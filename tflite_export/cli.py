@@ -11,6 +11,7 @@ The flags live in their own ``FlagValues``, so this module can share a process w
 ``kopt-optimize``.
 """
 
+import importlib.metadata
 import os
 import sys
 import tempfile
@@ -53,7 +54,7 @@ _FUSE_LSTM = flags.DEFINE_bool(
 def main(argv=None):
     """Runs the command; returns the comparison dict."""
     argv = sys.argv if argv is None else argv
-    from kopt.utils import cli_help as help_lib
+    from tflite_export import cli_help as help_lib
 
     if help_lib.wants_help(argv):
         own = {name: FLAGS[name] for name in FLAGS}
@@ -64,9 +65,7 @@ def main(argv=None):
         ))  # fmt: skip
         sys.exit(0)
     if help_lib.wants_version(argv):
-        from kopt.version import __version__
-
-        print(f"{_PROGRAM} {__version__}")
+        print(f"{_PROGRAM} {_version()}")
         sys.exit(0)
     try:
         positional = FLAGS(argv)[1:]
@@ -83,13 +82,15 @@ def main(argv=None):
         _usage_error(f"--io_type={_IO_TYPE.value} needs --mode=int8. Received: --mode={_MODE.value}")
 
     import tflite_export
-    from kopt.data import load_dataset
-    from kopt.errors import ConfigError
+    from tflite_export import plugins
 
+    load_dataset = plugins.dataset_loader()
+    if load_dataset is None:
+        _usage_error(f"--data={_DATA.value}: no installed library provides datasets (kopt-keras does)")
     try:
         train, test, info = load_dataset(_DATA.value, data_dir=_DATA_DIR.value)
-    except ConfigError as err:
-        _usage_error(f"--data={_DATA.value}: {err.reason}")
+    except ValueError as err:
+        _usage_error(f"--data={_DATA.value}: {getattr(err, 'reason', err)}")
     try:
         model = tflite_export.converter.load_model(model_path)
     except ValueError as err:
@@ -131,6 +132,14 @@ def main(argv=None):
         json_path, png_path = tflite_export.write_comparison(result, _REPORT.value)
         print(f"report: {os.path.abspath(json_path)}\nplot: {os.path.abspath(png_path)}")
     return result
+
+
+def _version():
+    # tflite_export ships in the kopt-keras distribution; a source tree that is not installed has no version.
+    try:
+        return importlib.metadata.version("kopt-keras")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (kopt-keras is not installed)"
 
 
 def _usage_error(message):

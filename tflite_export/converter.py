@@ -7,11 +7,13 @@ want), and converted with builtin TFLite
 ops only: a model that would need Flex (TensorFlow) ops fails with the converter's
 message instead of silently producing a file phones cannot run.
 
-kopt models are prepared first: pruning and clustering wrappers are stripped (the
-zeros and shared values baked in), and a quantization-aware model (``kopt.quantization``) is traced with its
-fake-quantization lowered to TensorFlow's ``FakeQuant`` ops, from which the
-converter takes every tensor's trained scale and zero point. Such a model
-converts in an integer mode without a representative dataset.
+Models holding a library's training layers are prepared first through the hooks
+those libraries register (:mod:`tflite_export.export_hooks`): kopt's pruning and
+clustering wrappers are stripped (the zeros and shared values baked in), and a
+quantization-aware model (``kopt.quantization``) is traced with its fake
+quantization lowered to TensorFlow's ``FakeQuant`` ops, from which the converter
+takes every tensor's trained scale and zero point. Such a model converts in an
+integer mode without a representative dataset.
 """
 
 import os
@@ -22,11 +24,12 @@ import warnings
 import keras
 import tensorflow as tf
 
-from kopt.utils.atomic import atomic_write_bytes
 from tflite_export import calibration
+from tflite_export import export_hooks
 from tflite_export import fused_lstm
+from tflite_export import plugins
 from tflite_export import recurrent
-from tflite_export.recurrent import all_layers
+from tflite_export.atomic import atomic_write_bytes
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 _INTEGER_MODES = ("int8", "int16x8")
@@ -132,10 +135,10 @@ def convert(
     if batch_size == "auto":
         batch_size = recurrent.automatic_batch_size(model)
     input_signature = _input_signature(model, batch_size)
-    quantization_aware = _is_quantization_aware(model)
+    quantization_aware = export_hooks.is_quantization_aware(model)
     if quantization_aware and mode not in _INTEGER_MODES:
         raise ValueError(
-            f"Model {model.name!r} is quantization-aware (kopt.quantization); convert it with an integer mode, "
+            f"Model {model.name!r} is quantization-aware; convert it with an integer mode, "
             f"'int8' for the 8-bit and n-bit schemes or 'int16x8' for the 16x8 scheme. Received: mode={mode!r}"
         )
     if mode == "int16x8" and quantization_aware and representative_dataset is None:
@@ -196,11 +199,11 @@ def convert(
 
 
 def conversion_copy(model, mode, *, quantization_aware, fuse_lstm=False):
-    """The model the converter reads: kopt's wrappers stripped, LSTMs fused if asked, loops unrolled for calibration.
+    """The model the converter reads: training wrappers stripped (export hooks), LSTMs fused if asked, loops unrolled for calibration.
 
     :func:`convert` and :func:`tflite_export.quantization_error` convert through it.
     """
-    model = _strip_kopt_wrappers(model, mode)
+    model = export_hooks.prepare_for_export(model, mode)
     if fuse_lstm and not quantization_aware and mode != "int16x8":
         model, fused = fused_lstm.fused(model)
         if fused:
@@ -240,42 +243,16 @@ def _as_model(model_or_path):
 
 
 def load_model(path):
-    """Loads a ``.keras`` file with kopt's layers registered; ``ValueError`` if it cannot."""
+    """Loads a ``.keras`` file after the installed plugins registered their layers; ``ValueError`` if it cannot."""
     path = os.fspath(path)
-    # Registers kopt's layers, so files saved mid-optimization load as they are.
-    import kopt.clustering  # noqa: F401
-    import kopt.pruning  # noqa: F401
-    import kopt.quantization  # noqa: F401
-
+    # Files saved mid-optimization hold libraries' training layers (kopt's wrappers).
+    plugins.register_layers()
     if not os.path.isfile(path):
         raise ValueError(f"model_or_path is neither a keras.Model nor an existing file. Received: {path!r}")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:
         raise ValueError(f"model_or_path is not a loadable Keras model file: {path!r} ({_summarize(err)})") from err
-
-
-def _is_quantization_aware(model):
-    from kopt.quantization import QuantizeLayer
-    from kopt.quantization import QuantizeWrapper
-
-    return any(isinstance(layer, (QuantizeLayer, QuantizeWrapper)) for layer in all_layers(model))
-
-
-def _strip_kopt_wrappers(model, mode):
-    from kopt.clustering import ClusterWeights
-    from kopt.clustering import strip_clustering
-    from kopt.pruning import PruneLowMagnitude
-    from kopt.pruning import strip_pruning
-    from kopt.quantization import strip_quantization
-
-    if any(isinstance(layer, PruneLowMagnitude) for layer in all_layers(model)):
-        model = strip_pruning(model)
-    if any(isinstance(layer, ClusterWeights) for layer in all_layers(model)):
-        model = strip_clustering(model)
-    if mode == "int16x8" and _is_quantization_aware(model):
-        model = strip_quantization(model)
-    return model
 
 
 def _input_signature(model, batch_size):
@@ -303,11 +280,9 @@ def _strip_strings(flatbuffer):
 def _make_converter(model, workdir, lowered, input_signature=None):
     # Keras 3 documents the SavedModel route; converting a traced function that
     # still holds resource variables gives files that read uninitialized variables.
-    from kopt.quantization import tflite_lowering
-
     saved_model_dir = os.path.join(workdir, "saved_model")
     if lowered:
-        with tflite_lowering():
+        with export_hooks.lowering_of(model)():
             model.export(saved_model_dir, format="tf_saved_model", verbose=False, input_signature=input_signature)
     else:
         model.export(saved_model_dir, format="tf_saved_model", verbose=False, input_signature=input_signature)

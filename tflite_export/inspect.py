@@ -29,11 +29,12 @@ False
 """
 
 import collections
-import gzip
 
 import numpy as np
 
 from tflite_export.flatbuffer import TFLiteFlatbuffer
+from tflite_export.m_by_n import check_file_m_by_n
+from tflite_export.sizes import byte_sizes
 from tflite_export.sizes import file_sizes
 
 # op -> (activation input, weights input, bias input), positions in the op's inputs.
@@ -124,14 +125,11 @@ def inspect(tflite_path_or_bytes, *, m_by_n: tuple = None) -> dict:
             _constant(model, t, t in parameter_ids) for t in range(model.tensor_count) if model.is_constant(t)
         ],
         "parameters": sum(_element_count(model.shape(t)) for t in parameter_ids),
-        "size": file_sizes(model.label) if model.label != "<bytes>" else _byte_sizes(model.data),
+        "size": file_sizes(model.label) if model.label != "<bytes>" else byte_sizes(model.data),
         "m_by_n": None,
     }
     if m_by_n is not None:
-        # Imported here: kopt.pruning is heavy, and it imports tflite_export itself.
-        from kopt.pruning.report import check_m_by_n
-
-        report["m_by_n"] = check_m_by_n(model.data, m=m_by_n[0], n=m_by_n[1])
+        report["m_by_n"] = check_file_m_by_n(model.data, m=m_by_n[0], n=m_by_n[1])
     return report
 
 
@@ -296,11 +294,6 @@ def _constant(model, tensor_id, is_parameter):
 
 def _element_count(shape):
     return int(np.prod(shape, dtype=np.int64))
-
-
-def _byte_sizes(data):
-    # The same figures as sizes.file_sizes, for bytes that are not in a file.
-    return {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0))}
 
 
 def _weight_op_reasons(op, label, producers):

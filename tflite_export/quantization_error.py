@@ -19,10 +19,10 @@ import tempfile
 import tensorflow as tf
 
 from tflite_export import calibration
+from tflite_export import export_hooks
 from tflite_export import recurrent
 from tflite_export.converter import _as_model
 from tflite_export.converter import _input_signature
-from tflite_export.converter import _is_quantization_aware
 from tflite_export.converter import _make_converter
 from tflite_export.converter import conversion_copy
 
@@ -67,7 +67,7 @@ def quantization_error(model_or_path, representative_dataset, *, max_examples=64
             f"Received: {type(representative_dataset).__name__}"
         )
     model = _as_model(model_or_path)
-    if _is_quantization_aware(model):
+    if export_hooks.is_quantization_aware(model):
         raise ValueError(
             f"Model {model.name!r} is quantization-aware: its int8 file computes what it computes. Compare "
             "tflite_export.predict(file, x) with model.predict(x) instead."

@@ -10,15 +10,15 @@ import warnings
 
 import keras
 
+from tflite_export.cloning import clone_graph_model
+from tflite_export.layers import all_layers
+
+_SUBCLASSED_ADVICE = (
+    "Build it with the functional API or Sequential, or give its recurrent layers unroll=True and a "
+    "fixed batch yourself."
+)
+
 __all__ = ["automatic_batch_size", "rebuilt", "unrolled"]
-
-
-def all_layers(model):
-    """Every layer of ``model``, nested models' layers included."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from all_layers(layer)
 
 
 def automatic_batch_size(model):
@@ -82,14 +82,15 @@ def rebuilt(model, replacement):
 
     Rebuilding every layer leaves the user's model without new graph nodes, and a
     replacement must hold the same weights, in the same order, as the layer it
-    stands in for.
+    stands in for. The copy is made by :func:`tflite_export.cloning.clone_graph_model`,
+    so input names stay and nested models are entered.
     """
 
     def clone(layer):
         stand_in = replacement(layer)
         return stand_in if stand_in is not None else layer.__class__.from_config(layer.get_config())
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    copy = clone_graph_model(model, clone, action="rebuild for conversion", advice=_SUBCLASSED_ADVICE)
     copy.set_weights(model.get_weights())
     return copy
 

@@ -9,8 +9,8 @@ latency), both atomically.
 import io
 import os
 
-from kopt.utils.atomic import atomic_write_bytes
-from kopt.utils.atomic import atomic_write_json
+from tflite_export.atomic import atomic_write_bytes
+from tflite_export.atomic import atomic_write_json
 from tflite_export.benchmark import benchmark
 from tflite_export.inspect import inspect
 from tflite_export.inspect import is_fully_integer

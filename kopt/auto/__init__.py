@@ -25,8 +25,6 @@ Example::
 from kopt.auto.allocate import Allocation
 from kopt.auto.allocate import allocate
 from kopt.auto.allocate import uniform_allocation
-from kopt.auto.search import DEFAULT_STEPS
-from kopt.auto.search import compress
 from kopt.auto.data import as_arrays
 from kopt.auto.data import canonical_order
 from kopt.auto.data import split_validation
@@ -36,6 +34,8 @@ from kopt.auto.params import validate_auto_params
 from kopt.auto.plots import plot_pareto
 from kopt.auto.plots import plot_sensitivity
 from kopt.auto.result import CompressResult
+from kopt.auto.search import DEFAULT_STEPS
+from kopt.auto.search import compress
 from kopt.auto.sensitivity import DEFAULT_BITS
 from kopt.auto.sensitivity import DEFAULT_SPARSITIES
 from kopt.auto.sensitivity import SensitivityTable

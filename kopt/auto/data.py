@@ -14,9 +14,10 @@ Example:
 (8, 2, True)
 """
 
-import numbers
 
 import numpy as np
+
+from kopt.training.validation import split_arrays
 
 __all__ = ["as_arrays", "canonical_order", "split_validation"]
 
@@ -63,25 +64,18 @@ def split_validation(data, fraction: float, *, seed: int = 0) -> tuple:
     Args:
         data: Training data as :func:`as_arrays` accepts.
         fraction: Share of the examples held out, in ``(0, 1)``.
-        seed: Fixes which examples are held out.
+        seed: Fixes which examples are held out
+            (:func:`kopt.training.split_arrays` makes the choice).
 
     Returns:
         ``((x_fit, y_fit), (x_val, y_val))``.
 
     Raises:
-        ValueError: For a fraction outside ``(0, 1)`` or one leaving a split empty.
+        kopt.ConfigError: (a ValueError) keyed ``fraction``, for a fraction outside
+            ``(0, 1)`` or one leaving a split empty.
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
-        raise ValueError(f"fraction must be a number in (0, 1). Received: fraction={fraction!r}")
     images, labels = as_arrays(data, name="data")
-    held_out = int(round(len(images) * fraction))
-    if held_out < 1 or held_out >= len(images):
-        raise ValueError(
-            f"fraction={fraction} of {len(images)} examples leaves a split empty. Received: fraction={fraction}"
-        )
-    order = np.random.default_rng(seed).permutation(len(images))
-    fit, val = np.sort(order[held_out:]), np.sort(order[:held_out])
-    return (images[fit], labels[fit]), (images[val], labels[val])
+    return split_arrays(images, labels, fraction, seed=seed, key="fraction")
 
 
 def canonical_order(images, labels) -> tuple:

@@ -26,6 +26,7 @@ from kopt import pruning
 from kopt.auto.allocate import Allocation
 from kopt.auto.measure import layer_sparsities
 from kopt.models import outputs_probabilities
+from tflite_export.cloning import copy_model
 
 __all__ = ["prune_and_fine_tune"]
 
@@ -89,8 +90,7 @@ def prune_and_fine_tune(
     )
     layer_schedules = plan.schedules(end_step=end_step, frequency=frequency, initial=current)
     keras.utils.set_random_seed(seed)
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = copy_model(model)
     pruned = pruning.prune_low_magnitude(
         copy,
         pruning_schedule=pruning.ConstantSparsity(0.0, begin_step=0),

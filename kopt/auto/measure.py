@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from kopt.pruning import prunable
+from tflite_export.layers import leaf_layers
 
 __all__ = ["accuracy", "int8_point", "kernel_sparsity", "layer_sparsities", "prunable_layers"]
 
@@ -26,7 +27,7 @@ __all__ = ["accuracy", "int8_point", "kernel_sparsity", "layer_sparsities", "pru
 def prunable_layers(model: keras.Model) -> list:
     """``[(name, layer, weight count)]`` of every prunable leaf layer, in model order."""
     found = []
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         if layer.built and layer.weights and prunable.is_prunable(layer):
             size = sum(int(np.prod(weight.shape)) for weight in prunable.get_prunable_weights(layer))
             found.append((layer.name, layer, size))
@@ -85,11 +86,3 @@ def int8_point(model: keras.Model, calibration, images, labels, *, path: str | N
         "bytes": int(sizes["bytes"]),
         "gzip_bytes": int(sizes["gzip_bytes"]),
     }
-
-
-def _leaf_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer

@@ -17,7 +17,7 @@ import io
 
 import numpy as np
 
-from kopt.utils.atomic import atomic_write_bytes
+from tflite_export.atomic import atomic_write_bytes
 
 __all__ = ["plot_pareto", "plot_sensitivity"]
 

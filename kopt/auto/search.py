@@ -47,8 +47,9 @@ from kopt.auto.result import run_key
 from kopt.auto.sensitivity import DEFAULT_SPARSITIES
 from kopt.auto.sensitivity import sensitivity
 from kopt.auto.state import RunState
-from kopt.utils.atomic import atomic_output_path
-from kopt.utils.atomic import atomic_write_json
+from tflite_export.atomic import atomic_output_path
+from tflite_export.atomic import atomic_write_json
+from tflite_export.cloning import copy_model
 
 __all__ = ["DEFAULT_STEPS", "compress"]
 
@@ -278,8 +279,7 @@ def _target_reached(point, target_sparsity, target_gzip_kb):
 
 def _estimate_step_seconds(model, images, labels, batch_size, epochs):
     """Times a few training batches on a copy of the model; returns seconds per step."""
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = copy_model(model)
     copy.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     durations = []
     for index in range(3):

@@ -39,7 +39,7 @@ from kopt.auto.data import as_arrays
 from kopt.pruning import masks
 from kopt.pruning import prunable
 from kopt.quantization.fake_quant import fake_quant
-from kopt.utils.atomic import atomic_write_json
+from tflite_export.atomic import atomic_write_json
 
 __all__ = ["DEFAULT_BITS", "DEFAULT_SPARSITIES", "SensitivityTable", "sensitivity"]
 

@@ -14,11 +14,9 @@ Example:
 >>> import numpy as np
 >>> kernel = np.random.default_rng(0).normal(size=(64, 64))
 >>> pruned = np.where(np.abs(kernel) > 1.0, kernel, 0.0)
->>> len(gzip_bytes(quantized_kernel_bytes([pruned]))) < len(gzip_bytes(quantized_kernel_bytes([kernel])))
+>>> gzip_size(quantized_kernel_bytes([pruned])) < gzip_size(quantized_kernel_bytes([kernel]))
 True
 """
-
-import gzip
 
 import keras
 import numpy as np
@@ -26,8 +24,9 @@ import numpy as np
 from kopt.auto import measure
 from kopt.pruning import masks
 from kopt.pruning import prunable
+from tflite_export.sizes import gzip_size
 
-__all__ = ["SizeModel", "gzip_bytes", "quantized_kernel_bytes"]
+__all__ = ["SizeModel", "quantized_kernel_bytes"]
 
 
 def quantized_kernel_bytes(kernels) -> bytes:
@@ -43,11 +42,6 @@ def quantized_kernel_bytes(kernels) -> bytes:
         quantized = np.clip(np.round(kernel / scale), -127, 127).astype(np.int8)
         parts.append(np.ascontiguousarray(np.moveaxis(quantized, -1, 0)).tobytes())
     return b"".join(parts)
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    """``data`` gzipped at level 9 with a zero timestamp, as ``tflite_export.file_sizes`` does."""
-    return gzip.compress(data, compresslevel=9, mtime=0)
 
 
 class SizeModel:
@@ -75,7 +69,7 @@ class SizeModel:
         calibration = np.asarray(calibration)
         sizes = measure.int8_point(model, calibration, calibration[:1], np.zeros(1, np.int64))
         self.measured_gzip_bytes = sizes["gzip_bytes"]
-        self.fixed_bytes = self.measured_gzip_bytes - len(gzip_bytes(self._kernel_bytes({})))
+        self.fixed_bytes = self.measured_gzip_bytes - gzip_size(self._kernel_bytes({}))
 
     def predict(self, sparsities: dict) -> int:
         """Predicted gzipped int8 file size in bytes.
@@ -91,7 +85,7 @@ class SizeModel:
             raise ValueError(
                 f"sparsities names layers the model does not prune: {unknown}. Received: sparsities={sparsities!r}"
             )
-        return int(self.fixed_bytes + len(gzip_bytes(self._kernel_bytes(sparsities))))
+        return int(self.fixed_bytes + gzip_size(self._kernel_bytes(sparsities)))
 
     def _kernel_bytes(self, sparsities):
         kernels = []

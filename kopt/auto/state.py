@@ -24,8 +24,8 @@ import os
 
 import keras
 
-from kopt.utils.atomic import atomic_output_path
-from kopt.utils.atomic import atomic_write_json
+from tflite_export.atomic import atomic_output_path
+from tflite_export.atomic import atomic_write_json
 
 __all__ = ["RunState"]
 

@@ -8,8 +8,9 @@ from kopt.clustering import clusterable
 from kopt.clustering.centroids import CentroidInitialization
 from kopt.clustering.wrapper import ClusterWeights
 from kopt.clustering.wrapper import check_clustering_arguments
-from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import copy_layer
+from tflite_export.cloning import clone_graph_model
+from tflite_export.cloning import copy_layer
+from tflite_export.export_hooks import register_export_hook
 
 __all__ = ["cluster_scope", "cluster_weights", "strip_clustering"]
 
@@ -190,3 +191,11 @@ def _no_kwargs(kwargs, to_cluster):
             f"Extra keyword arguments apply to a single layer only; received {sorted(kwargs)} "
             f"with {type(to_cluster).__name__} {getattr(to_cluster, 'name', '')!r}."
         )
+
+
+def _prepare_for_export(model, mode):
+    del mode  # every mode converts the plain layers with the shared values baked in
+    return strip_clustering(model)
+
+
+register_export_hook(ClusterWeights, prepare=_prepare_for_export)

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from kopt.clustering.wrapper import ClusterWeights
+from tflite_export.layers import all_layers
 
 __all__ = ["ClusteringSummaries"]
 
@@ -49,7 +50,7 @@ class ClusteringSummaries(keras.callbacks.Callback):
         self._batches_seen = 0
 
     def on_train_begin(self, logs=None):
-        self._wrappers = [layer for layer in _all_layers(self.model) if isinstance(layer, ClusterWeights)]
+        self._wrappers = [layer for layer in all_layers(self.model) if isinstance(layer, ClusterWeights)]
         if not self._wrappers:
             raise ValueError(
                 f"ClusteringSummaries: model {self.model.name!r} has no ClusterWeights layers. Cluster it with "
@@ -90,13 +91,6 @@ class ClusteringSummaries(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
 
 
 def _scalar(tag, value, step):

@@ -23,11 +23,11 @@ import numpy as np
 import tensorflow as tf
 
 from kopt.data import tfds_source
-from kopt.data.digits import DIGITS_SOURCE
-from kopt.data.digits import digits_arrays
 from kopt.data.checks import MAX_CLASSES
 from kopt.data.checks import check_finite_images
 from kopt.data.checks import check_labels
+from kopt.data.digits import DIGITS_SOURCE
+from kopt.data.digits import digits_arrays
 from kopt.data.info import DatasetInfo
 from kopt.errors import ConfigError
 

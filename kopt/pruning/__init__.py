@@ -21,27 +21,26 @@ from kopt.pruning.api import prune_scope
 from kopt.pruning.callbacks import PruningStep
 from kopt.pruning.callbacks import PruningSummaries
 from kopt.pruning.callbacks import UpdatePruningStep
+from kopt.pruning.flops import count_flops
+from kopt.pruning.flops import layer_flops
 from kopt.pruning.policy import PruneForLatencyOnXNNPack
 from kopt.pruning.policy import PruningPolicy
 from kopt.pruning.prunable import PrunableLayer
-from kopt.pruning.schedules import ConstantSparsity
-from kopt.pruning.schedules import PolynomialDecay
-from kopt.pruning.schedules import PruningSchedule
-from kopt.pruning.strip import strip_pruning
-from kopt.pruning.wrapper import PruneLowMagnitude
-
-from kopt.pruning.flops import count_flops
-from kopt.pruning.flops import layer_flops
 from kopt.pruning.report import check_m_by_n
 from kopt.pruning.report import empty_channels
 from kopt.pruning.report import format_sparsity_report
 from kopt.pruning.report import sparsity_report
+from kopt.pruning.schedules import ConstantSparsity
+from kopt.pruning.schedules import PolynomialDecay
+from kopt.pruning.schedules import PruningSchedule
+from kopt.pruning.strip import strip_pruning
 from kopt.pruning.structured import apply_channel_plan
 from kopt.pruning.structured import channel_plan
 from kopt.pruning.structured import prune_channels
 from kopt.pruning.structured import structured_pruning_report
 from kopt.pruning.structured_layers import register_channelwise_layer
 from kopt.pruning.taylor import taylor_importance
+from kopt.pruning.wrapper import PruneLowMagnitude
 
 __all__ = [
     "ConstantSparsity",

@@ -9,11 +9,12 @@ from kopt.pruning import prunable
 from kopt.pruning import schedules
 from kopt.pruning.policy import PruningPolicy
 from kopt.pruning.strip import PRUNE_ADVICE
-from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import copy_layer
 from kopt.pruning.wrapper import PruneLowMagnitude
 from kopt.pruning.wrapper import check_criterion
 from kopt.pruning.wrapper import check_pruning_arguments
+from tflite_export.cloning import clone_graph_model
+from tflite_export.cloning import copy_layer
+from tflite_export.layers import leaf_layers
 
 __all__ = ["prune_low_magnitude", "prune_scope"]
 
@@ -211,7 +212,7 @@ def _check_layer_schedules(layer_schedules, to_prune):
         raise ValueError(
             f"layer_schedules must be a dict {{layer name: schedule or None}}. Received: layer_schedules={layer_schedules!r}"
         )
-    layers = {layer.name: layer for layer in _leaf_layers(to_prune)}
+    layers = {layer.name: layer for layer in leaf_layers(to_prune)}
     checked = {}
     for name, schedule in layer_schedules.items():
         layer = layers.get(name)
@@ -225,14 +226,6 @@ def _check_layer_schedules(layer_schedules, to_prune):
             raise ValueError(prunable.unsupported_message(inner))
         checked[name] = None if schedule is None else schedules.get(schedule)
     return checked
-
-
-def _leaf_layers(to_prune):
-    for layer in to_prune.layers if isinstance(to_prune, keras.Model) else to_prune:
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
 
 
 def _with_schedule(params, layer_schedules, layer):

@@ -22,8 +22,8 @@ import abc
 import keras
 
 from kopt.pruning.strip import PRUNE_ADVICE
-from kopt.utils.cloning import require_graph_model
 from kopt.pruning.wrapper import PruneLowMagnitude
+from tflite_export.cloning import require_graph_model
 
 __all__ = ["PruneForLatencyOnXNNPack", "PruningPolicy"]
 

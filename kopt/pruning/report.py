@@ -42,8 +42,11 @@ import keras
 import numpy as np
 
 from tflite_export.flatbuffer import TFLiteFlatbuffer
+from tflite_export.m_by_n import check_blocks
+from tflite_export.m_by_n import check_file_m_by_n
+from tflite_export.m_by_n import check_pattern
+from tflite_export.m_by_n import m_by_n_result
 
-_WEIGHT_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1}  # op -> index of its weights input
 _KERAS_KERNEL_LAYERS = (
     keras.layers.Dense,
     keras.layers.Conv1D,
@@ -119,35 +122,18 @@ def check_m_by_n(tflite_path_or_model, m: int = 2, n: int = 4) -> dict:
     >>> check_m_by_n(model)["ok"]  # freshly initialized weights are dense
     False
     """
-    for name, value in (("m", m), ("n", n)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
-    if m >= n:
-        raise ValueError(f"m must be smaller than n (m zeros per block of n). Received: m={m}, n={n}")
+    if not isinstance(tflite_path_or_model, keras.Model):
+        return check_file_m_by_n(tflite_path_or_model, m=m, n=n)
+    check_pattern(m, n)
     checked = []
-    if isinstance(tflite_path_or_model, keras.Model):
-        for name, layer, values in _keras_weights(tflite_path_or_model):
-            layer_object = tflite_path_or_model.get_layer(layer)
-            if isinstance(layer_object, _KERAS_KERNEL_LAYERS) and name.rsplit("/", 1)[-1] in (
-                "kernel",
-                "pointwise_kernel",
-            ):
-                checked.append(_check_blocks(name, values, values.ndim - 2, m, n, zero_point=0))
-    else:
-        model = TFLiteFlatbuffer(tflite_path_or_model, arg_name="tflite_path_or_model")
-        for tensor_id, values in model.weights_of(_WEIGHT_OPS):
-            zero_point = model.zero_point(tensor_id, values.ndim)
-            checked.append(_check_blocks(model.name(tensor_id), values, values.ndim - 1, m, n, zero_point))
-    return {
-        "m": m,
-        "n": n,
-        "convention": (
-            f"at least {m} zeros (at most {n - m} non-zeros) in every block of {n} consecutive weights "
-            "along the input-channel axis"
-        ),
-        "tensors": checked,
-        "ok": bool(checked) and all(entry["ok"] for entry in checked),
-    }
+    for name, layer, values in _keras_weights(tflite_path_or_model):
+        layer_object = tflite_path_or_model.get_layer(layer)
+        if isinstance(layer_object, _KERAS_KERNEL_LAYERS) and name.rsplit("/", 1)[-1] in (
+            "kernel",
+            "pointwise_kernel",
+        ):
+            checked.append(check_blocks(name, values, values.ndim - 2, m, n, zero_point=0))
+    return m_by_n_result(checked, m, n)
 
 
 def empty_channels(model) -> dict:
@@ -286,22 +272,3 @@ def _totals(tensors):
     size = sum(t["size"] for t in kernels)
     zeros = sum(t["zeros"] for t in kernels)
     return {"size": size, "zeros": zeros, "sparsity": zeros / size if size else 0.0}
-
-
-def _check_blocks(name, values, axis, m, n, zero_point):
-    # Compared before moving the axis: a per-channel zero point broadcasts against
-    # the stored layout.
-    nonzero = np.moveaxis(np.asarray(values != zero_point), axis, -1)
-    nonzero = nonzero.reshape(-1, nonzero.shape[-1])
-    padding = (-nonzero.shape[1]) % n
-    nonzero = np.pad(nonzero, ((0, 0), (0, padding)))
-    per_block = nonzero.reshape(nonzero.shape[0], -1, n).sum(-1)
-    violating = int(np.count_nonzero(per_block > n - m))
-    return {
-        "name": name,
-        "shape": [int(d) for d in values.shape],
-        "axis": int(axis),
-        "blocks": int(per_block.size),
-        "violating_blocks": violating,
-        "ok": violating == 0,
-    }

@@ -1,14 +1,15 @@
 """strip_pruning: back to a plain Keras model with the sparse weights baked in.
 
 Layers are rebuilt from their configs and get their weights copied
-(``kopt.utils.cloning``), so the stripped model shares no variable with the pruned one.
+(``tflite_export.cloning``), so the stripped model shares no variable with the pruned one.
 """
 
 import keras
 
 from kopt.pruning.wrapper import PruneLowMagnitude
-from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import copy_layer
+from tflite_export.cloning import clone_graph_model
+from tflite_export.cloning import copy_layer
+from tflite_export.export_hooks import register_export_hook
 
 __all__ = ["strip_pruning"]
 
@@ -54,3 +55,11 @@ def strip_pruning(model: keras.Model) -> keras.Model:
         return copy_layer(layer)
 
     return clone_graph_model(model, unwrap, action="strip", advice=STRIP_ADVICE)
+
+
+def _prepare_for_export(model, mode):
+    del mode  # every mode converts the plain layers with the zeros baked in
+    return strip_pruning(model)
+
+
+register_export_hook(PruneLowMagnitude, prepare=_prepare_for_export)

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from kopt.pruning.structured_layers import PRODUCERS
+from tflite_export.layers import leaf_layers
 
 __all__ = ["taylor_importance"]
 
@@ -62,7 +63,7 @@ def taylor_importance(model: keras.Model, data, *, loss=None, batch_size: int = 
         raise ValueError(f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}")
     if max_batches is not None and (isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1):
         raise ValueError(f"max_batches must be an integer >= 1 or None. Received: max_batches={max_batches!r}")
-    layers = [layer for layer in _leaf_layers(model) if type(layer).__name__ in PRODUCERS and layer.built]
+    layers = [layer for layer in leaf_layers(model) if type(layer).__name__ in PRODUCERS and layer.built]
     if not layers:
         raise ValueError(f"model {model.name!r} has no Dense or Conv layer to score. Received: model={model.name!r}")
     loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
@@ -95,14 +96,6 @@ def _channel_weights(layer):
     kernel = layer.pointwise_kernel if hasattr(layer, "pointwise_kernel") else layer.kernel
     bias = getattr(layer, "bias", None)
     return [kernel] + ([bias] if bias is not None else [])
-
-
-def _leaf_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
 
 
 def _batches(data, batch_size):

@@ -35,10 +35,10 @@ from kopt.quantization.quantizers import FixedRangeQuantizer
 from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 from kopt.quantization.quantizers import Quantizer
-from kopt.quantization.schemes import Default16x8QuantizeScheme
 from kopt.quantization.schemes import Default8BitClusterPreserveQuantizeScheme
 from kopt.quantization.schemes import Default8BitPrunePreserveQuantizeScheme
 from kopt.quantization.schemes import Default8BitQuantizeScheme
+from kopt.quantization.schemes import Default16x8QuantizeScheme
 from kopt.quantization.schemes import DefaultNBitQuantizeScheme
 from kopt.quantization.schemes import QuantizeScheme
 from kopt.quantization.strip import strip_quantization

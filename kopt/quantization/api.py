@@ -34,10 +34,10 @@ from kopt.quantization.splits import check_attention_masks
 from kopt.quantization.splits import split_annotated
 from kopt.quantization.wrapper import QuantizeLayer
 from kopt.quantization.wrapper import QuantizeWrapper
-from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import copy_unshared
-from kopt.utils.cloning import inline_nested_models
-from kopt.utils.cloning import require_graph_model
+from tflite_export.cloning import clone_graph_model
+from tflite_export.cloning import copy_unshared
+from tflite_export.cloning import inline_nested_models
+from tflite_export.cloning import require_graph_model
 
 __all__ = ["quantize_annotate_layer", "quantize_annotate_model", "quantize_apply", "quantize_model", "quantize_scope"]
 

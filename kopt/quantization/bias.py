@@ -30,6 +30,8 @@ from keras import ops
 from kopt.quantization import registry
 from kopt.quantization.fake_quant import file_scale
 from kopt.quantization.fake_quant import sanitize_range
+from kopt.quantization.quantize_layer import QuantizeLayer
+from kopt.quantization.quantize_layer import is_quantize_wrapper
 from kopt.quantization.quantizers import AllValuesQuantizer
 from kopt.quantization.quantizers import FixedRangeQuantizer
 from kopt.quantization.quantizers import LastValueQuantizer
@@ -91,19 +93,16 @@ def range_source(tensor):
     grid to a :class:`QuantizeLayer` or a :class:`QuantizeWrapper` that
     quantizes its output.
     """
-    from kopt.quantization.wrapper import QuantizeLayer
-    from kopt.quantization.wrapper import QuantizeWrapper
-
     def keeps_grid(operation):
-        quantizer = isinstance(operation, (QuantizeLayer, QuantizeWrapper))
+        quantizer = isinstance(operation, QuantizeLayer) or is_quantize_wrapper(operation)
         return not quantizer and isinstance(operation, keras.layers.Layer) and registry.is_passthrough(operation)
 
     operation = producer(tensor, through=keeps_grid, limit=_MAX_PASSTHROUGH)
     if isinstance(operation, QuantizeLayer):
         return operation
-    if isinstance(operation, QuantizeWrapper) and operation.output_range() is not None:
+    if is_quantize_wrapper(operation) and operation.output_range() is not None:
         return operation
-    if isinstance(operation, QuantizeWrapper) and registry.keeps_grid_as_op(operation.layer):
+    if is_quantize_wrapper(operation) and registry.keeps_grid_as_op(operation.layer):
         # A max pooling or padding wrapped to take the grid of a concatenation
         # reading it, which may not be linked yet (grid_links.concat_range).
         return operation

@@ -22,6 +22,8 @@ from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
 from kopt.quantization import registry
 from kopt.quantization import transforms
+from kopt.quantization.quantize_layer import QuantizeLayer
+from kopt.quantization.quantize_layer import is_quantize_wrapper
 
 __all__ = ["carries_no_range", "concat_range", "link", "quantizer_range"]
 
@@ -47,10 +49,7 @@ def link(wrapper, inputs):
 
 def quantizer_range(source):
     """``(quantizer, range variables)`` that put ``source``'s output on its grid, or ``None``."""
-    from kopt.quantization.quantize_layer import QuantizeLayer
-    from kopt.quantization.wrapper import QuantizeWrapper
-
-    if isinstance(source, QuantizeWrapper):
+    if is_quantize_wrapper(source):
         return source.output_range()
     if isinstance(source, QuantizeLayer):
         return source.quantizer, source._ranges
@@ -113,8 +112,6 @@ def _merge(known, found):
 
 def _identical_sibling(wrapper, tensor):
     """An earlier wrapper computing the same weightless function of ``tensor``, or ``None``."""
-    from kopt.quantization.wrapper import QuantizeWrapper
-
     if wrapper.layer.weights:
         return None
     history = getattr(tensor, "_keras_history", None)
@@ -122,7 +119,7 @@ def _identical_sibling(wrapper, tensor):
         return None
     for node in getattr(history[0], "_outbound_nodes", None) or []:
         other = node.operation
-        if other is wrapper or not isinstance(other, QuantizeWrapper) or other._twin:
+        if other is wrapper or not is_quantize_wrapper(other) or other._twin:
             continue
         if len(node.input_tensors) == 1 and node.input_tensors[0] is tensor and _same_function(wrapper, other):
             return other
@@ -154,23 +151,19 @@ def _link_concatenated_producers(concat, tensors):
     Whether the concatenation is their only reader is known only once the model
     is complete; :meth:`QuantizeWrapper._concat_range` checks it when it runs.
     """
-    from kopt.quantization.wrapper import QuantizeWrapper
-
     for tensor in tensors:
         producer = _producer_through_identities(tensor)
-        if isinstance(producer, QuantizeWrapper) and producer is not concat:
+        if is_quantize_wrapper(producer) and producer is not concat:
             known = producer._concat_sink
             producer._concat_sink = weakref.ref(concat) if known is None or known() is concat else False
 
 
 def _link_fused_producer(reader, tensor):
     """Tells the wrapper that produced ``tensor`` that ``reader``, a fused ReLU, quantizes its output."""
-    from kopt.quantization.wrapper import QuantizeWrapper
-
     if not transforms.is_fusable_relu(reader.layer):
         return
     producer = _producer_through_identities(tensor)
-    if not isinstance(producer, QuantizeWrapper) or producer is reader or producer.output_range() is not None:
+    if not is_quantize_wrapper(producer) or producer is reader or producer.output_range() is not None:
         return
     reader = reader._range_owner()  # twin ReLUs are one op in the file
     known = producer._output_sink

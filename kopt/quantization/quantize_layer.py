@@ -8,7 +8,7 @@ import keras
 
 from kopt.quantization import quantizers as quantizers_lib
 
-__all__ = ["QuantizeLayer"]
+__all__ = ["QuantizeLayer", "is_quantize_wrapper"]
 
 
 @keras.saving.register_keras_serializable(package="kopt")
@@ -55,3 +55,13 @@ class QuantizeLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "quantizer": keras.saving.serialize_keras_object(self.quantizer)}
+
+
+def is_quantize_wrapper(operation):
+    """Whether ``operation`` is a :class:`kopt.quantization.QuantizeWrapper` (or a subclass).
+
+    The modules that link a wrapper to its neighbours' grids are imported by the
+    wrapper's module, so they recognize wrappers by this class attribute instead
+    of importing the class.
+    """
+    return getattr(type(operation), "quantizes_wrapped_layer", False) is True

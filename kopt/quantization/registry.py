@@ -35,8 +35,8 @@ import keras
 from keras import ops
 
 from kopt.quantization.activations import activation_name
-from kopt.quantization.attention import AttentionCore
 from kopt.quantization.activations import fixed_output_quantizer
+from kopt.quantization.attention import AttentionCore
 from kopt.quantization.quantize_config import DefaultQuantizeConfig
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantizers import LastValueQuantizer

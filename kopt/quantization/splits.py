@@ -20,8 +20,8 @@ import keras
 from kopt.quantization import attention as attention_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
-from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import copy_unshared
+from tflite_export.cloning import clone_graph_model
+from tflite_export.cloning import copy_unshared
 
 __all__ = ["check_attention_masks", "split_annotated"]
 

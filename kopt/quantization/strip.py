@@ -2,10 +2,12 @@
 
 import keras
 
+from kopt.quantization.fake_quant import tflite_lowering
 from kopt.quantization.wrapper import QuantizeLayer
 from kopt.quantization.wrapper import QuantizeWrapper
-from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import copy_unshared
+from tflite_export.cloning import clone_graph_model
+from tflite_export.cloning import copy_unshared
+from tflite_export.export_hooks import register_export_hook
 
 __all__ = ["strip_quantization"]
 
@@ -46,3 +48,12 @@ def strip_quantization(model: keras.Model) -> keras.Model:
 
     advice = "Read each QuantizeWrapper's quantized_weights() and assign them to the wrapped layer."
     return clone_graph_model(model, unwrap, action="strip quantization from", advice=advice)
+
+
+def _prepare_for_export(model, mode):
+    # int8 reads the ranges the model learned, so it converts with its wrappers on;
+    # int16x8 calibrates 16-bit ranges on the stripped model (its int8-grid weights kept).
+    return strip_quantization(model) if mode == "int16x8" else model
+
+
+register_export_hook((QuantizeLayer, QuantizeWrapper), prepare=_prepare_for_export, lowering=tflite_lowering)

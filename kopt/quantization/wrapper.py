@@ -54,6 +54,8 @@ class QuantizeWrapper(SubstitutingWrapper):
     TensorShape([2, 3])
     """
 
+    quantizes_wrapped_layer = True  # see quantize_layer.is_quantize_wrapper
+
     def __init__(self, layer, quantize_config, **kwargs):
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(f"QuantizeWrapper wraps a keras layer. Received: layer={layer!r}")

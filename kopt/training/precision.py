@@ -15,7 +15,8 @@ import contextlib
 import keras
 
 from kopt.errors import ConfigError
-from kopt.utils.cloning import clone_graph_model
+from tflite_export.cloning import clone_graph_model
+from tflite_export.layers import leaf_layers
 
 __all__ = ["PRECISIONS", "precision_policy", "to_float32"]
 
@@ -72,7 +73,7 @@ def to_float32(model):
     >>> to_float32(model).layers[0].compute_dtype
     'float32'
     """
-    if all(layer.compute_dtype == "float32" for layer in _leaf_layers(model)) and model.compute_dtype == "float32":
+    if all(layer.compute_dtype == "float32" for layer in leaf_layers(model)) and model.compute_dtype == "float32":
         return model
     with precision_policy("none"):
         copy = clone_graph_model(
@@ -82,14 +83,6 @@ def to_float32(model):
             advice="Build it under keras.mixed_precision.set_global_policy('float32') and copy the weights.",
         )
     return copy
-
-
-def _leaf_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
 
 
 def _float32_layer(layer):

@@ -5,7 +5,44 @@ import tensorflow as tf
 
 from kopt.errors import ConfigError
 
-__all__ = ["split_validation"]
+__all__ = ["split_arrays", "split_validation"]
+
+
+def split_arrays(images, labels, fraction, *, seed=None, key="validation_split"):
+    """Holds out ``fraction`` of the examples: the one validation split of kopt.
+
+    Args:
+        images: Array of examples (first axis).
+        labels: Array of labels, as long as ``images``.
+        fraction: Share of the examples to hold out, in (0, 1).
+        seed: ``None`` holds out the last examples in the given order (data
+            already shuffled, as a training dataset's first pass); an integer
+            holds out a random choice fixed by it, both parts kept in the given order.
+        key: The setting named in errors.
+
+    Returns:
+        ``((images, labels), (held-out images, held-out labels))``.
+
+    Raises:
+        ConfigError: Keyed ``key``, for a fraction outside (0, 1) or one that
+            leaves either part empty.
+
+    Example:
+
+    >>> x, y = np.arange(10.0)[:, None], np.arange(10)
+    >>> split_arrays(x, y, 0.2)[1][1], split_arrays(x, y, 0.2, seed=0)[1][1].shape
+    (array([8, 9]), (2,))
+    """
+    _check_fraction(fraction, key)
+    held_out = int(round(len(images) * fraction))
+    if held_out < 1 or held_out >= len(images):
+        raise ConfigError(key, fraction, f"leaves no examples on one side of {len(images)} training examples")
+    if seed is None:
+        keep, hold = np.arange(len(images) - held_out), np.arange(len(images) - held_out, len(images))
+    else:
+        order = np.random.default_rng(seed).permutation(len(images))
+        keep, hold = np.sort(order[held_out:]), np.sort(order[:held_out])
+    return (images[keep], labels[keep]), (images[hold], labels[hold])
 
 
 def split_validation(train, fraction, *, batch_size, seed=0):
@@ -38,24 +75,25 @@ def split_validation(train, fraction, *, batch_size, seed=0):
     >>> [len(list(ds.unbatch())) for ds in (rest, held_out)]
     [8, 2]
     """
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise ConfigError("validation_split", fraction, "must be a fraction in (0, 1), e.g. 0.1")
+    _check_fraction(fraction, "validation_split")  # before reading the data
     images, labels = [], []
     for batch_images, batch_labels in train:
         images.append(np.asarray(batch_images))
         labels.append(np.asarray(batch_labels))
-    images, labels = np.concatenate(images), np.concatenate(labels)
-    held_out = int(round(len(images) * fraction))
-    if held_out < 1 or held_out >= len(images):
-        raise ConfigError(
-            "validation_split", fraction, f"leaves no examples on one side of {len(images)} training examples"
-        )
-    cut = len(images) - held_out
+    (fit_images, fit_labels), (val_images, val_labels) = split_arrays(
+        np.concatenate(images), np.concatenate(labels), fraction
+    )
+    cut = len(fit_images)
     rest = (
-        tf.data.Dataset.from_tensor_slices((images[:cut], labels[:cut]))
+        tf.data.Dataset.from_tensor_slices((fit_images, fit_labels))
         .shuffle(cut, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
-    validation = tf.data.Dataset.from_tensor_slices((images[cut:], labels[cut:])).batch(batch_size)
+    validation = tf.data.Dataset.from_tensor_slices((val_images, val_labels)).batch(batch_size)
     return rest, validation.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_fraction(fraction, key):
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 < fraction < 1:
+        raise ConfigError(key, fraction, "must be a fraction in (0, 1), e.g. 0.1")

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 from kopt import pruning
-from kopt.pruning.callbacks import collect_prunable_layers
 from kopt.distribute import fit
+from kopt.pruning.callbacks import collect_prunable_layers
 
 
 def _data(count=64, batch=16):

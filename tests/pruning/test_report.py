@@ -5,8 +5,8 @@ import os
 import keras
 import numpy as np
 import pytest
-import tflite_export
 
+import tflite_export
 from kopt.pruning.report import check_m_by_n
 from kopt.pruning.report import empty_channels
 from kopt.pruning.report import format_sparsity_report

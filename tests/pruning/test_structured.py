@@ -5,8 +5,8 @@ import os
 import keras
 import numpy as np
 import pytest
-import tflite_export
 
+import tflite_export
 from kopt.pruning import PruneLowMagnitude
 from kopt.pruning import strip_pruning
 from kopt.pruning.flops import count_flops

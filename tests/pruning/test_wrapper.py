@@ -13,10 +13,10 @@ import tensorflow as tf
 from kopt.pruning import ConstantSparsity
 from kopt.pruning import PolynomialDecay
 from kopt.pruning import PruneLowMagnitude
-from kopt.utils.cloning import copy_layer
 from kopt.testing import run_layer_test
 from kopt.testing import run_model_saving_test
 from kopt.testing import run_serialization_test
+from tflite_export.cloning import copy_layer
 
 
 def _numpy(x):

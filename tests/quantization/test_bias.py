@@ -1,6 +1,5 @@
 """Biases are rounded in QAT exactly as the int8 file stores them (int32 on input_scale * weight_scale)."""
 
-import os
 
 import keras
 import numpy as np

@@ -6,8 +6,8 @@ import pytest
 
 from kopt.quantization import quantize_model
 from kopt.quantization.registry import Bits
-from kopt.quantization.schemes import Default16x8QuantizeScheme
 from kopt.quantization.schemes import Default8BitQuantizeScheme
+from kopt.quantization.schemes import Default16x8QuantizeScheme
 from kopt.quantization.schemes import DefaultNBitQuantizeScheme
 from kopt.quantization.schemes import get
 from kopt.quantization.wrapper import QuantizeLayer

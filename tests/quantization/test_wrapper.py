@@ -18,7 +18,7 @@ from kopt.quantization.wrapper import QuantizeWrapper
 from kopt.testing import run_layer_test
 from kopt.testing import run_model_saving_test
 from kopt.testing import run_serialization_test
-from kopt.utils.cloning import copy_layer
+from tflite_export.cloning import copy_layer
 
 
 def _numpy(x):

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import copy_layer
+from tflite_export.cloning import clone_graph_model
+from tflite_export.cloning import copy_layer
 
 
 def test_copy_layer_copies_weights_without_sharing_variables():
@@ -53,7 +53,7 @@ def test_clone_graph_model_refuses_subclassed_model_with_advice():
 def test_inline_nested_models_calls_nested_layers_in_the_outer_graph():
     import numpy as np
 
-    from kopt.utils.cloning import inline_nested_models
+    from tflite_export.cloning import inline_nested_models
 
     L = keras.layers
     stem = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(4, 2, strides=2, name="stem_conv")], name="stem")

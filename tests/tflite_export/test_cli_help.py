@@ -8,7 +8,7 @@ import pytest
 from absl import flags
 
 from kopt.cli import help as optimize_help
-from kopt.utils import cli_help
+from tflite_export import cli_help
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "kopt-optimize")
 
@@ -17,7 +17,7 @@ def test_every_kopt_optimize_flag_is_in_a_group():
     import kopt.cli.optimize  # noqa: F401 - defines the flags
 
     grouped = {name for _, names in optimize_help.OPTIMIZE_GROUPS for name in names}
-    assert set(cli_help.kopt_flags(flags.FLAGS)) == grouped
+    assert set(cli_help.package_flags(flags.FLAGS)) == grouped
 
 
 def test_help_and_version_arguments_are_recognized():

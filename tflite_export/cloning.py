@@ -17,7 +17,9 @@ rebuild a Sequential or functional model node by node with
 
 import keras
 
-__all__ = ["clone_graph_model", "copy_layer", "copy_unshared", "inline_nested_models", "require_graph_model"]
+__all__ = [
+    "clone_graph_model", "copy_layer", "copy_model", "copy_unshared", "inline_nested_models", "require_graph_model",
+]  # fmt: skip
 
 
 def copy_layer(layer, weights=None):
@@ -156,6 +158,22 @@ def _clone(model, layer_fn, clones, *, action, advice, call_function):
         clone_function=clone_node,
         call_function=call_function,
     )
+
+
+def copy_model(model):
+    """A copy of a Sequential or functional ``model`` with its own variables holding the same values.
+
+    Input names, nested models and compile settings are kept, as :func:`clone_graph_model` keeps them.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((2,), name="x"), keras.layers.Dense(1)])
+    >>> copy = copy_model(model)
+    >>> copy.layers[0] is model.layers[0], bool(np.all(copy.get_weights()[0] == model.get_weights()[0]))
+    (False, True)
+    """
+    return clone_graph_model(model, copy_layer, action="copy", advice="Save and load it to copy it instead.")
 
 
 def inline_nested_models(model, layer_fn=None, *, action, advice):

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from kopt.utils import native_logs
+from tflite_export import native_logs
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_wants_verbose(argv, verbose):
 def test_filter_drops_noise_written_below_python_and_keeps_the_rest_in_order():
     code = (
         "import os, sys\n"
-        "from kopt.utils import native_logs\n"
+        "from tflite_export import native_logs\n"
         "native_logs.hide_native_noise()\n"
         "os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\nfirst real line\\n')\n"
         "print('second real line', file=sys.stderr)\n"

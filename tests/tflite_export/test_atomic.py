@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
-from kopt.utils import atomic
-from kopt.utils import atomic_output_path
-from kopt.utils import atomic_write_bytes
-from kopt.utils import atomic_write_json
-from kopt.utils.atomic import remove_stale_temporaries
+from tflite_export import atomic
+from tflite_export.atomic import atomic_output_path
+from tflite_export.atomic import atomic_write_bytes
+from tflite_export.atomic import atomic_write_json
+from tflite_export.atomic import remove_stale_temporaries
 
 
 def test_write_bytes_and_json(tmp_path):
@@ -48,7 +48,7 @@ def test_a_writer_that_writes_nothing_is_an_error(tmp_path):
 
 _KILLED_WRITER = """
 import os, signal, sys
-from kopt.utils.atomic import atomic_output_path
+from tflite_export.atomic import atomic_output_path
 with atomic_output_path(sys.argv[1]) as tmp:
     with open(tmp, "wb") as f:
         f.write(b"half")

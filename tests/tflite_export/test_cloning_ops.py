@@ -17,8 +17,8 @@ from kopt.quantization import quantize_model
 from kopt.quantization import strip_quantization
 from kopt.testing import run_model_saving_test
 from kopt.utils import model_graph
-from kopt.utils.cloning import clone_graph_model
-from kopt.utils.cloning import copy_layer
+from tflite_export.cloning import clone_graph_model
+from tflite_export.cloning import copy_layer
 
 L = keras.layers
 
