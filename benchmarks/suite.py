@@ -70,7 +70,8 @@ class Suite:
         head: ``(data, data_label, settings) -> fields`` the document starts with,
             after :func:`harness.run_fields`.
         uses_tfmot: Whether ``measure`` runs a tfmot worker.
-        quick_seeds: How many seeds a ``--quick`` run keeps; ``None``: all given.
+        quick_seeds: How many seeds a ``--quick`` run keeps; ``None``: all it is given
+            when run alone, one in ``benchmarks.run``.
         section_of: ``settings -> section name``; by default ``name``.
     """
 
