@@ -16,7 +16,8 @@ One seed's result, once the benchmark has scored its files, reads::
 float Keras model, those of ``qat_int8`` to the QAT Keras model.
 """
 
-from benchmarks import pruning_report, quantization_models
+from benchmarks import pruning_report
+from benchmarks import quantization_models
 
 # The issue's targets.
 ACCURACY_DROP_LIMIT_POINTS = 0.3

@@ -13,13 +13,13 @@ import time
 import keras
 import numpy as np
 
+from kopt.models import get_model
 from kopt.pipeline import Recipe
 from kopt.pipeline import StageContext
 from kopt.pipeline import get_technique
 from kopt.pipeline import kernel_sparsity
 from kopt.pipeline.execution import load_data
 from kopt.pipeline.training import train_classifier
-from kopt.models import get_model
 from kopt.training import make_reproducible
 
 

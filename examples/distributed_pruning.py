@@ -24,11 +24,10 @@ about 30 s): kernels at 0.80 sparsity and test accuracy about 0.9.
 
 import logging
 
-from absl import app
-from absl import flags
-
 import keras
 import numpy as np
+from absl import app
+from absl import flags
 
 from kopt import distribute
 from kopt import pruning

@@ -16,12 +16,11 @@ test accuracy about 0.96 for both the Keras model and the float32 .tflite file,
 agreement 1.0, a file of about 160 KiB.
 """
 
+import keras
 from absl import app
 from absl import flags
 
-import keras
 import tflite_export
-
 from kopt import training
 from kopt.data import load_dataset
 from kopt.models import small_cnn
