@@ -1,14 +1,14 @@
 """Console-script entry point of ``kopt-optimize``.
 
 Kept apart from :mod:`kopt.cli.optimize` so that TensorFlow's native start-up
-chatter can be hidden before TensorFlow is imported (:mod:`kopt.utils.native_logs`),
+chatter can be hidden before TensorFlow is imported (:mod:`tflite_export.native_logs`),
 without ``import kopt`` ever touching the environment. ``--verbosity=1`` shows
 everything; a ``TF_CPP_MIN_LOG_LEVEL`` the user set is respected.
 """
 
 import sys
 
-from kopt.utils import native_logs
+from tflite_export import native_logs
 
 
 def main():

@@ -1,4 +1,4 @@
-"""``kopt-optimize --help``: its usage and its flags by what they set (:mod:`kopt.utils.cli_help` prints them)."""
+"""``kopt-optimize --help``: its usage and its flags by what they set (:mod:`tflite_export.cli_help` prints them)."""
 
 from kopt.cli import technique_flags
 

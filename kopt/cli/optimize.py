@@ -39,8 +39,8 @@ from kopt.pipeline import run
 from kopt.pipeline.recipe_file import read_recipe_file
 from kopt.pipeline.recipe_file import recipe_from_dict
 from kopt.training import flags as training_flags
-from kopt.utils import cli_help
 from kopt.version import __version__
+from tflite_export import cli_help
 
 _DATASET = flags.DEFINE_string(
     "dataset",
@@ -251,7 +251,7 @@ def run_app(argv=None):
     """Runs ``kopt-optimize`` with ``argv`` (default ``sys.argv``)."""
     arguments = sys.argv if argv is None else argv
     if cli_help.wants_help(arguments):  # absl's --help lists only the main module's flags: none of these
-        print(cli_help.format_help(OPTIMIZE_USAGE, cli_help.kopt_flags(flags.FLAGS), OPTIMIZE_GROUPS))
+        print(cli_help.format_help(OPTIMIZE_USAGE, cli_help.package_flags(flags.FLAGS), OPTIMIZE_GROUPS))
         sys.exit(0)
     if cli_help.wants_version(arguments):
         print(f"{_PROGRAM} {__version__}")

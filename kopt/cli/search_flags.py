@@ -1,7 +1,7 @@
 """``kopt-optimize --tune``: the flags of the hyperparameter search and the ``search`` block they make.
 
 Each flag sets one key of the recipe's ``search`` block
-(:mod:`kopt.pipeline.search`); the others are errors without ``--tune``::
+(:mod:`kopt.pipeline.search_spec`); the others are errors without ``--tune``::
 
     kopt-optimize --prune=0.8 --tune=bayesian --max_trials=10 --size_budget_kib=40
 """

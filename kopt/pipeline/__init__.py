@@ -2,7 +2,7 @@
 
 from kopt.pipeline.context import StageContext
 from kopt.pipeline.driver import run
-from kopt.pipeline.measure import kernel_sparsity
+from kopt.pipeline.model_metrics import kernel_sparsity
 from kopt.pipeline.recipe import Recipe
 from kopt.pipeline.recipe import TechniqueSpec
 from kopt.pipeline.recipe_file import read_recipe_file

@@ -35,7 +35,7 @@ def run(recipe):
 
     Returns:
         The report: ``dataset``, ``techniques``, ``baseline`` and ``optimized``
-        (each as :func:`kopt.pipeline.measure.measure` returns, on the test
+        (each as :func:`kopt.pipeline.model_metrics.measure` returns, on the test
         split), ``recipe`` (resolved: every setting the run used), ``seed``,
         ``versions``, ``timings_s`` and ``files``; after a search also
         ``trials`` and ``search`` (its settings and the ``best_recipe``).

@@ -7,14 +7,13 @@ per trial (measuring on the validation split) and once for the best recipe.
 import os
 import time
 
-import keras
-import tflite_export
 import tensorflow as tf
 from absl import logging
 
+import tflite_export
 from kopt.data import load_dataset
 from kopt.models import get_model
-from kopt.pipeline import measure
+from kopt.pipeline import model_metrics
 from kopt.pipeline import resume
 from kopt.pipeline.context import StageContext
 from kopt.pipeline.training import train_classifier
@@ -22,7 +21,8 @@ from kopt.training import make_reproducible
 from kopt.training import precision_policy
 from kopt.training import split_validation
 from kopt.training import to_float32
-from kopt.utils.atomic import atomic_output_path
+from tflite_export.atomic import atomic_output_path
+from tflite_export.cloning import copy_model
 
 EVALUATIONS = ("test", "validation")
 
@@ -102,7 +102,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         if save_models:
             files["baseline_keras"] = _save_model(baseline_model, os.path.join(export_dir, "baseline.keras"))
         mark = time.perf_counter()
-        baseline = measure.measure(baseline_model, scored, os.path.join(export_dir, "baseline.tflite"))
+        baseline = model_metrics.measure(baseline_model, scored, os.path.join(export_dir, "baseline.tflite"))
         timings["baseline_export"] = time.perf_counter() - mark
 
         optimized_model = model
@@ -124,7 +124,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         files["optimized_keras"] = _save_model(optimized_model, os.path.join(export_dir, "optimized.keras"))
     mark = time.perf_counter()
     try:
-        optimized = measure.measure(
+        optimized = model_metrics.measure(
             optimized_model,
             scored,
             os.path.join(export_dir, "optimized.tflite"),
@@ -169,9 +169,7 @@ def _local(model, strategy):
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return model
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
+    return copy_model(model)
 
 
 def _save_model(model, path):

@@ -3,7 +3,7 @@
 A key is a recipe key (``"epochs"``), ``"search.<key>"`` or
 ``"<stage>.<param>"``, which sets that param of every stage of that name. Flags
 over a recipe file (:mod:`kopt.cli.recipe_flags`) set them in the file's
-mapping with :func:`set_override`; a search trial (:mod:`kopt.pipeline.search`)
+mapping with :func:`set_override`; a search trial (:mod:`kopt.pipeline.search_spec`)
 sets them in a :class:`kopt.pipeline.Recipe` with :func:`override_recipe`.
 """
 

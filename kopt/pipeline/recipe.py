@@ -12,7 +12,7 @@ import dataclasses
 from kopt.data.checks import MAX_CLASSES
 from kopt.distribute.strategies import STRATEGIES
 from kopt.errors import ConfigError
-from kopt.pipeline.search import check_search
+from kopt.pipeline.search_spec import check_search
 from kopt.pipeline.settings import require_fraction
 from kopt.pipeline.settings import require_positive_number
 from kopt.pipeline.spec import TechniqueSpec
@@ -58,7 +58,7 @@ class Recipe:
             [0, 1) (the plateau schedule, early stopping and the search read it; the test
             split is only ever used for the report). ``None``: 0.1 when one of
             them needs it, else none; the report records the value used.
-        search: The hyperparameter search, as :mod:`kopt.pipeline.search`
+        search: The hyperparameter search, as :mod:`kopt.pipeline.search_spec`
             describes, or ``None`` for a single run.
         seed: Seed for weights initialization, shuffling and dropout.
         export_dir: Directory for ``.keras`` and ``.tflite`` files. Created if

@@ -28,7 +28,6 @@ import os
 
 from kopt.errors import ConfigError
 from kopt.pipeline.checks import check_techniques
-from kopt.pipeline.document import parse_document
 from kopt.pipeline.document import read_document
 from kopt.pipeline.recipe import Recipe
 from kopt.pipeline.spec import TechniqueSpec
@@ -164,6 +163,7 @@ def to_yaml(recipe):
     Example:
 
     >>> from kopt.pipeline import Recipe
+    >>> from kopt.pipeline.document import parse_document
     >>> data = parse_document(to_yaml(Recipe(epochs=3)), "yaml", key="recipe", name="r.yaml")
     >>> recipe_from_dict(data) == Recipe(epochs=3)
     True

@@ -4,8 +4,8 @@ import io
 import math
 import os
 
-from kopt.utils.atomic import atomic_write_bytes
-from kopt.utils.atomic import atomic_write_json
+from tflite_export.atomic import atomic_write_bytes
+from tflite_export.atomic import atomic_write_json
 
 # (report key, column title, formatter)
 _COLUMNS = (

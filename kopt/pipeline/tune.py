@@ -20,7 +20,7 @@ import time
 from absl import logging
 
 from kopt import extras
-from kopt.pipeline import search as search_lib
+from kopt.pipeline import search_spec as search_lib
 from kopt.pipeline.checks import check_techniques
 from kopt.pipeline.execution import execute
 

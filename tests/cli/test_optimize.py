@@ -91,7 +91,7 @@ def _junk_model(tmp_path):
     "make_args, expected",
     [
         (lambda tmp: ["--dataset=imagenet_please"], "--dataset=imagenet_please: unknown dataset"),
-        (lambda tmp: [f"--dataset=npz:{tmp}/absent.npz"], f"--dataset=npz:{{tmp}}/absent.npz: file not found"),
+        (lambda tmp: [f"--dataset=npz:{tmp}/absent.npz"], "--dataset=npz:{tmp}/absent.npz: file not found"),
         (lambda tmp: [f"--model={_junk_model(tmp)}"], "--model={tmp}/junk.keras: not a loadable Keras model"),
         (lambda tmp: [f"--model={_non_classifier(tmp)}"], "--model={tmp}/regressor.keras: is not a classifier"),
         (lambda tmp: ["--model=resnet"], "--model=resnet: not a built-in model"),

@@ -3,9 +3,9 @@
 import pytest
 
 from kopt import ConfigError
+from kopt.cli.optimize import _FLAG_FOR_KEY
 from kopt.cli.recipe_flags import FLAG_KEYS
 from kopt.cli.recipe_flags import apply_flags
-from kopt.cli.optimize import _FLAG_FOR_KEY
 
 
 def _data():

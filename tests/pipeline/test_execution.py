@@ -26,16 +26,16 @@ def test_an_export_failure_after_training_says_where_the_trained_model_is(tmp_pa
     import os
 
     import tflite_export
-    from kopt.pipeline import measure
+    from kopt.pipeline import model_metrics
 
-    real_measure = measure.measure
+    real_measure = model_metrics.measure
 
     def failing_optimized_export(model, test, tflite_path, **kwargs):
         if os.path.basename(tflite_path) == "optimized.tflite":
             raise tflite_export.ConversionError("TFLite conversion of model 'm' (mode='int8') failed: boom")
         return real_measure(model, test, tflite_path, **kwargs)
 
-    monkeypatch.setattr(measure, "measure", failing_optimized_export)
+    monkeypatch.setattr(model_metrics, "measure", failing_optimized_export)
     with pytest.raises(tflite_export.ConversionError) as raised:
         execute(Recipe(epochs=1, batch_size=64), [], make_strategy("default"), export_dir=str(tmp_path))
     message = str(raised.value)

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from kopt.pipeline import Recipe
+from kopt.pipeline import execution
 from kopt.pipeline import format_trials
 from kopt.pipeline import run
-from kopt.pipeline import execution
 
 
 @pytest.mark.slow

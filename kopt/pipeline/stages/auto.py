@@ -36,7 +36,7 @@ from kopt.pipeline.settings import Switch
 from kopt.pipeline.settings import setting
 from kopt.pipeline.techniques import Technique
 from kopt.pipeline.techniques import register_technique
-from kopt.utils.atomic import atomic_output_path
+from tflite_export.atomic import atomic_output_path
 
 _DEFAULT = auto.AUTO_PARAMS  # kopt.auto owns the defaults and the checks (validate_auto_params).
 

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from kopt.pipeline import kernel_sparsity
-from kopt.pipeline.measure import measure
+from kopt.pipeline.model_metrics import measure
 from kopt.pipeline.training import compile_classifier
 
 
@@ -37,7 +37,7 @@ def test_measure_exports_and_scores(tmp_path):
 
 
 def test_params_leave_out_masks_and_ranges_of_preserving_qat():
-    from kopt.pipeline.measure import deployed_params
+    from kopt.pipeline.model_metrics import deployed_params
     from kopt.quantization import quantize_model
     from kopt.quantization import schemes
 

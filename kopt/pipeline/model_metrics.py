@@ -4,12 +4,11 @@ import os
 
 import keras
 import numpy as np
-import tflite_export
 from absl import logging
 
+import tflite_export
 from kopt.pruning.report import empty_channels
 from kopt.quantization import QuantizeLayer
-
 
 
 def kernel_sparsity(model):

@@ -5,8 +5,8 @@ import pytest
 from kopt import ConfigError
 from kopt.pipeline import Recipe
 from kopt.pipeline import TechniqueSpec
-from kopt.pipeline.search import apply_values
-from kopt.pipeline.search import space_of
+from kopt.pipeline.search_spec import apply_values
+from kopt.pipeline.search_spec import space_of
 
 PRUNE = (TechniqueSpec("prune", {"target_sparsity": 0.8}),)
 
