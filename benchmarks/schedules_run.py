@@ -18,8 +18,8 @@ from kopt.pipeline import Recipe
 from kopt.pipeline import StageContext
 from kopt.pipeline import get_technique
 from kopt.pipeline import kernel_sparsity
+from kopt.pipeline.classifier_training import train_classifier
 from kopt.pipeline.execution import load_data
-from kopt.pipeline.training import train_classifier
 from kopt.training import make_reproducible
 
 

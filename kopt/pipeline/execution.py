@@ -15,8 +15,8 @@ from kopt.data import load_dataset
 from kopt.models import get_model
 from kopt.pipeline import model_metrics
 from kopt.pipeline import resume
+from kopt.pipeline.classifier_training import train_classifier
 from kopt.pipeline.context import StageContext
-from kopt.pipeline.training import train_classifier
 from kopt.training import make_reproducible
 from kopt.training import precision_policy
 from kopt.training import split_validation

@@ -5,7 +5,7 @@ fingerprint being a hash of the resolved recipe, so only the same run resumes
 from them. The driver names each phase (``baseline``, then ``1-prune``,
 ``2-qat``...) with :func:`phase`; :func:`next_backup_dir` gives each training in
 a phase its own folder, in call order, and
-:func:`kopt.pipeline.training.train_classifier` trains with a
+:func:`kopt.pipeline.classifier_training.train_classifier` trains with a
 :class:`kopt.distribute.BackupAndRestore` there. A finished training keeps its
 backup, at its last epoch, until the run ends: a rerun restores it and skips
 straight past it, then resumes the interrupted one at its last step. SIGTERM

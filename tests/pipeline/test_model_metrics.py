@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from kopt.pipeline import kernel_sparsity
+from kopt.pipeline.classifier_training import compile_classifier
 from kopt.pipeline.model_metrics import measure
-from kopt.pipeline.training import compile_classifier
 
 
 def test_kernel_sparsity_counts_kernels_only():

@@ -20,12 +20,12 @@ import dataclasses
 from typing import ClassVar
 
 from kopt import clustering
+from kopt.pipeline.classifier_training import train_classifier
 from kopt.pipeline.settings import setting
 from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import register_technique
-from kopt.pipeline.training import train_classifier
 
 INITS = ("kmeans_plus_plus", "density_based", "linear", "random")
 # Clustering fine-tunes a trained model: a tenth of the float rate unless one is given.

@@ -15,12 +15,12 @@ from typing import ClassVar
 
 from kopt import pruning
 from kopt.errors import ConfigError
+from kopt.pipeline.classifier_training import train_classifier
 from kopt.pipeline.settings import setting
 from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import register_technique
-from kopt.pipeline.training import train_classifier
 
 
 @dataclasses.dataclass(frozen=True)

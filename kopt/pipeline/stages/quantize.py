@@ -44,6 +44,7 @@ from absl import logging
 from kopt import pruning
 from kopt import quantization
 from kopt.errors import ConfigError
+from kopt.pipeline.classifier_training import train_classifier
 from kopt.pipeline.settings import NEVER
 from kopt.pipeline.settings import UNLESS_NONE
 from kopt.pipeline.settings import Switch
@@ -53,7 +54,6 @@ from kopt.pipeline.stages.fine_tune import FineTuningTechnique
 from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import Technique
 from kopt.pipeline.techniques import register_technique
-from kopt.pipeline.training import train_classifier
 from kopt.training import precision_policy
 from kopt.training import to_float32
 from tflite_export.calibration import REPRESENTATIVE_EXAMPLES

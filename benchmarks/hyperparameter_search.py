@@ -11,8 +11,8 @@ out the same validation split, so they train on the same examples.
 Writes ``<output_dir>/search.json``, ``search_trials.png`` and the section
 between ``<!-- search:begin -->`` and ``<!-- search:end -->`` of BENCHMARKS.md::
 
-    python -m benchmarks.search             # seed 0, 10 trials
-    python -m benchmarks.search --quick     # smoke run: 3 trials on 2000 examples
+    python -m benchmarks.hyperparameter_search             # seed 0, 10 trials
+    python -m benchmarks.hyperparameter_search --quick     # smoke run: 3 trials on 2000 examples
 """
 
 import dataclasses
@@ -137,7 +137,7 @@ def run_benchmark(data, seed, settings, *, output_dir, markdown_path, command, q
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    options = harness.options_from_flags(SECTION, "benchmarks.search")
+    options = harness.options_from_flags(SECTION, "benchmarks.hyperparameter_search")
     settings = SearchSettings.quick() if options.quick else SearchSettings()
     logging.info("search benchmark: %s", settings)
     document = run_benchmark(options.data, options.seeds[0], settings, output_dir=options.output_dir,

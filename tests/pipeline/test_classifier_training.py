@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kopt.pipeline.training import train_classifier
+from kopt.pipeline.classifier_training import train_classifier
 from kopt.training import TrainingConfig
 from kopt.training import WarmupSchedule
 
