@@ -19,7 +19,7 @@ from tflite_export.layers import leaf_layers
 __all__ = ["prune_low_magnitude", "prune_scope"]
 
 
-def prune_scope():
+def prune_scope() -> keras.saving.CustomObjectScope:
     """A ``custom_object_scope`` holding the pruning wrapper, for tfmot code that loads inside one.
 
     kopt registers its classes with Keras, so loading needs no scope; this exists
@@ -49,7 +49,7 @@ def prune_low_magnitude(
     criterion: str = "magnitude",
     layer_schedules: dict | None = None,
     **kwargs,
-):
+) -> keras.layers.Layer | list[keras.layers.Layer] | keras.Model:
     """Makes a layer or model prune its low-magnitude weights while it trains.
 
     Same names and meanings as ``tfmot.sparsity.keras.prune_low_magnitude``:

@@ -20,6 +20,7 @@ tfmot's recipe (``set_model``, ``on_train_begin``, ``on_train_batch_begin`` and
 """
 
 import os
+from typing import Any
 
 import keras
 import numpy as np
@@ -30,7 +31,7 @@ from kopt.pruning.wrapper import PruneLowMagnitude
 __all__ = ["PruningStep", "PruningSummaries", "UpdatePruningStep", "collect_prunable_layers"]
 
 
-def collect_prunable_layers(model) -> list:
+def collect_prunable_layers(model: keras.Model | keras.layers.Layer) -> list[PruneLowMagnitude]:
     """Returns the ``PruneLowMagnitude`` layers of ``model``, nested models included.
 
     Args:
@@ -92,19 +93,21 @@ class UpdatePruningStep(keras.callbacks.Callback):
         self._steps_at_epoch_begin = None
         self._batches_in_epoch = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.prunable_layers = _require_wrappers(self.model, "UpdatePruningStep")
         for layer in self.prunable_layers:
             layer.start_schedule()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._steps_at_epoch_begin = _steps(self.prunable_layers)
         self._batches_in_epoch = 0
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches_in_epoch += 1
 
-    def on_epoch_end(self, epoch=None, logs=None, batch=None):
+    def on_epoch_end(
+        self, epoch: int | None = None, logs: dict[str, Any] | None = None, batch: int | None = None
+    ) -> None:
         """Bakes the masks into the weights, so a checkpoint holds sparse weights.
 
         ``batch`` is accepted for tfmot's custom-loop recipe and ignored.
@@ -124,14 +127,14 @@ class UpdatePruningStep(keras.callbacks.Callback):
             if layer.built:
                 layer.apply_masks()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.on_epoch_end()
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "UpdatePruningStep":
         return cls(**config)
 
 
@@ -215,22 +218,22 @@ class PruningSummaries(keras.callbacks.Callback):
         self._writer = None
         self._batches_seen = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.prunable_layers = _require_wrappers(self.model, "PruningSummaries")
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "metrics"))
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches_seen += 1
         every = 1 if self.update_freq == "batch" else self.update_freq
         if every != "epoch" and self._batches_seen % every == 0:
             self._write()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.update_freq == "epoch":
             self._write()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:
             self._writer.flush()
 
@@ -252,11 +255,11 @@ class PruningSummaries(keras.callbacks.Callback):
             return int(keras.ops.convert_to_numpy(optimizer.iterations))
         return self._batches_seen
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"log_dir": self.log_dir, "update_freq": self.update_freq}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "PruningSummaries":
         return cls(**config)
 
 

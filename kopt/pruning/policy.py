@@ -18,6 +18,7 @@ True
 """
 
 import abc
+from typing import Any
 
 import keras
 
@@ -45,7 +46,7 @@ class PruningPolicy(abc.ABC):
     """
 
     @abc.abstractmethod
-    def allow_pruning(self, layer) -> bool:
+    def allow_pruning(self, layer: keras.layers.Layer) -> bool:
         """Whether to wrap ``layer`` (called for each layer of the model).
 
         Args:
@@ -56,7 +57,7 @@ class PruningPolicy(abc.ABC):
         """
 
     @abc.abstractmethod
-    def ensure_model_supports_pruning(self, model) -> None:
+    def ensure_model_supports_pruning(self, model: keras.Model) -> None:
         """Raises ``ValueError`` if the policy cannot be applied to ``model``.
 
         Args:
@@ -66,12 +67,12 @@ class PruningPolicy(abc.ABC):
             ValueError: If the model does not suit the policy.
         """
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Returns the constructor arguments (none for the built-in policy)."""
         return {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "PruningPolicy":
         return cls(**config)
 
 
@@ -108,11 +109,11 @@ class PruneForLatencyOnXNNPack(PruningPolicy):
     ['Conv2D', 'PruneLowMagnitude', 'GlobalAveragePooling2D']
     """
 
-    def allow_pruning(self, layer):
+    def allow_pruning(self, layer: keras.layers.Layer) -> bool:
         layer = _unwrap(layer)
         return type(layer) is keras.layers.Conv2D and tuple(layer.kernel_size) == (1, 1)
 
-    def ensure_model_supports_pruning(self, model):
+    def ensure_model_supports_pruning(self, model: keras.Model) -> None:
         require_graph_model(model, action="prune", advice=PRUNE_ADVICE)
         graph = _LayerGraph(model)
         starts = graph.search(graph.inputs, lambda key: self._is_stem(graph, key), graph.consumers)

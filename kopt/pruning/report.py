@@ -38,6 +38,9 @@ Example:
 True
 """
 
+import os
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -57,7 +60,7 @@ _KERAS_KERNEL_LAYERS = (
 )
 
 
-def sparsity_report(model_or_tflite_path) -> dict:
+def sparsity_report(model_or_tflite_path: keras.Model | str | os.PathLike | bytes) -> dict[str, Any]:
     """Zero counts, sizes and sparsity of every weight.
 
     Args:
@@ -96,7 +99,9 @@ def sparsity_report(model_or_tflite_path) -> dict:
     return report
 
 
-def check_m_by_n(tflite_path_or_model, m: int = 2, n: int = 4) -> dict:
+def check_m_by_n(
+    tflite_path_or_model: str | os.PathLike | bytes | keras.Model, m: int = 2, n: int = 4
+) -> dict[str, Any]:
     """Checks that every block of ``n`` input-channel weights has at least ``m`` zeros.
 
     Args:
@@ -136,7 +141,7 @@ def check_m_by_n(tflite_path_or_model, m: int = 2, n: int = 4) -> dict:
     return m_by_n_result(checked, m, n)
 
 
-def empty_channels(model) -> dict:
+def empty_channels(model: keras.Model) -> dict[str, Any]:
     """Output channels whose kernel weights are all exactly zero.
 
     Magnitude pruning at high sparsity can zero whole filters. Such a channel
@@ -211,7 +216,7 @@ def _by_output_channel(layer, name, values):
     return (values != 0).reshape(-1, values.shape[-1])
 
 
-def format_sparsity_report(report: dict) -> str:
+def format_sparsity_report(report: dict[str, Any]) -> str:
     """Renders a :func:`sparsity_report` dict as a fixed-width table.
 
     Example:

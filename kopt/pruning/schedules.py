@@ -22,6 +22,7 @@ Example:
 import abc
 import numbers
 import re
+from typing import Any
 
 import keras
 from keras import ops
@@ -57,7 +58,7 @@ class PruningSchedule(abc.ABC):
     frequency = 1
 
     @abc.abstractmethod
-    def __call__(self, step):
+    def __call__(self, step: Any) -> tuple[Any, Any]:
         """Returns ``(should_prune, sparsity)`` for ``step``.
 
         Args:
@@ -70,11 +71,11 @@ class PruningSchedule(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Returns the constructor arguments as a JSON-serializable dict."""
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "PruningSchedule":
         """Rebuilds the schedule from ``get_config()`` output."""
         return cls(**config)
 
@@ -134,11 +135,11 @@ class ConstantSparsity(PruningSchedule):
             begin_step, end_step, frequency, allow_open_end=True
         )
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> tuple[Any, Any]:
         should_prune = self._should_prune_in_step(step, self.begin_step, self.end_step, self.frequency)
         return should_prune, ops.convert_to_tensor(self.target_sparsity, "float32")
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "target_sparsity": self.target_sparsity,
             "begin_step": self.begin_step,
@@ -196,7 +197,7 @@ class PolynomialDecay(PruningSchedule):
             begin_step, end_step, frequency, allow_open_end=False
         )
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> tuple[Any, Any]:
         step = ops.cast(step, "int64")
         duration = max(self.end_step - self.begin_step, 1)
         progress = ops.cast(step - self.begin_step, "float32") / float(duration)
@@ -207,7 +208,7 @@ class PolynomialDecay(PruningSchedule):
         should_prune = self._should_prune_in_step(step, self.begin_step, self.end_step, self.frequency)
         return should_prune, ops.cast(sparsity, "float32")
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "initial_sparsity": self.initial_sparsity,
             "final_sparsity": self.final_sparsity,
@@ -218,7 +219,7 @@ class PolynomialDecay(PruningSchedule):
         }
 
 
-def get(identifier, **kwargs) -> "PruningSchedule | None":
+def get(identifier: "PruningSchedule | str | dict[str, Any] | None", **kwargs) -> "PruningSchedule | None":
     """Resolves a schedule from an instance, a name or a config dict.
 
     Names are looked up among classes registered with

@@ -137,7 +137,7 @@ _REGISTERED_CHANNELWISE = {}  # class -> size argument
 _MISSING = object()
 
 
-def register_channelwise_layer(layer_class, *, size_argument=None):
+def register_channelwise_layer(layer_class: type[keras.layers.Layer], *, size_argument: str | None = None) -> None:
     """Lets structured pruning slice a layer that weighs each channel on its own.
 
     The layer's output channel ``c`` must depend only on its input channel ``c``,

@@ -25,16 +25,32 @@ Example:
 (['head', 'hidden'], (6,))
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from typing import Any
+
 import keras
 import numpy as np
 
 from kopt.pruning.structured_layers import PRODUCERS
 from tflite_export.layers import leaf_layers
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 __all__ = ["taylor_importance"]
 
 
-def taylor_importance(model: keras.Model, data, *, loss=None, batch_size: int = 128, max_batches: int | None = 16):
+def taylor_importance(
+    model: keras.Model,
+    data: tuple[np.ndarray, np.ndarray] | tf.data.Dataset,
+    *,
+    loss: Callable[[Any, Any], Any] | None = None,
+    batch_size: int = 128,
+    max_batches: int | None = 16,
+) -> dict[str, np.ndarray]:
     """Scores every output channel of the model's Conv/Dense layers by first-order Taylor.
 
     Args:

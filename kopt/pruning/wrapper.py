@@ -30,8 +30,10 @@ with no cross-replica traffic, and saving reads the first replica's copy.
 
 import numbers
 import zlib
+from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from kopt.pruning import masks as masks_lib
@@ -114,7 +116,7 @@ class PruneLowMagnitude(SubstitutingWrapper):
         super().__init__(layer, **kwargs)
         self._schedule_started = False
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         if not self.layer.built:
             self.layer.build(input_shape)
         names = []
@@ -163,18 +165,18 @@ class PruneLowMagnitude(SubstitutingWrapper):
         return path.replace("/", "_")
 
     @property
-    def prunable_weights(self):
+    def prunable_weights(self) -> list[keras.Variable]:
         """The wrapped layer's weights that are masked."""
         # Looked up, not stored: a stored list would make Keras track the
         # wrapped layer's variables a second time, as the wrapper's own.
         return prunable.get_prunable_weights(self.layer)
 
     @property
-    def pruning_vars(self):
+    def pruning_vars(self) -> list[tuple[keras.Variable, keras.Variable, keras.Variable]]:
         """``(weight, mask, threshold)`` triples, as tfmot's wrapper exposes them."""
         return list(zip(self.prunable_weights, self.masks, self.thresholds))
 
-    def call(self, inputs, *args, training=None, **kwargs):
+    def call(self, inputs: Any, *args, training: bool | None = None, **kwargs) -> Any:
         if training:
             if not self._schedule_started:
                 raise RuntimeError(MISSING_CALLBACK_MESSAGE.format(name=self.name))
@@ -203,7 +205,7 @@ class PruneLowMagnitude(SubstitutingWrapper):
 
         ops.cond(should_prune, update, lambda: ops.convert_to_tensor(False))
 
-    def start_schedule(self):
+    def start_schedule(self) -> None:
         """Readies the wrapper for training; ``UpdatePruningStep`` calls it.
 
         Sets ``pruning_step`` to 0 if the wrapper was never trained (a loaded model
@@ -219,12 +221,12 @@ class PruneLowMagnitude(SubstitutingWrapper):
         self.apply_masks()
         self._schedule_started = True
 
-    def apply_masks(self):
+    def apply_masks(self) -> None:
         """Overwrites each prunable weight with ``weight * mask`` (eagerly)."""
         for weight, mask in zip(self.prunable_weights, self.masks):
             weight.assign(ops.multiply(weight.value, ops.cast(mask.value, weight.dtype)))
 
-    def masked_weights(self):
+    def masked_weights(self) -> list[np.ndarray]:
         """Returns the wrapped layer's weights as NumPy arrays, masks applied."""
         masked = {id(w): m for w, m in zip(self.prunable_weights, self.masks)}
         values = []
@@ -235,7 +237,7 @@ class PruneLowMagnitude(SubstitutingWrapper):
             values.append(value)
         return values
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = {
             "pruning_schedule": keras.saving.serialize_keras_object(self.pruning_schedule),
             "block_size": list(self.block_size),
@@ -246,7 +248,7 @@ class PruneLowMagnitude(SubstitutingWrapper):
         return {**super().get_config(), **config}
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "PruneLowMagnitude":
         config = dict(config)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         schedule = keras.saving.deserialize_keras_object(config.pop("pruning_schedule"), custom_objects=custom_objects)
