@@ -2,7 +2,6 @@
 
 from kopt.pipeline.context import StageContext
 from kopt.pipeline.driver import run
-from kopt.pipeline.model_metrics import kernel_sparsity
 from kopt.pipeline.recipe import Recipe
 from kopt.pipeline.recipe import TechniqueSpec
 from kopt.pipeline.recipe_file import read_recipe_file
@@ -14,6 +13,7 @@ from kopt.pipeline.techniques import Technique
 from kopt.pipeline.techniques import get_technique
 from kopt.pipeline.techniques import register_technique
 from kopt.pipeline.techniques import registered_techniques
+from kopt.pruning.report import kernel_sparsity
 
 __all__ = [
     "Recipe",

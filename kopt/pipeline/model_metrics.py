@@ -8,33 +8,8 @@ from absl import logging
 
 import tflite_export
 from kopt.pruning.report import empty_channels
+from kopt.pruning.report import kernel_sparsity
 from kopt.quantization import QuantizeLayer
-
-
-def kernel_sparsity(model):
-    """Fraction of exactly-zero values among the model's kernel weights.
-
-    Kernels are the weights with two or more dimensions (dense and convolution
-    kernels, embeddings): the weights pruning acts on. Biases and normalization
-    statistics are left out, so an unpruned model reads close to 0.
-
-    Example:
-
-    >>> import keras
-    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-    >>> _ = model.layers[0].kernel.assign([[0.0, 1.0], [0.0, 2.0]])
-    >>> kernel_sparsity(model)
-    0.5
-    """
-    zeros = 0
-    total = 0
-    for weight in model.weights:
-        if len(weight.shape) < 2:
-            continue
-        values = np.asarray(weight.numpy())
-        zeros += int(np.count_nonzero(values == 0))
-        total += values.size
-    return float(zeros / total) if total else 0.0
 
 
 def deployed_params(model):

@@ -29,6 +29,7 @@ from kopt.pruning.prunable import PrunableLayer
 from kopt.pruning.report import check_m_by_n
 from kopt.pruning.report import empty_channels
 from kopt.pruning.report import format_sparsity_report
+from kopt.pruning.report import kernel_sparsity
 from kopt.pruning.report import sparsity_report
 from kopt.pruning.schedules import ConstantSparsity
 from kopt.pruning.schedules import PolynomialDecay
@@ -59,6 +60,7 @@ __all__ = [
     "count_flops",
     "empty_channels",
     "format_sparsity_report",
+    "kernel_sparsity",
     "layer_flops",
     "prune_channels",
     "prune_low_magnitude",

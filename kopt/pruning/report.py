@@ -44,7 +44,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from kopt.pruning import prunable
 from tflite_export.flatbuffer import TFLiteFlatbuffer
+from tflite_export.layers import leaf_layers
 from tflite_export.m_by_n import check_blocks
 from tflite_export.m_by_n import check_file_m_by_n
 from tflite_export.m_by_n import check_pattern
@@ -139,6 +141,49 @@ def check_m_by_n(
         ):
             checked.append(check_blocks(name, values, values.ndim - 2, m, n, zero_point=0))
     return m_by_n_result(checked, m, n)
+
+
+def kernel_sparsity(model: keras.Model, *, prunable_only: bool = False) -> float:
+    """Fraction of exactly-zero values among the model's kernel weights: kopt's one sparsity measure.
+
+    By default kernels are all weights with two or more dimensions (dense and
+    convolution kernels, embeddings), which ``kopt-optimize`` reports as
+    ``sparsity``. Biases and normalization statistics are left out, so an
+    unpruned model reads close to 0. With ``prunable_only=True`` only the weights
+    pruning acts on count: the prunable weights of the prunable layers
+    (:func:`kopt.pruning.prunable.get_prunable_weights`), which is what
+    ``kopt.auto`` budgets.
+
+    Args:
+        model: A ``keras.Model``; kopt's wrappers count through their weights.
+        prunable_only: Count only prunable weights of prunable layers.
+
+    Returns:
+        Zeros over weights counted, or 0.0 when there is none.
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    >>> _ = model.layers[0].kernel.assign([[0.0, 1.0], [0.0, 2.0]])
+    >>> kernel_sparsity(model), kernel_sparsity(model, prunable_only=True)
+    (0.5, 0.5)
+    """
+    if prunable_only:
+        weights = [
+            weight
+            for layer in leaf_layers(model)
+            if layer.built and layer.weights and prunable.is_prunable(layer)
+            for weight in prunable.get_prunable_weights(layer)
+        ]
+    else:
+        weights = [weight for weight in model.weights if len(weight.shape) >= 2]
+    zeros = 0
+    total = 0
+    for weight in weights:
+        values = keras.ops.convert_to_numpy(weight.value)
+        zeros += int(np.count_nonzero(values == 0))
+        total += values.size
+    return float(zeros / total) if total else 0.0
 
 
 def empty_channels(model: keras.Model) -> dict[str, Any]:

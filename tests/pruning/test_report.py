@@ -174,3 +174,22 @@ def test_empty_channels_counts_all_zero_output_channels_through_wrappers():
     assert {entry["layer"].replace("prune_low_magnitude_", ""): entry["indices"] for entry in wrapped["layers"]} == expected
     with pytest.raises(ValueError, match="Received: model="):
         empty_channels("model.keras")
+
+
+def test_kernel_sparsity_counts_every_kernel_or_only_what_pruning_acts_on():
+    import keras
+    import numpy as np
+
+    from kopt.pruning import kernel_sparsity
+
+    class Table(keras.layers.Layer):  # a 2-D weight that kopt cannot prune
+        def build(self, input_shape):
+            self.table = self.add_weight(shape=(4, 4), initializer="zeros")
+
+        def call(self, inputs):
+            return inputs @ self.table
+
+    model = keras.Sequential([keras.Input((4,)), Table(), keras.layers.Dense(4)])
+    model.layers[1].kernel.assign(np.array([[0.0, 1.0, 2.0, 3.0]] * 4))  # a quarter zero
+    assert kernel_sparsity(model) == (16 + 4) / 32
+    assert kernel_sparsity(model, prunable_only=True) == 4 / 16
