@@ -17,14 +17,24 @@ to :func:`tflite_export.convert`, which writes the file atomically:
 (``kopt.quantization.quantize_calibrated``).
 """
 
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
 from tflite_export.converter import convert
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    import tensorflow as tf
 
 __all__ = ["quantize_dynamic_range", "quantize_float16", "quantize_full_integer", "quantize_int16x8"]
 
 _IO_TYPES = ("float32", "int8", "uint8")
 
 
-def quantize_dynamic_range(model, output_path):
+def quantize_dynamic_range(model: keras.Model | str | os.PathLike, output_path: str | os.PathLike) -> str:
     """Writes a file with int8 weights and float activations.
 
     Args:
@@ -45,7 +55,7 @@ def quantize_dynamic_range(model, output_path):
     return convert(model, output_path, mode="dynamic")
 
 
-def quantize_float16(model, output_path):
+def quantize_float16(model: keras.Model | str | os.PathLike, output_path: str | os.PathLike) -> str:
     """Writes a file whose weights are stored as float16.
 
     Args:
@@ -66,7 +76,14 @@ def quantize_float16(model, output_path):
     return convert(model, output_path, mode="float16")
 
 
-def quantize_full_integer(model, output_path, representative_dataset, *, input_type="int8", output_type="int8"):
+def quantize_full_integer(
+    model: keras.Model | str | os.PathLike,
+    output_path: str | os.PathLike,
+    representative_dataset: np.ndarray | list[np.ndarray] | dict[str, np.ndarray] | tf.data.Dataset,
+    *,
+    input_type: str = "int8",
+    output_type: str = "int8",
+) -> str:
     """Writes a fully integer file, activation ranges calibrated on typical inputs.
 
     Args:
@@ -110,7 +127,11 @@ def quantize_full_integer(model, output_path, representative_dataset, *, input_t
     )
 
 
-def quantize_int16x8(model, output_path, representative_dataset):
+def quantize_int16x8(
+    model: keras.Model | str | os.PathLike,
+    output_path: str | os.PathLike,
+    representative_dataset: np.ndarray | list[np.ndarray] | dict[str, np.ndarray] | tf.data.Dataset,
+) -> str:
     """Writes a file with int16 activations and int8 weights (float inputs/outputs).
 
     Args:

@@ -1,5 +1,7 @@
 """QuantizeAnnotate: marks a layer for ``quantize_apply`` without changing what it computes."""
 
+from typing import Any
+
 import keras
 
 from kopt.quantization import quantize_config as config_lib
@@ -30,7 +32,12 @@ class QuantizeAnnotate(keras.layers.Wrapper):
     TensorShape([1, 2])
     """
 
-    def __init__(self, layer, quantize_config=None, **kwargs):
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        quantize_config: config_lib.QuantizeConfig | dict[str, Any] | None = None,
+        **kwargs,
+    ):
         if not isinstance(layer, keras.layers.Layer) or isinstance(layer, keras.Model):
             raise ValueError(
                 "quantize_annotate_layer annotates a keras layer (use quantize_annotate_model for a model). "
@@ -51,30 +58,30 @@ class QuantizeAnnotate(keras.layers.Wrapper):
         self.quantize_config = quantize_config
         forward_input_shape(self, layer)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, **kwargs) -> Any:
         if not self.layer.built:
             # As QuantizeWrapper: built outside this wrapper's name scope, so the
             # variable paths are those a loaded model gets.
             self.layer(*symbolic_inputs(args), **symbolic_inputs(kwargs))
         return super().__call__(*args, **kwargs)
 
-    def call(self, inputs, *args, **kwargs):
+    def call(self, inputs: Any, *args, **kwargs) -> Any:
         return self.layer(inputs, *args, **kwargs)
 
-    def compute_output_shape(self, *args, **kwargs):
+    def compute_output_shape(self, *args, **kwargs) -> Any:
         return self.layer.compute_output_shape(*args, **kwargs)
 
-    def compute_output_spec(self, *args, **kwargs):
+    def compute_output_spec(self, *args, **kwargs) -> Any:
         return self.layer.compute_output_spec(*args, **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         quantize_config = None
         if self.quantize_config is not None:
             quantize_config = keras.saving.serialize_keras_object(self.quantize_config)
         return {**super().get_config(), "quantize_config": quantize_config}
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "QuantizeAnnotate":
         config = dict(config)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         return cls(layer, **config)

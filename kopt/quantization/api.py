@@ -23,6 +23,8 @@
 Weights are copied: the returned model shares no variable with its input.
 """
 
+from typing import Any
+
 import keras
 
 from kopt.quantization import registry
@@ -30,6 +32,7 @@ from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
+from kopt.quantization.quantize_config import QuantizeConfig
 from kopt.quantization.splits import check_attention_masks
 from kopt.quantization.splits import split_annotated
 from kopt.quantization.wrapper import QuantizeLayer
@@ -47,7 +50,7 @@ _ADVICE = (
 )
 
 
-def quantize_model(to_quantize, *, scheme=None):
+def quantize_model(to_quantize: keras.Model, *, scheme: schemes_lib.QuantizeScheme | str | None = None) -> keras.Model:
     """Returns a quantization-aware copy of a model: every supported layer quantized.
 
     Train (fine-tune) the result as usual, then convert it with
@@ -81,7 +84,9 @@ def quantize_model(to_quantize, *, scheme=None):
     return quantize_apply(quantize_annotate_model(to_quantize), scheme=scheme)
 
 
-def quantize_annotate_layer(to_annotate, quantize_config=None):
+def quantize_annotate_layer(
+    to_annotate: keras.layers.Layer, quantize_config: QuantizeConfig | dict[str, Any] | None = None
+) -> QuantizeAnnotate:
     """Marks one layer to be quantized, optionally with a custom ``QuantizeConfig``.
 
     Args:
@@ -101,7 +106,7 @@ def quantize_annotate_layer(to_annotate, quantize_config=None):
     return QuantizeAnnotate(to_annotate, quantize_config=quantize_config)
 
 
-def quantize_annotate_model(to_annotate):
+def quantize_annotate_model(to_annotate: keras.Model) -> keras.Model:
     """Marks every layer of a model to be quantized (already annotated ones keep theirs).
 
     Args:
@@ -138,7 +143,7 @@ def quantize_annotate_model(to_annotate):
     return clone_graph_model(model, annotate, action="quantize", advice=_ADVICE, call_function=call)
 
 
-def quantize_apply(model, scheme=None):
+def quantize_apply(model: keras.Model, scheme: schemes_lib.QuantizeScheme | str | None = None) -> keras.Model:
     """Quantizes the annotated layers of a model (see the module docstring).
 
     Args:
@@ -250,7 +255,7 @@ def quantize_apply(model, scheme=None):
     return clone_graph_model(model, rebuild, action="quantize", advice=_ADVICE, call_function=call)
 
 
-def quantize_scope(*args):
+def quantize_scope(*args) -> keras.saving.CustomObjectScope:
     """A ``custom_object_scope`` for tfmot code that loads models inside one.
 
     kopt registers its classes with Keras, so loading needs no scope; this exists

@@ -28,6 +28,8 @@ one rounding. Other backends use :func:`reference_fake_quant`, the same formula 
 
 import contextlib
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 import keras
 from keras import ops
@@ -67,7 +69,7 @@ def calibration_active():
 
 
 @contextlib.contextmanager
-def tflite_lowering():
+def tflite_lowering() -> Iterator[None]:
     """Marks a trace as the graph the TFLite converter will read.
 
     ``tflite_export.convert`` traces quantization-aware models inside it. The
@@ -197,7 +199,16 @@ def nudged_range(min_value, max_value, *, num_bits=8, narrow_range=False):
     return nudged_min, nudged_max, scale
 
 
-def fake_quant(inputs, min_value, max_value, *, num_bits=8, narrow_range=False, per_channel=False, ties="up"):
+def fake_quant(
+    inputs: Any,
+    min_value: Any,
+    max_value: Any,
+    *,
+    num_bits: int = 8,
+    narrow_range: bool = False,
+    per_channel: bool = False,
+    ties: str = "up",
+) -> Any:
     """Quantizes and dequantizes ``inputs``, passing gradients straight through.
 
     Args:

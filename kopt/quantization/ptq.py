@@ -26,6 +26,11 @@ Quantization-aware training (:func:`kopt.quantization.quantize_model`) usually
 loses less accuracy than full-integer PTQ on small models.
 """
 
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
 import keras
 import numpy as np
 
@@ -36,13 +41,24 @@ from tflite_export.ptq import quantize_float16
 from tflite_export.ptq import quantize_full_integer
 from tflite_export.ptq import quantize_int16x8
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from kopt.quantization.schemes import QuantizeScheme
+
 __all__ = [
     "calibrate", "quantize_calibrated", "quantize_dynamic_range", "quantize_float16", "quantize_full_integer",
     "quantize_int16x8",
 ]  # fmt: skip
 
 
-def calibrate(qat_model, representative_dataset, *, batch_size=32, max_examples=1024):
+def calibrate(
+    qat_model: keras.Model,
+    representative_dataset: np.ndarray | list[np.ndarray] | dict[str, np.ndarray] | tf.data.Dataset,
+    *,
+    batch_size: int = 32,
+    max_examples: int = 1024,
+) -> keras.Model:
     """Sets a quantization-aware model's activation ranges from typical inputs, without training.
 
     The model runs in inference (no dropout, weights unchanged) on up to
@@ -88,7 +104,14 @@ def calibrate(qat_model, representative_dataset, *, batch_size=32, max_examples=
     return qat_model
 
 
-def quantize_calibrated(model, output_path, representative_dataset, *, scheme=None, max_examples=1024):
+def quantize_calibrated(
+    model: keras.Model | str | os.PathLike,
+    output_path: str | os.PathLike,
+    representative_dataset: np.ndarray | list[np.ndarray] | dict[str, np.ndarray] | tf.data.Dataset,
+    *,
+    scheme: QuantizeScheme | str | None = None,
+    max_examples: int = 1024,
+) -> str:
     """Writes a full-integer file from kopt's own calibration (see the module docstring).
 
     Args:

@@ -18,6 +18,10 @@ The interface is tfmot's, so a config written for tfmot ports by changing import
 * ``get_config()``.
 """
 
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 
 from kopt.quantization import quantizers as quantizers_lib
@@ -49,22 +53,28 @@ class QuantizeConfig:
     []
     """
 
-    def get_weights_and_quantizers(self, layer):
+    def get_weights_and_quantizers(
+        self, layer: keras.layers.Layer
+    ) -> list[tuple[keras.Variable, quantizers_lib.Quantizer]]:
         raise NotImplementedError(f"{type(self).__name__} must implement get_weights_and_quantizers()")
 
-    def get_activations_and_quantizers(self, layer):
+    def get_activations_and_quantizers(
+        self, layer: keras.layers.Layer
+    ) -> list[tuple[Callable[..., Any], quantizers_lib.Quantizer]]:
         raise NotImplementedError(f"{type(self).__name__} must implement get_activations_and_quantizers()")
 
-    def set_quantize_weights(self, layer, quantize_weights):
+    def set_quantize_weights(self, layer: keras.layers.Layer, quantize_weights: Sequence[Any]) -> None:
         """Unused by kopt (weights are substituted by the wrapper); kept for tfmot configs."""
 
-    def set_quantize_activations(self, layer, quantize_activations):
+    def set_quantize_activations(
+        self, layer: keras.layers.Layer, quantize_activations: Sequence[Callable[..., Any]]
+    ) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement set_quantize_activations()")
 
-    def get_output_quantizers(self, layer):
+    def get_output_quantizers(self, layer: keras.layers.Layer) -> list[quantizers_lib.Quantizer]:
         raise NotImplementedError(f"{type(self).__name__} must implement get_output_quantizers()")
 
-    def output_shares_input_range(self, layer):
+    def output_shares_input_range(self, layer: keras.layers.Layer) -> bool:
         """Whether the inputs are quantized with the first output quantizer's range.
 
         TFLite's int8 average pooling requires the same scale on its input and
@@ -73,11 +83,11 @@ class QuantizeConfig:
         """
         return False
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         raise NotImplementedError(f"{type(self).__name__} must implement get_config()")
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "QuantizeConfig":
         return cls(**config)
 
 
@@ -91,19 +101,25 @@ class NoOpQuantizeConfig(QuantizeConfig):
     []
     """
 
-    def get_weights_and_quantizers(self, layer):
+    def get_weights_and_quantizers(
+        self, layer: keras.layers.Layer
+    ) -> list[tuple[keras.Variable, quantizers_lib.Quantizer]]:
         return []
 
-    def get_activations_and_quantizers(self, layer):
+    def get_activations_and_quantizers(
+        self, layer: keras.layers.Layer
+    ) -> list[tuple[Callable[..., Any], quantizers_lib.Quantizer]]:
         return []
 
-    def set_quantize_activations(self, layer, quantize_activations):
+    def set_quantize_activations(
+        self, layer: keras.layers.Layer, quantize_activations: Sequence[Callable[..., Any]]
+    ) -> None:
         pass
 
-    def get_output_quantizers(self, layer):
+    def get_output_quantizers(self, layer: keras.layers.Layer) -> list[quantizers_lib.Quantizer]:
         return []
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {}
 
 
@@ -143,13 +159,13 @@ class DefaultQuantizeConfig(QuantizeConfig):
 
     def __init__(
         self,
-        weight_attrs=(),
-        weight_quantizer=None,
-        activation_attrs=(),
-        activation_quantizer=None,
-        quantize_output=False,
-        output_quantizer=None,
-        shared_input_range=False,
+        weight_attrs: Sequence[str] = (),
+        weight_quantizer: quantizers_lib.Quantizer | dict[str, Any] | None = None,
+        activation_attrs: Sequence[str] = (),
+        activation_quantizer: quantizers_lib.Quantizer | dict[str, Any] | None = None,
+        quantize_output: bool = False,
+        output_quantizer: quantizers_lib.Quantizer | dict[str, Any] | None = None,
+        shared_input_range: bool = False,
     ):
         self.weight_attrs = list(weight_attrs)
         self.activation_attrs = list(activation_attrs)
@@ -171,13 +187,19 @@ class DefaultQuantizeConfig(QuantizeConfig):
                 "Received: activation_quantizer=None"
             )
 
-    def get_weights_and_quantizers(self, layer):
+    def get_weights_and_quantizers(
+        self, layer: keras.layers.Layer
+    ) -> list[tuple[keras.Variable, quantizers_lib.Quantizer]]:
         return [(_attribute(layer, name), self.weight_quantizer) for name in self.weight_attrs]
 
-    def get_activations_and_quantizers(self, layer):
+    def get_activations_and_quantizers(
+        self, layer: keras.layers.Layer
+    ) -> list[tuple[Callable[..., Any], quantizers_lib.Quantizer]]:
         return [(_attribute(layer, name), self.activation_quantizer) for name in self.activation_attrs]
 
-    def set_quantize_activations(self, layer, quantize_activations):
+    def set_quantize_activations(
+        self, layer: keras.layers.Layer, quantize_activations: Sequence[Callable[..., Any]]
+    ) -> None:
         if len(quantize_activations) != len(self.activation_attrs):
             raise ValueError(
                 f"Expected {len(self.activation_attrs)} activations for layer {layer.name!r}. "
@@ -186,13 +208,13 @@ class DefaultQuantizeConfig(QuantizeConfig):
         for name, activation in zip(self.activation_attrs, quantize_activations):
             setattr(layer, name, activation)
 
-    def get_output_quantizers(self, layer):
+    def get_output_quantizers(self, layer: keras.layers.Layer) -> list[quantizers_lib.Quantizer]:
         return [self.output_quantizer] if self.quantize_output else []
 
-    def output_shares_input_range(self, layer):
+    def output_shares_input_range(self, layer: keras.layers.Layer) -> bool:
         return self.shared_input_range
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "weight_attrs": self.weight_attrs,
             "weight_quantizer": _serialize(self.weight_quantizer),

@@ -4,6 +4,8 @@ Its range becomes the input scale of the TFLite file; :class:`QuantizeWrapper`
 reads it as the grid of the layers after it.
 """
 
+from typing import Any
+
 import keras
 
 from kopt.quantization import quantizers as quantizers_lib
@@ -28,7 +30,7 @@ class QuantizeLayer(keras.layers.Layer):
     TensorShape([1, 2])
     """
 
-    def __init__(self, quantizer=None, **kwargs):
+    def __init__(self, quantizer: quantizers_lib.Quantizer | dict[str, Any] | None = None, **kwargs):
         kwargs["autocast"] = False
         super().__init__(**kwargs)
         if isinstance(quantizer, dict):
@@ -39,21 +41,21 @@ class QuantizeLayer(keras.layers.Layer):
             raise ValueError(f"QuantizeLayer needs a kopt.quantization Quantizer. Received: quantizer={quantizer!r}")
         self.quantizer = quantizer
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple[int | None, ...] | None = None) -> None:
         self._ranges = self.quantizer.build(input_shape, "input", self)
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         # In the file this is a QUANTIZE op on float data; LiteRT's XNNPACK rounds
         # its ties to even, where FakeQuant rounds them up. Images scaled as
         # x / 127.5 - 1 sit exactly on ties, so without this the file and the QAT
         # model disagree on half the pixels (see fake_quant's ``ties``).
         return self.quantizer(inputs, training, self._ranges, ties="even")
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "quantizer": keras.saving.serialize_keras_object(self.quantizer)}
 
 

@@ -23,6 +23,9 @@ Range variables are created with ``aggregation="mean"``: under
 mirrored value, so all replicas quantize with the same range.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -41,19 +44,21 @@ __all__ = [
 class Quantizer:
     """Base class: subclasses implement ``build``, ``__call__`` and ``get_config``."""
 
-    def build(self, tensor_shape, name, layer):
+    def build(
+        self, tensor_shape: Sequence[int | None], name: str, layer: keras.layers.Layer
+    ) -> dict[str, keras.Variable]:
         """Creates range variables on ``layer``; returns them as a dict."""
         raise NotImplementedError(f"{type(self).__name__} must implement build()")
 
-    def __call__(self, inputs, training, weights, **kwargs):
+    def __call__(self, inputs: Any, training: bool | None, weights: dict[str, keras.Variable], **kwargs) -> Any:
         """Returns ``inputs`` fake-quantized with the variables ``weights``."""
         raise NotImplementedError(f"{type(self).__name__} must implement __call__()")
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         raise NotImplementedError(f"{type(self).__name__} must implement get_config()")
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "Quantizer":
         return cls(**config)
 
     def __eq__(self, other):
@@ -68,7 +73,7 @@ class Quantizer:
 class _RangeQuantizer(Quantizer):
     """Shared arguments and range arithmetic of the range-tracking quantizers."""
 
-    def __init__(self, num_bits=8, per_axis=False, symmetric=False, narrow_range=False):
+    def __init__(self, num_bits: int = 8, per_axis: bool = False, symmetric: bool = False, narrow_range: bool = False):
         if not isinstance(num_bits, int) or isinstance(num_bits, bool) or not 2 <= num_bits <= 16:
             raise ValueError(
                 f"{type(self).__name__}: num_bits must be an integer from 2 to 16. Received: num_bits={num_bits!r}"
@@ -81,7 +86,7 @@ class _RangeQuantizer(Quantizer):
         self.symmetric = symmetric
         self.narrow_range = narrow_range
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "num_bits": self.num_bits,
             "per_axis": self.per_axis,
@@ -184,15 +189,17 @@ class LastValueQuantizer(_RangeQuantizer):
     1.0
     """
 
-    def build(self, tensor_shape, name, layer):
+    def build(
+        self, tensor_shape: Sequence[int | None], name: str, layer: keras.layers.Layer
+    ) -> dict[str, keras.Variable]:
         return self._add_range(tensor_shape, name, layer, -6.0, 6.0)
 
-    def range_of(self, inputs, weights):
+    def range_of(self, inputs: Any, weights: dict[str, keras.Variable]) -> tuple[Any, Any]:
         """The ``(min, max)`` a call puts ``inputs`` on, before the range is sanitized."""
         del weights
         return self._batch_range(inputs)
 
-    def __call__(self, inputs, training, weights, **kwargs):
+    def __call__(self, inputs: Any, training: bool | None, weights: dict[str, keras.Variable], **kwargs) -> Any:
         low, high = self._batch_range(inputs)
         if training:
             # Stored for inspection and export; inference recomputes the same
@@ -229,20 +236,29 @@ class MovingAverageQuantizer(_RangeQuantizer):
     3.0
     """
 
-    def __init__(self, num_bits=8, per_axis=False, symmetric=False, narrow_range=False, ema_decay=0.999):
+    def __init__(
+        self,
+        num_bits: int = 8,
+        per_axis: bool = False,
+        symmetric: bool = False,
+        narrow_range: bool = False,
+        ema_decay: float = 0.999,
+    ):
         super().__init__(num_bits=num_bits, per_axis=per_axis, symmetric=symmetric, narrow_range=narrow_range)
         if isinstance(ema_decay, bool) or not isinstance(ema_decay, (int, float)) or not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"MovingAverageQuantizer: ema_decay must be in [0, 1). Received: ema_decay={ema_decay!r}")
         self.ema_decay = float(ema_decay)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "ema_decay": self.ema_decay}
 
-    def build(self, tensor_shape, name, layer):
+    def build(
+        self, tensor_shape: Sequence[int | None], name: str, layer: keras.layers.Layer
+    ) -> dict[str, keras.Variable]:
         # An empty range marks "not seen a batch yet".
         return self._add_range(tensor_shape, name, layer, 0.0, 0.0)
 
-    def __call__(self, inputs, training, weights, **kwargs):
+    def __call__(self, inputs: Any, training: bool | None, weights: dict[str, keras.Variable], **kwargs) -> Any:
         calibrating = calibration_active()
         if not training and not calibrating:
             return self._quantize(inputs, weights["min"], weights["max"], kwargs.get("ties", "up"))
@@ -281,10 +297,12 @@ class AllValuesQuantizer(_RangeQuantizer):
     (-1.0, 4.0)
     """
 
-    def build(self, tensor_shape, name, layer):
+    def build(
+        self, tensor_shape: Sequence[int | None], name: str, layer: keras.layers.Layer
+    ) -> dict[str, keras.Variable]:
         return self._add_range(tensor_shape, name, layer, 0.0, 0.0)
 
-    def __call__(self, inputs, training, weights, **kwargs):
+    def __call__(self, inputs: Any, training: bool | None, weights: dict[str, keras.Variable], **kwargs) -> Any:
         if not training and not calibration_active():
             return self._quantize(inputs, weights["min"], weights["max"], kwargs.get("ties", "up"))
         low, high = self._batch_range(inputs)
@@ -314,7 +332,7 @@ class FixedRangeQuantizer(Quantizer):
     1.0
     """
 
-    def __init__(self, num_bits=8, init_min=-6.0, init_max=6.0, narrow_range=False):
+    def __init__(self, num_bits: int = 8, init_min: float = -6.0, init_max: float = 6.0, narrow_range: bool = False):
         if not isinstance(num_bits, int) or isinstance(num_bits, bool) or not 2 <= num_bits <= 16:
             raise ValueError(f"FixedRangeQuantizer: num_bits must be an integer from 2 to 16. Received: num_bits={num_bits!r}")
         if not init_min <= 0.0 <= init_max or init_min >= init_max:
@@ -327,7 +345,7 @@ class FixedRangeQuantizer(Quantizer):
         self.init_max = float(init_max)
         self.narrow_range = bool(narrow_range)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "num_bits": self.num_bits,
             "init_min": self.init_min,
@@ -335,10 +353,12 @@ class FixedRangeQuantizer(Quantizer):
             "narrow_range": self.narrow_range,
         }
 
-    def build(self, tensor_shape, name, layer):
+    def build(
+        self, tensor_shape: Sequence[int | None], name: str, layer: keras.layers.Layer | None
+    ) -> dict[str, keras.Variable]:
         return {}
 
-    def __call__(self, inputs, training, weights, **kwargs):
+    def __call__(self, inputs: Any, training: bool | None, weights: dict[str, keras.Variable], **kwargs) -> Any:
         return fake_quant(
             inputs,
             self.init_min,

@@ -23,6 +23,8 @@ clustered model to int8 without undoing either technique
   clusters; with ``preserve_sparsity=True`` (PCQAT) its zeros too.
 """
 
+from typing import Any
+
 import keras
 
 from kopt.quantization.collaborative import CollaborativeBits
@@ -49,11 +51,11 @@ class QuantizeScheme:
     fold_batch_norm = True
     export_mode = "int8"
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "QuantizeScheme":
         return cls(**config)
 
     def __repr__(self):
@@ -105,7 +107,7 @@ class DefaultNBitQuantizeScheme(QuantizeScheme):
     4
     """
 
-    def __init__(self, num_bits_weight=4, num_bits_activation=8, disable_per_axis=False):
+    def __init__(self, num_bits_weight: int = 4, num_bits_activation: int = 8, disable_per_axis: bool = False):
         for name, value in (("num_bits_weight", num_bits_weight), ("num_bits_activation", num_bits_activation)):
             if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 8:
                 raise ValueError(f"DefaultNBitQuantizeScheme: {name} must be an integer from 2 to 8. Received: {name}={value!r}")
@@ -114,7 +116,7 @@ class DefaultNBitQuantizeScheme(QuantizeScheme):
         self.disable_per_axis = bool(disable_per_axis)
         self.bits = Bits(weights=num_bits_weight, activations=num_bits_activation, per_axis=not disable_per_axis)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "num_bits_weight": self.num_bits_weight,
             "num_bits_activation": self.num_bits_activation,
@@ -160,7 +162,7 @@ class Default8BitClusterPreserveQuantizeScheme(QuantizeScheme):
     (True, False)
     """
 
-    def __init__(self, preserve_sparsity=False, cluster_per_channel=False):
+    def __init__(self, preserve_sparsity: bool = False, cluster_per_channel: bool = False):
         for name, value in (("preserve_sparsity", preserve_sparsity), ("cluster_per_channel", cluster_per_channel)):
             if not isinstance(value, bool):
                 raise ValueError(f"Default8BitClusterPreserveQuantizeScheme: {name} must be a bool. Received: {name}={value!r}")
@@ -173,7 +175,7 @@ class Default8BitClusterPreserveQuantizeScheme(QuantizeScheme):
             cluster_per_channel=cluster_per_channel,
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"preserve_sparsity": self.preserve_sparsity, "cluster_per_channel": self.cluster_per_channel}
 
 
@@ -193,7 +195,7 @@ _BY_NAME = {
 }
 
 
-def get(identifier):
+def get(identifier: QuantizeScheme | str | None) -> QuantizeScheme:
     """Returns a scheme from an instance, a name (``"8bit"``, ``"16x8"``, ``"4bit"``) or ``None``.
 
     Example:

@@ -13,8 +13,10 @@ quantizes a float tensor entering the quantized part of the model, such as the
 model input; its range becomes the input scale of the TFLite file.
 """
 
+from typing import Any
 
 import keras
+import numpy as np
 
 from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
@@ -56,7 +58,7 @@ class QuantizeWrapper(SubstitutingWrapper):
 
     quantizes_wrapped_layer = True  # see quantize_layer.is_quantize_wrapper
 
-    def __init__(self, layer, quantize_config, **kwargs):
+    def __init__(self, layer: keras.layers.Layer, quantize_config: config_lib.QuantizeConfig | dict, **kwargs):
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(f"QuantizeWrapper wraps a keras layer. Received: layer={layer!r}")
         if isinstance(layer, keras.Model):
@@ -92,14 +94,14 @@ class QuantizeWrapper(SubstitutingWrapper):
         # The Concatenate that reads this layer's output (weak; see grid_links).
         self._concat_sink = None
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, **kwargs) -> Any:
         # A symbolic call (building the model, or loading it) shows the grids
         # around this layer: see kopt.quantization.grid_links.
         if args:
             grid_links.link(self, args[0])
         return super().__call__(*args, **kwargs)
 
-    def output_range(self):
+    def output_range(self) -> tuple[config_lib.quantizers_lib.Quantizer, dict[str, keras.Variable]] | None:
         """``(quantizer, range variables)`` that put this layer's output on its grid, or ``None``."""
         config = self.quantize_config
         concat = grid_links.concat_range(self)
@@ -127,7 +129,7 @@ class QuantizeWrapper(SubstitutingWrapper):
         twin = self._twin() if self._twin else None
         return twin if twin is not None and twin.built else self
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         if not self.layer.built:
             self.layer.build(input_shape)
         config = self.quantize_config
@@ -148,7 +150,7 @@ class QuantizeWrapper(SubstitutingWrapper):
         ]
         self.built = True
 
-    def call(self, inputs, *args, training=None, **kwargs):
+    def call(self, inputs: Any, *args, training: bool | None = None, **kwargs) -> Any:
         config = self.quantize_config
         owner = self._range_owner()
         if owner is not self:
@@ -360,7 +362,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             quantized[id(bias)] = integer_grid.to_grid(quantized[id(bias)], input_scale * weight_scale)
         return integer_grid.to_grid(inputs, input_scale)
 
-    def quantized_weights(self):
+    def quantized_weights(self) -> list[np.ndarray]:
         """The wrapped layer's weights as NumPy arrays, quantized ones on their grid."""
         quantized = {
             id(variable): quantizer(variable.value, False, ranges)
@@ -370,12 +372,12 @@ class QuantizeWrapper(SubstitutingWrapper):
         }
         return [keras.ops.convert_to_numpy(quantized.get(id(v), v.value)) for v in self.layer.weights]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = {"quantize_config": keras.saving.serialize_keras_object(self.quantize_config)}
         return {**super().get_config(), **config}
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "QuantizeWrapper":
         config = dict(config)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         quantize_config = keras.saving.deserialize_keras_object(config.pop("quantize_config"), custom_objects=custom_objects)
