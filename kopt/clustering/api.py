@@ -15,7 +15,7 @@ from tflite_export.export_hooks import register_export_hook
 __all__ = ["cluster_scope", "cluster_weights", "strip_clustering"]
 
 
-def cluster_scope():
+def cluster_scope() -> keras.saving.CustomObjectScope:
     """A ``custom_object_scope`` holding the clustering wrapper, for tfmot code that loads inside one.
 
     kopt registers its classes with Keras, so loading needs no scope; this exists
@@ -44,7 +44,7 @@ def cluster_weights(
     preserve_sparsity: bool = False,
     cluster_per_channel: bool = False,
     **kwargs,
-):
+) -> keras.layers.Layer | list[keras.layers.Layer] | keras.Model:
     """Makes a layer or model share ``number_of_clusters`` values per weight while it trains.
 
     Same names and meanings as ``tfmot.clustering.keras.cluster_weights``:

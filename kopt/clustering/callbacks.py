@@ -1,6 +1,7 @@
 """ClusteringSummaries: TensorBoard scalars that show what clustering does to each weight."""
 
 import os
+from typing import Any
 
 import keras
 import numpy as np
@@ -49,7 +50,7 @@ class ClusteringSummaries(keras.callbacks.Callback):
         self._writer = None
         self._batches_seen = 0
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._wrappers = [layer for layer in all_layers(self.model) if isinstance(layer, ClusterWeights)]
         if not self._wrappers:
             raise ValueError(
@@ -59,16 +60,16 @@ class ClusteringSummaries(keras.callbacks.Callback):
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "metrics"))
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches_seen += 1
         if self.cluster_update_freq == "batch":
             self._write()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.cluster_update_freq == "epoch":
             self._write()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:
             self._writer.flush()
 
@@ -85,11 +86,11 @@ class ClusteringSummaries(keras.callbacks.Callback):
                     _scalar(f"{prefix}/sparsity", float(np.mean(clustered == 0)), step)
         self._writer.flush()
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"log_dir": self.log_dir, "cluster_update_freq": self.cluster_update_freq}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "ClusteringSummaries":
         return cls(**config)
 
 

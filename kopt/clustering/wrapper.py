@@ -23,6 +23,7 @@ with no cross-replica traffic.
 """
 
 import numbers
+from typing import Any
 
 import keras
 import numpy as np
@@ -69,7 +70,7 @@ class ClusterWeights(SubstitutingWrapper):
         self,
         layer: keras.layers.Layer,
         number_of_clusters: int,
-        cluster_centroids_init="KMEANS_PLUS_PLUS",
+        cluster_centroids_init: centroids_lib.CentroidInitialization | str = "KMEANS_PLUS_PLUS",
         preserve_sparsity: bool = False,
         cluster_per_channel: bool = False,
         **kwargs,
@@ -95,7 +96,7 @@ class ClusterWeights(SubstitutingWrapper):
         kwargs["autocast"] = False
         super().__init__(layer, **kwargs)
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         if not self.layer.built:
             self.layer.build(input_shape)
         self.centroids, self.indices, self.sparsity_masks = [], [], []
@@ -157,7 +158,7 @@ class ClusterWeights(SubstitutingWrapper):
         return fit(values)
 
     @property
-    def clusterable_weights(self):
+    def clusterable_weights(self) -> list[keras.Variable]:
         """The wrapped layer's weight variables that are clustered."""
         return [weight for _, weight in clusterable.get_clusterable_weights(self.layer)]
 
@@ -185,16 +186,16 @@ class ClusterWeights(SubstitutingWrapper):
             values = ops.multiply(values, self.sparsity_masks[index].value)
         return values
 
-    def call(self, inputs, *args, training=None, **kwargs):
+    def call(self, inputs: Any, *args, training: bool | None = None, **kwargs) -> Any:
         clustered = {id(w): self._clustered(i, w, training) for i, w in enumerate(self.clusterable_weights)}
         return self.call_with_values(clustered, inputs, *args, training=training, **kwargs)
 
-    def clustered_weights(self):
+    def clustered_weights(self) -> list[np.ndarray]:
         """The wrapped layer's weights as NumPy arrays, clustered ones as inference sees them."""
         clustered = {id(w): self._clustered(i, w, False) for i, w in enumerate(self.clusterable_weights)}
         return [keras.ops.convert_to_numpy(clustered.get(id(v), v.value)) for v in self.layer.weights]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = {
             "number_of_clusters": self.number_of_clusters,
             "cluster_centroids_init": self.cluster_centroids_init.value,
@@ -204,7 +205,7 @@ class ClusterWeights(SubstitutingWrapper):
         return {**super().get_config(), **config}
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "ClusterWeights":
         config = dict(config)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         return cls(layer, **config)
