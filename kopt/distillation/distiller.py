@@ -104,18 +104,18 @@ class Distiller(keras.Model):
 
     def __init__(
         self,
-        student,
-        teacher,
+        student: keras.Model,
+        teacher: keras.Model,
         *,
-        alpha=0.1,
-        temperature=4.0,
-        distillation="soft",
-        student_loss_fn=None,
-        distillation_loss_fn=None,
-        feature_layers=None,
-        feature_weight=1.0,
-        allow_larger_student=False,
-        name="distiller",
+        alpha: float = 0.1,
+        temperature: float = 4.0,
+        distillation: str = "soft",
+        student_loss_fn: object = None,
+        distillation_loss_fn: object = None,
+        feature_layers: list[tuple[str, str]] | None = None,
+        feature_weight: float = 1.0,
+        allow_larger_student: bool = False,
+        name: str = "distiller",
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
@@ -166,10 +166,10 @@ class Distiller(keras.Model):
         self.feature_loss_tracker = keras.metrics.Mean(name="feature_loss") if self.feature_layers else None
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: object, training: bool | None = None) -> tf.Tensor:
         return self.student(inputs, training=training)
 
-    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
+    def compile(self, optimizer: keras.optimizers.Optimizer | str = "adam", loss: None = None, metrics: list | dict | None = None, **kwargs) -> None:
         """Configures training; the losses are the Distiller's own.
 
         Args:
@@ -188,7 +188,7 @@ class Distiller(keras.Model):
             )
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
-    def compile_from_config(self, config):
+    def compile_from_config(self, config: dict[str, object]) -> None:
         """Recompiles a loaded Distiller from its saved ``compile()`` arguments."""
         config = keras.saving.deserialize_keras_object(config)
         config.pop("loss", None)
@@ -198,7 +198,7 @@ class Distiller(keras.Model):
         self.optimizer.build(self.trainable_variables)
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         own = [self.total_loss_tracker, self.student_loss_tracker, self.distillation_loss_tracker]
         if self.feature_loss_tracker is not None:
             own.append(self.feature_loss_tracker)
@@ -206,7 +206,7 @@ class Distiller(keras.Model):
         # Keras' compile-time `loss` tracker would shadow ours under the same name.
         return own + [metric for metric in super().metrics if metric.name not in names]
 
-    def train_step(self, data):
+    def train_step(self, data: object) -> dict[str, object]:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         labels, teacher_logits = _split_targets(y)
         teacher_features = []
@@ -249,7 +249,7 @@ class Distiller(keras.Model):
         self._update_trackers(parts, batch_size)
         return self.compute_metrics(x, labels, student_logits, sample_weight=sample_weight)
 
-    def test_step(self, data):
+    def test_step(self, data: object) -> dict[str, object]:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         labels, _ = _split_targets(y)
         student_logits = self.student(x, training=False)
@@ -291,7 +291,7 @@ class Distiller(keras.Model):
         adapter_variables = [v for adapter in self.adapters for v in adapter.trainable_variables]
         return list(self.student.trainable_variables) + adapter_variables
 
-    def get_config(self):
+    def get_config(self) -> dict[str, object]:
         return {
             "name": self.name,
             "trainable": self.trainable,
@@ -310,7 +310,7 @@ class Distiller(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, object]) -> "Distiller":
         # The deserializers consume nested dicts; keep the caller's config intact.
         config = copy.deepcopy(config)
         trainable = config.pop("trainable", True)

@@ -10,6 +10,9 @@ student features and the teacher features. Keras' own ``FeatureDistillation``
 compares the two layers directly and so needs identical shapes.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 
 __all__ = ["FeatureAdapter", "feature_extractor", "feature_mse"]
@@ -42,7 +45,7 @@ class FeatureAdapter(keras.layers.Layer):
     (2, 4, 4, 8)
     """
 
-    def __init__(self, target_shape, identity=False, **kwargs):
+    def __init__(self, target_shape: Sequence[int], identity: bool = False, **kwargs):
         super().__init__(**kwargs)
         target_shape = tuple(target_shape) if isinstance(target_shape, (list, tuple)) else target_shape
         if (
@@ -59,7 +62,7 @@ class FeatureAdapter(keras.layers.Layer):
         self.resize = None
         self.projection = None
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         input_shape = tuple(input_shape)
         if len(input_shape) != len(self.target_shape) + 1:
             raise ValueError(
@@ -82,21 +85,21 @@ class FeatureAdapter(keras.layers.Layer):
             self.projection = keras.layers.Dense(self.target_shape[0], name="projection")
             self.projection.build(input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs: Any) -> Any:
         if self.identity:
             return inputs
         if self.resize is not None:
             inputs = self.resize(inputs)
         return self.projection(inputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         return (input_shape[0], *self.target_shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target_shape": list(self.target_shape), "identity": self.identity}
 
 
-def feature_mse(teacher_features, student_features):
+def feature_mse(teacher_features: Any, student_features: Any) -> Any:
     """Mean squared error over every element; no gradient reaches the teacher.
 
     Args:
@@ -116,7 +119,7 @@ def feature_mse(teacher_features, student_features):
     return keras.ops.mean(keras.ops.square(keras.ops.convert_to_tensor(student_features) - teacher_features))
 
 
-def feature_extractor(model, layer_names, *, who="model"):
+def feature_extractor(model: keras.Model, layer_names: Sequence[str], *, who: str = "model") -> keras.Model:
     """A model returning ``[model output, *outputs of layer_names]``, sharing ``model``'s layers.
 
     Args:

@@ -10,12 +10,14 @@ so the term is multiplied by ``T^2`` to keep its weight independent of ``T``:
 with ``s`` and ``t`` the student's and teacher's logits.
 """
 
+from typing import Any
+
 import keras
 
 __all__ = ["SoftTargetKL", "check_temperature", "soft_targets", "softened_kl_divergence"]
 
 
-def check_temperature(temperature, *, who="temperature"):
+def check_temperature(temperature: float, *, who: str = "temperature") -> float:
     """Raises ``ValueError`` unless ``temperature`` is a positive number.
 
     Args:
@@ -30,7 +32,7 @@ def check_temperature(temperature, *, who="temperature"):
     return float(temperature)
 
 
-def soft_targets(logits, temperature):
+def soft_targets(logits: Any, temperature: float) -> Any:
     """Class probabilities softened by ``temperature``: ``softmax(logits / T)``.
 
     Args:
@@ -51,7 +53,7 @@ def soft_targets(logits, temperature):
     return keras.ops.softmax(keras.ops.divide(keras.ops.convert_to_tensor(logits), temperature), axis=-1)
 
 
-def softened_kl_divergence(teacher_logits, student_logits, temperature):
+def softened_kl_divergence(teacher_logits: Any, student_logits: Any, temperature: float) -> Any:
     """Per-example ``T^2 * KL(softmax(t / T) || softmax(s / T))``.
 
     Computed from log-softmax, so it stays finite where a probability
@@ -108,12 +110,14 @@ class SoftTargetKL(keras.losses.Loss):
     1.8485
     """
 
-    def __init__(self, temperature=4.0, reduction="sum_over_batch_size", name="soft_target_kl"):
+    def __init__(
+        self, temperature: float = 4.0, reduction: str | None = "sum_over_batch_size", name: str = "soft_target_kl"
+    ):
         super().__init__(reduction=reduction, name=name)
         self.temperature = check_temperature(temperature)
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: Any, y_pred: Any) -> Any:
         return softened_kl_divergence(y_true, y_pred, self.temperature)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature}

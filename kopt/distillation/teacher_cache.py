@@ -19,7 +19,7 @@ from kopt.distillation.distiller import TEACHER_LOGITS
 __all__ = ["teacher_logits", "with_teacher_logits"]
 
 
-def teacher_logits(teacher, x, *, batch_size=256):
+def teacher_logits(teacher: keras.Model, x: np.ndarray | tf.Tensor, *, batch_size: int = 256) -> np.ndarray:
     """Runs ``teacher`` once over ``x`` in inference mode and returns its logits.
 
     Args:
@@ -45,7 +45,7 @@ def teacher_logits(teacher, x, *, batch_size=256):
     return np.asarray(teacher.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
 
 
-def with_teacher_logits(dataset, teacher):
+def with_teacher_logits(dataset: tf.data.Dataset, teacher: keras.Model) -> tf.data.Dataset:
     """Reads an ``(x, y)`` dataset once, running ``teacher`` on each batch.
 
     The result holds every example in memory, so later epochs read the logits
