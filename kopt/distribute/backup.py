@@ -22,6 +22,7 @@ worker and stops training with :class:`kopt.distribute.Preempted`
 import os
 import shutil
 import tempfile
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -60,7 +61,7 @@ class BackupAndRestore(keras.callbacks.Callback):
     100
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=True):
+    def __init__(self, backup_dir: str | os.PathLike, save_freq: str | int = "epoch", delete_checkpoint: bool = True):
         super().__init__()
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
             raise ValueError(f"BackupAndRestore: backup_dir must be a folder path. Received: backup_dir={backup_dir!r}")
@@ -76,19 +77,19 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._restored = None
         self._resume_taken = False
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"backup_dir": self.backup_dir, "save_freq": self.save_freq, "delete_checkpoint": self.delete_checkpoint}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "BackupAndRestore":
         return cls(**config)
 
-    def resume_point(self):
+    def resume_point(self) -> tuple[int, int] | None:
         """``(epoch, step)`` to resume at after a restore, else ``None``."""
         self._resume_taken = True
         return self._restored
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         model = self.model
         if model.optimizer is not None and not model.optimizer.built:
             # Slots must exist for the checkpoint to restore them.
@@ -122,7 +123,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._watch = SigtermWatch()
         self._watch.start()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._restored is not None and not self._resume_taken:
             raise RuntimeError(
                 f"BackupAndRestore restored a backup from epoch {self._restored[0]}, step {self._restored[1]} "
@@ -131,7 +132,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             )
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self._watch.agreed(self.model.distribute_strategy, self._info.num_workers):
             self._save(self._epoch, batch + 1)
             self.stop_watching()
@@ -142,16 +143,16 @@ class BackupAndRestore(keras.callbacks.Callback):
         if self._steps_since_save >= self.save_freq:
             self._save(self._epoch, batch + 1)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._save(epoch + 1, 0)
 
-    def stop_watching(self):
+    def stop_watching(self) -> None:
         """Gives SIGTERM back its previous handler; :func:`kopt.distribute.fit` calls it however training ends."""
         watch = getattr(self, "_watch", None)
         if watch is not None:
             watch.stop()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self.stop_watching()
         if not self._info.is_chief:
             shutil.rmtree(self._scratch, ignore_errors=True)

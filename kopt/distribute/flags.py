@@ -4,15 +4,20 @@
 build the strategy with :func:`strategy_from_flags`.
 """
 
+from typing import TYPE_CHECKING
+
 from absl import flags
 
 from kopt.distribute.strategies import STRATEGIES
 from kopt.distribute.strategies import make_strategy
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 __all__ = ["define_flags", "strategy_from_flags"]
 
 
-def define_flags(flag_values=flags.FLAGS):
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines ``--strategy``, ``--num_gpus`` and ``--tpu`` on ``flag_values``.
 
     Calling it again on the same ``flag_values`` does nothing, so several modules
@@ -46,7 +51,7 @@ def define_flags(flag_values=flags.FLAGS):
     )
 
 
-def strategy_from_flags(flag_values=flags.FLAGS):
+def strategy_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> "tf.distribute.Strategy":
     """Returns :func:`kopt.distribute.make_strategy` of the parsed flags.
 
     Raises:

@@ -26,7 +26,7 @@ class Preempted(RuntimeError):
         backup_dir: Where the backup is.
     """
 
-    def __init__(self, epoch, step, backup_dir):
+    def __init__(self, epoch: int, step: int, backup_dir: str):
         self.epoch, self.step, self.backup_dir = epoch, step, backup_dir
         super().__init__(
             f"Stopped by SIGTERM in epoch {epoch + 1} after step {step}; the backup in {backup_dir!r} holds "

@@ -32,7 +32,7 @@ class WorkerInfo:
             type ``chief``, or worker 0 where the cluster has no chief.
     """
 
-    def __init__(self, num_workers=1, index=0, is_chief=True):
+    def __init__(self, num_workers: int = 1, index: int = 0, is_chief: bool = True):
         self.num_workers = num_workers
         self.index = index
         self.is_chief = is_chief
@@ -41,7 +41,7 @@ class WorkerInfo:
         return f"WorkerInfo(num_workers={self.num_workers}, index={self.index}, is_chief={self.is_chief})"
 
 
-def worker_info(tf_config=None):
+def worker_info(tf_config: str | None = None) -> WorkerInfo:
     """Parses ``TF_CONFIG`` (or the given JSON text) into a :class:`WorkerInfo`.
 
     Args:
@@ -80,7 +80,9 @@ def worker_info(tf_config=None):
     return WorkerInfo(num_workers=chiefs + workers, index=index, is_chief=is_chief)
 
 
-def make_strategy(name="default", *, num_gpus=None, tpu=None):
+def make_strategy(
+    name: str = "default", *, num_gpus: int | None = None, tpu: str | None = None
+) -> tf.distribute.Strategy:
     """Returns the ``tf.distribute.Strategy`` called ``name``.
 
     Build and compile models inside ``strategy.scope()``; train with

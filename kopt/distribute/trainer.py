@@ -22,6 +22,7 @@ callbacks and :class:`kopt.distribute.BackupAndRestore`.
 """
 
 import sys
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
@@ -30,16 +31,16 @@ __all__ = ["fit", "progress_verbosity"]
 
 
 def fit(
-    model,
-    dataset,
+    model: keras.Model,
+    dataset: tf.data.Dataset,
     *,
-    epochs=1,
-    steps_per_epoch=None,
-    callbacks=None,
-    validation_data=None,
-    initial_epoch=0,
-    verbose="auto",
-):
+    epochs: int = 1,
+    steps_per_epoch: int | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
+    validation_data: tf.data.Dataset | None = None,
+    initial_epoch: int = 0,
+    verbose: str | int = "auto",
+) -> keras.callbacks.History:
     """Trains ``model`` on ``dataset`` under the strategy it was built in.
 
     Args:
