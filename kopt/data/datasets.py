@@ -35,7 +35,15 @@ _TFDS_ALIASES = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "cifar10": 
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def load_dataset(dataset="digits", *, batch_size=64, data_dir=None, download=False, seed=0, num_classes=None):
+def load_dataset(
+    dataset: str = "digits",
+    *,
+    batch_size: int = 64,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    seed: int = 0,
+    num_classes: int | None = None,
+) -> tuple[tf.data.Dataset, tf.data.Dataset, DatasetInfo]:
     """Loads an image-classification dataset as batched ``tf.data.Dataset`` objects.
 
     Args:

@@ -1,6 +1,7 @@
 """The description of a loaded dataset that models and reports read."""
 
 import dataclasses
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +24,7 @@ class DatasetInfo:
     test_examples: int | None
     source: str
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Returns the info as a JSON-friendly dict."""
         data = dataclasses.asdict(self)
         data["input_shape"] = list(self.input_shape)

@@ -1,6 +1,8 @@
 """Turns a model setting (a built-in name or a ``.keras`` path) into a checked classifier."""
 
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 
@@ -13,7 +15,7 @@ BUILTIN_MODELS = {"small_cnn": small_cnn, "tiny_cnn": tiny_cnn, "tiny_mlp": tiny
 _MODEL_SUFFIXES = (".keras", ".h5")
 
 
-def get_model(model, input_shape, num_classes):
+def get_model(model: str, input_shape: Sequence[int], num_classes: int) -> keras.Model:
     """Builds a built-in model or loads a saved one, and checks it fits the data.
 
     Args:
@@ -56,7 +58,9 @@ def get_model(model, input_shape, num_classes):
     return loaded
 
 
-def check_classifier(model, input_shape, num_classes, *, key="model", value=None):
+def check_classifier(
+    model: keras.Model, input_shape: Sequence[int], num_classes: int, *, key: str = "model", value: Any = None
+) -> None:
     """Raises ``ConfigError`` unless ``model`` maps the images to class scores.
 
     Args:
@@ -93,7 +97,7 @@ def check_classifier(model, input_shape, num_classes, *, key="model", value=None
         )
 
 
-def outputs_probabilities(model):
+def outputs_probabilities(model: keras.Model) -> bool:
     """Whether the model's output layer applies softmax (else it emits logits).
 
     Args:

@@ -1,11 +1,13 @@
 """The built-in small convolutional classifier that kopt-optimize trains by default."""
 
+from collections.abc import Sequence
+
 import keras
 
 from kopt.models.arguments import check_classifier_arguments
 
 
-def small_cnn(input_shape, num_classes, *, name="small_cnn"):
+def small_cnn(input_shape: Sequence[int], num_classes: int, *, name: str = "small_cnn") -> keras.Model:
     """A small CNN for image classification that suits every kopt technique.
 
     Three 3x3 convolutions (16, 32, 64 filters, ReLU) with 2x2 max pooling, then a

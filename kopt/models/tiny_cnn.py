@@ -1,11 +1,13 @@
 """A tiny convolutional classifier: the default student for distillation."""
 
+from collections.abc import Sequence
+
 import keras
 
 from kopt.models.arguments import check_classifier_arguments
 
 
-def tiny_cnn(input_shape, num_classes, *, name="tiny_cnn"):
+def tiny_cnn(input_shape: Sequence[int], num_classes: int, *, name: str = "tiny_cnn") -> keras.Model:
     """A CNN with about a fiftieth of ``small_cnn``'s parameters on 28x28 images.
 
     Two 3x3 convolutions (4 and 8 filters, ReLU), each followed by 2x2 max pooling

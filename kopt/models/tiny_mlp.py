@@ -1,11 +1,15 @@
 """A tiny multilayer perceptron: a student that can overfit a small training set."""
 
+from collections.abc import Sequence
+
 import keras
 
 from kopt.models.arguments import check_classifier_arguments
 
 
-def tiny_mlp(input_shape, num_classes, *, units=28, name="tiny_mlp"):
+def tiny_mlp(
+    input_shape: Sequence[int], num_classes: int, *, units: int = 28, name: str = "tiny_mlp"
+) -> keras.Model:
     """One hidden ReLU layer of ``units`` on the flattened image, then ``num_classes`` logits.
 
     On 28x28 MNIST images it has 22,270 parameters, under a tenth of
