@@ -7,6 +7,7 @@ learning-rate schedule and callbacks it names.
 
 import dataclasses
 import math
+from typing import Any
 
 from kopt.errors import ConfigError
 
@@ -57,7 +58,7 @@ class TrainingConfig:
     warmup_epochs: int = 0
     early_stopping_patience: int | None = None
 
-    def validate(self, prefix=""):
+    def validate(self, prefix: str = "") -> "TrainingConfig":
         """Returns ``self``, or raises :class:`kopt.ConfigError` naming ``prefix + key``.
 
         Args:
@@ -93,17 +94,17 @@ class TrainingConfig:
         return self
 
     @property
-    def needs_validation(self):
+    def needs_validation(self) -> bool:
         """Whether training reads a validation set (plateau schedule, early stopping)."""
         return self.lr_schedule == "plateau" or self.early_stopping_patience is not None
 
-    def resolved_momentum(self):
+    def resolved_momentum(self) -> float | None:
         """The momentum the optimizer gets: the given one or the optimizer's default."""
         if self.momentum is not None:
             return float(self.momentum)
         return DEFAULT_MOMENTUM.get(self.optimizer)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Returns the settings as JSON-friendly plain data."""
         return dataclasses.asdict(self)
 

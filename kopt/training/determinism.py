@@ -8,7 +8,7 @@ from kopt.training.config import require_int
 __all__ = ["make_reproducible"]
 
 
-def make_reproducible(seed, *, deterministic=True):
+def make_reproducible(seed: int, *, deterministic: bool = True) -> None:
     """Seeds Python, NumPy, TensorFlow and Keras; optionally makes TensorFlow's ops deterministic.
 
     With the same seed, a run on the same machine and versions repeats exactly:

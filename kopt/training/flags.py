@@ -27,7 +27,7 @@ FLAG_NAMES = (
 )
 
 
-def define_flags(flag_values=flags.FLAGS):
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     """Defines the training flags of :data:`FLAG_NAMES` on ``flag_values``.
 
     Calling it again on the same ``flag_values`` does nothing. ``--epochs``,
@@ -83,7 +83,9 @@ def define_flags(flag_values=flags.FLAGS):
     )
 
 
-def config_from_flags(*, epochs, learning_rate, flag_values=flags.FLAGS):
+def config_from_flags(
+    *, epochs: int, learning_rate: float, flag_values: flags.FlagValues = flags.FLAGS
+) -> TrainingConfig:
     """Returns the :class:`kopt.training.TrainingConfig` of the parsed flags.
 
     Args:

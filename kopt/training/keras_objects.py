@@ -2,13 +2,16 @@
 
 import keras
 
+from kopt.training.config import TrainingConfig
 from kopt.training.optimizers import get_optimizer
 from kopt.training.schedules import learning_rate_schedule
 
 __all__ = ["training_objects"]
 
 
-def training_objects(config, *, steps_per_epoch, early_stopping_from_epoch=0):
+def training_objects(
+    config: TrainingConfig, *, steps_per_epoch: int, early_stopping_from_epoch: int = 0
+) -> tuple[keras.optimizers.Optimizer, list[keras.callbacks.Callback]]:
     """The optimizer and callbacks for ``model.compile`` and ``model.fit``.
 
     Args:

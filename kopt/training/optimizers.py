@@ -19,7 +19,13 @@ from kopt.training.config import TrainingConfig
 __all__ = ["get_optimizer"]
 
 
-def get_optimizer(name, learning_rate, *, momentum=None, weight_decay=None):
+def get_optimizer(
+    name: str,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    *,
+    momentum: float | None = None,
+    weight_decay: float | None = None,
+) -> keras.optimizers.Optimizer:
     """Returns the Keras optimizer ``name`` stands for.
 
     Args:

@@ -11,6 +11,7 @@ same as without mixed precision.
 """
 
 import contextlib
+from collections.abc import Iterator
 
 import keras
 
@@ -24,7 +25,7 @@ PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 
 
 @contextlib.contextmanager
-def precision_policy(name):
+def precision_policy(name: str) -> Iterator[None]:
     """Sets Keras' global dtype policy for the ``with`` block, then restores it.
 
     Args:
@@ -51,7 +52,7 @@ def precision_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def to_float32(model):
+def to_float32(model: keras.Model) -> keras.Model:
     """Returns ``model`` itself if every layer computes in float32, else a float32 copy.
 
     The copy has the same architecture and weights with every layer's dtype

@@ -17,6 +17,8 @@ With ``warmup_epochs``, the rate first rises linearly over that many epochs
 the schedule then runs over the remaining steps.
 """
 
+from typing import Any
+
 import keras
 
 from kopt.training.config import TrainingConfig  # noqa: F401 (the doctests use it)
@@ -55,7 +57,7 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
     [0.025, 0.05, 0.1, 0.1]
     """
 
-    def __init__(self, schedule, warmup_steps):
+    def __init__(self, schedule: keras.optimizers.schedules.LearningRateSchedule | float, warmup_steps: int):
         if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
             if isinstance(schedule, bool) or not isinstance(schedule, (int, float)) or not schedule > 0:
                 raise ValueError(
@@ -73,28 +75,30 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
             return keras.ops.convert_to_tensor(self.schedule, "float32")
         return keras.ops.cast(self.schedule(step), "float32")
 
-    def __call__(self, step):
+    def __call__(self, step: Any) -> Any:
         step = keras.ops.cast(step, "float32")
         target = self._after(keras.ops.zeros((), "float32"))
         warming = target * (step + 1.0) / float(self.warmup_steps)
         after = self._after(keras.ops.maximum(step - float(self.warmup_steps), 0.0))
         return keras.ops.where(step < float(self.warmup_steps), warming, after)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         schedule = self.schedule
         if not isinstance(schedule, float):
             schedule = keras.saving.serialize_keras_object(schedule)
         return {"schedule": schedule, "warmup_steps": self.warmup_steps}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> "WarmupSchedule":
         config = dict(config)
         if isinstance(config["schedule"], dict):
             config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(**config)
 
 
-def learning_rate_schedule(config, *, steps_per_epoch):
+def learning_rate_schedule(
+    config: TrainingConfig, *, steps_per_epoch: int
+) -> tuple[float | keras.optimizers.schedules.LearningRateSchedule, list[keras.callbacks.Callback]]:
     """The learning rate (or schedule) and callbacks that ``config`` asks for.
 
     Args:

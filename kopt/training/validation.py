@@ -45,7 +45,9 @@ def split_arrays(images, labels, fraction, *, seed=None, key="validation_split")
     return (images[keep], labels[keep]), (images[hold], labels[hold])
 
 
-def split_validation(train, fraction, *, batch_size, seed=0):
+def split_validation(
+    train: tf.data.Dataset, fraction: float, *, batch_size: int, seed: int = 0
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """Splits a batched ``(images, labels)`` training dataset into train and validation.
 
     The dataset is read once, in the order its first pass gives (for kopt's
