@@ -18,12 +18,17 @@ import json
 import os
 import tempfile
 import unittest
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
 
 
-def run_serialization_test(obj, *, init_kwargs=None, required_package="kopt"):
+def run_serialization_test(
+    obj: Any, *, init_kwargs: dict[str, Any] | None = None, required_package: str | None = "kopt"
+) -> Any:
     """Round-trips ``obj`` through ``get_config`` and through JSON; returns the copy.
 
     Checks that ``from_config(get_config())`` rebuilds an object of the same type
@@ -68,7 +73,9 @@ def run_serialization_test(obj, *, init_kwargs=None, required_package="kopt"):
     return restored
 
 
-def run_model_saving_test(model, input_data, *, atol=1e-6, rtol=1e-6):
+def run_model_saving_test(
+    model: keras.Model, input_data: Any, *, atol: float = 1e-6, rtol: float = 1e-6
+) -> keras.Model:
     """Saves ``model`` as ``.keras``, loads it with no ``custom_objects``, compares.
 
     Checks that the loaded model has the same class, the same weights (names, shapes,
@@ -97,16 +104,16 @@ def run_model_saving_test(model, input_data, *, atol=1e-6, rtol=1e-6):
 
 
 def run_layer_test(
-    layer_cls,
-    init_kwargs,
-    input_data,
+    layer_cls: type[keras.layers.Layer] | Callable[..., keras.layers.Layer],
+    init_kwargs: dict[str, Any],
+    input_data: np.ndarray,
     *,
-    expected_output_shape=None,
-    expected_num_trainable_weights=None,
-    expected_num_non_trainable_weights=None,
-    run_training_step=True,
-    required_package="kopt",
-):
+    expected_output_shape: Sequence[int | None] | None = None,
+    expected_num_trainable_weights: int | None = None,
+    expected_num_non_trainable_weights: int | None = None,
+    run_training_step: bool = True,
+    required_package: str | None = "kopt",
+) -> keras.layers.Layer:
     """The whole check of a layer class in one call.
 
     Builds the layer with ``init_kwargs``, calls it on ``input_data``, checks the
@@ -163,13 +170,19 @@ def run_layer_test(
 class TestCase(unittest.TestCase):
     """``unittest.TestCase`` with the kopt checks as methods (pytest runs it too)."""
 
-    def run_serialization_test(self, obj, **kwargs):
+    def run_serialization_test(self, obj: Any, **kwargs) -> Any:
         return run_serialization_test(obj, **kwargs)
 
-    def run_model_saving_test(self, model, input_data, **kwargs):
+    def run_model_saving_test(self, model: keras.Model, input_data: Any, **kwargs) -> keras.Model:
         return run_model_saving_test(model, input_data, **kwargs)
 
-    def run_layer_test(self, layer_cls, init_kwargs, input_data, **kwargs):
+    def run_layer_test(
+        self,
+        layer_cls: type[keras.layers.Layer] | Callable[..., keras.layers.Layer],
+        init_kwargs: dict[str, Any],
+        input_data: np.ndarray,
+        **kwargs,
+    ) -> keras.layers.Layer:
         return run_layer_test(layer_cls, init_kwargs, input_data, **kwargs)
 
 
