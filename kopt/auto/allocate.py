@@ -36,6 +36,7 @@ Example:
 import dataclasses
 import heapq
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import logging
@@ -43,6 +44,9 @@ from absl import logging
 from kopt.auto.sensitivity import SensitivityTable
 from kopt.auto.size import SizeModel
 from kopt.pruning import schedules as schedules_lib
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["Allocation", "allocate", "uniform_allocation"]
 
@@ -115,8 +119,8 @@ def allocate(
     *,
     target_sparsity: float | None = None,
     target_gzip_kb: float | None = None,
-    model=None,
-    calibration=None,
+    model: "keras.Model | None" = None,
+    calibration: np.ndarray | None = None,
     fragile_drop: float | None = None,
 ) -> Allocation:
     """Chooses per-layer sparsities reaching a global target with the least predicted loss.

@@ -15,6 +15,9 @@ Example:
 """
 
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 
 from kopt.training.validation import split_arrays
@@ -22,7 +25,9 @@ from kopt.training.validation import split_arrays
 __all__ = ["as_arrays", "canonical_order", "split_validation"]
 
 
-def as_arrays(data, *, name: str = "data") -> tuple:
+def as_arrays(
+    data: tuple[np.ndarray, np.ndarray] | Iterable[tuple[Any, Any]], *, name: str = "data"
+) -> tuple[np.ndarray, np.ndarray]:
     """Returns ``(images, labels)`` NumPy arrays from arrays or a batched dataset.
 
     Args:
@@ -58,7 +63,9 @@ def as_arrays(data, *, name: str = "data") -> tuple:
     return images.astype(np.float32, copy=False), labels.astype(np.int64, copy=False)
 
 
-def split_validation(data, fraction: float, *, seed: int = 0) -> tuple:
+def split_validation(
+    data: tuple[np.ndarray, np.ndarray] | Iterable[tuple[Any, Any]], fraction: float, *, seed: int = 0
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Carves a validation split out of training data, at random but reproducibly.
 
     Args:
@@ -78,7 +85,7 @@ def split_validation(data, fraction: float, *, seed: int = 0) -> tuple:
     return split_arrays(images, labels, fraction, seed=seed, key="fraction")
 
 
-def canonical_order(images, labels) -> tuple:
+def canonical_order(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorts examples into an order that depends on their content only.
 
     A shuffled dataset yields its examples in a different order on each pass;

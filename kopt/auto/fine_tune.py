@@ -18,6 +18,8 @@ Example:
 """
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -44,7 +46,7 @@ def prune_and_fine_tune(
     learning_rate: float = 1e-3,
     criterion: str = "magnitude",
     seed: int = 0,
-    loss=None,
+    loss: str | keras.losses.Loss | Callable[..., Any] | None = None,
     verbose: int = 0,
 ) -> keras.Model:
     """Prunes ``model`` to per-layer ``sparsities`` while fine-tuning; returns it stripped.

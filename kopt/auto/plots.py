@@ -14,15 +14,20 @@ True
 """
 
 import io
+from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from tflite_export.atomic import atomic_write_bytes
 
+if TYPE_CHECKING:
+    from kopt.auto.sensitivity import SensitivityTable
+
 __all__ = ["plot_pareto", "plot_sensitivity"]
 
 
-def plot_sensitivity(table, path: str) -> str:
+def plot_sensitivity(table: "SensitivityTable", path: str) -> str:
     """Draws a :class:`kopt.auto.SensitivityTable` as a heatmap of accuracy drops.
 
     Rows are layers (with their weight counts), columns the sparsity levels and
@@ -58,7 +63,14 @@ def plot_sensitivity(table, path: str) -> str:
     return _save(figure, path)
 
 
-def plot_pareto(points: list, float_accuracy: float, max_accuracy_drop: float, path: str, *, best_step=None) -> str:
+def plot_pareto(
+    points: list[dict[str, Any]],
+    float_accuracy: float,
+    max_accuracy_drop: float,
+    path: str,
+    *,
+    best_step: int | None = None,
+) -> str:
     """Draws every tried point as accuracy against gzipped int8 file size.
 
     Args:

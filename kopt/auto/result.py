@@ -12,11 +12,13 @@ import dataclasses
 import hashlib
 import json
 import numbers
+from typing import Any
 
 import keras
 import numpy as np
 
 from kopt.auto.sensitivity import SensitivityTable
+from kopt.auto.state import RunState
 from kopt.pruning.masks import CRITERIA
 
 __all__ = ["ALLOCATIONS", "CompressResult", "check_compress_arguments", "run_key"]
@@ -61,7 +63,7 @@ class CompressResult:
     files: dict
 
     @classmethod
-    def from_state(cls, state, data) -> "CompressResult":
+    def from_state(cls, state: RunState, data: dict[str, Any]) -> "CompressResult":
         """Builds the result of a finished search from its committed state."""
         best = data["points"][data["best"]["step"]]
         return cls(

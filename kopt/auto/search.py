@@ -30,8 +30,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
 
 import keras
+import numpy as np
 from absl import logging
 
 from kopt.auto import measure
@@ -58,26 +63,26 @@ DEFAULT_STEPS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95)
 
 def compress(
     model: keras.Model,
-    train_data,
-    val_data,
+    train_data: tuple[np.ndarray, np.ndarray] | Iterable[tuple[Any, Any]],
+    val_data: tuple[np.ndarray, np.ndarray] | Iterable[tuple[Any, Any]],
     *,
     max_accuracy_drop: float = 0.5,
     target_sparsity: float | None = None,
     target_gzip_kb: float | None = None,
-    steps=DEFAULT_STEPS,
+    steps: Sequence[float] = DEFAULT_STEPS,
     epochs: int = 2,
     batch_size: int = 128,
     learning_rate: float = 1e-3,
     criterion: str = "magnitude",
     allocation: str = "sensitivity",
     fragile_drop: float | None = None,
-    sensitivity_sparsities=DEFAULT_SPARSITIES,
+    sensitivity_sparsities: Sequence[float] = DEFAULT_SPARSITIES,
     time_budget: float | None = None,
     output_dir: str | None = None,
     calibration_examples: int = 256,
     seed: int = 0,
     verbose: int = 1,
-    on_step=None,
+    on_step: Callable[[dict[str, Any]], Any] | None = None,
 ) -> CompressResult:
     """Returns the smallest model found whose int8 accuracy stays within the budget.
 

@@ -30,6 +30,9 @@ import numbers
 import os
 import time
 import zlib
+from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -144,10 +147,10 @@ class SensitivityTable:
 
 def sensitivity(
     model: keras.Model,
-    val_data,
+    val_data: tuple[np.ndarray, np.ndarray] | Iterable[tuple[Any, Any]],
     *,
-    sparsities=DEFAULT_SPARSITIES,
-    bits=DEFAULT_BITS,
+    sparsities: Sequence[float] = DEFAULT_SPARSITIES,
+    bits: Sequence[int] = DEFAULT_BITS,
     criterion: str = "magnitude",
     cache_path: str | None = None,
     batch_size: int = 512,

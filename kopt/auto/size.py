@@ -58,7 +58,7 @@ class SizeModel:
         fixed_bytes: The part of it that pruning does not change.
     """
 
-    def __init__(self, model: keras.Model, calibration, *, criterion: str = "magnitude"):
+    def __init__(self, model: keras.Model, calibration: np.ndarray, *, criterion: str = "magnitude"):
         if criterion not in masks.CRITERIA:
             raise ValueError(f"criterion must be one of {masks.CRITERIA}. Received: criterion={criterion!r}")
         self.criterion = criterion
