@@ -1,0 +1,194 @@
+"""Is int8 faster than float? Latency of real architectures' files, XNNPACK on and off (issue 25).
+
+Usage::
+
+    python -m benchmarks.int8_latency                      # the three default cases
+    python -m benchmarks.int8_latency --cases=mobilenet_v2_035_96 --rounds=9
+
+Each case is a ``keras.applications`` network built with ``weights=None`` (latency
+does not depend on the weights' values) at a small input size. It is converted
+four ways: float32; kopt's QAT int8 (``kopt.quantization.quantize_model``, ranges
+calibrated on 32 random images without training, ``tflite_export.convert(mode="int8")``,
+float input and output); the converter's PTQ int8 (per-channel weights, the
+default); and the converter's PTQ int8 with per-tensor weights. Every file is
+timed in LiteRT with its default XNNPACK delegate and with the builtin kernels
+only, 1 thread, batch 1, all files and both settings taking turns in each round;
+the figure is the median over rounds of each round's mean, and ratios divide by
+float32 with XNNPACK. The CPU's vector extensions are recorded beside the
+figures: int8 speed under XNNPACK depends on them (AVX512-VNNI, AVX-VNNI).
+Results: ``benchmarks/results/int8_latency.json`` and the ``int8_latency``
+section of BENCHMARKS.md.
+"""
+
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+import tflite_export  # noqa: E402
+from benchmarks import machine  # noqa: E402
+from benchmarks import markdown  # noqa: E402
+from kopt import quantization  # noqa: E402
+from tflite_export.atomic import atomic_write_json  # noqa: E402
+
+__all__ = ["CASES", "FILES", "cpu_extensions", "measure", "report"]
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# name -> (builder, input side, calls per file per round)
+CASES = {
+    "mobilenet_v2_035_32": (lambda side: keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10), 32, 400),  # noqa: E501
+    "mobilenet_v2_035_96": (lambda side: keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10), 96, 200),  # noqa: E501
+    "resnet50_64": (lambda side: keras.applications.ResNet50(input_shape=(side, side, 3), weights=None, classes=10), 64, 10),  # noqa: E501
+}
+FILES = ("float32", "kopt_qat_int8", "converter_int8", "converter_int8_per_tensor")
+_EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def cpu_extensions(cpuinfo_path="/proc/cpuinfo"):
+    """The vector extensions int8 kernels use that this CPU has, as listed in /proc/cpuinfo."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8") as handle:
+            words = set(handle.read().split())
+    except OSError:
+        return []
+    return [name for name in _EXTENSIONS if name in words]
+
+
+def _convert(model, side, workdir):
+    """The four files of ``model``; ``{kind: path}``."""
+    images = np.random.default_rng(0).random((32, side, side, 3), np.float32)
+    paths = {kind: os.path.join(workdir, f"{model.name}-{kind}.tflite") for kind in FILES}
+    tflite_export.convert(model, paths["float32"])
+    qat = quantization.quantize_model(model)
+    quantization.calibrate(qat, images)
+    tflite_export.convert(qat, paths["kopt_qat_int8"], mode="int8")
+    tflite_export.convert(model, paths["converter_int8"], mode="int8", representative_dataset=images)
+    _convert_per_tensor(model, images, paths["converter_int8_per_tensor"])
+    return paths
+
+
+def _convert_per_tensor(model, images, path):
+    import tensorflow as tf
+
+    saved_model = os.path.join(os.path.dirname(path), "per_tensor_saved_model")
+    model.export(saved_model, format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([images[i : i + 1]] for i in range(len(images)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter._experimental_disable_per_channel = True  # the converter's only switch for it
+    with open(path, "wb") as handle:
+        handle.write(converter.convert())
+
+
+def _interpreter(path, xnnpack):
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import OpResolverType
+
+    options = {} if xnnpack else {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+    interpreter = Interpreter(model_path=path, num_threads=1, **options)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    example = np.random.default_rng(1).random(detail["shape"]).astype(detail["dtype"])
+    interpreter.set_tensor(detail["index"], example)
+    interpreter.invoke()  # the first call prepares the delegate
+    return interpreter
+
+
+def measure(case, rounds):
+    """One row: each file's size and median milliseconds, XNNPACK on and off, and the ratios."""
+    build, side, calls = CASES[case]
+    keras.utils.set_random_seed(0)
+    model = build(side)
+    with tempfile.TemporaryDirectory(prefix="kopt-int8-latency-") as workdir:
+        paths = _convert(model, side, workdir)
+        timed = {(kind, xnnpack): _interpreter(paths[kind], xnnpack) for kind in FILES for xnnpack in (True, False)}
+        per_round = {key: [] for key in timed}
+        for _ in range(rounds):
+            for key, interpreter in timed.items():
+                start = time.perf_counter()
+                for _ in range(calls):
+                    interpreter.invoke()
+                per_round[key].append(1000 * (time.perf_counter() - start) / calls)
+        row = {"case": case, "input": f"{side}x{side}", "params": int(model.count_params()), "calls": calls}
+        for kind in FILES:
+            row[f"{kind}_kib"] = round(os.path.getsize(paths[kind]) / 1024, 1)
+            row[f"{kind}_fully_integer"] = "n/a" if kind == "float32" else tflite_export.is_fully_integer(paths[kind])[0]
+    reference = float(np.median(per_round[("float32", True)]))
+    for (kind, xnnpack), values in per_round.items():
+        label = "xnnpack" if xnnpack else "builtin"
+        row[f"{kind}_{label}_ms"] = round(float(np.median(values)), 4)
+        row[f"{kind}_{label}_ratio"] = round(float(np.median(values)) / reference, 3)
+    return row
+
+
+def report(document):
+    """The BENCHMARKS.md section."""
+    lines = [
+        "## Is int8 faster than float? Real architectures, XNNPACK on and off (issue 25)",
+        "",
+        f"Written by `{document['command']}` on {document['machine']}; CPU extensions: "
+        f"{', '.join(document['cpu_extensions']) or 'none of those listed'}. Untrained `keras.applications` "
+        "networks (`weights=None`, 10 classes; latency does not depend on weight values), converted four ways: "
+        "float32, kopt's QAT int8 (ranges calibrated on 32 random images, no training), the converter's PTQ "
+        "int8 (per-channel) and the converter's PTQ int8 with per-tensor weights; float input and output "
+        "throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK delegate and with the builtin "
+        f"kernels only; all eight (file, setting) pairs take turns in each of {document['rounds']} rounds, "
+        "the figure is the median of the rounds' means. Ratio = milliseconds / float32 with XNNPACK "
+        "(below 1: faster than the float file).",
+        "",
+        "| case | input | file | KiB | fully integer | XNNPACK ms | ratio | builtin ms | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in document["rows"]:
+        for kind in FILES:
+            lines.append(
+                f"| {row['case']} | {row['input']} | {kind} | {row[f'{kind}_kib']} | {row[f'{kind}_fully_integer']} "
+                f"| {row[f'{kind}_xnnpack_ms']} | {row[f'{kind}_xnnpack_ratio']} "
+                f"| {row[f'{kind}_builtin_ms']} | {row[f'{kind}_builtin_ratio']} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    cases = flags.FLAGS.cases
+    unknown = [case for case in cases if case not in CASES]
+    if unknown:
+        raise app.UsageError(f"--cases must be among {', '.join(CASES)}. Received: --cases={','.join(cases)}")
+    start_machine = machine.describe_machine()
+    rows = []
+    for case in cases:
+        rows.append(measure(case, flags.FLAGS.rounds))
+        logging.info("%s", rows[-1])
+    command = "python -m benchmarks.int8_latency" + (
+        f" --cases={','.join(cases)}" if cases != list(CASES) else ""
+    ) + (f" --rounds={flags.FLAGS.rounds}" if flags.FLAGS.rounds != 7 else "")
+    document = {
+        "command": command,
+        "machine": machine.one_line(start_machine, load_at_end=machine.load_average()),
+        "cpu_extensions": cpu_extensions(),
+        "rounds": flags.FLAGS.rounds,
+        "rows": rows,
+    }
+    atomic_write_json(flags.FLAGS.output, document)
+    body = report(document)
+    print(body)
+    markdown.write_section(flags.FLAGS.markdown, "int8_latency", body)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_list("cases", list(CASES), f"Cases to measure, any of {', '.join(CASES)}.")
+    flags.DEFINE_integer("rounds", 7, "Rounds in which every file takes its turn.", lower_bound=1)
+    flags.DEFINE_string(
+        "output", os.path.join(_ROOT, "benchmarks", "results", "int8_latency.json"), "JSON results file."
+    )
+    flags.DEFINE_string("markdown", os.path.join(_ROOT, "BENCHMARKS.md"), "Markdown file whose section is rewritten.")
+    app.run(main)

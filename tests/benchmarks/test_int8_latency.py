@@ -1,0 +1,39 @@
+"""The int8 latency benchmark on a tiny network: four files, both settings, ratios to float."""
+
+import os
+import sys
+
+import keras
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from benchmarks import int8_latency  # noqa: E402
+
+
+def _tiny(side):
+    return keras.Sequential([
+        keras.Input((side, side, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.DepthwiseConv2D(3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4),
+    ], name="tiny")  # fmt: skip
+
+
+def test_measure_times_every_file_with_and_without_xnnpack(monkeypatch):
+    monkeypatch.setitem(int8_latency.CASES, "tiny", (_tiny, 12, 3))
+    row = int8_latency.measure("tiny", rounds=2)
+    assert row["float32_xnnpack_ratio"] == 1.0 and row["float32_fully_integer"] == "n/a"
+    for kind in int8_latency.FILES:
+        assert row[f"{kind}_xnnpack_ms"] > 0 and row[f"{kind}_builtin_ms"] > 0
+        if kind != "float32":
+            assert row[f"{kind}_fully_integer"] is True
+            assert row[f"{kind}_kib"] > 0
+    text = int8_latency.report({"command": "c", "machine": "m", "cpu_extensions": [], "rounds": 2, "rows": [row]})
+    assert text.count("| tiny | 12x12 |") == len(int8_latency.FILES)
+
+
+def test_cpu_extensions_reads_the_flags_line(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert int8_latency.cpu_extensions(str(cpuinfo)) == ["avx2", "avx512f", "avx512_vnni"]
+    assert int8_latency.cpu_extensions(str(tmp_path / "missing")) == []
