@@ -13,6 +13,8 @@ and some kernels a scratch buffer, so leave a margin and check with
 ``MicroInterpreter::arena_used_bytes()`` on the device.
 """
 
+import os
+
 import numpy as np
 
 from tflite_export.inspect import inspect
@@ -38,7 +40,7 @@ def _aligned(size):
     return -(-size // _ALIGNMENT) * _ALIGNMENT
 
 
-def estimate_arena(tflite_path_or_bytes):
+def estimate_arena(tflite_path_or_bytes: str | os.PathLike | bytes) -> dict[str, int]:
     """Estimates the activation arena of a file with static shapes (see the module docstring).
 
     Args:

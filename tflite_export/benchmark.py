@@ -12,6 +12,7 @@ kernels run. Sparse (M:N or block) weights speed up only with XNNPACK, and only
 where it recognizes the pattern.
 """
 
+import os
 import time
 
 import numpy as np
@@ -22,15 +23,15 @@ _SETTINGS = {True: "xnnpack", False: "no_xnnpack"}
 
 
 def benchmark(
-    tflite_path_or_bytes,
+    tflite_path_or_bytes: str | os.PathLike | bytes,
     *,
     threads: int = 1,
     runs: int = 50,
     warmup: int = 5,
     batch_size: int = 1,
-    xnnpack=(True, False),
+    xnnpack: bool | tuple[bool, ...] = (True, False),
     seed: int = 0,
-) -> dict:
+) -> dict[str, dict[str, float]]:
     """Measures median and 90th-percentile ``invoke()`` latency.
 
     Args:
@@ -116,7 +117,7 @@ def benchmark(
     return results
 
 
-def format_benchmark(results: dict) -> str:
+def format_benchmark(results: dict[str, dict[str, float]]) -> str:
     """Renders a ``benchmark`` result as one line per setting.
 
     Example:

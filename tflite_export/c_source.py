@@ -62,7 +62,13 @@ def c_source(data, variable_name="g_model", alignment=16, header_name=None):
     return "\n".join(lines) + "\n"
 
 
-def write_c_source(tflite_path_or_bytes, output_path, *, variable_name="g_model", alignment=16):
+def write_c_source(
+    tflite_path_or_bytes: str | os.PathLike | bytes,
+    output_path: str | os.PathLike,
+    *,
+    variable_name: str = "g_model",
+    alignment: int = 16,
+) -> tuple[str, str]:
     """Writes ``output_path`` (``.cc``) with the model array and a header beside it (``.h``).
 
     Args:

@@ -22,6 +22,7 @@ import tempfile
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tflite_export import calibration
@@ -41,18 +42,18 @@ class ConversionError(RuntimeError):
 
 
 def convert(
-    model_or_path,
-    output_path,
+    model_or_path: keras.Model | str | os.PathLike,
+    output_path: str | os.PathLike,
     *,
-    mode="float32",
-    representative_dataset=None,
-    inference_input_type="float32",
-    inference_output_type="float32",
-    allow_flex_ops=False,
-    batch_size="auto",
-    strip_strings=False,
-    fuse_lstm=False,
-):
+    mode: str = "float32",
+    representative_dataset: np.ndarray | list[np.ndarray] | dict[str, np.ndarray] | tf.data.Dataset | None = None,
+    inference_input_type: str = "float32",
+    inference_output_type: str = "float32",
+    allow_flex_ops: bool = False,
+    batch_size: int | str | None = "auto",
+    strip_strings: bool = False,
+    fuse_lstm: bool = False,
+) -> str:
     """Converts a Keras model to a ``.tflite`` file, written atomically.
 
     Args:

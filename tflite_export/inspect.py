@@ -29,6 +29,8 @@ False
 """
 
 import collections
+import os
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +54,9 @@ _BIAS_TYPES = {"int8": ("int32",), "int16": ("int32", "int64")}
 _BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
-def inspect(tflite_path_or_bytes, *, m_by_n: tuple = None) -> dict:
+def inspect(
+    tflite_path_or_bytes: str | os.PathLike | bytes, *, m_by_n: tuple[int, int] | None = None
+) -> dict[str, Any]:
     """Describes a ``.tflite`` file without running it.
 
     Args:
@@ -133,7 +137,7 @@ def inspect(tflite_path_or_bytes, *, m_by_n: tuple = None) -> dict:
     return report
 
 
-def is_fully_integer(report) -> tuple:
+def is_fully_integer(report: dict[str, Any] | str | os.PathLike | bytes) -> tuple[bool, list[str]]:
     """Whether every operator of an ``inspect`` report computes in integers.
 
     The rules, each failure giving one reason that names the op index and tensor:
@@ -183,7 +187,7 @@ def is_fully_integer(report) -> tuple:
     return not reasons, reasons
 
 
-def format_inspection(report: dict) -> str:
+def format_inspection(report: dict[str, Any]) -> str:
     """Renders an ``inspect`` dict as a readable table.
 
     Shapes use ``?`` for resizable dimensions; a ``*`` marks a constant tensor.

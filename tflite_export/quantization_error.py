@@ -12,9 +12,14 @@ rounding alone) marks a tensor whose range or grid is poor, a candidate to keep
 in float, to quantize with QAT, or to calibrate on more data.
 """
 
+from __future__ import annotations
+
 import io
 import math
+import os
 import tempfile
+from typing import TYPE_CHECKING
+from typing import Any
 
 import tensorflow as tf
 
@@ -26,10 +31,19 @@ from tflite_export.converter import _input_signature
 from tflite_export.converter import _make_converter
 from tflite_export.converter import conversion_copy
 
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
 __all__ = ["format_quantization_error", "quantization_error"]
 
 
-def quantization_error(model_or_path, representative_dataset, *, max_examples=64):
+def quantization_error(
+    model_or_path: keras.Model | str | os.PathLike,
+    representative_dataset: np.ndarray | list[np.ndarray] | dict[str, np.ndarray] | tf.data.Dataset,
+    *,
+    max_examples: int = 64,
+) -> list[dict[str, Any]]:
     """Per-tensor error of the model's int8 PTQ file (see the module docstring).
 
     Args:
@@ -116,7 +130,7 @@ def _rows(csv_text):
     return rows
 
 
-def format_quantization_error(rows, top=10):
+def format_quantization_error(rows: list[dict[str, Any]], top: int = 10) -> str:
     """The ``top`` rows with the largest error in steps, as a text table.
 
     Example:

@@ -6,8 +6,13 @@ interpreter; ``format_comparison`` prints the result as a table and
 latency), both atomically.
 """
 
+from __future__ import annotations
+
 import io
 import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import Any
 
 from tflite_export.atomic import atomic_write_bytes
 from tflite_export.atomic import atomic_write_json
@@ -17,12 +22,24 @@ from tflite_export.inspect import is_fully_integer
 from tflite_export.sizes import file_sizes
 from tflite_export.verify import verify
 
+if TYPE_CHECKING:
+    import keras
+
 __all__ = ["compare", "format_comparison", "write_comparison"]
 
 _ROWS = ("float32", "optimized")
 
 
-def compare(float_path, optimized_path, keras_model, dataset, *, threads=1, runs=50, warmup=5):
+def compare(
+    float_path: str | os.PathLike,
+    optimized_path: str | os.PathLike,
+    keras_model: keras.Model,
+    dataset: Iterable[tuple[Any, Any]] | tuple[Any, Any],
+    *,
+    threads: int = 1,
+    runs: int = 50,
+    warmup: int = 5,
+) -> dict[str, Any]:
     """Measures a float file and an optimized file of ``keras_model`` side by side.
 
     Args:
@@ -67,7 +84,7 @@ def compare(float_path, optimized_path, keras_model, dataset, *, threads=1, runs
     return result
 
 
-def format_comparison(result):
+def format_comparison(result: dict[str, Any]) -> str:
     """The comparison as a text table, one row per file.
 
     Example:
@@ -101,7 +118,7 @@ def format_comparison(result):
     return "\n".join(lines)
 
 
-def write_comparison(result, path):
+def write_comparison(result: dict[str, Any], path: str | os.PathLike) -> tuple[str | os.PathLike, str]:
     """Writes ``result`` as JSON to ``path`` and a PNG with the same stem; returns both paths."""
     atomic_write_json(path, result)
     png_path = os.path.splitext(path)[0] + ".png"

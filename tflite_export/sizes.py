@@ -27,7 +27,7 @@ def byte_sizes(data):
     return {"bytes": len(data), "gzip_bytes": gzip_size(data)}
 
 
-def file_sizes(path):
+def file_sizes(path: str | os.PathLike) -> dict[str, int]:
     """Returns ``{"bytes": raw size, "gzip_bytes": size after gzip level 9}``.
 
     Example:

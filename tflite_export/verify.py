@@ -5,9 +5,17 @@ Quantized inputs and outputs are handled with the scale and zero point stored in
 file, so callers always pass and receive float values.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 _DEFAULT_BATCH = 256
 
@@ -27,7 +35,13 @@ def load_interpreter(tflite_path_or_bytes, *, num_threads=None):
         raise ValueError(f"tflite_path is not a valid TFLite flatbuffer: {path!r} ({err})") from err
 
 
-def predict(tflite_path_or_bytes, inputs, *, batch_size=_DEFAULT_BATCH, num_threads=None):
+def predict(
+    tflite_path_or_bytes: str | os.PathLike | bytes,
+    inputs: np.ndarray | list[np.ndarray] | dict[str, np.ndarray],
+    *,
+    batch_size: int = _DEFAULT_BATCH,
+    num_threads: int | None = None,
+) -> np.ndarray | list[np.ndarray]:
     """Runs the model on ``inputs`` and returns float outputs.
 
     Args:
@@ -100,7 +114,13 @@ def predict(tflite_path_or_bytes, inputs, *, batch_size=_DEFAULT_BATCH, num_thre
     return results[0] if len(results) == 1 else results
 
 
-def verify(tflite_path, keras_model, dataset, *, batch_size=_DEFAULT_BATCH):
+def verify(
+    tflite_path: str | os.PathLike | bytes,
+    keras_model: keras.Model,
+    dataset: Iterable[tuple[Any, Any]] | tuple[Any, Any],
+    *,
+    batch_size: int = _DEFAULT_BATCH,
+) -> dict[str, float]:
     """Scores a ``.tflite`` file against labels and against its Keras model.
 
     The first output is the prediction: its last axis holds the class scores, so
@@ -147,7 +167,12 @@ def verify(tflite_path, keras_model, dataset, *, batch_size=_DEFAULT_BATCH):
     }
 
 
-def accuracy(tflite_path, dataset, *, batch_size=_DEFAULT_BATCH):
+def accuracy(
+    tflite_path: str | os.PathLike | bytes,
+    dataset: Iterable[tuple[Any, Any]] | tuple[Any, Any],
+    *,
+    batch_size: int = _DEFAULT_BATCH,
+) -> float:
     """Top-1 accuracy of a ``.tflite`` classifier on ``(inputs, labels)`` batches."""
     inputs, labels = collect(dataset)
     scores = _as_list(predict(tflite_path, inputs, batch_size=batch_size))[0]
