@@ -28,7 +28,7 @@ def _score(model, calibration, x_val, y_val, x_test, y_test, workdir, name):
         "int8_val": val["accuracy"],
         "gzip_bytes": val["gzip_bytes"],
         "bytes": val["bytes"],
-        "sparsity": measure.kernel_sparsity(model),
+        "sparsity": pruning.kernel_sparsity(model, prunable_only=True),
         "layer_sparsities": measure.layer_sparsities(model),
     }
 

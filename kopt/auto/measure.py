@@ -8,8 +8,8 @@ Example:
 
 >>> import keras, numpy as np
 >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
->>> [name for name, _, size in prunable_layers(model)], kernel_sparsity(model)
-(['d'], 0.0)
+>>> [name for name, _, size in prunable_layers(model)], layer_sparsities(model)
+(['d'], {'d': 0.0})
 """
 
 import os
@@ -21,7 +21,7 @@ import numpy as np
 from kopt.pruning import prunable
 from tflite_export.layers import leaf_layers
 
-__all__ = ["accuracy", "int8_point", "kernel_sparsity", "layer_sparsities", "prunable_layers"]
+__all__ = ["accuracy", "int8_point", "layer_sparsities", "prunable_layers"]
 
 
 def prunable_layers(model: keras.Model) -> list:
@@ -43,16 +43,6 @@ def layer_sparsities(model: keras.Model) -> dict:
         )
         result[name] = zeros / size
     return result
-
-
-def kernel_sparsity(model: keras.Model) -> float:
-    """Fraction of exact zeros over all prunable weights of the model."""
-    layers = prunable_layers(model)
-    total = sum(size for _, _, size in layers)
-    if not total:
-        return 0.0
-    fractions = layer_sparsities(model)
-    return float(sum(fractions[name] * size for name, _, size in layers) / total)
 
 
 def accuracy(model: keras.Model, images, labels, *, batch_size: int = 512) -> float:

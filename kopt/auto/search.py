@@ -52,6 +52,7 @@ from kopt.auto.result import run_key
 from kopt.auto.sensitivity import DEFAULT_SPARSITIES
 from kopt.auto.sensitivity import sensitivity
 from kopt.auto.state import RunState
+from kopt.pruning.report import kernel_sparsity
 from tflite_export.atomic import atomic_output_path
 from tflite_export.atomic import atomic_write_json
 from tflite_export.cloning import copy_model
@@ -153,7 +154,7 @@ def compress(
         point.update(
             step=step,
             target_sparsity=level,
-            sparsity=measure.kernel_sparsity(candidate),
+            sparsity=kernel_sparsity(candidate, prunable_only=True),
             layer_sparsities=measure.layer_sparsities(candidate),
             keras_accuracy=measure.accuracy(candidate, x_val, y_val),
         )

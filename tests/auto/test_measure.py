@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from kopt.auto import measure
+from kopt.pruning import kernel_sparsity
 
 
 def test_sparsity_counts_prunable_weights_only(trained):
@@ -15,7 +16,7 @@ def test_sparsity_counts_prunable_weights_only(trained):
     assert [name for name, _, _ in measure.prunable_layers(copy)] == ["hidden", "head"]
     assert measure.layer_sparsities(copy) == {"hidden": 0.5, "head": 0.0}
     total = 16 * 64 + 64 * 4
-    assert measure.kernel_sparsity(copy) == np.float64(16 * 32 / total)
+    assert kernel_sparsity(copy, prunable_only=True) == np.float64(16 * 32 / total)
 
 
 def test_int8_point_scores_the_file(trained, tmp_path):
