@@ -82,6 +82,7 @@ def main(argv=None):
         _usage_error(f"--io_type={_IO_TYPE.value} needs --mode=int8. Received: --mode={_MODE.value}")
 
     import tflite_export
+    from tflite_export import export_hooks
     from tflite_export import plugins
 
     load_dataset = plugins.dataset_loader()
@@ -108,7 +109,12 @@ def main(argv=None):
                 "strip_strings": _STRIP_STRINGS.value,
                 "fuse_lstm": _FUSE_LSTM.value,
             }
-            float_path = tflite_export.convert(model, os.path.join(workdir, "float32.tflite"), **layout)
+            # A quantization-aware model's float reference is the same model with its
+            # training layers removed (its hooks' float preparation), weights as trained.
+            reference = (
+                export_hooks.prepare_for_export(model, "float32") if export_hooks.is_quantization_aware(model) else model
+            )
+            float_path = tflite_export.convert(reference, os.path.join(workdir, "float32.tflite"), **layout)
             tflite_export.convert(
                 model,
                 output_path,

@@ -52,8 +52,10 @@ def strip_quantization(model: keras.Model) -> keras.Model:
 
 def _prepare_for_export(model, mode):
     # int8 reads the ranges the model learned, so it converts with its wrappers on;
-    # int16x8 calibrates 16-bit ranges on the stripped model (its int8-grid weights kept).
-    return strip_quantization(model) if mode == "int16x8" else model
+    # int16x8 calibrates 16-bit ranges on the stripped model (its int8-grid weights
+    # kept), and a float mode (which convert() refuses for a quantization-aware model;
+    # python -m tflite_export asks for its float reference file) gets that model too.
+    return model if mode == "int8" else strip_quantization(model)
 
 
 register_export_hook((QuantizeLayer, QuantizeWrapper), prepare=_prepare_for_export, lowering=tflite_lowering)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -77,3 +78,20 @@ def test_model_and_data_shapes_must_match(tmp_path):
     keras.Sequential([keras.Input((5,)), keras.layers.Dense(2)]).save(path)
     result = _run([str(path), "out.tflite"], tmp_path)
     assert result.returncode == 2 and "takes inputs of shape (5,)" in result.stderr
+
+
+def test_a_quantization_aware_model_file_gets_a_float_reference(tmp_path):
+    # kopt-optimize saves optimized.keras with its QAT layers on; the float reference
+    # file is that model without them (the command used to fail converting it in float32).
+    from kopt import quantization
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(10)])
+    qat = quantization.quantize_model(model)
+    quantization.calibrate(qat, np.random.default_rng(0).random((16, 8, 8, 1), np.float32))
+    path = str(tmp_path / "qat.keras")
+    qat.save(path)
+    result = _run([path, "out.tflite", "--mode=int8", "--runs=3", "--report=r.json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["optimized"]["fully_integer"] is True and report["float32"]["fully_integer"] is False
+    assert report["optimized"]["agreement"] >= 0.9 and report["float32"]["agreement"] >= 0.9
