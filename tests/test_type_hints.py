@@ -42,10 +42,9 @@ PACKAGES = [
     "tflite_export",
 ]
 OURS = ("kopt", "tflite_export")
-# Base classes count when one of these packages defines them. kopt.utils is not one:
-# the methods the wrappers inherit from its SubstitutingWrapper (call_with_values,
-# compute_output_shape...) are not checked here, and are not annotated yet.
-IN_SCOPE = tuple(PACKAGES)
+# Base classes count when one of these packages defines them; kopt.utils.substitution
+# is in scope for the methods the three wrappers inherit from its SubstitutingWrapper.
+IN_SCOPE = (*PACKAGES, "kopt.utils.substitution")
 PUBLIC_DUNDERS = ("__init__", "__call__")
 
 

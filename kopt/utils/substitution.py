@@ -10,13 +10,15 @@ the values.
 """
 
 import inspect
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 
 __all__ = ["SubstitutingWrapper", "forward_input_shape", "symbolic_inputs"]
 
 
-def forward_input_shape(wrapper, layer):
+def forward_input_shape(wrapper: keras.layers.Layer, layer: keras.layers.Layer) -> None:
     """Gives ``wrapper`` the ``input_shape=`` its layer was built with, as Keras's own layers keep it.
 
     ``Sequential([prune_low_magnitude(Dense(20, input_shape=[20])), ...])`` then
@@ -57,13 +59,13 @@ class SubstitutingWrapper(keras.layers.Wrapper):
     6.0
     """
 
-    def __init__(self, layer, **kwargs):
+    def __init__(self, layer: keras.layers.Layer, **kwargs) -> None:
         super().__init__(layer, **kwargs)
         self.supports_masking = layer.supports_masking
         forward_input_shape(self, layer)
         self._inner_call_parameters = inspect.signature(layer.call).parameters
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, **kwargs) -> Any:
         if not self.layer.built:
             # Built by a symbolic call outside the wrapper's name scope, as loading
             # builds it when deserializing, so variable paths are the same either
@@ -71,7 +73,9 @@ class SubstitutingWrapper(keras.layers.Wrapper):
             self.layer(*symbolic_inputs(args), **symbolic_inputs(kwargs))
         return super().__call__(*args, **kwargs)
 
-    def call_with_values(self, values, inputs, *args, training=None, **kwargs):
+    def call_with_values(
+        self, values: dict[int, Any], inputs: Any, *args, training: bool | None = None, **kwargs
+    ) -> Any:
         """Calls the wrapped layer with ``values`` (``{id(variable): tensor}``) in place.
 
         Args:
@@ -86,7 +90,15 @@ class SubstitutingWrapper(keras.layers.Wrapper):
         self.apply_updates(updates)
         return outputs
 
-    def run_with_values(self, values, inputs, *args, training=None, extra_variables=(), **kwargs):
+    def run_with_values(
+        self,
+        values: dict[int, Any],
+        inputs: Any,
+        *args,
+        training: bool | None = None,
+        extra_variables: Sequence[keras.Variable] = (),
+        **kwargs,
+    ) -> tuple[Any, tuple[list, list]]:
         """The first half of :meth:`call_with_values`: the call, with updates held back.
 
         ``extra_variables`` are variables outside the wrapped layer that code run
@@ -108,7 +120,7 @@ class SubstitutingWrapper(keras.layers.Wrapper):
                 updates.append((variable, new_value))
         return outputs, (updates, list(scope.losses))
 
-    def apply_updates(self, updates):
+    def apply_updates(self, updates: tuple[list, list]) -> None:
         """Assigns the values and adds the losses that :meth:`run_with_values` held back."""
         assignments, losses = updates
         for variable, value in assignments:
@@ -124,17 +136,17 @@ class SubstitutingWrapper(keras.layers.Wrapper):
             kwargs.pop("training", None)
         return kwargs
 
-    def compute_output_shape(self, *args, **kwargs):
+    def compute_output_shape(self, *args, **kwargs) -> Any:
         return self.layer.compute_output_shape(*args, **kwargs)
 
-    def compute_output_spec(self, *args, **kwargs):
+    def compute_output_spec(self, *args, **kwargs) -> Any:
         return self.layer.compute_output_spec(*args, **self._inner_kwargs(kwargs, kwargs.get("training")))
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         return self.layer.compute_mask(inputs, mask)
 
 
-def symbolic_inputs(structure):
+def symbolic_inputs(structure: Any) -> Any:
     """``structure`` with each tensor replaced by a ``KerasTensor`` of its shape and dtype."""
     return keras.tree.map_structure(
         lambda x: keras.KerasTensor(tuple(x.shape), dtype=x.dtype) if _is_tensor(x) else x, structure
