@@ -18,11 +18,11 @@ import copy
 import keras
 import tensorflow as tf
 
+from kopt.distillation import checks
 from kopt.distillation import losses as losses_lib
 from kopt.distillation.feature import FeatureAdapter
 from kopt.distillation.feature import feature_extractor
 from kopt.distillation.feature import feature_mse
-from kopt.models import outputs_probabilities
 
 __all__ = ["Distiller"]
 
@@ -119,7 +119,7 @@ class Distiller(keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        _check_models(student, teacher, allow_larger_student)
+        checks.check_models(student, teacher, allow_larger_student)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"`alpha` must be a number in [0, 1]. Received: alpha={alpha!r}")
         if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not 0 <= feature_weight < float("inf"):
@@ -140,7 +140,7 @@ class Distiller(keras.Model):
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         )
         self.distillation_loss_fn = None if distillation_loss_fn is None else keras.losses.get(distillation_loss_fn)
-        self.feature_layers = _check_feature_layers(feature_layers)
+        self.feature_layers = checks.check_feature_layers(feature_layers)
 
         self.student = student
         self.teacher = teacher
@@ -322,56 +322,6 @@ class Distiller(keras.Model):
         distiller = cls(**config)
         distiller.trainable = trainable
         return distiller
-
-
-def _check_models(student, teacher, allow_larger_student):
-    for who, model in (("student", student), ("teacher", teacher)):
-        if not isinstance(model, keras.Model):
-            raise ValueError(f"`{who}` must be a keras.Model. Received: {who}={model!r}")
-        if not model.built:
-            raise ValueError(
-                f"`{who}` must be built (call it on a batch, or give it an Input). Received: {who}={model.name!r}"
-            )
-        if getattr(model, "layers", None) and model.inputs and outputs_probabilities(model):
-            raise ValueError(
-                f"Distillation needs logits, but the {who} ends in a softmax. Remove the softmax (keep it for "
-                f"inference only). Received: {who}={model.name!r}"
-            )
-    if student is teacher:
-        raise ValueError(f"`student` and `teacher` are the same model. Received: student=teacher={student.name!r}")
-    student_params, teacher_params = student.count_params(), teacher.count_params()
-    if student_params > teacher_params and not allow_larger_student:
-        raise ValueError(
-            f"The student ({student.name!r}, {student_params:,} parameters) is larger than the teacher "
-            f"({teacher.name!r}, {teacher_params:,}): were they swapped? Distiller(student, teacher) takes the "
-            "student first; pass allow_larger_student=True if this is meant. "
-            f"Received: student={student.name!r}, teacher={teacher.name!r}"
-        )
-    student_out, teacher_out = _output_shape(student), _output_shape(teacher)
-    if student_out is not None and teacher_out is not None and student_out[-1] != teacher_out[-1]:
-        raise ValueError(
-            f"Student and teacher must predict the same classes; their outputs are {student_out} and "
-            f"{teacher_out}. Received: student={student.name!r}, teacher={teacher.name!r}"
-        )
-
-
-def _output_shape(model):
-    outputs = getattr(model, "outputs", None)
-    return tuple(outputs[0].shape) if outputs and len(outputs) == 1 else None
-
-
-def _check_feature_layers(feature_layers):
-    if feature_layers is None:
-        return []
-    pairs = []
-    for pair in feature_layers if isinstance(feature_layers, (list, tuple)) else [None]:
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(n, str) for n in pair):
-            raise ValueError(
-                "`feature_layers` must be a list of (teacher_layer_name, student_layer_name) pairs. "
-                f"Received: feature_layers={feature_layers!r}"
-            )
-        pairs.append(tuple(pair))
-    return pairs
 
 
 def _split_targets(y):

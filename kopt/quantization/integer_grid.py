@@ -36,8 +36,8 @@ from kopt.quantization import fixed_point
 from kopt.quantization.fake_quant import divide_exactly
 
 __all__ = [
-    "RescaledActivation", "accumulates_exactly", "average_pool_rounding", "kernel_to_grid", "requantized_add",
-    "requantize", "requantized_mean", "requantized_multiply", "requantized_swish", "to_grid",
+    "RescaledActivation", "accumulates_exactly", "average_pool_rounding", "kernel_to_grid", "layer_to_grid",
+    "leading_shape", "requantized_add", "requantize", "requantized_mean", "requantized_multiply", "requantized_swish", "to_grid",
 ]  # fmt: skip
 
 _LAYERS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.Dense)
@@ -58,6 +58,28 @@ def kernel_to_grid(layer, kernel, weight_scale):
         # (h, w, in, multiplier): output channel c * multiplier + m has scale[c * multiplier + m].
         scale = ops.reshape(scale, tuple(kernel.shape[-2:]))
     return to_grid(kernel, scale)
+
+
+def layer_to_grid(layer, inputs, quantized, input_scale, weight_scale):
+    """Puts ``layer``'s kernel and bias in ``quantized`` (``id(variable)`` -> value) on their integer grids.
+
+    Returns ``inputs`` on theirs.
+    """
+    kernel = layer.kernel
+    quantized[id(kernel)] = kernel_to_grid(layer, quantized[id(kernel)], weight_scale)
+    bias = getattr(layer, "bias", None)
+    if bias is not None:
+        quantized[id(bias)] = to_grid(quantized[id(bias)], input_scale * weight_scale)
+    return to_grid(inputs, input_scale)
+
+
+def leading_shape(layer, inputs):
+    """The axes before the features of a Dense layer's N-D input (N > 2), or ``None``."""
+    if not isinstance(layer, keras.layers.Dense) or not hasattr(inputs, "shape") or len(inputs.shape) <= 2:
+        return None
+    if all(size is not None for size in inputs.shape[1:-1]):
+        return (-1,) + tuple(inputs.shape[1:-1])
+    return tuple(ops.shape(inputs)[:-1])
 
 
 def accumulates_exactly(layer, compute_dtype):

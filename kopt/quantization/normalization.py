@@ -11,7 +11,7 @@ normalized output by several of the next layer's quantization steps.
 
 from keras import ops
 
-__all__ = ["layer_norm_on_grid"]
+__all__ = ["layer_norm_of", "layer_norm_on_grid"]
 
 
 def layer_norm_on_grid(inputs, gamma, beta, *, axis, epsilon, round_mean):
@@ -48,6 +48,18 @@ def layer_norm_on_grid(inputs, gamma, beta, *, axis, epsilon, round_mean):
     if beta is not None:
         outputs = outputs + _broadcast(beta, axes, rank, inputs.shape)
     return outputs
+
+
+def layer_norm_of(layer, inputs, quantizer, ranges):
+    """``layer`` (a LayerNormalization) on ``inputs`` with its mean rounded to ``quantizer``'s grid."""
+    return layer_norm_on_grid(
+        inputs,
+        layer.gamma.value if layer.scale else None,
+        layer.beta.value if layer.center else None,
+        axis=layer.axis,
+        epsilon=layer.epsilon,
+        round_mean=lambda mean: quantizer(mean, False, ranges),
+    )
 
 
 def _broadcast(value, axes, rank, shape):

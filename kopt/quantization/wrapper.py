@@ -230,7 +230,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             config.set_quantize_activations(self.layer, aware)
         mean_grid = self._layer_norm_grid()
         if mean_grid is not None:
-            outputs = self._layer_norm_on_grid(inputs, *mean_grid)
+            outputs = normalization_lib.layer_norm_of(self.layer, inputs, *mean_grid)
             for quantizer, ranges in output_quantizers:
                 outputs = quantizer(outputs, training, ranges)
             return outputs
@@ -239,7 +239,7 @@ class QuantizeWrapper(SubstitutingWrapper):
                 # Each input reaches the file's concatenation through a QUANTIZE onto its grid.
                 sources = [grid_links.quantizer_range(source()) for source in self._input_sources]
                 inputs = [file_ops.requantize_onto(t, grid, output_quantizers[-1]) for t, grid in zip(inputs, sources)]
-        leading = _leading_shape(self.layer, inputs)
+        leading = integer_grid.leading_shape(self.layer, inputs)
         if leading is not None:
             # A Dense on (batch, steps, features) becomes a reshape, a MatMul and a
             # BiasAdd after it, which the converter cannot fuse into one int8
@@ -252,7 +252,7 @@ class QuantizeWrapper(SubstitutingWrapper):
             # back. Training keeps the float sum: under MirroredStrategy a
             # replica's input grid is its own batch range, not the mean the
             # range variables hold.
-            inputs = self._to_integer_grid(inputs, quantized, *scales)
+            inputs = integer_grid.layer_to_grid(self.layer, inputs, quantized, *scales)
             rescaled_from = self.layer.activation
             grid = self._output_grid()
             self.layer.activation = integer_grid.RescaledActivation(
@@ -289,18 +289,6 @@ class QuantizeWrapper(SubstitutingWrapper):
         if fake_quant_lib.lowering_active():
             return None  # the converter rounds the mean itself
         return self._source_range()
-
-    def _layer_norm_on_grid(self, inputs, quantizer, ranges):
-        """LayerNormalization with its mean on the input's grid (see kopt.quantization.normalization)."""
-        layer = self.layer
-        return normalization_lib.layer_norm_on_grid(
-            inputs,
-            layer.gamma.value if layer.scale else None,
-            layer.beta.value if layer.center else None,
-            axis=layer.axis,
-            epsilon=layer.epsilon,
-            round_mean=lambda mean: quantizer(mean, False, ranges),
-        )
 
     def _source_range(self):
         """``(quantizer, range variables)`` of the layer that quantized this one's input, or ``None``."""
@@ -353,15 +341,6 @@ class QuantizeWrapper(SubstitutingWrapper):
         sink = self._output_sink() if self._output_sink else None
         return sink.output_range() if sink is not None else None
 
-    def _to_integer_grid(self, inputs, quantized, input_scale, weight_scale):
-        """Puts the kernel and bias in ``quantized`` on their integer grids; returns the inputs on theirs."""
-        kernel = self.layer.kernel
-        quantized[id(kernel)] = integer_grid.kernel_to_grid(self.layer, quantized[id(kernel)], weight_scale)
-        bias = getattr(self.layer, "bias", None)
-        if bias is not None:
-            quantized[id(bias)] = integer_grid.to_grid(quantized[id(bias)], input_scale * weight_scale)
-        return integer_grid.to_grid(inputs, input_scale)
-
     def quantized_weights(self) -> list[np.ndarray]:
         """The wrapped layer's weights as NumPy arrays, quantized ones on their grid."""
         quantized = {
@@ -382,15 +361,6 @@ class QuantizeWrapper(SubstitutingWrapper):
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         quantize_config = keras.saving.deserialize_keras_object(config.pop("quantize_config"), custom_objects=custom_objects)
         return cls(layer, quantize_config, **config)
-
-
-def _leading_shape(layer, inputs):
-    """The axes before the features of a Dense layer's N-D input (N > 2), or ``None``."""
-    if not isinstance(layer, keras.layers.Dense) or not hasattr(inputs, "shape") or len(inputs.shape) <= 2:
-        return None
-    if all(size is not None for size in inputs.shape[1:-1]):
-        return (-1,) + tuple(inputs.shape[1:-1])
-    return tuple(keras.ops.shape(inputs)[:-1])
 
 
 def _short_name(layer, variable):

@@ -1,0 +1,65 @@
+"""Argument checks of :class:`kopt.distillation.Distiller`, run before any training.
+
+Example:
+
+>>> check_feature_layers([("teacher_conv", "student_conv")])
+[('teacher_conv', 'student_conv')]
+"""
+
+import keras
+
+from kopt.models import outputs_probabilities
+
+__all__ = ["check_feature_layers", "check_models"]
+
+
+def check_models(student: keras.Model, teacher: keras.Model, allow_larger_student: bool) -> None:
+    """Raises ValueError, naming the model and the value, if ``student`` and ``teacher`` cannot be distilled."""
+    for who, model in (("student", student), ("teacher", teacher)):
+        if not isinstance(model, keras.Model):
+            raise ValueError(f"`{who}` must be a keras.Model. Received: {who}={model!r}")
+        if not model.built:
+            raise ValueError(
+                f"`{who}` must be built (call it on a batch, or give it an Input). Received: {who}={model.name!r}"
+            )
+        if getattr(model, "layers", None) and model.inputs and outputs_probabilities(model):
+            raise ValueError(
+                f"Distillation needs logits, but the {who} ends in a softmax. Remove the softmax (keep it for "
+                f"inference only). Received: {who}={model.name!r}"
+            )
+    if student is teacher:
+        raise ValueError(f"`student` and `teacher` are the same model. Received: student=teacher={student.name!r}")
+    student_params, teacher_params = student.count_params(), teacher.count_params()
+    if student_params > teacher_params and not allow_larger_student:
+        raise ValueError(
+            f"The student ({student.name!r}, {student_params:,} parameters) is larger than the teacher "
+            f"({teacher.name!r}, {teacher_params:,}): were they swapped? Distiller(student, teacher) takes the "
+            "student first; pass allow_larger_student=True if this is meant. "
+            f"Received: student={student.name!r}, teacher={teacher.name!r}"
+        )
+    student_out, teacher_out = _output_shape(student), _output_shape(teacher)
+    if student_out is not None and teacher_out is not None and student_out[-1] != teacher_out[-1]:
+        raise ValueError(
+            f"Student and teacher must predict the same classes; their outputs are {student_out} and "
+            f"{teacher_out}. Received: student={student.name!r}, teacher={teacher.name!r}"
+        )
+
+
+def _output_shape(model):
+    outputs = getattr(model, "outputs", None)
+    return tuple(outputs[0].shape) if outputs and len(outputs) == 1 else None
+
+
+def check_feature_layers(feature_layers: object) -> list[tuple[str, str]]:
+    """``feature_layers`` as a list of ``(teacher_layer_name, student_layer_name)`` pairs, or ValueError."""
+    if feature_layers is None:
+        return []
+    pairs = []
+    for pair in feature_layers if isinstance(feature_layers, (list, tuple)) else [None]:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not all(isinstance(n, str) for n in pair):
+            raise ValueError(
+                "`feature_layers` must be a list of (teacher_layer_name, student_layer_name) pairs. "
+                f"Received: feature_layers={feature_layers!r}"
+            )
+        pairs.append(tuple(pair))
+    return pairs
