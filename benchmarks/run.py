@@ -44,6 +44,7 @@ from benchmarks import harness  # noqa: E402 - defines the flags every benchmark
 from benchmarks import machine  # noqa: E402
 from benchmarks import pruning  # noqa: E402 - also defines --sparsities, --end_step_epochs, --frequency.
 from benchmarks import quantization  # noqa: E402
+from benchmarks import row_shape
 from benchmarks import run_measure  # noqa: E402
 from benchmarks import run_report  # noqa: E402
 from benchmarks import run_rows  # noqa: E402
@@ -107,7 +108,11 @@ def run_benchmarks(names, options, tfmot, *, flag_values, root):
             "output_dir": options.output_dir,
             "markdown_path": options.markdown_path,
             "command": benchmark_command(
-                name, seeds, quick=options.quick, data_label=options.data_label, skip_tfmot=options.skip_tfmot,
+                name,
+                seeds,
+                quick=options.quick,
+                data_label=options.data_label,
+                skip_tfmot=options.skip_tfmot,
                 extra_flags=pruning_flags if name == "pruning" else (),
             ),
             "data_label": options.data_label,
@@ -135,7 +140,7 @@ def versions_of_sides(tfmot):
     if tfmot.available:
         tfmot_text = ", ".join(f"{name} {version}" for name, version in tfmot.versions.items())
     else:
-        tfmot_text = f"{run_rows.NOT_RUN} ({tfmot.reason})"
+        tfmot_text = f"{row_shape.NOT_RUN} ({tfmot.reason})"
     return {"kopt": kopt, "tfmot": tfmot_text}
 
 
@@ -170,14 +175,20 @@ def run_all(names, options, tfmot, *, flag_values=flags.FLAGS):
     plot_path = run_report.plot(rows, os.path.join(options.output_dir, f"{stem}.png"))
     document = {
         **harness.run_fields(
-            SECTION, command=options.command, quick=options.quick, started=started, seeds=options.seeds,
+            SECTION,
+            command=options.command,
+            quick=options.quick,
+            started=started,
+            seeds=options.seeds,
             machine_info=machine_info,
         ),
         "data": options.data_label,
         "selected": names,
         "failures": failures,
-        "versions_lines": {"kopt and Keras rows": sides["kopt"],
-                           "tfmot rows (own virtual environment, tf_keras)": sides["tfmot"]},
+        "versions_lines": {
+            "kopt and Keras rows": sides["kopt"],
+            "tfmot rows (own virtual environment, tf_keras)": sides["tfmot"],
+        },
         "benchmark_lines": benchmark_lines(names, documents, failures),
         "results": {name: f"{harness.result_stem(name, options.quick)}.json" for name in documents},
         "latency_pass": latency,
@@ -185,8 +196,7 @@ def run_all(names, options, tfmot, *, flag_values=flags.FLAGS):
         "rows": rows,
     }
     document["section"] = run_report.render_section(document)
-    harness.write_outputs(document, os.path.join(options.output_dir, f"{stem}.json"), options.markdown_path,
-                          first=True)
+    harness.write_outputs(document, os.path.join(options.output_dir, f"{stem}.json"), options.markdown_path, first=True)
     harness.finish_workdir(workdir, options.keep_files, owned=owned)
     return document
 

@@ -16,7 +16,7 @@ over the seeds that have it.
 import os
 import statistics
 
-from benchmarks import run_rows
+from benchmarks import row_shape
 
 COLUMNS = (
     # (title, key, digits)
@@ -121,8 +121,12 @@ def table_lines(rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         if row["status"] != "ran":
-            cells = [run_rows.NOT_RUN] * len(COLUMNS) + ["", row["epochs"], f"`{row['command']}`" if row["command"]
-                                                          else "", f"not run: {(row['reason'] or '')[:200]}"]
+            cells = [row_shape.NOT_RUN] * len(COLUMNS) + [
+                "",
+                row["epochs"],
+                f"`{row['command']}`" if row["command"] else "",
+                f"not run: {(row['reason'] or '')[:200]}",
+            ]
         else:
             cells = [cell(row["mean"].get(key), digits) for _, key, digits in COLUMNS]
             cells += [seeds_cell(row), row["epochs"], f"`{row['command']}`", notes_cell(row)]
@@ -189,7 +193,7 @@ HOW_TO_READ = (
     "in one pass, the files taking turns; latency ratio: over the float baseline's file of the same "
     "framework and seed (kopt's for Keras and distillation rows; the mean over its seeds where it has no "
     "file of that seed); the QAT and PTQ rows of a model of their own divide by that model's float row.",
-    f"- \"{NO_FIGURE}\": the technique has no such figure; \"{run_rows.NOT_RUN}\": it could not run, and says why.",
+    f'- "{NO_FIGURE}": the technique has no such figure; "{row_shape.NOT_RUN}": it could not run, and says why.',
 )
 
 
@@ -209,8 +213,13 @@ def plot(rows, path):
             label = None if row["framework"] in plotted else row["framework"]
             plotted.add(row["framework"])
             size_axis.scatter(mean["gzip_kb"], mean["tflite_accuracy"], color=colors[row["framework"]], label=label)
-            size_axis.annotate(str(number), (mean["gzip_kb"], mean["tflite_accuracy"]), fontsize=7, xytext=(3, 2),
-                               textcoords="offset points")
+            size_axis.annotate(
+                str(number),
+                (mean["gzip_kb"], mean["tflite_accuracy"]),
+                fontsize=7,
+                xytext=(3, 2),
+                textcoords="offset points",
+            )
     if plotted:
         size_axis.legend(fontsize=7)
     size_axis.set_xscale("log")
@@ -220,8 +229,9 @@ def plot(rows, path):
     labels = [f"{number}. {row['framework']}: {row['technique']}" for number, row in enumerate(ran, start=1)]
     positions = range(len(ran))
     for offset, key, name in ((-0.2, "step_ratio", "train step / plain"), (0.2, "latency_ratio", "latency / float")):
-        ratio_axis.barh([p + offset for p in positions], [row["mean"].get(key, 0) for row in ran], height=0.4,
-                        label=name)
+        ratio_axis.barh(
+            [p + offset for p in positions], [row["mean"].get(key, 0) for row in ran], height=0.4, label=name
+        )
     ratio_axis.axvline(1.0, color="grey", linewidth=1)
     ratio_axis.set_yticks(list(positions), labels, fontsize=6)
     ratio_axis.invert_yaxis()

@@ -20,76 +20,10 @@ denominator). Nothing here trains or imports TensorFlow.
 """
 
 from benchmarks import quantization_models
+from benchmarks import row_shape
 
-NOT_RUN = "not run"
-FRAMEWORK_ORDER = ("kopt", "tfmot", "keras")
-# Row groups in table order; within a group, kopt before tfmot before Keras.
-GROUPS = (
-    "float", "prune", "2_4", "structured", "qat_float", "qat", "ptq", "keras_int8",
-    "cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8", "distill_scratch", "distill",
-)
-# Which benchmark's float model is the baseline row, first found first.
-FLOAT_SOURCES = ("extras", "quantization", "pruning", "clustering")
-CLUSTER_ROWS = ("cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8")
-
-
-def cluster_techniques(settings):
-    """``{row: label}`` of the clustering rows, from ``ClusteringSettings.as_dict()``."""
-    clusters, pruned = f"{settings['number_of_clusters']} clusters", f"pruning {settings['target_sparsity']:.0%}"
-    return {
-        "cluster": f"clustering, {clusters}",
-        "prune_cluster": f"{pruned} + clustering, {clusters}",
-        "cluster_cqat_int8": f"clustering, {clusters} + CQAT int8",
-        "prune_cluster_pcqat_int8": f"{pruned} + clustering, {clusters} + PCQAT int8",
-    }
-
-
-def layout_note(settings):
-    """The clustering files' layout, where it is not the default one."""
-    return "; file: batch 1, strings stripped" if settings.get("fixed_batch_and_stripped_strings") else ""
-
-
-def record(**values):
-    """One seed's figures, leaving out those that are ``None``."""
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def make_row(key, group, technique, framework, document, epochs, seeds, *, note="", reason=None, rank=0.0,
-             baseline="float"):
-    """A row; it ran if any seed has figures, otherwise it says why not.
-
-    ``rank`` orders rows of one group (the sparsity of pruning rows);
-    ``baseline`` is the group of the float row of the same model.
-    """
-    ran = any("error" not in figures for figures in seeds.values())
-    if not ran and reason is None:
-        errors = sorted({figures["error"] for figures in seeds.values() if "error" in figures})
-        reason = "; ".join(errors) or "no seed ran"
-    return {
-        "key": key, "group": group, "rank": rank, "technique": technique, "framework": framework,
-        "benchmark": document["benchmark"], "command": document.get("command", ""), "epochs": epochs,
-        "note": note, "status": "ran" if ran else NOT_RUN, "reason": None if ran else reason, "seeds": seeds,
-        "baseline": baseline,
-    }
-
-
-def _median(stats):
-    return (stats or {}).get("step_time_s_median")
-
-
-def _framework_runs(document, framework):
-    """``(runs, reason)`` of a document with a ``frameworks`` entry (pruning's form)."""
-    entry = document.get("frameworks", {}).get(framework, {})
-    reason = None if entry.get("status") == "ran" else entry.get("reason") or NOT_RUN
-    return entry.get("runs") or {}, reason
-
-
-def _per_seed(runs, figures_of):
-    """``{seed: figures_of(run)}``, or the seed's error."""
-    seeds = {}
-    for seed, run in runs.items():
-        seeds[str(seed)] = {"error": run["error"]} if "error" in run else figures_of(run)
-    return seeds
+__all__ = ["READERS", "assemble", "rows_from_clustering", "rows_from_distillation", "rows_from_extras",
+           "rows_from_pruning", "rows_from_quantization"]  # fmt: skip
 
 
 def rows_from_pruning(document):
@@ -97,32 +31,55 @@ def rows_from_pruning(document):
     epochs = f"{settings['dense_epochs']} + {settings['prune_epochs']} pruning"
     rows = []
     for framework in ("kopt", "tfmot"):
-        runs, reason = _framework_runs(document, framework)
-        rows.append(make_row(
-            f"{framework}_float", "float", "float baseline", framework, document, f"{settings['dense_epochs']}",
-            _per_seed(runs, lambda run: _pruning_record(run["dense"], run, plain=True)),
-            note="step: plain fine-tuning (the reference)", reason=reason,
-        ))
+        runs, reason = row_shape.framework_runs(document, framework)
+        rows.append(
+            row_shape.make_row(
+                f"{framework}_float",
+                "float",
+                "float baseline",
+                framework,
+                document,
+                f"{settings['dense_epochs']}",
+                row_shape.per_seed(runs, lambda run: _pruning_record(run["dense"], run, plain=True)),
+                note="step: plain fine-tuning (the reference)",
+                reason=reason,
+            )
+        )
         for sparsity in settings["sparsities"]:
             key = f"{sparsity:g}"
 
             def figures(run, key=key):
                 pruned = run.get("pruned", {}).get(key)
-                return _pruning_record(pruned, run) if pruned else {"error": run.get("pruning_not_run", NOT_RUN)}
+                return (
+                    _pruning_record(pruned, run) if pruned else {"error": run.get("pruning_not_run", row_shape.NOT_RUN)}
+                )
 
-            rows.append(make_row(
-                f"{framework}_prune_{key}", "prune", f"pruning {sparsity:.0%} (polynomial decay)", framework,
-                document, epochs, _per_seed(runs, figures), note="float32 file", reason=reason, rank=sparsity,
-            ))
+            rows.append(
+                row_shape.make_row(
+                    f"{framework}_prune_{key}",
+                    "prune",
+                    f"pruning {sparsity:.0%} (polynomial decay)",
+                    framework,
+                    document,
+                    epochs,
+                    row_shape.per_seed(runs, figures),
+                    note="float32 file",
+                    reason=reason,
+                    rank=sparsity,
+                )
+            )
     return rows
 
 
 def _pruning_record(entry, run, *, plain=False):
-    plain_step = _median(run.get("plain_finetune"))
-    return record(
-        keras_accuracy=entry.get("keras_accuracy"), tflite_accuracy=entry.get("tflite_float32_accuracy"),
-        agreement=entry.get("tflite_float32_agreement"), gzip_bytes=entry.get("tflite_float32_gzip_bytes"),
-        file=entry.get("tflite_float32_path"), step_s=plain_step if plain else entry.get("step_time_s_median"),
+    plain_step = row_shape.median(run.get("plain_finetune"))
+    return row_shape.record(
+        keras_accuracy=entry.get("keras_accuracy"),
+        tflite_accuracy=entry.get("tflite_float32_accuracy"),
+        agreement=entry.get("tflite_float32_agreement"),
+        gzip_bytes=entry.get("tflite_float32_gzip_bytes"),
+        file=entry.get("tflite_float32_path"),
+        step_s=plain_step if plain else entry.get("step_time_s_median"),
         plain_step_s=plain_step,
     )
 
@@ -141,34 +98,66 @@ def rows_from_quantization(document):
     float_group, suffix = ("qat_float", f", {label}") if own_model else ("float", "")
     rows = []
     for framework in ("kopt", "tfmot"):
-        runs, reason = _framework_runs(document, framework)
+        runs, reason = row_shape.framework_runs(document, framework)
 
         def figures(run, kind, step):
             score = run.get("scores", {}).get(kind)
             if not score:
                 return {"error": "not scored"}
-            return record(
-                keras_accuracy=score.get("keras_accuracy"), tflite_accuracy=score.get("tflite_accuracy"),
-                agreement=score.get("agreement"), gzip_bytes=score.get("gzip_bytes"), file=run["files"].get(kind),
-                step_s=step(run), plain_step_s=_median(run.get("plain_finetune")),
+            return row_shape.record(
+                keras_accuracy=score.get("keras_accuracy"),
+                tflite_accuracy=score.get("tflite_accuracy"),
+                agreement=score.get("agreement"),
+                gzip_bytes=score.get("gzip_bytes"),
+                file=run["files"].get(kind),
+                step_s=step(run),
+                plain_step_s=row_shape.median(run.get("plain_finetune")),
             )
 
         ptq = "PTQ int8 " + ("(tflite_export.convert)" if framework == "kopt" else "(TFLiteConverter, tf_keras model)")
         latency_note = "latency ratio: over this model's float row" if own_model else ""
         ptq_note = "; ".join(filter(None, ["post-training: Keras accuracy is the float model's", latency_note]))
         rows += [
-            make_row(f"{framework}_float_q", float_group, f"float baseline{suffix}", framework, document,
-                     f"{settings['dense_epochs']}",
-                     _per_seed(runs, lambda run: figures(run, "float32", lambda r: _median(r.get("plain_finetune")))),
-                     note="step: plain fine-tuning (the reference)", reason=reason, baseline=float_group),
-            make_row(f"{framework}_qat", "qat", f"QAT int8{suffix}", framework, document,
-                     f"{settings['dense_epochs']} + {settings['qat_epochs']} QAT",
-                     _per_seed(runs, lambda run: figures(run, "qat_int8", lambda r: _median(r.get("qat")))),
-                     note=latency_note, reason=reason, baseline=float_group),
-            make_row(f"{framework}_ptq", "ptq", f"{ptq}{suffix}", framework, document,
-                     f"{settings['dense_epochs']} (PTQ: none)",
-                     _per_seed(runs, lambda run: figures(run, "ptq_int8", lambda r: None)),
-                     note=ptq_note, reason=reason, baseline=float_group),
+            row_shape.make_row(
+                f"{framework}_float_q",
+                float_group,
+                f"float baseline{suffix}",
+                framework,
+                document,
+                f"{settings['dense_epochs']}",
+                row_shape.per_seed(
+                    runs, lambda run: figures(run, "float32", lambda r: row_shape.median(r.get("plain_finetune")))
+                ),
+                note="step: plain fine-tuning (the reference)",
+                reason=reason,
+                baseline=float_group,
+            ),
+            row_shape.make_row(
+                f"{framework}_qat",
+                "qat",
+                f"QAT int8{suffix}",
+                framework,
+                document,
+                f"{settings['dense_epochs']} + {settings['qat_epochs']} QAT",
+                row_shape.per_seed(
+                    runs, lambda run: figures(run, "qat_int8", lambda r: row_shape.median(r.get("qat")))
+                ),
+                note=latency_note,
+                reason=reason,
+                baseline=float_group,
+            ),
+            row_shape.make_row(
+                f"{framework}_ptq",
+                "ptq",
+                f"{ptq}{suffix}",
+                framework,
+                document,
+                f"{settings['dense_epochs']} (PTQ: none)",
+                row_shape.per_seed(runs, lambda run: figures(run, "ptq_int8", lambda r: None)),
+                note=ptq_note,
+                reason=reason,
+                baseline=float_group,
+            ),
         ]
     return rows
 
@@ -187,20 +176,42 @@ def rows_from_clustering(document):
 
     def figures(run, name):
         score = run.get("scores", {}).get(name, {})
-        plain = _median(run.get("plain_finetune"))
-        return record(
-            keras_accuracy=score.get("keras_accuracy"), tflite_accuracy=score.get("accuracy"),
-            agreement=score.get("agreement"), gzip_bytes=score.get("gzip_bytes"), file=run.get("files", {}).get(name),
-            step_s=plain if name == "float32" else _median(run.get("steps", {}).get(name)), plain_step_s=plain,
+        plain = row_shape.median(run.get("plain_finetune"))
+        return row_shape.record(
+            keras_accuracy=score.get("keras_accuracy"),
+            tflite_accuracy=score.get("accuracy"),
+            agreement=score.get("agreement"),
+            gzip_bytes=score.get("gzip_bytes"),
+            file=run.get("files", {}).get(name),
+            step_s=plain if name == "float32" else row_shape.median(run.get("steps", {}).get(name)),
+            plain_step_s=plain,
         )
 
-    rows = [make_row("kopt_float_c", "float", "float baseline", "kopt", document, epochs["float32"],
-                     _per_seed(runs, lambda run: figures(run, "float32")),
-                     note="step: plain fine-tuning (the reference)" + layout_note(settings))]
-    for name, technique in cluster_techniques(settings).items():
-        rows.append(make_row(f"kopt_{name}", name, technique, "kopt", document, epochs[name],
-                             _per_seed(runs, lambda run, name=name: figures(run, name)),
-                             note="step: the row's last stage" + layout_note(settings)))
+    rows = [
+        row_shape.make_row(
+            "kopt_float_c",
+            "float",
+            "float baseline",
+            "kopt",
+            document,
+            epochs["float32"],
+            row_shape.per_seed(runs, lambda run: figures(run, "float32")),
+            note="step: plain fine-tuning (the reference)" + row_shape.layout_note(settings),
+        )
+    ]
+    for name, technique in row_shape.cluster_techniques(settings).items():
+        rows.append(
+            row_shape.make_row(
+                f"kopt_{name}",
+                name,
+                technique,
+                "kopt",
+                document,
+                epochs[name],
+                row_shape.per_seed(runs, lambda run, name=name: figures(run, name)),
+                note="step: the row's last stage" + row_shape.layout_note(settings),
+            )
+        )
     return rows
 
 
@@ -211,20 +222,38 @@ def rows_from_distillation(document):
 
     def figures(run, kind):
         student, tflite = run[kind], run[kind].get("tflite", {})
-        return record(
-            keras_accuracy=student["test_accuracy"] / 100, tflite_accuracy=tflite.get("tflite_accuracy"),
-            agreement=tflite.get("agreement"), gzip_bytes=tflite.get("gzip_bytes"), file=tflite.get("path"),
-            step_s=_median(student.get("steps")), plain_step_s=_median(run["scratch"].get("steps")),
+        return row_shape.record(
+            keras_accuracy=student["test_accuracy"] / 100,
+            tflite_accuracy=tflite.get("tflite_accuracy"),
+            agreement=tflite.get("agreement"),
+            gzip_bytes=tflite.get("gzip_bytes"),
+            file=tflite.get("path"),
+            step_s=row_shape.median(student.get("steps")),
+            plain_step_s=row_shape.median(run["scratch"].get("steps")),
         )
 
     student, teacher = settings["student"], settings["teacher"]
     return [
-        make_row("kopt_distill_scratch", "distill_scratch", f"{student} student from scratch (no distillation)",
-                 "kopt", document, epochs, _per_seed(runs, lambda run: figures(run, "scratch")),
-                 note="the distilled row's reference"),
-        make_row("kopt_distill", "distill", f"distillation: {student} student of {teacher}", "kopt", document,
-                 epochs, _per_seed(runs, lambda run: figures(run, "distilled")),
-                 note="step ratio: over the scratch student"),
+        row_shape.make_row(
+            "kopt_distill_scratch",
+            "distill_scratch",
+            f"{student} student from scratch (no distillation)",
+            "kopt",
+            document,
+            epochs,
+            row_shape.per_seed(runs, lambda run: figures(run, "scratch")),
+            note="the distilled row's reference",
+        ),
+        row_shape.make_row(
+            "kopt_distill",
+            "distill",
+            f"distillation: {student} student of {teacher}",
+            "kopt",
+            document,
+            epochs,
+            row_shape.per_seed(runs, lambda run: figures(run, "distilled")),
+            note="step ratio: over the scratch student",
+        ),
     ]
 
 
@@ -235,9 +264,13 @@ def rows_from_extras(document):
     techniques = {
         "float32": ("float", "float baseline", f"{dense}", "step: plain fine-tuning (the reference)"),
         "m_by_n_2_4": ("2_4", "2:4 pruning", f"{dense} + {finetune} pruning", "float32 file"),
-        "structured": ("structured", f"structured pruning, {settings['structured_fraction']:.0%} of channels",
-                       f"{dense} + {finetune}", "a smaller dense model"),
-        "keras_int8": ("keras_int8", "Keras `model.quantize(\"int8\")`", f"{dense} (quantize: none)", ""),
+        "structured": (
+            "structured",
+            f"structured pruning, {settings['structured_fraction']:.0%} of channels",
+            f"{dense} + {finetune}",
+            "a smaller dense model",
+        ),
+        "keras_int8": ("keras_int8", 'Keras `model.quantize("int8")`', f"{dense} (quantize: none)", ""),
     }
     cluster_epochs = {
         "cluster": f"{dense} + {clustering['cluster_epochs']} cluster",
@@ -248,21 +281,38 @@ def rows_from_extras(document):
             f"{clustering['qat_epochs']} PCQAT"
         ),
     }
-    for name, technique in cluster_techniques(clustering).items():
-        techniques[name] = (name, technique, cluster_epochs[name], "step: the row's last stage" + layout_note(clustering))
-    wanted = {"kopt": ("float32", "m_by_n_2_4", "structured", "keras_int8"),
-              "tfmot": ("float32", "m_by_n_2_4", *CLUSTER_ROWS)}
+    for name, technique in row_shape.cluster_techniques(clustering).items():
+        techniques[name] = (
+            name,
+            technique,
+            cluster_epochs[name],
+            "step: the row's last stage" + row_shape.layout_note(clustering),
+        )
+    wanted = {
+        "kopt": ("float32", "m_by_n_2_4", "structured", "keras_int8"),
+        "tfmot": ("float32", "m_by_n_2_4", *row_shape.CLUSTER_ROWS),
+    }
     rows = []
     for framework, names in wanted.items():
-        runs, reason = _framework_runs(document, framework)
+        runs, reason = row_shape.framework_runs(document, framework)
         for name in names:
             group, technique, epochs, note = techniques[name]
             row_framework = "keras" if name == "keras_int8" else framework
             if name == "keras_int8":
                 note = _keras_int8_note(runs)
-            rows.append(make_row(f"{row_framework}_{name}", group, technique, row_framework, document, epochs,
-                                 _per_seed(runs, lambda run, name=name: _extras_record(run, name)), note=note,
-                                 reason=reason))
+            rows.append(
+                row_shape.make_row(
+                    f"{row_framework}_{name}",
+                    group,
+                    technique,
+                    row_framework,
+                    document,
+                    epochs,
+                    row_shape.per_seed(runs, lambda run, name=name: _extras_record(run, name)),
+                    note=note,
+                    reason=reason,
+                )
+            )
     return rows
 
 
@@ -271,24 +321,31 @@ def _keras_int8_note(runs):
     for run in runs.values():
         row = run.get("rows", {}).get("keras_int8")
         if row:
-            return (f"int8: {', '.join(row.get('quantized_layers', [])) or 'none'}; "
-                    f"float: {', '.join(row.get('float_layers', [])) or 'none'}")
+            return (
+                f"int8: {', '.join(row.get('quantized_layers', [])) or 'none'}; "
+                f"float: {', '.join(row.get('float_layers', [])) or 'none'}"
+            )
     return ""
 
 
 def _extras_record(run, name):
     row = run.get("rows", {}).get(name)
     if row is None:
-        return {"error": NOT_RUN}
-    score, plain = row.get("score", {}), _median(run.get("plain_finetune"))
+        return {"error": row_shape.NOT_RUN}
+    score, plain = row.get("score", {}), row_shape.median(run.get("plain_finetune"))
     no_file = None
     if not row.get("file") and row.get("file_errors"):
         no_file = "; ".join(f"{exporter}: {error}" for exporter, error in row["file_errors"].items())
-    return record(
-        keras_accuracy=score.get("keras_accuracy"), tflite_accuracy=score.get("accuracy"),
-        agreement=score.get("agreement"), gzip_bytes=score.get("gzip_bytes"), file=row.get("file"),
-        step_s=plain if name == "float32" else _median(row.get("steps")), plain_step_s=plain,
-        params=None if row.get("file") else row.get("params"), no_file=no_file,
+    return row_shape.record(
+        keras_accuracy=score.get("keras_accuracy"),
+        tflite_accuracy=score.get("accuracy"),
+        agreement=score.get("agreement"),
+        gzip_bytes=score.get("gzip_bytes"),
+        file=row.get("file"),
+        step_s=plain if name == "float32" else row_shape.median(row.get("steps")),
+        plain_step_s=plain,
+        params=None if row.get("file") else row.get("params"),
+        no_file=no_file,
     )
 
 
@@ -311,22 +368,23 @@ def assemble(documents, failures=None):
 
     Returns:
         The rows; the float baseline of each framework comes from the first of
-        ``FLOAT_SOURCES`` whose float row ran (else the first, saying why not).
+        ``row_shape.FLOAT_SOURCES`` whose float row ran (else the first, saying why not).
     """
     rows = []
     for benchmark, document in documents.items():
         rows += READERS[benchmark](document)
     for benchmark, why in (failures or {}).items():
-        rows.append(make_row(f"{benchmark}_failed", "failed", f"benchmarks.{benchmark}", "kopt",
-                             {"benchmark": benchmark}, "", {}, reason=why))
+        rows.append(row_shape.failed_row(benchmark, why))
     floats = {}
-    for wanted in ("ran", NOT_RUN):
-        for source in FLOAT_SOURCES:
+    for wanted in ("ran", row_shape.NOT_RUN):
+        for source in row_shape.FLOAT_SOURCES:
             for row in rows:
                 if row["group"] == "float" and row["benchmark"] == source and row["status"] == wanted:
                     floats.setdefault(row["framework"], row)
     for framework, row in floats.items():
         row["key"] = f"{framework}_float"
     rows = [row for row in rows if row["group"] != "float" or floats.get(row["framework"]) is row]
-    order = {group: index for index, group in enumerate(GROUPS + ("failed",))}
-    return sorted(rows, key=lambda row: (order[row["group"]], row["rank"], FRAMEWORK_ORDER.index(row["framework"])))
+    order = {group: index for index, group in enumerate(row_shape.GROUPS + ("failed",))}
+    return sorted(
+        rows, key=lambda row: (order[row["group"]], row["rank"], row_shape.FRAMEWORK_ORDER.index(row["framework"]))
+    )

@@ -10,33 +10,65 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from benchmarks import row_shape  # noqa: E402
 from benchmarks import run_measure  # noqa: E402
 from benchmarks import run_report  # noqa: E402
-from benchmarks import run_rows  # noqa: E402
 
 
 def row(key, group, framework, seeds, *, status="ran", reason=None, note=""):
-    return {"key": key, "group": group, "rank": 0.0, "technique": key.replace("_", " "), "framework": framework,
-            "benchmark": "made_up", "command": f"python -m benchmarks.{key}", "epochs": "4 + 2", "note": note,
-            "status": status, "reason": reason, "seeds": seeds}
+    return {
+        "key": key,
+        "group": group,
+        "rank": 0.0,
+        "technique": key.replace("_", " "),
+        "framework": framework,
+        "benchmark": "made_up",
+        "command": f"python -m benchmarks.{key}",
+        "epochs": "4 + 2",
+        "note": note,
+        "status": status,
+        "reason": reason,
+        "seeds": seeds,
+    }
 
 
 def figures(accuracy, *, step=0.012, plain=0.010, latency=0.040, gzip=40_000, file="/x.tflite"):
-    return {"keras_accuracy": accuracy, "tflite_accuracy": accuracy - 0.001, "agreement": 0.999,
-            "gzip_bytes": gzip, "file": file, "step_s": step, "plain_step_s": plain, "latency_ms": latency,
-            "params": 20_410, "nonzero_params": 4_100}
+    return {
+        "keras_accuracy": accuracy,
+        "tflite_accuracy": accuracy - 0.001,
+        "agreement": 0.999,
+        "gzip_bytes": gzip,
+        "file": file,
+        "step_s": step,
+        "plain_step_s": plain,
+        "latency_ms": latency,
+        "params": 20_410,
+        "nonzero_params": 4_100,
+    }
 
 
 def made_up_rows():
     return [
-        row("kopt_float", "float", "kopt", {"0": figures(0.98, step=0.010, latency=0.050),
-                                            "1": figures(0.97, step=0.010, latency=0.030)}),
+        row(
+            "kopt_float",
+            "float",
+            "kopt",
+            {"0": figures(0.98, step=0.010, latency=0.050), "1": figures(0.97, step=0.010, latency=0.030)},
+        ),
         row("kopt_prune", "prune", "kopt", {"0": figures(0.97, step=0.011), "1": figures(0.96, step=0.013)}),
         row("tfmot_prune", "prune", "tfmot", {}, status="not run", reason="skipped with --skip_tfmot"),
-        row("keras_keras_int8", "keras_int8", "keras",
-            {"0": {"keras_accuracy": 0.975, "params": 20_420, "no_file": "keras_litert: ConverterError: no"}}),
-        row("kopt_distill", "distill", "kopt", {"0": figures(0.95, latency=0.010), "2": figures(0.96, latency=0.020),
-                                                "3": {"error": "boom"}}),
+        row(
+            "keras_keras_int8",
+            "keras_int8",
+            "keras",
+            {"0": {"keras_accuracy": 0.975, "params": 20_420, "no_file": "keras_litert: ConverterError: no"}},
+        ),
+        row(
+            "kopt_distill",
+            "distill",
+            "kopt",
+            {"0": figures(0.95, latency=0.010), "2": figures(0.96, latency=0.020), "3": {"error": "boom"}},
+        ),
     ]
 
 
@@ -78,7 +110,7 @@ def test_table_says_not_run_with_the_reason_and_dashes_where_there_is_no_figure(
     header = lines[0].split(" | ")
     assert header[0] == "| technique" and "latency ratio" in header and header[-1] == "notes |"
     not_run = next(line for line in lines if line.startswith("| tfmot prune |"))
-    assert not_run.count(run_rows.NOT_RUN) == len(run_report.COLUMNS) + 1
+    assert not_run.count(row_shape.NOT_RUN) == len(run_report.COLUMNS) + 1
     assert "not run: skipped with --skip_tfmot" in not_run
     keras = next(line for line in lines if line.startswith("| keras keras int8 |"))
     assert "| 97.50 | – | – | – | 20,420 | – |" in keras
@@ -96,12 +128,17 @@ def test_seed_table_lists_every_seed_of_rows_that_ran():
 
 def test_render_section_states_command_machine_versions_and_marks_quick(tmp_path):
     document = {
-        "quick": True, "command": "python -m benchmarks.run --quick", "started_utc": "2026-01-01 00:00",
-        "wall_time_s": 300.0, "seeds": [0, 1], "data": "../shared/data/mnist-22k.npz",
+        "quick": True,
+        "command": "python -m benchmarks.run --quick",
+        "started_utc": "2026-01-01 00:00",
+        "wall_time_s": 300.0,
+        "seeds": [0, 1],
+        "data": "../shared/data/mnist-22k.npz",
         "machine_line": "2 usable cores of 2 (Test CPU)",
         "versions_lines": {"kopt and Keras rows": "tensorflow 2.21.0, keras 3.15.1", "tfmot rows": "not run (x)"},
         "benchmark_lines": ["`benchmarks.pruning`: 1.0 minutes, section below"],
-        "rows": run_report.summarize(made_up_rows()), "plot": "summary_quick.png",
+        "rows": run_report.summarize(made_up_rows()),
+        "plot": "summary_quick.png",
     }
     section = run_report.render_section(document)
     assert section.startswith("## Summary: every technique side by side\n\n**Quick smoke run")
@@ -114,8 +151,10 @@ def test_render_section_states_command_machine_versions_and_marks_quick(tmp_path
 
 
 def test_parameters_count_nonzero_only_when_every_tensor_is_known():
-    report = {"parameters": 30, "tensors": [
-        {"parameter": True, "zeros": 4}, {"parameter": True, "zeros": 1}, {"parameter": False, "zeros": 9}]}
+    report = {
+        "parameters": 30,
+        "tensors": [{"parameter": True, "zeros": 4}, {"parameter": True, "zeros": 1}, {"parameter": False, "zeros": 9}],
+    }
     assert run_measure.parameters(report) == (30, 25)
     report["tensors"][0]["zeros"] = None
     assert run_measure.parameters(report) == (30, None)
@@ -130,8 +169,10 @@ def test_measure_files_times_each_file_once_per_round(tmp_path):
     weights[0][:3] = 0.0
     model.set_weights(weights)
     path = tflite_export.convert(model, str(tmp_path / "m.tflite"))
-    rows = [row("a", "float", "kopt", {"0": {"file": path}, "1": {"file": path}, "2": {"error": "x"}}),
-            row("b", "prune", "kopt", {"0": {"keras_accuracy": 0.5}})]
+    rows = [
+        row("a", "float", "kopt", {"0": {"file": path}, "1": {"file": path}, "2": {"error": "x"}}),
+        row("b", "prune", "kopt", {"0": {"keras_accuracy": 0.5}}),
+    ]
     done = run_measure.measure_files(rows, rounds=2, runs=3, warmup=1, log=lambda _: None)
     assert done["files"] == 1 and done["rounds"] == 2 and done["threads"] == 1 and done["batch_size"] == 1
     record = rows[0]["seeds"]["0"]

@@ -9,6 +9,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
+from benchmarks import row_shape  # noqa: E402
 from benchmarks import run_rows  # noqa: E402
 from benchmarks.clustering_kopt import ClusteringSettings  # noqa: E402
 from benchmarks.distillation_settings import DistillationSettings  # noqa: E402
@@ -28,8 +29,12 @@ def pruning_run(accuracies=(0.979, 0.975, 0.970), plain=0.010, pruned=0.011):
     run["plain_finetune"]["step_time_s_median"] = plain
     run["dense"].update(keras_accuracy=0.981, tflite_float32_path="/f/dense.tflite", tflite_float32_agreement=1.0)
     for key, entry in run["pruned"].items():
-        entry.update(step_time_s_median=pruned, keras_accuracy=entry["tflite_float32_accuracy"],
-                     tflite_float32_path=f"/f/pruned_{key}.tflite", tflite_float32_agreement=0.999)
+        entry.update(
+            step_time_s_median=pruned,
+            keras_accuracy=entry["tflite_float32_accuracy"],
+            tflite_float32_path=f"/f/pruned_{key}.tflite",
+            tflite_float32_agreement=0.999,
+        )
     return run
 
 
@@ -47,39 +52,67 @@ def quantization_document(kopt_runs, tfmot=NOT_RUN_TFMOT):
 def clustering_document():
     score = {"accuracy": 0.97, "keras_accuracy": 0.971, "agreement": 0.998, "gzip_bytes": 9_000}
     run = {
-        "scores": {row: dict(score) for row in ("float32", *run_rows.CLUSTER_ROWS)},
-        "files": {row: f"/c/{row}.tflite" for row in ("float32", *run_rows.CLUSTER_ROWS)},
-        "steps": {row: {"step_time_s_median": 0.030} for row in run_rows.CLUSTER_ROWS},
+        "scores": {row: dict(score) for row in ("float32", *row_shape.CLUSTER_ROWS)},
+        "files": {row: f"/c/{row}.tflite" for row in ("float32", *row_shape.CLUSTER_ROWS)},
+        "steps": {row: {"step_time_s_median": 0.030} for row in row_shape.CLUSTER_ROWS},
         "plain_finetune": {"step_time_s_median": 0.020},
     }
-    return {"benchmark": "clustering", "command": "python -m benchmarks.clustering --seeds=0",
-            "settings": ClusteringSettings().as_dict(), "runs": {"0": run}}
+    return {
+        "benchmark": "clustering",
+        "command": "python -m benchmarks.clustering --seeds=0",
+        "settings": ClusteringSettings().as_dict(),
+        "runs": {"0": run},
+    }
 
 
 def distillation_document():
     def student(test, step):
-        return {"test_accuracy": test, "steps": {"step_time_s_median": step},
-                "tflite": {"path": f"/d/{test}.tflite", "tflite_accuracy": test / 100, "agreement": 1.0,
-                           "gzip_bytes": 80_000}}
+        return {
+            "test_accuracy": test,
+            "steps": {"step_time_s_median": step},
+            "tflite": {
+                "path": f"/d/{test}.tflite",
+                "tflite_accuracy": test / 100,
+                "agreement": 1.0,
+                "gzip_bytes": 80_000,
+            },
+        }
 
     runs = {"0": {"scratch": student(95.0, 0.004), "distilled": student(96.0, 0.005)}, "1": {"error": "boom"}}
-    return {"benchmark": "distillation", "command": "python -m benchmarks.distillation --seeds=0,1",
-            "settings": DistillationSettings.full().as_dict(), "runs": runs}
+    return {
+        "benchmark": "distillation",
+        "command": "python -m benchmarks.distillation --seeds=0,1",
+        "settings": DistillationSettings.full().as_dict(),
+        "runs": runs,
+    }
 
 
 def extras_document(tfmot=NOT_RUN_TFMOT):
     def row(name, step=0.012, file=True):
-        return {"file": f"/e/{name}.tflite" if file else None, "keras_top1": "/e/x.npy", "params": 20_420,
-                "steps": {"step_time_s_median": step},
-                "score": {"keras_accuracy": 0.97, "accuracy": 0.97, "agreement": 1.0, "gzip_bytes": 40_000}}
+        return {
+            "file": f"/e/{name}.tflite" if file else None,
+            "keras_top1": "/e/x.npy",
+            "params": 20_420,
+            "steps": {"step_time_s_median": step},
+            "score": {"keras_accuracy": 0.97, "accuracy": 0.97, "agreement": 1.0, "gzip_bytes": 40_000},
+        }
 
     rows = {name: row(name) for name in ("float32", "m_by_n_2_4", "structured")}
-    rows["keras_int8"] = {**row("keras_int8", file=False), "steps": None, "score": {"keras_accuracy": 0.979},
-                          "quantized_layers": ["dense (Dense)"], "float_layers": ["conv2d (Conv2D)"],
-                          "file_errors": {"keras_litert": "ConverterError: no", "tflite_export": "ConversionError: no"}}
+    rows["keras_int8"] = {
+        **row("keras_int8", file=False),
+        "steps": None,
+        "score": {"keras_accuracy": 0.979},
+        "quantized_layers": ["dense (Dense)"],
+        "float_layers": ["conv2d (Conv2D)"],
+        "file_errors": {"keras_litert": "ConverterError: no", "tflite_export": "ConversionError: no"},
+    }
     kopt = ran({"0": {"rows": rows, "plain_finetune": {"step_time_s_median": 0.010}}})
-    return {"benchmark": "extras", "command": "python -m benchmarks.extras --seeds=0",
-            "settings": ExtrasSettings.full().as_dict(), "frameworks": {"kopt": kopt, "tfmot": tfmot}}
+    return {
+        "benchmark": "extras",
+        "command": "python -m benchmarks.extras --seeds=0",
+        "settings": ExtrasSettings.full().as_dict(),
+        "frameworks": {"kopt": kopt, "tfmot": tfmot},
+    }
 
 
 def by_key(rows):
@@ -90,9 +123,15 @@ def test_pruning_rows_carry_each_seed_and_the_same_process_plain_step():
     rows = by_key(run_rows.rows_from_pruning(pruning_document({"0": pruning_run(), "1": {"error": "boom"}})))
     row = rows["kopt_prune_0.8"]
     assert row["status"] == "ran" and row["epochs"] == "4 + 2 pruning" and row["rank"] == 0.8
-    assert row["seeds"]["0"] == {"keras_accuracy": 0.975, "tflite_accuracy": 0.975, "agreement": 0.999,
-                                 "gzip_bytes": 24_000, "file": "/f/pruned_0.8.tflite", "step_s": 0.011,
-                                 "plain_step_s": 0.010}
+    assert row["seeds"]["0"] == {
+        "keras_accuracy": 0.975,
+        "tflite_accuracy": 0.975,
+        "agreement": 0.999,
+        "gzip_bytes": 24_000,
+        "file": "/f/pruned_0.8.tflite",
+        "step_s": 0.011,
+        "plain_step_s": 0.010,
+    }
     assert row["seeds"]["1"] == {"error": "boom"}
     assert rows["kopt_float"]["seeds"]["0"]["step_s"] == rows["kopt_float"]["seeds"]["0"]["plain_step_s"]
 
@@ -160,7 +199,9 @@ def test_assemble_orders_rows_keeps_one_float_per_framework_and_reports_failures
     floats = [row for row in rows if row["group"] == "float"]
     # kopt's from extras (first source that ran); tfmot's could not run anywhere: one row says so.
     assert [(row["framework"], row["benchmark"], row["status"]) for row in floats] == [
-        ("kopt", "extras", "ran"), ("tfmot", "extras", "not run")]
+        ("kopt", "extras", "ran"),
+        ("tfmot", "extras", "not run"),
+    ]
     assert [row["key"] for row in rows][:2] == ["kopt_float", "tfmot_float"]
     prune = [(row["framework"], row["rank"]) for row in rows if row["group"] == "prune"]
     assert prune == [("kopt", 0.5), ("tfmot", 0.5), ("kopt", 0.8), ("tfmot", 0.8), ("kopt", 0.9), ("tfmot", 0.9)]
