@@ -10,8 +10,12 @@ def stats(values):
     values = [v for v in values if v is not None]
     if not values:
         return {"mean": None, "std": None, "range": None, "n": 0}
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "range": float(np.ptp(values)),
-            "n": len(values)}
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "range": float(np.ptp(values)),
+        "n": len(values),
+    }
 
 
 def _ok(runs):
@@ -49,28 +53,36 @@ def judge(runs, summary, settings):
     for target in settings.sparsities:
         key = f"{target:g}"
         allocated, uniform = summary[f"allocated_{key}_keras_test"], summary[f"uniform_{key}_keras_test"]
-        verdicts.append({
-            "target": f"at {target:.0%} overall sparsity, sensitivity-allocated test accuracy >= uniform (mean of "
-                      f"{summary['seeds_ran']} seeds)",
-            "measured": f"{allocated['mean']:.2f} (std {allocated['std']:.2f}) vs {uniform['mean']:.2f} "
-                        f"(std {uniform['std']:.2f})",
-            "verdict": "PASS" if allocated["mean"] >= uniform["mean"] else "FAIL",
-        })
+        verdicts.append(
+            {
+                "target": f"at {target:.0%} overall sparsity, sensitivity-allocated test accuracy >= uniform (mean of "
+                f"{summary['seeds_ran']} seeds)",
+                "measured": f"{allocated['mean']:.2f} (std {allocated['std']:.2f}) vs {uniform['mean']:.2f} "
+                f"(std {uniform['std']:.2f})",
+                "verdict": "PASS" if allocated["mean"] >= uniform["mean"] else "FAIL",
+            }
+        )
     drops = {seed: r["float"]["keras_test"] - r["auto"]["int8_test"] for seed, r in ok.items()}
-    verdicts.append({
-        "target": f"--auto --max_accuracy_drop={settings.max_accuracy_drop:g}: int8 test accuracy within 0.6 points "
-                  "of float, every seed",
-        "measured": "float minus auto int8: " + ", ".join(f"seed {s}: {d:+.2f}" for s, d in drops.items()) + " points",
-        "verdict": "PASS" if all(d <= 0.6 for d in drops.values()) else "FAIL",
-    })
+    verdicts.append(
+        {
+            "target": f"--auto --max_accuracy_drop={settings.max_accuracy_drop:g}: int8 test accuracy within 0.6 points "
+            "of float, every seed",
+            "measured": "float minus auto int8: "
+            + ", ".join(f"seed {s}: {d:+.2f}" for s, d in drops.items())
+            + " points",
+            "verdict": "PASS" if all(d <= 0.6 for d in drops.values()) else "FAIL",
+        }
+    )
     key = f"{0.8:g}"
     if key in ok[next(iter(ok))]["pruned"]:
         sizes = {seed: (r["auto"]["gzip_bytes"], r["pruned"][key]["uniform"]["gzip_bytes"]) for seed, r in ok.items()}
-        verdicts.append({
-            "target": "auto's gzipped int8 file smaller than uniform 80% + int8, every seed",
-            "measured": ", ".join(f"seed {s}: {a:,} vs {u:,} B" for s, (a, u) in sizes.items()),
-            "verdict": "PASS" if all(a < u for a, u in sizes.values()) else "FAIL",
-        })
+        verdicts.append(
+            {
+                "target": "auto's gzipped int8 file smaller than uniform 80% + int8, every seed",
+                "measured": ", ".join(f"seed {s}: {a:,} vs {u:,} B" for s, (a, u) in sizes.items()),
+                "verdict": "PASS" if all(a < u for a, u in sizes.values()) else "FAIL",
+            }
+        )
     return verdicts
 
 
@@ -119,8 +131,12 @@ def render_section(document, summary, verdicts, settings):
     if runs:
         first_seed, first = next(iter(runs.items()))
         table = first["sensitivity"]
-        lines += ["", f"Sensitivity of seed {first_seed} (validation accuracy %, one layer at a time, no retraining; "
-                  f"{table['seconds']:.1f} s):", ""]
+        lines += [
+            "",
+            f"Sensitivity of seed {first_seed} (validation accuracy %, one layer at a time, no retraining; "
+            f"{table['seconds']:.1f} s):",
+            "",
+        ]
         columns = [f"{s:.0%}" for s in table["sparsities"]] + [f"{b}-bit" for b in table["bits"]]
         lines += ["| layer | weights | " + " | ".join(columns) + " |", "|---|" + "---:|" * (len(columns) + 1)]
         for name in table["layers"]:
@@ -129,15 +145,24 @@ def render_section(document, summary, verdicts, settings):
         lines.append(f"\nBaseline (nothing compressed): {table['baseline_accuracy']:.2f}%.")
     lines += ["", "### Structured pruning of the Conv2D filters: L1 norm vs first-order Taylor (test accuracy %)", ""]
     fractions = [f"{f:g}" for f in settings.structured_fractions]
-    header = ["seed"] + [f"{name} {float(f):.0%} {when}" for f in fractions for name in ("L1", "Taylor")
-                         for when in ("before", "after")]
+    header = ["seed"] + [
+        f"{name} {float(f):.0%} {when}" for f in fractions for name in ("L1", "Taylor") for when in ("before", "after")
+    ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
     for seed, run in runs.items():
-        cells = [f"{run['structured'][f][kind][metric]:.2f}" for f in fractions for kind in ("l1", "taylor")
-                 for metric in ("before_finetune_test", "keras_test")]
+        cells = [
+            f"{run['structured'][f][kind][metric]:.2f}"
+            for f in fractions
+            for kind in ("l1", "taylor")
+            for metric in ("before_finetune_test", "keras_test")
+        ]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
-    cells = [_cell(summary[f"structured_{kind}_{f}_{metric}"]) for f in fractions for kind in ("l1", "taylor")
-             for metric in ("before_finetune_test", "keras_test")]
+    cells = [
+        _cell(summary[f"structured_{kind}_{f}_{metric}"])
+        for f in fractions
+        for kind in ("l1", "taylor")
+        for metric in ("before_finetune_test", "keras_test")
+    ]
     lines.append("| mean | " + " | ".join(cells) + " |")
     lines += ["", "(before = right after removing the filters; after = fine-tuned as the pruned rows.)", ""]
     lines += [
@@ -162,7 +187,9 @@ def render_section(document, summary, verdicts, settings):
             + ("" if p["within_budget"] else " over budget")
             for p in run["auto"]["pareto"]
         )
-        lines.append(f"- seed {seed} (float {run['auto']['pareto'][0]['accuracy'] + run['auto']['pareto'][0]['drop']:.2f}%): {tried}.")
+        lines.append(
+            f"- seed {seed} (float {run['auto']['pareto'][0]['accuracy'] + run['auto']['pareto'][0]['drop']:.2f}%): {tried}."
+        )
     lines += ["", f"![auto]({document['plot']})"]
     return "\n".join(lines)
 
@@ -187,16 +214,29 @@ def plot(runs, settings, path):
         spread = [np.std([r["pruned"][k][kind]["keras_test"] for r in runs.values()]) for k in keys]
         axes[0].bar(np.arange(len(keys)) + 0.27 * (offset - 1), means, 0.27, yerr=spread, label=kind)
     axes[0].set_xticks(range(len(keys)), [f"{float(k):.0%}" for k in keys])
-    low = min(np.min([r["pruned"][k][kind]["keras_test"] for r in runs.values() for k in keys
-                      for kind in ("uniform", "allocated", "random")]), 100)
+    low = min(
+        np.min(
+            [
+                r["pruned"][k][kind]["keras_test"]
+                for r in runs.values()
+                for k in keys
+                for kind in ("uniform", "allocated", "random")
+            ]
+        ),
+        100,
+    )
     axes[0].set_ylim(max(0, low - 3), 100)
     axes[0].set_ylabel("test accuracy (%)")
     axes[0].set_title("Same overall sparsity (mean, std over seeds)")
     axes[0].legend(fontsize=8)
     for seed, run in runs.items():
         points = run["auto"]["pareto"]
-        axes[1].plot([p["gzip_bytes"] / 1024 for p in points], [p["accuracy"] for p in points], marker="o",
-                     label=f"auto seed {seed}")
+        axes[1].plot(
+            [p["gzip_bytes"] / 1024 for p in points],
+            [p["accuracy"] for p in points],
+            marker="o",
+            label=f"auto seed {seed}",
+        )
         uniform = run["pruned"].get("0.8", {}).get("uniform")
         if uniform:
             axes[1].scatter([uniform["gzip_bytes"] / 1024], [uniform["int8_val"]], marker="x", color="black")

@@ -47,8 +47,11 @@ def run(data, seed, settings, log=print):
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     dense = build_model()
-    dense.compile(keras.optimizers.Adam(settings.learning_rate),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    dense.compile(
+        keras.optimizers.Adam(settings.learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     dense.fit(x_fit, y_fit, batch_size=settings.dense_batch_size, epochs=settings.dense_epochs, verbose=0)
     result["float"] = {**score(dense, "float"), "train_s": time.perf_counter() - started}
     log(f"seed {seed}: float {result['float']['keras_test']:.2f}%")
@@ -61,9 +64,14 @@ def run(data, seed, settings, log=print):
     def fine_tuned(sparsities, criterion="magnitude"):
         mark = time.perf_counter()
         model = auto.prune_and_fine_tune(
-            dense, sparsities, (x_fit, y_fit), epochs=settings.finetune_epochs,
-            batch_size=settings.finetune_batch_size, learning_rate=settings.learning_rate,
-            criterion=criterion, seed=seed,
+            dense,
+            sparsities,
+            (x_fit, y_fit),
+            epochs=settings.finetune_epochs,
+            batch_size=settings.finetune_batch_size,
+            learning_rate=settings.learning_rate,
+            criterion=criterion,
+            seed=seed,
         )
         return model, time.perf_counter() - mark
 
@@ -91,24 +99,45 @@ def run(data, seed, settings, log=print):
             smaller = pruning.prune_channels(dense, {conv: fraction}, importance=importance)
             before = measure.accuracy(smaller, x_test, y_test)
             keras.utils.set_random_seed(seed)
-            smaller.compile(keras.optimizers.Adam(settings.learning_rate),
-                            keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            smaller.compile(
+                keras.optimizers.Adam(settings.learning_rate),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
             order = np.random.default_rng(seed).permutation(len(x_fit))
-            smaller.fit(x_fit[order], y_fit[order], batch_size=settings.finetune_batch_size,
-                        epochs=settings.finetune_epochs, verbose=0)
-            rows[kind] = {"before_finetune_test": before, "keras_test": measure.accuracy(smaller, x_test, y_test),
-                          "params": int(smaller.count_params())}
+            smaller.fit(
+                x_fit[order],
+                y_fit[order],
+                batch_size=settings.finetune_batch_size,
+                epochs=settings.finetune_epochs,
+                verbose=0,
+            )
+            rows[kind] = {
+                "before_finetune_test": before,
+                "keras_test": measure.accuracy(smaller, x_test, y_test),
+                "params": int(smaller.count_params()),
+            }
         result["structured"][f"{fraction:g}"] = rows
-        log(f"seed {seed}: structured {fraction:.0%}: L1 {rows['l1']['keras_test']:.2f}, "
-            f"Taylor {rows['taylor']['keras_test']:.2f}")
+        log(
+            f"seed {seed}: structured {fraction:.0%}: L1 {rows['l1']['keras_test']:.2f}, "
+            f"Taylor {rows['taylor']['keras_test']:.2f}"
+        )
 
     mark = time.perf_counter()
     found = auto.compress(
-        dense, (x_fit, y_fit), (x_val, y_val), max_accuracy_drop=settings.max_accuracy_drop,
-        steps=settings.auto_steps, epochs=settings.finetune_epochs, batch_size=settings.finetune_batch_size,
-        learning_rate=settings.learning_rate, fragile_drop=settings.fragile_drop,
-        sensitivity_sparsities=settings.sensitivity_levels, calibration_examples=settings.calibration_examples,
-        output_dir=os.path.join(workdir, "auto"), seed=seed, verbose=0,
+        dense,
+        (x_fit, y_fit),
+        (x_val, y_val),
+        max_accuracy_drop=settings.max_accuracy_drop,
+        steps=settings.auto_steps,
+        epochs=settings.finetune_epochs,
+        batch_size=settings.finetune_batch_size,
+        learning_rate=settings.learning_rate,
+        fragile_drop=settings.fragile_drop,
+        sensitivity_sparsities=settings.sensitivity_levels,
+        calibration_examples=settings.calibration_examples,
+        output_dir=os.path.join(workdir, "auto"),
+        seed=seed,
+        verbose=0,
     )
     wall = time.perf_counter() - mark
     import tflite_export
@@ -126,7 +155,9 @@ def run(data, seed, settings, log=print):
         "wall_s": wall,
         "pareto": [{k: v for k, v in p.items() if k != "layer_sparsities"} for p in found.pareto],
     }
-    log(f"seed {seed}: auto kept step {found.best['step']} ({found.best['sparsity']:.3f}), "
-        f"int8 test {result['auto']['int8_test']:.2f}%, {found.best['gzip_bytes']} bytes, {wall:.0f} s")
+    log(
+        f"seed {seed}: auto kept step {found.best['step']} ({found.best['sparsity']:.3f}), "
+        f"int8 test {result['auto']['int8_test']:.2f}%, {found.best['gzip_bytes']} bytes, {wall:.0f} s"
+    )
     result["wall_time_s"] = time.perf_counter() - started
     return result

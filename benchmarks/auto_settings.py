@@ -42,8 +42,12 @@ class AutoSettings(SuiteSettings):
     def quick(cls):
         """A smoke run: 3000 training examples, 1 epoch everywhere, two auto steps."""
         return cls(
-            dense_epochs=1, finetune_epochs=1, max_train_examples=3000, sensitivity_levels=(0.5, 0.8, 0.9),
-            structured_fractions=(0.5,), auto_steps=(0.5, 0.8),
+            dense_epochs=1,
+            finetune_epochs=1,
+            max_train_examples=3000,
+            sensitivity_levels=(0.5, 0.8, 0.9),
+            structured_fractions=(0.5,),
+            auto_steps=(0.5, 0.8),
         )
 
     def describe(self):
@@ -66,8 +70,12 @@ class AutoSettings(SuiteSettings):
             f"- Sensitivity: each layer alone pruned to {levels} (magnitude) and its weights fake-quantized to "
             "8 and 4 bits (weights only), scored on validation without retraining. Allocation: greedy least "
             "predicted loss per weight removed; a layer is fragile past the sparsity at which it alone loses "
-            + ("half the float model's validation accuracy above chance (10%)" if self.fragile_drop is None
-               else f"{self.fragile_drop:g} points") + " without retraining.",
+            + (
+                "half the float model's validation accuracy above chance (10%)"
+                if self.fragile_drop is None
+                else f"{self.fragile_drop:g} points"
+            )
+            + " without retraining.",
             "- Uniform: every prunable layer (the Conv2D kernel and the Dense kernel) at the target sparsity. "
             "Random criterion: uniform sparsity, weights chosen by a fixed random draw instead of magnitude.",
             f"- Structured: {', '.join(f'{f:.0%}' for f in self.structured_fractions)} of the Conv2D filters removed "

@@ -94,10 +94,16 @@ def judge(summary):
     """The issue's two targets on the PCQAT row, each PASS or FAIL on the worst seed."""
     row = summary["prune_cluster_pcqat_int8"]
     return {
-        "gzip_ratio": {"target": f"<= {TARGET_RATIO}x", "measured": row["gzip_ratio_worst"],
-                       "pass": row["gzip_ratio_worst"] <= TARGET_RATIO},
-        "accuracy_drop": {"target": f"<= {TARGET_ACCURACY_DROP * 100:g} point", "measured": row["accuracy_drop_worst"],
-                          "pass": row["accuracy_drop_worst"] <= TARGET_ACCURACY_DROP},
+        "gzip_ratio": {
+            "target": f"<= {TARGET_RATIO}x",
+            "measured": row["gzip_ratio_worst"],
+            "pass": row["gzip_ratio_worst"] <= TARGET_RATIO,
+        },
+        "accuracy_drop": {
+            "target": f"<= {TARGET_ACCURACY_DROP * 100:g} point",
+            "measured": row["accuracy_drop_worst"],
+            "pass": row["accuracy_drop_worst"] <= TARGET_ACCURACY_DROP,
+        },
     }
 
 
@@ -125,7 +131,11 @@ def render_section(document):
                 f"| {row} | {seed} | {score['accuracy']:.4f} | {score['gzip_bytes']:,} | {score['gzip_ratio']:.3f}x | "
                 f"{score['max_unique_weights']} | {score['weight_sparsity']:.1%} |"
             )
-    lines += ["", "| row | mean accuracy | worst drop vs float | mean gzip ratio | worst gzip ratio |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| row | mean accuracy | worst drop vs float | mean gzip ratio | worst gzip ratio |",
+        "|---|---|---|---|---|",
+    ]
     for row in clustering_kopt.ROWS:
         entry = summary[row]
         lines.append(
@@ -192,8 +202,7 @@ def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
 def head(data, data_label, settings):
     """The document's head: the archive's name, and the settings."""
     del data_label  # The section names the archive by its file name.
-    return {"data": os.path.basename(data), "settings": settings.as_dict(),
-            "settings_description": settings.describe()}
+    return {"data": os.path.basename(data), "settings": settings.as_dict(), "settings_description": settings.describe()}
 
 
 SUITE = suite.Suite(

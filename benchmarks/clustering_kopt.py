@@ -79,7 +79,11 @@ class ClusteringSettings(SuiteSettings):
     def quick(cls):
         """A smoke run: 4000 training examples, one epoch per stage, masks updated every 10 steps."""
         return cls(
-            dense_epochs=1, max_train_examples=4000, prune_epochs=1, prune_end_epochs=1, cluster_epochs=1,
+            dense_epochs=1,
+            max_train_examples=4000,
+            prune_epochs=1,
+            prune_end_epochs=1,
+            cluster_epochs=1,
             prune_frequency=10,
         )
 
@@ -123,9 +127,16 @@ def run(data, seed, settings, workdir, log=print):
         """Fits ``model`` in place; returns its step timer. A one-epoch stage is
         timed from its first step (its median ignores the tracing step)."""
         return TRAINER.fit_timed(
-            model, x_train, y_train, epochs=epochs, batch_size=batch_size,
-            learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
-            callbacks=callbacks, skip_epochs=1 if epochs > 1 else 0,
+            model,
+            x_train,
+            y_train,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            validation_split=settings["validation_split"],
+            seed=seed,
+            callbacks=callbacks,
+            skip_epochs=1 if epochs > 1 else 0,
         )
 
     def cluster(model, preserve_sparsity, stage):
@@ -146,8 +157,11 @@ def run(data, seed, settings, workdir, log=print):
         top1[name] = save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy"))
         layout = settings.get("fixed_batch_and_stripped_strings", False)
         return tflite_export.convert(
-            model, os.path.join(workdir, f"{name}.tflite"), mode=mode,
-            batch_size=1 if layout else None, strip_strings=layout,
+            model,
+            os.path.join(workdir, f"{name}.tflite"),
+            mode=mode,
+            batch_size=1 if layout else None,
+            strip_strings=layout,
         )
 
     def plain_finetune():
@@ -166,12 +180,18 @@ def run(data, seed, settings, workdir, log=print):
     log(f"seed {seed}: pruning, then clustering")
     steps_per_epoch = math.ceil(len(x_train) * (1 - settings["validation_split"]) / settings["prune_batch_size"])
     schedule = pruning.PolynomialDecay(
-        initial_sparsity=settings["prune_initial_sparsity"], final_sparsity=settings["target_sparsity"], begin_step=0,
-        end_step=steps_per_epoch * settings["prune_end_epochs"] - 1, frequency=settings["prune_frequency"],
+        initial_sparsity=settings["prune_initial_sparsity"],
+        final_sparsity=settings["target_sparsity"],
+        begin_step=0,
+        end_step=steps_per_epoch * settings["prune_end_epochs"] - 1,
+        frequency=settings["prune_frequency"],
     )
     pruned = pruning.prune_low_magnitude(TRAINER.copy_of(dense), pruning_schedule=schedule)
     timer = fit(
-        pruned, settings["prune_epochs"], settings["prune_learning_rate"], [pruning.UpdatePruningStep()],
+        pruned,
+        settings["prune_epochs"],
+        settings["prune_learning_rate"],
+        [pruning.UpdatePruningStep()],
         batch_size=settings["prune_batch_size"],
     )
     steps["prune"] = step_stats(timer)

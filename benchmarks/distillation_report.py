@@ -51,8 +51,9 @@ def judge(summary, params):
         }
     ]
     if summary["seeds_ran"] < 2:
-        verdicts.append({"target": "mean margin > seed-to-seed spread", "measured": "needs 2+ seeds",
-                         "verdict": "not run"})
+        verdicts.append(
+            {"target": "mean margin > seed-to-seed spread", "measured": "needs 2+ seeds", "verdict": "not run"}
+        )
         return verdicts
     margin = summary["margin_test"]["mean"]
     seed_spread = max(summary["scratch_test"]["range"], summary["distilled_test"]["range"])
@@ -110,7 +111,7 @@ def _hard_table(rows, summary):
         return []
     lines = [
         "",
-        "Soft targets against hard distillation (`Distiller(distillation=\"hard\")`: the teacher's arg-max as",
+        'Soft targets against hard distillation (`Distiller(distillation="hard")`: the teacher\'s arg-max as',
         "labels, same student, initial weights, order, epochs and alpha). Test accuracy in percent.",
         "",
         "| seed | scratch | soft | hard | soft - scratch | hard - scratch |",

@@ -21,9 +21,7 @@ def split(data, settings):
     x_train, y_train, x_test, y_test = load_arrays(data, settings.max_train_examples)
     x_train, x_test = x_train[..., None], x_test[..., None]
     held_out = int(round(len(x_train) * settings.validation_split))
-    return (
-        x_train[:-held_out], y_train[:-held_out], x_train[-held_out:], y_train[-held_out:], x_test, y_test
-    )
+    return (x_train[:-held_out], y_train[:-held_out], x_train[-held_out:], y_train[-held_out:], x_test, y_test)
 
 
 def accuracy(model, images, labels):
@@ -90,8 +88,9 @@ def run(data, seed, settings, log=print, workdir=None):
             distiller.fit(x_train, {"labels": y_train, "teacher_logits": logits}, **fit)
         result[kind] = {**_scores(student, started, x_val, y_val, x_test, y_test), "steps": step_stats(timer)}
         if workdir is not None:
-            result[kind]["tflite"] = _export_and_score(student, os.path.join(workdir, f"seed{seed}_{kind}.tflite"),
-                                                       x_test, y_test)
+            result[kind]["tflite"] = _export_and_score(
+                student, os.path.join(workdir, f"seed{seed}_{kind}.tflite"), x_test, y_test
+            )
         log(f"seed {seed}: {kind} {result[kind]}")
     return result
 

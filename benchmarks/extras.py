@@ -68,8 +68,15 @@ def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
     from benchmarks import extras_kopt
 
     runs = suite.measure_sides(
-        data, seeds, settings, tfmot, kopt_run=extras_kopt.run, worker=WORKER, workdir=workdir,
-        tfmot_timeout_s=tfmot_timeout_s, score=score_rows,
+        data,
+        seeds,
+        settings,
+        tfmot,
+        kopt_run=extras_kopt.run,
+        worker=WORKER,
+        workdir=workdir,
+        tfmot_timeout_s=tfmot_timeout_s,
+        score=score_rows,
     )
     frameworks = suite.frameworks_of(runs, tfmot)
     return {"frameworks": frameworks, "rows": extras_report.seed_rows(frameworks)}

@@ -99,8 +99,8 @@ class ExtrasSettings(SuiteSettings):
                 "lowest-L1 filters of every layer but the classifier, then fine-tuning of the smaller model."
             ),
             (
-                "Keras int8: Keras 3's `model.quantize(\"int8\")` on a copy of the float model, no training; "
-                "TFLite export tried with Keras' `model.export(format=\"litert\")`, then `tflite_export.convert`."
+                'Keras int8: Keras 3\'s `model.quantize("int8")` on a copy of the float model, no training; '
+                'TFLite export tried with Keras\' `model.export(format="litert")`, then `tflite_export.convert`.'
             ),
             f"tfmot clustering: the settings of the clustering benchmark ({self.clustering.describe()})",
         ]
@@ -123,9 +123,16 @@ def run(data, seed, settings, workdir, log=print):
 
     def fine_tune(model, callbacks=()):
         return TRAINER.fit_timed(
-            model, x_train, y_train, epochs=settings["finetune_epochs"], batch_size=settings["finetune_batch_size"],
-            learning_rate=settings["learning_rate"], validation_split=settings["validation_split"], seed=seed,
-            callbacks=callbacks, skip_epochs=1 if settings["finetune_epochs"] > 1 else 0,
+            model,
+            x_train,
+            y_train,
+            epochs=settings["finetune_epochs"],
+            batch_size=settings["finetune_batch_size"],
+            learning_rate=settings["learning_rate"],
+            validation_split=settings["validation_split"],
+            seed=seed,
+            callbacks=callbacks,
+            skip_epochs=1 if settings["finetune_epochs"] > 1 else 0,
         )
 
     def row(name, model, timer=None, export=True):

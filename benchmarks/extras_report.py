@@ -12,7 +12,7 @@ ROW_LABELS = {
     "float32": "float baseline",
     "m_by_n_2_4": "2:4 pruning",
     "structured": "structured pruning",
-    "keras_int8": "Keras `model.quantize(\"int8\")`",
+    "keras_int8": 'Keras `model.quantize("int8")`',
     "cluster": "clustering",
     "prune_cluster": "pruning + clustering",
     "cluster_cqat_int8": "clustering + CQAT int8",
@@ -66,8 +66,7 @@ def notes(name, row):
         return "2:4 pattern in the file: " + ("yes" if score["m_by_n_ok"] else "NO")
     if name in ("cluster", "prune_cluster", "cluster_cqat_int8", "prune_cluster_pcqat_int8") and score:
         return (
-            f"<= {score['max_unique_weights']} distinct values per weight tensor, "
-            f"{score['weight_sparsity']:.0%} zeros"
+            f"<= {score['max_unique_weights']} distinct values per weight tensor, {score['weight_sparsity']:.0%} zeros"
         )
     if name == "keras_int8":
         text = f"int8: {', '.join(row.get('quantized_layers', [])) or 'none'}; float: " + (
@@ -118,7 +117,7 @@ def render_section(document):
             "Accuracy on the whole test set: Keras model and its float32 (or, for CQAT/PCQAT, int8) .tflite file; "
             "agreement: share of test images where both give the same class. Step: median wall time per "
             "training step of the row's own stage (the last stage of a combination); ratio: over the plain "
-            "fine-tune of the float model, same batch size, same process. \"–\": the technique has no such "
+            'fine-tune of the float model, same batch size, same process. "–": the technique has no such '
             "figure. Latency: see the summary section."
         ),
         "",
@@ -127,8 +126,10 @@ def render_section(document):
     table = []
     for row in document["rows"]:
         if "error" in row:
-            table.append([row["framework"], row["seed"], f"{pruning_report.NOT_RUN}: {row['error'][:120]}"]
-                         + [""] * (len(COLUMNS) + 1))
+            table.append(
+                [row["framework"], row["seed"], f"{pruning_report.NOT_RUN}: {row['error'][:120]}"]
+                + [""] * (len(COLUMNS) + 1)
+            )
             continue
         cells = [cell(row[column], digits) for _, column, digits in COLUMNS]
         table.append([row["framework"], row["seed"], ROW_LABELS.get(row["row"], row["row"]), *cells, row["notes"]])
@@ -154,7 +155,7 @@ def keras_int8_lines(kopt_entry):
             continue
         lines = [
             "",
-            "### Keras `model.quantize(\"int8\")`",
+            '### Keras `model.quantize("int8")`',
             "",
             (
                 f"Quantized to int8 (weights per output channel, inputs at run time): "
@@ -170,8 +171,9 @@ def keras_int8_lines(kopt_entry):
             lines.append(f"TFLite file written by `{exporter}`.")
         else:
             lines.append(
-                "No TFLite file: " + "; ".join(f"`{name}`: {error}" for name, error in errors.items())
-                + ". Its TFLite cells read \"no file\"; the Keras figures are measured."
+                "No TFLite file: "
+                + "; ".join(f"`{name}`: {error}" for name, error in errors.items())
+                + '. Its TFLite cells read "no file"; the Keras figures are measured.'
             )
         return lines
     return []
@@ -184,13 +186,15 @@ def plot(rows, path):
     plt = pruning_plot.pyplot()
     figure, axis = plt.subplots(figsize=(8, 4.8))
     markers = {"kopt": "o", "tfmot": "s"}
-    points = [
-        row for row in rows if "error" not in row and row["gzip_bytes"] and row["tflite_accuracy"] is not None
-    ]
+    points = [row for row in rows if "error" not in row and row["gzip_bytes"] and row["tflite_accuracy"] is not None]
     for framework, name in sorted({(row["framework"], row["row"]) for row in points}):
         chosen = [row for row in points if (row["framework"], row["row"]) == (framework, name)]
-        axis.scatter([row["gzip_bytes"] / 1024 for row in chosen], [row["tflite_accuracy"] for row in chosen],
-                     marker=markers.get(framework, "x"), label=f"{framework} {ROW_LABELS.get(name, name)}")
+        axis.scatter(
+            [row["gzip_bytes"] / 1024 for row in chosen],
+            [row["tflite_accuracy"] for row in chosen],
+            marker=markers.get(framework, "x"),
+            label=f"{framework} {ROW_LABELS.get(name, name)}",
+        )
     axis.set_xscale("log")
     axis.set_xlabel("gzipped .tflite (KiB, log scale)")
     axis.set_ylabel("TFLite test accuracy (%)")

@@ -43,7 +43,9 @@ DATA = flags.DEFINE_string(
 )
 SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Training seeds; every one is reported.")
 QUICK = flags.DEFINE_bool(
-    "quick", False, "Smoke run: reduced data and epochs, fewer seeds; writes <name>_quick.* files "
+    "quick",
+    False,
+    "Smoke run: reduced data and epochs, fewer seeds; writes <name>_quick.* files "
     "and leaves BENCHMARKS.md alone unless --markdown is given.",
 )
 SKIP_TFMOT = flags.DEFINE_bool("skip_tfmot", False, "Do not create or run the tfmot environment.")
@@ -161,7 +163,10 @@ def options_from_flags(section, module, *, quick_seed_count=1, flag_values=flags
         quick=flag_values.quick,
         output_dir=output_dir,
         markdown_path=markdown_path_for(
-            section, output_dir, quick=flag_values.quick, markdown_value=flag_values.markdown,
+            section,
+            output_dir,
+            quick=flag_values.quick,
+            markdown_value=flag_values.markdown,
             markdown_given=flag_values["markdown"].present,
         ),
         command=command_line(sys.argv, module),

@@ -70,11 +70,17 @@ def _recipe(data, seed, settings, workdir, **search):
     from kopt.pipeline import TechniqueSpec
 
     prune = TechniqueSpec("prune", {"target_sparsity": settings.sparsity, "epochs": settings.finetune_epochs})
-    return Recipe(dataset=f"npz:{data}", epochs=settings.epochs, batch_size=settings.batch_size, seed=seed,
-                  validation_split=settings.validation_split, techniques=(prune,),
-                  export_dir=os.path.join(workdir, "search" if search else "default"),
-                  report=os.path.join(workdir, "search.json" if search else "default.json"),
-                  search=search or None)
+    return Recipe(
+        dataset=f"npz:{data}",
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=seed,
+        validation_split=settings.validation_split,
+        techniques=(prune,),
+        export_dir=os.path.join(workdir, "search" if search else "default"),
+        report=os.path.join(workdir, "search.json" if search else "default.json"),
+        search=search or None,
+    )
 
 
 def run_benchmark(data, seed, settings, *, output_dir, markdown_path, command, quick=False):
@@ -89,23 +95,36 @@ def run_benchmark(data, seed, settings, *, output_dir, markdown_path, command, q
     mark = time.perf_counter()
     default = run(_recipe(data_used, seed, settings, workdir))
     default_s = time.perf_counter() - mark
-    search = run(_recipe(data_used, seed, settings, workdir, tuner=settings.tuner, max_trials=settings.max_trials,
-                         directory=os.path.join(workdir, "tuner")))
+    search = run(
+        _recipe(
+            data_used,
+            seed,
+            settings,
+            workdir,
+            tuner=settings.tuner,
+            max_trials=settings.max_trials,
+            directory=os.path.join(workdir, "tuner"),
+        )
+    )
     stem = harness.result_stem(SECTION, quick)
     os.makedirs(output_dir, exist_ok=True)
     plot = os.path.join(output_dir, f"{stem}_trials.png")
     shutil.copyfile(search["files"]["trials_png"], plot)
     best = search["search"]["best_recipe"]
     rows = {
-        name: {"test_accuracy": 100 * report["optimized"]["tflite_accuracy"],
-               "float_test_accuracy": 100 * report["baseline"]["tflite_accuracy"],
-               "sparsity": report["optimized"]["sparsity"], "gzip_bytes": report["optimized"]["tflite_gzip_bytes"]}
+        name: {
+            "test_accuracy": 100 * report["optimized"]["tflite_accuracy"],
+            "float_test_accuracy": 100 * report["baseline"]["tflite_accuracy"],
+            "sparsity": report["optimized"]["sparsity"],
+            "gzip_bytes": report["optimized"]["tflite_gzip_bytes"],
+        }
         for name, report in (("default", default), ("searched", search))
     }
     margin = rows["searched"]["test_accuracy"] - rows["default"]["test_accuracy"]
     document = {
-        **harness.run_fields(SECTION, command=command, quick=quick, started=started, seeds=[seed],
-                             machine_info=machine_info),
+        **harness.run_fields(
+            SECTION, command=command, quick=quick, started=started, seeds=[seed], machine_info=machine_info
+        ),
         "settings": dataclasses.asdict(settings),
         "rows": rows,
         "best": {key: best[key] for key in ("learning_rate", "optimizer", "lr_schedule")},
@@ -114,20 +133,43 @@ def run_benchmark(data, seed, settings, *, output_dir, markdown_path, command, q
         "default_s": round(default_s, 1),
         "plot": os.path.relpath(plot, os.path.dirname(os.path.abspath(markdown_path))),
     }
-    lines = ["## Hyperparameter search against the default recipe", "",
-             f"Command: `{command}`. {document['machine_line']}", ""] + settings.describe() + [""]
+    lines = (
+        [
+            "## Hyperparameter search against the default recipe",
+            "",
+            f"Command: `{command}`. {document['machine_line']}",
+            "",
+        ]
+        + settings.describe()
+        + [""]
+    )
     lines += ["| recipe | float test acc | pruned test acc (TFLite) | sparsity | gzip bytes |", "|---|---|---|---|---|"]
     for name, row in rows.items():
-        lines.append(f"| {name} | {row['float_test_accuracy']:.2f} | {row['test_accuracy']:.2f} | "
-                     f"{row['sparsity']:.3f} | {row['gzip_bytes']:,} |")
-    lines += ["", f"Best trial {search['search']['best_trial']}: " + ", ".join(
-        f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}" for key, value in document["best"].items()
-    ) + f". Search took {document['search_s'] / 60:.1f} min, one default run {default_s / 60:.1f} min.", "",
-        "Trials (validation accuracy of the optimized .tflite; `*` best):", "", "```",
-        format_trials(search["trials"]), "```", "", f"![trials]({document['plot']})", "",
+        lines.append(
+            f"| {name} | {row['float_test_accuracy']:.2f} | {row['test_accuracy']:.2f} | "
+            f"{row['sparsity']:.3f} | {row['gzip_bytes']:,} |"
+        )
+    lines += [
+        "",
+        f"Best trial {search['search']['best_trial']}: "
+        + ", ".join(
+            f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+            for key, value in document["best"].items()
+        )
+        + f". Search took {document['search_s'] / 60:.1f} min, one default run {default_s / 60:.1f} min.",
+        "",
+        "Trials (validation accuracy of the optimized .tflite; `*` best):",
+        "",
+        "```",
+        format_trials(search["trials"]),
+        "```",
+        "",
+        f"![trials]({document['plot']})",
+        "",
         f"Seed {seed} only: the search costs {settings.max_trials + 1} runs. Test margin searched - default: "
         f"{margin:+.2f} points (one seed, so within seed noise unless large; compare the schedules section's "
-        "spread)."]
+        "spread).",
+    ]
     document["section"] = "\n".join(lines)
     harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
     harness.finish_workdir(workdir, False, owned=owned)
@@ -140,8 +182,15 @@ def main(argv):
     options = harness.options_from_flags(SECTION, "benchmarks.hyperparameter_search")
     settings = SearchSettings.quick() if options.quick else SearchSettings()
     logging.info("search benchmark: %s", settings)
-    document = run_benchmark(options.data, options.seeds[0], settings, output_dir=options.output_dir,
-                             markdown_path=options.markdown_path, command=options.command, quick=options.quick)
+    document = run_benchmark(
+        options.data,
+        options.seeds[0],
+        settings,
+        output_dir=options.output_dir,
+        markdown_path=options.markdown_path,
+        command=options.command,
+        quick=options.quick,
+    )
     print(document["section"])
 
 

@@ -43,9 +43,21 @@ __all__ = ["CASES", "FILES", "cpu_extensions", "measure", "report"]
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # name -> (builder, input side, calls per file per round)
 CASES = {
-    "mobilenet_v2_035_32": (lambda side: keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10), 32, 400),  # noqa: E501
-    "mobilenet_v2_035_96": (lambda side: keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10), 96, 200),  # noqa: E501
-    "resnet50_64": (lambda side: keras.applications.ResNet50(input_shape=(side, side, 3), weights=None, classes=10), 64, 10),  # noqa: E501
+    "mobilenet_v2_035_32": (
+        lambda side: keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10),
+        32,
+        400,
+    ),  # noqa: E501
+    "mobilenet_v2_035_96": (
+        lambda side: keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10),
+        96,
+        200,
+    ),  # noqa: E501
+    "resnet50_64": (
+        lambda side: keras.applications.ResNet50(input_shape=(side, side, 3), weights=None, classes=10),
+        64,
+        10,
+    ),  # noqa: E501
 }
 FILES = ("float32", "kopt_qat_int8", "converter_int8", "converter_int8_per_tensor")
 _EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
@@ -120,7 +132,9 @@ def measure(case, rounds):
         row = {"case": case, "input": f"{side}x{side}", "params": int(model.count_params()), "calls": calls}
         for kind in FILES:
             row[f"{kind}_kib"] = round(os.path.getsize(paths[kind]) / 1024, 1)
-            row[f"{kind}_fully_integer"] = "n/a" if kind == "float32" else tflite_export.is_fully_integer(paths[kind])[0]
+            row[f"{kind}_fully_integer"] = (
+                "n/a" if kind == "float32" else tflite_export.is_fully_integer(paths[kind])[0]
+            )
     reference = float(np.median(per_round[("float32", True)]))
     for (kind, xnnpack), values in per_round.items():
         label = "xnnpack" if xnnpack else "builtin"
@@ -168,9 +182,11 @@ def main(argv):
     for case in cases:
         rows.append(measure(case, flags.FLAGS.rounds))
         logging.info("%s", rows[-1])
-    command = "python -m benchmarks.int8_latency" + (
-        f" --cases={','.join(cases)}" if cases != list(CASES) else ""
-    ) + (f" --rounds={flags.FLAGS.rounds}" if flags.FLAGS.rounds != 7 else "")
+    command = (
+        "python -m benchmarks.int8_latency"
+        + (f" --cases={','.join(cases)}" if cases != list(CASES) else "")
+        + (f" --rounds={flags.FLAGS.rounds}" if flags.FLAGS.rounds != 7 else "")
+    )
     document = {
         "command": command,
         "machine": machine.one_line(start_machine, load_at_end=machine.load_average()),

@@ -36,8 +36,11 @@ def quantize_int8(model, clone):
     layers = [layer for layer in quantized.layers if layer.weights]
 
     def described(quantized_ones):
-        return [f"{layer.name} ({type(layer).__name__})" for layer in layers
-                if bool(getattr(layer, "quantization_mode", None)) == quantized_ones]
+        return [
+            f"{layer.name} ({type(layer).__name__})"
+            for layer in layers
+            if bool(getattr(layer, "quantization_mode", None)) == quantized_ones
+        ]
 
     return quantized, {
         "quantized_layers": described(True),
@@ -85,7 +88,7 @@ def _first_error_line(err):
     useful = [line for line in lines if "error:" in line] or lines or [type(err).__name__]
     text = useful[0]
     if "error:" in text:
-        text = text[text.index("error:") + len("error:"):].strip()
+        text = text[text.index("error:") + len("error:") :].strip()
     if text.startswith("loc("):
         # 'loc(callsite(...)): message': the message follows the location's last "): ".
         text = text.rsplit("): ", 1)[-1]

@@ -46,16 +46,14 @@ def replace_section(text, name, body, *, first=False):
     if begin_count == 0 and end_count == 0:
         found = re.search(r"^<!-- [A-Za-z0-9_]+:begin -->$", text, flags=re.MULTILINE) if first else None
         if found:
-            return text[: found.start()] + inner + "\n\n" + text[found.start():]
+            return text[: found.start()] + inner + "\n\n" + text[found.start() :]
         return text.rstrip("\n") + "\n\n" + inner + "\n"
     if begin_count != 1 or end_count != 1:
-        raise ValueError(
-            f"expected one {begin!r} and one {end!r}; found {begin_count} and {end_count}"
-        )
+        raise ValueError(f"expected one {begin!r} and one {end!r}; found {begin_count} and {end_count}")
     start, stop = text.index(begin), text.index(end)
     if stop < start:
         raise ValueError(f"{end!r} comes before {begin!r}")
-    return text[:start] + inner + text[stop + len(end):]
+    return text[:start] + inner + text[stop + len(end) :]
 
 
 def write_section(path, name, body, *, header=HEADER, first=False):
@@ -98,4 +96,3 @@ def opening_lines(document, title):
         *document["settings_description"],
         "",
     ]
-

@@ -44,8 +44,7 @@ _SPARSITIES = flags.DEFINE_list("sparsities", ["0.5", "0.8", "0.9"], "Target spa
 # --help lists them as this benchmark's own.
 flags.adopt_module_key_flags(harness)
 _END_STEP_EPOCHS = flags.DEFINE_integer(
-    "end_step_epochs", None, "End the sparsity ramp after this many fine-tuning epochs (default: 1).",
-    lower_bound=1,
+    "end_step_epochs", None, "End the sparsity ramp after this many fine-tuning epochs (default: 1).", lower_bound=1
 )
 _FREQUENCY = flags.DEFINE_integer(
     "frequency", None, "Steps between mask updates (default: 20; --quick: 10; tfmot's example: 100).", lower_bound=1
@@ -85,7 +84,13 @@ def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
     from benchmarks import pruning_kopt
 
     runs = suite.measure_sides(
-        data, seeds, settings, tfmot, kopt_run=pruning_kopt.run, worker=WORKER, workdir=workdir,
+        data,
+        seeds,
+        settings,
+        tfmot,
+        kopt_run=pruning_kopt.run,
+        worker=WORKER,
+        workdir=workdir,
         tfmot_timeout_s=tfmot_timeout_s,
     )
     frameworks = suite.frameworks_of(runs, tfmot)

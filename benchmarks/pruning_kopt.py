@@ -86,7 +86,8 @@ def run(data, seed, settings, workdir, log=print):
             )
             first = [layer for layer in dense.layers if layer.weights][0].name
             model = pruning.prune_low_magnitude(
-                TRAINER.copy_of(dense), pruning_schedule=schedule,
+                TRAINER.copy_of(dense),
+                pruning_schedule=schedule,
                 layer_schedules={first: None} if settings["keep_first_layer_dense"] else None,
             )
             timer = TRAINER.fine_tune(model, x_train, y_train, settings, seed, [pruning.UpdatePruningStep()])

@@ -121,7 +121,12 @@ def targets(sparsities):
     )
     key = sparsity_key(SIZE_TARGET_SPARSITY)
     rows.append(
-        (f"Gzipped float TFLite at {SIZE_TARGET_SPARSITY:.0%} / dense", f"gzip_float_ratio@{key}", GZIP_FLOAT_RATIO_LIMIT, "x")
+        (
+            f"Gzipped float TFLite at {SIZE_TARGET_SPARSITY:.0%} / dense",
+            f"gzip_float_ratio@{key}",
+            GZIP_FLOAT_RATIO_LIMIT,
+            "x",
+        )
     )
     rows.append(
         (
@@ -260,9 +265,13 @@ def render_section(document, summaries, judged):
     keys = [sparsity_key(s) for s in sparsities]
     pct = [f"{s:.0%}" for s in sparsities]
     lines = run_lines(document, "Pruning: kopt and tfmot side by side")
-    lines += ["", "Settings, the same for both sides (model, data and epochs of tfmot's \"Pruning in Keras example\"; "
-              "layers, schedule end, mask frequency and batch chosen on the validation split, see "
-              "`benchmarks/pruning_settings.py`):", ""]
+    lines += [
+        "",
+        'Settings, the same for both sides (model, data and epochs of tfmot\'s "Pruning in Keras example"; '
+        "layers, schedule end, mask frequency and batch chosen on the validation split, see "
+        "`benchmarks/pruning_settings.py`):",
+        "",
+    ]
     lines += [f"- {line}" for line in document["settings_description"]]
     lines += [
         "",

@@ -73,12 +73,7 @@ class PruningSettings:
     def quick(cls, sparsities=(0.5, 0.8, 0.9)):
         """A smoke run: fewer examples and epochs, masks updated more often so the
         shorter schedule still reaches its target."""
-        return cls(
-            dense_epochs=1,
-            max_train_examples=4000,
-            frequency=10,
-            sparsities=tuple(sparsities),
-        )
+        return cls(dense_epochs=1, max_train_examples=4000, frequency=10, sparsities=tuple(sparsities))
 
     def pruned_layer_sparsity(self, target):
         """The Dense layer's sparsity that makes ``target`` of all kernel weights zero."""

@@ -46,12 +46,22 @@ from benchmarks.quantization_models import DEFAULT_MODEL  # noqa: E402
 from benchmarks.quantization_models import MODELS  # noqa: E402
 from benchmarks.quantization_settings import QuantizationSettings  # noqa: E402
 
-__all__ = ["FILE_KINDS", "SUITE", "main", "run_benchmark", "score_run", "section_for", "settings_from_flags",
-           "time_files"]
+__all__ = [
+    "FILE_KINDS",
+    "SUITE",
+    "main",
+    "run_benchmark",
+    "score_run",
+    "section_for",
+    "settings_from_flags",
+    "time_files",
+]
 
 SECTION = "quantization"
 _QAT_MODEL = flags.DEFINE_enum(
-    "qat_model", DEFAULT_MODEL, list(MODELS),
+    "qat_model",
+    DEFAULT_MODEL,
+    list(MODELS),
     "benchmarks.quantization's model (quantization_models.py); another than the default writes its own section.",
 )
 WORKER = "tfmot_quantization_worker.py"
@@ -71,9 +81,7 @@ def settings_from_flags(flag_values=flags.FLAGS):
     """
     given = [name for name in PRUNING_ONLY_FLAGS if flag_values[name].present]
     if given:
-        raise app.UsageError(
-            f"--{given[0]} is a flag of benchmarks.pruning; benchmarks.quantization does not read it"
-        )
+        raise app.UsageError(f"--{given[0]} is a flag of benchmarks.pruning; benchmarks.quantization does not read it")
     model = flag_values.qat_model
     return QuantizationSettings.quick(model) if flag_values.quick else QuantizationSettings.full(model)
 
@@ -123,8 +131,12 @@ def time_files(runs, settings):
     for _ in range(settings.latency_rounds):
         for run, kind in files:
             result = tflite_export.benchmark(
-                run["files"][kind], threads=1, runs=settings.latency_runs, warmup=settings.latency_warmup,
-                batch_size=1, xnnpack=(True, False),
+                run["files"][kind],
+                threads=1,
+                runs=settings.latency_runs,
+                warmup=settings.latency_warmup,
+                batch_size=1,
+                xnnpack=(True, False),
             )
             for setting, medians in rounds[(id(run), kind)].items():
                 medians.append(result[setting]["median_ms"])
@@ -147,8 +159,16 @@ def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
         time_files(scored, settings)
 
     runs = suite.measure_sides(
-        data, seeds, settings, tfmot, kopt_run=quantization_kopt.run, worker=WORKER, workdir=workdir,
-        tfmot_timeout_s=tfmot_timeout_s, score=score_run, after_seed=time_seed,
+        data,
+        seeds,
+        settings,
+        tfmot,
+        kopt_run=quantization_kopt.run,
+        worker=WORKER,
+        workdir=workdir,
+        tfmot_timeout_s=tfmot_timeout_s,
+        score=score_run,
+        after_seed=time_seed,
     )
     frameworks = suite.frameworks_of(runs, tfmot)
     summaries = {name: quantization_report.summarize(entry) for name, entry in frameworks.items()}
@@ -168,9 +188,7 @@ SUITE = suite.Suite(
     settings=suite.quick_or_full(QuantizationSettings),
     measure=measure,
     plot=plot,
-    render=lambda document, _: quantization_report.render_section(
-        document, document["summaries"], document["targets"]
-    ),
+    render=lambda document, _: quantization_report.render_section(document, document["summaries"], document["targets"]),
     uses_tfmot=True,
     section_of=lambda settings: section_for(settings.model),
 )

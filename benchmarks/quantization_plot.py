@@ -12,11 +12,17 @@ _ACCURACY_BARS = (
 )
 # (panel title, [(bar label, metric)], target limit)
 _RATIO_PANELS = (
-    ("int8 / float32 file size", [("PTQ", "ptq_size_ratio"), ("QAT", "qat_size_ratio")],
-     quantization_report.SIZE_RATIO_LIMIT),
+    (
+        "int8 / float32 file size",
+        [("PTQ", "ptq_size_ratio"), ("QAT", "qat_size_ratio")],
+        quantization_report.SIZE_RATIO_LIMIT,
+    ),
     ("QAT / plain training step time", [("QAT", "step_ratio")], quantization_report.STEP_TIME_RATIO_LIMIT),
-    ("int8 / float32 latency (XNNPACK)", [("PTQ", "ptq_latency_ratio"), ("QAT", "qat_latency_ratio")],
-     quantization_report.LATENCY_RATIO_LIMIT),
+    (
+        "int8 / float32 latency (XNNPACK)",
+        [("PTQ", "ptq_latency_ratio"), ("QAT", "qat_latency_ratio")],
+        quantization_report.LATENCY_RATIO_LIMIT,
+    ),
 )
 
 
@@ -41,8 +47,7 @@ def _bars(axis, summaries, present, groups):
                 means.append(spread[0])
                 lows.append(spread[1][0])
                 highs.append(spread[1][1])
-        axis.bar(xs, means, width, yerr=[lows, highs], capsize=3, label=framework,
-                 color=pruning_plot.COLORS[framework])
+        axis.bar(xs, means, width, yerr=[lows, highs], capsize=3, label=framework, color=pruning_plot.COLORS[framework])
     axis.set_xticks(range(len(groups)), [label for label, _ in groups])
     axis.grid(alpha=0.3, axis="y")
 

@@ -86,20 +86,26 @@ def targets():
         (
             f"QAT int8 TFLite accuracy within {ACCURACY_DROP_LIMIT_POINTS:g} points of the float Keras "
             "model (float - QAT int8)",
-            "qat_drop", ACCURACY_DROP_LIMIT_POINTS, "points", False,
+            "qat_drop",
+            ACCURACY_DROP_LIMIT_POINTS,
+            "points",
+            False,
         ),
         ("QAT int8 TFLite file / float32 TFLite file (raw bytes)", "qat_size_ratio", SIZE_RATIO_LIMIT, "x", False),
-        (
-            "Training step time with QAT / plain training (medians)",
-            "step_ratio", STEP_TIME_RATIO_LIMIT, "x", False,
-        ),
+        ("Training step time with QAT / plain training (medians)", "step_ratio", STEP_TIME_RATIO_LIMIT, "x", False),
         (
             "QAT int8 / float32 TFLite latency (XNNPACK, 1 thread, batch 1)",
-            "qat_latency_ratio", LATENCY_RATIO_LIMIT, "x", False,
+            "qat_latency_ratio",
+            LATENCY_RATIO_LIMIT,
+            "x",
+            False,
         ),
         (
             "Top-1 agreement of the QAT Keras model and its int8 TFLite",
-            "qat_agreement", AGREEMENT_MIN_PERCENT, "%", True,
+            "qat_agreement",
+            AGREEMENT_MIN_PERCENT,
+            "%",
+            True,
         ),
         ("PTQ int8 accuracy drop, no retraining (float Keras - PTQ int8 TFLite)", "ptq_drop", None, "points", False),
     ]

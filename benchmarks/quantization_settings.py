@@ -101,7 +101,7 @@ class QuantizationSettings(SuiteSettings):
                 "TFLite files: the float model as float32; the float model as full-integer PTQ int8 "
                 f"calibrated on the first {self.representative_examples} training images (reference, no "
                 "retraining); the QAT model as int8 with its own ranges (kopt: `tflite_export.convert("
-                "mode=\"int8\")`; tfmot: `TFLiteConverter.from_keras_model` with `optimizations=[DEFAULT]`). "
+                'mode="int8")`; tfmot: `TFLiteConverter.from_keras_model` with `optimizations=[DEFAULT]`). '
                 "Inputs and outputs stay float32."
             ),
             (

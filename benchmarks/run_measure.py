@@ -65,6 +65,12 @@ def measure_files(rows, *, rounds=5, runs=1000, warmup=50, log=print):
             if record.get("file") in figures and "error" not in record:
                 record.update(figures[record["file"]])
     return {
-        "files": len(paths), "rounds": rounds, "runs": runs, "warmup": warmup, "threads": 1, "batch_size": 1,
-        "xnnpack": True, "seconds": time.perf_counter() - started,
+        "files": len(paths),
+        "rounds": rounds,
+        "runs": runs,
+        "warmup": warmup,
+        "threads": 1,
+        "batch_size": 1,
+        "xnnpack": True,
+        "seconds": time.perf_counter() - started,
     }

@@ -54,11 +54,13 @@ def judge(summary, schedules):
             continue
         margin = summary[f"{schedule}_margin"]["mean"]
         noise = max(summary["constant"]["range"], summary[schedule]["range"])
-        verdicts.append({
-            "target": f"{schedule} beats constant by more than the seed-to-seed spread (larger max-min)",
-            "measured": f"mean margin {margin:+.2f} points, spread {noise:.2f}",
-            "passed": margin > noise,
-        })
+        verdicts.append(
+            {
+                "target": f"{schedule} beats constant by more than the seed-to-seed spread (larger max-min)",
+                "measured": f"mean margin {margin:+.2f} points, spread {noise:.2f}",
+                "passed": margin > noise,
+            }
+        )
     return verdicts
 
 
@@ -67,23 +69,35 @@ def render_section(document, summary, verdicts, schedules):
     lines = ["## Learning-rate schedules for fine-tuning after pruning", ""]
     lines += [f"Command: `{document['command']}`. {document['machine_line']}", ""]
     lines += settings + [""]
-    header = "| seed | float | " + " | ".join(schedules) + " | " + " | ".join(
-        f"{s} - constant" for s in schedules if s != "constant") + " |"
-    lines += ["Test accuracy in percent of the stripped 80%-sparse model (float: before pruning).", "", header,
-              "|" + "---|" * (2 + len(schedules) + len(schedules) - 1)]
+    header = (
+        "| seed | float | "
+        + " | ".join(schedules)
+        + " | "
+        + " | ".join(f"{s} - constant" for s in schedules if s != "constant")
+        + " |"
+    )
+    lines += [
+        "Test accuracy in percent of the stripped 80%-sparse model (float: before pruning).",
+        "",
+        header,
+        "|" + "---|" * (2 + len(schedules) + len(schedules) - 1),
+    ]
     for seed, run in document["runs"].items():
         if "error" in run:
             lines.append(f"| {seed} | error: {run['error']} |")
             continue
         cells = [f"{run['float']['test_accuracy']:.2f}"] + [f"{run[s]['test_accuracy']:.2f}" for s in schedules]
-        cells += [f"{run[s]['test_accuracy'] - run['constant']['test_accuracy']:+.2f}" for s in schedules if s != "constant"]
+        cells += [
+            f"{run[s]['test_accuracy'] - run['constant']['test_accuracy']:+.2f}" for s in schedules if s != "constant"
+        ]
         lines.append(f"| {seed} | " + " | ".join(cells) + " |")
     for stat in ("mean", "std", "range"):
         cells = [f"{summary['float'][stat]:.2f}"] + [f"{summary[s][stat]:.2f}" for s in schedules]
         cells += [f"{summary[f'{s}_margin'][stat]:+.2f}" for s in schedules if s != "constant"]
         lines.append(f"| {stat} | " + " | ".join(cells) + " |")
-    sparsities = sorted({round(run[s]["sparsity"], 3) for run in document["runs"].values() if "error" not in run
-                         for s in schedules})
+    sparsities = sorted(
+        {round(run[s]["sparsity"], 3) for run in document["runs"].values() if "error" not in run for s in schedules}
+    )
     lines += ["", f"Kernel sparsity of every pruned model: {', '.join(f'{v:.3f}' for v in sparsities)}.", ""]
     for verdict in verdicts:
         lines.append(f"- {'PASS' if verdict['passed'] else 'FAIL'}: {verdict['target']}: {verdict['measured']}.")

@@ -53,8 +53,13 @@ def run(data, seed, settings, log=print, workdir=None):
     workdir = workdir or tempfile.mkdtemp(prefix="kopt-schedules-")
     data = subset_npz(data, settings.max_train_examples, workdir)
     base = Recipe(
-        dataset=f"npz:{data}", model=settings.model, epochs=settings.float_epochs, batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate, validation_split=settings.validation_split, seed=seed,
+        dataset=f"npz:{data}",
+        model=settings.model,
+        epochs=settings.float_epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        validation_split=settings.validation_split,
+        seed=seed,
         export_dir=workdir,
     )
     make_reproducible(seed)
@@ -63,20 +68,29 @@ def run(data, seed, settings, log=print, workdir=None):
     model = get_model(base.model, info.input_shape, info.num_classes)
     train_classifier(model, train, config=base.training_config(), validation=validation, verbose=0)
     weights = model.get_weights()
-    result = {"float": {"test_accuracy": accuracy(model, test), "val_accuracy": accuracy(model, validation),
-                        "train_s": time.perf_counter() - started}}
+    result = {
+        "float": {
+            "test_accuracy": accuracy(model, test),
+            "val_accuracy": accuracy(model, validation),
+            "train_s": time.perf_counter() - started,
+        }
+    }
     log(f"seed {seed}: float {result['float']}")
     prune = get_technique("prune")
     for schedule in settings.schedules:
         recipe = Recipe(**{**base.__dict__, "lr_schedule": schedule})
-        params = {"target_sparsity": settings.sparsity, "epochs": settings.finetune_epochs,
-                  "learning_rate": settings.finetune_learning_rate}
+        params = {
+            "target_sparsity": settings.sparsity,
+            "epochs": settings.finetune_epochs,
+            "learning_rate": settings.finetune_learning_rate,
+        }
         make_reproducible(seed + 1000)  # the same example order for every schedule
         train, validation, test, info = load_data(recipe)
         copy = get_model(base.model, info.input_shape, info.num_classes)
         copy.set_weights(weights)
-        context = StageContext(recipe=recipe, train=train, test=test, info=info, export_dir=workdir,
-                               validation=validation)
+        context = StageContext(
+            recipe=recipe, train=train, test=test, info=info, export_dir=workdir, validation=validation
+        )
         started = time.perf_counter()
         pruned = prune.apply(copy, context, params)
         final_rate = float(keras.ops.convert_to_numpy(pruned.optimizer.learning_rate))

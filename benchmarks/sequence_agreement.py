@@ -87,9 +87,16 @@ def _data(name):
     if name == "TransformerEncoder":
         prepare = tokens
     else:
+
         def prepare(images):
             return (images / 255.0).astype("float32")
-    return prepare(data["x_train"]), data["y_train"].astype("int64"), prepare(data["x_test"]), data["y_test"].astype("int64")
+
+    return (
+        prepare(data["x_train"]),
+        data["y_train"].astype("int64"),
+        prepare(data["x_test"]),
+        data["y_test"].astype("int64"),
+    )
 
 
 def _agreement(reference, got):
@@ -152,7 +159,9 @@ def main(argv):
                 row = measure(name, int(seed), flags.FLAGS.epochs, workdir)
                 logging.info("%s", row)
                 rows = [kept for kept in rows if _key(kept) != _key(row)] + [row]
-                atomic_write_json(flags.FLAGS.output, {"command": "python -m benchmarks.sequence_agreement", "rows": rows})
+                atomic_write_json(
+                    flags.FLAGS.output, {"command": "python -m benchmarks.sequence_agreement", "rows": rows}
+                )
     body = report(rows)
     print(body)
     markdown.write_section(os.path.join(_ROOT, "BENCHMARKS.md"), "sequence_agreement", body)
@@ -165,7 +174,10 @@ def _percent(value):
 def report(rows):
     """The BENCHMARKS.md section: settings and one row per model, epochs and seed."""
     commands = sorted(
-        {f"`python -m benchmarks.sequence_agreement --models={r['model']} --seeds={r['seed']} --epochs={r['epochs']}`" for r in rows}
+        {
+            f"`python -m benchmarks.sequence_agreement --models={r['model']} --seeds={r['seed']} --epochs={r['epochs']}`"
+            for r in rows
+        }
     )
     lines = [
         "## Transformer, LSTM and GRU: int8 files against their Keras models (issue 21)",

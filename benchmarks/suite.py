@@ -27,8 +27,15 @@ from benchmarks import tfmot_env
 from benchmarks.core import data as core_data
 
 __all__ = [
-    "Suite", "data_fields", "framework_entry", "frameworks_of", "main_for", "measure_sides", "quick_or_full",
-    "repo_data_fields", "run_tfmot_seed",
+    "Suite",
+    "data_fields",
+    "framework_entry",
+    "frameworks_of",
+    "main_for",
+    "measure_sides",
+    "quick_or_full",
+    "repo_data_fields",
+    "run_tfmot_seed",
 ]
 
 WORKERS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -89,8 +96,22 @@ class Suite:
         """The section (and file stem) of a run with ``settings``."""
         return self.section_of(settings) if self.section_of else self.name
 
-    def run_benchmark(self, data, seeds, settings, tfmot=None, *, output_dir, markdown_path, command,
-                      data_label=None, quick=False, tfmot_timeout_s=3600, keep_files=False, workdir=None):
+    def run_benchmark(
+        self,
+        data,
+        seeds,
+        settings,
+        tfmot=None,
+        *,
+        output_dir,
+        markdown_path,
+        command,
+        data_label=None,
+        quick=False,
+        tfmot_timeout_s=3600,
+        keep_files=False,
+        workdir=None,
+    ):
         """Measures, then writes ``<section>[_quick].{json,png}`` and the markdown section.
 
         Args:
@@ -165,8 +186,7 @@ def main_for(suite, settings_from_flags=None):
             settings = suite.settings(flag_values.quick, flag_values)
         quick_seeds = suite.quick_seeds or len(flag_values.seeds)
         options = harness.options_from_flags(
-            suite.section(settings), f"benchmarks.{suite.name}", quick_seed_count=quick_seeds,
-            flag_values=flag_values,
+            suite.section(settings), f"benchmarks.{suite.name}", quick_seed_count=quick_seeds, flag_values=flag_values
         )
         tfmot = harness.tfmot_for(options.skip_tfmot) if suite.uses_tfmot else None
         document = suite.run_benchmark(options.data, options.seeds, settings, tfmot, **harness.keywords_of(options))
@@ -185,16 +205,30 @@ def run_tfmot_seed(python, data, seed, settings, workdir, timeout_s, *, worker):
     output = os.path.join(workdir, f"tfmot_seed{seed}.json")
     log_path = os.path.join(workdir, f"tfmot_seed{seed}.log")
     command = [
-        python, os.path.join(WORKERS_DIR, worker), "--data", data, "--seed", str(seed),
-        "--settings", json.dumps(settings.as_dict()), "--output", output,
-        "--workdir", os.path.join(workdir, f"tfmot_seed{seed}"),
+        python,
+        os.path.join(WORKERS_DIR, worker),
+        "--data",
+        data,
+        "--seed",
+        str(seed),
+        "--settings",
+        json.dumps(settings.as_dict()),
+        "--output",
+        output,
+        "--workdir",
+        os.path.join(workdir, f"tfmot_seed{seed}"),
     ]
     logging.info("tfmot seed %d: running the worker (log %s)", seed, log_path)
     try:
         with open(log_path, "w", encoding="utf-8") as log_file:
             completed = subprocess.run(
-                command, env=tfmot_env.legacy_keras_environ(), stdout=log_file, stderr=subprocess.STDOUT,
-                timeout=timeout_s, cwd=harness.REPO_ROOT, check=False,
+                command,
+                env=tfmot_env.legacy_keras_environ(),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                timeout=timeout_s,
+                cwd=harness.REPO_ROOT,
+                check=False,
             )
     except subprocess.TimeoutExpired:
         return {"error": f"the worker ran past --tfmot_timeout_s={timeout_s}"}
@@ -209,15 +243,20 @@ def run_tfmot_seed(python, data, seed, settings, workdir, timeout_s, *, worker):
 def framework_entry(runs, reason=None):
     """A side's entry of the document from its seeds' runs: status, reason, runs, versions."""
     ok = [run for run in runs.values() if "error" not in run]
-    entry = {"status": "ran" if ok else "not run", "reason": reason, "runs": runs,
-             "versions": ok[0]["versions"] if ok else {}}
+    entry = {
+        "status": "ran" if ok else "not run",
+        "reason": reason,
+        "runs": runs,
+        "versions": ok[0]["versions"] if ok else {},
+    }
     if not ok and reason is None:
         entry["reason"] = "; ".join(sorted({run["error"] for run in runs.values()}))
     return entry
 
 
-def measure_sides(data, seeds, settings, tfmot, *, kopt_run, worker, workdir, tfmot_timeout_s, score=None,
-                  after_seed=None):
+def measure_sides(
+    data, seeds, settings, tfmot, *, kopt_run, worker, workdir, tfmot_timeout_s, score=None, after_seed=None
+):
     """Runs kopt's recipe and tfmot's worker for every seed, kopt first; returns ``{side: {seed: run}}``.
 
     Args:
@@ -234,8 +273,13 @@ def measure_sides(data, seeds, settings, tfmot, *, kopt_run, worker, workdir, tf
     runs = {"kopt": {}, "tfmot": {}}
     for seed in seeds:
         runs["kopt"][str(seed)] = harness.result_or_error(
-            f"kopt seed {seed}", kopt_run, data, seed, settings.as_dict(),
-            os.path.join(workdir, f"kopt_seed{seed}"), log=logging.info,
+            f"kopt seed {seed}",
+            kopt_run,
+            data,
+            seed,
+            settings.as_dict(),
+            os.path.join(workdir, f"kopt_seed{seed}"),
+            log=logging.info,
         )
         if tfmot.available:
             runs["tfmot"][str(seed)] = run_tfmot_seed(

@@ -55,9 +55,16 @@ def run(data, seed, settings, workdir, log):
     def fit(model, epochs, learning_rate, callbacks=(), batch_size=settings["finetune_batch_size"]):
         # A one-epoch stage is timed from its first step; its median ignores tracing.
         return TRAINER.fit_timed(
-            model, x_train, y_train, epochs=epochs, batch_size=batch_size,
-            learning_rate=learning_rate, validation_split=settings["validation_split"], seed=seed,
-            callbacks=callbacks, skip_epochs=1 if epochs > 1 else 0,
+            model,
+            x_train,
+            y_train,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            validation_split=settings["validation_split"],
+            seed=seed,
+            callbacks=callbacks,
+            skip_epochs=1 if epochs > 1 else 0,
         )
 
     layout = bool(clustering.get("fixed_batch_and_stripped_strings"))
@@ -85,12 +92,17 @@ def run(data, seed, settings, workdir, log):
         with open(path, "wb") as f:
             f.write(flatbuffer)
         top1_path = save_top1(model, x_test, os.path.join(workdir, f"{name}_top1.npy"))
-        return {"file": path, "keras_top1": top1_path, "steps": step_stats(timer) if timer else None,
-                "params": int(model.count_params())}
+        return {
+            "file": path,
+            "keras_top1": top1_path,
+            "steps": step_stats(timer) if timer else None,
+            "params": int(model.count_params()),
+        }
 
     def cluster(model, preserve_sparsity, name):
         clustered = cluster_api.cluster_weights(
-            model, number_of_clusters=clustering["number_of_clusters"],
+            model,
+            number_of_clusters=clustering["number_of_clusters"],
             cluster_centroids_init=cluster_api.CentroidInitialization.KMEANS_PLUS_PLUS,
             preserve_sparsity=preserve_sparsity,
         )
@@ -132,12 +144,18 @@ def run(data, seed, settings, workdir, log):
     log(f"tfmot extras seed {seed}: pruning, clustering, then PCQAT")
     steps_per_epoch = math.ceil(len(x_train) * (1 - settings["validation_split"]) / clustering["prune_batch_size"])
     schedule = sparsity.PolynomialDecay(
-        initial_sparsity=clustering["prune_initial_sparsity"], final_sparsity=clustering["target_sparsity"],
-        begin_step=0, end_step=steps_per_epoch * clustering["prune_end_epochs"] - 1, frequency=clustering["prune_frequency"],
+        initial_sparsity=clustering["prune_initial_sparsity"],
+        final_sparsity=clustering["target_sparsity"],
+        begin_step=0,
+        end_step=steps_per_epoch * clustering["prune_end_epochs"] - 1,
+        frequency=clustering["prune_frequency"],
     )
     pruned = sparsity.prune_low_magnitude(TRAINER.copy_of(dense), pruning_schedule=schedule)
     prune_timer = fit(
-        pruned, clustering["prune_epochs"], clustering["prune_learning_rate"], [sparsity.UpdatePruningStep()],
+        pruned,
+        clustering["prune_epochs"],
+        clustering["prune_learning_rate"],
+        [sparsity.UpdatePruningStep()],
         batch_size=clustering["prune_batch_size"],
     )
     pruned_clustered = cluster(sparsity.strip_pruning(pruned), True, "prune_cluster")

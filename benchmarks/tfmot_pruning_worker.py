@@ -80,6 +80,7 @@ def build_model():
 def to_tflite(model, mode, calibration_images):
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode == "int8":
+
         def representative():
             for image in calibration_images:
                 yield [image[np.newaxis]]

@@ -291,7 +291,9 @@ def main(argv):
                 continue
             cell = run_cell_isolated(model_name, technique)
             results["cells"][model_name][technique] = cell
-            logging.info("%s / %s: %s %s (%.0f s)", model_name, technique, cell["status"], cell["detail"], cell["seconds"])
+            logging.info(
+                "%s / %s: %s %s (%.0f s)", model_name, technique, cell["status"], cell["detail"], cell["seconds"]
+            )
             atomic_write_json(flags.FLAGS.output, results)  # a crash of the run keeps what it measured
     results["minutes"] = round((time.perf_counter() - start) / 60, 1)
     atomic_write_json(flags.FLAGS.output, results)

@@ -107,7 +107,10 @@ def _ptq_figures(name, seed, model, calibration, x_test, y_test, workdir):
     reference = np.argmax(model.predict(x_test, verbose=0), -1)
     figures = {}
     for kind, write in (
-        ("converter_ptq", lambda path: tflite_export.convert(model, path, mode="int8", representative_dataset=calibration)),
+        (
+            "converter_ptq",
+            lambda path: tflite_export.convert(model, path, mode="int8", representative_dataset=calibration),
+        ),
         ("kopt_ptq", lambda path: quantize_calibrated(model, path, calibration)),
     ):
         got = np.argmax(tflite_export.predict(write(os.path.join(workdir, f"{name}-{seed}-{kind}.tflite")), x_test), -1)

@@ -62,9 +62,7 @@ def main(argv):
         model = pruning.prune_low_magnitude(small_cnn(info.input_shape, info.num_classes), pruning_schedule=schedule)
         optimizer, schedule_callbacks = training.training_objects(config, steps_per_epoch=int(train.cardinality()))
         model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
+            optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
         )
     callbacks = [pruning.UpdatePruningStep(), *schedule_callbacks]
     if _BACKUP_DIR.value:

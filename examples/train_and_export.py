@@ -47,9 +47,7 @@ def main(argv):
     with training.precision_policy(flags.FLAGS.mixed_precision):
         model = small_cnn(info.input_shape, info.num_classes)
         model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
+            optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
         )
         model.fit(train, epochs=config.epochs, validation_data=validation, callbacks=callbacks, verbose=2)
     model = training.to_float32(model)  # the .tflite file is float32 (or integer) whatever the training precision

@@ -21,10 +21,7 @@ import importlib
 __all__ = ["EXTRAS", "MissingExtraError", "require"]
 
 # module -> (extra, distribution on the package index)
-EXTRAS = {
-    "keras_tuner": ("tune", "keras-tuner"),
-    "tensorflow_datasets": ("datasets", "tensorflow-datasets"),
-}
+EXTRAS = {"keras_tuner": ("tune", "keras-tuner"), "tensorflow_datasets": ("datasets", "tensorflow-datasets")}
 
 
 class MissingExtraError(ImportError):

@@ -95,7 +95,9 @@ def layer_support() -> dict:
         layer = make()
         # Called in a small graph, so the structured-pruning role is read as in a real model.
         inputs = [keras.Input(shape, dtype="int32" if name == "Embedding" else "float32") for _ in range(arity)]
-        model = keras.Model(inputs, layer(*inputs) if name == "MultiHeadAttention" else layer(inputs if arity > 1 else inputs[0]))
+        model = keras.Model(
+            inputs, layer(*inputs) if name == "MultiHeadAttention" else layer(inputs if arity > 1 else inputs[0])
+        )
         entry = next(item for item in model.get_config()["layers"] if item["config"]["name"] == layer.name)
         role = classify(layer, entry, entry["inbound_nodes"][0], shared=False)
         config = quantize_config_for(layer, bits)

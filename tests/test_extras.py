@@ -32,7 +32,9 @@ def test_unknown_module_is_refused_with_the_received_value():
 
 def test_tfds_dataset_without_tensorflow_datasets_names_the_dataset(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
-    with pytest.raises(extras.MissingExtraError, match=r"dataset='mnist' needs tensorflow-datasets.*kopt-keras\[datasets\]"):
+    with pytest.raises(
+        extras.MissingExtraError, match=r"dataset='mnist' needs tensorflow-datasets.*kopt-keras\[datasets\]"
+    ):
         load_dataset("mnist")
 
 

@@ -127,5 +127,7 @@ def test_no_import_cycle_among_packages():
 
 def test_tflite_export_imports_nothing_from_kopt():
     graph = import_graph()
-    found = sorted((m, t) for m, targets in graph.items() if m.startswith("tflite_export") for t in targets if t.startswith("kopt"))
+    found = sorted(
+        (m, t) for m, targets in graph.items() if m.startswith("tflite_export") for t in targets if t.startswith("kopt")
+    )
     assert found == [], found

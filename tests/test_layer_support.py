@@ -12,7 +12,11 @@ def test_support_is_read_from_each_registry():
     assert set(support) == set(layer_support.CANDIDATES)
     assert support["Conv2D"] == {"prune": "yes", "cluster": "yes", "qat": "weights", "structured": "producer"}
     assert support["Flatten"]["qat"] == "passthrough" and support["Add"]["qat"] == "output"
-    assert support["LSTM"]["qat"] == "weights" and support["MultiHeadAttention"]["qat"] == "split" and support["LayerNormalization"]["structured"] == "keeps whole"
+    assert (
+        support["LSTM"]["qat"] == "weights"
+        and support["MultiHeadAttention"]["qat"] == "split"
+        and support["LayerNormalization"]["structured"] == "keeps whole"
+    )
     assert support["Rescaling"]["qat"] == "output" and support["Conv2DTranspose"]["qat"] == "weights"
 
 

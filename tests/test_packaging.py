@@ -111,7 +111,9 @@ def test_installing_beside_an_existing_tensorflow_keeps_exactly_that_one(wheel, 
     pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, f"tensorflow=={_tensorflow_version()}"], check=True, capture_output=True, text=True)
     subprocess.run([*pip, str(wheel)], check=True, capture_output=True, text=True)
-    listing = subprocess.run([python, "-m", "pip", "list", "--format=freeze"], check=True, capture_output=True, text=True)
+    listing = subprocess.run(
+        [python, "-m", "pip", "list", "--format=freeze"], check=True, capture_output=True, text=True
+    )
     tensorflows = sorted(
         line.split("==")[0].lower() for line in listing.stdout.splitlines()
         if line.split("==")[0].lower().replace("_", "-") in ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly")
@@ -121,5 +123,7 @@ def test_installing_beside_an_existing_tensorflow_keeps_exactly_that_one(wheel, 
     result = subprocess.run([python, "-c", check], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Several TensorFlow distributions" not in result.stderr
-    version = subprocess.run([str(venv / "bin" / "kopt-optimize"), "--version"], capture_output=True, text=True, check=True)
+    version = subprocess.run(
+        [str(venv / "bin" / "kopt-optimize"), "--version"], capture_output=True, text=True, check=True
+    )
     assert version.stdout.strip().endswith(result.stdout.split()[1])

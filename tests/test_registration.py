@@ -32,9 +32,12 @@ def saved(tmp_path_factory):
     ],
 )
 def test_every_kopt_model_loads_after_any_kopt_import(saved, imports):
-    code = imports + "\n" + "".join(
-        f"keras.models.load_model(r'{saved}/{name}.keras')\n" for name in ("qat", "pruned", "clustered")
-    ) + "print('loaded')"
+    code = (
+        imports
+        + "\n"
+        + "".join(f"keras.models.load_model(r'{saved}/{name}.keras')\n" for name in ("qat", "pruned", "clustered"))
+        + "print('loaded')"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "loaded" in result.stdout, result.stderr[-2000:]
 

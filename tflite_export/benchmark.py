@@ -167,6 +167,4 @@ def _random_input(detail, rng):
         return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
     if dtype.kind in "iub":
         return rng.integers(0, 2, size=shape).astype(dtype)
-    raise ValueError(
-        f"benchmark cannot make random values for input {detail['name']!r}. Received: dtype={dtype.name}"
-    )
+    raise ValueError(f"benchmark cannot make random values for input {detail['name']!r}. Received: dtype={dtype.name}")

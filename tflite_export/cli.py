@@ -34,20 +34,32 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data dire
 _IO_TYPE = flags.DEFINE_enum(
     "io_type", "float32", ["float32", "int8", "uint8"], "Input/output type in the integer modes.", flag_values=FLAGS
 )
-_REPORT = flags.DEFINE_string("report", None, "Write the comparison as JSON here, and a PNG beside it.", flag_values=FLAGS)
-_RUNS = flags.DEFINE_integer("runs", 50, "Timed interpreter calls per file and XNNPACK setting.", lower_bound=1, flag_values=FLAGS)
+_REPORT = flags.DEFINE_string(
+    "report", None, "Write the comparison as JSON here, and a PNG beside it.", flag_values=FLAGS
+)
+_RUNS = flags.DEFINE_integer(
+    "runs", 50, "Timed interpreter calls per file and XNNPACK setting.", lower_bound=1, flag_values=FLAGS
+)
 _THREADS = flags.DEFINE_integer("threads", 1, "Interpreter threads.", lower_bound=1, flag_values=FLAGS)
 _ALLOW_FLEX = flags.DEFINE_bool("allow_flex_ops", False, "Allow TensorFlow (Flex) ops.", flag_values=FLAGS)
 _FIXED_BATCH = flags.DEFINE_bool(
-    "fixed_batch", False, "Fix the batch dimension at 1 (static shapes, as microcontroller runtimes want).", flag_values=FLAGS
+    "fixed_batch",
+    False,
+    "Fix the batch dimension at 1 (static shapes, as microcontroller runtimes want).",
+    flag_values=FLAGS,
 )
 _STRIP_STRINGS = flags.DEFINE_bool(
-    "strip_strings", False, "Remove tensor names and the signature from the file (smaller, same arithmetic).",
+    "strip_strings",
+    False,
+    "Remove tensor names and the signature from the file (smaller, same arithmetic).",
     flag_values=FLAGS,
 )
 _FUSE_LSTM = flags.DEFINE_bool(
-    "fuse_lstm", False, "Plain LSTM layers as TFLite's fused UNIDIRECTIONAL_SEQUENCE_LSTM op (smaller; fully integer in "
-    "int8; slower under XNNPACK).", flag_values=FLAGS,
+    "fuse_lstm",
+    False,
+    "Plain LSTM layers as TFLite's fused UNIDIRECTIONAL_SEQUENCE_LSTM op (smaller; fully integer in "
+    "int8; slower under XNNPACK).",
+    flag_values=FLAGS,
 )
 
 
@@ -112,7 +124,9 @@ def main(argv=None):
             # A quantization-aware model's float reference is the same model with its
             # training layers removed (its hooks' float preparation), weights as trained.
             reference = (
-                export_hooks.prepare_for_export(model, "float32") if export_hooks.is_quantization_aware(model) else model
+                export_hooks.prepare_for_export(model, "float32")
+                if export_hooks.is_quantization_aware(model)
+                else model
             )
             float_path = tflite_export.convert(reference, os.path.join(workdir, "float32.tflite"), **layout)
             tflite_export.convert(
@@ -125,7 +139,9 @@ def main(argv=None):
                 allow_flex_ops=_ALLOW_FLEX.value,
                 **layout,
             )
-            result = tflite_export.compare(float_path, output_path, model, test, threads=_THREADS.value, runs=_RUNS.value)
+            result = tflite_export.compare(
+                float_path, output_path, model, test, threads=_THREADS.value, runs=_RUNS.value
+            )
     except tflite_export.ConversionError as err:
         print(f"{_PROGRAM}: error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -69,4 +69,3 @@ def format_help(usage, own_flags, groups):
             lines.append(f"  --{name} (default: {default})")
             lines += textwrap.wrap(flag.help, width=96, initial_indent="      ", subsequent_indent="      ")
     return "\n".join(lines)
-

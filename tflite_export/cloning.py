@@ -153,10 +153,7 @@ def _clone(model, layer_fn, clones, *, action, advice, call_function):
     if isinstance(model, keras.Sequential):
         return keras.models.clone_model(model, clone_function=clone_node)
     return keras.models.clone_model(
-        model,
-        input_tensors=_named_inputs(model),
-        clone_function=clone_node,
-        call_function=call_function,
+        model, input_tensors=_named_inputs(model), clone_function=clone_node, call_function=call_function
     )
 
 

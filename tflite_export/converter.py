@@ -159,13 +159,14 @@ def convert(
             "inputs a dict or list of NumPy arrays. "
             f"Received: representative_dataset of type {type(representative_dataset).__name__}"
         )
-    for name, value in (("inference_input_type", inference_input_type), ("inference_output_type", inference_output_type)):
+    for name, value in (
+        ("inference_input_type", inference_input_type),
+        ("inference_output_type", inference_output_type),
+    ):
         if value not in _IO_TYPES:
             raise ValueError(f"{name} must be one of {tuple(_IO_TYPES)}. Received: {name}={value!r}")
         if value != "float32" and mode not in _INTEGER_MODES:
-            raise ValueError(
-                f"{name}={value!r} needs an integer mode ('int8' or 'int16x8'). Received: mode={mode!r}"
-            )
+            raise ValueError(f"{name}={value!r} needs an integer mode ('int8' or 'int16x8'). Received: mode={mode!r}")
     model = conversion_copy(model, mode, quantization_aware=quantization_aware, fuse_lstm=fuse_lstm)
     lowered = quantization_aware and mode == "int8"
     with tempfile.TemporaryDirectory(prefix="kopt-tflite-") as workdir:

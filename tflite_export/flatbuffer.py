@@ -33,7 +33,18 @@ e.g. ``"FlexErf"``). ``kind`` is ``"builtin"``, ``"custom"`` or ``"flex"``.
 """
 
 _NUMPY_TYPES = (
-    "FLOAT32", "FLOAT16", "FLOAT64", "INT8", "UINT8", "INT16", "UINT16", "INT32", "UINT32", "INT64", "UINT64", "BOOL",
+    "FLOAT32",
+    "FLOAT16",
+    "FLOAT64",
+    "INT8",
+    "UINT8",
+    "INT16",
+    "UINT16",
+    "INT32",
+    "UINT32",
+    "INT64",
+    "UINT64",
+    "BOOL",
 )
 
 

@@ -97,7 +97,9 @@ class FusedLSTM(keras.layers.Layer):
         del mask, training  # the LSTM it stands in for had no mask; inference only
         batch = inputs.shape[0] if inputs.shape[0] is not None else tf.shape(inputs)[0]
         zeros = tf.zeros((batch, self.units), inputs.dtype)
-        weights = [tf.cast(tf.convert_to_tensor(w), inputs.dtype) for w in (self.kernel, self.recurrent_kernel, self.bias)]
+        weights = [
+            tf.cast(tf.convert_to_tensor(w), inputs.dtype) for w in (self.kernel, self.recurrent_kernel, self.bias)
+        ]
         last, sequence, _, _, _ = self._loop(inputs, zeros, zeros, *weights)
         return sequence if self.return_sequences else last
 
@@ -154,9 +156,7 @@ def fused(model):
         ``(model, names)``: the model to convert and the names of the LSTM layers
         that will be fused.
     """
-    names = [
-        layer.name for layer in model.layers if type(layer) is keras.layers.LSTM and why_not_fused(layer) is None
-    ]
+    names = [layer.name for layer in model.layers if type(layer) is keras.layers.LSTM and why_not_fused(layer) is None]
     if not names or not getattr(model, "inputs", None):
         return model, []
 

@@ -101,9 +101,7 @@ def inspect(
             and 1 <= m_by_n[0] < m_by_n[1]
         )
         if not valid:
-            raise ValueError(
-                f"m_by_n must be a pair of integers (m, n) with 1 <= m < n. Received: m_by_n={m_by_n!r}"
-            )
+            raise ValueError(f"m_by_n must be a pair of integers (m, n) with 1 <= m < n. Received: m_by_n={m_by_n!r}")
     model = TFLiteFlatbuffer(tflite_path_or_bytes)
     parameter_ids = _parameter_tensors(model)
     ops = [
@@ -125,9 +123,7 @@ def inspect(
         "op_counts": dict(collections.Counter(op.name for op in model.ops)),
         "flex_ops": sorted({op.name for op in model.ops if op.kind == "flex"}),
         "custom_ops": sorted({op.name for op in model.ops if op.kind == "custom"}),
-        "tensors": [
-            _constant(model, t, t in parameter_ids) for t in range(model.tensor_count) if model.is_constant(t)
-        ],
+        "tensors": [_constant(model, t, t in parameter_ids) for t in range(model.tensor_count) if model.is_constant(t)],
         "parameters": sum(_element_count(model.shape(t)) for t in parameter_ids),
         "size": file_sizes(model.label) if model.label != "<bytes>" else byte_sizes(model.data),
         "m_by_n": None,
@@ -204,7 +200,7 @@ def format_inspection(report: dict[str, Any]) -> str:
     size = report["size"]
     lines = [
         f"TFLite model {report['source']}: {len(report['ops'])} ops, {report['parameters']:,} parameters, "
-        f"{size['bytes']:,} bytes ({size['gzip_bytes']:,} gzipped)",
+        f"{size['bytes']:,} bytes ({size['gzip_bytes']:,} gzipped)"
     ]
     for role in ("inputs", "outputs"):
         described = ", ".join(f"{_clip(t['name'])} {_short(t)}{_quantization_text(t)}" for t in report[role])

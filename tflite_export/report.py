@@ -80,7 +80,9 @@ def compare(
     float_entry, optimized = result["float32"], result["optimized"]
     result["size_ratio"] = optimized["bytes"] / float_entry["bytes"]
     result["gzip_ratio"] = optimized["gzip_bytes"] / float_entry["gzip_bytes"]
-    result["latency_ratio"] = optimized["latency"]["xnnpack"]["median_ms"] / float_entry["latency"]["xnnpack"]["median_ms"]
+    result["latency_ratio"] = (
+        optimized["latency"]["xnnpack"]["median_ms"] / float_entry["latency"]["xnnpack"]["median_ms"]
+    )
     return result
 
 

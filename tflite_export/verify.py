@@ -149,7 +149,9 @@ def verify(
         if len(names) == len(inputs):
             inputs = dict(zip(names, inputs))
     tflite_out = _as_list(predict(tflite_path, inputs, batch_size=batch_size))
-    keras_out = [np.asarray(o, np.float32) for o in _as_list(keras_model.predict(inputs, batch_size=batch_size, verbose=0))]
+    keras_out = [
+        np.asarray(o, np.float32) for o in _as_list(keras_model.predict(inputs, batch_size=batch_size, verbose=0))
+    ]
     if [o.shape for o in tflite_out] != [o.shape for o in keras_out]:
         raise ValueError(
             f"The file's outputs {[o.shape for o in tflite_out]} do not match the Keras model's "
@@ -196,7 +198,9 @@ def collect(dataset):
         raise ValueError("dataset yielded no batches; cannot verify on an empty dataset")
     inputs = _concatenate([batch[0] for batch in batches])
     labels = np.concatenate([np.asarray(batch[1]) for batch in batches])
-    count = len(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0] if isinstance(inputs, list) else inputs)
+    count = len(
+        next(iter(inputs.values())) if isinstance(inputs, dict) else inputs[0] if isinstance(inputs, list) else inputs
+    )
     if count != len(labels):
         raise ValueError(f"inputs and labels differ in length. Received: {count} images, {len(labels)} labels")
     if not len(labels):

@@ -57,8 +57,13 @@ class StepTimes:
 def step_stats(timer):
     """Mean and median wall time per step, and process CPU time, of a step timer."""
     if not timer.durations:
-        return {"step_time_s_mean": None, "step_time_s_median": None, "step_cpu_s_mean": None,
-                "step_cpu_s_median": None, "timed_steps": 0}
+        return {
+            "step_time_s_mean": None,
+            "step_time_s_median": None,
+            "step_cpu_s_mean": None,
+            "step_cpu_s_median": None,
+            "timed_steps": 0,
+        }
     return {
         "step_time_s_mean": float(np.mean(timer.durations)),
         "step_time_s_median": float(np.median(timer.durations)),
@@ -118,8 +123,20 @@ class Trainer:
         )
         return dense
 
-    def fit_timed(self, model, x_train, y_train, *, epochs, batch_size, learning_rate, validation_split, seed,
-                  callbacks=(), skip_epochs=1):
+    def fit_timed(
+        self,
+        model,
+        x_train,
+        y_train,
+        *,
+        epochs,
+        batch_size,
+        learning_rate,
+        validation_split,
+        seed,
+        callbacks=(),
+        skip_epochs=1,
+    ):
         """Compiles ``model`` with a fresh Adam and fits it with a step timer first.
 
         Returns:
@@ -148,7 +165,9 @@ class Trainer:
         (pruning fine-tunes at the training rate, QAT at its own).
         """
         return self.fit_timed(
-            model, x_train, y_train,
+            model,
+            x_train,
+            y_train,
             epochs=settings[f"{stage}_epochs"],
             batch_size=settings[f"{stage}_batch_size"],
             learning_rate=settings.get(f"{stage}_learning_rate", settings["learning_rate"]),

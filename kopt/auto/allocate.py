@@ -223,11 +223,7 @@ def _capped(allocation, reason):
 
 def _held_back(table, caps, target, fragile_drop):
     return [
-        {
-            "layer": name,
-            "safe_sparsity": caps[name],
-            "reason": _held_reason(table, name, caps[name], fragile_drop),
-        }
+        {"layer": name, "safe_sparsity": caps[name], "reason": _held_reason(table, name, caps[name], fragile_drop)}
         for name in table.layers
         if caps[name] < target - 1e-9
     ]

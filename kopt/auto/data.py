@@ -14,7 +14,6 @@ Example:
 (8, 2, True)
 """
 
-
 from collections.abc import Iterable
 from typing import Any
 

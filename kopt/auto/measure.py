@@ -39,7 +39,8 @@ def layer_sparsities(model: keras.Model) -> dict:
     result = {}
     for name, layer, size in prunable_layers(model):
         zeros = sum(
-            int(np.sum(keras.ops.convert_to_numpy(weight.value) == 0)) for weight in prunable.get_prunable_weights(layer)
+            int(np.sum(keras.ops.convert_to_numpy(weight.value) == 0))
+            for weight in prunable.get_prunable_weights(layer)
         )
         result[name] = zeros / size
     return result

@@ -93,16 +93,29 @@ def plot_pareto(
     for within, color, label in ((True, "tab:green", "within budget"), (False, "tab:red", "breaks budget")):
         chosen = [p for p in points if bool(p["within_budget"]) == within]
         if chosen:
-            axes.scatter([p["gzip_bytes"] / 1024 for p in chosen], [p["accuracy"] for p in chosen], c=color, label=label)
+            axes.scatter(
+                [p["gzip_bytes"] / 1024 for p in chosen], [p["accuracy"] for p in chosen], c=color, label=label
+            )
     ordered = sorted(points, key=lambda p: p["step"])
     axes.plot([p["gzip_bytes"] / 1024 for p in ordered], [p["accuracy"] for p in ordered], color="0.7", zorder=0)
     for point in points:
-        axes.annotate(str(point["step"]), (point["gzip_bytes"] / 1024, point["accuracy"]), fontsize=7,
-                      xytext=(3, 3), textcoords="offset points")
+        axes.annotate(
+            str(point["step"]),
+            (point["gzip_bytes"] / 1024, point["accuracy"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
     best = [p for p in points if p["step"] == best_step]
     if best:
-        axes.scatter([best[0]["gzip_bytes"] / 1024], [best[0]["accuracy"]], s=160, facecolors="none",
-                     edgecolors="black", label="kept")
+        axes.scatter(
+            [best[0]["gzip_bytes"] / 1024],
+            [best[0]["accuracy"]],
+            s=160,
+            facecolors="none",
+            edgecolors="black",
+            label="kept",
+        )
     axes.axhline(float_accuracy, color="tab:blue", linestyle=":", label="float")
     axes.axhline(float_accuracy - max_accuracy_drop, color="tab:blue", linestyle="--", label="budget")
     axes.set_xlabel("int8 TFLite file, gzipped (KiB)")

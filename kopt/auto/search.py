@@ -198,10 +198,14 @@ def compress(
             continue
         last = data["points"][-1].get("seconds") if len(data["points"]) > 1 else estimate
         if time_budget is not None and elapsed() + (last or 0.0) > time_budget:
-            _stop(data, "time", f"stopped before sparsity {level:g}: the time budget of {time_budget:g} s would run out")
+            _stop(
+                data, "time", f"stopped before sparsity {level:g}: the time budget of {time_budget:g} s would run out"
+            )
             break
-        plan = uniform_allocation(table, level) if allocation == "uniform" else allocate(
-            table, target_sparsity=level, fragile_drop=fragile_drop
+        plan = (
+            uniform_allocation(table, level)
+            if allocation == "uniform"
+            else allocate(table, target_sparsity=level, fragile_drop=fragile_drop)
         )
         if plan.capped:
             _stop(data, "safe_levels", f"stopped before sparsity {level:g}: {plan.capped}")
@@ -230,8 +234,12 @@ def compress(
             if _target_reached(point, target_sparsity, target_gzip_kb):
                 _stop(data, "target", f"reached the target at step {step} (sparsity {point['sparsity']:.3f})")
         else:
-            _stop(data, "budget", f"step {step} (sparsity {level:g}) lost {point['drop']:.2f} points, "
-                                  f"more than max_accuracy_drop={max_accuracy_drop:g}")
+            _stop(
+                data,
+                "budget",
+                f"step {step} (sparsity {level:g}) lost {point['drop']:.2f} points, "
+                f"more than max_accuracy_drop={max_accuracy_drop:g}",
+            )
         data["elapsed_s"] = elapsed()
         state.commit(data)
         _log(verbose, point)
@@ -290,8 +298,9 @@ def _estimate_step_seconds(model, images, labels, batch_size, epochs):
     durations = []
     for index in range(3):
         start = time.perf_counter()
-        copy.train_on_batch(images[index * batch_size : (index + 1) * batch_size],
-                            labels[index * batch_size : (index + 1) * batch_size])
+        copy.train_on_batch(
+            images[index * batch_size : (index + 1) * batch_size], labels[index * batch_size : (index + 1) * batch_size]
+        )
         durations.append(time.perf_counter() - start)
     per_batch = sum(durations[1:]) / 2  # The first call traces.
     return per_batch * math.ceil(len(images) / batch_size) * epochs
@@ -301,6 +310,10 @@ def _log(verbose, point):
     if verbose:
         logging.info(
             "kopt.auto step %d: sparsity %.3f, int8 accuracy %.2f%% (drop %.2f), %d bytes gzipped, %s",
-            point["step"], point["sparsity"], point["accuracy"], point["drop"], point["gzip_bytes"],
+            point["step"],
+            point["sparsity"],
+            point["accuracy"],
+            point["drop"],
+            point["gzip_bytes"],
             "within budget" if point["within_budget"] else "breaks the budget",
         )

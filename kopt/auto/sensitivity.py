@@ -257,7 +257,9 @@ def _quantize_weights(value, num_bits):
 def _levels(sparsities):
     values = list(sparsities) if isinstance(sparsities, (list, tuple)) else None
     if not values or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 1 for v in values):
-        raise ValueError(f"sparsities must be a non-empty list of numbers in (0, 1). Received: sparsities={sparsities!r}")
+        raise ValueError(
+            f"sparsities must be a non-empty list of numbers in (0, 1). Received: sparsities={sparsities!r}"
+        )
     if sorted(set(values)) != values:
         raise ValueError(f"sparsities must be increasing, without repeats. Received: sparsities={sparsities!r}")
     return [float(v) for v in values]

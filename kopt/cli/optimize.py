@@ -43,9 +43,7 @@ from kopt.version import __version__
 from tflite_export import cli_help
 
 _DATASET = flags.DEFINE_string(
-    "dataset",
-    "digits",
-    "digits (bundled, offline), mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH.",
+    "dataset", "digits", "digits (bundled, offline), mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH."
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory.")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "Let TensorFlow Datasets download missing data.")

@@ -25,10 +25,7 @@ _RECIPE_FLAGS = (
 FLAG_KEYS = {
     **{flag: (flag,) for flag in _RECIPE_FLAGS},
     **SEARCH_KEYS,
-    **{
-        flag: ((flag,) if flag in _RECIPE_FLAGS else ()) + keys
-        for flag, keys in technique_flags.FLAG_KEYS.items()
-    },
+    **{flag: ((flag,) if flag in _RECIPE_FLAGS else ()) + keys for flag, keys in technique_flags.FLAG_KEYS.items()},
 }
 # Flags that add a stage without a file; over a file, the file must have it.
 STAGE_OF_FLAG = technique_flags.STAGE_OF_FLAG

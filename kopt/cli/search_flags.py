@@ -21,7 +21,12 @@ flags.DEFINE_string("tune_dir", None, "With --tune: KerasTuner's folder; rerunni
 flags.DEFINE_float("size_budget_kib", None, "With --tune: the gzipped optimized .tflite must fit in this many KiB.")
 
 # flag -> the search key it sets.
-_KEY_OF_FLAG = {"tune": "tuner", "max_trials": "max_trials", "tune_dir": "directory", "size_budget_kib": "size_budget_kib"}
+_KEY_OF_FLAG = {
+    "tune": "tuner",
+    "max_trials": "max_trials",
+    "tune_dir": "directory",
+    "size_budget_kib": "size_budget_kib",
+}
 SEARCH_KEYS = {flag: (f"search.{key}",) for flag, key in _KEY_OF_FLAG.items()}
 SEARCH_FLAG_FOR_KEY = {f"search.{key}": flag for flag, key in _KEY_OF_FLAG.items()}
 # Flags that only mean something with --tune.

@@ -33,10 +33,7 @@ _DEFAULT_STAGES = {"prune": DEFAULT_SPARSITY, "qat": True}
 TECHNIQUE_FLAGS = tuple(flag for names in technique_flags.STAGE_FLAGS.values() for flag in names)
 # Flags that choose by hand what --auto chooses itself (stage_order.CONFLICTS).
 AUTO_CONFLICTS = tuple(
-    flag
-    for name, names in technique_flags.STAGE_FLAGS.items()
-    if ("auto", name) in CONFLICTS
-    for flag in names
+    flag for name, names in technique_flags.STAGE_FLAGS.items() if ("auto", name) in CONFLICTS for flag in names
 )
 
 

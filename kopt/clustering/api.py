@@ -30,6 +30,7 @@ def cluster_scope() -> keras.saving.CustomObjectScope:
     """
     return keras.saving.custom_object_scope({"ClusterWeights": ClusterWeights})
 
+
 _CLUSTER_ADVICE = (
     "Wrap its layers individually instead, e.g. `self.dense = "
     "kopt.clustering.cluster_weights(keras.layers.Dense(10), number_of_clusters=16)` in its __init__."

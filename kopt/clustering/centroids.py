@@ -75,7 +75,9 @@ def init_centroids(values, number_of_clusters, method, *, preserve_sparsity=Fals
     if not isinstance(method, CentroidInitialization):
         raise ValueError(f"method must be a CentroidInitialization. Received: method={method!r}")
     if isinstance(number_of_clusters, bool) or not isinstance(number_of_clusters, int) or number_of_clusters < 2:
-        raise ValueError(f"number_of_clusters must be an integer of at least 2. Received: number_of_clusters={number_of_clusters!r}")
+        raise ValueError(
+            f"number_of_clusters must be an integer of at least 2. Received: number_of_clusters={number_of_clusters!r}"
+        )
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     count = number_of_clusters
     if preserve_sparsity:

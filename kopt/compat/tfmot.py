@@ -100,9 +100,7 @@ _default_n_bit = _Namespace(
     DefaultNBitQuantizeScheme=_schemes.DefaultNBitQuantizeScheme,
 )
 _quantization_experimental = _Namespace(
-    f"{_NAME}.quantization.keras.experimental",
-    "tfmot.quantization.keras.experimental",
-    default_n_bit=_default_n_bit,
+    f"{_NAME}.quantization.keras.experimental", "tfmot.quantization.keras.experimental", default_n_bit=_default_n_bit
 )
 _quantization_keras = _Namespace(
     f"{_NAME}.quantization.keras",

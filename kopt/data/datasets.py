@@ -87,12 +87,10 @@ def load_dataset(
     if dataset in _TFDS_ALIASES:
         tfds_name = _TFDS_ALIASES[dataset]
     elif dataset.startswith("tfds:") and len(dataset) > len("tfds:"):
-        tfds_name = dataset[len("tfds:"):]
+        tfds_name = dataset[len("tfds:") :]
     else:
         raise ConfigError(
-            "dataset",
-            dataset,
-            "unknown dataset; use digits, mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH",
+            "dataset", dataset, "unknown dataset; use digits, mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH"
         )
     train, test, info = tfds_source.load_tfds(
         dataset, tfds_name, batch_size=batch_size, data_dir=data_dir, download=download, seed=seed
@@ -107,7 +105,7 @@ def _embedded_digits():
 
 
 def _npz_arrays(dataset):
-    path = dataset[len("npz:"):]
+    path = dataset[len("npz:") :]
     if not path:
         raise ConfigError("dataset", dataset, "give a file after 'npz:', e.g. npz:mnist.npz")
     if not os.path.isfile(path):
@@ -126,9 +124,7 @@ def _npz_arrays(dataset):
     except ConfigError:
         raise
     except Exception as err:  # np.load raises many types for a corrupt or foreign file.
-        raise ConfigError(
-            "dataset", dataset, f"not a readable .npz archive ({type(err).__name__}: {err})"
-        ) from err
+        raise ConfigError("dataset", dataset, f"not a readable .npz archive ({type(err).__name__}: {err})") from err
     x_train, y_train, x_test, y_test = arrays
     x_train = _npz_images(dataset, "x_train", x_train)
     x_test = _npz_images(dataset, "x_test", x_test)
@@ -136,9 +132,7 @@ def _npz_arrays(dataset):
     y_test = _npz_labels(dataset, "y_test", y_test, len(x_test))
     if x_train.shape[1:] != x_test.shape[1:]:
         raise ConfigError(
-            "dataset",
-            dataset,
-            f"x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}",
+            "dataset", dataset, f"x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}"
         )
     return x_train, y_train, x_test, y_test, f"npz archive {os.path.abspath(path)}"
 
@@ -148,9 +142,7 @@ def _npz_images(dataset, key, images):
         images = images[..., np.newaxis]
     if images.ndim != 4 or len(images) == 0:
         raise ConfigError(
-            "dataset",
-            dataset,
-            f"{key} must be a non-empty (N, H, W) or (N, H, W, C) array, got shape {images.shape}",
+            "dataset", dataset, f"{key} must be a non-empty (N, H, W) or (N, H, W, C) array, got shape {images.shape}"
         )
     if np.issubdtype(images.dtype, np.integer):
         # Integer images are 8-bit pixels, as keras.datasets stores them.
@@ -169,15 +161,10 @@ def _npz_labels(dataset, key, labels, expected_count):
         raise ConfigError(
             "dataset",
             dataset,
-            f"{key} must be a 1-D array of integer class indices, got shape {labels.shape} "
-            f"and dtype {labels.dtype}",
+            f"{key} must be a 1-D array of integer class indices, got shape {labels.shape} and dtype {labels.dtype}",
         )
     if len(labels) != expected_count:
-        raise ConfigError(
-            "dataset",
-            dataset,
-            f"{key} has {len(labels)} labels for {expected_count} images",
-        )
+        raise ConfigError("dataset", dataset, f"{key} has {len(labels)} labels for {expected_count} images")
     return labels  # Cast to int32 only after the range check.
 
 

@@ -70,20 +70,14 @@ def _classification_features(dataset, tfds, info):
     image_feature = info.features[image_key]
     label_feature = info.features[label_key]
     if not isinstance(image_feature, tfds.features.Image):
-        raise ConfigError(
-            "dataset", dataset, f"feature {image_key!r} is {type(image_feature).__name__}, not an Image"
-        )
+        raise ConfigError("dataset", dataset, f"feature {image_key!r} is {type(image_feature).__name__}, not an Image")
     if not isinstance(label_feature, tfds.features.ClassLabel):
         raise ConfigError(
             "dataset", dataset, f"feature {label_key!r} is {type(label_feature).__name__}, not a ClassLabel"
         )
     shape = tuple(image_feature.shape)
     if any(dim is None for dim in shape):
-        raise ConfigError(
-            "dataset",
-            dataset,
-            f"images have variable shape {shape}; kopt needs a fixed image size",
-        )
+        raise ConfigError("dataset", dataset, f"images have variable shape {shape}; kopt needs a fixed image size")
     return tuple(int(d) for d in shape), int(label_feature.num_classes)
 
 

@@ -122,8 +122,14 @@ class Distiller(keras.Model):
         checks.check_models(student, teacher, allow_larger_student)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
             raise ValueError(f"`alpha` must be a number in [0, 1]. Received: alpha={alpha!r}")
-        if isinstance(feature_weight, bool) or not isinstance(feature_weight, (int, float)) or not 0 <= feature_weight < float("inf"):
-            raise ValueError(f"`feature_weight` must be a finite number >= 0. Received: feature_weight={feature_weight!r}")
+        if (
+            isinstance(feature_weight, bool)
+            or not isinstance(feature_weight, (int, float))
+            or not 0 <= feature_weight < float("inf")
+        ):
+            raise ValueError(
+                f"`feature_weight` must be a finite number >= 0. Received: feature_weight={feature_weight!r}"
+            )
         self.alpha = float(alpha)
         self.temperature = losses_lib.check_temperature(temperature)
         if distillation not in DISTILLATION_KINDS or (distillation == "hard" and distillation_loss_fn is not None):
@@ -169,7 +175,13 @@ class Distiller(keras.Model):
     def call(self, inputs: object, training: bool | None = None) -> tf.Tensor:
         return self.student(inputs, training=training)
 
-    def compile(self, optimizer: keras.optimizers.Optimizer | str = "adam", loss: None = None, metrics: list | dict | None = None, **kwargs) -> None:
+    def compile(
+        self,
+        optimizer: keras.optimizers.Optimizer | str = "adam",
+        loss: None = None,
+        metrics: list | dict | None = None,
+        **kwargs,
+    ) -> None:
         """Configures training; the losses are the Distiller's own.
 
         Args:

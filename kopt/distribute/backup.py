@@ -107,7 +107,9 @@ class BackupAndRestore(keras.callbacks.Callback):
         )
         self._info = worker_info()
         # Outside backup_dir: the chief may delete that while others still save.
-        self._scratch = None if self._info.is_chief else tempfile.mkdtemp(prefix=f"kopt-backup-worker{self._info.index}-")
+        self._scratch = (
+            None if self._info.is_chief else tempfile.mkdtemp(prefix=f"kopt-backup-worker{self._info.index}-")
+        )
         directory = self.backup_dir if self._info.is_chief else self._scratch
         latest = tf.train.latest_checkpoint(self.backup_dir)
         self._restored = None
@@ -116,7 +118,9 @@ class BackupAndRestore(keras.callbacks.Callback):
             self._restore(latest)
             epoch, step = (int(v) for v in self._position.numpy())
             self._restored = (epoch, step)
-            logging.info("Resuming %s from its backup in %s: epoch %d, step %d.", model.name, self.backup_dir, epoch, step)
+            logging.info(
+                "Resuming %s from its backup in %s: epoch %d, step %d.", model.name, self.backup_dir, epoch, step
+            )
         self._manager = tf.train.CheckpointManager(self._checkpoint, directory, max_to_keep=_KEEP)
         self._steps_since_save = 0
         self._epoch = self._restored[0] if self._restored else 0

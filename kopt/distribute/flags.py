@@ -46,7 +46,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "num_gpus", None, "With --strategy=mirrored: how many local GPUs to use (default all).", flag_values=flag_values
     )
     flags.DEFINE_string(
-        "tpu", None, "With --strategy=tpu: TPU name, grpc://host:port address, or 'local' on a TPU VM.",
+        "tpu",
+        None,
+        "With --strategy=tpu: TPU name, grpc://host:port address, or 'local' on a TPU VM.",
         flag_values=flag_values,
     )
 

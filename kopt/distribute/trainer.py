@@ -164,10 +164,14 @@ def _check_arguments(model, dataset, epochs, steps_per_epoch, initial_epoch, val
     if not isinstance(model, keras.Model):
         raise ValueError(f"fit trains a keras.Model. Received: model of type {type(model).__name__}")
     if getattr(model, "optimizer", None) is None:
-        raise ValueError(f"Model {model.name!r} is not compiled; call model.compile(...) inside strategy.scope() first.")
+        raise ValueError(
+            f"Model {model.name!r} is not compiled; call model.compile(...) inside strategy.scope() first."
+        )
     for name, data in (("dataset", dataset), ("validation_data", validation_data)):
         if data is not None and not isinstance(data, tf.data.Dataset):
-            raise ValueError(f"{name} must be a batched tf.data.Dataset. Received: {name} of type {type(data).__name__}")
+            raise ValueError(
+                f"{name} must be a batched tf.data.Dataset. Received: {name} of type {type(data).__name__}"
+            )
     for name, value, low in (("epochs", epochs, 1), ("initial_epoch", initial_epoch, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}. Received: {name}={value!r}")
@@ -177,7 +181,9 @@ def _check_arguments(model, dataset, epochs, steps_per_epoch, initial_epoch, val
             f"Received: validation_data.cardinality()={int(validation_data.cardinality())}"
         )
     if initial_epoch >= epochs:
-        raise ValueError(f"initial_epoch must be below epochs. Received: initial_epoch={initial_epoch}, epochs={epochs}")
+        raise ValueError(
+            f"initial_epoch must be below epochs. Received: initial_epoch={initial_epoch}, epochs={epochs}"
+        )
     if steps_per_epoch is not None and (
         isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1
     ):

@@ -43,9 +43,7 @@ def get_model(model: str, input_shape: Sequence[int], num_classes: int) -> keras
         return BUILTIN_MODELS[model](tuple(input_shape), int(num_classes))
     if not model.endswith(_MODEL_SUFFIXES):
         raise ConfigError(
-            "model",
-            model,
-            f"not a built-in model ({', '.join(sorted(BUILTIN_MODELS))}) nor a path ending in .keras",
+            "model", model, f"not a built-in model ({', '.join(sorted(BUILTIN_MODELS))}) nor a path ending in .keras"
         )
     if not os.path.isfile(model):
         raise ConfigError("model", model, f"file not found: {os.path.abspath(model)}")

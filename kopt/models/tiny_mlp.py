@@ -7,9 +7,7 @@ import keras
 from kopt.models.arguments import check_classifier_arguments
 
 
-def tiny_mlp(
-    input_shape: Sequence[int], num_classes: int, *, units: int = 28, name: str = "tiny_mlp"
-) -> keras.Model:
+def tiny_mlp(input_shape: Sequence[int], num_classes: int, *, units: int = 28, name: str = "tiny_mlp") -> keras.Model:
     """One hidden ReLU layer of ``units`` on the flattened image, then ``num_classes`` logits.
 
     On 28x28 MNIST images it has 22,270 parameters, under a tenth of

@@ -117,9 +117,7 @@ def _load_yaml(text):
         """YAML 1.1 reads ``1e-3`` as a string; a recipe means the number."""
 
     Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-        list("-+0123456789."),
+        "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
     )
     loader = Loader(text)
     try:

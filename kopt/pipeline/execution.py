@@ -132,7 +132,9 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
             **export,
         )
     except tflite_export.ConversionError as err:
-        raise tflite_export.ConversionError(_kept_after_failed_export(err, files.get("optimized_keras"), export)) from err
+        raise tflite_export.ConversionError(
+            _kept_after_failed_export(err, files.get("optimized_keras"), export)
+        ) from err
     timings["optimized_export"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     files["baseline_tflite"] = baseline["tflite_path"]

@@ -182,4 +182,3 @@ class Recipe:
 def _require_text(key, value):
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(key, value, "must be a non-empty string")
-

@@ -147,7 +147,9 @@ def write_trials_png(report, path):
         size = row["gzip_bytes"] / 1024
         is_best = row["trial_id"] == best
         axes.scatter(size, row["val_accuracy"], s=60 if is_best else 30, c="tab:red" if is_best else "tab:blue")
-        axes.annotate(row["trial_id"], (size, row["val_accuracy"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        axes.annotate(
+            row["trial_id"], (size, row["val_accuracy"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+        )
     budget = report["search"].get("size_budget_kib")
     if budget is not None:
         axes.axvline(budget, color="grey", linestyle="--", label=f"budget {budget:g} KiB")

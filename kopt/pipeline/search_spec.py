@@ -149,7 +149,9 @@ def _check_entry(key, spec, recipe):
     elif isinstance(spec, dict):
         for range_key in spec:
             if range_key not in _RANGE_KEYS:
-                raise ConfigError(f"{path}.{range_key}", spec[range_key], f"unknown; a range has {', '.join(_RANGE_KEYS)}")
+                raise ConfigError(
+                    f"{path}.{range_key}", spec[range_key], f"unknown; a range has {', '.join(_RANGE_KEYS)}"
+                )
         low, high = spec.get("min"), spec.get("max")
         if not (_is_number(low) and _is_number(high)) or not low < high:
             raise ConfigError(path, spec, "a range needs numbers min < max")

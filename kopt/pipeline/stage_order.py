@@ -84,9 +84,7 @@ export options are used, and prune comes after it; put ptq last
     ranked = [(index, name) for index, name in enumerate(names) if name in STAGE_RANK]
     for (_, earlier), (index, later) in zip(ranked, ranked[1:]):
         if STAGE_RANK[later] < STAGE_RANK[earlier]:
-            raise ConfigError(
-                f"techniques[{index}].name", later, f"cannot come after {earlier}: {_WHY_FIRST[later]}"
-            )
+            raise ConfigError(f"techniques[{index}].name", later, f"cannot come after {earlier}: {_WHY_FIRST[later]}")
     for earlier, later, key, meaning in _MUST_SAY_PRESERVE:
         if earlier in names and later in names and key not in specs[names.index(later)].params:
             index = names.index(later)

@@ -34,6 +34,7 @@ def prune_scope() -> keras.saving.CustomObjectScope:
     """
     return keras.saving.custom_object_scope({"PruneLowMagnitude": PruneLowMagnitude})
 
+
 # An "already pruned" error names at most this many layers, then "and N more".
 _NAMED_LAYERS = 3
 

@@ -81,8 +81,6 @@ def _flops(layer):
         ) from err
     positions = shape[1:-1]
     if any(dim is None for dim in positions):
-        raise ValueError(
-            f"cannot count FLOPs of layer {layer.name!r}: its spatial shape {tuple(shape)} is not static"
-        )
+        raise ValueError(f"cannot count FLOPs of layer {layer.name!r}: its spatial shape {tuple(shape)} is not static")
     macs_per_position = sum(math.prod(v.shape) for v in layer.weights if v.name in _KERNEL_NAMES)
     return int(2 * macs_per_position * math.prod(positions))

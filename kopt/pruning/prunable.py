@@ -70,12 +70,7 @@ def _rnn_kernels(layer):
 
 
 def _attention_kernels(layer):
-    return [
-        layer.query_dense.kernel,
-        layer.key_dense.kernel,
-        layer.value_dense.kernel,
-        layer.output_dense.kernel,
-    ]
+    return [layer.query_dense.kernel, layer.key_dense.kernel, layer.value_dense.kernel, layer.output_dense.kernel]
 
 
 _BUILT_IN = (

@@ -81,9 +81,7 @@ def sparsity_report(model_or_tflite_path: keras.Model | str | os.PathLike | byte
         ValueError: If the argument is neither a model nor a readable ``.tflite``.
     """
     if isinstance(model_or_tflite_path, keras.Model):
-        tensors = [
-            _entry(name, values, layer=layer) for name, layer, values in _keras_weights(model_or_tflite_path)
-        ]
+        tensors = [_entry(name, values, layer=layer) for name, layer, values in _keras_weights(model_or_tflite_path)]
         report = {"source": "keras", "model": model_or_tflite_path.name, "tensors": tensors}
         report["layers"] = []
         for layer in dict.fromkeys(t["layer"] for t in tensors):
@@ -135,10 +133,7 @@ def check_m_by_n(
     checked = []
     for name, layer, values in _keras_weights(tflite_path_or_model):
         layer_object = tflite_path_or_model.get_layer(layer)
-        if isinstance(layer_object, _KERAS_KERNEL_LAYERS) and name.rsplit("/", 1)[-1] in (
-            "kernel",
-            "pointwise_kernel",
-        ):
+        if isinstance(layer_object, _KERAS_KERNEL_LAYERS) and name.rsplit("/", 1)[-1] in ("kernel", "pointwise_kernel"):
             checked.append(check_blocks(name, values, values.ndim - 2, m, n, zero_point=0))
     return m_by_n_result(checked, m, n)
 

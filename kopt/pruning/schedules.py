@@ -123,13 +123,7 @@ class ConstantSparsity(PruningSchedule):
     [True, False, True]
     """
 
-    def __init__(
-        self,
-        target_sparsity: float = 0.5,
-        begin_step: int = 0,
-        end_step: int = -1,
-        frequency: int = 100,
-    ):
+    def __init__(self, target_sparsity: float = 0.5, begin_step: int = 0, end_step: int = -1, frequency: int = 100):
         self.target_sparsity = _check_sparsity("target_sparsity", target_sparsity)
         self.begin_step, self.end_step, self.frequency = _check_steps(
             begin_step, end_step, frequency, allow_open_end=True

@@ -105,9 +105,7 @@ def channel_plan(
         removed = []
         if group_fraction and frozen is None:
             scores = _group_importance(graph, group, importance)
-            keep = max(
-                group.size - math.floor(group_fraction * group.size + 1e-9), min(min_channels, group.size)
-            )
+            keep = max(group.size - math.floor(group_fraction * group.size + 1e-9), min(min_channels, group.size))
             keep = min(group.size, math.ceil(keep / round_to) * round_to)
             removed = sorted(np.argsort(scores, kind="stable")[: group.size - keep].tolist())
         entry = {
@@ -153,9 +151,7 @@ def apply_channel_plan(model: keras.Model, plan: dict) -> keras.Model:
     graph = analyze(model)
     layer_plans = plan.get("layers", {}) if isinstance(plan, dict) else None
     if layer_plans is None:
-        raise ValueError(
-            f"plan must be a dict from channel_plan(). Received: plan of type {type(plan).__name__}"
-        )
+        raise ValueError(f"plan must be a dict from channel_plan(). Received: plan of type {type(plan).__name__}")
     _check_plan_layers(graph, layer_plans)
     removed_by_group, keep_masks = {}, {}
     for group in graph.groups():
@@ -298,9 +294,7 @@ def _check_arguments(fraction, importance, layers, min_channels, round_to):
     if layers is not None and (isinstance(layers, str) or not all(isinstance(n, str) for n in layers)):
         raise ValueError(f"layers must be a list of layer names or None. Received: layers={layers!r}")
     if layers is not None and isinstance(fraction, dict):
-        raise ValueError(
-            "give the layers to prune either as fraction={name: value} or as layers=[...], not both"
-        )
+        raise ValueError("give the layers to prune either as fraction={name: value} or as layers=[...], not both")
     for name, value in (("min_channels", min_channels), ("round_to", round_to)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")

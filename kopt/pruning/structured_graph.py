@@ -264,9 +264,7 @@ def _propagate(graph, info, shapes):
         if kind == "mixing":
             graph.freeze(channel_map, f"feeds {name!r} ({info.class_name}), which mixes channels")
         else:
-            graph.blockers.append(
-                (name, info.class_name, set(channel_map.group[channel_map.group >= 0].tolist()))
-            )
+            graph.blockers.append((name, info.class_name, set(channel_map.group[channel_map.group >= 0].tolist())))
     return None
 
 
@@ -288,9 +286,7 @@ def _merge(graph, info, inputs):
                 )
                 continue
             where_a, where_b = first.group == group_a, other.group == group_b
-            aligned = np.array_equal(where_a, where_b) and np.array_equal(
-                first.index[where_a], other.index[where_b]
-            )
+            aligned = np.array_equal(where_a, where_b) and np.array_equal(first.index[where_a], other.index[where_b])
             if aligned and graph.size_of(group_a) == graph.size_of(group_b):
                 graph.union(group_a, group_b)
             else:

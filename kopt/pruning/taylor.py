@@ -77,7 +77,9 @@ def taylor_importance(
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}")
-    if max_batches is not None and (isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1):
+    if max_batches is not None and (
+        isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
+    ):
         raise ValueError(f"max_batches must be an integer >= 1 or None. Received: max_batches={max_batches!r}")
     layers = [layer for layer in leaf_layers(model) if type(layer).__name__ in PRODUCERS and layer.built]
     if not layers:

@@ -349,7 +349,9 @@ def _require_float32(model):
 
 def _annotated_pair(producer, batch_norm):
     # Fold only where both layers are quantized and neither has a custom config.
-    return all(isinstance(layer, QuantizeAnnotate) and layer.quantize_config is None for layer in (producer, batch_norm))
+    return all(
+        isinstance(layer, QuantizeAnnotate) and layer.quantize_config is None for layer in (producer, batch_norm)
+    )
 
 
 def _unwrap(layer):

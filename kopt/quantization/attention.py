@@ -85,7 +85,9 @@ class AttentionCore(keras.layers.Layer):
 
     def _heads(self, tensor):
         # (batch, steps, heads * size) -> (batch, steps, heads, size)
-        return ops.reshape(tensor, (-1, tensor.shape[1] or ops.shape(tensor)[1], self.num_heads, tensor.shape[-1] // self.num_heads))
+        return ops.reshape(
+            tensor, (-1, tensor.shape[1] or ops.shape(tensor)[1], self.num_heads, tensor.shape[-1] // self.num_heads)
+        )
 
     def call(self, query, key, value, attention_mask=None, training=None):
         query = ops.multiply(self._heads(query), ops.cast(1.0 / float(self.key_dim) ** 0.5, query.dtype))
@@ -101,7 +103,9 @@ class AttentionCore(keras.layers.Layer):
         if self._dropout_layer is not None:
             weights = self._dropout_layer(weights, training=training)
         attended = ops.einsum("bnts,bsnh->btnh", weights, value)
-        return ops.reshape(attended, (-1, attended.shape[1] or ops.shape(attended)[1], value.shape[-2] * value.shape[-1]))
+        return ops.reshape(
+            attended, (-1, attended.shape[1] or ops.shape(attended)[1], value.shape[-2] * value.shape[-1])
+        )
 
     def compute_output_shape(self, query_shape, key_shape=None, value_shape=None, attention_mask_shape=None):
         return tuple(query_shape[:-1]) + (tuple(value_shape)[-1] if value_shape else query_shape[-1],)
@@ -166,9 +170,15 @@ def split_attention(layer):
     dtype = layer.dtype_policy.name
     projections = [
         _as_dense(sublayer, f"{layer.name}_{suffix}", dtype, input_axes=1)
-        for suffix, sublayer in (("query", layer._query_dense), ("key", layer._key_dense), ("value", layer._value_dense))
+        for suffix, sublayer in (
+            ("query", layer._query_dense),
+            ("key", layer._key_dense),
+            ("value", layer._value_dense),
+        )
     ]
-    core = AttentionCore(config["num_heads"], config["key_dim"], dropout=config["dropout"], name=layer.name, dtype=dtype)
+    core = AttentionCore(
+        config["num_heads"], config["key_dim"], dropout=config["dropout"], name=layer.name, dtype=dtype
+    )
     output = _as_dense(layer._output_dense, f"{layer.name}_output", dtype, input_axes=2)
     return (*projections, core, output)
 
@@ -208,7 +218,9 @@ def bind_call(layer, args, kwargs):
     bound = _SIGNATURE.bind(None, *args, **kwargs).arguments
     for name in ("query_mask", "value_mask", "key_mask"):
         if bound.get(name) is not None:
-            raise ValueError(f"kopt.quantization cannot quantize MultiHeadAttention layer {layer.name!r} called with {name}.")
+            raise ValueError(
+                f"kopt.quantization cannot quantize MultiHeadAttention layer {layer.name!r} called with {name}."
+            )
     if bound.get("return_attention_scores"):
         raise ValueError(
             f"kopt.quantization cannot quantize MultiHeadAttention layer {layer.name!r}: it is called with "

@@ -93,6 +93,7 @@ def range_source(tensor):
     grid to a :class:`QuantizeLayer` or a :class:`QuantizeWrapper` that
     quantizes its output.
     """
+
     def keeps_grid(operation):
         quantizer = isinstance(operation, QuantizeLayer) or is_quantize_wrapper(operation)
         return not quantizer and isinstance(operation, keras.layers.Layer) and registry.is_passthrough(operation)

@@ -192,9 +192,7 @@ class CollaborativeBits(Bits):
     cluster_per_channel: bool = False
 
     def weight_quantizer(self, per_axis):
-        return PreservingWeightQuantizer(
-            num_bits=self.weights, per_axis=per_axis, **self._preserving()
-        )
+        return PreservingWeightQuantizer(num_bits=self.weights, per_axis=per_axis, **self._preserving())
 
     def depthwise_quantizer(self):
         if not self.per_axis:
@@ -260,8 +258,7 @@ def _source_values(layer, name, shape, who):
     inner = getattr(layer, "layer", None)
     if inner is None:
         raise ValueError(
-            f"{who} reads the weight it quantizes from the QuantizeWrapper it is built on. "
-            f"Received: layer={layer!r}"
+            f"{who} reads the weight it quantizes from the QuantizeWrapper it is built on. Received: layer={layer!r}"
         )
     prefix = f"{inner.path}/" if inner.path else ""
     for variable in inner.weights:

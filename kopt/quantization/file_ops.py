@@ -73,7 +73,11 @@ def activation_input_source(wrapper, activations, activation_ranges):
     The file reads an Activation's input on its producer's grid: a second
     range of its own, tracked apart, would round the tensor twice.
     """
-    if not isinstance(wrapper.layer, keras.layers.Activation) or len(activations) != 1 or activation_ranges[0][0] is None:
+    if (
+        not isinstance(wrapper.layer, keras.layers.Activation)
+        or len(activations) != 1
+        or activation_ranges[0][0] is None
+    ):
         return None
     source = wrapper._source_range()
     if source is None or source[0].get_config() != activations[0][1].get_config():

@@ -175,7 +175,9 @@ def requantized_add(a, b, a_scale, b_scale, output_scale):
     ...                                    np.float32(0.5), np.float32(0.5), one)]
     [2.0, -1.0]
     """
-    a_scale, b_scale, output_scale = (ops.cast(ops.stop_gradient(s), "float32") for s in (a_scale, b_scale, output_scale))
+    a_scale, b_scale, output_scale = (
+        ops.cast(ops.stop_gradient(s), "float32") for s in (a_scale, b_scale, output_scale)
+    )
     a_ratio = divide_exactly(a_scale, output_scale)
     b_ratio = divide_exactly(b_scale, output_scale)
     shift = 20 - fixed_point.exponent(ops.maximum(a_ratio, b_ratio))
@@ -247,7 +249,9 @@ def requantized_multiply(a, b, a_scale, b_scale, output_scale):
     [1.0, -2.5]
     """
     dtype = ops.convert_to_tensor(a).dtype
-    a_scale, b_scale, output_scale = (ops.cast(ops.stop_gradient(s), "float32") for s in (a_scale, b_scale, output_scale))
+    a_scale, b_scale, output_scale = (
+        ops.cast(ops.stop_gradient(s), "float32") for s in (a_scale, b_scale, output_scale)
+    )
     a, b = ops.cast(a, "float32"), ops.cast(b, "float32")
     multiplier = divide_exactly(a_scale * b_scale, output_scale)
     product = ops.round(ops.divide(a, a_scale)) * ops.round(ops.divide(b, b_scale))  # < 2**16: exact

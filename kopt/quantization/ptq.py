@@ -91,7 +91,9 @@ def calibrate(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int. Received: {name}={value!r}")
     if representative_dataset is None:
-        raise ValueError("calibrate needs representative_dataset (typical inputs). Received: representative_dataset=None")
+        raise ValueError(
+            "calibrate needs representative_dataset (typical inputs). Received: representative_dataset=None"
+        )
     seen = 0
     with calibrating():
         for batch in _batches(representative_dataset, batch_size):

@@ -174,7 +174,9 @@ class DefaultQuantizeConfig(QuantizeConfig):
         self.activation_quantizer = _quantizer(activation_quantizer, "activation_quantizer")
         self.output_quantizer = _quantizer(output_quantizer, "output_quantizer") or self.activation_quantizer
         if self.weight_attrs and self.weight_quantizer is None:
-            raise ValueError(f"weight_attrs={self.weight_attrs} needs a weight_quantizer. Received: weight_quantizer=None")
+            raise ValueError(
+                f"weight_attrs={self.weight_attrs} needs a weight_quantizer. Received: weight_quantizer=None"
+            )
         self.shared_input_range = bool(shared_input_range)
         if self.shared_input_range and not self.quantize_output:
             raise ValueError(

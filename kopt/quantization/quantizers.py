@@ -32,13 +32,7 @@ from keras import ops
 from kopt.quantization.fake_quant import calibration_active
 from kopt.quantization.fake_quant import fake_quant
 
-__all__ = [
-    "AllValuesQuantizer",
-    "FixedRangeQuantizer",
-    "LastValueQuantizer",
-    "MovingAverageQuantizer",
-    "Quantizer",
-]
+__all__ = ["AllValuesQuantizer", "FixedRangeQuantizer", "LastValueQuantizer", "MovingAverageQuantizer", "Quantizer"]
 
 
 class Quantizer:
@@ -334,7 +328,9 @@ class FixedRangeQuantizer(Quantizer):
 
     def __init__(self, num_bits: int = 8, init_min: float = -6.0, init_max: float = 6.0, narrow_range: bool = False):
         if not isinstance(num_bits, int) or isinstance(num_bits, bool) or not 2 <= num_bits <= 16:
-            raise ValueError(f"FixedRangeQuantizer: num_bits must be an integer from 2 to 16. Received: num_bits={num_bits!r}")
+            raise ValueError(
+                f"FixedRangeQuantizer: num_bits must be an integer from 2 to 16. Received: num_bits={num_bits!r}"
+            )
         if not init_min <= 0.0 <= init_max or init_min >= init_max:
             raise ValueError(
                 "FixedRangeQuantizer: the range must contain 0 and have init_min < init_max. "

@@ -100,9 +100,7 @@ class Bits:
 
     def activation_quantizer(self):
         return MovingAverageQuantizer(
-            num_bits=self.activations,
-            symmetric=self.symmetric_activations,
-            narrow_range=self.symmetric_activations,
+            num_bits=self.activations, symmetric=self.symmetric_activations, narrow_range=self.symmetric_activations
         )
 
 
@@ -187,11 +185,11 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
     activation_quantizer = bits.activation_quantizer()
     activation_attrs = ["activation"] if quantize_activation else []
     if isinstance(layer, L.DepthwiseConv2D):
-        return DefaultQuantizeConfig(
-            ["kernel"], bits.depthwise_quantizer(), activation_attrs, activation_quantizer
-        )
+        return DefaultQuantizeConfig(["kernel"], bits.depthwise_quantizer(), activation_attrs, activation_quantizer)
     if isinstance(layer, _CONVOLUTIONS):
-        return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(bits.per_axis), activation_attrs, activation_quantizer)
+        return DefaultQuantizeConfig(
+            ["kernel"], bits.weight_quantizer(bits.per_axis), activation_attrs, activation_quantizer
+        )
     if isinstance(layer, L.LayerNormalization):
         if not quantize_activation:
             return NoOpQuantizeConfig()
@@ -243,4 +241,3 @@ def unsupported_message(layers):
         "(subclass kopt.quantization.QuantizeConfig; NoOpQuantizeConfig() keeps a layer in float), "
         "or leave the layer unannotated and call quantize_apply on a model annotated layer by layer."
     )
-

@@ -110,7 +110,9 @@ class DefaultNBitQuantizeScheme(QuantizeScheme):
     def __init__(self, num_bits_weight: int = 4, num_bits_activation: int = 8, disable_per_axis: bool = False):
         for name, value in (("num_bits_weight", num_bits_weight), ("num_bits_activation", num_bits_activation)):
             if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 8:
-                raise ValueError(f"DefaultNBitQuantizeScheme: {name} must be an integer from 2 to 8. Received: {name}={value!r}")
+                raise ValueError(
+                    f"DefaultNBitQuantizeScheme: {name} must be an integer from 2 to 8. Received: {name}={value!r}"
+                )
         self.num_bits_weight = num_bits_weight
         self.num_bits_activation = num_bits_activation
         self.disable_per_axis = bool(disable_per_axis)
@@ -165,7 +167,9 @@ class Default8BitClusterPreserveQuantizeScheme(QuantizeScheme):
     def __init__(self, preserve_sparsity: bool = False, cluster_per_channel: bool = False):
         for name, value in (("preserve_sparsity", preserve_sparsity), ("cluster_per_channel", cluster_per_channel)):
             if not isinstance(value, bool):
-                raise ValueError(f"Default8BitClusterPreserveQuantizeScheme: {name} must be a bool. Received: {name}={value!r}")
+                raise ValueError(
+                    f"Default8BitClusterPreserveQuantizeScheme: {name} must be a bool. Received: {name}={value!r}"
+                )
         self.preserve_sparsity = preserve_sparsity
         self.cluster_per_channel = cluster_per_channel
         self.bits = CollaborativeBits(

@@ -50,7 +50,10 @@ def split_annotated(model, *, advice):
         if not isinstance(layer, QuantizeAnnotate) or layer.quantize_config is not None:
             continue
         if isinstance(layer.layer, keras.layers.MultiHeadAttention):
-            plans[layer.name] = ("attention", [QuantizeAnnotate(part) for part in attention_lib.split_attention(layer.layer)])
+            plans[layer.name] = (
+                "attention",
+                [QuantizeAnnotate(part) for part in attention_lib.split_attention(layer.layer)],
+            )
         else:
             parts = transforms.split_separable(layer.layer)
             if parts is not None:

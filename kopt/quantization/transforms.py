@@ -26,7 +26,15 @@ import numpy as np
 from kopt.quantization.activations import activation_name
 from kopt.utils import model_graph
 
-__all__ = ["FoldPlan", "affine_as_depthwise", "fold_batch_norm_weights", "folded_layer", "is_fusable_relu", "plan", "split_separable"]
+__all__ = [
+    "FoldPlan",
+    "affine_as_depthwise",
+    "fold_batch_norm_weights",
+    "folded_layer",
+    "is_fusable_relu",
+    "plan",
+    "split_separable",
+]
 
 L = keras.layers
 _FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
@@ -174,7 +182,9 @@ def folded_layer(layer, batch_norm):
         "moving_mean": batch_norm.moving_mean,
         "moving_variance": batch_norm.moving_variance,
     }
-    statistics = {key: None if value is None else keras.ops.convert_to_numpy(value) for key, value in statistics.items()}
+    statistics = {
+        key: None if value is None else keras.ops.convert_to_numpy(value) for key, value in statistics.items()
+    }
     new_kernel, new_bias = fold_batch_norm_weights(
         keras.ops.convert_to_numpy(kernel),
         None if bias is None else keras.ops.convert_to_numpy(bias),

@@ -219,13 +219,22 @@ class QuantizeWrapper(SubstitutingWrapper):
             activation_ranges[0] = (shared_input, activation_ranges[0][1])
         aware = [
             activations_lib.QuantizeAwareActivation(
-                activation, quantizer, input_ranges, output_ranges, training, shared_input=shared_input is not None,
-                file_scales=file_ops.kernel_scales(activation, quantizer, input_ranges, output_ranges) if exact else None,
+                activation,
+                quantizer,
+                input_ranges,
+                output_ranges,
+                training,
+                shared_input=shared_input is not None,
+                file_scales=file_ops.kernel_scales(activation, quantizer, input_ranges, output_ranges)
+                if exact
+                else None,
             )
             for (activation, quantizer), (input_ranges, output_ranges) in zip(activations, activation_ranges)
         ]
         # Activation ranges are updated inside the wrapped layer's call.
-        activation_ranges = [v for pair in activation_ranges for d in pair if d and d is not shared_input for v in d.values()]
+        activation_ranges = [
+            v for pair in activation_ranges for d in pair if d and d is not shared_input for v in d.values()
+        ]
         if aware:
             config.set_quantize_activations(self.layer, aware)
         mean_grid = self._layer_norm_grid()
@@ -329,7 +338,10 @@ class QuantizeWrapper(SubstitutingWrapper):
         activation TFLite runs as an op of its own (softmax), that op's input range.
         """
         activation = getattr(self.layer, "activation", None)
-        if activation is not None and activations_lib.activation_name(activation) not in activations_lib.FUSED_ACTIVATIONS:
+        if (
+            activation is not None
+            and activations_lib.activation_name(activation) not in activations_lib.FUSED_ACTIVATIONS
+        ):
             activations = self.quantize_config.get_activations_and_quantizers(self.layer)
             ranges = self._range_owner()._activation_ranges
             if activations and ranges and ranges[-1][0] is not None:
@@ -359,7 +371,9 @@ class QuantizeWrapper(SubstitutingWrapper):
     def from_config(cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None) -> "QuantizeWrapper":
         config = dict(config)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
-        quantize_config = keras.saving.deserialize_keras_object(config.pop("quantize_config"), custom_objects=custom_objects)
+        quantize_config = keras.saving.deserialize_keras_object(
+            config.pop("quantize_config"), custom_objects=custom_objects
+        )
         return cls(layer, quantize_config, **config)
 
 

@@ -85,9 +85,7 @@ class TrainingConfig:
         require_int(prefix + "warmup_epochs", self.warmup_epochs, minimum=0)
         if self.warmup_epochs and self.warmup_epochs >= self.epochs:
             raise ConfigError(
-                prefix + "warmup_epochs",
-                self.warmup_epochs,
-                f"must be fewer than the {self.epochs} training epochs",
+                prefix + "warmup_epochs", self.warmup_epochs, f"must be fewer than the {self.epochs} training epochs"
             )
         if self.early_stopping_patience is not None:
             require_int(prefix + "early_stopping_patience", self.early_stopping_patience, minimum=0)

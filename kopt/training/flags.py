@@ -47,7 +47,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         return
     define = dict(flag_values=flag_values)
     flags.DEFINE_enum(
-        "optimizer", "adam", list(OPTIMIZERS), "Keras optimizer: SGD (plain, momentum, nesterov), Adam, AdamW or RMSprop.",
+        "optimizer",
+        "adam",
+        list(OPTIMIZERS),
+        "Keras optimizer: SGD (plain, momentum, nesterov), Adam, AdamW or RMSprop.",
         **define,
     )
     flags.DEFINE_float(

@@ -61,12 +61,13 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
             if isinstance(schedule, bool) or not isinstance(schedule, (int, float)) or not schedule > 0:
                 raise ValueError(
-                    "`schedule` must be a LearningRateSchedule or a positive rate. "
-                    f"Received: schedule={schedule!r}"
+                    f"`schedule` must be a LearningRateSchedule or a positive rate. Received: schedule={schedule!r}"
                 )
             schedule = float(schedule)
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 1:
-            raise ValueError(f"`warmup_steps` must be an integer of at least 1. Received: warmup_steps={warmup_steps!r}")
+            raise ValueError(
+                f"`warmup_steps` must be an integer of at least 1. Received: warmup_steps={warmup_steps!r}"
+            )
         self.schedule = schedule
         self.warmup_steps = warmup_steps
 
@@ -120,17 +121,16 @@ def learning_rate_schedule(
     """
     config.validate()
     if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-        raise ValueError(f"`steps_per_epoch` must be an integer of at least 1. Received: steps_per_epoch={steps_per_epoch!r}")
+        raise ValueError(
+            f"`steps_per_epoch` must be an integer of at least 1. Received: steps_per_epoch={steps_per_epoch!r}"
+        )
     rate = float(config.learning_rate)
     warmup_steps = config.warmup_epochs * steps_per_epoch
     decay_steps = max(1, (config.epochs - config.warmup_epochs) * steps_per_epoch)
     if config.lr_schedule == "plateau":
         callbacks = [
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss",
-                factor=PLATEAU_FACTOR,
-                patience=PLATEAU_PATIENCE,
-                min_lr=rate * PLATEAU_MIN_FRACTION,
+                monitor="val_loss", factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE, min_lr=rate * PLATEAU_MIN_FRACTION
             )
         ]
         if warmup_steps:

@@ -13,8 +13,13 @@ def _table(**accuracy):
     sizes = {"small": 100, "big": 900, "mid": 500}
     names = list(accuracy)
     return SensitivityTable(
-        baseline_accuracy=98.0, layers=names, sizes={n: sizes[n] for n in names}, sparsities=[0.5, 0.8, 0.95],
-        accuracy=accuracy, bits=[8], quantized_accuracy={n: [98.0] for n in names},
+        baseline_accuracy=98.0,
+        layers=names,
+        sizes={n: sizes[n] for n in names},
+        sparsities=[0.5, 0.8, 0.95],
+        accuracy=accuracy,
+        bits=[8],
+        quantized_accuracy={n: [98.0] for n in names},
     )
 
 

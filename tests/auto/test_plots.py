@@ -7,8 +7,13 @@ from kopt.auto.sensitivity import SensitivityTable
 
 def test_both_figures_are_png(tmp_path):
     table = SensitivityTable(
-        baseline_accuracy=97.0, layers=["a", "b"], sizes={"a": 10, "b": 20}, sparsities=[0.5, 0.9],
-        accuracy={"a": [96.0, 80.0], "b": [97.0, 95.0]}, bits=[8, 4], quantized_accuracy={"a": [97.0, 96.0], "b": [97.0, 97.0]},
+        baseline_accuracy=97.0,
+        layers=["a", "b"],
+        sizes={"a": 10, "b": 20},
+        sparsities=[0.5, 0.9],
+        accuracy={"a": [96.0, 80.0], "b": [97.0, 95.0]},
+        bits=[8, 4],
+        quantized_accuracy={"a": [97.0, 96.0], "b": [97.0, 97.0]},
     )
     heatmap = plot_sensitivity(table, str(tmp_path / "s.png"))
     points = [

@@ -15,8 +15,16 @@ _FAST = {"epochs": 1, "batch_size": 64, "sensitivity_sparsities": (0.5, 0.9), "v
 def test_keeps_the_smallest_model_within_budget(trained, tmp_path):
     model, fit, val = trained
     seen = []
-    result = compress(model, fit, val, max_accuracy_drop=1.0, steps=(0.5, 0.98), output_dir=str(tmp_path),
-                      on_step=seen.append, **_FAST)
+    result = compress(
+        model,
+        fit,
+        val,
+        max_accuracy_drop=1.0,
+        steps=(0.5, 0.98),
+        output_dir=str(tmp_path),
+        on_step=seen.append,
+        **_FAST,
+    )
     steps = [p["step"] for p in result.pareto]
     assert steps == list(range(len(steps))) and [p["step"] for p in seen] == steps
     within = [p for p in result.pareto if p["within_budget"]]
@@ -32,8 +40,16 @@ def test_keeps_the_smallest_model_within_budget(trained, tmp_path):
     report = json.load(open(result.files["report"]))
     assert [p["gzip_bytes"] for p in report["pareto"]] == [p["gzip_bytes"] for p in result.pareto]
     # A finished run answers from its state, without training again.
-    again = compress(model, fit, val, max_accuracy_drop=1.0, steps=(0.5, 0.98), output_dir=str(tmp_path),
-                     on_step=lambda point: pytest.fail("trained again"), **_FAST)
+    again = compress(
+        model,
+        fit,
+        val,
+        max_accuracy_drop=1.0,
+        steps=(0.5, 0.98),
+        output_dir=str(tmp_path),
+        on_step=lambda point: pytest.fail("trained again"),
+        **_FAST,
+    )
     for a, b in zip(again.model.get_weights(), result.model.get_weights()):
         np.testing.assert_array_equal(a, b)
 
@@ -81,8 +97,16 @@ def test_unmeetable_budget_returns_the_best_model_with_a_message(trained, tmp_pa
 
 def test_target_sparsity_stops_the_search(trained, tmp_path):
     model, fit, val = trained
-    result = compress(model, fit, val, max_accuracy_drop=50.0, target_sparsity=0.5, steps=(0.5, 0.9),
-                      output_dir=str(tmp_path), **_FAST)
+    result = compress(
+        model,
+        fit,
+        val,
+        max_accuracy_drop=50.0,
+        target_sparsity=0.5,
+        steps=(0.5, 0.9),
+        output_dir=str(tmp_path),
+        **_FAST,
+    )
     assert result.stop_reason == "target" and len(result.pareto) == 2
 
 

@@ -28,15 +28,23 @@ def test_table_measures_each_layer_and_restores_the_model(trained, tmp_path):
     saved = json.load(open(cache))
     saved["baseline_accuracy"] = 12.5
     json.dump(saved, open(cache, "w"))
-    assert sensitivity(model, val, sparsities=(0.5, 0.99), bits=(8, 2), cache_path=cache, verbose=0).baseline_accuracy == 12.5
+    assert (
+        sensitivity(model, val, sparsities=(0.5, 0.99), bits=(8, 2), cache_path=cache, verbose=0).baseline_accuracy
+        == 12.5
+    )
     # Other settings do not reuse it.
     assert sensitivity(model, val, sparsities=(0.5,), bits=(8,), cache_path=cache, verbose=0).baseline_accuracy != 12.5
 
 
 def test_curve_is_non_decreasing_and_safe_level_interpolates():
     table = SensitivityTable(
-        baseline_accuracy=90.0, layers=["a"], sizes={"a": 10}, sparsities=[0.5, 0.7, 0.9],
-        accuracy={"a": [91.0, 80.0, 60.0]}, bits=[8], quantized_accuracy={"a": [90.0]},
+        baseline_accuracy=90.0,
+        layers=["a"],
+        sizes={"a": 10},
+        sparsities=[0.5, 0.7, 0.9],
+        accuracy={"a": [91.0, 80.0, 60.0]},
+        bits=[8],
+        quantized_accuracy={"a": [90.0]},
     )
     levels, drops = table.curve("a")
     assert levels.tolist() == [0.0, 0.5, 0.7, 0.9] and drops.tolist() == [0.0, 0.0, 10.0, 30.0]
@@ -63,8 +71,14 @@ def test_bad_arguments_are_refused(trained, kwargs, text):
 
 def test_default_fragile_drop_is_half_the_accuracy_above_chance(trained):
     table = SensitivityTable(
-        baseline_accuracy=90.0, layers=["a"], sizes={"a": 10}, sparsities=[0.5], accuracy={"a": [50.0]},
-        bits=[8], quantized_accuracy={"a": [90.0]}, num_classes=10,
+        baseline_accuracy=90.0,
+        layers=["a"],
+        sizes={"a": 10},
+        sparsities=[0.5],
+        accuracy={"a": [50.0]},
+        bits=[8],
+        quantized_accuracy={"a": [90.0]},
+        num_classes=10,
     )
     assert table.default_fragile_drop() == pytest.approx(40.0)
     measured = sensitivity(trained[0], trained[2], sparsities=(0.5,), bits=(8,), verbose=0)

@@ -23,8 +23,12 @@ def _run(float_test, uniform, allocated, auto_test, auto_bytes, uniform_bytes=90
         return {"keras_test": test, "int8_test": test, "gzip_bytes": size, "int8_val": test}
 
     pruned = {
-        key: {"uniform": row(uniform), "allocated": row(allocated), "random": row(uniform - 10),
-              "allocation": {"sparsities": {}, "held_back": []}}
+        key: {
+            "uniform": row(uniform),
+            "allocated": row(allocated),
+            "random": row(uniform - 10),
+            "allocation": {"sparsities": {}, "held_back": []},
+        }
         for key in ("0.8", "0.9")
     }
     structured = {"0.5": {kind: {"before_finetune_test": 90.0, "keras_test": 95.0} for kind in ("l1", "taylor")}}
@@ -62,8 +66,13 @@ def test_tiny_real_run_writes_json_png_and_section(tmp_path):
     data = tmp_path / "d.npz"
     np.savez(data, x_train=images[:500], y_train=labels[:500], x_test=images[500:], y_test=labels[500:])
     settings = dataclasses.replace(
-        AutoSettings.quick(), max_train_examples=None, dense_epochs=3, sparsities=(0.8,), sensitivity_levels=(0.5, 0.9),
-        auto_steps=(0.5,), calibration_examples=32,
+        AutoSettings.quick(),
+        max_train_examples=None,
+        dense_epochs=3,
+        sparsities=(0.8,),
+        sensitivity_levels=(0.5, 0.9),
+        auto_steps=(0.5,),
+        calibration_examples=32,
     )
     markdown_path = str(tmp_path / "B.md")
     document = auto.run_benchmark(

@@ -14,8 +14,13 @@ from benchmarks import clustering_kopt  # noqa: E402
 
 
 def _scores(accuracy, gzip_bytes):
-    return {"accuracy": accuracy, "bytes": 2 * gzip_bytes, "gzip_bytes": gzip_bytes, "max_unique_weights": 16,
-            "weight_sparsity": 0.8}
+    return {
+        "accuracy": accuracy,
+        "bytes": 2 * gzip_bytes,
+        "gzip_bytes": gzip_bytes,
+        "max_unique_weights": 16,
+        "weight_sparsity": 0.8,
+    }
 
 
 def _runs(pcqat_bytes, pcqat_accuracy):
@@ -42,9 +47,15 @@ def test_targets_are_judged_on_the_worst_seed(pcqat_bytes, pcqat_accuracy, ratio
 def test_section_reports_every_seed_and_verdict():
     summary = clustering.summarize(_runs(7_000, 0.98))
     document = {
-        "command": "python -m benchmarks.clustering", "data": "mnist.npz", "seeds": ["0", "1"], "machine_line": "x",
-        "wall_time_s": 60.0, "settings_description": clustering_kopt.ClusteringSettings().describe(),
-        "summary": summary, "targets": clustering.judge(summary), "quick": False,
+        "command": "python -m benchmarks.clustering",
+        "data": "mnist.npz",
+        "seeds": ["0", "1"],
+        "machine_line": "x",
+        "wall_time_s": 60.0,
+        "settings_description": clustering_kopt.ClusteringSettings().describe(),
+        "summary": summary,
+        "targets": clustering.judge(summary),
+        "quick": False,
     }
     section = clustering.render_section(document)
     # One line per seed, one in the summary table.
@@ -56,11 +67,21 @@ def test_section_reports_every_seed_and_verdict():
 @pytest.mark.slow
 def test_tiny_run_writes_json_png_and_section(mnist_npz, tmp_path):
     settings = clustering_kopt.ClusteringSettings(
-        dense_epochs=1, max_train_examples=600, prune_epochs=1, prune_end_epochs=1, cluster_epochs=1, number_of_clusters=4
+        dense_epochs=1,
+        max_train_examples=600,
+        prune_epochs=1,
+        prune_end_epochs=1,
+        cluster_epochs=1,
+        number_of_clusters=4,
     )
     document = clustering.run_benchmark(
-        mnist_npz, [0], settings, output_dir=str(tmp_path), markdown_path=str(tmp_path / "B.md"),
-        command="test", quick=True,
+        mnist_npz,
+        [0],
+        settings,
+        output_dir=str(tmp_path),
+        markdown_path=str(tmp_path / "B.md"),
+        command="test",
+        quick=True,
     )
     assert (tmp_path / "clustering_quick.json").stat().st_size > 0
     assert (tmp_path / "clustering_quick.png").stat().st_size > 0

@@ -35,8 +35,16 @@ def test_hard_distillation_gets_its_own_table_when_the_run_has_it():
     summary = distillation_report.summarize(runs)
     assert summary["hard_margin_test"]["mean"] == pytest.approx((0.4 - 0.1) / 2)
     rows = distillation_report.seed_rows(runs)
-    document = {"quick": False, "command": "x", "wall_time_s": 60, "machine_line": "m", "data": "d",
-                "settings_description": [], "rows": rows, "plot": "p.png"}
+    document = {
+        "quick": False,
+        "command": "x",
+        "wall_time_s": 60,
+        "machine_line": "m",
+        "data": "d",
+        "settings_description": [],
+        "rows": rows,
+        "plot": "p.png",
+    }
     text = distillation_report.render_section(document, summary, [])
     assert "| 0 | 96.00 | 96.80 | 96.40 | +0.80 | +0.40 |" in text
     older = distillation_report.summarize({"0": _run(96.0, 96.8)})

@@ -21,18 +21,43 @@ from tests.benchmarks import test_pruning_benchmark as pruning_tests  # noqa: E4
 
 def made_up_frameworks():
     def row(accuracy, step, **score):
-        return {"file": "/e/x.tflite", "params": 20_410, "steps": {"step_time_s_median": step},
-                "score": {"keras_accuracy": accuracy, "accuracy": accuracy, "agreement": 1.0, "gzip_bytes": 9_000,
-                          "max_unique_weights": 16, "weight_sparsity": 0.8, **score}}
+        return {
+            "file": "/e/x.tflite",
+            "params": 20_410,
+            "steps": {"step_time_s_median": step},
+            "score": {
+                "keras_accuracy": accuracy,
+                "accuracy": accuracy,
+                "agreement": 1.0,
+                "gzip_bytes": 9_000,
+                "max_unique_weights": 16,
+                "weight_sparsity": 0.8,
+                **score,
+            },
+        }
 
-    kopt_rows = {"float32": row(0.98, None), "m_by_n_2_4": row(0.97, 0.012, m_by_n_ok=True),
-                 "keras_int8": {"file": None, "params": 20_420, "steps": None, "score": {"keras_accuracy": 0.979},
-                                "quantized_layers": ["dense"], "float_layers": ["conv2d"], "weight_bytes_float": 81_640,
-                                "weight_bytes_int8": 20_840,
-                                "file_errors": {"keras_litert": "ConverterError: no", "tflite_export": "Error: no"}}}
+    kopt_rows = {
+        "float32": row(0.98, None),
+        "m_by_n_2_4": row(0.97, 0.012, m_by_n_ok=True),
+        "keras_int8": {
+            "file": None,
+            "params": 20_420,
+            "steps": None,
+            "score": {"keras_accuracy": 0.979},
+            "quantized_layers": ["dense"],
+            "float_layers": ["conv2d"],
+            "weight_bytes_float": 81_640,
+            "weight_bytes_int8": 20_840,
+            "file_errors": {"keras_litert": "ConverterError: no", "tflite_export": "Error: no"},
+        },
+    }
     plain = {"step_time_s_median": 0.010}
-    kopt = {"status": "ran", "reason": None, "versions": {"keras": "3"},
-            "runs": {"0": {"rows": kopt_rows, "plain_finetune": plain}, "1": {"error": "boom"}}}
+    kopt = {
+        "status": "ran",
+        "reason": None,
+        "versions": {"keras": "3"},
+        "runs": {"0": {"rows": kopt_rows, "plain_finetune": plain}, "1": {"error": "boom"}},
+    }
     tfmot = {"status": "not run", "reason": "skipped with --skip_tfmot", "runs": {}, "versions": {}}
     return {"kopt": kopt, "tfmot": tfmot}
 
@@ -64,10 +89,14 @@ def test_seed_rows_take_step_ratios_and_flag_failures():
 
 def test_render_section_reports_keras_int8_honestly_and_tfmot_not_run():
     frameworks = made_up_frameworks()
-    document = {**pruning_tests.make_document(frameworks), "settings_description": ExtrasSettings().describe(),
-                "rows": extras_report.seed_rows(frameworks), "plot": "extras.png"}
+    document = {
+        **pruning_tests.make_document(frameworks),
+        "settings_description": ExtrasSettings().describe(),
+        "rows": extras_report.seed_rows(frameworks),
+        "plot": "extras.png",
+    }
     section = extras_report.render_section(document)
-    assert "| kopt | 0 | Keras `model.quantize(\"int8\")` | 97.90 | – | – | – | 20,420 | – | – |" in section
+    assert '| kopt | 0 | Keras `model.quantize("int8")` | 97.90 | – | – | – | 20,420 | – | – |' in section
     assert "stayed float: conv2d" in section and "81,640 -> 20,840 bytes" in section
     assert "No TFLite file: `keras_litert`: ConverterError: no; `tflite_export`: Error: no" in section
     assert "| tfmot | not run | skipped with --skip_tfmot |" in section
@@ -97,8 +126,9 @@ def test_keras_quantize_reports_layers_and_never_invents_a_file(tmp_path):
 
 
 def test_error_line_keeps_the_message_not_the_mlir_location():
-    err = RuntimeError("<unknown>:0: error: loc(callsite(fused[\"x\"] at fused[\"y\"])): 'tfl.fully_connected' op bad\n"
-                       "note: more")
+    err = RuntimeError(
+        '<unknown>:0: error: loc(callsite(fused["x"] at fused["y"])): \'tfl.fully_connected\' op bad\nnote: more'
+    )
     assert keras_quantize._first_error_line(err) == "RuntimeError: 'tfl.fully_connected' op bad"
 
 

@@ -42,8 +42,11 @@ def test_every_benchmark_imports_into_one_process():
 
 @pytest.mark.parametrize(
     "values, message",
-    [(["a"], "--seeds must be integers. Received: --seeds=a"), ([], "at least one seed"),
-     (["1", "1"], "must not repeat a seed. Received: --seeds=1,1")],
+    [
+        (["a"], "--seeds must be integers. Received: --seeds=a"),
+        ([], "at least one seed"),
+        (["1", "1"], "must not repeat a seed. Received: --seeds=1,1"),
+    ],
 )
 def test_parse_seeds_refuses_bad_lists(values, message):
     with pytest.raises(app.UsageError, match=message):
@@ -81,15 +84,17 @@ def test_skipped_tfmot_says_why():
 def test_write_outputs_puts_a_new_first_section_before_the_others(tmp_path):
     path = str(tmp_path / "B.md")
     markdown.write_section(path, "pruning", "## Pruning\n\nfigures")
-    harness.write_outputs({"benchmark": "summary", "section": "## Summary\n\nall", "n": 1},
-                          str(tmp_path / "s.json"), path, first=True)
+    harness.write_outputs(
+        {"benchmark": "summary", "section": "## Summary\n\nall", "n": 1}, str(tmp_path / "s.json"), path, first=True
+    )
     text = open(path, encoding="utf-8").read()
     assert text.startswith(markdown.HEADER)
     assert text.index("<!-- summary:begin -->") < text.index("<!-- pruning:begin -->")
     assert json.loads((tmp_path / "s.json").read_text()) == {"benchmark": "summary", "n": 1}
     # A rerun replaces the section where it stands.
-    harness.write_outputs({"benchmark": "summary", "section": "## Summary\n\nnew"}, str(tmp_path / "s.json"), path,
-                          first=True)
+    harness.write_outputs(
+        {"benchmark": "summary", "section": "## Summary\n\nnew"}, str(tmp_path / "s.json"), path, first=True
+    )
     text = open(path, encoding="utf-8").read()
     assert text.count("<!-- summary:begin -->") == 1 and "new" in text and "all" not in text
     assert text.index("<!-- summary:begin -->") < text.index("<!-- pruning:begin -->")
@@ -112,8 +117,14 @@ def test_workdir_passed_in_is_kept_and_an_own_one_removed(tmp_path):
 
 
 def test_run_fields_state_when_and_where():
-    fields = harness.run_fields("x", command="c", quick=False, started=0.0, seeds=[1],
-                                machine_info={"usable_cores": 2, "cpu_count": 2, "cpu_model": "CPU"})
+    fields = harness.run_fields(
+        "x",
+        command="c",
+        quick=False,
+        started=0.0,
+        seeds=[1],
+        machine_info={"usable_cores": 2, "cpu_count": 2, "cpu_model": "CPU"},
+    )
     assert fields["started_utc"] == "1970-01-01 00:00" and fields["seeds"] == [1]
     assert fields["machine_line"].startswith("2 usable cores of 2 (CPU)")
 

@@ -14,11 +14,13 @@ from benchmarks import hyperparameter_search  # noqa: E402
 
 @pytest.mark.slow
 def test_tiny_search_compares_with_the_default(tmp_path, mnist_npz):
-    settings = hyperparameter_search.SearchSettings(epochs=1, finetune_epochs=1, max_trials=2, tuner="random",
-                                     max_train_examples=300)
+    settings = hyperparameter_search.SearchSettings(
+        epochs=1, finetune_epochs=1, max_trials=2, tuner="random", max_train_examples=300
+    )
     markdown = tmp_path / "B.md"
-    document = hyperparameter_search.run_benchmark(mnist_npz, 0, settings, output_dir=str(tmp_path), markdown_path=str(markdown),
-                                    command="test", quick=True)
+    document = hyperparameter_search.run_benchmark(
+        mnist_npz, 0, settings, output_dir=str(tmp_path), markdown_path=str(markdown), command="test", quick=True
+    )
     assert set(document["rows"]) == {"default", "searched"}
     assert len(document["trials"]) == 2
     assert (tmp_path / "search_quick_trials.png").stat().st_size > 0

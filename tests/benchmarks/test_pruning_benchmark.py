@@ -21,8 +21,16 @@ from benchmarks.pruning_settings import PruningSettings  # noqa: E402
 SPARSITIES = (0.5, 0.8, 0.9)
 
 
-def make_run(dense_accuracy, pruned_accuracies, *, plain_step=0.010, pruned_step=0.0105,
-             dense_gzip=80_000, float_gzips=(45_000, 24_000, 15_000), int8_gzips=(15_000, 8_000, 5_000)):
+def make_run(
+    dense_accuracy,
+    pruned_accuracies,
+    *,
+    plain_step=0.010,
+    pruned_step=0.0105,
+    dense_gzip=80_000,
+    float_gzips=(45_000, 24_000, 15_000),
+    int8_gzips=(15_000, 8_000, 5_000),
+):
     pruned = {}
     for sparsity, accuracy, float_gzip, int8_gzip in zip(SPARSITIES, pruned_accuracies, float_gzips, int8_gzips):
         pruned[f"{sparsity:g}"] = {
@@ -120,8 +128,14 @@ def test_write_section_creates_file_with_header_then_keeps_other_text(tmp_path):
 
 @pytest.mark.parametrize(
     "value, limit, expected",
-    [(0.5, 0.5, "PASS"), (0.49, 0.5, "PASS"), (-1.0, 0.5, "PASS"), (0.51, 0.5, "FAIL"),
-     (None, 0.5, "not run"), (float("nan"), 0.5, "not run")],
+    [
+        (0.5, 0.5, "PASS"),
+        (0.49, 0.5, "PASS"),
+        (-1.0, 0.5, "PASS"),
+        (0.51, 0.5, "FAIL"),
+        (None, 0.5, "not run"),
+        (float("nan"), 0.5, "not run"),
+    ],
 )
 def test_verdict(value, limit, expected):
     assert pruning_report.verdict(value, limit) == expected
@@ -152,8 +166,11 @@ def test_seed_metrics_of_a_failed_or_unpruned_seed():
 def test_summarize_means_over_seeds_that_have_the_figure():
     entry = {
         "status": "ran",
-        "runs": {"0": make_run(0.98, (0.978, 0.976, 0.97)), "1": make_run(0.96, (0.958, 0.956, 0.95)),
-                 "2": {"error": "worker crashed"}},
+        "runs": {
+            "0": make_run(0.98, (0.978, 0.976, 0.97)),
+            "1": make_run(0.96, (0.958, 0.956, 0.95)),
+            "2": {"error": "worker crashed"},
+        },
     }
     summary = pruning_report.summarize(entry, SPARSITIES)
     assert summary["mean"]["dense_acc"] == pytest.approx(97.0)
@@ -163,13 +180,22 @@ def test_summarize_means_over_seeds_that_have_the_figure():
 
 def test_judge_applies_the_issue_targets_to_each_framework():
     kopt = {"status": "ran", "runs": {"0": make_run(0.98, (0.979, 0.978, 0.97), pruned_step=0.0105)}}
-    tfmot = {"status": "ran", "runs": {"0": make_run(0.98, (0.98, 0.97, 0.96), pruned_step=0.013,
-                                                       float_gzips=(45_000, 30_000, 20_000))}}
-    summaries = {name: pruning_report.summarize(entry, SPARSITIES) for name, entry in
-                 (("kopt", kopt), ("tfmot", tfmot))}
+    tfmot = {
+        "status": "ran",
+        "runs": {"0": make_run(0.98, (0.98, 0.97, 0.96), pruned_step=0.013, float_gzips=(45_000, 30_000, 20_000))},
+    }
+    summaries = {
+        name: pruning_report.summarize(entry, SPARSITIES) for name, entry in (("kopt", kopt), ("tfmot", tfmot))
+    }
     judged = {row["metric"]: row for row in pruning_report.judge(summaries, SPARSITIES)}
-    assert set(judged) == {"drop@0.5", "drop@0.8", "drop@0.9", "step_ratio",
-                           "gzip_float_ratio@0.8", "gzip_int8_ratio@0.8"}
+    assert set(judged) == {
+        "drop@0.5",
+        "drop@0.8",
+        "drop@0.9",
+        "step_ratio",
+        "gzip_float_ratio@0.8",
+        "gzip_int8_ratio@0.8",
+    }
     assert judged["drop@0.8"]["kopt"]["verdict"] == "PASS"  # 0.2 points
     assert judged["drop@0.8"]["tfmot"]["verdict"] == "FAIL"  # 1.0 point
     assert judged["drop@0.9"]["kopt"]["verdict"] == "FAIL"  # 1.0 point
@@ -182,10 +208,18 @@ def test_judge_applies_the_issue_targets_to_each_framework():
 
 def test_render_section_says_not_run_for_a_framework_that_could_not_run():
     frameworks = {
-        "kopt": {"status": "ran", "reason": None, "versions": {"keras": "3.15.1"},
-                 "runs": {"0": make_run(0.98, (0.979, 0.978, 0.97)), "1": make_run(0.97, (0.97, 0.968, 0.96))}},
-        "tfmot": {"status": "not run", "reason": "could not install tfmot and TensorFlow: no network",
-                  "versions": {}, "runs": {}},
+        "kopt": {
+            "status": "ran",
+            "reason": None,
+            "versions": {"keras": "3.15.1"},
+            "runs": {"0": make_run(0.98, (0.979, 0.978, 0.97)), "1": make_run(0.97, (0.97, 0.968, 0.96))},
+        },
+        "tfmot": {
+            "status": "not run",
+            "reason": "could not install tfmot and TensorFlow: no network",
+            "versions": {},
+            "runs": {},
+        },
     }
     summaries = {name: pruning_report.summarize(entry, SPARSITIES) for name, entry in frameworks.items()}
     judged = pruning_report.judge(summaries, SPARSITIES)
@@ -204,8 +238,10 @@ def test_render_section_says_not_run_for_a_framework_that_could_not_run():
 
 
 def test_render_section_marks_a_quick_run():
-    frameworks = {"kopt": {"status": "ran", "runs": {"0": make_run(0.9, (0.9, 0.9, 0.9))}},
-                  "tfmot": {"status": "not run", "reason": "skipped with --skip_tfmot", "runs": {}}}
+    frameworks = {
+        "kopt": {"status": "ran", "runs": {"0": make_run(0.9, (0.9, 0.9, 0.9))}},
+        "tfmot": {"status": "not run", "reason": "skipped with --skip_tfmot", "runs": {}},
+    }
     summaries = {name: pruning_report.summarize(entry, SPARSITIES) for name, entry in frameworks.items()}
     document = {**make_document(frameworks), "quick": True}
     section = pruning_report.render_section(document, summaries, pruning_report.judge(summaries, SPARSITIES))
@@ -286,6 +322,8 @@ def test_cpu_model_reads_cpuinfo(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nmodel name\t: Test CPU 9000\n\nprocessor\t: 1\nmodel name\t: Test CPU 9000\n")
     assert machine.cpu_model(str(cpuinfo)) == "Test CPU 9000"
-    line = machine.one_line({"usable_cores": 2, "cpu_count": 2, "cpu_model": "Test CPU", "memory_gib": 24.0,
-                             "load_average_1m": 1.5}, load_at_end=2.0)
+    line = machine.one_line(
+        {"usable_cores": 2, "cpu_count": 2, "cpu_model": "Test CPU", "memory_gib": 24.0, "load_average_1m": 1.5},
+        load_at_end=2.0,
+    )
     assert line == "2 usable cores of 2 (Test CPU), 24.0 GiB memory, 1-minute load average 1.5 at start, 2.0 at end"

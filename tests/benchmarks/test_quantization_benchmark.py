@@ -27,11 +27,28 @@ from tests.benchmarks import test_pruning_benchmark as pruning_tests  # noqa: E4
 FLOAT_BYTES = 85_000
 
 
-def make_run(float_accuracy=0.980, *, qat_accuracy=0.979, ptq_accuracy=0.975, qat_agreement=0.999,
-             qat_bytes=22_000, plain_step=0.020, qat_step=0.024, float_ms=0.030, qat_ms=0.025):
+def make_run(
+    float_accuracy=0.980,
+    *,
+    qat_accuracy=0.979,
+    ptq_accuracy=0.975,
+    qat_agreement=0.999,
+    qat_bytes=22_000,
+    plain_step=0.020,
+    qat_step=0.024,
+    float_ms=0.030,
+    qat_ms=0.025,
+):
     def score(tflite_accuracy, keras_accuracy, agreement, size, latency):
-        return {"tflite_accuracy": tflite_accuracy, "keras_accuracy": keras_accuracy, "agreement": agreement,
-                "bytes": size, "gzip_bytes": size // 2, "latency_ms": latency, "latency_no_xnnpack_ms": 2 * latency}
+        return {
+            "tflite_accuracy": tflite_accuracy,
+            "keras_accuracy": keras_accuracy,
+            "agreement": agreement,
+            "bytes": size,
+            "gzip_bytes": size // 2,
+            "latency_ms": latency,
+            "latency_no_xnnpack_ms": 2 * latency,
+        }
 
     return {
         "scores": {
@@ -39,8 +56,11 @@ def make_run(float_accuracy=0.980, *, qat_accuracy=0.979, ptq_accuracy=0.975, qa
             "ptq_int8": score(ptq_accuracy, float_accuracy, 0.99, 23_000, 0.028),
             "qat_int8": score(qat_accuracy, qat_accuracy + 0.0005, qat_agreement, qat_bytes, qat_ms),
         },
-        "plain_finetune": {"step_time_s_median": plain_step, "step_cpu_s_median": 2 * plain_step,
-                           "keras_accuracy": 0.981},
+        "plain_finetune": {
+            "step_time_s_median": plain_step,
+            "step_cpu_s_median": 2 * plain_step,
+            "keras_accuracy": 0.981,
+        },
         "qat": {"step_time_s_median": qat_step, "step_cpu_s_median": 2 * qat_step},
         "versions": {"tensorflow": "2.21.0"},
     }
@@ -105,7 +125,7 @@ def test_conv_bn_cnn_is_the_block_qat_folds():
     kinds = [type(layer).__name__ for layer in model.layers]
     for index, kind in enumerate(kinds):
         if kind == "Conv2D":
-            assert kinds[index + 1: index + 3] == ["BatchNormalization", "ReLU"]
+            assert kinds[index + 1 : index + 3] == ["BatchNormalization", "ReLU"]
             assert not model.layers[index].use_bias
     assert kinds.count("Conv2D") == 3
 
@@ -178,8 +198,12 @@ def test_judge_applies_the_issue_targets():
 
 def test_render_section_reports_every_seed_and_a_framework_that_could_not_run():
     frameworks = {
-        "kopt": {"status": "ran", "reason": None, "versions": {"keras": "3.15.1"},
-                 "runs": {"0": make_run(), "1": make_run(qat_bytes=30_000)}},
+        "kopt": {
+            "status": "ran",
+            "reason": None,
+            "versions": {"keras": "3.15.1"},
+            "runs": {"0": make_run(), "1": make_run(qat_bytes=30_000)},
+        },
         "tfmot": {"status": "not run", "reason": "skipped with --skip_tfmot", "versions": {}, "runs": {}},
     }
     summaries = summaries_of(frameworks)
@@ -202,16 +226,22 @@ def test_render_section_reports_every_seed_and_a_framework_that_could_not_run():
 
 
 def test_render_section_marks_a_quick_run():
-    frameworks = {"kopt": {"status": "ran", "runs": {"0": make_run()}},
-                  "tfmot": {"status": "not run", "reason": "skipped", "runs": {}}}
+    frameworks = {
+        "kopt": {"status": "ran", "runs": {"0": make_run()}},
+        "tfmot": {"status": "not run", "reason": "skipped", "runs": {}},
+    }
     summaries = summaries_of(frameworks)
     document = make_document(frameworks, quick=True)
-    assert "Quick smoke run" in quantization_report.render_section(document, summaries, quantization_report.judge(summaries))
+    assert "Quick smoke run" in quantization_report.render_section(
+        document, summaries, quantization_report.judge(summaries)
+    )
 
 
 def test_plot_writes_a_png_with_or_without_tfmot(tmp_path):
-    frameworks = {"kopt": {"status": "ran", "runs": {"0": make_run(), "1": make_run(qat_accuracy=0.97)}},
-                  "tfmot": {"status": "not run", "runs": {}}}
+    frameworks = {
+        "kopt": {"status": "ran", "runs": {"0": make_run(), "1": make_run(qat_accuracy=0.97)}},
+        "tfmot": {"status": "not run", "runs": {}},
+    }
     path = quantization_plot.plot(summaries_of(frameworks), str(tmp_path / "q.png"))
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -232,8 +262,10 @@ def test_score_run_and_time_files_on_a_tiny_model(tmp_path):
     labels[:5] = (labels[:5] + 1) % 3
     np.save(tmp_path / "float.npy", top1)
     np.save(tmp_path / "qat.npy", (top1 + 1) % 3)
-    run = {"files": dict.fromkeys(quantization.FILE_KINDS, path),
-           "keras_top1": {"float": str(tmp_path / "float.npy"), "qat": str(tmp_path / "qat.npy")}}
+    run = {
+        "files": dict.fromkeys(quantization.FILE_KINDS, path),
+        "keras_top1": {"float": str(tmp_path / "float.npy"), "qat": str(tmp_path / "qat.npy")},
+    }
     quantization.score_run(run, images, labels)
     assert run["scores"]["float32"]["tflite_accuracy"] == pytest.approx(0.75)
     assert run["scores"]["ptq_int8"]["agreement"] == pytest.approx(1.0)
@@ -271,8 +303,10 @@ def test_flags_pick_the_settings(parsed_flags):
 def test_a_model_other_than_the_default_writes_its_own_section():
     assert quantization.section_for("conv_bn_cnn") == "quantization"
     assert quantization.section_for("tfmot_example_cnn") == "quantization_tfmot_example_cnn"
-    frameworks = {"kopt": {"status": "ran", "runs": {"0": make_run()}},
-                  "tfmot": {"status": "not run", "reason": "skipped", "runs": {}}}
+    frameworks = {
+        "kopt": {"status": "ran", "runs": {"0": make_run()}},
+        "tfmot": {"status": "not run", "reason": "skipped", "runs": {}},
+    }
     summaries = summaries_of(frameworks)
     document = make_document(frameworks)
     document["settings"] = QuantizationSettings.full("tfmot_example_cnn").as_dict()

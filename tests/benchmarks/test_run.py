@@ -37,9 +37,16 @@ def parsed_flags():
 
 def options(tmp_path, *, quick=False, seeds=(0, 1, 2), data=None):
     return harness.Options(
-        data=str(data or tmp_path / "d.npz"), data_label=harness.DEFAULT_DATA, seeds=list(seeds), quick=quick,
-        output_dir=str(tmp_path), markdown_path=str(tmp_path / "B.md"), command="python -m benchmarks.run",
-        skip_tfmot=True, tfmot_timeout_s=60, keep_files=False,
+        data=str(data or tmp_path / "d.npz"),
+        data_label=harness.DEFAULT_DATA,
+        seeds=list(seeds),
+        quick=quick,
+        output_dir=str(tmp_path),
+        markdown_path=str(tmp_path / "B.md"),
+        command="python -m benchmarks.run",
+        skip_tfmot=True,
+        tfmot_timeout_s=60,
+        keep_files=False,
     )
 
 
@@ -52,12 +59,18 @@ def test_parse_only_keeps_run_order_and_refuses_unknown_names():
 
 
 def test_benchmark_command_reruns_one_benchmark_as_the_run_did():
-    assert run.benchmark_command("pruning", [0, 1], quick=False, data_label=harness.DEFAULT_DATA,
-                                 skip_tfmot=True, extra_flags=["--sparsities=0.5"]) == (
-        "python -m benchmarks.pruning --seeds=0,1 --skip_tfmot --sparsities=0.5")
+    assert run.benchmark_command(
+        "pruning",
+        [0, 1],
+        quick=False,
+        data_label=harness.DEFAULT_DATA,
+        skip_tfmot=True,
+        extra_flags=["--sparsities=0.5"],
+    ) == ("python -m benchmarks.pruning --seeds=0,1 --skip_tfmot --sparsities=0.5")
     # Clustering never runs tfmot: no --skip_tfmot for it.
     assert run.benchmark_command("clustering", [2], quick=True, data_label="x.npz", skip_tfmot=True) == (
-        "python -m benchmarks.clustering --seeds=2 --quick --data=x.npz")
+        "python -m benchmarks.clustering --seeds=2 --quick --data=x.npz"
+    )
 
 
 def test_main_refuses_bad_flags_before_any_work(parsed_flags):
@@ -95,7 +108,8 @@ def without_files(run_):
 
 
 def test_run_all_copies_figures_into_one_first_section_and_reports_a_failing_benchmark(
-        tmp_path, monkeypatch, parsed_flags):
+    tmp_path, monkeypatch, parsed_flags
+):
     parsed_flags()
     pruning_document = rows_tests.pruning_document({str(s): without_files(rows_tests.pruning_run()) for s in (0, 1)})
     pruning = StandIn(lambda quick, _: f"settings quick={quick}", True, pruning_document)
@@ -104,11 +118,11 @@ def test_run_all_copies_figures_into_one_first_section_and_reports_a_failing_ben
     tfmot = tfmot_env.TfmotEnv(python=None, reason="skipped with --skip_tfmot")
     document = run.run_all(["pruning", "clustering"], options(tmp_path, quick=True), tfmot)
 
-    (arguments, keywords), = pruning.calls
+    ((arguments, keywords),) = pruning.calls
     assert arguments[1:] == ([0], "settings quick=True", tfmot)  # Quick: one seed, its settings, the shared env.
     assert keywords["keep_files"] and keywords["quick"] and keywords["workdir"].endswith("pruning")
     assert keywords["markdown_path"] == str(tmp_path / "B.md")
-    (arguments, keywords), = clustering.calls
+    ((arguments, keywords),) = clustering.calls
     # Every suite gets the same call: a suite without tfmot ignores the environment.
     assert arguments[1:] == ([0, 1], "c", tfmot) and keywords.keys() == pruning.calls[0][1].keys()
     saved = json.loads((tmp_path / "summary_quick.json").read_text())
@@ -137,8 +151,9 @@ def test_tiny_real_run_of_the_extras_benchmark(tmp_path, monkeypatch):
     np.savez(data, x_train=images[:300], y_train=labels[:300], x_test=images[300:], y_test=labels[300:])
     clustering = ClusteringSettings(dense_epochs=1, prune_epochs=1, cluster_epochs=1, number_of_clusters=4)
     tiny = ExtrasSettings(dense_epochs=1, finetune_epochs=2, mask_frequency=2, clustering=clustering)
-    monkeypatch.setattr(run, "BENCHMARKS", {"extras": dataclasses.replace(
-        run.BENCHMARKS["extras"], settings=lambda quick, _: tiny)})
+    monkeypatch.setattr(
+        run, "BENCHMARKS", {"extras": dataclasses.replace(run.BENCHMARKS["extras"], settings=lambda quick, _: tiny)}
+    )
     monkeypatch.setitem(run.LATENCY, True, {"rounds": 2, "runs": 3, "warmup": 1})
     tfmot = tfmot_env.TfmotEnv(python=None, reason="skipped with --skip_tfmot")
     document = run.run_all(["extras"], options(tmp_path, quick=True, seeds=(0,), data=data), tfmot)

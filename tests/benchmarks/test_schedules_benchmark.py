@@ -36,8 +36,9 @@ def test_summary_and_verdicts():
 def test_tiny_real_run_writes_json_and_its_section(tmp_path, mnist_npz):
     settings = SchedulesSettings(float_epochs=1, finetune_epochs=1, schedules=SCHEDULES, max_train_examples=300)
     markdown = tmp_path / "B.md"
-    document = schedules.run_benchmark(mnist_npz, [0], settings, output_dir=str(tmp_path), markdown_path=str(markdown),
-                                       command="test", quick=True)
+    document = schedules.run_benchmark(
+        mnist_npz, [0], settings, output_dir=str(tmp_path), markdown_path=str(markdown), command="test", quick=True
+    )
     run = document["runs"]["0"]
     assert set(run) == {"float", "constant", "cosine"}
     assert run["cosine"]["final_learning_rate"] < run["constant"]["final_learning_rate"]

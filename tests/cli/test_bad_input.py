@@ -53,20 +53,28 @@ CASES = [
     (lambda t: [_npz(t, label=2**32 + 3, dtype=np.uint64)], "y_train[5] is 4294967299"),
     (lambda t: [_npz(t, same=True)], "every training label is 3; a classifier needs at least 2 classes"),
     (lambda t: [_npz(t), "--num_classes=5"], "--num_classes=5: "),
-    (lambda t: [_recipe(t, ["{name: ptq, params: {mode: int8}}", "{name: prune, params: {target_sparsity: 0.5}}"])],
-     "techniques[0].name=ptq: its int8 export would be dropped"),
-    (lambda t: [_recipe(t, ["{name: qat}", "{name: ptq, params: {mode: int8}}"])],
-     "techniques[1].name=ptq: choose qat or ptq, not both"),
-    (lambda t: [_recipe(t, ["{name: prune, params: {target_sparsity: 0.5}}", "{name: qat}"])],
-     "techniques[1].params.preserve=(not set): qat after prune must say what it keeps"),
+    (
+        lambda t: [_recipe(t, ["{name: ptq, params: {mode: int8}}", "{name: prune, params: {target_sparsity: 0.5}}"])],
+        "techniques[0].name=ptq: its int8 export would be dropped",
+    ),
+    (
+        lambda t: [_recipe(t, ["{name: qat}", "{name: ptq, params: {mode: int8}}"])],
+        "techniques[1].name=ptq: choose qat or ptq, not both",
+    ),
+    (
+        lambda t: [_recipe(t, ["{name: prune, params: {target_sparsity: 0.5}}", "{name: qat}"])],
+        "techniques[1].params.preserve=(not set): qat after prune must say what it keeps",
+    ),
     (lambda t: ["--report=" + _file(t, "a_file", "x") + "/r.json"], "--report={tmp}/a_file/r.json: its folder"),
     (lambda t: [f"--report={(t / 'dir.json').mkdir() or t / 'dir.json'}"], "is a folder"),
     (lambda t: ["--report=/proc/kopt_report.json"], "cannot create files in its folder /proc"),
     (lambda t: ["--export_dir=" + _file(t, "a_file", "x")], "--export_dir={tmp}/a_file: is a file"),
     (lambda t: ["--export_dir=/proc/kopt_out"], "--export_dir=/proc/kopt_out: cannot create files in it"),
     (lambda t: ["--recipe=" + _file(t, "bomb.yaml", _BOMB)], "expands to more than 10000 values"),
-    (lambda t: ["--recipe=" + _file(t, "e.yaml", "epochs: 1\n"), "--techniques=none"],
-     "--techniques=none: a --recipe file lists its own techniques"),
+    (
+        lambda t: ["--recipe=" + _file(t, "e.yaml", "epochs: 1\n"), "--techniques=none"],
+        "--techniques=none: a --recipe file lists its own techniques",
+    ),
     (lambda t: ["--techniques=none", "--cluster=8"], "--techniques=none: asks for a float-only run, but --cluster"),
     (lambda t: ["--recipe=" + _file(t, "latin.yaml", "dataset: caf\xe9\n".encode("latin-1"))], "is not UTF-8 text"),
     (lambda t: ["--recipe=" + _file(t, "keys.yaml", "epochs: 1\n7: 2\n")], "the key 7 is not a string"),
@@ -75,9 +83,15 @@ CASES = [
     (lambda t: ["--tune=random", "--size_budget_kib=nan"], "--size_budget_kib=nan: must be a number of KiB above 0"),
     (lambda t: ["--batch_size=99999999999999999999"], "--batch_size=99999999999999999999: must be at most"),
     (lambda t: ["--techniques=none", "--qat_scheme=16x8"], "--qat_scheme=16x8: only means something with --qat"),
-    (lambda t: ["--techniques=none", "--quantized_io=int8"], "--quantized_io=int8: only means something with --qat or --ptq"),
+    (
+        lambda t: ["--techniques=none", "--quantized_io=int8"],
+        "--quantized_io=int8: only means something with --qat or --ptq",
+    ),
     (lambda t: ["--cluster_per_channel"], "--cluster_per_channel=True: only means something with --cluster"),
-    (lambda t: ["--techniques=none", "--prune_schedule=constant"], "--prune_schedule=constant: only means something with --prune"),
+    (
+        lambda t: ["--techniques=none", "--prune_schedule=constant"],
+        "--prune_schedule=constant: only means something with --prune",
+    ),
     (lambda t: ["--temperature=2"], "--temperature=2.0: only means something with --distill"),
     (lambda t: ["--techniques=none", "--finetune_epochs=2"], "--finetune_epochs=2: only means something with --prune"),
 ]
@@ -85,9 +99,7 @@ CASES = [
 
 @pytest.mark.parametrize("make_args, expected", CASES)
 def test_bad_input_is_refused_in_one_line_before_training(tmp_path, make_args, expected):
-    result = subprocess.run(
-        [SCRIPT, *make_args(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run([SCRIPT, *make_args(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, (result.stdout[-1500:], result.stderr[-1500:])
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("kopt-optimize: error:")]
@@ -96,4 +108,3 @@ def test_bad_input_is_refused_in_one_line_before_training(tmp_path, make_args, e
     assert len(errors[0]) < 600
     assert not (tmp_path / "kopt_export").exists()
     assert "Training" not in result.stderr  # refused before any training started
-

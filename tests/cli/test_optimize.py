@@ -132,20 +132,28 @@ def _junk_model(tmp_path):
         (lambda tmp: ["--tune=random", "--max_trials=0"], "--max_trials=0: must be an integer of at least 1"),
         (lambda tmp: ["--max_accuracy_drop=0.3"], "--max_accuracy_drop=0.3: only means something with --auto"),
         (lambda tmp: ["--auto", "--max_accuracy_drop=-1"], "--max_accuracy_drop=-1.0: must be a number of accuracy"),
-        (lambda tmp: ["--auto", "--target_sparsity=0.8", "--target_gzip_kb=8"],
-         "--target_gzip_kb=8.0: conflicts with target_sparsity=0.8"),
+        (
+            lambda tmp: ["--auto", "--target_sparsity=0.8", "--target_gzip_kb=8"],
+            "--target_gzip_kb=8.0: conflicts with target_sparsity=0.8",
+        ),
         (lambda tmp: ["--auto", "--time_budget=0"], "--time_budget=0.0: must be a number of seconds above 0"),
         (lambda tmp: ["--auto", "--prune=0.8"], "--prune=0.8: conflicts with --auto"),
         (lambda tmp: ["--recipe=absent.yaml"], "--recipe=absent.yaml: file not found"),
         (lambda tmp: ["--recipe=" + _recipe(tmp, _TYPO_YAML)], "r.yaml: epocs=2: unknown recipe key"),
         (lambda tmp: ["--recipe=" + _recipe(tmp, "epochs: [1")], "not valid YAML"),
-        (lambda tmp: [f"--recipe={_recipe(tmp, _PRUNE_YAML.format(1.2))}"],
-         "r.yaml: techniques[0].params.target_sparsity=1.2: must be a fraction in (0, 1)"),
+        (
+            lambda tmp: [f"--recipe={_recipe(tmp, _PRUNE_YAML.format(1.2))}"],
+            "r.yaml: techniques[0].params.target_sparsity=1.2: must be a fraction in (0, 1)",
+        ),
         (lambda tmp: [f"--recipe={_recipe(tmp, _PRUNE_YAML.format(0.5))}", "--prune=1.5"], "--prune=1.5: must be a"),
-        (lambda tmp: [f"--recipe={_recipe(tmp, _PRUNE_YAML.format(0.5))}", "--cluster=8"],
-         "--cluster=8: the recipe file has no cluster stage"),
-        (lambda tmp: ["--recipe=" + _recipe(tmp, _CLUSTER_YAML)],
-         "techniques[0].params.number_of_clusters=0: must be an integer of at least 2"),
+        (
+            lambda tmp: [f"--recipe={_recipe(tmp, _PRUNE_YAML.format(0.5))}", "--cluster=8"],
+            "--cluster=8: the recipe file has no cluster stage",
+        ),
+        (
+            lambda tmp: ["--recipe=" + _recipe(tmp, _CLUSTER_YAML)],
+            "techniques[0].params.number_of_clusters=0: must be an integer of at least 2",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, make_args, expected):

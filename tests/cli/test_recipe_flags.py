@@ -9,8 +9,13 @@ from kopt.cli.recipe_flags import apply_flags
 
 
 def _data():
-    return {"epochs": 5, "techniques": [{"name": "prune", "params": {"target_sparsity": 0.5, "epochs": 2}},
-                                        {"name": "qat", "params": {}}]}
+    return {
+        "epochs": 5,
+        "techniques": [
+            {"name": "prune", "params": {"target_sparsity": 0.5, "epochs": 2}},
+            {"name": "qat", "params": {}},
+        ],
+    }
 
 
 def test_given_flags_set_their_keys_and_report_the_paths():
@@ -25,8 +30,12 @@ def test_given_flags_set_their_keys_and_report_the_paths():
 
 @pytest.mark.parametrize(
     "given, key",
-    [({"cluster": 16}, "--cluster"), ({"distill": True}, "--distill"), ({"qat": False}, "--qat"),
-     ({"temperature": 2.0}, "--temperature")],
+    [
+        ({"cluster": 16}, "--cluster"),
+        ({"distill": True}, "--distill"),
+        ({"qat": False}, "--qat"),
+        ({"temperature": 2.0}, "--temperature"),
+    ],
 )
 def test_flags_for_stages_the_file_lacks_are_errors(given, key):
     with pytest.raises(ConfigError) as err:

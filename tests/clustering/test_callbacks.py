@@ -42,5 +42,6 @@ def test_needs_a_clustered_model_and_valid_settings(tmp_path):
 
 def test_serialization(tmp_path):
     run_serialization_test(
-        ClusteringSummaries(str(tmp_path), "batch"), init_kwargs={"log_dir": str(tmp_path), "cluster_update_freq": "batch"}
+        ClusteringSummaries(str(tmp_path), "batch"),
+        init_kwargs={"log_dir": str(tmp_path), "cluster_update_freq": "batch"},
     )

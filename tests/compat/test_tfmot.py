@@ -47,9 +47,7 @@ def _mnist_model():
 
 def _compile(model):
     model.compile(
-        optimizer="adam",
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
     )
     return model
 
@@ -118,7 +116,10 @@ def test_pruning_comprehensive_guide(digits, tmp_path):
     x = tfmot.sparsity.keras.prune_low_magnitude(keras.layers.Dense(10))(i)
     keras.Model(inputs=i, outputs=keras.layers.Flatten()(x))
     model_for_pruning = keras.Sequential(
-        [tfmot.sparsity.keras.prune_low_magnitude(keras.layers.Dense(20, input_shape=input_shape)), keras.layers.Flatten()]
+        [
+            tfmot.sparsity.keras.prune_low_magnitude(keras.layers.Dense(20, input_shape=input_shape)),
+            keras.layers.Flatten(),
+        ]
     )
     assert model_for_pruning.built and model_for_pruning.count_params() > 0
 
@@ -315,8 +316,12 @@ def test_quantization_comprehensive_guide(tmp_path):
 
     model = tfmot.quantization.keras.quantize_annotate_model(
         keras.Sequential(
-            [tfmot.quantization.keras.quantize_annotate_layer(CustomLayer(20, input_shape=(20,)), DefaultDenseQuantizeConfig()),
-             keras.layers.Flatten()]
+            [
+                tfmot.quantization.keras.quantize_annotate_layer(
+                    CustomLayer(20, input_shape=(20,)), DefaultDenseQuantizeConfig()
+                ),
+                keras.layers.Flatten(),
+            ]
         )  # fmt: skip
     )
     with tfmot.quantization.keras.quantize_scope(
@@ -351,8 +356,12 @@ def test_quantization_comprehensive_guide(tmp_path):
     for config in (ModifiedDenseQuantizeConfig(), NoActivationQuantizeConfig(), FixedRangeActivationConfig()):
         annotated = tfmot.quantization.keras.quantize_annotate_model(
             keras.Sequential(
-                [tfmot.quantization.keras.quantize_annotate_layer(keras.layers.Dense(20, input_shape=input_shape), config),
-                 keras.layers.Flatten()]
+                [
+                    tfmot.quantization.keras.quantize_annotate_layer(
+                        keras.layers.Dense(20, input_shape=input_shape), config
+                    ),
+                    keras.layers.Flatten(),
+                ]
             )  # fmt: skip
         )
         with tfmot.quantization.keras.quantize_scope({type(config).__name__: type(config)}):
@@ -361,10 +370,7 @@ def test_quantization_comprehensive_guide(tmp_path):
 
 
 def _clustering_params():
-    return {
-        "number_of_clusters": 16,
-        "cluster_centroids_init": tfmot.clustering.keras.CentroidInitialization.LINEAR,
-    }
+    return {"number_of_clusters": 16, "cluster_centroids_init": tfmot.clustering.keras.CentroidInitialization.LINEAR}
 
 
 def _values_per_kernel(model):
@@ -414,7 +420,9 @@ def test_clustering_comprehensive_guide(tmp_path):
         def get_clusterable_weights(self):
             return [("kernel", self.kernel)]
 
-    keras.Sequential([tfmot.clustering.keras.cluster_weights(MyDenseLayer(20, input_shape=input_shape), **clustering_params)])
+    keras.Sequential(
+        [tfmot.clustering.keras.cluster_weights(MyDenseLayer(20, input_shape=input_shape), **clustering_params)]
+    )
 
     clustered_model.compile(loss=keras.losses.categorical_crossentropy, optimizer="adam", metrics=["accuracy"])
     clustered_model.fit(x_train, y_train, verbose=0)

@@ -47,9 +47,7 @@ def _numpy_loss(student_logits, teacher_logits, labels, alpha, temperature):
 def test_reported_losses_are_hinton_loss_of_the_batch(run_eagerly):
     student, teacher = _classifier(2, seed=1), _classifier(8, seed=2)
     x, y = _data()
-    expected = _numpy_loss(
-        keras.ops.convert_to_numpy(student(x)), keras.ops.convert_to_numpy(teacher(x)), y, 0.3, 3.0
-    )
+    expected = _numpy_loss(keras.ops.convert_to_numpy(student(x)), keras.ops.convert_to_numpy(teacher(x)), y, 0.3, 3.0)
     distiller = Distiller(student, teacher, alpha=0.3, temperature=3.0)
     # A zero learning rate: the logged losses are those of the weights above.
     distiller.compile(keras.optimizers.SGD(0.0), run_eagerly=run_eagerly)
@@ -182,9 +180,7 @@ def test_unusable_models_are_refused():
 def test_distiller_and_student_save_and_load(tmp_path):
     student, teacher = _classifier(2, seed=1), _classifier(8, seed=2, batch_norm=True)
     distiller = Distiller(student, teacher, alpha=0.2, temperature=5.0, distillation_loss_fn="kl_divergence")
-    run_serialization_test(
-        distiller, init_kwargs={"alpha": 0.2, "temperature": 5.0, "allow_larger_student": False}
-    )
+    run_serialization_test(distiller, init_kwargs={"alpha": 0.2, "temperature": 5.0, "allow_larger_student": False})
     distiller.compile("adam", metrics=["accuracy"])
     x, y = _data()
     distiller.fit(x, y, batch_size=16, verbose=0)

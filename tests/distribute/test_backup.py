@@ -59,8 +59,13 @@ def test_resumes_mid_epoch_and_ends_like_an_unbroken_run(tmp_path):
     backup_dir = str(tmp_path / "backup")
     crashed = _pruned_qat_model()
     with pytest.raises(KeyboardInterrupt):
-        fit(crashed, _data(), epochs=EPOCHS, verbose=0,
-            callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(backup_dir, save_freq=2), _Crash(at=7)])
+        fit(
+            crashed,
+            _data(),
+            epochs=EPOCHS,
+            verbose=0,
+            callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(backup_dir, save_freq=2), _Crash(at=7)],
+        )
     assert tf.train.latest_checkpoint(backup_dir) is not None
 
     restarted = _pruned_qat_model()  # a new process would build the model afresh
@@ -141,16 +146,28 @@ def test_quantization_ranges_are_backed_up(tmp_path):
 
 def test_model_fit_cannot_silently_retrain_restored_epochs(tmp_path):
     model = _pruned_qat_model()
-    fit(model, _data(), epochs=1, callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(str(tmp_path),
-        delete_checkpoint=False)], verbose=0)
+    fit(
+        model,
+        _data(),
+        epochs=1,
+        callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(str(tmp_path), delete_checkpoint=False)],
+        verbose=0,
+    )
     again = _pruned_qat_model()
     with pytest.raises(RuntimeError, match="Train with kopt.distribute.fit"):
-        again.fit(_data(), epochs=2, verbose=0, callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(str(tmp_path))])
+        again.fit(
+            _data(), epochs=2, verbose=0, callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(str(tmp_path))]
+        )
 
 
 def test_a_backup_of_another_model_is_refused(tmp_path):
-    fit(_pruned_qat_model(), _data(), epochs=1, verbose=0,
-        callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(str(tmp_path), delete_checkpoint=False)])
+    fit(
+        _pruned_qat_model(),
+        _data(),
+        epochs=1,
+        verbose=0,
+        callbacks=[pruning.UpdatePruningStep(), BackupAndRestore(str(tmp_path), delete_checkpoint=False)],
+    )
     other = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
     other.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with pytest.raises(ValueError, match="is not of model .*Received: backup_dir="):
@@ -161,7 +178,10 @@ def test_a_backup_of_another_model_is_refused(tmp_path):
     "kwargs, message",
     [
         ({"backup_dir": ""}, "backup_dir must be a folder path. Received: backup_dir=''"),
-        ({"backup_dir": "x", "save_freq": 0}, "save_freq must be 'epoch' or a positive number of steps. Received: save_freq=0"),
+        (
+            {"backup_dir": "x", "save_freq": 0},
+            "save_freq must be 'epoch' or a positive number of steps. Received: save_freq=0",
+        ),
         ({"backup_dir": "x", "save_freq": "batch"}, "Received: save_freq='batch'"),
     ],
 )

@@ -178,8 +178,15 @@ def test_sigterm_to_one_worker_backs_up_and_stops_both_promptly_and_a_restart_re
 def test_kopt_optimize_trains_on_two_workers_and_only_the_chief_writes_files(cluster_factory, tmp_path):
     export_dir, report = tmp_path / "export", tmp_path / "export" / "report.json"
     command = [  # argv[0] is "-c" for absl; the flags follow
-        sys.executable, "-c", "from kopt.cli.entry import main; main()", "--strategy=multi_worker", "--epochs=1", "--prune=0.5",
-        "--finetune_epochs=1", f"--export_dir={export_dir}", f"--report={report}",
+        sys.executable,
+        "-c",
+        "from kopt.cli.entry import main; main()",
+        "--strategy=multi_worker",
+        "--epochs=1",
+        "--prune=0.5",
+        "--finetune_epochs=1",
+        f"--export_dir={export_dir}",
+        f"--report={report}",
     ]
     cluster = cluster_factory("optimize", command=command)
     _run_to_end(cluster, time.monotonic() + TIMEOUT_S)
@@ -189,5 +196,10 @@ def test_kopt_optimize_trains_on_two_workers_and_only_the_chief_writes_files(clu
     assert result["optimized"]["sparsity"] == pytest.approx(0.5, abs=0.01)
     assert result["optimized"]["tflite_agreement"] == 1.0
     assert sorted(os.listdir(export_dir)) == [
-        "baseline.keras", "baseline.tflite", "optimized.keras", "optimized.tflite", "report.json", "report.png",
+        "baseline.keras",
+        "baseline.tflite",
+        "optimized.keras",
+        "optimized.tflite",
+        "report.json",
+        "report.png",
     ]

@@ -49,8 +49,14 @@ def test_validation_steps_per_epoch_and_initial_epoch():
     seen = []
     callback = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: seen.append(batch))
     history = fit(
-        model, _data().repeat(), epochs=3, initial_epoch=1, steps_per_epoch=2, validation_data=_data(),
-        callbacks=[callback], verbose=0,
+        model,
+        _data().repeat(),
+        epochs=3,
+        initial_epoch=1,
+        steps_per_epoch=2,
+        validation_data=_data(),
+        callbacks=[callback],
+        verbose=0,
     ).history
     assert seen == [0, 1, 0, 1]
     assert int(model.optimizer.iterations.numpy()) == 4

@@ -11,7 +11,13 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.
 def test_train_and_export_runs_and_reports_agreement(tmp_path):
     output = tmp_path / "digits.tflite"
     result = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, "train_and_export.py"), "--epochs=2", f"--output={output}", "--mode=int8"],
+        [
+            sys.executable,
+            os.path.join(EXAMPLES, "train_and_export.py"),
+            "--epochs=2",
+            f"--output={output}",
+            "--mode=int8",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -25,8 +31,14 @@ def test_train_and_export_runs_and_reports_agreement(tmp_path):
 def test_distributed_pruning_reaches_its_sparsity_and_cleans_up_its_backup(tmp_path):
     backup = tmp_path / "backup"
     result = subprocess.run(
-        [sys.executable, os.path.join(EXAMPLES, "distributed_pruning.py"), "--epochs=2", "--sparsity=0.5",
-         f"--backup_dir={backup}", "--strategy=one_device"],
+        [
+            sys.executable,
+            os.path.join(EXAMPLES, "distributed_pruning.py"),
+            "--epochs=2",
+            "--sparsity=0.5",
+            f"--backup_dir={backup}",
+            "--strategy=one_device",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -39,8 +51,15 @@ def test_distributed_pruning_reaches_its_sparsity_and_cleans_up_its_backup(tmp_p
 
 def test_train_and_export_takes_the_training_flags(tmp_path):
     output = tmp_path / "digits.tflite"
-    args = ["--epochs=2", f"--output={output}", "--optimizer=nesterov", "--learning_rate=0.05",
-            "--lr_schedule=plateau", "--warmup_epochs=1", "--mixed_precision=mixed_bfloat16"]
+    args = [
+        "--epochs=2",
+        f"--output={output}",
+        "--optimizer=nesterov",
+        "--learning_rate=0.05",
+        "--lr_schedule=plateau",
+        "--warmup_epochs=1",
+        "--mixed_precision=mixed_bfloat16",
+    ]
     result = subprocess.run(
         [sys.executable, os.path.join(EXAMPLES, "train_and_export.py"), *args],
         capture_output=True,

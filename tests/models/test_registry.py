@@ -15,7 +15,9 @@ def test_builtin_by_name():
 
 
 def test_loads_a_saved_classifier_with_its_weights(tmp_path):
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    )
     path = str(tmp_path / "clf.keras")
     model.save(path)
     loaded = get_model(path, (8, 8, 1), 10)

@@ -24,7 +24,9 @@ def test_registered_as_a_builtin():
     assert get_model("tiny_cnn", (8, 8, 1), 10).name == "tiny_cnn"
 
 
-@pytest.mark.parametrize("kwargs, match", [({"input_shape": (8, 8)}, "input_shape="), ({"num_classes": 1}, "num_classes=1")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"input_shape": (8, 8)}, "input_shape="), ({"num_classes": 1}, "num_classes=1")]
+)
 def test_bad_arguments_are_named(kwargs, match):
     args = {"input_shape": (8, 8, 1), "num_classes": 10, **kwargs}
     with pytest.raises(ValueError, match=match):

@@ -22,8 +22,8 @@ def _model():
 
 
 @pytest.mark.parametrize(
-    "optimizer, cls", [("momentum", keras.optimizers.SGD), ("adamw", keras.optimizers.AdamW),
-                       ("rmsprop", keras.optimizers.RMSprop)]
+    "optimizer, cls",
+    [("momentum", keras.optimizers.SGD), ("adamw", keras.optimizers.AdamW), ("rmsprop", keras.optimizers.RMSprop)],
 )
 def test_config_reaches_the_compiled_optimizer(optimizer, cls):
     model = _model()

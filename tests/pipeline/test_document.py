@@ -67,7 +67,11 @@ def test_duplicate_keys_are_refused_not_silently_overwritten(syntax, text):
 
 @pytest.mark.parametrize(
     "text, where",
-    [("1: 2\n", "the key 1 is"), ("null: 2\n", "the key None"), ("techniques:\n  - {name: x, params: {0.5: 1}}\n", "under techniques[0].params")],
+    [
+        ("1: 2\n", "the key 1 is"),
+        ("null: 2\n", "the key None"),
+        ("techniques:\n  - {name: x, params: {0.5: 1}}\n", "under techniques[0].params"),
+    ],
 )
 def test_non_string_keys_are_refused_with_their_place(text, where):
     with pytest.raises(ConfigError, match="is not a string") as caught:

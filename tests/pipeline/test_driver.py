@@ -69,7 +69,9 @@ def test_run_trains_applies_techniques_exports_and_reports(tmp_path):
 
 
 def test_bad_technique_params_fail_before_training(tmp_path):
-    recipe = Recipe(export_dir=str(tmp_path / "out"), techniques=(TechniqueSpec("test_zero_smallest", {"fraction": 2}),))
+    recipe = Recipe(
+        export_dir=str(tmp_path / "out"), techniques=(TechniqueSpec("test_zero_smallest", {"fraction": 2}),)
+    )
     with pytest.raises(ConfigError, match="fraction=2"):
         run(recipe)
     assert not (tmp_path / "out").exists()

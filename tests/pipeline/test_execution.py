@@ -18,8 +18,13 @@ def test_validation_split_comes_out_of_the_training_examples():
 
 def test_a_validation_pass_needs_a_split(tmp_path):
     with pytest.raises(ValueError, match="needs validation_split above 0"):
-        execute(Recipe(validation_split=0.0), [], make_strategy("default"), export_dir=str(tmp_path),
-                evaluation="validation")
+        execute(
+            Recipe(validation_split=0.0),
+            [],
+            make_strategy("default"),
+            export_dir=str(tmp_path),
+            evaluation="validation",
+        )
 
 
 def test_an_export_failure_after_training_says_where_the_trained_model_is(tmp_path, monkeypatch):

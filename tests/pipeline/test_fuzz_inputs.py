@@ -87,7 +87,9 @@ def test_mutated_yaml_text_parses_or_raises_config_error():
         characters = list(text)
         for _ in range(rng.randrange(1, 6)):
             position = rng.randrange(len(characters) + 1)
-            characters.insert(position, rng.choice(["&a ", "*a", "[", "]", "{", ":", "- ", "!!", "\t", "\n", "'", "1: "]))
+            characters.insert(
+                position, rng.choice(["&a ", "*a", "[", "]", "{", ":", "- ", "!!", "\t", "\n", "'", "1: "])
+            )
         try:
             data = parse_document("".join(characters), "yaml", key="recipe", name="fuzz.yaml")
         except ConfigError:

@@ -72,6 +72,13 @@ def test_validation_split_is_resolved_from_what_needs_one():
 
 
 def test_training_config_carries_the_training_keys():
-    config = Recipe(epochs=3, optimizer="nesterov", momentum=0.8, lr_schedule="cosine", warmup_epochs=1).training_config()
+    config = Recipe(
+        epochs=3, optimizer="nesterov", momentum=0.8, lr_schedule="cosine", warmup_epochs=1
+    ).training_config()
     assert (config.epochs, config.optimizer, config.momentum, config.lr_schedule, config.warmup_epochs) == (
-        3, "nesterov", 0.8, "cosine", 1)
+        3,
+        "nesterov",
+        0.8,
+        "cosine",
+        1,
+    )

@@ -33,7 +33,12 @@ def test_yaml_file_becomes_the_recipe_it_describes(tmp_path):
     path.write_text(YAML)
     recipe = recipe_from_dict(read_recipe_file(str(path)))
     assert recipe.learning_rate == 1e-3 and isinstance(recipe.learning_rate, float)
-    assert (recipe.optimizer, recipe.momentum, recipe.lr_schedule, recipe.warmup_epochs) == ("nesterov", 0.8, "cosine", 1)
+    assert (recipe.optimizer, recipe.momentum, recipe.lr_schedule, recipe.warmup_epochs) == (
+        "nesterov",
+        0.8,
+        "cosine",
+        1,
+    )
     assert recipe.mixed_precision == "mixed_bfloat16"
     assert [spec.name for spec in recipe.techniques] == ["prune", "qat"]
     assert recipe.techniques[0].params["lr_schedule"] == "plateau"
@@ -41,8 +46,13 @@ def test_yaml_file_becomes_the_recipe_it_describes(tmp_path):
 
 
 def test_a_report_is_a_recipe_file_that_round_trips(tmp_path):
-    recipe = Recipe(epochs=3, optimizer="adamw", weight_decay=0.01, seed=5,
-                    techniques=(TechniqueSpec("prune", {"target_sparsity": 0.5, "sparsity_m_by_n": [2, 4]}),))
+    recipe = Recipe(
+        epochs=3,
+        optimizer="adamw",
+        weight_decay=0.01,
+        seed=5,
+        techniques=(TechniqueSpec("prune", {"target_sparsity": 0.5, "sparsity_m_by_n": [2, 4]}),),
+    )
     report = {"recipe": recipe.resolved().to_dict(), "baseline": {}, "optimized": {}}
     path = tmp_path / "report.json"
     path.write_text(json.dumps(report))
@@ -59,14 +69,30 @@ def test_a_report_is_a_recipe_file_that_round_trips(tmp_path):
         ({"epochs": True}, "epochs", "True"),
         ({"learning_rate": -1}, "learning_rate", "-1.0"),
         ({"lr_schedule": "steps"}, "lr_schedule", "steps"),
-        ({"techniques": [{"name": "prune", "params": {"target_sparsity": 1.2}}]},
-         "techniques[0].params.target_sparsity", "1.2"),
-        ({"techniques": [{"name": "qat"}, {"name": "cluster", "params": {"number_of_clusters": 0}}]},
-         "techniques[1].params.number_of_clusters", "0"),
-        ({"techniques": [{"name": "prune", "params": {"target_sparsity": 0.5, "sparsty": 1}}]},
-         "techniques[0].params.sparsty", "1"),
-        ({"techniques": [{"name": "prune", "params": {"target_sparsity": 0.5, "optimizer": "adam", "momentum": 0.9}}]},
-         "techniques[0].params.momentum", "0.9"),
+        (
+            {"techniques": [{"name": "prune", "params": {"target_sparsity": 1.2}}]},
+            "techniques[0].params.target_sparsity",
+            "1.2",
+        ),
+        (
+            {"techniques": [{"name": "qat"}, {"name": "cluster", "params": {"number_of_clusters": 0}}]},
+            "techniques[1].params.number_of_clusters",
+            "0",
+        ),
+        (
+            {"techniques": [{"name": "prune", "params": {"target_sparsity": 0.5, "sparsty": 1}}]},
+            "techniques[0].params.sparsty",
+            "1",
+        ),
+        (
+            {
+                "techniques": [
+                    {"name": "prune", "params": {"target_sparsity": 0.5, "optimizer": "adam", "momentum": 0.9}}
+                ]
+            },
+            "techniques[0].params.momentum",
+            "0.9",
+        ),
         ({"techniques": [{"name": "shrink"}]}, "techniques[0].name", "shrink"),
         ({"techniques": [{"name": "prune", "param": {}}]}, "techniques[0].param", "{}"),
         ({"techniques": ["prune"]}, "techniques[0]", "prune"),
@@ -81,8 +107,12 @@ def test_bad_keys_types_and_values_name_the_key_path(data, key, value):
 
 @pytest.mark.parametrize(
     "name, text, reason",
-    [("r.yaml", "epochs: [1", "not valid YAML"), ("r.json", "{", "not valid JSON"),
-     ("r.yaml", "- 1", "must hold a mapping"), ("r.txt", "", "must be a file ending in")],
+    [
+        ("r.yaml", "epochs: [1", "not valid YAML"),
+        ("r.json", "{", "not valid JSON"),
+        ("r.yaml", "- 1", "must hold a mapping"),
+        ("r.txt", "", "must be a file ending in"),
+    ],
 )
 def test_unreadable_files_are_errors_keyed_recipe(tmp_path, name, text, reason):
     path = tmp_path / name
@@ -95,7 +125,9 @@ def test_unreadable_files_are_errors_keyed_recipe(tmp_path, name, text, reason):
 
 
 def test_overrides_set_top_keys_every_named_stage_and_search():
-    data = {"techniques": [{"name": "prune", "params": {}}, {"name": "qat"}, {"name": "prune", "params": {"epochs": 1}}]}
+    data = {
+        "techniques": [{"name": "prune", "params": {}}, {"name": "qat"}, {"name": "prune", "params": {"epochs": 1}}]
+    }
     assert set_override(data, "epochs", 3) == ["epochs"]
     assert set_override(data, "prune.epochs", 5) == ["techniques[0].params.epochs", "techniques[2].params.epochs"]
     assert set_override(data, "cluster.epochs", 5) == []

@@ -19,7 +19,12 @@ def _entry(accuracy, size):
     }
 
 
-REPORT = {"dataset": {"name": "digits"}, "techniques": ["x"], "baseline": _entry(0.97, 160000), "optimized": _entry(0.96, 40000)}
+REPORT = {
+    "dataset": {"name": "digits"},
+    "techniques": ["x"],
+    "baseline": _entry(0.97, 160000),
+    "optimized": _entry(0.96, 40000),
+}
 
 
 def test_table_has_a_row_per_model_with_formatted_figures():

@@ -19,8 +19,11 @@ CLUSTER = ("cluster", {"number_of_clusters": 8, "preserve_sparsity": True})
     [
         ([("ptq", {"mode": "int8"}), PRUNE], "techniques[0].name=ptq", "int8 export would be dropped"),
         ([("qat", {}), PRUNE], "techniques[0].name=qat", "int8 export would be dropped"),
-        ([PRUNE, ("qat", {"preserve": ["sparsity"]}), ("ptq", {"mode": "int8"})], "techniques[2].name=ptq",
-         "choose qat or ptq, not both"),
+        (
+            [PRUNE, ("qat", {"preserve": ["sparsity"]}), ("ptq", {"mode": "int8"})],
+            "techniques[2].name=ptq",
+            "choose qat or ptq, not both",
+        ),
         ([("qat", {}), ("ptq", {"mode": "dynamic"})], "techniques[1].name=ptq", "choose qat or ptq"),
         ([PRUNE, PRUNE], "techniques[1].name=prune", "already has a prune stage"),
         ([("cluster", {"number_of_clusters": 8}), PRUNE], "techniques[1].name=prune", "cannot come after cluster"),

@@ -23,11 +23,21 @@ def test_search_resumes_after_an_interruption_and_trains_the_best(tmp_path, monk
 
     monkeypatch.setattr("kopt.pipeline.tune.execute", spy)
     monkeypatch.setattr("kopt.pipeline.driver.execute", spy)
-    search = {"tuner": "random", "max_trials": 3, "directory": str(tmp_path / "kt"), "size_budget_kib": 10,
-              "space": {"learning_rate": {"min": 1e-3, "max": 3e-2, "sampling": "log"},
-                        "optimizer": ["adam", "nesterov"]}}
-    recipe = Recipe(model="tiny_cnn", epochs=1, batch_size=128, search=search, export_dir=str(tmp_path / "out"),
-                    report=str(tmp_path / "r.json"))
+    search = {
+        "tuner": "random",
+        "max_trials": 3,
+        "directory": str(tmp_path / "kt"),
+        "size_budget_kib": 10,
+        "space": {"learning_rate": {"min": 1e-3, "max": 3e-2, "sampling": "log"}, "optimizer": ["adam", "nesterov"]},
+    }
+    recipe = Recipe(
+        model="tiny_cnn",
+        epochs=1,
+        batch_size=128,
+        search=search,
+        export_dir=str(tmp_path / "out"),
+        report=str(tmp_path / "r.json"),
+    )
     interrupt_at = 3
     with pytest.raises(KeyboardInterrupt):
         run(recipe)

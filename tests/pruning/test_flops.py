@@ -25,10 +25,7 @@ def test_conv_counts_output_positions_and_groups():
 
 
 def test_depthwise_separable_and_transpose():
-    assert (
-        _flops_of(keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="d"), (6, 6, 4))
-        == 2 * 9 * 4 * 2 * 16
-    )
+    assert _flops_of(keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="d"), (6, 6, 4)) == 2 * 9 * 4 * 2 * 16
     separable = keras.layers.SeparableConv2D(5, 3, depth_multiplier=2, name="s")
     assert _flops_of(separable, (6, 6, 4)) == 2 * (9 * 4 * 2 + 8 * 5) * 16
     assert _flops_of(keras.layers.Conv2DTranspose(5, 3, name="t"), (4, 4, 2)) == 2 * 9 * 2 * 5 * 16

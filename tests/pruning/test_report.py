@@ -67,11 +67,7 @@ def test_keras_report_counts_exactly_the_zeros_made(sparse):
         "zeros": sum(int(m.sum()) for m in masks.values()),
         "sparsity": 0.5,
     }
-    assert {entry["layer"]: entry["sparsity"] for entry in report["layers"]} == {
-        "conv": 0.5,
-        "fc": 0.5,
-        "head": 0.5,
-    }
+    assert {entry["layer"]: entry["sparsity"] for entry in report["layers"]} == {"conv": 0.5, "fc": 0.5, "head": 0.5}
     assert check_m_by_n(model, m=2, n=4)["ok"]
     assert check_m_by_n(model, m=1, n=4)["ok"]  # two zeros per four satisfy "at least one"
     assert not check_m_by_n(model, m=3, n=4)["ok"]
@@ -171,7 +167,9 @@ def test_empty_channels_counts_all_zero_output_channels_through_wrappers():
     assert report["channels"] == 4 + 8 + 3 + 5
     # The same channels are found inside pruning wrappers (layer names gain "prune_low_magnitude_").
     wrapped = empty_channels(prune_low_magnitude(model))
-    assert {entry["layer"].replace("prune_low_magnitude_", ""): entry["indices"] for entry in wrapped["layers"]} == expected
+    assert {
+        entry["layer"].replace("prune_low_magnitude_", ""): entry["indices"] for entry in wrapped["layers"]
+    } == expected
     with pytest.raises(ValueError, match="Received: model="):
         empty_channels("model.keras")
 

@@ -57,9 +57,7 @@ def _concat_model():
 def _separable_se_model():
     """SeparableConv2D with a squeeze-and-excitation Multiply, then Conv2D and GlobalMaxPooling."""
     inputs = keras.Input((8, 8, 3))
-    x = keras.layers.SeparableConv2D(8, 3, padding="same", depth_multiplier=2, activation="relu", name="sep")(
-        inputs
-    )
+    x = keras.layers.SeparableConv2D(8, 3, padding="same", depth_multiplier=2, activation="relu", name="sep")(inputs)
     se = keras.layers.GlobalAveragePooling2D(keepdims=True, name="squeeze")(x)
     se = keras.layers.Dense(4, activation="relu", name="se_reduce")(se)
     se = keras.layers.Dense(8, activation="sigmoid", name="se_expand")(se)
@@ -337,9 +335,7 @@ def test_subclassed_models_and_wrappers_are_refused():
     inputs = keras.Input((4,))
     hidden = PruneLowMagnitude(keras.layers.Dense(6, name="hidden"))(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2, name="head")(hidden))
-    with pytest.raises(
-        ValueError, match=r"kopt wrapper \(PruneLowMagnitude\); call kopt.pruning.strip_pruning"
-    ):
+    with pytest.raises(ValueError, match=r"kopt wrapper \(PruneLowMagnitude\); call kopt.pruning.strip_pruning"):
         prune_channels(model)
     assert prune_channels(strip_pruning(model), 0.5).get_layer("hidden").units == 3
 

@@ -34,7 +34,10 @@ def test_removing_heads_drops_exactly_their_contribution():
     removed = plan["layers"]["attention"]["removed"]
     smaller = prune_channels(model, {"attention": 0.5})
     attention = smaller.get_layer("attention")
-    assert attention.get_config()["num_heads"] == 2 and attention.count_params() < model.get_layer("attention").count_params()
+    assert (
+        attention.get_config()["num_heads"] == 2
+        and attention.count_params() < model.get_layer("attention").count_params()
+    )
     # The same function as the original with the removed heads' output projection zeroed.
     original = model.get_layer("attention")
     weights = original.get_weights()

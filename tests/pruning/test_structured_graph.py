@@ -60,9 +60,7 @@ def test_misaligned_merges_and_inputs_freeze():
     x = keras.layers.Add(name="mixed")([keras.layers.Concatenate()([a, b]), whole])
     residual = keras.layers.Conv2D(4, 1, name="residual")(inputs)
     y = keras.layers.Add(name="skip")([inputs, residual])
-    model = keras.Model(
-        inputs, [keras.layers.Conv2D(1, 1, name="h1")(x), keras.layers.Conv2D(1, 1, name="h2")(y)]
-    )
+    model = keras.Model(inputs, [keras.layers.Conv2D(1, 1, name="h1")(x), keras.layers.Conv2D(1, 1, name="h2")(y)])
     _, groups = _groups(model)
     for name in ("a", "b", "whole"):
         assert "do not line up" in groups[(name,)].frozen[0]

@@ -55,9 +55,7 @@ def test_separable_conv_input_and_output_slicing():
     model = _randomized(keras.Model(inputs, keras.layers.Conv2D(2, 1, name="head")(x)))
     smaller = _rebuild(model, {"conv": [False, True, True], "sep": [True, True, False, True]})
     sep, small = model.get_layer("sep"), smaller.get_layer("sep")
-    np.testing.assert_array_equal(
-        small.depthwise_kernel.numpy(), sep.depthwise_kernel.numpy()[:, :, [1, 2], :]
-    )
+    np.testing.assert_array_equal(small.depthwise_kernel.numpy(), sep.depthwise_kernel.numpy()[:, :, [1, 2], :])
     pointwise = sep.pointwise_kernel.numpy()[:, :, [2, 3, 4, 5], :][..., [0, 1, 3]]
     np.testing.assert_array_equal(small.pointwise_kernel.numpy(), pointwise)
     np.testing.assert_array_equal(small.bias.numpy(), sep.bias.numpy()[[0, 1, 3]])
@@ -71,9 +69,7 @@ def test_unchanged_layers_keep_their_weights():
     model = _randomized(keras.Model(inputs, keras.layers.Dense(2, name="head")(x)))
     smaller = _rebuild(model, {"a": [True, True, False, True]})
     for name in ("ln", "head"):
-        for original, copied in zip(
-            model.get_layer(name).weights, smaller.get_layer(name).weights, strict=True
-        ):
+        for original, copied in zip(model.get_layer(name).weights, smaller.get_layer(name).weights, strict=True):
             np.testing.assert_array_equal(copied.numpy(), original.numpy())
     assert tuple(smaller.get_layer("b").kernel.shape) == (3, 3)
 

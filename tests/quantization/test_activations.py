@@ -32,8 +32,7 @@ def test_separate_activations_quantize_their_input(name):
 
 
 @pytest.mark.parametrize(
-    "name, bounds",
-    [("sigmoid", (0.0, 255 / 256)), ("softmax", (0.0, 255 / 256)), ("tanh", (-1.0, 127 / 128))],
+    "name, bounds", [("sigmoid", (0.0, 255 / 256)), ("softmax", (0.0, 255 / 256)), ("tanh", (-1.0, 127 / 128))]
 )
 def test_fixed_output_grids_follow_tflite_int8_kernels(name, bounds):
     quantizer = fixed_output_quantizer(keras.activations.get(name), 8)
@@ -96,11 +95,7 @@ def test_inference_uses_stored_ranges():
 
 
 @pytest.mark.parametrize(
-    "activation, range_names",
-    [
-        ("relu", ["activation_output"]),
-        ("sigmoid", ["activation_input", "activation_output"]),
-    ],
+    "activation, range_names", [("relu", ["activation_output"]), ("sigmoid", ["activation_input", "activation_output"])]
 )
 def test_wrapper_creates_input_ranges_only_for_unfused_activations(activation, range_names):
     config = DefaultQuantizeConfig(

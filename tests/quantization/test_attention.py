@@ -124,7 +124,9 @@ def test_transformer_qat_file_has_int8_weights_and_agrees(tmp_path):
     x, y = _learnable_tokens(1024, seed=0)
     x_test, y_test = _learnable_tokens(400, seed=1)
     qat = quantize_model(_encoder())
-    qat.compile(keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    qat.compile(
+        keras.optimizers.Adam(2e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
     qat.fit(x, y, batch_size=32, epochs=3, verbose=0)
     assert qat.evaluate(x_test, y_test, verbose=0)[1] > 0.6  # it learned the task
 

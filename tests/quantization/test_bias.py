@@ -1,6 +1,5 @@
 """Biases are rounded in QAT exactly as the int8 file stores them (int32 on input_scale * weight_scale)."""
 
-
 import keras
 import numpy as np
 import pytest
@@ -100,7 +99,9 @@ def test_the_qat_bias_is_the_files_int32_bias(tmp_path):
         ]  # fmt: skip
         assert match, f"{layer.name}: no int32 bias of the file equals the QAT bias {integers[order][:4]}"
         float_bias = np.sort(keras.ops.convert_to_numpy(layer.layer.bias.value).astype(np.float64))
-        assert not np.allclose(float_bias, np.sort(integers[order] * scale), rtol=1e-6, atol=0), f"{layer.name}: not rounded"
+        assert not np.allclose(float_bias, np.sort(integers[order] * scale), rtol=1e-6, atol=0), (
+            f"{layer.name}: not rounded"
+        )
         checked += 1
     assert checked == 4
 

@@ -48,12 +48,7 @@ def _clustered_pruned_dense():
 
 @pytest.mark.parametrize(
     "scheme, keeps_zeros, max_values",
-    [
-        ("pqat", True, None),
-        ("cqat", False, 4),
-        ("pcqat", True, 4),
-        ("8bit", False, None),
-    ],
+    [("pqat", True, None), ("cqat", False, 4), ("pcqat", True, 4), ("8bit", False, None)],
 )
 def test_training_keeps_what_each_scheme_preserves(scheme, keeps_zeros, max_values):
     model, kernel = _clustered_pruned_dense()

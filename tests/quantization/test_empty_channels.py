@@ -118,7 +118,9 @@ def test_qat_with_empty_output_channels_exports_a_fully_integer_file_that_agrees
     qat = quantize_model(model, scheme=SCHEMES[scheme]())
     qat.compile(
         # A full fine-tuning rate: the model must recover from losing whole filters.
-        keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
     )
     qat.fit(x_train[:2000], y_train[:2000], batch_size=32, epochs=1, verbose=0)
     if preserving:

@@ -54,9 +54,7 @@ def test_matches_tensorflow_per_tensor(seed):
     width = high - low
     x = rng.uniform(low - 0.3 * width, high + 0.3 * width, size=(64, 33)).astype("float32")
     actual = reference_fake_quant(x, low, high, num_bits=num_bits, narrow_range=narrow_range)
-    expected = tf.quantization.fake_quant_with_min_max_vars(
-        x, low, high, num_bits=num_bits, narrow_range=narrow_range
-    )
+    expected = tf.quantization.fake_quant_with_min_max_vars(x, low, high, num_bits=num_bits, narrow_range=narrow_range)
     _, _, scale = nudged_range(low, high, num_bits=num_bits, narrow_range=narrow_range)
     _assert_matches(_numpy(actual), expected.numpy(), _numpy(scale), max(-low, high))
 
@@ -210,7 +208,9 @@ def test_a_range_too_narrow_is_widened_around_its_centre():
     # [-0.0, 0.0] and [-1e-7, 1e-7] must stay symmetric (zero point 0 for TFLite's
     # symmetric int8 weights), and a one-sided empty range keeps 0 inside.
     for low, high in ((-0.0, 0.0), (-1e-7, 1e-7), (0.0, 2e-7)):
-        new_low, new_high = (float(v) for v in sanitize_range(keras.ops.convert_to_tensor(low), keras.ops.convert_to_tensor(high)))
+        new_low, new_high = (
+            float(v) for v in sanitize_range(keras.ops.convert_to_tensor(low), keras.ops.convert_to_tensor(high))
+        )
         assert new_high - new_low == pytest.approx(1e-6, rel=1e-3)
         assert new_low <= 0.0 <= new_high
         assert new_low + new_high == pytest.approx(low + high, abs=1e-12)

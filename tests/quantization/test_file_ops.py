@@ -88,13 +88,17 @@ def _calibrated(model, images, steps=3):
 def test_swish_and_squeeze_excite_tensors_equal_the_files(probe_model, steps_apart, tmp_path, monkeypatch):
     images = np.random.default_rng(2).normal(size=(48, 12, 12, 3)).astype("float32")
     qat = _calibrated(_squeeze_excite_net(), images[:32])
-    swish = [layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, L.Activation)]
+    swish = [
+        layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, L.Activation)
+    ]
     for layer in swish:
         # A range of the Activation's own for its input would round the producer's tensor
         # a second time; the file reads the producer's grid, and so does QAT.
         own_input_range = layer._activation_ranges[0][0]
         own_input_range["min"].assign(own_input_range["min"] - 0.37)
-    gates = [layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.name.startswith("quant_conv2d")]
+    gates = [
+        layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.name.startswith("quant_conv2d")
+    ]
     gates = [layer for layer in gates if layer.layer.activation.__name__ == "sigmoid"]
     assert len(gates) == 2
     for gate in gates:  # what the Multiply reads: the sigmoid's fixed grid, not a tracked range
@@ -211,4 +215,6 @@ def test_an_unfolded_batch_normalization_fuses_the_relu_after_it():
 
 def _wrapper_of(model, layer_class):
     """The first QuantizeWrapper of ``model`` around a ``layer_class``."""
-    return next(layer for layer in model.layers if isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, layer_class))
+    return next(
+        layer for layer in model.layers if isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, layer_class)
+    )

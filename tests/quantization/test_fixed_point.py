@@ -81,7 +81,9 @@ def test_high_muls_and_power_of_two_division_match_the_integer_definitions():
 
 # The first pair: a MobileNetV3Small's first hard swish, where the real function
 # rounded once missed the file's kernel on 1.3% of its outputs (2 of these 511 values).
-@pytest.mark.parametrize("x_scale, output_scale", [(0.0105513, 0.0050344), (0.23, 0.19), (0.002, 0.0009), (0.06, 0.0301)])
+@pytest.mark.parametrize(
+    "x_scale, output_scale", [(0.0105513, 0.0050344), (0.23, 0.19), (0.002, 0.0009), (0.06, 0.0301)]
+)
 def test_hard_swish_is_tflites_kernel_step_for_step(x_scale, output_scale):
     x_scale, output_scale = np.float32(x_scale), np.float32(output_scale)
     q = np.arange(-255, 256)
@@ -110,7 +112,9 @@ def test_hard_swish_tensors_equal_the_files(probe_model, steps_apart, tmp_path, 
     qat = quantize_model(model)
     for _ in range(3):
         qat(images[:32], training=True)
-    assert sum(isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, L.Activation) for layer in qat.layers) == 2
+    assert (
+        sum(isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, L.Activation) for layer in qat.layers) == 2
+    )
     probe = probe_model(qat)
     path = tflite_export.convert(probe, str(tmp_path / "hard_swish.tflite"), mode="int8")
     apart = steps_apart(probe, path, images[32:])

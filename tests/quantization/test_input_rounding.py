@@ -53,7 +53,7 @@ def cifar_half_step_images():
     path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "cifar10-15k.npz")
     if not os.path.isfile(path):
         pytest.fail(f"{path} is missing; tests need the shared data beside the checkout")
-    return (np.load(path)["x_test"][:64].astype("float32") / 127.5 - 1.0)
+    return np.load(path)["x_test"][:64].astype("float32") / 127.5 - 1.0
 
 
 def test_first_convolution_of_the_file_matches_the_qat_model_on_half_step_images(tmp_path, cifar_half_step_images):

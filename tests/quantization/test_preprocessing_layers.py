@@ -85,4 +85,7 @@ def test_rescaling_with_an_offset_quantizes_to_a_fully_integer_file(tmp_path, pi
     ok, reasons = tflite_export.is_fully_integer(path)
     assert ok, reasons
     expected = qat.predict(pixels, verbose=0)
-    assert np.abs(tflite_export.predict(path, pixels) - expected).max() <= 2 * (expected.max() - expected.min()) / 255 + 1e-6
+    assert (
+        np.abs(tflite_export.predict(path, pixels) - expected).max()
+        <= 2 * (expected.max() - expected.min()) / 255 + 1e-6
+    )

@@ -82,7 +82,9 @@ def test_prune_then_preserving_qat_exports_an_integer_file(tmp_path, mnist, base
     schedule = pruning.PolynomialDecay(0.0, level, begin_step=0, end_step=40, frequency=10)
     pruned = pruning.prune_low_magnitude(base, schedule, **pattern)
     pruned.compile(keras.optimizers.Adam(1e-3), _loss())
-    pruned.fit(x_train[:3200], y_train[:3200], batch_size=64, epochs=1, verbose=0, callbacks=[pruning.UpdatePruningStep()])
+    pruned.fit(
+        x_train[:3200], y_train[:3200], batch_size=64, epochs=1, verbose=0, callbacks=[pruning.UpdatePruningStep()]
+    )
     stripped = pruning.strip_pruning(pruned)
     _EMPTY_SEEN.append(pruning.empty_channels(stripped)["empty"])
 

@@ -79,10 +79,7 @@ def test_missing_attribute_names_the_layer_and_attribute():
         ({"activation_attrs": ["activation"]}, "needs an activation_quantizer"),
         ({"quantize_output": True}, "needs an activation_quantizer"),
         ({"weight_attrs": ["kernel"], "weight_quantizer": "last_value"}, "weight_quantizer='last_value'"),
-        (
-            {"activation_quantizer": MovingAverageQuantizer(), "shared_input_range": True},
-            "needs quantize_output=True",
-        ),
+        ({"activation_quantizer": MovingAverageQuantizer(), "shared_input_range": True}, "needs quantize_output=True"),
     ],
 )
 def test_default_config_validates_its_arguments(kwargs, message):

@@ -21,7 +21,9 @@ def test_recurrent_qat_trains_converts_and_agrees(layer_class, tmp_path):
     model = keras.Model(inputs, L.Dense(2)(layer_class(16, name="rnn")(inputs)))
     qat = quantize_model(model)
     wrapper = next(layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.layer.name == "rnn")
-    qat.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    qat.compile(
+        keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
     qat.fit(x, y, epochs=4, verbose=0)
     assert qat.evaluate(x, y, verbose=0)[1] > 0.8
 

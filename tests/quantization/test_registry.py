@@ -97,10 +97,7 @@ def test_passthrough_layers_get_no_config(layer):
 
 @pytest.mark.parametrize(
     "layer",
-    [
-        L.GroupNormalization(2), L.LeakyReLU(), L.ConvLSTM1D(2, 3), L.Conv3DTranspose(2, 3),
-        L.Lambda(lambda x: x),
-    ],
+    [L.GroupNormalization(2), L.LeakyReLU(), L.ConvLSTM1D(2, 3), L.Conv3DTranspose(2, 3), L.Lambda(lambda x: x)],
     ids=lambda layer: type(layer).__name__,
 )
 def test_unsupported_layers_get_no_config(layer):
@@ -116,9 +113,7 @@ def test_unsupported_message_names_every_layer_and_the_fix():
 
 def test_bits_choose_the_quantizers():
     assert Bits().weight_quantizer(True) == LastValueQuantizer(per_axis=True, **INT8_WEIGHTS)
-    assert Bits(weights=4).weight_quantizer(False) == LastValueQuantizer(
-        num_bits=4, symmetric=True, narrow_range=True
-    )
+    assert Bits(weights=4).weight_quantizer(False) == LastValueQuantizer(num_bits=4, symmetric=True, narrow_range=True)
     assert Bits().depthwise_quantizer() == DepthwiseKernelQuantizer()
     assert Bits(per_axis=False).depthwise_quantizer() == LastValueQuantizer(**INT8_WEIGHTS)
     assert Bits(activations=16, symmetric_activations=True).activation_quantizer() == MovingAverageQuantizer(

@@ -85,7 +85,9 @@ def test_average_pooling_rounds_its_ties_like_tflite(tmp_path):
     qat = quantize_model(keras.Model(inputs, [L.ReLU()(same), L.ReLU()(even)]))
     images = np.random.default_rng(0).normal(size=(64, 8, 8, 3)).astype("float32")
     qat(images, training=True)
-    pools = [layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.layer.name in ("same", "even")]
+    pools = [
+        layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.layer.name in ("same", "even")
+    ]
     probe = keras.Model(qat.inputs, [layer.output for layer in pools])
     path = tflite_export.convert(probe, str(tmp_path / "pools.tflite"), mode="int8")
     file_outputs = tflite_export.predict(path, images)

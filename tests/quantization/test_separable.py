@@ -39,8 +39,11 @@ def _separable_net():
 
 @pytest.mark.parametrize(
     "settings",
-    [dict(padding="same", depth_multiplier=1), dict(padding="valid", strides=2, depth_multiplier=3, use_bias=False),
-     dict(padding="same", dilation_rate=2, activation="relu6")],
+    [
+        dict(padding="same", depth_multiplier=1),
+        dict(padding="valid", strides=2, depth_multiplier=3, use_bias=False),
+        dict(padding="same", dilation_rate=2, activation="relu6"),
+    ],
 )
 def test_the_split_computes_the_separable_layer(settings):
     separable = L.SeparableConv2D(5, 3, **settings)

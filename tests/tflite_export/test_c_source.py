@@ -32,7 +32,9 @@ def test_the_array_holds_the_files_bytes_aligned_with_its_length(tflite_file, tm
 @pytest.mark.skipif(shutil.which("g++") is None, reason="no C++ compiler on this machine")
 def test_the_source_compiles(tflite_file, tmp_path):
     source, _ = write_c_source(tflite_file, tmp_path / "model.cc")
-    result = subprocess.run(["g++", "-std=c++11", "-c", source, "-o", str(tmp_path / "model.o")], capture_output=True, text=True)
+    result = subprocess.run(
+        ["g++", "-std=c++11", "-c", source, "-o", str(tmp_path / "model.o")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -22,14 +22,21 @@ def _run(args, cwd):
 def digits_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "m.keras"
     model = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(), keras.layers.Dense(10)]
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10),
+        ]
     )
     model.save(path)
     return str(path)
 
 
 def test_converts_compares_and_writes_report(digits_model, tmp_path):
-    result = _run([digits_model, "out.tflite", "--mode=int8", "--io_type=int8", "--runs=3", "--report=r.json"], tmp_path)
+    result = _run(
+        [digits_model, "out.tflite", "--mode=int8", "--io_type=int8", "--runs=3", "--report=r.json"], tmp_path
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "optimized" in result.stdout and "size x" in result.stdout
     report = json.loads((tmp_path / "r.json").read_text())
@@ -39,9 +46,11 @@ def test_converts_compares_and_writes_report(digits_model, tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 0 and (tmp_path / "out.tflite").stat().st_size > 0
 
 
-
 def test_deployment_layout_flags(digits_model, tmp_path):
-    result = _run([digits_model, "out.tflite", "--mode=int8", "--runs=3", "--fixed_batch", "--strip_strings", "--report=r.json"], tmp_path)
+    result = _run(
+        [digits_model, "out.tflite", "--mode=int8", "--runs=3", "--fixed_batch", "--strip_strings", "--report=r.json"],
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     from tflite_export.verify import load_interpreter
 
@@ -51,6 +60,7 @@ def test_deployment_layout_flags(digits_model, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert "SHAPE" not in report["optimized"]["op_counts"] and "SHAPE" not in report["float32"]["op_counts"]
     assert report["optimized"]["agreement"] >= 0.9
+
 
 @pytest.mark.parametrize(
     "make_args, expected",
@@ -85,7 +95,9 @@ def test_a_quantization_aware_model_file_gets_a_float_reference(tmp_path):
     # file is that model without them (the command used to fail converting it in float32).
     from kopt import quantization
 
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(10)])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
     qat = quantization.quantize_model(model)
     quantization.calibrate(qat, np.random.default_rng(0).random((16, 8, 8, 1), np.float32))
     path = str(tmp_path / "qat.keras")

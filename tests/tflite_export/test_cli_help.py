@@ -30,7 +30,10 @@ def test_help_and_version_arguments_are_recognized():
     "command, expected",
     [
         ([SCRIPT, "--help"], ["Pruning:", "  --prune (default: none)", "Quantization:", "  --ptq_calibration"]),
-        ([sys.executable, "-m", "tflite_export", "--help"], ["Conversion:", "  --mode (default: 'int8')", "--fuse_lstm"]),
+        (
+            [sys.executable, "-m", "tflite_export", "--help"],
+            ["Conversion:", "  --mode (default: 'int8')", "--fuse_lstm"],
+        ),
     ],
 )
 def test_help_lists_the_programs_own_flags_and_exits_0(command, expected):

@@ -34,7 +34,10 @@ def _tensor_types(path):
 def test_every_mode_converts_and_agrees_with_keras(tmp_path, model_and_data, mode):
     model, data = model_and_data
     path = tflite_export.convert(
-        model, str(tmp_path / f"{mode}.tflite"), mode=mode, representative_dataset=data if mode.startswith("int") else None
+        model,
+        str(tmp_path / f"{mode}.tflite"),
+        mode=mode,
+        representative_dataset=data if mode.startswith("int") else None,
     )
     outputs = tflite_export.predict(path, data)
     expected = model.predict(data, verbose=0)
@@ -66,7 +69,9 @@ def test_int8_io_types(tmp_path, model_and_data):
     )
     assert [np.dtype(t).name for t in _tensor_types(path)] == ["int8", "int8"]
     # predict quantizes the float inputs and dequantizes the outputs.
-    agreement = np.mean(np.argmax(tflite_export.predict(path, data), -1) == np.argmax(model.predict(data, verbose=0), -1))
+    agreement = np.mean(
+        np.argmax(tflite_export.predict(path, data), -1) == np.argmax(model.predict(data, verbose=0), -1)
+    )
     assert agreement >= 0.9
 
 
@@ -156,7 +161,9 @@ def mixed():
         ("int16x8", "int16", "int8", 0.98),
     ],
 )
-def test_round_trip_of_a_model_with_every_common_layer(tmp_path, mixed, mode, activation_dtype, weight_dtype, min_agreement):
+def test_round_trip_of_a_model_with_every_common_layer(
+    tmp_path, mixed, mode, activation_dtype, weight_dtype, min_agreement
+):
     model, images = mixed
     representative = images[:128] if mode.startswith("int") else None
     path = tflite_export.convert(model, tmp_path / f"{mode}.tflite", mode=mode, representative_dataset=representative)
@@ -258,5 +265,7 @@ def test_quantization_aware_model_with_fixed_batch_and_stripped_strings(tmp_path
     aware.predict(data, verbose=0)
     path = tflite_export.convert(aware, str(tmp_path / "qat.tflite"), mode="int8", batch_size=1, strip_strings=True)
     assert tflite_export.is_fully_integer(path)
-    agreement = np.mean(np.argmax(tflite_export.predict(path, data), -1) == np.argmax(aware.predict(data, verbose=0), -1))
+    agreement = np.mean(
+        np.argmax(tflite_export.predict(path, data), -1) == np.argmax(aware.predict(data, verbose=0), -1)
+    )
     assert agreement >= 0.9

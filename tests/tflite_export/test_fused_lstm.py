@@ -95,7 +95,9 @@ def test_fusing_leaves_the_users_model_alone():
     nodes = {layer.name: len(layer._inbound_nodes) for layer in model.layers}
     copy, names = fused_lstm.fused(model)
     assert names == [model.layers[1].name]
-    assert isinstance(copy.layers[1], fused_lstm.FusedLSTM) and not any(a is b for a, b in zip(copy.layers, model.layers))
+    assert isinstance(copy.layers[1], fused_lstm.FusedLSTM) and not any(
+        a is b for a, b in zip(copy.layers, model.layers)
+    )
     assert {layer.name: len(layer._inbound_nodes) for layer in model.layers} == nodes
     x = _data(count=4)
     np.testing.assert_allclose(copy.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)

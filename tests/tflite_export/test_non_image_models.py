@@ -51,7 +51,9 @@ def test_token_input_model_predicts_and_verifies(tmp_path):
 
 def test_int8_calibration_feeds_token_ids_to_an_integer_input(tmp_path):
     model = _text_classifier()
-    path = tflite_export.convert(model, str(tmp_path / "text_int8.tflite"), mode="int8", representative_dataset=_tokens(64))
+    path = tflite_export.convert(
+        model, str(tmp_path / "text_int8.tflite"), mode="int8", representative_dataset=_tokens(64)
+    )
     report = tflite_export.inspect(path)
     assert [t["dtype"] for t in report["inputs"]] == ["int32"]
     weights = [op["inputs"][1] for op in report["ops"] if op["op"] == "FULLY_CONNECTED"]

@@ -54,7 +54,9 @@ def test_float16_stores_float16_weights(trained, tmp_path):
 @pytest.mark.parametrize("io_type", ["int8", "uint8", "float32"])
 def test_full_integer_is_fully_integer_with_chosen_io(trained, tmp_path, io_type):
     model, images, labels = trained
-    path = ptq.quantize_full_integer(model, tmp_path / "i.tflite", images[:200], input_type=io_type, output_type=io_type)
+    path = ptq.quantize_full_integer(
+        model, tmp_path / "i.tflite", images[:200], input_type=io_type, output_type=io_type
+    )
     report = tflite_export.inspect(path)
     integer, reasons = tflite_export.is_fully_integer(report)
     assert integer, reasons
@@ -76,7 +78,10 @@ def test_int16x8_has_int16_activations(trained, tmp_path):
     "call, message",
     [
         (lambda m, p: ptq.quantize_full_integer(m, p, None), "representative_dataset=None"),
-        (lambda m, p: ptq.quantize_full_integer(m, p, np.zeros((1, 8, 8, 1)), input_type="int16"), "input_type='int16'"),
+        (
+            lambda m, p: ptq.quantize_full_integer(m, p, np.zeros((1, 8, 8, 1)), input_type="int16"),
+            "input_type='int16'",
+        ),
         (lambda m, p: ptq.quantize_full_integer(m, p, np.zeros((1, 8, 8, 1)), output_type="f"), "output_type='f'"),
         (lambda m, p: ptq.quantize_int16x8(m, p, None), "representative_dataset=None"),
     ],

@@ -17,7 +17,12 @@ def _data(count=64):
 def test_rows_per_quantized_tensor_with_errors_near_rounding():
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
-        [keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(), keras.layers.Dense(3)]
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
     )
     rows = quantization_error(model, _data())
     assert [row["op"] for row in rows][0] == "CONV_2D" and rows[-1]["op"] == "FULLY_CONNECTED"

@@ -47,7 +47,9 @@ def test_integer_modes_unroll_recurrent_layers_instead_of_crashing_the_calibrato
     model = keras.Model(sequence, L.Dense(3)(make_layer()(sequence)), name="rnn_int8")
     inputs = np.random.default_rng(1).normal(size=(64, 6, 4)).astype("float32")
     with pytest.warns(UserWarning, match="batch_size=1"):
-        path = tflite_export.convert(model, str(tmp_path / "rnn_int8.tflite"), mode="int8", representative_dataset=inputs)
+        path = tflite_export.convert(
+            model, str(tmp_path / "rnn_int8.tflite"), mode="int8", representative_dataset=inputs
+        )
     report = tflite_export.inspect(path)
     assert "WHILE" not in report["op_counts"] and report["op_counts"]["FULLY_CONNECTED"] >= 6
     np.testing.assert_allclose(tflite_export.predict(path, inputs), model.predict(inputs, verbose=0), atol=0.1)
@@ -55,4 +57,6 @@ def test_integer_modes_unroll_recurrent_layers_instead_of_crashing_the_calibrato
     free = keras.Input((None, 4))
     ragged = keras.Model(free, L.Dense(3)(L.LSTM(4)(free)))
     with pytest.raises(ValueError, match="fixed number of time steps"):
-        tflite_export.convert(ragged, str(tmp_path / "ragged.tflite"), mode="int8", representative_dataset=inputs, batch_size=1)
+        tflite_export.convert(
+            ragged, str(tmp_path / "ragged.tflite"), mode="int8", representative_dataset=inputs, batch_size=1
+        )

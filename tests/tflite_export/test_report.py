@@ -16,7 +16,12 @@ def files(tmp_path_factory):
     images = rng.normal(size=(300, 6, 6, 1)).astype("float32")
     labels = (images.mean(axis=(1, 2, 3)) > 0).astype("int32")
     model = keras.Sequential(
-        [keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(), keras.layers.Dense(2)]
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2),
+        ]
     )
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(images, labels, epochs=5, verbose=0)

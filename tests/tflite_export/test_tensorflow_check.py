@@ -22,7 +22,9 @@ def test_this_environment_has_exactly_one_supported_tensorflow():
 
 
 def test_too_old_tensorflow_names_distribution_version_and_the_way_out():
-    with pytest.raises(ImportError, match=r"2\.19 or newer.*tensorflow-cpu 2\.15\.1.*pip install --upgrade tensorflow-cpu"):
+    with pytest.raises(
+        ImportError, match=r"2\.19 or newer.*tensorflow-cpu 2\.15\.1.*pip install --upgrade tensorflow-cpu"
+    ):
         tensorflow_check.check_tensorflow({"tensorflow-cpu": "2.15.1"})
 
 

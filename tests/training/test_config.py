@@ -38,8 +38,12 @@ def test_defaults_and_momentum_resolution():
 
 @pytest.mark.parametrize(
     "kwargs, needs",
-    [({}, False), ({"lr_schedule": "cosine"}, False), ({"lr_schedule": "plateau"}, True),
-     ({"early_stopping_patience": 0}, True)],
+    [
+        ({}, False),
+        ({"lr_schedule": "cosine"}, False),
+        ({"lr_schedule": "plateau"}, True),
+        ({"early_stopping_patience": 0}, True),
+    ],
 )
 def test_needs_validation_only_for_plateau_and_early_stopping(kwargs, needs):
     assert TrainingConfig(**kwargs).needs_validation is needs

@@ -14,8 +14,19 @@ def test_every_flag_is_defined_once_and_reaches_the_config():
     define_flags(values)
     define_flags(values)  # a second call is harmless
     assert set(FLAG_NAMES) <= set(values)
-    values(["prog", "--optimizer=rmsprop", "--momentum=0.3", "--weight_decay=0.01", "--lr_schedule=plateau",
-            "--warmup_epochs=1", "--early_stopping_patience=2", "--mixed_precision=mixed_bfloat16", "--nodeterministic"])
+    values(
+        [
+            "prog",
+            "--optimizer=rmsprop",
+            "--momentum=0.3",
+            "--weight_decay=0.01",
+            "--lr_schedule=plateau",
+            "--warmup_epochs=1",
+            "--early_stopping_patience=2",
+            "--mixed_precision=mixed_bfloat16",
+            "--nodeterministic",
+        ]
+    )
     config = config_from_flags(epochs=4, learning_rate=0.02, flag_values=values)
     assert (config.optimizer, config.momentum, config.weight_decay) == ("rmsprop", 0.3, 0.01)
     assert (config.lr_schedule, config.warmup_epochs, config.early_stopping_patience) == ("plateau", 1, 2)

@@ -10,7 +10,11 @@ from kopt.training import training_objects
 
 def test_optimizer_schedule_and_early_stopping_together():
     config = TrainingConfig(
-        epochs=5, learning_rate=0.01, optimizer="nesterov", lr_schedule="exponential", warmup_epochs=1,
+        epochs=5,
+        learning_rate=0.01,
+        optimizer="nesterov",
+        lr_schedule="exponential",
+        warmup_epochs=1,
         early_stopping_patience=2,
     )
     optimizer, callbacks = training_objects(config, steps_per_epoch=3, early_stopping_from_epoch=2)

@@ -13,8 +13,12 @@ from kopt.training import to_float32
 
 def _model():
     return keras.Sequential(
-        [keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(),
-         keras.layers.Dense(3)]
+        [
+            keras.Input((6, 6, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3),
+        ]
     )
 
 

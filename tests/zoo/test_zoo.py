@@ -51,7 +51,9 @@ def test_a_refusal_is_one_line_and_names_the_layer(monkeypatch):
 
     monkeypatch.setitem(zoo_models.MODELS, "Tiny", (build_model, "sequence"))
     cell = zoo.run_cell("Tiny", "qat")
-    assert cell["status"] == "refused" and "'norm' (GroupNormalization)" in cell["detail"] and "\n" not in cell["detail"]
+    assert (
+        cell["status"] == "refused" and "'norm' (GroupNormalization)" in cell["detail"] and "\n" not in cell["detail"]
+    )
 
 
 def test_markdown_table_marks_refusals_crashes_and_float_ops_with_notes():
@@ -101,7 +103,10 @@ def test_sequence_agreement_tokens_and_report():
     }  # fmt: skip
     text = sequence_agreement.report([row])
     assert "--models=LSTM --seeds=2 --epochs=2" in text
-    assert "| LSTM | 2 | 2 | 90.00% | 89.00% | 98.50% | 90.00% | 99.50% | 91.00% | 91.00% | 100.00% | 156.0 | 104.4 | 0.3 |" in text
+    assert (
+        "| LSTM | 2 | 2 | 90.00% | 89.00% | 98.50% | 90.00% | 99.50% | 91.00% | 91.00% | 100.00% | 156.0 | 104.4 | 0.3 |"
+        in text
+    )
 
 
 def test_fused_lstm_report_and_alternating_latency(tmp_path):

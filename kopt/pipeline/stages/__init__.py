@@ -16,4 +16,12 @@ from kopt.pipeline.stages.prune_structured import PruneStructured
 from kopt.pipeline.stages.quantize import PostTrainingQuantization
 from kopt.pipeline.stages.quantize import QuantizationAwareTraining
 
-__all__ = ["Auto", "Cluster", "Distill", "PostTrainingQuantization", "Prune", "PruneStructured", "QuantizationAwareTraining"]
+__all__ = [
+    "Auto",
+    "Cluster",
+    "Distill",
+    "PostTrainingQuantization",
+    "Prune",
+    "PruneStructured",
+    "QuantizationAwareTraining",
+]

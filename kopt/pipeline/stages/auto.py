@@ -129,8 +129,13 @@ class Auto(Technique):
             raise _config_error(err, directory, values) from err
         self.report_entry = result.to_dict()
         log = logging.info if result.met_budget else logging.warning
-        log("kopt.auto: %s; kept step %d (sparsity %.3f, %d bytes gzipped int8).", result.message,
-            result.best["step"], result.best["sparsity"], result.best["gzip_bytes"])
+        log(
+            "kopt.auto: %s; kept step %d (sparsity %.3f, %d bytes gzipped int8).",
+            result.message,
+            result.best["step"],
+            result.best["sparsity"],
+            result.best["gzip_bytes"],
+        )
         return result.model
 
 

@@ -112,11 +112,7 @@ class Distill(FineTuningTechnique):
         student = get_model(student_name, context.info.input_shape, context.info.num_classes)
         try:
             distiller = Distiller(
-                student,
-                teacher,
-                alpha=values.alpha,
-                temperature=values.temperature,
-                distillation=values.distillation,
+                student, teacher, alpha=values.alpha, temperature=values.temperature, distillation=values.distillation
             )
         except ValueError as err:  # a teacher ending in softmax, or smaller than the student
             key, value = ("distill.teacher", values.teacher or teacher.name)

@@ -116,9 +116,7 @@ class Prune(FineTuningTechnique):
         schedule = self._schedule(values.schedule, target, total_steps)
         try:
             pruned = pruning.prune_low_magnitude(
-                model,
-                pruning_schedule=schedule,
-                sparsity_m_by_n=tuple(m_by_n) if m_by_n is not None else None,
+                model, pruning_schedule=schedule, sparsity_m_by_n=tuple(m_by_n) if m_by_n is not None else None
             )
         except ConfigError as err:
             if err.key != "to_prune":

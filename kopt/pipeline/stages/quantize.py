@@ -122,7 +122,9 @@ class QuantizationAwareTraining(FineTuningTechnique):
         if preserve:
             logging.warning(
                 "--qat_scheme=%s cannot keep %s through QAT (only 8bit can); the zeros and shared values "
-                "may change during fine-tuning.", scheme, " and ".join(preserve)
+                "may change during fine-tuning.",
+                scheme,
+                " and ".join(preserve),
             )
             return {**params, "preserve": []}
         return params
@@ -214,7 +216,9 @@ class PostTrainingQuantization(Technique):
         if calibration not in PTQ_CALIBRATIONS:
             raise ConfigError("ptq.calibration", calibration, f"must be one of {', '.join(PTQ_CALIBRATIONS)}")
         if mode in ("float16", "dynamic"):
-            raise ConfigError("ptq.calibration", calibration, f"only integer modes calibrate; mode {mode} needs no data")
+            raise ConfigError(
+                "ptq.calibration", calibration, f"only integer modes calibrate; mode {mode} needs no data"
+            )
         if mode == "int16x8" and calibration == "kopt":
             raise ConfigError(
                 "ptq.calibration", calibration, "kopt calibrates int8 only; int16x8 is calibrated by the converter"

@@ -65,8 +65,12 @@ def test_a_teacher_smaller_than_the_student_is_refused_as_swapped(tmp_path):
     "write, reason",
     [
         (lambda path: open(path, "wb").write(b"not a zip archive"), "not"),
-        (lambda path: keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]).save(path),
-         "3"),
+        (
+            lambda path: keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]).save(
+                path
+            ),
+            "3",
+        ),
     ],
 )
 def test_a_teacher_that_cannot_serve_is_refused_before_the_baseline_trains(tmp_path, monkeypatch, write, reason):

@@ -10,8 +10,14 @@ from kopt.pipeline.stages.fine_tune import stage_training_config
 
 
 def test_stage_inherits_optimizer_schedule_and_patience_but_not_warmup():
-    recipe = Recipe(learning_rate=0.01, optimizer="nesterov", momentum=0.8, lr_schedule="cosine", warmup_epochs=2,
-                    early_stopping_patience=3)
+    recipe = Recipe(
+        learning_rate=0.01,
+        optimizer="nesterov",
+        momentum=0.8,
+        lr_schedule="cosine",
+        warmup_epochs=2,
+        early_stopping_patience=3,
+    )
     config = stage_training_config(recipe, "prune", {"epochs": 4})
     assert (config.epochs, config.learning_rate, config.optimizer, config.momentum) == (4, 0.01, "nesterov", 0.8)
     assert (config.lr_schedule, config.early_stopping_patience, config.warmup_epochs) == ("cosine", 3, 0)
@@ -20,10 +26,17 @@ def test_stage_inherits_optimizer_schedule_and_patience_but_not_warmup():
 
 def test_stage_params_override_and_momentum_follows_the_optimizer():
     recipe = Recipe(optimizer="nesterov", momentum=0.8)
-    config = stage_training_config(recipe, "cluster", {"optimizer": "adam", "lr_schedule": "exponential",
-                                                      "learning_rate": 1e-4, "early_stopping_patience": None})
+    config = stage_training_config(
+        recipe,
+        "cluster",
+        {"optimizer": "adam", "lr_schedule": "exponential", "learning_rate": 1e-4, "early_stopping_patience": None},
+    )
     assert (config.optimizer, config.momentum, config.lr_schedule, config.learning_rate) == (
-        "adam", None, "exponential", 1e-4)
+        "adam",
+        None,
+        "exponential",
+        1e-4,
+    )
 
 
 def test_cluster_and_qat_fine_tune_at_a_tenth_of_the_float_rate():
@@ -35,8 +48,12 @@ def test_cluster_and_qat_fine_tune_at_a_tenth_of_the_float_rate():
 
 @pytest.mark.parametrize(
     "params, key",
-    [({"epochs": 0}, "prune.epochs"), ({"optimizer": "lamb"}, "prune.optimizer"),
-     ({"lr_schedule": "step"}, "prune.lr_schedule"), ({"warmup_epochs": 2, "epochs": 2}, "prune.warmup_epochs")],
+    [
+        ({"epochs": 0}, "prune.epochs"),
+        ({"optimizer": "lamb"}, "prune.optimizer"),
+        ({"lr_schedule": "step"}, "prune.lr_schedule"),
+        ({"warmup_epochs": 2, "epochs": 2}, "prune.warmup_epochs"),
+    ],
 )
 def test_bad_stage_training_params_name_the_stage(params, key):
     with pytest.raises(ConfigError) as err:

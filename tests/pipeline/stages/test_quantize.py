@@ -50,8 +50,7 @@ def test_ptq_check_rejects_bad_params(params, key):
 
 
 @pytest.mark.parametrize(
-    "scheme, io_type, mode",
-    [("8bit", "int8", "int8"), ("4bit", "uint8", "int8"), ("16x8", "float32", "int16x8")],
+    "scheme, io_type, mode", [("8bit", "int8", "int8"), ("4bit", "uint8", "int8"), ("16x8", "float32", "int16x8")]
 )
 def test_qat_export_options_follow_the_scheme(scheme, io_type, mode):
     options = get_technique("qat").export_options({"scheme": scheme, "io_type": io_type})
