@@ -35,7 +35,10 @@ from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.registry import Bits
 from kopt.quantization.registry import DepthwiseKernelQuantizer
 
-__all__ = ["CollaborativeBits", "PreservingDepthwiseKernelQuantizer", "PreservingWeightQuantizer"]
+__all__ = [
+    "CollaborativeBits", "PreservingDepthwiseKernelQuantizer", "PreservingWeightQuantizer", "constant_initializer",
+    "source_values",
+]  # fmt: skip
 
 
 class _Preserving:
@@ -67,12 +70,12 @@ class _Preserving:
 
     def build(self, tensor_shape, name, layer):
         variables = super().build(tensor_shape, name, layer)
-        values = _source_values(layer, name, tuple(tensor_shape), type(self).__name__)
+        values = source_values(layer, name, tuple(tensor_shape), type(self).__name__)
         if self.preserve_sparsity:
             variables["sparsity_mask"] = layer.add_weight(
                 name=f"{name}_sparsity_mask",
                 shape=values.shape,
-                initializer=_constant((values != 0).astype(np.float32)),
+                initializer=constant_initializer((values != 0).astype(np.float32)),
                 trainable=False,
                 autocast=False,
             )
@@ -80,7 +83,7 @@ class _Preserving:
             variables["cluster_ids"] = layer.add_weight(
                 name=f"{name}_cluster_ids",
                 shape=values.shape,
-                initializer=_constant(cluster_ids(values, per_channel=self.cluster_per_channel)),
+                initializer=constant_initializer(cluster_ids(values, per_channel=self.cluster_per_channel)),
                 dtype="int32",
                 trainable=False,
             )
@@ -252,7 +255,13 @@ def cluster_means(values, ids):
     return ops.reshape(ops.take(means, flat_ids), shape)
 
 
-def _source_values(layer, name, shape, who):
+def source_values(layer, name, shape, who):
+    """The values of the weight a quantizer named ``name`` is being built for on the wrapper ``layer``.
+
+    Quantizers that keep something of the weight as it was wrapped (its zeros,
+    its clusters, a starting scale) read it here; ``who`` names the quantizer in
+    the errors.
+    """
     # The QuantizeWrapper builds a weight's quantizer under the weight's path
     # inside the wrapped layer, with "/" written "_".
     inner = getattr(layer, "layer", None)
@@ -268,7 +277,9 @@ def _source_values(layer, name, shape, who):
     raise ValueError(f"{who}: layer {inner.name!r} has no weight named {name!r} of shape {shape}.")
 
 
-def _constant(array):
+def constant_initializer(array):
+    """An initializer that returns ``array`` (reshaped and cast), for non-trainable weights set at build."""
+
     def initializer(shape, dtype=None):
         return ops.cast(ops.reshape(ops.convert_to_tensor(array), shape), dtype)
 
