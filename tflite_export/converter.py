@@ -31,6 +31,7 @@ from tflite_export import fused_lstm
 from tflite_export import plugins
 from tflite_export import recurrent
 from tflite_export.atomic import atomic_write_bytes
+from tflite_export.explicit_padding import explicit_depthwise_padding
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
 _INTEGER_MODES = ("int8", "int16x8")
@@ -53,6 +54,7 @@ def convert(
     batch_size: int | str | None = "auto",
     strip_strings: bool = False,
     fuse_lstm: bool = False,
+    sparse_weights: bool = False,
 ) -> str:
     """Converts a Keras model to a ``.tflite`` file, written atomically.
 
@@ -103,6 +105,16 @@ def convert(
             it before each sequence (``interpreter.reset_all_variables()``;
             ``predict`` does); a warning says so. Quantization-aware models and
             ``int16x8`` keep the loop. Off by default.
+        sparse_weights: Store weights that are mostly zeros (pruned) in TFLite's
+            sparse format: the converter's ``EXPERIMENTAL_SPARSITY``
+            optimization, read back by a ``DENSIFY`` op per tensor. The file is
+            smaller; the arithmetic is that of the dense file. Convolutions the
+            converter gave SAME padding in place of a ``ZeroPadding2D`` get it
+            back as a ``PAD`` op (:mod:`tflite_export.explicit_padding`), so a
+            model in the form XNNPACK's sparse kernels take keeps it;
+            :func:`tflite_export.sparse_inference_check` says whether a file has
+            that form. Whether a runtime then runs it faster is measured, not
+            promised (BENCHMARKS.md, ``sparse_inference``). Off by default.
 
     Returns:
         ``output_path``.
@@ -132,6 +144,8 @@ def convert(
         raise ValueError(f"strip_strings must be True or False. Received: strip_strings={strip_strings!r}")
     if not isinstance(fuse_lstm, bool):
         raise ValueError(f"fuse_lstm must be True or False. Received: fuse_lstm={fuse_lstm!r}")
+    if not isinstance(sparse_weights, bool):
+        raise ValueError(f"sparse_weights must be True or False. Received: sparse_weights={sparse_weights!r}")
     model = _as_model(model_or_path)
     if batch_size == "auto":
         batch_size = recurrent.automatic_batch_size(model)
@@ -181,6 +195,8 @@ def convert(
                 allow_flex_ops,
                 model,
             )
+            if sparse_weights:
+                converter.optimizations = list(converter.optimizations) + [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
             if lowered:
                 # Ranges come from the model; an INT8-only op set would demand a
                 # representative dataset. Float fallbacks are reported below.
@@ -194,6 +210,9 @@ def convert(
             ) from err
     if lowered:
         _warn_if_float_ops(model, flatbuffer)
+    if sparse_weights:
+        # The converter folds ZeroPadding2D into SAME padding, which XNNPACK's sparse path refuses.
+        flatbuffer = explicit_depthwise_padding(flatbuffer)
     if strip_strings:
         flatbuffer = _strip_strings(flatbuffer)
     atomic_write_bytes(output_path, flatbuffer)

@@ -198,6 +198,24 @@ class TFLiteFlatbuffer:
             return None
         return flat.reshape(shape)
 
+    def options(self, op_index: int):
+        """The op's builtin options object of the schema (``Conv2DOptionsT``...), or ``None``."""
+        return self._graph.operators[op_index].builtinOptions
+
+    def is_sparse(self, tensor_id: int) -> bool:
+        """True for a constant stored in TFLite's sparse encoding (read by a ``DENSIFY`` op)."""
+        return self._graph.tensors[tensor_id].sparsity is not None
+
+    def stored_elements(self, tensor_id: int) -> int:
+        """How many values the file stores for a constant: every one, or a sparse one's non-zeros."""
+        tensor = self._graph.tensors[tensor_id]
+        if not self.is_constant(tensor_id):
+            return 0
+        buffer = self._model.buffers[tensor.buffer]
+        size = buffer.size if buffer.offset > 1 else len(buffer.data)
+        itemsize = self._numpy_types[tensor.type].itemsize if tensor.type in self._numpy_types else 1
+        return int(size) // itemsize
+
     def constants(self):
         """Yields ``(tensor_id, values)`` for constant weights.
 
