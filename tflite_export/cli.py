@@ -21,7 +21,7 @@ from absl import flags
 _PROGRAM = "tflite_export"
 _USAGE = (
     "usage: python -m tflite_export MODEL.keras OUT.tflite [--mode=int8] [--data=digits] [--report=r.json] "
-    "[--fixed_batch] [--strip_strings]"
+    "[--fixed_batch] [--strip_strings] [--sparse_weights]"
 )
 FLAGS = flags.FlagValues()
 _MODE = flags.DEFINE_enum(
@@ -61,6 +61,13 @@ _FUSE_LSTM = flags.DEFINE_bool(
     "int8; slower under XNNPACK).",
     flag_values=FLAGS,
 )
+_SPARSE_WEIGHTS = flags.DEFINE_bool(
+    "sparse_weights",
+    False,
+    "Store mostly-zero (pruned) weights in TFLite's sparse format, and say whether XNNPACK's sparse "
+    "kernels can take the file.",
+    flag_values=FLAGS,
+)
 
 
 def main(argv=None):
@@ -72,7 +79,8 @@ def main(argv=None):
         own = {name: FLAGS[name] for name in FLAGS}
         print(help_lib.format_help(
             f"{_PROGRAM}: convert a .keras model, check the file against it, compare size and latency.\n\n{_USAGE}",
-            own, [("Conversion", ["mode", "io_type", "allow_flex_ops", "fixed_batch", "strip_strings", "fuse_lstm"]),
+            own, [("Conversion", ["mode", "io_type", "allow_flex_ops", "fixed_batch", "strip_strings", "fuse_lstm",
+                                          "sparse_weights"]),
                   ("Data and report", ["data", "data_dir", "report", "runs", "threads"])],
         ))  # fmt: skip
         sys.exit(0)
@@ -137,6 +145,7 @@ def main(argv=None):
                 inference_input_type=_IO_TYPE.value,
                 inference_output_type=_IO_TYPE.value,
                 allow_flex_ops=_ALLOW_FLEX.value,
+                sparse_weights=_SPARSE_WEIGHTS.value,
                 **layout,
             )
             result = tflite_export.compare(
@@ -148,6 +157,11 @@ def main(argv=None):
     result["float32"]["path"] = None  # The reference file was temporary.
     result["mode"] = _MODE.value
     result["data"] = info.name
+    if _SPARSE_WEIGHTS.value:
+        check = tflite_export.sparse_inference_check(output_path)
+        result["sparse_inference"] = check
+        why = "; ".join(check["reasons"]) or "the file has the form its sparse kernels take"
+        print(f"XNNPACK sparse inference: {'eligible' if check['eligible'] else 'not eligible'} ({why})")
     print(tflite_export.format_comparison(result))
     print(f"size x{result['size_ratio']:.3f}, gzip x{result['gzip_ratio']:.3f}, latency x{result['latency_ratio']:.3f}")
     if _REPORT.value:

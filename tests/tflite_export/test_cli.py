@@ -62,6 +62,17 @@ def test_deployment_layout_flags(digits_model, tmp_path):
     assert report["optimized"]["agreement"] >= 0.9
 
 
+def test_sparse_weights_flag_stores_densify_ops_and_reports_eligibility(digits_model, tmp_path):
+    result = _run([digits_model, "out.tflite", "--runs=3", "--sparse_weights", "--report=r.json"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Dense random weights and no stem: the file is valid but not in the sparse kernels' form, and says why.
+    line = next(line for line in result.stdout.splitlines() if line.startswith("XNNPACK sparse inference:"))
+    assert "not eligible" in line and "no weight is stored sparsely" in line and "no stem" in line
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["sparse_inference"]["eligible"] is False and report["sparse_inference"]["sparse_tensors"] == 0
+    assert report["optimized"]["agreement"] >= 0.9  # untrained: a few near-ties
+
+
 @pytest.mark.parametrize(
     "make_args, expected",
     [
