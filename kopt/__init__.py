@@ -6,7 +6,8 @@ Subpackages: ``kopt.pruning`` (magnitude, block, M:N and structured pruning),
 ``kopt.auto`` (accuracy-aware compression), ``kopt.compat`` (``kopt.compat.tfmot``:
 tfmot's namespace for a one-line port), ``kopt.distribute`` (``tf.distribute``
 strategies), ``kopt.training`` (optimizers, schedules, precision), ``kopt.data``
-(datasets), ``kopt.models`` (built-in models), ``kopt.pipeline`` (the recipe and
+(datasets), ``kopt.models`` (built-in models), ``kopt.transfer`` (weight transfer
+and Net2Net widening and deepening), ``kopt.pipeline`` (the recipe and
 stages behind ``kopt-optimize``), ``kopt.cli`` (the command-line programs),
 ``kopt.utils`` and ``kopt.testing`` (the test harness for kopt layers and schedules).
 
@@ -28,7 +29,7 @@ from kopt.version import __version__
 
 _SUBPACKAGES = (
     "auto", "cli", "clustering", "compat", "data", "distillation", "distribute", "models", "pipeline", "pruning",
-    "quantization", "testing", "training", "utils",
+    "quantization", "testing", "training", "transfer", "utils",
 )  # fmt: skip
 registration.register_when_keras_loads()
 

@@ -25,6 +25,7 @@ PACKAGES = [
     "kopt.quantization",
     "kopt.testing",
     "kopt.training",
+    "kopt.transfer",
     "kopt.utils",
     "tflite_export",
 ]

@@ -39,6 +39,7 @@ PACKAGES = [
     "kopt.quantization",
     "kopt.testing",
     "kopt.training",
+    "kopt.transfer",
     "tflite_export",
 ]
 OURS = ("kopt", "tflite_export")
