@@ -17,6 +17,7 @@ from kopt.pipeline import model_metrics
 from kopt.pipeline import resume
 from kopt.pipeline.classifier_training import train_classifier
 from kopt.pipeline.context import StageContext
+from kopt.pipeline.init_from import initialize_from
 from kopt.training import make_reproducible
 from kopt.training import precision_policy
 from kopt.training import split_validation
@@ -68,7 +69,8 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
 
     Returns:
         A dict with ``dataset``, ``techniques``, ``baseline``, ``optimized``,
-        ``timings_s`` and ``files``.
+        ``timings_s`` and ``files``; with ``recipe.init_from`` also
+        ``init_from`` (:func:`kopt.pipeline.init_from.initialize_from`).
     """
     if evaluation not in EVALUATIONS:
         raise ValueError(f"evaluation must be one of {EVALUATIONS}. Received: evaluation={evaluation!r}")
@@ -88,6 +90,10 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
             model = get_model(recipe.model, info.input_shape, info.num_classes)
         for technique, params in techniques:  # a teacher that will not load fails now, not after training
             technique.check_data(info, params)
+        init_from = {}
+        if recipe.init_from is not None:  # weights that do not fit fail here, before training
+            with strategy.scope():
+                init_from["init_from"] = initialize_from(model, recipe.init_from)
         # Only now: a model that fails to load leaves no folder behind.
         os.makedirs(export_dir, exist_ok=True)
         timings["setup"] = time.perf_counter() - started
@@ -107,6 +113,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
 
         optimized_model = model
         export = {"mode": "float32"}
+        layout = {}
         stage_reports = {}
         for index, (technique, params) in enumerate(techniques, start=1):
             mark = time.perf_counter()
@@ -115,6 +122,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
                 optimized_model = technique.apply(optimized_model, context, params)
             optimized_model = technique.strip(optimized_model)
             export = technique.export_options(params)
+            layout.update(technique.file_options(params))
             timings[f"technique_{technique.name}"] = time.perf_counter() - mark
             # A stage with a report of its own (auto's pareto front) adds it under its name.
             if getattr(technique, "report_entry", None) is not None:
@@ -130,6 +138,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
             os.path.join(export_dir, "optimized.tflite"),
             representative_dataset=train if export["mode"] in ("int8", "int16x8") else None,
             **export,
+            **layout,
         )
     except tflite_export.ConversionError as err:
         raise tflite_export.ConversionError(
@@ -146,6 +155,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         "optimized": optimized,
         "timings_s": {key: round(value, 3) for key, value in timings.items()},
         "files": files,
+        **init_from,
         **stage_reports,
     }
 

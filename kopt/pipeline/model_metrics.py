@@ -51,6 +51,7 @@ def measure(
     representative_dataset=None,
     inference_input_type="float32",
     inference_output_type="float32",
+    sparse_weights=False,
 ):
     """Exports ``model`` to ``tflite_path`` and measures it for the report.
 
@@ -61,7 +62,8 @@ def measure(
         LiteRT interpreter on the whole test set), ``tflite_agreement`` (top-1
         agreement of file and Keras model), ``tflite_bytes``, ``tflite_gzip_bytes``,
         ``params`` (:func:`deployed_params`), ``sparsity``, ``empty_channels`` (output channels whose kernel
-        weights are all zero), ``tflite_mode`` and ``tflite_path``.
+        weights are all zero), ``tflite_mode`` and ``tflite_path``; with ``sparse_weights``, also
+        ``sparse_inference`` (``tflite_export.sparse_inference_check`` of the file).
     """
     logging.info("Exporting %s to %s (mode %s).", model.name, tflite_path, mode)
     tflite_export.convert(
@@ -71,9 +73,11 @@ def measure(
         representative_dataset=representative_dataset,
         inference_input_type=inference_input_type,
         inference_output_type=inference_output_type,
+        sparse_weights=sparse_weights,
     )
     checked = tflite_export.verify(tflite_path, model, test)
     sizes = tflite_export.file_sizes(tflite_path)
+    extra = {"sparse_inference": tflite_export.sparse_inference_check(tflite_path)} if sparse_weights else {}
     return {
         # verify runs the Keras model on the same images; a second pass would repeat it.
         "keras_accuracy": checked["keras_accuracy"],
@@ -88,4 +92,5 @@ def measure(
         "tflite_mode": mode,
         "tflite_io_types": [inference_input_type, inference_output_type],
         "tflite_path": os.path.abspath(tflite_path),
+        **extra,
     }

@@ -126,6 +126,15 @@ class Technique:
         del params
         return {"mode": self.export_mode}
 
+    def file_options(self, params):
+        """``tflite_export.convert`` options on the file's layout that hold whichever stage comes last.
+
+        Returns:
+            A dict such as ``{"sparse_weights": True}``; by default empty.
+        """
+        del params
+        return {}
+
 
 def register_technique(cls):
     """Class decorator that makes a :class:`Technique` available by its ``name``."""

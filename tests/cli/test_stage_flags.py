@@ -21,7 +21,7 @@ def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
     value = {"teacher": "t.keras", "student": "tiny_mlp", "distillation": "hard", "temperature": 2, "alpha": 0.3,
              "prune_schedule": "constant", "cluster_init": "linear", "cluster_per_channel": "true",
              "qat_scheme": "16x8", "quantized_io": "int8", "ptq_calibration": "converter", "finetune_epochs": 2,
-             "finetune_learning_rate": 0.01, "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40,
+             "finetune_learning_rate": 0.01, "prune_policy": "xnnpack_sparse", "sparse_weights": "true", "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40,
              "max_accuracy_drop": 0.3, "target_sparsity": 0.9, "target_gzip_kb": 8, "time_budget": 60}[name]  # fmt: skip
     with pytest.raises(ConfigError, match="only means something with --") as caught:
         _stages(techniques="none", **{name: value})
@@ -31,6 +31,10 @@ def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
 def test_tuning_flags_with_their_technique_build_the_stage():
     (prune,) = _stages(prune=0.5, prune_schedule="constant", finetune_epochs=2)
     assert prune.params == {"target_sparsity": 0.5, "schedule": "constant", "epochs": 2, "learning_rate": None}
+    (prune,) = _stages(prune=0.8, prune_policy="xnnpack_sparse", sparse_weights="true")
+    assert (prune.params["policy"], prune.params["sparse_weights"]) == ("xnnpack_sparse", True)
+    (prune,) = _stages(prune=0.8)
+    assert "policy" not in prune.params and "sparse_weights" not in prune.params  # the report keeps its keys
     (ptq,) = _stages(ptq="int8", quantized_io="int8")
     assert ptq.params == {"mode": "int8", "io_type": "int8"}  # the stage picks kopt's calibration
     (ptq,) = _stages(ptq="int8", ptq_calibration="converter")

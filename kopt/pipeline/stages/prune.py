@@ -1,7 +1,8 @@
 """The ``prune`` stage: magnitude pruning (also block and M:N) with fine-tuning.
 
 Params (recipe keys under ``prune``; flags ``--prune``, ``--prune_schedule``,
-``--sparsity_m_by_n``, ``--finetune_epochs``, ``--finetune_learning_rate``):
+``--sparsity_m_by_n``, ``--prune_policy``, ``--sparse_weights``, ``--finetune_epochs``,
+``--finetune_learning_rate``):
 
 * ``target_sparsity``: fraction of each kernel to zero, in (0, 1). With
   ``sparsity_m_by_n`` it may be omitted: an M:N pattern fixes it at M/N.
@@ -10,6 +11,11 @@ Params (recipe keys under ``prune``; flags ``--prune``, ``--prune_schedule``,
   the final sparsity) or ``"constant"`` (the target from the first step).
 * ``sparsity_m_by_n``: ``[M, N]``, e.g. ``[2, 4]``: M zeros in every N consecutive
   weights along the input-channel axis (tfmot's meaning).
+* ``policy``: ``"all"`` (default: every prunable layer) or ``"xnnpack_sparse"``
+  (:class:`kopt.pruning.PruneForLatencyOnXNNPack`: only 1x1 convolutions, of a
+  model XNNPACK's sparse kernels can run, checked before pruning).
+* ``sparse_weights``: store the pruned weights in TFLite's sparse format; the
+  report adds ``tflite_export.sparse_inference_check`` of the file.
 * ``epochs``, ``learning_rate`` and the other training keys of
   :mod:`kopt.pipeline.stages.fine_tune`: fine-tuning; the rate defaults to the
   float one. Early stopping counts only from the end of the sparsity ramp, so
@@ -24,6 +30,7 @@ from kopt import pruning
 from kopt.errors import ConfigError
 from kopt.pipeline.classifier_training import train_classifier
 from kopt.pipeline.settings import UNLESS_NONE
+from kopt.pipeline.settings import WHEN_GIVEN
 from kopt.pipeline.settings import setting
 from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
@@ -31,6 +38,8 @@ from kopt.pipeline.stages.fine_tune import steps_per_epoch
 from kopt.pipeline.techniques import register_technique
 
 SCHEDULES = ("polynomial", "constant")
+# "all": every prunable layer; "xnnpack_sparse": kopt.pruning.PruneForLatencyOnXNNPack.
+POLICIES = ("all", "xnnpack_sparse")
 # The share of fine-tuning over which sparsity ramps up; the rest recovers accuracy.
 _RAMP_FRACTION = 0.7
 # Mask updates per ramp: often enough to be gradual, rare enough to cost nothing.
@@ -73,6 +82,16 @@ class PruneSettings(FineTuneSettings):
         from_flags=UNLESS_NONE,
         help="M,N: M zeros in every N consecutive weights, as tfmot (e.g. 2,4); implies sparsity M/N.",
     )  # fmt: skip
+    policy: str = setting(
+        "all", kind=str, choices=POLICIES, flag="prune_policy", from_flags=WHEN_GIVEN,
+        help="Which layers to prune: all, or xnnpack_sparse (only the 1x1 convolutions of a model XNNPACK's "
+        "sparse kernels can run; the model is checked first).",
+    )  # fmt: skip
+    sparse_weights: bool = setting(
+        False, kind=bool, flag="sparse_weights", from_flags=WHEN_GIVEN,
+        help="Store the pruned weights in TFLite's sparse format (smaller file); the report says whether "
+        "XNNPACK's sparse kernels can take it.",
+    )  # fmt: skip
 
 
 @register_technique
@@ -114,9 +133,13 @@ class Prune(FineTuningTechnique):
             target = m_by_n[0] / m_by_n[1]
         total_steps = steps_per_epoch(context) * epochs
         schedule = self._schedule(values.schedule, target, total_steps)
+        policy = pruning.PruneForLatencyOnXNNPack() if values.policy == "xnnpack_sparse" else None
         try:
             pruned = pruning.prune_low_magnitude(
-                model, pruning_schedule=schedule, sparsity_m_by_n=tuple(m_by_n) if m_by_n is not None else None
+                model,
+                pruning_schedule=schedule,
+                sparsity_m_by_n=tuple(m_by_n) if m_by_n is not None else None,
+                pruning_policy=policy,
             )
         except ConfigError as err:
             if err.key != "to_prune":
@@ -124,6 +147,8 @@ class Prune(FineTuningTechnique):
             # A --model file saved with its pruning wrappers still on.
             raise ConfigError("model", context.recipe.model, err.reason) from err
         except ValueError as err:  # e.g. an M:N pattern that a kernel's shape cannot take
+            if policy is not None and "PruneForLatencyOnXNNPack" in str(err):
+                raise ConfigError("prune.policy", values.policy, str(err)) from err
             key, value = ("prune.sparsity_m_by_n", m_by_n) if m_by_n is not None else ("prune.target_sparsity", target)
             raise ConfigError(key, value, str(err)) from err
         train_classifier(
@@ -136,6 +161,9 @@ class Prune(FineTuningTechnique):
             steps_per_epoch=steps_per_epoch(context),
         )
         return pruned
+
+    def file_options(self, params):
+        return {"sparse_weights": True} if self.values(params).sparse_weights else {}
 
     def strip(self, model):
         return pruning.strip_pruning(model)

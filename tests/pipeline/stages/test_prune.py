@@ -35,6 +35,24 @@ def test_m_by_n_alone_prunes_with_the_pattern(tmp_path):
     assert check_m_by_n(report["files"]["optimized_tflite"], m=2, n=4)["ok"]
 
 
+@pytest.mark.slow
+def test_sparse_weights_store_the_file_sparsely_and_report_xnnpack_eligibility(tmp_path):
+    report = _run(tmp_path, {"target_sparsity": 0.9, "schedule": "constant", "sparse_weights": True})
+    from tflite_export.flatbuffer import TFLiteFlatbuffer
+
+    ops = [op.name for op in TFLiteFlatbuffer(report["files"]["optimized_tflite"]).ops]
+    assert "DENSIFY" in ops and report["optimized"]["tflite_agreement"] == 1.0
+    check = report["optimized"]["sparse_inference"]
+    assert check["sparse_tensors"] >= 1 and not check["eligible"]  # the small CNN has no stem
+    assert "sparse_inference" not in report["baseline"]
+
+
+def test_the_xnnpack_policy_refuses_a_model_it_cannot_run_naming_the_setting(tmp_path):
+    with pytest.raises(ConfigError, match="PruneForLatencyOnXNNPack") as err:
+        _run(tmp_path, {"target_sparsity": 0.8, "policy": "xnnpack_sparse", "epochs": 1})
+    assert err.value.key == "prune.policy"
+
+
 @pytest.mark.parametrize(
     "params, key",
     [
@@ -47,6 +65,8 @@ def test_m_by_n_alone_prunes_with_the_pattern(tmp_path):
         ({"target_sparsity": 0.8, "sparsity_m_by_n": [2, 4]}, "prune.target_sparsity"),
         ({"target_sparsity": 0.5, "epochs": 0}, "prune.epochs"),
         ({"target_sparsity": 0.5, "learning_rate": -1.0}, "prune.learning_rate"),
+        ({"target_sparsity": 0.5, "policy": "xnnpack"}, "prune.policy"),
+        ({"target_sparsity": 0.5, "sparse_weights": "yes"}, "prune.sparse_weights"),
     ],
 )
 def test_check_names_the_bad_param(params, key):
