@@ -10,6 +10,7 @@ only) and writes ``kopt_export/{baseline,optimized}.{keras,tflite}``::
     kopt-optimize --recipe=examples/recipes/prune_qat.yaml --seed=1
     kopt-optimize --recipe=report.json          # reruns the run a report describes
     kopt-optimize --prune=0.8 --tune=bayesian --max_trials=10 --size_budget_kib=40
+    kopt-optimize --init_from=trained.keras --epochs=2   # start from a trained model's weights
 
 Bad settings print one line, ``kopt-optimize: error: --flag=value: reason``, and
 exit with status 2; ``--verbosity=1`` adds the traceback.
@@ -51,6 +52,12 @@ _NUM_CLASSES = flags.DEFINE_integer(
     "num_classes", None, "The class count, when the training labels do not show every class (default: inferred)."
 )
 _MODEL = flags.DEFINE_string("model", "small_cnn", "Built-in model name, or a path to a .keras classifier.")
+_INIT_FROM = flags.DEFINE_string(
+    "init_from",
+    None,
+    "A .keras file whose weights the model starts from before training: those that fit, matched by layer name "
+    "(a resized layer gets the overlap); the report lists what was copied.",
+)
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Float (baseline) training epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Batch size for training and evaluation.")
 _RECIPE = flags.DEFINE_string(
@@ -131,6 +138,7 @@ def _recipe_from_flags_alone():
         download=_DOWNLOAD.value,
         num_classes=_NUM_CLASSES.value,
         model=_MODEL.value,
+        init_from=_INIT_FROM.value,
         epochs=_EPOCHS.value,
         batch_size=_BATCH_SIZE.value,
         learning_rate=_LEARNING_RATE.value,

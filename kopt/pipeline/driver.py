@@ -38,7 +38,9 @@ def run(recipe):
         (each as :func:`kopt.pipeline.model_metrics.measure` returns, on the test
         split), ``recipe`` (resolved: every setting the run used), ``seed``,
         ``versions``, ``timings_s`` and ``files``; after a search also
-        ``trials`` and ``search`` (its settings and the ``best_recipe``).
+        ``trials`` and ``search`` (its settings and the ``best_recipe``); with
+        ``recipe.init_from``, ``init_from``: the path and the weight transfer's
+        report (:meth:`kopt.transfer.TransferReport.to_dict`).
 
     Raises:
         ConfigError: For bad settings (unwritable outputs included), naming the

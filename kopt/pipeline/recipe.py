@@ -12,6 +12,7 @@ import dataclasses
 from kopt.data.checks import MAX_CLASSES
 from kopt.distribute.strategies import STRATEGIES
 from kopt.errors import ConfigError
+from kopt.pipeline.init_from import check_init_from
 from kopt.pipeline.search_spec import check_search
 from kopt.pipeline.settings import require_fraction
 from kopt.pipeline.settings import require_positive_number
@@ -35,6 +36,9 @@ class Recipe:
         num_classes: The dataset's class count when its labels alone do not show
             it; ``None`` infers it (see :func:`kopt.data.load_dataset`).
         model: A built-in model name or a path to a ``.keras`` file.
+        init_from: A ``.keras`` file whose weights the model starts from
+            (:mod:`kopt.pipeline.init_from`: those that fit, matched by layer
+            name), or ``None`` to start from the model's own initialization.
         epochs: Float (baseline) training epochs, at least 1.
         batch_size: Training and evaluation batch size, at least 1.
         learning_rate: Peak learning rate of float training, positive.
@@ -76,6 +80,7 @@ class Recipe:
     download: bool = False
     num_classes: int | None = None
     model: str = "small_cnn"
+    init_from: str | None = None
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -105,6 +110,7 @@ class Recipe:
         """
         _require_text("dataset", self.dataset)
         _require_text("model", self.model)
+        check_init_from(self.init_from)
         _require_text("export_dir", self.export_dir)
         require_int("epochs", self.epochs, minimum=1)
         require_int("batch_size", self.batch_size, minimum=1)

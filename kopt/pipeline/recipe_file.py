@@ -39,6 +39,7 @@ _TYPES = {
     "download": (bool,),
     "num_classes": (int, type(None)),
     "model": (str,),
+    "init_from": (str, type(None)),
     "epochs": (int,),
     "batch_size": (int,),
     "learning_rate": (float, int),
