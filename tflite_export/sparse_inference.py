@@ -15,7 +15,7 @@ delegate documents, naming the first operator that breaks one:
 * then only 1x1 stride-1 ``CONV_2D``, 3x3 or 5x5 ``DEPTHWISE_CONV_2D`` of stride
   1 or 2 padded explicitly by 1 (2), ``ADD``/``MUL`` of 4-D tensors,
   ``RESIZE_BILINEAR`` and elementwise activations, up to a spatial ``MEAN``
-  (``GlobalAveragePooling2D``);
+  (``GlobalAveragePooling2D``) or a ``DEPTH_TO_SPACE``;
 * at least 2/3 of those 1x1 convolutions' weights zero.
 
 A depthwise convolution with ``padding="same"`` is refused even when the padding
@@ -95,13 +95,13 @@ def sparse_inference_check(tflite_path_or_bytes: str | os.PathLike | bytes) -> d
         tensor = frontier.pop()
         readers = consumers.get(tensor, [])
         if tensor in flat.outputs or not readers:
-            problem = f"tensor {flat.name(tensor)!r} leaves the model before a spatial MEAN"
+            problem = f"tensor {flat.name(tensor)!r} leaves the model before a spatial MEAN or DEPTH_TO_SPACE"
         for op in readers:
             if op.index in seen or problem is not None:
                 continue
             seen.add(op.index)
-            if op.name == "MEAN" and _spatial_mean(flat, op):
-                continue
+            if (op.name == "MEAN" and _spatial_mean(flat, op)) or op.name == "DEPTH_TO_SPACE":
+                continue  # the two ops a sparse subgraph may end with
             problem = _op_problem(flat, op, producers, consumers)
             if op.name == "CONV_2D" and problem is None:
                 count, zero = _zeros(flat, op.inputs[1], densified)
