@@ -21,6 +21,11 @@ from kopt.quantization.api import quantize_model
 from kopt.quantization.api import quantize_scope
 from kopt.quantization.fake_quant import fake_quant
 from kopt.quantization.fake_quant import tflite_lowering
+from kopt.quantization.low_bit_quantizers import BinaryWeightQuantizer
+from kopt.quantization.low_bit_quantizers import TernaryWeightQuantizer
+from kopt.quantization.low_bit_schemes import BinaryQuantizeScheme
+from kopt.quantization.low_bit_schemes import TernaryQuantizeScheme
+from kopt.quantization.packed_size import packed_size
 from kopt.quantization.ptq import calibrate
 from kopt.quantization.ptq import quantize_calibrated
 from kopt.quantization.ptq import quantize_dynamic_range
@@ -47,6 +52,8 @@ from kopt.quantization.wrapper import QuantizeWrapper
 
 __all__ = [
     "AllValuesQuantizer",
+    "BinaryQuantizeScheme",
+    "BinaryWeightQuantizer",
     "Default16x8QuantizeScheme",
     "Default8BitClusterPreserveQuantizeScheme",
     "Default8BitPrunePreserveQuantizeScheme",
@@ -63,8 +70,11 @@ __all__ = [
     "QuantizeScheme",
     "QuantizeWrapper",
     "Quantizer",
+    "TernaryQuantizeScheme",
+    "TernaryWeightQuantizer",
     "calibrate",
     "fake_quant",
+    "packed_size",
     "quantize_annotate_layer",
     "quantize_annotate_model",
     "quantize_apply",

@@ -28,6 +28,7 @@ from typing import Any
 import keras
 
 from kopt.quantization import registry
+from kopt.quantization import scheme_base
 from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
@@ -60,7 +61,7 @@ def quantize_model(to_quantize: keras.Model, *, scheme: schemes_lib.QuantizeSche
     Args:
         to_quantize: A built Sequential or functional ``keras.Model``.
         scheme: A :class:`QuantizeScheme` or its name (``"8bit"`` default,
-            ``"16x8"``, ``"4bit"``).
+            ``"16x8"``, ``"4bit"``, ``"binary"``, ``"ternary"``).
 
     Returns:
         A new functional ``keras.Model``; compiled like ``to_quantize`` if it was.
@@ -195,7 +196,7 @@ def quantize_apply(model: keras.Model, scheme: schemes_lib.QuantizeScheme | str 
         for name in fold_plan.fused
         if name in affine or not isinstance(_unwrap(layers[name]), keras.layers.BatchNormalization)
     }
-    configs, passthrough = _configs(layers, folds, folded, fused, scheme.bits, affine)
+    configs, passthrough = _configs(layers, folds, folded, fused, scheme, affine)
     folded_names = {_unwrap(layers[name]).name for name in folded}
     affine_names = {replacement.name for replacement in affine.values()}
     fused_ops = _ops_fused_into_relu(model)
@@ -238,7 +239,8 @@ def quantize_apply(model: keras.Model, scheme: schemes_lib.QuantizeScheme | str 
         if isinstance(layer, QuantizeWrapper) and layer.layer.name in affine_names:
             args, kwargs = args[:1], {}  # a DepthwiseConv2D takes no training/mask
         if isinstance(layer, QuantizeWrapper):
-            args, kwargs = keras.tree.map_structure(quantize_input, (args, kwargs))
+            if scheme.quantize_activations:  # else weights only: every tensor stays float
+                args, kwargs = keras.tree.map_structure(quantize_input, (args, kwargs))
             outputs = layer(*args, **kwargs)
             quantized_tensors.update(id(t) for t in keras.tree.flatten(outputs))
             return outputs
@@ -269,8 +271,9 @@ def quantize_scope(*args) -> keras.saving.CustomObjectScope:
     return keras.saving.custom_object_scope(*args) if args else keras.saving.custom_object_scope({})
 
 
-def _configs(layers, folds, folded, fused, bits, affine):
+def _configs(layers, folds, folded, fused, scheme, affine):
     configs, passthrough, unsupported = {}, set(folded), []
+    bits_of, activations = scheme_base.bits_by_layer(scheme, layers), scheme.quantize_activations
     for name, layer in layers.items():
         if not isinstance(layer, QuantizeAnnotate):
             continue
@@ -285,7 +288,9 @@ def _configs(layers, folds, folded, fused, bits, affine):
             passthrough.add(name)
             passthrough.add(inner.name)
         else:
-            config = registry.quantize_config_for(inner, bits, quantize_activation=name not in fused)
+            config = registry.quantize_config_for(
+                inner, bits_of(name), quantize_activation=activations and name not in fused
+            )
             if config is None:
                 unsupported.append(inner)
             configs[name] = config

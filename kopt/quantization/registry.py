@@ -43,7 +43,7 @@ from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 
 __all__ = [
-    "Bits", "DepthwiseKernelQuantizer", "is_passthrough", "keeps_grid_as_op", "quantize_config_for",
+    "Bits", "DepthwiseKernelQuantizer", "has_kernel", "is_passthrough", "keeps_grid_as_op", "quantize_config_for",
     "unsupported_message",
 ]  # fmt: skip
 
@@ -68,6 +68,9 @@ _VANISHING = (
     L.GaussianNoise, L.GaussianDropout, L.AlphaDropout, L.Activation,
 )  # fmt: skip
 _UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
+_WEIGHTED = _CONVOLUTIONS + (
+    L.DepthwiseConv2D, L.Dense, L.EinsumDense, L.Conv2DTranspose, L.LSTM, L.GRU, L.SimpleRNN, L.Embedding,
+)  # fmt: skip
 # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale: the converter
 # requantizes the input to the output's range, so QAT must quantize it there too.
 _SAME_SCALE = (L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D)
@@ -97,6 +100,10 @@ class Bits:
         if not self.per_axis:
             return self.weight_quantizer(False)
         return DepthwiseKernelQuantizer(num_bits=self.weights)
+
+    def dense_quantizer(self):
+        # The converter takes a quantization-aware Dense kernel on one int8 scale only.
+        return self.weight_quantizer(False)
 
     def activation_quantizer(self):
         return MovingAverageQuantizer(
@@ -144,6 +151,17 @@ class DepthwiseKernelQuantizer(LastValueQuantizer):
     def range_of(self, inputs, weights):
         shape = tuple(inputs.shape)
         return super().range_of(ops.reshape(inputs, shape[:-2] + (shape[-2] * shape[-1],)), weights)
+
+
+def has_kernel(layer):
+    """Whether ``layer`` is of a kind whose weights the table quantizes (convolutions, Dense, RNNs, Embedding).
+
+    Example:
+
+    >>> has_kernel(keras.layers.Dense(2)), has_kernel(keras.layers.ReLU())
+    (True, False)
+    """
+    return isinstance(layer, _WEIGHTED)
 
 
 def is_passthrough(layer):
@@ -210,7 +228,9 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
         )
     if isinstance(layer, L.Embedding):
         return DefaultQuantizeConfig(["embeddings"], bits.weight_quantizer(False))
-    if isinstance(layer, (L.Dense, L.EinsumDense, L.Conv2DTranspose)):
+    if isinstance(layer, L.Dense):
+        return DefaultQuantizeConfig(["kernel"], bits.dense_quantizer(), activation_attrs, activation_quantizer)
+    if isinstance(layer, (L.EinsumDense, L.Conv2DTranspose)):
         # A transposed kernel keeps its output channels on axis -2, not the last
         # one a per-channel grid reads, so its grid is per tensor (as in tfmot).
         return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(False), activation_attrs, activation_quantizer)

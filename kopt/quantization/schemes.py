@@ -10,6 +10,8 @@
   default). The converter stores 4-bit weight grids as packed ``int4`` tensors
   (half the bytes of int8), which LiteRT's ``CONV_2D``, ``DEPTHWISE_CONV_2D`` and
   ``FULLY_CONNECTED`` kernels unpack; activations stay int8.
+* ``"binary"`` and ``"ternary"``: 1-bit and ternary weights with a per-channel
+  scale, stored on the int8 grid (:mod:`kopt.quantization.low_bit_schemes`).
 
 All three read the same layer table (:mod:`kopt.quantization.registry`) with
 different :class:`~kopt.quantization.registry.Bits`.
@@ -28,7 +30,10 @@ from typing import Any
 import keras
 
 from kopt.quantization.collaborative import CollaborativeBits
+from kopt.quantization.low_bit_schemes import BinaryQuantizeScheme
+from kopt.quantization.low_bit_schemes import TernaryQuantizeScheme
 from kopt.quantization.registry import Bits
+from kopt.quantization.scheme_base import QuantizeScheme
 
 __all__ = [
     "Default16x8QuantizeScheme",
@@ -39,28 +44,6 @@ __all__ = [
     "QuantizeScheme",
     "get",
 ]
-
-
-class QuantizeScheme:
-    """Base class: a scheme has ``bits``, ``fold_batch_norm`` and an ``export_mode``.
-
-    ``export_mode`` is the ``tflite_export.convert`` mode its models convert with.
-    """
-
-    bits = Bits()
-    fold_batch_norm = True
-    export_mode = "int8"
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "QuantizeScheme":
-        return cls(**config)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 @keras.saving.register_keras_serializable(package="kopt")
@@ -196,11 +179,13 @@ _BY_NAME = {
     "cqat": Default8BitClusterPreserveQuantizeScheme,
     "8bit_prune_cluster_preserve": lambda: Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True),
     "pcqat": lambda: Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True),
+    "binary": BinaryQuantizeScheme,
+    "ternary": TernaryQuantizeScheme,
 }
 
 
 def get(identifier: QuantizeScheme | str | None) -> QuantizeScheme:
-    """Returns a scheme from an instance, a name (``"8bit"``, ``"16x8"``, ``"4bit"``) or ``None``.
+    """Returns a scheme from an instance, a name (``"8bit"``, ``"16x8"``, ``"4bit"``, ``"binary"``...) or ``None``.
 
     Example:
 
