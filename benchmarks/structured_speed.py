@@ -1,0 +1,273 @@
+"""Does structured pruning make a real network faster? MobileNetV2 on CIFAR-10, accuracy and latency (issue 25).
+
+Usage::
+
+    python -m benchmarks.structured_speed                        # seeds 0,1,2
+    python -m benchmarks.structured_speed --quick                # minutes: a smoke run, not figures
+
+Per seed: ``keras.applications.MobileNetV2`` (alpha 0.35, 32x32 input,
+``weights=None``, 10 logits) is trained from scratch on the 12,000 CIFAR-10
+training images of ``../shared/data/cifar10-15k.npz`` (Adam, cosine decay from
+2e-3, batch 64, random flips and 4-pixel shifts; ``--epochs``). For each
+fraction, ``kopt.pruning.prune_channels`` removes that share of the output
+channels of every prunable Conv2D/Dense (lowest L1 norm; channels tied by
+residual adds are removed together), then the smaller model is fine-tuned
+(``--finetune_epochs``, cosine decay from 5e-4). Every model is converted to a
+float32 file; accuracy is the file's, on the 3,000 test images. All files of a
+seed are timed in one interleaved pass: LiteRT with its default XNNPACK
+delegate, 1 thread, batch 1, the median of the rounds' means; ratio = the
+unpruned file's milliseconds / the file's (above 1: faster).
+
+Results: ``benchmarks/results/structured_speed.json``, a PNG beside it, and the
+``structured_speed`` section of BENCHMARKS.md.
+"""
+
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+import tflite_export  # noqa: E402
+from benchmarks import machine  # noqa: E402
+from benchmarks import markdown  # noqa: E402
+from benchmarks.core import data as core_data  # noqa: E402
+from benchmarks.core import scoring  # noqa: E402
+from kopt import pruning  # noqa: E402
+from tflite_export.atomic import atomic_write_json  # noqa: E402
+
+__all__ = ["build", "measure_seed", "plot", "report", "summarize"]
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(os.path.dirname(_ROOT), "shared", "data", "cifar10-15k.npz")
+BATCH = 64
+
+
+def build(seed):
+    """The network, initialized from ``seed``."""
+    keras.utils.set_random_seed(seed)
+    return keras.applications.MobileNetV2((32, 32, 3), alpha=0.35, weights=None, classes=10, classifier_activation=None)
+
+
+def _augment(images, rng):
+    """Random horizontal flips and shifts of up to 4 pixels (zero padding), per image."""
+    flipped = np.where(rng.random(len(images))[:, None, None, None] < 0.5, images[:, :, ::-1], images)
+    padded = np.pad(flipped, ((0, 0), (4, 4), (4, 4), (0, 0)))
+    out = np.empty_like(images)
+    for index, (dy, dx) in enumerate(rng.integers(0, 9, size=(len(images), 2))):
+        out[index] = padded[index, dy : dy + 32, dx : dx + 32]
+    return out
+
+
+def _train(model, x, y, epochs, learning_rate, seed):
+    steps = epochs * (len(x) // BATCH)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1))
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    rng = np.random.default_rng(seed)
+    for epoch in range(epochs):
+        order = rng.permutation(len(x))[: (len(x) // BATCH) * BATCH]
+        history = model.fit(_augment(x[order], rng), y[order], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        logging.info("epoch %d/%d: %s", epoch + 1, epochs, {k: round(v[-1], 4) for k, v in history.history.items()})
+    return model
+
+
+def _interpreter(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path, num_threads=1)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], np.random.default_rng(1).random(detail["shape"]).astype(np.float32))
+    interpreter.invoke()
+    return interpreter
+
+
+def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, max_train=None):
+    """One seed's rows: ``{"fraction", "params", "kib", "tflite_accuracy", "ms", "speedup"}`` per model."""
+    x_train, y_train, x_test, y_test = core_data.load_arrays(DATA, max_train)
+    model = _train(build(seed), x_train, y_train, epochs, 2e-3, seed)
+    models = {0.0: model}
+    for fraction in fractions:
+        smaller = pruning.prune_channels(model, fraction)
+        models[fraction] = _train(smaller, x_train, y_train, finetune_epochs, 5e-4, seed + 1000)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kopt-structured-speed-") as workdir:
+        paths = {
+            fraction: tflite_export.convert(each, os.path.join(workdir, f"{fraction}.tflite"), batch_size=1)
+            for fraction, each in models.items()
+        }
+        timed = {fraction: _interpreter(path) for fraction, path in paths.items()}
+        per_round = {fraction: [] for fraction in timed}
+        for _ in range(rounds):
+            for fraction, interpreter in timed.items():
+                start = time.perf_counter()
+                for _ in range(calls):
+                    interpreter.invoke()
+                per_round[fraction].append(1000 * (time.perf_counter() - start) / calls)
+        reference = float(np.median(per_round[0.0]))
+        for fraction, path in paths.items():
+            # The timed files have a fixed batch of 1; accuracy comes from a resizable file of the same model.
+            scored = tflite_export.convert(models[fraction], os.path.join(workdir, f"{fraction}-scored.tflite"))
+            with open(scored, "rb") as handle:
+                top1 = scoring.interpreter_top1(handle.read(), x_test)
+            with open(path, "rb") as handle:
+                flatbuffer = handle.read()
+            milliseconds = float(np.median(per_round[fraction]))
+            rows.append(
+                {
+                    "seed": seed,
+                    "fraction": fraction,
+                    "params": int(models[fraction].count_params()),
+                    "kib": round(len(flatbuffer) / 1024, 1),
+                    "tflite_accuracy": round(float(np.mean(top1 == y_test)), 4),
+                    "ms": round(milliseconds, 4),
+                    "speedup": round(reference / milliseconds, 3),
+                }
+            )
+    return rows
+
+
+def summarize(rows):
+    """Per fraction: mean speedup, mean accuracy and its change from the unpruned model, over seeds."""
+    summary = []
+    for fraction in sorted({row["fraction"] for row in rows}):
+        mine = [row for row in rows if row["fraction"] == fraction]
+        drops = [
+            next(r for r in rows if r["seed"] == row["seed"] and r["fraction"] == 0.0)["tflite_accuracy"]
+            - row["tflite_accuracy"]
+            for row in mine
+        ]
+        summary.append(
+            {
+                "fraction": fraction,
+                "seeds": len(mine),
+                "speedup_mean": round(float(np.mean([row["speedup"] for row in mine])), 3),
+                "accuracy_mean": round(float(np.mean([row["tflite_accuracy"] for row in mine])), 4),
+                "accuracy_drop_points_mean": round(100 * float(np.mean(drops)), 2),
+                "accuracy_drop_points_max": round(100 * float(np.max(drops)), 2),
+            }
+        )
+    return summary
+
+
+def report(document):
+    """The BENCHMARKS.md section."""
+    settings = document["settings"]
+    lines = [
+        "## Structured pruning for speed: MobileNetV2 on CIFAR-10 (issue 25)",
+        "",
+        f"Written by `{document['command']}` on {document['machine']}; {document['elapsed_min']} min. "
+        "`keras.applications.MobileNetV2` (alpha 0.35, 32x32, `weights=None`) trained from scratch for "
+        f"{settings['epochs']} epochs on {document['data']} (Adam, cosine decay from 2e-3, batch 64, flips and "
+        "4-pixel shifts); `kopt.pruning.prune_channels` (L1, every prunable layer) then "
+        f"{settings['finetune_epochs']} epochs of fine-tuning (cosine from 5e-4). Accuracy: the float32 "
+        "file on the 3,000 test images. Latency: LiteRT, XNNPACK, 1 thread, batch 1, the files of a seed "
+        f"timed in one interleaved pass of {settings['rounds']} rounds; speedup = unpruned ms / ms.",
+        "",
+        "| channels removed | seeds | speedup (mean) | accuracy (mean) | drop, points (mean / worst) |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in document["summary"]:
+        lines.append(
+            f"| {entry['fraction']:.0%} | {entry['seeds']} | {entry['speedup_mean']}x | "
+            f"{entry['accuracy_mean']:.2%} | {entry['accuracy_drop_points_mean']} / "
+            f"{entry['accuracy_drop_points_max']} |"
+        )
+    lines += [
+        "",
+        "| seed | channels removed | params | KiB | accuracy | ms | speedup |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in document["rows"]:
+        lines.append(
+            f"| {row['seed']} | {row['fraction']:.0%} | {row['params']:,} | {row['kib']} | "
+            f"{row['tflite_accuracy']:.2%} | {row['ms']} | {row['speedup']}x |"
+        )
+    return "\n".join(lines)
+
+
+def plot(document, path):
+    """Accuracy against speedup, one point per seed and fraction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6, 4))
+    for fraction in sorted({row["fraction"] for row in document["rows"]}):
+        rows = [row for row in document["rows"] if row["fraction"] == fraction]
+        axes.scatter([r["speedup"] for r in rows], [r["tflite_accuracy"] for r in rows], label=f"{fraction:.0%}")
+    axes.set_xlabel("speedup over the unpruned file (XNNPACK, 1 thread)")
+    axes.set_ylabel("test accuracy (float32 file)")
+    axes.set_title("MobileNetV2-0.35, CIFAR-10: channels removed")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+    return path
+
+
+def main(argv):
+    del argv
+    started = time.time()
+    quick = flags.FLAGS.quick
+    settings = {
+        "epochs": 1 if quick else flags.FLAGS.epochs,
+        "finetune_epochs": 1 if quick else flags.FLAGS.finetune_epochs,
+        "fractions": [float(f) for f in flags.FLAGS.fractions],
+        "rounds": 2 if quick else flags.FLAGS.rounds,
+        "calls": 20 if quick else 200,
+    }
+    max_train = 1024 if quick else None
+    seeds = [0] if quick else [int(s) for s in flags.FLAGS.seeds]
+    start_machine = machine.describe_machine()
+    rows = []
+    for seed in seeds:
+        rows += measure_seed(seed, max_train=max_train, **settings)
+        logging.info("seed %d: %s", seed, rows[-len(settings["fractions"]) - 1 :])
+    command = "python -m benchmarks.structured_speed" + (" --quick" if quick else "")
+    for name, default in (("epochs", 15), ("finetune_epochs", 5), ("rounds", 7)):
+        if not quick and getattr(flags.FLAGS, name) != default:
+            command += f" --{name}={getattr(flags.FLAGS, name)}"
+    if not quick and seeds != [0, 1, 2]:
+        command += f" --seeds={','.join(map(str, seeds))}"
+    document = {
+        "command": command,
+        "machine": machine.one_line(start_machine, load_at_end=machine.load_average()),
+        "data": core_data.data_summary(DATA, max_train),
+        "settings": settings,
+        "seeds": seeds,
+        "rows": rows,
+        "summary": summarize(rows),
+        "elapsed_min": round((time.time() - started) / 60, 1),
+    }
+    suffix = "_quick" if quick else ""
+    output = os.path.join(flags.FLAGS.output_dir, f"structured_speed{suffix}.json")
+    atomic_write_json(output, document)
+    plot(document, os.path.splitext(output)[0] + ".png")
+    body = report(document)
+    print(body)
+    if not quick:
+        markdown.write_section(flags.FLAGS.markdown, "structured_speed", body)
+
+
+if __name__ == "__main__":
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each trains its own float model.")
+    flags.DEFINE_integer("epochs", 15, "Float training epochs.", lower_bound=1)
+    flags.DEFINE_integer("finetune_epochs", 5, "Fine-tuning epochs after removing channels.", lower_bound=1)
+    flags.DEFINE_list("fractions", ["0.3", "0.5"], "Shares of channels to remove.")
+    flags.DEFINE_integer("rounds", 7, "Timing rounds.", lower_bound=1)
+    flags.DEFINE_bool("quick", False, "A smoke run in minutes (1,024 images, 1 epoch, seed 0): not figures.")
+    flags.DEFINE_string("output_dir", os.path.join(_ROOT, "benchmarks", "results"), "Where the JSON and PNG go.")
+    flags.DEFINE_string("markdown", os.path.join(_ROOT, "BENCHMARKS.md"), "Markdown file whose section is rewritten.")
+    app.run(main)
