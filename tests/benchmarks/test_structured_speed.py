@@ -1,0 +1,69 @@
+"""Tests for benchmarks/structured_speed.py: augmentation, the summary over seeds, the report and plot."""
+
+import os
+import sys
+
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from benchmarks import structured_speed  # noqa: E402
+
+
+def _rows():
+    rows = []
+    for seed, (base, pruned) in enumerate([(0.70, 0.69), (0.72, 0.70)]):
+        rows.append(
+            {
+                "seed": seed,
+                "fraction": 0.0,
+                "params": 10,
+                "kib": 4.0,
+                "tflite_accuracy": base,
+                "ms": 2.0,
+                "speedup": 1.0,
+            }
+        )
+        rows.append(
+            {
+                "seed": seed,
+                "fraction": 0.5,
+                "params": 5,
+                "kib": 2.0,
+                "tflite_accuracy": pruned,
+                "ms": 1.0,
+                "speedup": 2.0,
+            }
+        )
+    return rows
+
+
+def test_summary_compares_each_seed_with_its_own_unpruned_model():
+    (unpruned, half) = structured_speed.summarize(_rows())
+    assert unpruned["accuracy_drop_points_mean"] == 0.0 and half["seeds"] == 2
+    assert half["speedup_mean"] == 2.0
+    assert half["accuracy_drop_points_mean"] == 1.5 and half["accuracy_drop_points_max"] == 2.0
+
+
+def test_report_and_plot(tmp_path):
+    rows = _rows()
+    document = {
+        "command": "python -m benchmarks.structured_speed",
+        "machine": "m",
+        "elapsed_min": 1.0,
+        "data": "d",
+        "settings": {"epochs": 15, "finetune_epochs": 5, "fractions": [0.5], "rounds": 7, "calls": 200},
+        "rows": rows,
+        "summary": structured_speed.summarize(rows),
+    }
+    text = structured_speed.report(document)
+    assert "| 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 |" in text
+    assert os.path.getsize(structured_speed.plot(document, str(tmp_path / "p.png"))) > 0
+
+
+def test_augment_keeps_shape_and_moves_pixels():
+    images = np.random.default_rng(0).random((8, 32, 32, 3), np.float32)
+    out = structured_speed._augment(images, np.random.default_rng(1))
+    assert out.shape == images.shape and out.dtype == images.dtype and not np.array_equal(out, images)
