@@ -22,7 +22,6 @@ section of BENCHMARKS.md.
 
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -35,6 +34,7 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
+from benchmarks.core import latency  # noqa: E402
 from kopt import quantization  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
 
@@ -100,20 +100,6 @@ def _convert_per_tensor(model, images, path):
         handle.write(converter.convert())
 
 
-def _interpreter(path, xnnpack):
-    from ai_edge_litert.interpreter import Interpreter
-    from ai_edge_litert.interpreter import OpResolverType
-
-    options = {} if xnnpack else {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
-    interpreter = Interpreter(model_path=path, num_threads=1, **options)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    example = np.random.default_rng(1).random(detail["shape"]).astype(detail["dtype"])
-    interpreter.set_tensor(detail["index"], example)
-    interpreter.invoke()  # the first call prepares the delegate
-    return interpreter
-
-
 def measure(case, rounds):
     """One row: each file's size and median milliseconds, XNNPACK on and off, and the ratios."""
     build, side, calls = CASES[case]
@@ -121,25 +107,23 @@ def measure(case, rounds):
     model = build(side)
     with tempfile.TemporaryDirectory(prefix="kopt-int8-latency-") as workdir:
         paths = _convert(model, side, workdir)
-        timed = {(kind, xnnpack): _interpreter(paths[kind], xnnpack) for kind in FILES for xnnpack in (True, False)}
-        per_round = {key: [] for key in timed}
-        for _ in range(rounds):
-            for key, interpreter in timed.items():
-                start = time.perf_counter()
-                for _ in range(calls):
-                    interpreter.invoke()
-                per_round[key].append(1000 * (time.perf_counter() - start) / calls)
+        timed = {
+            (kind, xnnpack): latency.ready_interpreter(paths[kind], xnnpack=xnnpack)
+            for kind in FILES
+            for xnnpack in (True, False)
+        }
+        milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
         row = {"case": case, "input": f"{side}x{side}", "params": int(model.count_params()), "calls": calls}
         for kind in FILES:
             row[f"{kind}_kib"] = round(os.path.getsize(paths[kind]) / 1024, 1)
             row[f"{kind}_fully_integer"] = (
                 "n/a" if kind == "float32" else tflite_export.is_fully_integer(paths[kind])[0]
             )
-    reference = float(np.median(per_round[("float32", True)]))
-    for (kind, xnnpack), values in per_round.items():
+    reference = milliseconds[("float32", True)]
+    for (kind, xnnpack), value in milliseconds.items():
         label = "xnnpack" if xnnpack else "builtin"
-        row[f"{kind}_{label}_ms"] = round(float(np.median(values)), 4)
-        row[f"{kind}_{label}_ratio"] = round(float(np.median(values)) / reference, 3)
+        row[f"{kind}_{label}_ms"] = round(value, 4)
+        row[f"{kind}_{label}_ratio"] = round(value / reference, 3)
     return row
 
 

@@ -28,7 +28,6 @@ Results: ``benchmarks/results/sparse_inference.json``, a PNG beside it, and the
 
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -41,6 +40,7 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
+from benchmarks.core import latency  # noqa: E402
 from kopt import pruning  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
 
@@ -109,17 +109,6 @@ def _pruned(model, sparsity, side):
     return pruning.strip_pruning(wrapped)
 
 
-def _interpreter(path):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=path, num_threads=1)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.random.default_rng(1).random(detail["shape"]).astype(np.float32))
-    interpreter.invoke()  # the first call prepares the delegate
-    return interpreter
-
-
 def measure(case, rounds):
     """One case: each file's size, eligibility and median milliseconds, and the ratios to the unpruned file."""
     version, alpha, side, calls = CASES[case]
@@ -135,20 +124,13 @@ def measure(case, rounds):
                 files[name] = tflite_export.convert(
                     pruned, os.path.join(workdir, f"{name}.tflite"), batch_size=1, sparse_weights=sparse
                 )
-        timed = {name: _interpreter(path) for name, path in files.items()}
+        timed = {name: latency.ready_interpreter(path) for name, path in files.items()}
         reference = next(iter(timed.values()))
         probe = np.random.default_rng(2).random(reference.get_input_details()[0]["shape"]).astype(np.float32)
-        per_round = {name: [] for name in timed}
-        for _ in range(rounds):
-            for name, interpreter in timed.items():
-                start = time.perf_counter()
-                for _ in range(calls):
-                    interpreter.invoke()
-                per_round[name].append(1000 * (time.perf_counter() - start) / calls)
+        milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
         rows = []
         for name, path in files.items():
             check = tflite_export.sparse_inference_check(path)
-            milliseconds = float(np.median(per_round[name]))
             rows.append(
                 {
                     "file": name,
@@ -156,8 +138,8 @@ def measure(case, rounds):
                     "eligible": check["eligible"],
                     "reasons": check["reasons"],
                     "zero_fraction": check["zero_fraction"],
-                    "ms": round(milliseconds, 4),
-                    "ratio": round(milliseconds / float(np.median(per_round["unpruned"])), 3),
+                    "ms": round(milliseconds[name], 4),
+                    "ratio": round(milliseconds[name] / milliseconds["unpruned"], 3),
                     "max_abs_difference": _difference(timed[name], timed["unpruned"], probe)
                     if "dense" in name
                     else None,

@@ -38,6 +38,7 @@ import tflite_export  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from benchmarks.core import data as core_data  # noqa: E402
+from benchmarks.core import latency  # noqa: E402
 from benchmarks.core import scoring  # noqa: E402
 from kopt import pruning  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
@@ -81,17 +82,6 @@ def _train(model, x, y, epochs, learning_rate, seed):
     return model
 
 
-def _interpreter(path):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=path, num_threads=1)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.random.default_rng(1).random(detail["shape"]).astype(np.float32))
-    interpreter.invoke()
-    return interpreter
-
-
 def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, max_train=None):
     """One seed's rows: ``{"fraction", "params", "kib", "tflite_accuracy", "ms", "speedup"}`` per model."""
     x_train, y_train, x_test, y_test = core_data.load_arrays(DATA, max_train)
@@ -106,15 +96,9 @@ def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, max
             fraction: tflite_export.convert(each, os.path.join(workdir, f"{fraction}.tflite"), batch_size=1)
             for fraction, each in models.items()
         }
-        timed = {fraction: _interpreter(path) for fraction, path in paths.items()}
-        per_round = {fraction: [] for fraction in timed}
-        for _ in range(rounds):
-            for fraction, interpreter in timed.items():
-                start = time.perf_counter()
-                for _ in range(calls):
-                    interpreter.invoke()
-                per_round[fraction].append(1000 * (time.perf_counter() - start) / calls)
-        reference = float(np.median(per_round[0.0]))
+        timed = {fraction: latency.ready_interpreter(path) for fraction, path in paths.items()}
+        milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
+        reference = milliseconds[0.0]
         for fraction, path in paths.items():
             # The timed files have a fixed batch of 1; accuracy comes from a resizable file of the same model.
             scored = tflite_export.convert(models[fraction], os.path.join(workdir, f"{fraction}-scored.tflite"))
@@ -122,7 +106,6 @@ def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, max
                 top1 = scoring.interpreter_top1(handle.read(), x_test)
             with open(path, "rb") as handle:
                 flatbuffer = handle.read()
-            milliseconds = float(np.median(per_round[fraction]))
             rows.append(
                 {
                     "seed": seed,
@@ -130,8 +113,8 @@ def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, max
                     "params": int(models[fraction].count_params()),
                     "kib": round(len(flatbuffer) / 1024, 1),
                     "tflite_accuracy": round(float(np.mean(top1 == y_test)), 4),
-                    "ms": round(milliseconds, 4),
-                    "speedup": round(reference / milliseconds, 3),
+                    "ms": round(milliseconds[fraction], 4),
+                    "speedup": round(reference / milliseconds[fraction], 3),
                 }
             )
     return rows
