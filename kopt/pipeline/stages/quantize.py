@@ -3,8 +3,14 @@
 ``qat`` params (recipe keys under ``qat``; flags ``--qat``, ``--qat_scheme``,
 ``--quantized_io``, ``--finetune_epochs``, ``--finetune_learning_rate``):
 
-* ``scheme``: ``"8bit"`` (default; TFLite int8), ``"16x8"`` (int16 activations)
-  or ``"4bit"`` (experimental 4-bit weights, 8-bit activations).
+* ``scheme``: ``"8bit"`` (default; TFLite int8), ``"16x8"`` (int16 activations),
+  ``"4bit"`` (experimental 4-bit weights, 8-bit activations), ``"binary"`` or
+  ``"ternary"`` (1-bit or ternary weights with a per-channel scale, 8-bit
+  activations, stored as int8 with two or three values per channel; see
+  :mod:`kopt.quantization.low_bit_schemes`).
+* ``first_and_last_8bit``: with ``"binary"`` or ``"ternary"``, keep the first and
+  last layer with a kernel at 8 bits (default ``True``; flag
+  ``--qat_first_and_last_8bit``).
 * ``io_type``: ``"float32"`` (default), ``"int8"`` or ``"uint8"`` model inputs and
   outputs in the file (``"16x8"`` keeps float32).
 * ``epochs``, ``learning_rate`` and the other training keys of
@@ -13,8 +19,9 @@
   only adapts weights to the rounding. QAT always trains in float32: under a
   mixed-precision recipe the model is copied to float32 first.
 * ``preserve``: what earlier stages made that QAT must keep, a subset of
-  ``["sparsity", "clusters"]``; only with ``"8bit"``. It picks a collaborative
-  scheme (PQAT, CQAT or PCQAT), so the int8 file keeps the zeros and the
+  ``["sparsity", "clusters"]``; only with ``"8bit"``, or ``["sparsity"]`` with
+  ``"ternary"``. It picks a collaborative scheme (PQAT, CQAT or PCQAT; ternary
+  weights that keep the zeros), so the int8 file keeps the zeros and the
   clustered values. ``kopt-optimize`` sets it when ``--prune`` and/or
   ``--cluster`` come before ``--qat``; ``cluster_per_channel`` says the clusters
   are per output channel.
@@ -47,6 +54,7 @@ from kopt.errors import ConfigError
 from kopt.pipeline.classifier_training import train_classifier
 from kopt.pipeline.settings import NEVER
 from kopt.pipeline.settings import UNLESS_NONE
+from kopt.pipeline.settings import WHEN_GIVEN
 from kopt.pipeline.settings import Switch
 from kopt.pipeline.settings import setting
 from kopt.pipeline.stages.fine_tune import FineTuneSettings
@@ -58,7 +66,8 @@ from kopt.training import precision_policy
 from kopt.training import to_float32
 from tflite_export.calibration import REPRESENTATIVE_EXAMPLES
 
-QAT_SCHEMES = ("8bit", "16x8", "4bit")
+QAT_SCHEMES = ("8bit", "16x8", "4bit", "binary", "ternary")
+LOW_BIT_SCHEMES = ("binary", "ternary")
 PRESERVABLE = ("sparsity", "clusters")
 PTQ_MODES = ("int8", "int16x8", "float16", "dynamic")
 PTQ_CALIBRATIONS = ("kopt", "converter")
@@ -82,7 +91,11 @@ class QatSettings(FineTuneSettings):
 
     scheme: str = setting(
         "8bit", kind=str, choices=QAT_SCHEMES, flag="qat_scheme",
-        help="QAT scheme: TFLite int8, int16 activations, or 4-bit weights.",
+        help="QAT scheme: TFLite int8, int16 activations, 4-bit weights, or binary or ternary weights.",
+    )  # fmt: skip
+    first_and_last_8bit: bool = setting(
+        True, kind=bool, flag="qat_first_and_last_8bit", from_flags=WHEN_GIVEN,
+        help="With --qat_scheme=binary or ternary: keep the first and last layer with a kernel at 8 bits.",
     )  # fmt: skip
     io_type: str = setting("float32", kind=str, choices=IO_TYPES, flag="quantized_io")
     preserve: list = setting([], kind=list, checked=False)
@@ -106,9 +119,11 @@ class QuantizationAwareTraining(FineTuningTechnique):
         preserve = values.preserve
         if not isinstance(preserve, (list, tuple)) or not set(preserve) <= set(PRESERVABLE):
             raise ConfigError("qat.preserve", preserve, f"must be a list drawn from {', '.join(PRESERVABLE)}")
-        if preserve and values.scheme != "8bit":
+        if preserve and values.scheme != "8bit" and not (values.scheme == "ternary" and list(preserve) == ["sparsity"]):
             raise ConfigError(
-                "qat.scheme", values.scheme, f"keeping {' and '.join(preserve)} through QAT needs the 8bit scheme"
+                "qat.scheme",
+                values.scheme,
+                f"keeping {' and '.join(preserve)} through QAT needs the 8bit scheme (ternary keeps sparsity only)",
             )
 
     def with_earlier_stages(self, params, earlier):
@@ -119,10 +134,14 @@ class QuantizationAwareTraining(FineTuningTechnique):
         if preserve and scheme == "8bit":
             per_channel = names.get("cluster", {}).get("cluster_per_channel", False)
             return {**params, "preserve": preserve, "cluster_per_channel": per_channel}
+        if "sparsity" in preserve and scheme == "ternary":
+            if "clusters" in preserve:
+                logging.warning("--qat_scheme=ternary keeps the zeros but not the shared values of clustering.")
+            return {**params, "preserve": ["sparsity"]}
         if preserve:
             logging.warning(
-                "--qat_scheme=%s cannot keep %s through QAT (only 8bit can); the zeros and shared values "
-                "may change during fine-tuning.",
+                "--qat_scheme=%s cannot keep %s through QAT (only 8bit can, and ternary the zeros); the zeros "
+                "and shared values may change during fine-tuning.",
                 scheme,
                 " and ".join(preserve),
             )
@@ -169,6 +188,11 @@ def _log_empty_channels(model):
 def _qat_scheme(params):
     # Collaborative schemes take the zeros and values of the stripped model as given.
     values = QuantizationAwareTraining().values(params)
+    if values.scheme in LOW_BIT_SCHEMES:
+        options = {"first_and_last_8bit": values.first_and_last_8bit}
+        if values.scheme == "ternary":
+            return quantization.TernaryQuantizeScheme(preserve_sparsity="sparsity" in values.preserve, **options)
+        return quantization.BinaryQuantizeScheme(**options)
     if "clusters" in values.preserve:
         return quantization.schemes.Default8BitClusterPreserveQuantizeScheme(
             preserve_sparsity="sparsity" in values.preserve, cluster_per_channel=values.cluster_per_channel
