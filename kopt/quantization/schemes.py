@@ -185,7 +185,7 @@ _BY_NAME = {
 
 
 def get(identifier: QuantizeScheme | str | None) -> QuantizeScheme:
-    """Returns a scheme from an instance, a name (``"8bit"``, ``"16x8"``, ``"4bit"``, ``"binary"``...) or ``None``.
+    """Returns a scheme from an instance, a name (``"8bit"``, ``"4bit"``, ``"binary"``...) or ``None``.
 
     Example:
 

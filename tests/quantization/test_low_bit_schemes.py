@@ -1,4 +1,4 @@
-"""Binary and ternary schemes end to end: which layers go low-bit, strip, .keras, the int8 file, pruning, distillation."""
+"""Binary and ternary schemes end to end: low-bit layers, strip, .keras, the int8 file, pruning, distillation."""
 
 import keras
 import numpy as np
