@@ -1,0 +1,51 @@
+"""The low-bit benchmark in seconds: real MNIST images, one epoch of a few batches, binary with and without a teacher."""
+
+import json
+import os
+import sys
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from benchmarks import low_bit  # noqa: E402
+
+pytestmark = pytest.mark.slow  # three files of the 225k-weight CNN: about 25 s
+
+
+@pytest.fixture(scope="module")
+def document():
+    if not os.path.isfile(low_bit.DATA):
+        pytest.fail(f"{low_bit.DATA} is missing; the benchmark's test needs the shared data beside the checkout")
+    found = low_bit.run(low_bit.LowBitSettings.quick())
+    return {**found, "command": "python -m benchmarks.low_bit --quick", "machine": "test machine"}
+
+
+def test_quick_run_scores_every_variant_and_counts_the_binary_codes(document):
+    variants = [(row["scheme"], row["distilled"]) for row in document["rows"]]
+    assert variants == [("float", False), ("binary", False), ("binary", True)]
+    for row in document["rows"]:
+        assert 0.0 <= row["tflite_accuracy"] <= 1.0 and row["file_bytes"] > 0
+    binary = document["summary"]["binary"]
+    # conv2, conv3 and the hidden Dense are binary: two int8 values in every output channel.
+    assert binary["max_int8_values_per_channel"] == 2
+    # 1 bit a weight for 223,744 of the 224,528 kernel weights: about 1/30 of float32.
+    assert 1 / 32 < binary["packed_share_of_float32"] < 1 / 25
+    assert document["summary"]["float"]["packed_share_of_float32"] == 1.0
+    json.dumps(document)
+
+
+def test_report_and_plot(document, tmp_path):
+    text = low_bit.report(document)
+    assert "python -m benchmarks.low_bit --quick" in text
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 1 + 3  # header and three variants
+    assert "| binary + distillation |" in text
+    path = low_bit.plot(document, str(tmp_path / "low_bit.png"))
+    assert os.path.getsize(path) > 1000
+
+
+def test_settings_reject_unknown_schemes():
+    with pytest.raises(ValueError, match="schemes="):
+        low_bit.LowBitSettings(schemes=("2bit",)).validate()
