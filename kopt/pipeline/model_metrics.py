@@ -10,6 +10,7 @@ import tflite_export
 from kopt.pruning.report import empty_channels
 from kopt.pruning.report import kernel_sparsity
 from kopt.quantization import QuantizeLayer
+from kopt.quantization import packed_size
 
 
 def deployed_params(model):
@@ -60,7 +61,9 @@ def measure(
     Returns:
         A dict with ``keras_accuracy``, ``tflite_accuracy`` (the file run in the
         LiteRT interpreter on the whole test set), ``tflite_agreement`` (top-1
-        agreement of file and Keras model), ``tflite_bytes``, ``tflite_gzip_bytes``,
+        agreement of file and Keras model), ``tflite_bytes``, ``tflite_gzip_bytes``, ``packed_bytes``
+        (:func:`kopt.quantization.packed_size`: the weights at their own bit width, 1 or 2 bits for
+        binary and ternary ones the file stores as int8),
         ``params`` (:func:`deployed_params`), ``sparsity``, ``empty_channels`` (output channels whose kernel
         weights are all zero), ``tflite_mode`` and ``tflite_path``; with ``sparse_weights``, also
         ``sparse_inference`` (``tflite_export.sparse_inference_check`` of the file).
@@ -85,6 +88,7 @@ def measure(
         "tflite_agreement": checked["agreement"],
         "tflite_bytes": sizes["bytes"],
         "tflite_gzip_bytes": sizes["gzip_bytes"],
+        "packed_bytes": packed_size(model)["packed_bytes"],
         "params": deployed_params(model),
         "sparsity": kernel_sparsity(model),
         # Whole filters that pruning emptied: free structured pruning.

@@ -14,6 +14,8 @@ _COLUMNS = (
     ("tflite_agreement", "agreement", lambda v: f"{v:.4f}"),
     ("tflite_bytes", "tflite bytes", lambda v: f"{v:,}"),
     ("tflite_gzip_bytes", "gzip bytes", lambda v: f"{v:,}"),
+    # Weights at their own bit width (kopt.quantization.packed_size); "-" in reports from before it.
+    ("packed_bytes", "packed bytes", lambda v: f"{v:,}"),
     ("params", "params", lambda v: f"{v:,}"),
     ("sparsity", "sparsity", lambda v: f"{v:.3f}"),
     ("tflite_mode", "mode", str),
@@ -27,16 +29,16 @@ def format_table(report):
     Example:
 
     >>> entry = dict(keras_accuracy=0.9, tflite_accuracy=0.9, tflite_agreement=1.0,
-    ...              tflite_bytes=1000, tflite_gzip_bytes=900, params=10,
+    ...              tflite_bytes=1000, tflite_gzip_bytes=900, packed_bytes=40, params=10,
     ...              sparsity=0.0, tflite_mode="float32")
     >>> print(format_table({"baseline": entry, "optimized": entry}).splitlines()[0])
-    model     | keras acc | tflite acc | agreement | tflite bytes | gzip bytes | params | sparsity | mode
+    model     | keras acc | tflite acc | agreement | tflite bytes | gzip bytes | packed bytes | params | sparsity | mode
     """
     header = ["model"] + [title for _, title, _ in _COLUMNS]
     rows = [header]
     for row_name in _ROWS:
         entry = report[row_name]
-        rows.append([row_name] + [fmt(entry[key]) for key, _, fmt in _COLUMNS])
+        rows.append([row_name] + ["-" if entry.get(key) is None else fmt(entry[key]) for key, _, fmt in _COLUMNS])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "-+-".join("-" * width for width in widths))
@@ -70,25 +72,25 @@ def render_png(report):
 
     panels = (
         ("Accuracy (test set)", ("keras_accuracy", "tflite_accuracy"), ("Keras", "TFLite")),
-        ("TFLite size (KiB)", ("tflite_bytes", "tflite_gzip_bytes"), ("raw", "gzip")),
+        ("TFLite size (KiB)", ("tflite_bytes", "tflite_gzip_bytes", "packed_bytes"), ("raw", "gzip", "packed")),
     )
     figure = Figure(figsize=(9, 4.2), dpi=100)
     FigureCanvasAgg(figure)
     for index, (title, keys, labels) in enumerate(panels):
         axes = figure.add_subplot(1, len(panels), index + 1)
-        width = 0.38
+        width = 0.76 / len(keys)
         tallest = 0.0
         for offset, (key, label) in enumerate(zip(keys, labels)):
-            values = [report[row][key] for row in _ROWS]
+            values = [report[row].get(key) or 0 for row in _ROWS]  # packed_bytes: absent from older reports
             if key.endswith("bytes"):
                 values = [v / 1024 for v in values]
-            positions = [i + (offset - 0.5) * width for i in range(len(_ROWS))]
+            positions = [i + (offset - (len(keys) - 1) / 2) * width for i in range(len(_ROWS))]
             bars = axes.bar(positions, values, width, label=label)
             tallest = max(tallest, *values)
             axes.bar_label(bars, fmt="%.3f" if "accuracy" in key else "%.1f", fontsize=8)
         axes.set_xticks(range(len(_ROWS)), _ROWS)
         axes.set_title(title)
-        axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, frameon=False)
+        axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(keys), frameon=False)
         # Headroom so the value labels stay inside the axes.
         axes.set_ylim(0, 1.1 if "accuracy" in keys[0] else max(tallest, 1e-9) * 1.15)
     techniques = ", ".join(report.get("techniques") or []) or "none"

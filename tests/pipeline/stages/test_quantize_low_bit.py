@@ -9,6 +9,7 @@ from kopt.cli import optimize  # noqa: F401 - defines the flags
 from kopt.cli import stage_flags
 from kopt.pipeline import Recipe
 from kopt.pipeline import TechniqueSpec
+from kopt.pipeline import format_table
 from kopt.pipeline import get_technique
 from kopt.pipeline import run
 
@@ -69,3 +70,7 @@ def test_prune_then_ternary_qat_keeps_the_zeros_through_the_driver(tmp_path):
     assert optimized["sparsity"] >= 0.49
     assert optimized["tflite_mode"] == "int8" and optimized["tflite_agreement"] >= 0.99
     assert optimized["keras_accuracy"] >= report["baseline"]["keras_accuracy"] - 0.1
+    # The report's packed size: 2 bits a ternary weight, against the int8 file and 32-bit float weights.
+    assert report["baseline"]["packed_bytes"] == 4 * report["baseline"]["params"]
+    assert optimized["packed_bytes"] < 0.5 * optimized["tflite_bytes"]
+    assert "packed bytes" in format_table(report).splitlines()[0]
