@@ -4,11 +4,14 @@ Per seed (:func:`run_seed`):
 
 1. the float model (``quantization_models.build(settings.model)``) trains
    ``float_epochs`` on the training split and is exported as float32 TFLite;
-2. for each scheme (int8 QAT, 4-bit, ternary, binary), a quantization-aware copy
-   of the float model (``kopt.quantization.quantize_model``) fine-tunes
+2. a copy of it trains ``finetune_epochs`` more at the low-bit rate: the float
+   reference the quantized models are compared with (they train as long), and
+   the teacher;
+3. for each scheme (int8 QAT, 4-bit, ternary, binary), a quantization-aware copy
+   of the float model of step 1 (``kopt.quantization.quantize_model``) fine-tunes
    ``finetune_epochs`` on the labels alone, and another copy inside a
-   ``kopt.distillation.Distiller`` with the float model as the frozen teacher;
-3. every model is exported as int8 TFLite (``tflite_export.convert``) and its
+   ``kopt.distillation.Distiller`` with the float reference as the frozen teacher;
+4. every model is exported as int8 TFLite (``tflite_export.convert``) and its
    file scored on the whole test split in the LiteRT interpreter; beside the
    file's size, ``kopt.quantization.packed_size`` gives the bytes its weights
    take packed at their own bit widths, and the file's kernels are read back to
@@ -46,10 +49,17 @@ def run_seed(settings, seed, data, workdir):
     trained.fit(x_train, y_train, batch_size=settings.batch_size, epochs=settings.float_epochs, verbose=0)
     float_seconds = time.process_time() - start
     rows = [_score(trained, "float", False, "float32", seed, x_test, y_test, workdir, float_seconds)]
-    # A Distiller freezes its teacher (trainable = False), which quantize_model would copy
-    # into later students: the teacher is a copy of its own.
+    # The float reference trains as long as the quantized models, at the low-bit rate: the
+    # extra epochs alone would otherwise count for quantization. It is also the teacher
+    # (a copy of its own, as a Distiller freezes its teacher and quantize_model copies that).
+    keras.utils.set_random_seed(seed)
     teacher = keras.models.clone_model(trained)
     teacher.set_weights(trained.get_weights())
+    _compile(teacher, settings.low_bit_learning_rate)
+    start = time.process_time()
+    teacher.fit(x_train, y_train, batch_size=settings.batch_size, epochs=settings.finetune_epochs, verbose=0)
+    seconds = time.process_time() - start
+    rows.append(_score(teacher, "float_continued", False, "float32", seed, x_test, y_test, workdir, seconds))
     for scheme in settings.schemes:
         for distilled in (False, True):
             keras.utils.set_random_seed(seed)

@@ -12,7 +12,7 @@ if REPO_ROOT not in sys.path:
 
 from benchmarks import low_bit  # noqa: E402
 
-pytestmark = pytest.mark.slow  # three files of the 225k-weight CNN: about 25 s
+pytestmark = pytest.mark.slow  # four files of the 225k-weight CNN: about 30 s
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def document():
 
 def test_quick_run_scores_every_variant_and_counts_the_binary_codes(document):
     variants = [(row["scheme"], row["distilled"]) for row in document["rows"]]
-    assert variants == [("float", False), ("binary", False), ("binary", True)]
+    assert variants == [("float", False), ("float_continued", False), ("binary", False), ("binary", True)]
     for row in document["rows"]:
         assert 0.0 <= row["tflite_accuracy"] <= 1.0 and row["file_bytes"] > 0
     binary = document["summary"]["binary"]
@@ -40,7 +40,7 @@ def test_quick_run_scores_every_variant_and_counts_the_binary_codes(document):
 def test_report_and_plot(document, tmp_path):
     text = low_bit.report(document)
     assert "python -m benchmarks.low_bit --quick" in text
-    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 1 + 3  # header and three variants
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 1 + 4  # header and four variants
     assert "| binary + distillation |" in text
     path = low_bit.plot(document, str(tmp_path / "low_bit.png"))
     assert os.path.getsize(path) > 1000
