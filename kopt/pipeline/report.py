@@ -72,7 +72,7 @@ def render_png(report):
 
     panels = (
         ("Accuracy (test set)", ("keras_accuracy", "tflite_accuracy"), ("Keras", "TFLite")),
-        ("TFLite size (KiB)", ("tflite_bytes", "tflite_gzip_bytes", "packed_bytes"), ("raw", "gzip", "packed")),
+        ("Size (KiB)", ("tflite_bytes", "tflite_gzip_bytes", "packed_bytes"), ("TFLite", "gzip", "packed")),
     )
     figure = Figure(figsize=(9, 4.2), dpi=100)
     FigureCanvasAgg(figure)
