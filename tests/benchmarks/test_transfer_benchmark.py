@@ -47,6 +47,14 @@ def test_report_and_plot(document, tmp_path):
     assert os.path.getsize(path) > 1000
 
 
+def test_a_missed_must_hold_is_explained_from_the_figures(document):
+    met = {**document, "summary": {**document["summary"], "net2net_at_most_half": True, "transfer_at_most_half": True}}
+    assert "Why the must-hold is missed" not in transfer.report(met)
+    missed = {**document, "summary": {**document["summary"], "transfer_at_most_half": False}}
+    text = transfer.report(missed)
+    assert "Why the must-hold is missed here" in text and "points (net2net)" in text
+
+
 def _row(seed, net2net, transfer_steps):
     curve = [[0, 0.1], [100, 0.5]]
     return {
@@ -70,6 +78,6 @@ def test_the_must_hold_needs_every_seed_at_or_under_half():
 
 
 def test_steps_to_reach_and_settings_checks():
-    assert doctest.testmod(transfer_run).failed == 0
+    assert doctest.testmod(transfer_run).failed == 0 and doctest.testmod(transfer).failed == 0
     with pytest.raises(ValueError, match="steps must be at least 1"):
         dataclasses.replace(transfer.TransferSettings.quick(), steps=0).validate()
