@@ -19,6 +19,7 @@ from kopt.cli.search_flags import SEARCH_NEEDS
 from kopt.errors import ConfigError
 from kopt.pipeline.spec import TechniqueSpec
 from kopt.pipeline.stage_order import CONFLICTS
+from kopt.pipeline.stage_order import conflict_reason
 
 __all__ = ["DEFAULT_SPARSITY", "NEEDS_STAGE", "check_flags_need_stage", "default_compression", "techniques_from_flags"]
 
@@ -31,10 +32,10 @@ DEFAULT_SPARSITY = 0.75
 _DEFAULT_STAGES = {"prune": DEFAULT_SPARSITY, "qat": True}
 # Flags that choose a technique; with none of them given, the default run applies.
 TECHNIQUE_FLAGS = tuple(flag for names in technique_flags.STAGE_FLAGS.values() for flag in names)
-# Flags that choose by hand what --auto chooses itself (stage_order.CONFLICTS).
-AUTO_CONFLICTS = tuple(
-    flag for name, names in technique_flags.STAGE_FLAGS.items() if ("auto", name) in CONFLICTS for flag in names
-)
+# Flags that choose by hand what --auto chooses itself (stage_order.CONFLICTS), with their stage.
+AUTO_CONFLICTS = {
+    flag: name for name, names in technique_flags.STAGE_FLAGS.items() if ("auto", name) in CONFLICTS for flag in names
+}
 
 
 def _off(value):
@@ -87,13 +88,12 @@ def techniques_from_flags(flag_values=flags.FLAGS):
     if default_compression(flag_values):
         value.update(_DEFAULT_STAGES)
     if value["qat"] and value["ptq"] is not None:
-        raise ConfigError("ptq", value["ptq"], "choose --qat or --ptq, not both: QAT already exports an integer model")
+        raise ConfigError("ptq", value["ptq"], conflict_reason("qat", "ptq", spell=lambda name: f"--{name}"))
     if technique_flags.requested("auto", value):
-        for flag in AUTO_CONFLICTS:
+        for flag, stage in AUTO_CONFLICTS.items():
             if not _off(value[flag]):
-                raise ConfigError(
-                    flag, value[flag], "conflicts with --auto, which chooses pruning and int8 quantization itself"
-                )
+                spell = {"auto": "--auto", stage: f"--{flag}"}.get
+                raise ConfigError(flag, value[flag], conflict_reason("auto", stage, spell=spell))
     specs = []
     for technique in technique_flags.BUILD_ORDER:
         if technique_flags.requested(technique.name, value):

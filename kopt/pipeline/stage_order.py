@@ -15,7 +15,7 @@ shared values, since silently losing them is a wrong result::
 
 from kopt.errors import ConfigError
 
-__all__ = ["CONFLICTS", "STAGE_RANK", "check_stage_order"]
+__all__ = ["CONFLICTS", "STAGE_RANK", "check_stage_order", "conflict_reason"]
 
 # Where each built-in stage may sit: a stage never follows one of higher rank.
 # Stages a user registers have no rank and may sit anywhere before the export.
@@ -27,14 +27,30 @@ _WHY_FIRST = {
     "cluster": "clustering must come before quantization",
     "auto": "auto chooses pruning and quantization itself after any distillation",
 }
-# Stages that choose by hand what another stage chooses itself.
-CONFLICTS = {
-    ("qat", "ptq"): "choose qat or ptq, not both: QAT already exports an integer model",
+# Stages that choose by hand what another stage chooses itself, and why they cannot go together;
+# {first} and {second} are spelled as the caller names stages (recipe names, or flags).
+_CONFLICTS = {
+    ("qat", "ptq"): "choose {first} or {second}, not both: QAT already exports an integer model",
     **{
-        ("auto", other): "auto chooses pruning and int8 quantization itself; drop this stage or auto"
+        ("auto", other): "conflicts with {first}, which chooses pruning and int8 quantization itself; "
+        "drop {second} or {first}"
         for other in ("prune", "prune_structured", "cluster", "qat", "ptq")
     },
 }
+CONFLICTS = frozenset(_CONFLICTS)
+
+
+def conflict_reason(first, second, spell=str):
+    """Why stages ``first`` and ``second`` cannot both run, naming them as ``spell`` does.
+
+    Example:
+
+    >>> conflict_reason("qat", "ptq", spell=lambda name: f"--{name}")
+    'choose --qat or --ptq, not both: QAT already exports an integer model'
+    """
+    return _CONFLICTS[(first, second)].format(first=spell(first), second=spell(second))
+
+
 # (earlier stage, later stage, the later stage's param that must be given, what it keeps)
 _MUST_SAY_PRESERVE = (
     ("prune", "cluster", "preserve_sparsity", "true to keep the pruned zeros, false to let them go"),
@@ -68,10 +84,10 @@ export options are used, and prune comes after it; put ptq last
     for index, name in enumerate(names):
         if name in STAGE_RANK and name in names[:index]:
             raise ConfigError(f"techniques[{index}].name", name, f"the recipe already has a {name} stage")
-    for (first, second), reason in CONFLICTS.items():
+    for first, second in sorted(CONFLICTS):
         if first in names and second in names:
             index = max(names.index(first), names.index(second))
-            raise ConfigError(f"techniques[{index}].name", names[index], reason)
+            raise ConfigError(f"techniques[{index}].name", names[index], conflict_reason(first, second))
     for index, (technique, params) in enumerate(techniques[:-1]):
         mode = technique.export_options(params).get("mode", "float32")
         if mode != "float32":
