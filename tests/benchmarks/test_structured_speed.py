@@ -67,3 +67,12 @@ def test_augment_keeps_shape_and_moves_pixels():
     images = np.random.default_rng(0).random((8, 32, 32, 3), np.float32)
     out = structured_speed._augment(images, np.random.default_rng(1))
     assert out.shape == images.shape and out.dtype == images.dtype and not np.array_equal(out, images)
+
+
+def test_build_gives_batch_norm_a_momentum_that_keeps_up_with_a_short_schedule():
+    import keras
+
+    model = structured_speed.build(0)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.momentum == 0.9 for layer in norms)
+    assert model.output_shape == (None, 10)
