@@ -1,12 +1,14 @@
 """The knowledge-transfer benchmark's runs: one trained source, three ways to start the target, one curve each.
 
 Per seed, a narrow CIFAR-10 CNN (the *source*) trains for ``source_steps``
-steps. The *target* architecture is the source twice as wide on every layer,
-with one more 3x3 convolution (``conv4``) after the last block. It then trains
-for ``steps`` steps from three starts, with the same fresh Adam, the same batches
-in the same order, and test accuracy measured every ``eval_every`` steps:
+steps (Adam at ``learning_rate``, constant). The *target* architecture is the
+source twice as wide on every layer, with one more 3x3 convolution (``conv4``)
+after the last block. It then trains for ``steps`` steps from three starts, on
+the same batches in the same order, each with the optimizer settings a
+practitioner would pick for it:
 
-* ``scratch``: its own random initialization;
+* ``scratch``: its own random initialization, trained like the source (Adam at
+  ``learning_rate``, constant: the from-scratch schedule);
 * ``net2net``: the source widened layer by layer (:func:`kopt.transfer.widen`,
   a little noise on the copies so they can drift apart; exact copies would stay
   identical forever) and deepened by an identity ``conv4``
@@ -15,8 +17,30 @@ in the same order, and test accuracy measured every ``eval_every`` steps:
   copied in by :func:`kopt.transfer.transfer_weights` (the overlap of each
   wider layer; ``conv4`` keeps its random weights).
 
-Before training, the noise-free widened and deepened model's logits are
-compared with the source's on the test split (Net2Net keeps the function).
+The two warm starts are fine-tuned, not trained from scratch: a fresh Adam
+whose rate warms up linearly from 0 to ``finetune_learning_rate`` over
+``warmup_steps`` steps, then decays along a cosine to 0 at ``steps``
+(:func:`learning_rate_for`). At the full from-scratch rate the trained weights
+were knocked about: on a validation split the Net2Net start first lost 3.5
+points (BENCHMARKS.md has the diagnosis).
+
+Every ``eval_every`` steps (and at step 0) the test accuracy is measured with
+BatchNormalization's statistics re-estimated on the current weights
+(:func:`recalibrated_accuracy`: the exact mean of the batch statistics of a
+fixed set of training images, "precise BN"), identically for every start. The
+moving averages that Keras keeps (momentum 0.99, about the last 100 steps) lag
+weights that move, and read on their own they made test accuracy swing by up to
+22 points between measurements; the final accuracy with the moving averages
+(the model as it would be saved) is recorded beside it. Before training, the
+noise-free widened and deepened model's logits are compared with the source's
+on the test split (Net2Net keeps the function).
+
+The figure of merit, the same for every start (:func:`steps_to_reach`): the
+curve is smoothed by a trailing mean over ``smooth`` checkpoints (fewer at the
+start); the scratch model's final accuracy is its smoothed value at ``steps``
+(the mean of its last ``smooth`` checkpoints); a start reaches it at the first
+checkpoint from which its smoothed curve stays at or above that value up to
+``steps``.
 """
 
 import time
@@ -28,7 +52,18 @@ from kopt.transfer import deepen
 from kopt.transfer import transfer_weights
 from kopt.transfer import widen
 
-__all__ = ["ARMS", "WIDENED_LAYERS", "build_cnn", "net2net", "run_seed", "steps_to_reach", "train_curve"]
+__all__ = [
+    "ARMS",
+    "WIDENED_LAYERS",
+    "build_cnn",
+    "learning_rate_for",
+    "net2net",
+    "recalibrated_accuracy",
+    "run_seed",
+    "smoothed",
+    "steps_to_reach",
+    "train_curve",
+]
 
 ARMS = ("scratch", "net2net", "transfer")
 WIDENED_LAYERS = ("conv1", "conv2", "conv3", "dense")
@@ -60,17 +95,56 @@ def net2net(source, wide, *, seed, noise_stddev):
     return deepen(model, "relu3", name="conv4")
 
 
+def learning_rate_for(arm, settings):
+    """The Adam learning rate (a float or a schedule) each start trains with (see the module docstring)."""
+    if arm in ("source", "scratch"):
+        return settings.learning_rate
+    warmup = min(settings.warmup_steps, settings.steps - 1)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, settings.steps - warmup, warmup_target=settings.finetune_learning_rate, warmup_steps=warmup
+    )
+
+
 def accuracy(model, x, y, batch_size=500):
-    """Test accuracy from the logits."""
+    """Test accuracy from the logits, with the model's BatchNormalization statistics as they are."""
     logits = model.predict(x, batch_size=batch_size, verbose=0)
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
-def train_curve(model, data, *, steps, eval_every, batch_size, learning_rate, order_seed):
+def recalibrated_accuracy(model, x, y, calibration, batch_size=256):
+    """Test accuracy with every BatchNormalization's statistics re-estimated on ``calibration`` images.
+
+    Each BatchNormalization's moving mean and variance become the exact mean
+    (weighted by batch size) of its batch statistics over ``calibration`` in
+    batches of ``batch_size``, with the current weights; the accuracy is
+    measured, and the moving statistics are put back as they were, so training
+    goes on unchanged.
+    """
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    saved = [(layer.momentum, layer.moving_mean.numpy(), layer.moving_variance.numpy()) for layer in layers]
+    seen = 0
+    for start in range(0, len(calibration), batch_size):
+        batch = calibration[start : start + batch_size]
+        for layer in layers:
+            layer.momentum = seen / (seen + len(batch))
+        model(batch, training=True)
+        seen += len(batch)
+    try:
+        return accuracy(model, x, y)
+    finally:
+        for layer, (momentum, mean, variance) in zip(layers, saved):
+            layer.momentum = momentum
+            layer.moving_mean.assign(mean)
+            layer.moving_variance.assign(variance)
+
+
+def train_curve(model, data, *, steps, eval_every, batch_size, learning_rate, order_seed, calibration):
     """Trains ``model`` for ``steps`` Adam steps; returns ``[[step, test accuracy], ...]`` from step 0.
 
-    The batches come from one shuffle of the training data per epoch, drawn by
+    The accuracies are :func:`recalibrated_accuracy` on ``calibration``. The
+    batches come from one shuffle of the training data per epoch, drawn by
     ``order_seed``, so every start sees the same batches in the same order.
+    ``learning_rate`` is a float or a Keras schedule of the step.
     """
     x_train, y_train, x_test, y_test = data
     model.compile(
@@ -82,38 +156,60 @@ def train_curve(model, data, *, steps, eval_every, batch_size, learning_rate, or
     order = np.concatenate(
         [rng.permutation(len(x_train))[: per_epoch * batch_size] for _ in range(-(-steps // per_epoch))]
     )
-    curve = [[0, accuracy(model, x_test, y_test)]]
+    curve = [[0, recalibrated_accuracy(model, x_test, y_test, calibration)]]
     for start in range(0, steps, eval_every):
         chunk = order[start * batch_size : min(start + eval_every, steps) * batch_size]
         model.fit(x_train[chunk], y_train[chunk], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-        curve.append([min(start + eval_every, steps), accuracy(model, x_test, y_test)])
+        curve.append([min(start + eval_every, steps), recalibrated_accuracy(model, x_test, y_test, calibration)])
     return curve
 
 
-def steps_to_reach(curve, target):
-    """The first measured step whose accuracy is at least ``target``, or ``None``.
+def smoothed(curve, window):
+    """The trailing mean over ``window`` checkpoints (fewer at the start), as ``[[step, mean], ...]``.
 
-    >>> steps_to_reach([[0, 0.1], [100, 0.5], [200, 0.6]], 0.55)
+    >>> smoothed([[0, 0.1], [100, 0.5], [200, 0.6], [300, 0.4]], 3)
+    [[0, 0.1], [100, 0.3], [200, 0.4], [300, 0.5]]
+    """
+    values = [value for _, value in curve]
+    return [
+        [step, round(sum(values[max(0, i + 1 - window) : i + 1]) / (i + 1 - max(0, i + 1 - window)), 9)]
+        for i, (step, _) in enumerate(curve)
+    ]
+
+
+def steps_to_reach(curve, target, window):
+    """The first checkpoint from which the :func:`smoothed` curve stays at or above ``target``, or ``None``.
+
+    >>> steps_to_reach([[0, 0.1], [100, 0.6], [200, 0.6], [300, 0.3], [400, 0.7]], 0.5, 1)
+    400
+    >>> steps_to_reach([[0, 0.1], [100, 0.6], [200, 0.6], [300, 0.6]], 0.5, 2)
     200
-    >>> steps_to_reach([[0, 0.1], [100, 0.5]], 0.55) is None
+    >>> steps_to_reach([[0, 0.1], [100, 0.5]], 0.55, 1) is None
     True
     """
-    return next((step for step, value in curve if value >= target), None)
+    reached = None
+    for step, value in smoothed(curve, window):
+        if value < target:
+            reached = None
+        elif reached is None:
+            reached = step
+    return reached
 
 
 def run_seed(settings, seed, data):
     """One seed's source, the exactness check and the three curves, as a JSON-ready dict."""
-    x_test = data[2]
+    x_train, _, x_test, y_test = data
+    calibration = x_train[np.random.default_rng(seed).permutation(len(x_train))[: settings.calibration_examples]]
     keras.utils.set_random_seed(seed)
     source = build_cnn(settings.narrow, name="source")
     common = dict(
-        eval_every=settings.eval_every,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-        order_seed=seed,
+        eval_every=settings.eval_every, batch_size=settings.batch_size, order_seed=seed, calibration=calibration
     )
     started = time.perf_counter()
-    source_curve = train_curve(source, data, steps=settings.source_steps, **common)
+    source_curve = train_curve(
+        source, data, steps=settings.source_steps, learning_rate=learning_rate_for("source", settings),
+        **{**common, "eval_every": settings.source_steps},
+    )  # fmt: skip
     row = {"seed": seed, "source_curve": source_curve, "source_seconds": round(time.perf_counter() - started, 1)}
     reference = source.predict(x_test, batch_size=500, verbose=0)
     exact = net2net(source, settings.wide, seed=seed, noise_stddev=0.0)
@@ -135,9 +231,14 @@ def run_seed(settings, seed, data):
     }
     for arm in ARMS:
         started = time.perf_counter()
-        row[f"{arm}_curve"] = train_curve(starts[arm], data, steps=settings.steps, **common)
+        row[f"{arm}_curve"] = train_curve(
+            starts[arm], data, steps=settings.steps, learning_rate=learning_rate_for(arm, settings), **common
+        )
         row[f"{arm}_seconds"] = round(time.perf_counter() - started, 1)
-    target = row["scratch_curve"][-1][1]
-    for arm in ("net2net", "transfer"):
-        row[f"{arm}_steps_to_scratch_final"] = steps_to_reach(row[f"{arm}_curve"], target)
+        row[f"{arm}_final_moving_stats"] = accuracy(starts[arm], x_test, data[3])
+    row["scratch_final"] = smoothed(row["scratch_curve"], settings.smooth)[-1][1]
+    for arm in ARMS:
+        row[f"{arm}_steps_to_scratch_final"] = steps_to_reach(
+            row[f"{arm}_curve"], row["scratch_final"], settings.smooth
+        )
     return row

@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+import keras
+import numpy as np
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -13,6 +15,8 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from benchmarks import transfer  # noqa: E402
+from benchmarks import transfer_diagnosis  # noqa: E402
+from benchmarks import transfer_report  # noqa: E402
 from benchmarks import transfer_run  # noqa: E402
 
 
@@ -29,9 +33,15 @@ def document():
 
 def test_quick_run_measures_every_arm_and_keeps_the_net2net_function(document):
     (row,) = document["rows"]
+    assert [step for step, _ in row["source_curve"]] == [0, 4]
     for arm in transfer_run.ARMS:
         assert [step for step, _ in row[f"{arm}_curve"]] == [0, 2, 4]
-        assert all(0.0 <= value <= 1.0 for _, value in row[f"{arm}_curve"])
+        assert all(0.0 <= value <= 1.0 for _, value in row[f"{arm}_curve"] + [[4, row[f"{arm}_final_moving_stats"]]])
+        reached = row[f"{arm}_steps_to_scratch_final"]
+        assert reached == transfer_run.steps_to_reach(row[f"{arm}_curve"], row["scratch_final"], 3)
+    # The scratch final is the mean of its last 3 measurements, so scratch reaches it by its last step.
+    assert row["scratch_final"] == pytest.approx(np.mean([value for _, value in row["scratch_curve"]]))
+    assert row["scratch_steps_to_scratch_final"] is not None
     assert row["net2net_exact_max_abs_diff"] < 1e-5
     # Every source weight fits the target (22 of them, 21 resized); only conv4's two are left random.
     assert row["transfer_report"]["counts"] == {"copied": 1, "partial": 21, "skipped": 2}
@@ -53,6 +63,7 @@ def test_a_missed_must_hold_is_explained_from_the_figures(document):
     missed = {**document, "summary": {**document["summary"], "transfer_at_most_half": False}}
     text = transfer.report(missed)
     assert "Why the must-hold is missed here" in text and "points (net2net)" in text
+    assert "transfer seed 0" in text and "net2net seed 0" not in text
 
 
 def _row(seed, net2net, transfer_steps):
@@ -63,6 +74,8 @@ def _row(seed, net2net, transfer_steps):
         "scratch_seconds": 4.0,
         "source_curve": curve,
         **{f"{arm}_curve": curve for arm in transfer_run.ARMS},
+        **{f"{arm}_final_moving_stats": 0.4 for arm in transfer_run.ARMS},
+        "scratch_steps_to_scratch_final": 100,
         "net2net_steps_to_scratch_final": net2net,
         "transfer_steps_to_scratch_final": transfer_steps,
         "net2net_exact_max_abs_diff": 1e-7,
@@ -70,14 +83,53 @@ def _row(seed, net2net, transfer_steps):
 
 
 def test_the_must_hold_needs_every_seed_at_or_under_half():
-    summary = transfer.summarize([_row(0, 100, 0), _row(1, 50, 50)], steps=200)
+    summary = transfer.summarize([_row(0, 100, 0), _row(1, 50, 50)], steps=200, window=3)
     assert summary["net2net_at_most_half"] and summary["transfer_at_most_half"]
-    summary = transfer.summarize([_row(0, 100, None), _row(1, 101, 0)], steps=200)
+    assert summary["scratch_final"]["mean"] == pytest.approx(0.3)  # the trailing mean of [0.1, 0.5]
+    summary = transfer.summarize([_row(0, 100, None), _row(1, 101, 0)], steps=200, window=3)
     assert not summary["net2net_at_most_half"] and not summary["transfer_at_most_half"]
     assert summary["source_seconds_per_100_steps"] == 2.0 and summary["scratch_seconds_per_100_steps"] == 4.0
 
 
 def test_steps_to_reach_and_settings_checks():
-    assert doctest.testmod(transfer_run).failed == 0 and doctest.testmod(transfer).failed == 0
+    for module in (transfer_run, transfer, transfer_report):
+        assert doctest.testmod(module).failed == 0
+    # A dip of the trailing mean below the target after reaching it starts the count again.
+    curve = [[0, 0.2], [100, 0.6], [200, 0.6], [300, 0.6], [400, 0.1], [500, 0.9], [600, 0.9], [700, 0.9]]
+    assert transfer_run.steps_to_reach(curve, 0.55, 3) == 600
+    assert transfer_run.steps_to_reach(curve, 0.55, 1) == 500
     with pytest.raises(ValueError, match="steps must be at least 1"):
         dataclasses.replace(transfer.TransferSettings.quick(), steps=0).validate()
+
+
+def test_the_warm_starts_warm_up_then_decay_and_scratch_keeps_its_rate():
+    settings = transfer.TransferSettings.full()
+    assert transfer_run.learning_rate_for("scratch", settings) == settings.learning_rate == 1e-3
+    schedule = transfer_run.learning_rate_for("net2net", settings)
+    rates = [float(schedule(step)) for step in (0, 30, 60, 630, 1200)]
+    peak = settings.finetune_learning_rate
+    assert rates[0] == 0.0 and rates[1] == pytest.approx(peak / 2) and rates[2] == pytest.approx(peak)
+    assert rates[3] == pytest.approx(peak / 2, rel=1e-3) and rates[4] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_recalibrated_accuracy_uses_the_calibration_statistics_and_puts_the_moving_ones_back(monkeypatch):
+    inputs = keras.Input((2,))
+    norm = keras.layers.BatchNormalization(momentum=0.99)
+    model = keras.Model(inputs, keras.layers.Dense(2)(norm(inputs)))
+    calibration = np.array([[1.0, 0.0], [3.0, 4.0], [2.0, 8.0], [10.0, -4.0]], np.float32)
+    seen = []
+    monkeypatch.setattr(
+        transfer_run, "accuracy", lambda *args: seen.append([norm.moving_mean.numpy(), norm.moving_variance.numpy()])
+    )
+    transfer_run.recalibrated_accuracy(model, calibration, None, calibration, batch_size=3)  # batches of 3 and 1
+    mean, variance = seen[0]
+    np.testing.assert_allclose(mean, calibration.mean(0), rtol=1e-6)  # weighted by batch size: exact
+    np.testing.assert_allclose(variance, 0.75 * calibration[:3].var(0) + 0.25 * 0.0, rtol=1e-5)
+    assert norm.momentum == 0.99 and np.all(norm.moving_mean.numpy() == 0.0)
+    assert np.all(norm.moving_variance.numpy() == 1.0)
+
+
+def test_the_diagnosis_helpers():
+    assert transfer_diagnosis.largest_drop([0.1, 0.5, 0.3, 0.6]) == pytest.approx(0.2)
+    assert transfer_diagnosis.schedule(1e-3, "const") == 1e-3
+    assert float(transfer_diagnosis.schedule(3e-4, "cos")(60)) == pytest.approx(3e-4)
