@@ -29,7 +29,11 @@ CLUSTER = ("cluster", {"number_of_clusters": 8, "preserve_sparsity": True})
         ([("cluster", {"number_of_clusters": 8}), PRUNE], "techniques[1].name=prune", "cannot come after cluster"),
         ([PRUNE, ("prune_structured", {"fraction": 0.5})], "techniques[1].name=prune_structured", "cannot come after"),
         ([PRUNE, ("distill", {})], "techniques[1].name=distill", "must come first"),
-        ([("auto", {}), PRUNE], "techniques[1].name=prune", "conflicts with auto, which chooses pruning and int8 quantization itself; drop prune or auto"),
+        (
+            [("auto", {}), PRUNE],
+            "techniques[1].name=prune",
+            "conflicts with auto, which chooses pruning and int8 quantization itself; drop prune or auto",
+        ),
         ([PRUNE, ("qat", {})], "techniques[1].params.preserve=(not set)", "must say what it keeps"),
         ([PRUNE, ("cluster", {"number_of_clusters": 8})], "techniques[1].params.preserve_sparsity", "must say"),
         ([CLUSTER, ("qat", {})], "techniques[1].params.preserve", "must say what it keeps"),
