@@ -210,7 +210,7 @@ def plot(document, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7.5, 4.5), dpi=100)
+    figure = Figure(figsize=(9.5, 4.5), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
     for scheme, distilled in _variants(document["rows"]):
@@ -227,7 +227,7 @@ def plot(document, path):
     axes.set_xlabel("packed weights (KiB, log scale)")
     axes.set_ylabel("TFLite test accuracy (%)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="lower right")
+    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: points fill every corner
     figure.suptitle("MNIST conv-BN CNN: accuracy against packed size (each point a seed)")
     figure.tight_layout()
     figure.savefig(path, format="png")
