@@ -125,12 +125,18 @@ def measure(case, rounds):
                     pruned, os.path.join(workdir, f"{name}.tflite"), batch_size=1, sparse_weights=sparse
                 )
         timed = {name: latency.ready_interpreter(path) for name, path in files.items()}
-        reference = next(iter(timed.values()))
-        probe = np.random.default_rng(2).random(reference.get_input_details()[0]["shape"]).astype(np.float32)
+        probe = np.random.default_rng(2).random(timed["unpruned"].get_input_details()[0]["shape"]).astype(np.float32)
         milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
         rows = []
         for name, path in files.items():
             check = tflite_export.sparse_inference_check(path)
+            # A dense pruned file against the unpruned one; a sparse file against the dense file of its model.
+            if name == "unpruned":
+                compared_with = None
+            elif name.endswith("_sparse"):
+                compared_with = name[: -len("_sparse")] + "_dense"
+            else:
+                compared_with = "unpruned"
             rows.append(
                 {
                     "file": name,
@@ -140,16 +146,10 @@ def measure(case, rounds):
                     "zero_fraction": check["zero_fraction"],
                     "ms": round(milliseconds[name], 4),
                     "ratio": round(milliseconds[name] / milliseconds["unpruned"], 3),
-                    "max_abs_difference": _difference(timed[name], timed["unpruned"], probe)
-                    if "dense" in name
-                    else None,
+                    "max_abs_difference": None
+                    if compared_with is None
+                    else _difference(timed[name], timed[compared_with], probe),
                 }
-            )
-        # Sparse and dense files of one pruned model compute the same thing.
-        for sparsity in SPARSITIES:
-            dense, sparse = (timed[f"pruned_{sparsity:.0%}_{kind}"] for kind in ("dense", "sparse"))
-            next(r for r in rows if r["file"] == f"pruned_{sparsity:.0%}_sparse")["max_abs_difference"] = _difference(
-                sparse, dense, probe
             )
     return {"case": case, "input": f"{side}x{side}", "params": int(model.count_params()), "calls": calls, "files": rows}
 
