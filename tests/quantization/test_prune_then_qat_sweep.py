@@ -3,7 +3,8 @@
 A sweep over what users combine with ``--qat``: unstructured sparsity from 0.5 to
 0.95, block and 2:4 patterns, several seeds. High sparsity empties whole filters
 of the 3x3x1 first convolution (9 weights each), the case that made LiteRT refuse
-the file; the sweep also checks that it happens, so it cannot pass vacuously. One
+the file; at 0.95 that layer keeps at most 7 of its 144 weights for 16 filters, so
+those cases check that filters did empty and the sweep cannot pass vacuously. One
 case runs the ``kopt-optimize`` command of the report on a small npz.
 """
 
@@ -32,7 +33,6 @@ CASES = (
     ]
     + [(f"2of4-seed{seed}", 0.5, {"sparsity_m_by_n": (2, 4)}, seed) for seed in (0, 1)]
 )
-_EMPTY_SEEN = []
 
 
 def _cnn():
@@ -86,7 +86,10 @@ def test_prune_then_preserving_qat_exports_an_integer_file(tmp_path, mnist, base
         x_train[:3200], y_train[:3200], batch_size=64, epochs=1, verbose=0, callbacks=[pruning.UpdatePruningStep()]
     )
     stripped = pruning.strip_pruning(pruned)
-    _EMPTY_SEEN.append(pruning.empty_channels(stripped)["empty"])
+    if level >= 0.95 and not pattern:
+        # Each case checks itself: pytest-xdist spreads the cases over workers, so a
+        # separate test that read what the others recorded saw only its worker's share.
+        assert pruning.empty_channels(stripped)["empty"] > 0, pruning.empty_channels(stripped)
 
     qat = quantize_model(stripped, scheme=schemes.Default8BitPrunePreserveQuantizeScheme())
     qat.compile(keras.optimizers.Adam(1e-4), _loss())
@@ -96,14 +99,6 @@ def test_prune_then_preserving_qat_exports_an_integer_file(tmp_path, mnist, base
     assert ok, reasons
     result = tflite_export.verify(path, qat, [(x_test, y_test)])  # allocates and runs the file
     assert result["agreement"] >= 0.98, result
-
-
-@pytest.mark.slow
-def test_the_sweep_reached_empty_channels():
-    # Runs after the sweep (pytest keeps file order within a worker); alone it has nothing to check.
-    if not _EMPTY_SEEN:
-        pytest.skip("run with the sweep above")
-    assert max(_EMPTY_SEEN) > 0, _EMPTY_SEEN
 
 
 @pytest.mark.slow
