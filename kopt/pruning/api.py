@@ -258,7 +258,7 @@ def _prune_model(model, params, pruning_policy, layer_schedules):
         if pruning_policy is not None and not pruning_policy.allow_pruning(layer):
             return clone
         if not prunable.is_prunable(layer):
-            if layer.weights:
+            if layer.weights and not prunable.has_nothing_to_prune(layer):
                 left_unpruned.append(f"{layer.name} ({type(layer).__name__})")
             return clone
         settings = _with_schedule(params, layer_schedules, layer)

@@ -35,7 +35,7 @@ import typing
 
 import keras
 
-__all__ = ["PrunableLayer", "get_prunable_weights", "is_prunable"]
+__all__ = ["PrunableLayer", "get_prunable_weights", "has_nothing_to_prune", "is_prunable"]
 
 
 @typing.runtime_checkable
@@ -94,6 +94,28 @@ _BUILT_IN = (
     ((keras.layers.MultiHeadAttention,), _attention_kernels),
     ((keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN), _rnn_kernels),
 )
+
+
+# Layers whose weights are per-channel statistics, scales or slopes: pruning them
+# would remove whole channels' normalization, so they are left alone by design,
+# as tfmot's registry does, and a model that has them is not warned about.
+_NOTHING_TO_PRUNE = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.Normalization,
+    keras.layers.PReLU,
+)
+
+
+def has_nothing_to_prune(layer) -> bool:
+    """Whether ``layer``'s weights are of a kind pruning leaves alone by design (normalization, PReLU).
+
+    >>> import keras
+    >>> has_nothing_to_prune(keras.layers.BatchNormalization()), has_nothing_to_prune(keras.layers.Dense(2))
+    (True, False)
+    """
+    return isinstance(layer, _NOTHING_TO_PRUNE) and not _implements_protocol(layer)
 
 
 def is_prunable(layer) -> bool:

@@ -20,11 +20,29 @@ def _wrapped_names(model):
     return [layer.layer.name for layer in model.layers if isinstance(layer, PruneLowMagnitude)]
 
 
-def _small_functional():
+class _Scale(keras.layers.Layer):
+    """A layer with a weight that kopt.pruning has no rule for."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+def _small_functional(norm=_Scale):
     inputs = keras.Input((8,))
     hidden = keras.layers.Dense(6, name="hidden")(inputs)
-    normed = keras.layers.BatchNormalization(name="norm")(hidden)
+    normed = norm(name="norm")(hidden)
     return keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.ReLU()(normed)))
+
+
+@pytest.mark.parametrize("norm", [keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.PReLU])
+def test_normalization_layers_are_left_alone_without_a_warning(norm, recwarn):
+    # Every real CNN has BatchNormalization; pruning leaves it alone by design, as tfmot does.
+    pruned = prune_low_magnitude(_small_functional(norm))
+    assert _wrapped_names(pruned) == ["hidden", "head"]
+    assert not [w for w in recwarn if "unpruned" in str(w.message)], [str(w.message) for w in recwarn]
 
 
 def test_layer_and_list():
@@ -39,7 +57,7 @@ def test_layer_and_list():
 def test_functional_model_is_copied_with_its_weights_and_unsupported_layers_warned():
     model = _small_functional()
     x = np.random.default_rng(0).normal(size=(3, 8)).astype("float32")
-    with pytest.warns(UserWarning, match=r"left 1 layer\(s\).*norm \(BatchNormalization\).*PrunableLayer"):
+    with pytest.warns(UserWarning, match=r"left 1 layer\(s\).*norm \(_Scale\).*PrunableLayer"):
         pruned = prune_low_magnitude(model)
     assert _wrapped_names(pruned) == ["hidden", "head"]
     np.testing.assert_allclose(pruned.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
