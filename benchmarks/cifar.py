@@ -1,0 +1,150 @@
+"""Real architectures on real colour images: kopt and tfmot side by side on CIFAR-10 (issue 25).
+
+Usage, from the repository root::
+
+    python -m benchmarks.cifar                          # seeds 0,1,2, both networks, every row
+    python -m benchmarks.cifar --quick                  # smoke run: ResNet-20 alone, tiny data
+    python -m benchmarks.cifar --seeds=0 --cifar_models=mobilenet_v2 --skip_tfmot
+
+MobileNetV2 (alpha 0.35) and a ResNet-20 (``cifar_models``) are trained from
+scratch on the 12,000 training images of ``../shared/data/cifar10-15k.npz``; every
+technique of ``cifar_settings.TECHNIQUES`` starts from that float model, with kopt
+(``cifar_kopt``) and, where tfmot has the technique, with tfmot in its own
+environment (``tfmot_cifar_worker``), the same recipe on both sides
+(``CifarSettings.describe``). Each file is scored with the same code: its accuracy
+on the 3,000 test images in LiteRT, its agreement with its own Keras model, its
+bytes and gzip bytes; all files of a seed and network, both sides, are timed in
+one interleaved pass (LiteRT, XNNPACK, 1 thread, batch 1) and reported as ratios to
+the float file. Results: ``benchmarks/results/cifar.{json,png}`` and the ``cifar``
+section of BENCHMARKS.md (``cifar_report``).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from benchmarks import cifar_kopt  # noqa: E402
+from benchmarks import cifar_report  # noqa: E402
+from benchmarks import suite  # noqa: E402
+from benchmarks.cifar_models import MODELS  # noqa: E402
+from benchmarks.cifar_settings import TECHNIQUES  # noqa: E402
+from benchmarks.cifar_settings import CifarSettings  # noqa: E402
+from benchmarks.core import data as core_data  # noqa: E402
+from benchmarks.core import latency  # noqa: E402
+from benchmarks.core import scoring  # noqa: E402
+
+__all__ = ["DATA", "SECTION", "SUITE", "main", "measure", "score", "time_seed"]
+
+SECTION = "cifar"
+DATA = os.path.join("..", "shared", "data", "cifar10-15k.npz")
+
+_MODELS = flags.DEFINE_list("cifar_models", list(MODELS), f"Networks to run, among {MODELS}.")
+_TECHNIQUES = flags.DEFINE_list("cifar_techniques", list(TECHNIQUES), f"Rows to run, among {TECHNIQUES}.")
+
+
+def score(run, x_test, y_test, max_test_examples=None):
+    """Adds each row's TFLite accuracy, agreement with its Keras model, bytes and gzip bytes; returns ``run``."""
+    count = max_test_examples or len(x_test)
+    x_test, y_test = x_test[:count], y_test[:count]
+    for row in run["rows"].values():
+        if "error" in row:
+            continue
+        with open(row["file"], "rb") as handle:
+            flatbuffer = handle.read()
+        top1 = scoring.interpreter_top1(flatbuffer, x_test)
+        row["tflite_accuracy"] = float(np.mean(top1 == y_test))
+        if row.get("keras_top1"):
+            row["agreement"] = float(np.mean(top1 == np.load(row["keras_top1"])))
+        row["bytes"] = len(flatbuffer)
+        row["gzip_bytes"] = scoring.gzip_bytes(flatbuffer)
+    return run
+
+
+def time_seed(runs, settings):
+    """Times every file of each network, both sides, in one interleaved pass; adds ``ms`` to each row."""
+    for model_name in settings.models:
+        rows = {}
+        for run in runs:
+            for key, row in run["rows"].items():
+                if key.startswith(f"{model_name}/") and "error" not in row:
+                    rows[(run["side"], key)] = row
+        if not rows:
+            continue
+        interpreters = {key: latency.ready_interpreter(row["file"]) for key, row in rows.items()}
+        milliseconds = latency.interleaved_ms(
+            interpreters, rounds=settings.latency_rounds, calls=settings.latency_calls
+        )
+        for key, row in rows.items():
+            row["ms"] = milliseconds[key]
+
+
+def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
+    """Runs both sides for every seed, scores their files and times them; returns the document's figures."""
+
+    def score_side(run, x_test, y_test):
+        run["side"] = run["framework"]
+        return score(run, x_test, y_test, settings.max_test_examples)
+
+    def after_seed(seed, scored):
+        logging.info("seed %d: timing %d sides' files in one interleaved pass", seed, len(scored))
+        time_seed(scored, settings)
+
+    runs = suite.measure_sides(
+        data,
+        seeds,
+        settings,
+        tfmot,
+        kopt_run=cifar_kopt.run,
+        worker="tfmot_cifar_worker.py",
+        workdir=workdir,
+        tfmot_timeout_s=tfmot_timeout_s,
+        score=score_side,
+        after_seed=after_seed,
+    )
+    return {"frameworks": suite.frameworks_of(runs, tfmot)}
+
+
+def _head(data, data_label, settings):
+    fields = suite.data_fields(data, data_label, settings)
+    fields["data_summary"] = core_data.data_summary(data, settings.max_train_examples)
+    return fields
+
+
+def _settings(quick, flag_values):
+    overrides = {}
+    for flag, field in (("cifar_models", "models"), ("cifar_techniques", "techniques")):
+        if flag_values[flag].present or not quick:
+            overrides[field] = tuple(flag_values[flag].value)
+    return CifarSettings.quick(**overrides) if quick else CifarSettings(**overrides)
+
+
+SUITE = suite.Suite(
+    name=SECTION,
+    settings=_settings,
+    measure=measure,
+    plot=cifar_report.plot,
+    render=cifar_report.render,
+    head=_head,
+    uses_tfmot=True,
+    quick_seeds=1,
+)
+
+
+def main(argv):
+    """``python -m benchmarks.cifar``: the CIFAR-10 data unless ``--data`` names another archive."""
+    if not flags.FLAGS["data"].present:
+        flags.FLAGS.data = DATA
+    try:
+        _settings(flags.FLAGS.quick, flags.FLAGS)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from err
+    suite.main_for(SUITE)(argv)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,229 @@
+"""The CIFAR-10 suite's report: rows pooled over seeds, the must-holds of issue 25, a PNG.
+
+Every figure is read from the document ``benchmarks/cifar.py`` writes; each table
+cell gives the mean and, in brackets, every seed's value.
+"""
+
+from benchmarks.cifar_settings import TECHNIQUES
+from benchmarks.core import stats
+
+__all__ = ["checks", "plot", "render", "table"]
+
+SIDES = ("kopt", "tfmot")
+
+
+def _rows(document, side, model, technique):
+    """The seeds' rows of one (side, network, technique) that ran, in seed order."""
+    runs = document["frameworks"][side]["runs"]
+    found = []
+    for seed in document["seeds"]:
+        row = runs.get(str(seed), {}).get("rows", {}).get(f"{model}/{technique}")
+        if row is not None:
+            found.append((seed, row))
+    return found
+
+
+def _float_row(runs, seed, model):
+    return runs.get(str(seed), {}).get("rows", {}).get(f"{model}/float32") or {}
+
+
+def table(document):
+    """One dict per (network, technique, side) that has rows: pooled figures and each seed's."""
+    out = []
+    settings = document["settings"]
+    for model in settings["models"]:
+        for technique in TECHNIQUES:
+            for side in SIDES:
+                found = _rows(document, side, model, technique)
+                if not found:
+                    continue
+                runs = document["frameworks"][side]["runs"]
+                ok = [(seed, row) for seed, row in found if "tflite_accuracy" in row]
+                entry = {"model": model, "technique": technique, "side": side, "seeds": [s for s, _ in ok]}
+                entry["errors"] = sorted({row["error"] for _, row in found if "error" in row})
+                for field in ("tflite_accuracy", "agreement", "bytes", "gzip_bytes"):
+                    entry[field] = [row.get(field) for _, row in ok]
+                entry["drop"] = [
+                    100 * (_float_row(runs, seed, model).get("tflite_accuracy", float("nan")) - row["tflite_accuracy"])
+                    for seed, row in ok
+                ]
+                entry["latency_ratio"] = [
+                    row["ms"] / _float_row(runs, seed, model)["ms"]
+                    for seed, row in ok
+                    if row.get("ms") and _float_row(runs, seed, model).get("ms")
+                ]
+                entry["step_ratio"] = [
+                    row["train"]["step_time_s_median"] / _float_row(runs, seed, model)["train"]["step_time_s_median"]
+                    for seed, row in ok
+                    if row.get("train") and _float_row(runs, seed, model).get("train")
+                ]
+                out.append(entry)
+    return out
+
+
+def _cell(values, fmt):
+    values = [value for value in values if value is not None]
+    if not values:
+        return ""
+    mean = stats.spread(values)["mean"]
+    if len(values) == 1:
+        return fmt.format(mean)
+    return fmt.format(mean) + " (" + "/".join(fmt.format(value) for value in values) + ")"
+
+
+def checks(document):
+    """The issue's must-holds, each ``(statement, met or None when not measured)``."""
+    by_key = {(entry["model"], entry["technique"], entry["side"]): entry for entry in table(document)}
+
+    def mean(entry, field):
+        values = (entry or {}).get(field) or []
+        return stats.spread(values)["mean"] if values else None
+
+    results = []
+    qat = by_key.get(("mobilenet_v2", "qat_int8", "kopt"))
+    drop = mean(qat, "drop")
+    results.append((f"MobileNetV2 QAT int8 within 0.5 points of float: {_fmt(drop, '{:.2f}')} points", _le(drop, 0.5)))
+    ratio = mean(qat, "latency_ratio")
+    results.append((f"MobileNetV2 int8 no slower than float: ratio {_fmt(ratio, '{:.3f}')}", _le(ratio, 1.0)))
+    half = by_key.get(("mobilenet_v2", "structured_50", "kopt"))
+    speed = 1 / mean(half, "latency_ratio") if mean(half, "latency_ratio") else None
+    drop = mean(half, "drop")
+    met = None if speed is None or drop is None else speed >= 1.7 and drop <= 1.0
+    results.append(
+        (
+            f"MobileNetV2 50% of channels >= 1.7x faster at <= 1 point: {_fmt(speed, '{:.2f}')}x, "
+            f"{_fmt(drop, '{:.2f}')} points",
+            met,
+        )
+    )
+    behind = []
+    compared = 0
+    for (model, technique, side), entry in by_key.items():
+        other = by_key.get((model, technique, "tfmot"))
+        if side != "kopt" or not other or not entry["tflite_accuracy"] or not other["tflite_accuracy"]:
+            continue
+        compared += 1
+        accuracy_gap = 100 * (mean(other, "tflite_accuracy") - mean(entry, "tflite_accuracy"))
+        size_ratio = mean(entry, "gzip_bytes") / mean(other, "gzip_bytes")
+        # Level: within one point (seeds differ by about that) and no more than 2% larger.
+        if accuracy_gap > 1.0 or size_ratio > 1.02:
+            behind.append(f"{model} {technique} ({accuracy_gap:+.2f} points behind, gzip x{size_ratio:.3f})")
+    results.append(
+        (
+            f"Each kopt row level with tfmot's on accuracy (within 1 point) and gzip size (within 2%): "
+            f"{compared} compared" + (f"; behind: {', '.join(behind)}" if behind else ""),
+            None if not compared else not behind,
+        )
+    )
+    for model in document["settings"]["models"]:
+        kopt_steps = mean(by_key.get((model, "qat_int8", "kopt")), "step_ratio")
+        tfmot_steps = mean(by_key.get((model, "qat_int8", "tfmot")), "step_ratio")
+        met = None if kopt_steps is None or tfmot_steps is None else kopt_steps < tfmot_steps
+        results.append(
+            (
+                f"{model}: kopt's QAT step ratio below tfmot's: {_fmt(kopt_steps, '{:.2f}')}x against "
+                f"{_fmt(tfmot_steps, '{:.2f}')}x",
+                met,
+            )
+        )
+    return results
+
+
+def _fmt(value, fmt):
+    return "n/a" if value is None else fmt.format(value)
+
+
+def _le(value, bound):
+    return None if value is None else value <= bound
+
+
+def render(document, settings):
+    """The markdown section."""
+    lines = ["## Real architectures on CIFAR-10: kopt and tfmot side by side (issue 25)", ""]
+    if document["quick"]:
+        lines += ["**Quick smoke run: too short to judge; the targets below are not meaningful.**", ""]
+    seeds = ", ".join(str(seed) for seed in document["seeds"])
+    lines += [
+        f"Written by `{document['command']}` in {document['wall_time_s'] / 60:.1f} min on "
+        f"{document['machine_line']}. Data: {document['data_summary']} (`{document['data']}`). Seeds: {seeds}.",
+        "",
+        settings.describe(),
+        "",
+        "Each cell: the mean, and in brackets every seed's value. Accuracy: the `.tflite` file on the test "
+        "images in LiteRT. Drop: float file's accuracy minus the row's, seed by seed, in points. Agreement: "
+        "the file's top-1 against its own Keras model's. Latency: LiteRT, XNNPACK, 1 thread, batch 1, every "
+        "file of a seed and network (both sides) timed in one interleaved pass; ratio to the same side's "
+        "float file (below 1: faster). Step: the row's median training step over the float training's "
+        "(the first stage for chained rows).",
+        "",
+    ]
+    for side in SIDES:
+        framework = document["frameworks"][side]
+        if framework["status"] != "ran":
+            lines.append(f"{side}: not run ({framework['reason']}).")
+    lines += [
+        "",
+        "| network | technique | side | accuracy % | drop, points | agreement % | KiB | gzip KiB "
+        "| latency ratio | step ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in table(document):
+        if entry["errors"] and not entry["seeds"]:
+            lines.append(
+                f"| {entry['model']} | {entry['technique']} | {entry['side']} | failed: "
+                f"{entry['errors'][0][:120]} | | | | | | |"
+            )
+            continue
+        lines.append(
+            f"| {entry['model']} | {entry['technique']} | {entry['side']} "
+            f"| {_cell([100 * v for v in entry['tflite_accuracy']], '{:.2f}')} "
+            f"| {_cell(entry['drop'], '{:.2f}')} "
+            f"| {_cell([100 * v for v in entry['agreement'] if v is not None], '{:.1f}')} "
+            f"| {_cell([v / 1024 for v in entry['bytes']], '{:.0f}')} "
+            f"| {_cell([v / 1024 for v in entry['gzip_bytes']], '{:.0f}')} "
+            f"| {_cell(entry['latency_ratio'], '{:.3f}')} "
+            f"| {_cell(entry['step_ratio'], '{:.2f}')} |"
+        )
+    lines += ["", "Issue 25's must-holds on these figures:", ""]
+    for statement, met in checks(document):
+        verdict = "not measured" if met is None else ("met" if met else "**not met**")
+        lines.append(f"- {statement}: {verdict}.")
+    if document.get("plot"):
+        lines += ["", f"![CIFAR-10 rows]({document['plot']})"]
+    return "\n".join(lines) + "\n"
+
+
+def plot(document, settings, path):
+    """Accuracy and latency ratio per technique, kopt and tfmot side by side, one row of panels per network."""
+    del settings
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    entries = table(document)
+    models = [model for model in document["settings"]["models"] if any(e["model"] == model for e in entries)]
+    figure, axes = plt.subplots(max(len(models), 1), 2, figsize=(13, 4 * max(len(models), 1)), squeeze=False)
+    for row_axes, model in zip(axes, models, strict=False):
+        techniques = [t for t in TECHNIQUES if any(e["model"] == model and e["technique"] == t for e in entries)]
+        for offset, side in ((-0.2, "kopt"), (0.2, "tfmot")):
+            accuracy, ratio = [], []
+            for technique in techniques:
+                entry = next(
+                    (e for e in entries if (e["model"], e["technique"], e["side"]) == (model, technique, side)), None
+                )
+                accuracy.append(100 * stats.spread(entry["tflite_accuracy"])["mean"] if entry and entry["seeds"] else 0)
+                ratio.append(stats.spread(entry["latency_ratio"])["mean"] if entry and entry["latency_ratio"] else 0)
+            positions = [index + offset for index in range(len(techniques))]
+            row_axes[0].bar(positions, accuracy, width=0.4, label=side)
+            row_axes[1].bar(positions, ratio, width=0.4, label=side)
+        for axis, label in zip(row_axes, ("TFLite accuracy, %", "latency / float file"), strict=True):
+            axis.set_xticks(range(len(techniques)), techniques, rotation=45, ha="right")
+            axis.set_ylabel(label)
+            axis.set_title(model)
+            axis.legend()
+        row_axes[1].axhline(1.0, color="grey", linewidth=0.8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

@@ -1,0 +1,166 @@
+"""Tests for the CIFAR-10 suite: settings, networks, training, kopt's side, scoring, timing and the report."""
+
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+from benchmarks import cifar  # noqa: E402
+from benchmarks import cifar_kopt  # noqa: E402
+from benchmarks import cifar_models  # noqa: E402
+from benchmarks import cifar_report  # noqa: E402
+from benchmarks import cifar_training  # noqa: E402
+from benchmarks.cifar_settings import CifarSettings  # noqa: E402
+
+
+def test_settings_refuse_unknown_models_and_techniques_naming_them():
+    with pytest.raises(ValueError, match=r"models=\['vgg'\]"):
+        CifarSettings(models=("vgg",))
+    with pytest.raises(ValueError, match=r"techniques=\['float32', 'prune_70'\]"):
+        CifarSettings(techniques=("float32", "prune_70"))
+    with pytest.raises(ValueError, match="float_epochs must be at least 1. Received: float_epochs=0"):
+        CifarSettings(float_epochs=0)
+    quick = CifarSettings.quick()
+    assert quick.models == ("resnet20",) and quick.as_dict()["models"] == ["resnet20"]
+
+
+def test_networks_are_the_stated_ones_with_fast_batch_norm():
+    resnet = cifar_models.build("resnet20", keras, seed=0)
+    assert resnet.count_params() == 274042 and resnet.output_shape == (None, 10)
+    mobilenet = cifar_models.build("mobilenet_v2", keras, seed=0)
+    norms = [layer for layer in mobilenet.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and {layer.momentum for layer in norms} == {0.9}
+    with pytest.raises(ValueError, match="model='lenet'"):
+        cifar_models.build("lenet", keras, seed=0)
+
+
+def test_augment_flips_and_shifts_within_four_pixels():
+    images = np.zeros((64, 32, 32, 3), "float32")
+    images[:, 16, 16] = 1.0
+    out = cifar_training.augment(images, np.random.default_rng(0))
+    assert out.shape == images.shape
+    rows, cols = np.nonzero(out[..., 0])[1:]
+    assert len(rows) == 64 and np.abs(rows - 16).max() <= 4 and np.abs(cols - 16).max() <= 5
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 1
+
+
+def test_prune_schedule_reaches_its_sparsity_after_the_stated_share_of_steps():
+    from kopt import pruning
+
+    settings = {"prune_end_fraction": 0.5, "prune_frequency": 10}
+    schedule = cifar_training.prune_schedule(pruning, settings, 200, 0.8)
+    assert schedule.end_step == 99 and schedule.final_sparsity == 0.8 and schedule.frequency == 10
+
+
+@pytest.mark.slow
+def test_kopt_side_scores_and_times_every_row(tmp_path):
+    """One tiny seed through kopt's side, the scoring and the latency pass: every row has its figures."""
+    archive = tmp_path / "tiny.npz"
+    rng = np.random.default_rng(0)
+    np.savez(
+        archive,
+        x_train=rng.integers(0, 255, (192, 32, 32, 3), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 192),
+        x_test=rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 40),
+    )
+    settings = CifarSettings.quick(
+        techniques=("float32", "ptq_int8", "qat_int8", "prune_2of4", "structured_50", "distill"),
+        max_train_examples=128,
+        max_test_examples=32,
+    )
+    run = cifar_kopt.run(str(archive), 0, settings.as_dict(), str(tmp_path / "work"), log=lambda _: None)
+    assert set(run["rows"]) == {f"resnet20/{name}" for name in settings.techniques}, run["rows"]
+    errors = {key: row["error"] for key, row in run["rows"].items() if "error" in row}
+    assert not errors, errors
+    assert run["framework"] == "kopt" and run["versions"]["keras"] == keras.__version__
+    run["side"] = "kopt"
+    x_test = (np.load(archive)["x_test"] / 255.0).astype("float32")
+    cifar.score(run, x_test, np.load(archive)["y_test"], settings.max_test_examples)
+    cifar.time_seed([run], settings)
+    for key, row in run["rows"].items():
+        assert 0 <= row["tflite_accuracy"] <= 1 and row["bytes"] > 0 and row["ms"] > 0, key
+    # The QAT file agrees with its own Keras model; PTQ has none to agree with.
+    assert run["rows"]["resnet20/qat_int8"]["agreement"] >= 0.9
+    assert "agreement" not in run["rows"]["resnet20/ptq_int8"]
+    smaller = run["rows"]["resnet20/structured_50"]["params"]
+    assert smaller < 0.4 * run["rows"]["resnet20/float32"]["params"]
+
+
+def _row(accuracy, ms, size, step=1.0):
+    return {
+        "file": "f",
+        "tflite_accuracy": accuracy,
+        "agreement": 1.0,
+        "bytes": size,
+        "gzip_bytes": size,
+        "ms": ms,
+        "train": {"step_time_s_median": step},
+    }
+
+
+def _document(kopt_qat_step=1.5, tfmot_qat_step=2.0, kopt_prune_accuracy=0.60):
+    def kopt_rows(seed):
+        return {
+            "mobilenet_v2/float32": _row(0.62 + seed / 100, 1.0, 1000),
+            "mobilenet_v2/qat_int8": _row(0.619 + seed / 100, 0.8, 300, kopt_qat_step),
+            "mobilenet_v2/prune_80": _row(kopt_prune_accuracy, 1.0, 400),
+            "mobilenet_v2/structured_50": _row(0.615 + seed / 100, 0.5, 500),
+            "mobilenet_v2/cluster_16": {"error": "ValueError: no"},
+        }
+
+    def tfmot_rows(seed):
+        return {
+            "mobilenet_v2/float32": _row(0.62 + seed / 100, 1.0, 1000),
+            "mobilenet_v2/qat_int8": _row(0.61, 1.1, 300, tfmot_qat_step),
+            "mobilenet_v2/prune_80": _row(0.60, 1.0, 400),
+        }
+
+    return {
+        "seeds": [0, 1],
+        "quick": False,
+        "command": "python -m benchmarks.cifar",
+        "wall_time_s": 60.0,
+        "machine_line": "2 cores",
+        "data": "cifar.npz",
+        "data_summary": "12,000 training images",
+        "settings": CifarSettings(models=("mobilenet_v2",)).as_dict(),
+        "frameworks": {
+            "kopt": {"status": "ran", "reason": None, "runs": {str(s): {"rows": kopt_rows(s)} for s in (0, 1)}},
+            "tfmot": {"status": "ran", "reason": None, "runs": {str(s): {"rows": tfmot_rows(s)} for s in (0, 1)}},
+        },
+    }
+
+
+def test_table_pools_seeds_against_each_seeds_own_float_file():
+    entries = {(e["technique"], e["side"]): e for e in cifar_report.table(_document())}
+    qat = entries[("qat_int8", "kopt")]
+    assert qat["seeds"] == [0, 1] and qat["drop"] == pytest.approx([0.1, 0.1])
+    assert qat["latency_ratio"] == pytest.approx([0.8, 0.8]) and qat["step_ratio"] == pytest.approx([1.5, 1.5])
+    assert entries[("cluster_16", "kopt")]["errors"] == ["ValueError: no"]
+    assert ("structured_50", "tfmot") not in entries
+
+
+def test_checks_state_each_must_hold_from_the_figures():
+    verdicts = [met for _, met in cifar_report.checks(_document())]
+    # QAT within 0.5 points, int8 faster, 50% of channels 2x at 0.5 points, level with tfmot, QAT step ratio lower.
+    assert verdicts == [True, True, True, True, True]
+    slower = cifar_report.checks(_document(kopt_qat_step=2.5, kopt_prune_accuracy=0.58))
+    assert [met for _, met in slower][3:] == [False, False]
+    assert "mobilenet_v2 prune_80 (+2.00 points behind" in slower[3][0]
+
+
+def test_render_gives_every_seed_and_the_failed_row(tmp_path):
+    document = _document()
+    text = cifar_report.render(document, CifarSettings(models=("mobilenet_v2",)))
+    assert "| mobilenet_v2 | qat_int8 | kopt | 62.40 (61.90/62.90) | 0.10 (0.10/0.10) |" in text
+    assert "| mobilenet_v2 | cluster_16 | kopt | failed: ValueError: no |" in text
+    assert text.count(": met.") == 5
+    path = cifar_report.plot(document, None, str(tmp_path / "cifar.png"))
+    assert os.path.getsize(path) > 1000
