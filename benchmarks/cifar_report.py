@@ -143,9 +143,20 @@ def render(document, settings):
     if document["quick"]:
         lines += ["**Quick smoke run: too short to judge; the targets below are not meaningful.**", ""]
     seeds = ", ".join(str(seed) for seed in document["seeds"])
+    parts = document.get("parts")
+    if parts:
+        lines.append(
+            f"Written in {len(parts)} parts ({document['wall_time_s'] / 60:.1f} min in all), pooled by "
+            "`python -m benchmarks.cifar_merge` from their JSON documents:"
+        )
+        lines += ["", *(f"- `{part['command']}` (seeds {part['seeds']}; {part['machine_line']})" for part in parts)]
+        lines += ["", f"Data: {document['data_summary']} (`{document['data']}`). Seeds: {seeds}."]
+    else:
+        lines.append(
+            f"Written by `{document['command']}` in {document['wall_time_s'] / 60:.1f} min on "
+            f"{document['machine_line']}. Data: {document['data_summary']} (`{document['data']}`). Seeds: {seeds}."
+        )
     lines += [
-        f"Written by `{document['command']}` in {document['wall_time_s'] / 60:.1f} min on "
-        f"{document['machine_line']}. Data: {document['data_summary']} (`{document['data']}`). Seeds: {seeds}.",
         "",
         settings.describe(),
         "",

@@ -164,3 +164,25 @@ def test_render_gives_every_seed_and_the_failed_row(tmp_path):
     assert text.count(": met.") == 5
     path = cifar_report.plot(document, None, str(tmp_path / "cifar.png"))
     assert os.path.getsize(path) > 1000
+
+
+def test_merge_pools_parts_and_refuses_differing_settings_or_repeated_rows():
+    from benchmarks import cifar_merge
+
+    first = _document()
+    second = _document()
+    second["seeds"] = [2]
+    second["command"] = "python -m benchmarks.cifar --seeds=2"
+    for side in ("kopt", "tfmot"):
+        second["frameworks"][side]["runs"] = {"2": first["frameworks"][side]["runs"]["0"]}
+    merged = cifar_merge.merge([first, second])
+    assert merged["seeds"] == [0, 1, 2] and len(merged["parts"]) == 2
+    qat = next(e for e in cifar_report.table(merged) if (e["technique"], e["side"]) == ("qat_int8", "kopt"))
+    assert qat["seeds"] == [0, 1, 2]
+    assert "Written in 2 parts" in cifar_report.render(merged, CifarSettings(models=("mobilenet_v2",)))
+    with pytest.raises(ValueError, match="Row 'mobilenet_v2/float32' of kopt seed 0 is in two parts"):
+        cifar_merge.merge([first, first])
+    other = _document()
+    other["settings"] = {**other["settings"], "float_epochs": 3}
+    with pytest.raises(ValueError, match="setting 'float_epochs': 15 against 3"):
+        cifar_merge.merge([first, other])

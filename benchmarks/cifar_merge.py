@@ -1,0 +1,98 @@
+"""Merges documents of several ``benchmarks.cifar`` runs into one section: networks or seeds run apart.
+
+A full run (3 seeds, both networks, both sides) takes hours on 2 cores, so it can be
+split: each part runs ``python -m benchmarks.cifar`` with its own ``--seeds``,
+``--cifar_models``, ``--output_dir`` and ``--markdown``, and this script pools their
+JSON documents, keeps every part's command, and writes the ``cifar`` section, its
+JSON and PNG as one run would::
+
+    python -m benchmarks.cifar_merge benchmarks/results/cifar_runs/*.json
+
+Parts must agree on every training setting (the models, techniques and the
+latency pass may differ); a (network, side, seed) row given twice is refused.
+"""
+
+import json
+import os
+import sys
+
+from benchmarks import cifar_report
+from benchmarks import harness
+from benchmarks.cifar_settings import CifarSettings
+
+__all__ = ["main", "merge"]
+
+# Settings a part may choose on its own; every other must match.
+_PER_PART = ("models", "techniques", "latency_rounds", "latency_calls")
+
+
+def merge(documents):
+    """One document from the parts' documents.
+
+    Raises:
+        ValueError: For parts whose training settings differ (naming the setting
+            and both values), or a row that two parts both measured.
+    """
+    if not documents:
+        raise ValueError("merge needs at least one document. Received: documents=[]")
+    first = documents[0]
+    merged = {
+        **{key: value for key, value in first.items() if key not in ("frameworks", "plot")},
+        "command": "; ".join(document["command"] for document in documents),
+        "wall_time_s": sum(document["wall_time_s"] for document in documents),
+        "quick": any(document["quick"] for document in documents),
+        "parts": [{key: document[key] for key in ("command", "seeds", "machine_line")} for document in documents],
+    }
+    settings = dict(first["settings"])
+    frameworks = {side: {**first["frameworks"][side], "runs": {}} for side in cifar_report.SIDES}
+    for document in documents:
+        for key, value in document["settings"].items():
+            if key not in _PER_PART and settings.get(key) != value:
+                raise ValueError(
+                    f"Parts differ in setting {key!r}: {settings.get(key)!r} against {value!r} "
+                    f"(command {document['command']!r})."
+                )
+        for key in ("models", "techniques"):
+            settings[key] = list(dict.fromkeys([*settings[key], *document["settings"][key]]))
+        for side in cifar_report.SIDES:
+            part = document["frameworks"][side]
+            if part["status"] == "ran":
+                frameworks[side].update(status="ran", reason=None, versions=part.get("versions", {}))
+            for seed, run in part["runs"].items():
+                rows = frameworks[side]["runs"].setdefault(seed, {"rows": {}})["rows"]
+                for key, row in run.get("rows", {}).items():
+                    if key in rows:
+                        raise ValueError(f"Row {key!r} of {side} seed {seed} is in two parts.")
+                    rows[key] = row
+    merged["settings"] = settings
+    merged["seeds"] = sorted({seed for document in documents for seed in document["seeds"]})
+    merged["frameworks"] = frameworks
+    return merged
+
+
+def main(argv):
+    """``python -m benchmarks.cifar_merge PART.json...``: writes the section, JSON and PNG."""
+    paths = argv[1:]
+    if not paths:
+        raise SystemExit("usage: python -m benchmarks.cifar_merge PART.json [PART.json ...]")
+    documents = []
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            documents.append(json.load(handle))
+    document = merge(documents)
+    settings_values = {**document["settings"]}
+    settings_values["models"] = tuple(settings_values["models"])
+    settings_values["techniques"] = tuple(settings_values["techniques"])
+    settings = CifarSettings(**settings_values)
+    output_dir = os.path.join(harness.REPO_ROOT, "benchmarks", "results")
+    stem = harness.result_stem("cifar", document["quick"])
+    plot_path = cifar_report.plot(document, settings, os.path.join(output_dir, f"{stem}.png"))
+    markdown_path = os.path.join(harness.REPO_ROOT, harness.DEFAULT_MARKDOWN)
+    document["plot"] = os.path.relpath(plot_path, os.path.dirname(markdown_path))
+    document["section"] = cifar_report.render(document, settings)
+    harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
+    print(document["section"])
+
+
+if __name__ == "__main__":
+    main(sys.argv)
