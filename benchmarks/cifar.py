@@ -34,9 +34,7 @@ from benchmarks import suite  # noqa: E402
 from benchmarks.cifar_models import MODELS  # noqa: E402
 from benchmarks.cifar_settings import TECHNIQUES  # noqa: E402
 from benchmarks.cifar_settings import CifarSettings  # noqa: E402
-from benchmarks.core import data as core_data  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
-from benchmarks.core import scoring  # noqa: E402
 
 __all__ = ["DATA", "SECTION", "SUITE", "main", "measure", "score", "time_seed"]
 
@@ -48,20 +46,22 @@ _TECHNIQUES = flags.DEFINE_list("cifar_techniques", list(TECHNIQUES), f"Rows to 
 
 
 def score(run, x_test, y_test, max_test_examples=None):
-    """Adds each row's TFLite accuracy, agreement with its Keras model, bytes and gzip bytes; returns ``run``."""
+    """Adds each row's figures from ``clustering.score_file`` (the accuracy as ``tflite_accuracy``); returns ``run``.
+
+    TFLite accuracy, agreement with its Keras model, bytes, gzip bytes, and the
+    most distinct values and share of zeros among its weights.
+    """
+    from benchmarks import clustering  # Here: importing it defines that benchmark's flags.
+
     count = max_test_examples or len(x_test)
     x_test, y_test = x_test[:count], y_test[:count]
     for row in run["rows"].values():
         if "error" in row:
             continue
-        with open(row["file"], "rb") as handle:
-            flatbuffer = handle.read()
-        top1 = scoring.interpreter_top1(flatbuffer, x_test)
-        row["tflite_accuracy"] = float(np.mean(top1 == y_test))
-        if row.get("keras_top1"):
-            row["agreement"] = float(np.mean(top1 == np.load(row["keras_top1"])))
-        row["bytes"] = len(flatbuffer)
-        row["gzip_bytes"] = scoring.gzip_bytes(flatbuffer)
+        keras_top1 = np.load(row["keras_top1"]) if row.get("keras_top1") else None
+        figures = clustering.score_file(row["file"], x_test, y_test, keras_top1)
+        row["tflite_accuracy"] = figures.pop("accuracy")
+        row.update(figures)
     return run
 
 
@@ -109,12 +109,6 @@ def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):
     return {"frameworks": suite.frameworks_of(runs, tfmot)}
 
 
-def _head(data, data_label, settings):
-    fields = suite.data_fields(data, data_label, settings)
-    fields["data_summary"] = core_data.data_summary(data, settings.max_train_examples)
-    return fields
-
-
 def _settings(quick, flag_values):
     overrides = {}
     for flag, field in (("cifar_models", "models"), ("cifar_techniques", "techniques")):
@@ -129,7 +123,6 @@ SUITE = suite.Suite(
     measure=measure,
     plot=cifar_report.plot,
     render=cifar_report.render,
-    head=_head,
     uses_tfmot=True,
     quick_seeds=1,
 )

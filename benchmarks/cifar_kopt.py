@@ -47,6 +47,7 @@ def run(data, seed, settings, workdir, log=print):
     os.makedirs(workdir, exist_ok=True)
     started = time.perf_counter()
     steps_per_stage = (len(x_train) // cifar_training.BATCH) * settings["finetune_epochs"]
+    copy_of = kopt_side.TRAINER.copy_of
     rows = {}
     floats = {}
 
@@ -55,11 +56,6 @@ def run(data, seed, settings, workdir, log=print):
             keras, model, x_train, y_train, epochs=epochs, learning_rate=learning_rate, seed=seed,
             callbacks=callbacks, **kwargs,
         )  # fmt: skip
-
-    def copy_of(model):
-        clone = keras.models.clone_model(model)
-        clone.set_weights(model.get_weights())
-        return clone
 
     def write(key, model, stats, mode="float32", **stages):
         name = key.replace("/", "-")
@@ -106,10 +102,10 @@ def run(data, seed, settings, workdir, log=print):
         elif technique == "prune_2of4":
             write(key, *prune(dense, 0.5, sparsity_m_by_n=(2, 4)), mode="float32")
         elif technique.startswith("prune_") and technique[6:].isdigit():
-            stripped, stats = prune(dense, settings_sparsity(technique))
+            stripped, stats = prune(dense, cifar_training.target_of(technique))
             write(key, stripped, stats)
         elif technique.startswith("structured_"):
-            smaller = pruning.prune_channels(dense, settings_sparsity(technique))
+            smaller = pruning.prune_channels(dense, cifar_training.target_of(technique))
             stats = train(smaller, settings["structured_epochs"], settings["structured_learning_rate"])
             write(key, smaller, stats)
         elif technique == "cluster_16":
@@ -139,9 +135,6 @@ def run(data, seed, settings, workdir, log=print):
                 compile_kwargs={"metrics": ["accuracy"]},
             )
             write(key, student, stats)
-
-    def settings_sparsity(technique):
-        return int(technique.rsplit("_", 1)[1]) / 100
 
     # The teacher first, so the student's row finds it.
     order = sorted(settings["models"], key=lambda name: name != settings["distill_teacher"])

@@ -113,10 +113,6 @@ class CifarSettings(SuiteSettings):
         values = super().as_dict()
         return {**values, "models": list(self.models), "techniques": list(self.techniques)}
 
-    def sparsity_of(self, technique):
-        """The target sparsity of a ``prune_NN`` row."""
-        return int(technique.split("_")[1]) / 100
-
     def describe(self):
         return (
             f"Every stage: Adam with a cosine decay to 0, batch 64, random flips and 4-pixel shifts. "

@@ -21,13 +21,13 @@ import time
 import numpy as np
 
 try:
-    from benchmarks.core.training import StepTimes
+    from benchmarks.core.training import Trainer
     from benchmarks.core.training import step_stats
 except ModuleNotFoundError:  # The tfmot worker, which has benchmarks/ itself on sys.path.
-    from core.training import StepTimes
+    from core.training import Trainer
     from core.training import step_stats
 
-__all__ = ["BATCH", "augment", "load_cifar", "prune_schedule", "train"]
+__all__ = ["BATCH", "augment", "load_cifar", "prune_schedule", "target_of", "train"]
 
 BATCH = 64
 
@@ -67,7 +67,7 @@ def train(keras, model, x, y, *, epochs, learning_rate, seed, callbacks=(), comp
         else {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True), "metrics": ["accuracy"]}
     )
     model.compile(optimizer=keras.optimizers.Adam(schedule), **extra)
-    timer = type("StepTimer", (StepTimes, keras.callbacks.Callback), {})(skip_epochs=0)
+    timer = Trainer(keras).StepTimer(skip_epochs=0)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     for _ in range(epochs):
@@ -89,6 +89,15 @@ def load_cifar(arrays, settings):
     x_train, y_train, x_test, y_test = arrays
     test = settings.get("max_test_examples") or len(x_test)
     return x_train, y_train, x_test[:test], y_test[:test]
+
+
+def target_of(technique):
+    """The share a ``prune_NN`` or ``structured_NN`` row removes: ``NN / 100``.
+
+    >>> target_of("prune_80"), target_of("structured_30")
+    (0.8, 0.3)
+    """
+    return int(technique.rsplit("_", 1)[1]) / 100
 
 
 def prune_schedule(sparsity_api, settings, steps, sparsity):

@@ -103,7 +103,7 @@ def run(data, seed, settings, workdir, log):
             stripped, stats = prune(dense, 0.5, m_by_n=(2, 4))
             write(key, stripped, base.to_tflite(stripped, "float32", None), stats)
         elif technique.startswith("prune_") and technique[6:].isdigit():
-            stripped, stats = prune(dense, int(technique[6:]) / 100)
+            stripped, stats = prune(dense, cifar_training.target_of(technique))
             write(key, stripped, base.to_tflite(stripped, "float32", None), stats)
         elif technique == "cluster_16":
             clustered, stats = cluster(base.TRAINER.copy_of(dense), False)
