@@ -61,7 +61,10 @@ CANDIDATES = {
 }
 _TECHNIQUES = ("prune", "cluster", "qat", "structured")
 _LEGEND = {
-    "prune": "`prune_low_magnitude` (magnitude, block, M:N) wraps it: yes / no",
+    "prune": (
+        "`prune_low_magnitude` (magnitude, block, M:N) wraps it: yes, named (only when wrapped on its own or "
+        "named in `layer_schedules`; a whole model leaves it dense), no"
+    ),
     "cluster": "`cluster_weights` wraps it: yes / no",
     "qat": (
         "`quantize_model`: weights (weights and output quantized; a recurrent layer's loop stays float in the "
@@ -81,6 +84,7 @@ _LEGEND = {
 def layer_support() -> dict:
     """``{layer class name: {"prune", "cluster", "qat", "structured"}}`` for :data:`CANDIDATES`."""
     from kopt.clustering.clusterable import is_clusterable
+    from kopt.pruning.prunable import is_dense_by_default
     from kopt.pruning.prunable import is_prunable
     from kopt.pruning.structured_layers import classify
     from kopt.quantization.attention import unsupported_reason
@@ -112,7 +116,7 @@ def layer_support() -> dict:
         else:
             qat = "weights" if getattr(config, "weight_attrs", None) else "output"
         support[name] = {
-            "prune": "yes" if is_prunable(layer) else "no",
+            "prune": ("named" if is_dense_by_default(layer) else "yes") if is_prunable(layer) else "no",
             "cluster": "yes" if is_clusterable(layer) else "no",
             "qat": qat,
             "structured": _ROLES.get(role, role),

@@ -3,6 +3,7 @@
 import warnings
 
 import keras
+from absl import logging
 
 from kopt.errors import ConfigError
 from kopt.pruning import prunable
@@ -61,7 +62,10 @@ def prune_low_magnitude(
     * a Sequential or functional model, nested models included: returns a copy
       (new layers, same weights, not compiled) with every supported layer
       wrapped. Layers that hold weights but are not prunable are left as they
-      are, and one warning lists them.
+      are, and one warning lists them. Depthwise convolutions are left dense
+      unless ``layer_schedules`` names them (as tfmot does; see
+      :func:`kopt.pruning.prunable.is_dense_by_default`), and an info log
+      lists them.
 
     Train the result with ``kopt.pruning.UpdatePruningStep()`` in the callbacks
     (or :class:`kopt.pruning.PruningStep` in a custom loop), then call
@@ -88,7 +92,9 @@ def prune_low_magnitude(
         layer_schedules: Per-layer settings for a model or a list: ``{layer name:
             schedule}`` (anything ``pruning_schedule`` accepts), or ``{layer name:
             None}`` to leave that layer unpruned. Layers not named use
-            ``pruning_schedule``. ``kopt.auto.allocate`` produces such schedules.
+            ``pruning_schedule``, except depthwise convolutions, which a
+            model or list prunes only when they are named here.
+            ``kopt.auto.allocate`` produces such schedules.
         **kwargs: Passed to the wrapper (e.g. ``name``); only with a single layer.
 
     Returns:
@@ -139,7 +145,12 @@ def prune_low_magnitude(
         return _prune_model(to_prune, params, pruning_policy, layer_schedules or {})
     if isinstance(to_prune, (list, tuple)):
         _no_kwargs(kwargs, to_prune)
-        return [_prune_list_item(layer, params, pruning_policy, layer_schedules or {}) for layer in to_prune]
+        left_dense = []
+        pruned = [
+            _prune_list_item(layer, params, pruning_policy, layer_schedules or {}, left_dense) for layer in to_prune
+        ]
+        _log_left_dense(left_dense)
+        return pruned
     if isinstance(to_prune, keras.layers.Layer):
         if pruning_policy is not None and not pruning_policy.allow_pruning(to_prune):
             raise ValueError(
@@ -229,15 +240,35 @@ def _check_layer_schedules(layer_schedules, to_prune):
     return checked
 
 
-def _with_schedule(params, layer_schedules, layer):
-    """The wrapper settings for ``layer``, or ``None`` if it stays unpruned."""
+def _with_schedule(params, layer_schedules, layer, left_dense):
+    """The wrapper settings for ``layer``, or ``None`` if it stays unpruned.
+
+    A layer that is dense by default and not named is added to ``left_dense``.
+    """
     if layer.name not in layer_schedules:
+        if prunable.is_dense_by_default(layer):
+            left_dense.append(layer)
+            return None
         return params
     schedule = layer_schedules[layer.name]
     return None if schedule is None else {**params, "pruning_schedule": schedule}
 
 
-def _prune_list_item(layer, params, pruning_policy, layer_schedules):
+def _log_left_dense(layers):
+    if not layers:
+        return
+    names = ", ".join(layer.name for layer in layers[:_NAMED_LAYERS])
+    more = len(layers) - _NAMED_LAYERS
+    logging.info(
+        "prune_low_magnitude left %d depthwise layer(s) dense (%s%s): depthwise kernels are few and pruning "
+        "them costs accuracy; name a layer in layer_schedules to prune it.",
+        len(layers),
+        names,
+        f" and {more} more" if more > 0 else "",
+    )
+
+
+def _prune_list_item(layer, params, pruning_policy, layer_schedules, left_dense):
     if isinstance(layer, keras.layers.InputLayer):
         return layer
     if isinstance(layer, keras.Model):
@@ -246,12 +277,13 @@ def _prune_list_item(layer, params, pruning_policy, layer_schedules):
         )
     if pruning_policy is not None and not pruning_policy.allow_pruning(layer):
         return layer
-    settings = _with_schedule(params, layer_schedules, layer)
+    settings = _with_schedule(params, layer_schedules, layer, left_dense)
     return layer if settings is None else PruneLowMagnitude(layer, **settings)
 
 
 def _prune_model(model, params, pruning_policy, layer_schedules):
     left_unpruned = []
+    left_dense = []
 
     def wrap(layer):
         clone = copy_layer(layer)
@@ -261,10 +293,11 @@ def _prune_model(model, params, pruning_policy, layer_schedules):
             if layer.weights and not prunable.has_nothing_to_prune(layer):
                 left_unpruned.append(f"{layer.name} ({type(layer).__name__})")
             return clone
-        settings = _with_schedule(params, layer_schedules, layer)
+        settings = _with_schedule(params, layer_schedules, layer, left_dense)
         return clone if settings is None else PruneLowMagnitude(clone, **settings)
 
     pruned = clone_graph_model(model, wrap, action="prune", advice=PRUNE_ADVICE)
+    _log_left_dense(left_dense)
     if left_unpruned:
         warnings.warn(
             f"prune_low_magnitude left {len(left_unpruned)} layer(s) with weights unpruned because kopt.pruning "

@@ -9,7 +9,14 @@ when Keras reorganizes its internals.
 Built-in choices:
 
 * Dense, EinsumDense, Conv1D/2D/3D, Conv1D/2D/3DTranspose: ``kernel``.
-* DepthwiseConv1D/2D: the depthwise ``kernel``.
+* DepthwiseConv1D/2D: the depthwise ``kernel``, but only when asked for
+  (:func:`is_dense_by_default`): wrapped on its own, or named in
+  ``prune_low_magnitude(model, layer_schedules=...)``. Pruning a whole model or a
+  list leaves them dense, as tfmot does. A 3x3 depthwise kernel has 9 weights
+  per channel and holds a few percent of a MobileNet's weights, yet pruning it
+  costs most of the accuracy at high sparsity: MobileNetV2-0.35 on CIFAR-10
+  pruned to 80% kept 20.4% accuracy with its depthwise kernels pruned and 28.0%
+  without (float 40.1%), and XNNPACK's sparse kernels do not use their zeros.
 * SeparableConv1D/2D: the ``pointwise_kernel`` only, as in tfmot. The 1x1
   pointwise convolution holds almost all weights and compute; the small
   depthwise kernel is sensitive to pruning and XNNPACK's sparse kernels do not
@@ -35,7 +42,7 @@ import typing
 
 import keras
 
-__all__ = ["PrunableLayer", "get_prunable_weights", "has_nothing_to_prune", "is_prunable"]
+__all__ = ["PrunableLayer", "get_prunable_weights", "has_nothing_to_prune", "is_dense_by_default", "is_prunable"]
 
 
 @typing.runtime_checkable
@@ -116,6 +123,24 @@ def has_nothing_to_prune(layer) -> bool:
     (True, False)
     """
     return isinstance(layer, _NOTHING_TO_PRUNE) and not _implements_protocol(layer)
+
+
+# Prunable layers that whole-model pruning leaves dense unless they are named
+# (see the module docstring for the measurement behind it).
+_DENSE_BY_DEFAULT = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+
+
+def is_dense_by_default(layer) -> bool:
+    """Whether pruning a whole model or a list leaves ``layer`` dense unless it is named.
+
+    True for the built-in depthwise convolutions; a layer with its own
+    ``get_prunable_weights()`` is pruned like any other.
+
+    >>> import keras
+    >>> is_dense_by_default(keras.layers.DepthwiseConv2D(3)), is_dense_by_default(keras.layers.Conv2D(2, 3))
+    (True, False)
+    """
+    return isinstance(layer, _DENSE_BY_DEFAULT) and not _implements_protocol(layer)
 
 
 def is_prunable(layer) -> bool:

@@ -142,7 +142,8 @@ def _assert_exact_sparsity(model, target):
 def test_exact_sparsity_per_layer_kind_and_zeros_stay_zero():
     keras.utils.set_random_seed(0)
     schedule = PolynomialDecay(0.0, 0.7, begin_step=0, end_step=5, frequency=2)
-    model = prune_low_magnitude(_all_kinds_model(), pruning_schedule=schedule)
+    # The depthwise layer is pruned only because it is named.
+    model = prune_low_magnitude(_all_kinds_model(), pruning_schedule=schedule, layer_schedules={"depthwise": schedule})
     model.compile(keras.optimizers.Adam(0.01), "mse")
     x, y = _data(32)
     model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[UpdatePruningStep()])
@@ -153,6 +154,21 @@ def test_exact_sparsity_per_layer_kind_and_zeros_stay_zero():
     for before, after in zip(zero_pattern, strip_pruning(model).get_weights()):
         assert np.all(after[before] == 0)
     _assert_exact_sparsity(model, 0.7)
+
+
+def test_a_whole_model_or_list_leaves_depthwise_kernels_dense_unless_named(caplog):
+    model = _all_kinds_model()
+    with caplog.at_level("INFO"):
+        pruned = prune_low_magnitude(model, pruning_schedule=ConstantSparsity(0.5, 0))
+    assert "depthwise" not in _wrapped_names(pruned)
+    assert {"conv", "dense", "lstm", "attention", "embedding"} <= set(_wrapped_names(pruned))
+    assert any("left 1 depthwise layer(s) dense (depthwise)" in record.getMessage() for record in caplog.records)
+    listed = prune_low_magnitude([layer for layer in model.layers if layer.name in ("conv", "depthwise")])
+    assert [type(layer).__name__ for layer in listed] == ["PruneLowMagnitude", "DepthwiseConv2D"]
+    # Wrapped on its own, a depthwise layer is pruned like any other.
+    single = prune_low_magnitude(keras.layers.DepthwiseConv2D(3))
+    single.build((None, 6, 6, 2))
+    assert [weight.name for weight in single.prunable_weights] == ["kernel"]
 
 
 def test_save_mid_schedule_and_resume(tmp_path):
