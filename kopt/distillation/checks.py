@@ -27,6 +27,12 @@ def check_models(student: keras.Model, teacher: keras.Model, allow_larger_studen
                 f"Distillation needs logits, but the {who} ends in a softmax. Remove the softmax (keep it for "
                 f"inference only). Received: {who}={model.name!r}"
             )
+    if not student.trainable_weights:
+        raise ValueError(
+            f"The student has no trainable weights, so distillation would not change it (is "
+            f"`student.trainable` False, or was it copied from a frozen model?). Received: student={student.name!r} "
+            f"with trainable={student.trainable}"
+        )
     if student is teacher:
         raise ValueError(f"`student` and `teacher` are the same model. Received: student=teacher={student.name!r}")
     student_params, teacher_params = student.count_params(), teacher.count_params()

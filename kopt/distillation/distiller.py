@@ -53,8 +53,10 @@ class Distiller(keras.Model):
     ``feature_layers`` pair after the student's features pass through a learned :class:`FeatureAdapter`.
 
     Both models must output logits, be built, and have the same number of
-    classes. The teacher is frozen (``teacher.trainable`` is set to ``False``) and
-    always called with ``training=False``. ``fit`` reports ``loss``,
+    classes. The teacher is never trained: it is always called with
+    ``training=False``, and its weights count among the Distiller's
+    non-trainable weights. Its own ``trainable`` flag is left as it was, so the
+    same model can be fine-tuned or pruned afterwards. ``fit`` reports ``loss``,
     ``student_loss``, ``distillation_loss`` (and ``feature_loss``) plus the
     compiled metrics of the student's predictions; ``evaluate`` and ``predict``
     run the student alone (``loss`` is then the student loss).
@@ -150,7 +152,6 @@ class Distiller(keras.Model):
 
         self.student = student
         self.teacher = teacher
-        self.teacher.trainable = False
         self.adapters = []
         self._extractors = None
         if self.feature_layers:
@@ -299,6 +300,27 @@ class Distiller(keras.Model):
         for key, value in parts.items():
             trackers[key].update_state(value, sample_weight=batch_size)
 
+    # Keras reads trainability from the variables; these four views instead count
+    # only the student and the adapters as trained, so the teacher's own flag can
+    # stay as the user left it.
+    @property
+    def trainable_weights(self) -> list[keras.Variable]:
+        """The student's and the feature adapters' trainable weights: the teacher is not trained."""
+        return self._student_variables() if self.trainable else []
+
+    @property
+    def trainable_variables(self) -> list[keras.Variable]:
+        return self.trainable_weights
+
+    @property
+    def non_trainable_weights(self) -> list[keras.Variable]:
+        """Every other weight: the teacher's and the student's non-trainable ones."""
+        return _without(self.weights, self.trainable_weights)
+
+    @property
+    def non_trainable_variables(self) -> list[keras.Variable]:
+        return _without(self.variables, self.trainable_weights)
+
     def _student_variables(self):
         adapter_variables = [v for adapter in self.adapters for v in adapter.trainable_variables]
         return list(self.student.trainable_variables) + adapter_variables
@@ -359,3 +381,8 @@ def _weighted_mean(per_example, sample_weight):
     if sample_weight is not None:
         per_example = per_example * keras.ops.cast(keras.ops.reshape(sample_weight, (-1,)), per_example.dtype)
     return keras.ops.mean(per_example)
+
+
+def _without(variables, excluded):
+    excluded = {id(variable) for variable in excluded}
+    return [variable for variable in variables if id(variable) not in excluded]

@@ -99,7 +99,10 @@ def test_trains_only_the_student_and_keeps_its_state_updates():
     # Teacher weights, BatchNormalization statistics included, are untouched.
     for before, after in zip(teacher_before, teacher.get_weights()):
         np.testing.assert_array_equal(before, after)
-    assert not teacher.trainable
+    # The teacher is not trained, yet its own flag is left alone for later use.
+    assert teacher.trainable
+    assert {id(w) for w in distiller.trainable_weights} == {id(w) for w in student.trainable_weights}
+    assert {id(w) for w in teacher.weights} <= {id(w) for w in distiller.non_trainable_weights}
     changed = {w.path for w in student.weights if not np.array_equal(student_before[w.path], w.numpy())}
     assert {w.path for w in student.trainable_weights} <= changed
     assert any("moving_mean" in path for path in changed)  # non-trainable updates ran
@@ -168,6 +171,10 @@ def test_unusable_models_are_refused():
         Distiller(four_classes, teacher)
     with pytest.raises(ValueError, match="must be built"):
         Distiller(keras.Sequential([keras.layers.Dense(3)]), teacher)
+    frozen = _classifier(2, seed=1, name="frozen")
+    frozen.trainable = False
+    with pytest.raises(ValueError, match="student='frozen' with trainable=False"):
+        Distiller(frozen, teacher)
     distiller = Distiller(_classifier(2, seed=1), teacher)
     with pytest.raises(ValueError, match="student_loss_fn"):
         distiller.compile("adam", loss="mse")
@@ -185,7 +192,10 @@ def test_distiller_and_student_save_and_load(tmp_path):
     x, y = _data()
     distiller.fit(x, y, batch_size=16, verbose=0)
     loaded = run_model_saving_test(distiller, x)
-    assert not loaded.teacher.trainable
+    assert {id(w) for w in loaded.trainable_weights} == {id(w) for w in loaded.student.trainable_weights}
+    # The optimizer state (the student's slots only) came back whole.
+    for saved, restored in zip(distiller.optimizer.variables, loaded.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(restored))
     np.testing.assert_allclose(loaded.teacher.predict(x, verbose=0), teacher.predict(x, verbose=0), rtol=1e-6)
     loaded.fit(x, y, batch_size=16, verbose=0)  # the compiled state came back too
     run_model_saving_test(distiller.student, x)

@@ -177,10 +177,13 @@ def test_float_activations_quantize_weights_only_and_export_dynamic_range(tmp_pa
         assert max(len(np.unique(channel)) for channel in channels) == 2
 
 
-@pytest.mark.filterwarnings("ignore:prune_low_magnitude left 1 layer")  # the BatchNormalization
 def test_pruned_then_ternary_keeps_every_zero_in_the_model_and_the_file(tmp_path):
     model = _cnn()
-    pruned = pruning.prune_low_magnitude(model, pruning_schedule=pruning.ConstantSparsity(0.6, begin_step=0))
+    schedule = pruning.ConstantSparsity(0.6, begin_step=0)
+    # Depthwise kernels are pruned only when named: name them, so that every kernel has zeros to keep.
+    depthwise = {layer.name: schedule for layer in model.layers if isinstance(layer, keras.layers.DepthwiseConv2D)}
+    assert depthwise
+    pruned = pruning.prune_low_magnitude(model, pruning_schedule=schedule, layer_schedules=depthwise)
     rng = np.random.default_rng(0)
     pruned.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     pruned.fit(
