@@ -8,6 +8,7 @@ from kopt.clustering import clusterable
 from kopt.clustering.centroids import CentroidInitialization
 from kopt.clustering.wrapper import ClusterWeights
 from kopt.clustering.wrapper import check_clustering_arguments
+from kopt.utils import layer_kinds
 from tflite_export.cloning import clone_graph_model
 from tflite_export.cloning import copy_layer
 from tflite_export.export_hooks import register_export_hook
@@ -165,7 +166,8 @@ def _cluster_model(model, params):
         if isinstance(layer, ClusterWeights):
             return clone
         if not clusterable.is_clusterable(layer):
-            if layer.weights:
+            # Normalization and PReLU are left alone by design, without a warning.
+            if layer.weights and not layer_kinds.is_left_alone_by_design(layer):
                 left_unclustered.append(f"{layer.name} ({type(layer).__name__})")
             return clone
         wrapper = ClusterWeights(clone, **params)

@@ -42,6 +42,8 @@ import typing
 
 import keras
 
+from kopt.utils import layer_kinds
+
 __all__ = ["PrunableLayer", "get_prunable_weights", "has_nothing_to_prune", "is_dense_by_default", "is_prunable"]
 
 
@@ -103,18 +105,6 @@ _BUILT_IN = (
 )
 
 
-# Layers whose weights are per-channel statistics, scales or slopes: pruning them
-# would remove whole channels' normalization, so they are left alone by design,
-# as tfmot's registry does, and a model that has them is not warned about.
-_NOTHING_TO_PRUNE = (
-    keras.layers.BatchNormalization,
-    keras.layers.LayerNormalization,
-    keras.layers.GroupNormalization,
-    keras.layers.Normalization,
-    keras.layers.PReLU,
-)
-
-
 def has_nothing_to_prune(layer) -> bool:
     """Whether ``layer``'s weights are of a kind pruning leaves alone by design (normalization, PReLU).
 
@@ -122,7 +112,7 @@ def has_nothing_to_prune(layer) -> bool:
     >>> has_nothing_to_prune(keras.layers.BatchNormalization()), has_nothing_to_prune(keras.layers.Dense(2))
     (True, False)
     """
-    return isinstance(layer, _NOTHING_TO_PRUNE) and not _implements_protocol(layer)
+    return layer_kinds.is_left_alone_by_design(layer) and not _implements_protocol(layer)
 
 
 # Prunable layers that whole-model pruning leaves dense unless they are named

@@ -1,5 +1,7 @@
 """Tests for kopt.clustering.api: cluster_weights on layers, lists and models; strip_clustering."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -23,10 +25,32 @@ def _unique_counts(model):
     return {layer.name: len(np.unique(layer.kernel.numpy())) for layer in model.layers if hasattr(layer, "kernel")}
 
 
+class _Scale(keras.layers.Layer):
+    """A layer with a weight that kopt.clustering has no rule for."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+def test_unsupported_layers_are_listed_in_one_warning_but_normalization_is_left_alone_quietly():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.BatchNormalization(name="bn")(keras.layers.Conv2D(4, 3, name="conv")(inputs))
+    x = _Scale(name="scale")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="fc")(keras.layers.Flatten()(x)))
+    with pytest.warns(UserWarning, match=r"left 1 layer\(s\) .*: scale \(_Scale\)\."):
+        cluster_weights(model, 4)
+
+
 def test_functional_model_is_wrapped_trained_and_stripped_to_k_values():
     model = _cnn()
-    with pytest.warns(UserWarning, match=r"bn \(BatchNormalization\)"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         clustered = cluster_weights(model, 5, CentroidInitialization.DENSITY_BASED)
+    # BatchNormalization is left alone without a warning.
+    assert not [w for w in caught if "cluster_weights left" in str(w.message)]
     assert [type(layer).__name__ for layer in clustered.layers if layer.weights] == [
         "ClusterWeights",
         "BatchNormalization",
