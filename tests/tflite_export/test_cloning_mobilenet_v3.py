@@ -64,9 +64,16 @@ def test_the_model_holds_ops_nodes_and_informative_outputs(small, images):
 
 
 def test_pruning_wraps_every_weighted_layer_and_strips_to_the_same_outputs(small, images):
-    pruned = prune_low_magnitude(small, pruning_schedule=ConstantSparsity(0.5, begin_step=0))
+    schedule = ConstantSparsity(0.5, begin_step=0)
+    # Depthwise layers are wrapped only when named, so name them: every weighted layer is then cloned wrapped.
+    depthwise = {layer.name: schedule for layer in small.layers if isinstance(layer, L.DepthwiseConv2D)}
+    pruned = prune_low_magnitude(small, pruning_schedule=schedule, layer_schedules=depthwise)
     wrapped = {layer.layer.name for layer in pruned.layers if isinstance(layer, PruneLowMagnitude)}
     assert wrapped == {layer.name for layer in small.layers if isinstance(layer, _WEIGHTED)}
+    default = prune_low_magnitude(small, pruning_schedule=schedule)
+    assert {layer.layer.name for layer in default.layers if isinstance(layer, PruneLowMagnitude)} == (
+        wrapped - set(depthwise)
+    )
     assert _operation_types(pruned) == {"Add", "Multiply"}
     _assert_same_outputs(pruned, small, images)  # masks are all ones before the first step
     stripped = strip_pruning(pruned)
