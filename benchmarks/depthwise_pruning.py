@@ -40,6 +40,7 @@ from benchmarks import cifar_training  # noqa: E402
 from benchmarks import kopt_side  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
+from benchmarks import pruning_plot  # noqa: E402
 from benchmarks.cifar_settings import CifarSettings  # noqa: E402
 from benchmarks.core import data as core_data  # noqa: E402
 from kopt import pruning  # noqa: E402
@@ -142,24 +143,15 @@ def plot(document, path):
     The share of zeros, not the target, is the x axis: at one target the default
     prunes fewer weights, so the two variants are compared at equal zeros.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(6, 4))
+    figure, axes = pruning_plot.pyplot().subplots(figsize=(6, 4))
     floats = [r for r in document["rows"] if r["variant"] == "float"]
     for variant in VARIANTS:
         rows = floats + [r for r in document["rows"] if r["variant"] == variant]
         axes.scatter([r["zeros"] for r in rows], [r["accuracy"] for r in rows], label=variant)
     axes.set_xlabel("share of zeros among the prunable weights")
     axes.set_ylabel("test accuracy")
-    axes.set_title("MobileNetV2-0.35, CIFAR-10: depthwise kernels pruned or dense")
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-    return path
+    return pruning_plot.save_figure(figure, path, "MobileNetV2-0.35, CIFAR-10: depthwise kernels pruned or dense")
 
 
 def main(argv):

@@ -187,7 +187,7 @@ def _refuse_already_pruned(to_prune):
         fix = "pass the wrapped layer (`wrapper.layer`) instead to prune again with a new schedule"
     names = [wrapper.layer.name for wrapper in wrappers[:_NAMED_LAYERS]]
     more = len(wrappers) - len(names)
-    value = ", ".join(names) + (f" and {more} more" if more else "")
+    value = _shortened([wrapper.layer.name for wrapper in wrappers])
     schedules_shown = [repr(wrapper.pruning_schedule) for wrapper in wrappers]
     if len(set(schedules_shown)) == 1:
         listed = ", ".join(repr(name) for name in names)
@@ -254,17 +254,20 @@ def _with_schedule(params, layer_schedules, layer, left_dense):
     return None if schedule is None else {**params, "pruning_schedule": schedule}
 
 
+def _shortened(names):
+    """The first ``_NAMED_LAYERS`` names, then "and N more"."""
+    more = len(names) - _NAMED_LAYERS
+    return ", ".join(names[:_NAMED_LAYERS]) + (f" and {more} more" if more > 0 else "")
+
+
 def _log_left_dense(layers):
     if not layers:
         return
-    names = ", ".join(layer.name for layer in layers[:_NAMED_LAYERS])
-    more = len(layers) - _NAMED_LAYERS
     logging.info(
-        "prune_low_magnitude left %d depthwise layer(s) dense (%s%s): depthwise kernels are few and pruning "
+        "prune_low_magnitude left %d depthwise layer(s) dense (%s): depthwise kernels are few and pruning "
         "them costs accuracy; name a layer in layer_schedules to prune it.",
         len(layers),
-        names,
-        f" and {more} more" if more > 0 else "",
+        _shortened([layer.name for layer in layers]),
     )
 
 
