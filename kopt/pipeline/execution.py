@@ -90,6 +90,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
             model = get_model(recipe.model, info.input_shape, info.num_classes)
         for technique, params in techniques:  # a teacher that will not load fails now, not after training
             technique.check_data(info, params)
+            technique.check_model(model, params)
         init_from = {}
         if recipe.init_from is not None:  # weights that do not fit fail here, before training
             with strategy.scope():
@@ -136,8 +137,8 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
             optimized_model,
             scored,
             os.path.join(export_dir, "optimized.tflite"),
-            representative_dataset=train if export["mode"] in ("int8", "int16x8") else None,
-            **export,
+            # A technique may say that its file takes no converter calibration (representative_dataset=None).
+            **{"representative_dataset": train if export["mode"] in ("int8", "int16x8") else None, **export},
             **layout,
         )
     except tflite_export.ConversionError as err:

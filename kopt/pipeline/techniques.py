@@ -116,12 +116,26 @@ class Technique:
         """
         del info, params
 
+    def check_model(self, model, params):
+        """Raises :class:`kopt.ConfigError` for ``params`` that do not fit the model.
+
+        Runs once the model is built, before the baseline trains: layer names a
+        stage will look for are checked here, so a misspelt one costs no training.
+
+        Args:
+            model: The recipe's model, not yet trained.
+            params: The technique's settings.
+        """
+        del model, params
+
     def export_options(self, params):
         """``tflite_export.convert`` options for the result, when this technique is last.
 
         Returns:
-            A dict with ``mode`` and optionally ``inference_input_type`` and
-            ``inference_output_type``; by default ``{"mode": self.export_mode}``.
+            A dict with ``mode`` and optionally ``inference_input_type``,
+            ``inference_output_type``, and ``representative_dataset=None`` for a
+            file the converter must not calibrate (integer modes otherwise
+            calibrate on the training data); by default ``{"mode": self.export_mode}``.
         """
         del params
         return {"mode": self.export_mode}

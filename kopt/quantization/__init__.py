@@ -21,6 +21,7 @@ from kopt.quantization.api import quantize_model
 from kopt.quantization.api import quantize_scope
 from kopt.quantization.fake_quant import fake_quant
 from kopt.quantization.fake_quant import tflite_lowering
+from kopt.quantization.float_layers import float_group
 from kopt.quantization.low_bit_quantizers import BinaryWeightQuantizer
 from kopt.quantization.low_bit_quantizers import TernaryWeightQuantizer
 from kopt.quantization.low_bit_schemes import BinaryQuantizeScheme
@@ -74,6 +75,7 @@ __all__ = [
     "TernaryWeightQuantizer",
     "calibrate",
     "fake_quant",
+    "float_group",
     "packed_size",
     "quantize_annotate_layer",
     "quantize_annotate_model",

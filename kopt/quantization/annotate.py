@@ -8,7 +8,7 @@ from kopt.quantization import quantize_config as config_lib
 from kopt.utils.substitution import forward_input_shape
 from kopt.utils.substitution import symbolic_inputs
 
-__all__ = ["QuantizeAnnotate"]
+__all__ = ["QuantizeAnnotate", "require_float32"]
 
 
 @keras.saving.register_keras_serializable(package="kopt")
@@ -85,3 +85,25 @@ class QuantizeAnnotate(keras.layers.Wrapper):
         config = dict(config)
         layer = keras.saving.deserialize_keras_object(config.pop("layer"), custom_objects=custom_objects)
         return cls(layer, **config)
+
+
+def require_float32(model: keras.Model) -> None:
+    """Raises ``ValueError`` naming the annotated layers of ``model`` that compute in reduced precision."""
+    # bfloat16 keeps 8 significant bits, too few for an 8-bit grid away from 0,
+    # float16 rounds accumulations the integer kernels do exactly, and the TFLite
+    # converter cannot lower fake quantization between float16 ops.
+    reduced = [
+        layer.layer
+        for layer in model.layers
+        if isinstance(layer, QuantizeAnnotate) and layer.layer.dtype_policy.compute_dtype != "float32"
+    ]
+    if reduced:
+        names = ", ".join(f"{layer.name!r} (dtype policy {layer.dtype_policy.name!r})" for layer in reduced[:5])
+        more = f" and {len(reduced) - 5} more" if len(reduced) > 5 else ""
+        raise ValueError(
+            f"Quantization-aware training computes in float32, but layer(s) {names}{more} compute in "
+            f"{reduced[0].dtype_policy.compute_dtype}: reduced precision cannot represent the integer grids, "
+            "and fake quantization between float16 ops cannot be converted to TFLite. Build the model under "
+            "keras.mixed_precision.set_global_policy('float32') (copy trained weights with set_weights) "
+            "before quantizing it."
+        )

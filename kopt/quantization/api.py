@@ -23,15 +23,18 @@
 Weights are copied: the returned model shares no variable with its input.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 
+from kopt.quantization import float_layers as float_layers_lib
 from kopt.quantization import registry
 from kopt.quantization import scheme_base
 from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.quantization.annotate import require_float32
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantize_config import QuantizeConfig
 from kopt.quantization.splits import check_attention_masks
@@ -51,8 +54,13 @@ _ADVICE = (
 )
 
 
-def quantize_model(to_quantize: keras.Model, *, scheme: schemes_lib.QuantizeScheme | str | None = None) -> keras.Model:
-    """Returns a quantization-aware copy of a model: every supported layer quantized.
+def quantize_model(
+    to_quantize: keras.Model,
+    *,
+    scheme: schemes_lib.QuantizeScheme | str | None = None,
+    float_layers: Sequence[str] = (),
+) -> keras.Model:
+    """Returns a quantization-aware copy of a model: every supported layer quantized, or all but some.
 
     Train (fine-tune) the result as usual, then convert it with
     ``tflite_export.convert(model, "model.tflite", mode="int8")``: the file uses the
@@ -62,13 +70,18 @@ def quantize_model(to_quantize: keras.Model, *, scheme: schemes_lib.QuantizeSche
         to_quantize: A built Sequential or functional ``keras.Model``.
         scheme: A :class:`QuantizeScheme` or its name (``"8bit"`` default,
             ``"16x8"``, ``"4bit"``, ``"binary"``, ``"ternary"``).
+        float_layers: Names of layers to leave in float, each with the
+            BatchNormalization folded into it and the ReLU fused into it
+            (:mod:`kopt.quantization.float_layers`); the file is then not fully
+            integer. Default: none.
 
     Returns:
         A new functional ``keras.Model``; compiled like ``to_quantize`` if it was.
 
     Raises:
-        ValueError: For a subclassed model, or layers the scheme does not
-            support (all named in one message, with how to give a QuantizeConfig).
+        ValueError: For a subclassed model, layers the scheme does not support
+            (all named in one message, with how to give a QuantizeConfig), or a
+            name in ``float_layers`` the model has no layer of.
 
     Example:
 
@@ -82,7 +95,9 @@ def quantize_model(to_quantize: keras.Model, *, scheme: schemes_lib.QuantizeSche
     if not isinstance(to_quantize, keras.Model):
         raise ValueError(f"quantize_model expects a keras.Model. Received: to_quantize={to_quantize!r}")
     check_attention_masks(to_quantize)
-    return quantize_apply(quantize_annotate_model(to_quantize), scheme=scheme)
+    group = float_layers_lib.float_group(_functional(to_quantize), float_layers) if float_layers else set()
+    annotated = quantize_annotate_model(to_quantize)
+    return quantize_apply(float_layers_lib.leave_float(annotated, group) if group else annotated, scheme=scheme)
 
 
 def quantize_annotate_layer(
@@ -176,7 +191,7 @@ def quantize_apply(model: keras.Model, scheme: schemes_lib.QuantizeScheme | str 
             f"quantize_apply found no annotated layer in model {model.name!r}. Annotate layers with "
             "quantize_annotate_layer, or call quantize_model(model) to quantize every layer."
         )
-    _require_float32(model)
+    require_float32(model)
     model = split_annotated(model, advice=_ADVICE)
     layers = {layer.name: layer for layer in model.layers}
     fold_plan = transforms.plan(model, fold_batch_norm=scheme.fold_batch_norm, resolve=_unwrap)
@@ -329,27 +344,6 @@ def _feeds_concatenate(layer):
         if isinstance(reader, QuantizeAnnotate) and isinstance(reader.layer, keras.layers.Concatenate):
             return reader.quantize_config is None or bool(reader.quantize_config.get_output_quantizers(reader.layer))
     return False
-
-
-def _require_float32(model):
-    # bfloat16 keeps 8 significant bits, too few for an 8-bit grid away from 0,
-    # float16 rounds accumulations the integer kernels do exactly, and the TFLite
-    # converter cannot lower fake quantization between float16 ops.
-    reduced = [
-        layer.layer
-        for layer in model.layers
-        if isinstance(layer, QuantizeAnnotate) and layer.layer.dtype_policy.compute_dtype != "float32"
-    ]
-    if reduced:
-        names = ", ".join(f"{layer.name!r} (dtype policy {layer.dtype_policy.name!r})" for layer in reduced[:5])
-        more = f" and {len(reduced) - 5} more" if len(reduced) > 5 else ""
-        raise ValueError(
-            f"Quantization-aware training computes in float32, but layer(s) {names}{more} compute in "
-            f"{reduced[0].dtype_policy.compute_dtype}: reduced precision cannot represent the integer grids, "
-            "and fake quantization between float16 ops cannot be converted to TFLite. Build the model under "
-            "keras.mixed_precision.set_global_policy('float32') (copy trained weights with set_weights) "
-            "before quantizing it."
-        )
 
 
 def _annotated_pair(producer, batch_norm):

@@ -11,6 +11,9 @@
 * ``first_and_last_8bit``: with ``"binary"`` or ``"ternary"``, keep the first and
   last layer with a kernel at 8 bits (default ``True``; flag
   ``--qat_first_and_last_8bit``).
+* ``float_layers``: names of layers left in float (flag ``--qat_float_layers``,
+  comma-separated; :mod:`kopt.quantization.float_layers`); default none: a fully
+  integer file.
 * ``io_type``: ``"float32"`` (default), ``"int8"`` or ``"uint8"`` model inputs and
   outputs in the file (``"16x8"`` keeps float32).
 * ``epochs``, ``learning_rate`` and the other training keys of
@@ -77,6 +80,19 @@ _QAT_RATE_FACTOR = 0.1
 _QUANTIZATION = "Quantization"
 
 
+def parse_names(text):
+    """``"stem,head"`` -> ``["stem", "head"]`` (the ``--qat_float_layers`` text); ``None`` stays ``None``.
+
+    Example:
+
+    >>> parse_names("Conv1, Logits")
+    ['Conv1', 'Logits']
+    """
+    if text is None:
+        return None
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _check_io_type(technique, io_type, mode):
     if io_type != "float32" and mode != "int8":
         raise ConfigError(f"{technique}.io_type", io_type, f"integer inputs/outputs need int8 quantization, not {mode}")
@@ -98,6 +114,12 @@ class QatSettings(FineTuneSettings):
         help="With --qat_scheme=binary or ternary: keep the first and last layer with a kernel at 8 bits.",
     )  # fmt: skip
     io_type: str = setting("float32", kind=str, choices=IO_TYPES, flag="quantized_io")
+    float_layers: list = setting(
+        [], kind=list, flag="qat_float_layers", flag_default=None, from_flags=UNLESS_NONE, parse=parse_names,
+        help="Comma-separated layer names QAT leaves in float (with their folded BatchNormalization and fused ReLU); "
+        "the file is then not fully integer. On x86 XNNPACK the first convolution of an image model runs faster in "
+        "float.",
+    )  # fmt: skip
     preserve: list = setting([], kind=list, checked=False)
     # Over a recipe file --cluster_per_channel sets it; from flags alone it follows the cluster stage.
     cluster_per_channel: bool = setting(False, kind=bool, flag="cluster_per_channel", from_flags=NEVER)
@@ -125,6 +147,14 @@ class QuantizationAwareTraining(FineTuningTechnique):
                 values.scheme,
                 f"keeping {' and '.join(preserve)} through QAT needs the 8bit scheme (ternary keeps sparsity only)",
             )
+
+    def check_model(self, model, params):
+        names = self.values(params).float_layers
+        if names:
+            try:
+                quantization.float_group(model, list(names))
+            except ValueError as err:
+                raise ConfigError("qat.float_layers", list(names), str(err)) from err
 
     def with_earlier_stages(self, params, earlier):
         # QAT after pruning or clustering keeps their zeros and shared values.
@@ -154,7 +184,9 @@ class QuantizationAwareTraining(FineTuningTechnique):
         # Integer grids need float32: under mixed precision QAT trains a float32 copy.
         with precision_policy("none"):
             try:
-                quantized = quantization.quantize_model(to_float32(model), scheme=_qat_scheme(params))
+                quantized = quantization.quantize_model(
+                    to_float32(model), scheme=_qat_scheme(params), float_layers=list(self.values(params).float_layers)
+                )
             except ValueError as err:  # A layer the scheme cannot quantize.
                 raise ConfigError("qat.scheme", self.values(params).scheme, str(err)) from err
             train_classifier(
@@ -169,7 +201,11 @@ class QuantizationAwareTraining(FineTuningTechnique):
     def export_options(self, params):
         values = self.values(params)
         mode = quantization.schemes.get(values.scheme).export_mode
-        return {"mode": mode, "inference_input_type": values.io_type, "inference_output_type": values.io_type}
+        options = {"mode": mode, "inference_input_type": values.io_type, "inference_output_type": values.io_type}
+        if values.float_layers:
+            # The converter would calibrate the layers left in float and make them int8 after all.
+            options["representative_dataset"] = None
+        return options
 
 
 def _log_empty_channels(model):

@@ -6,9 +6,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
+from absl.testing import flagsaver
 
+import tflite_export
 from kopt import ConfigError
 from kopt import quantization
+from kopt.cli import optimize  # noqa: F401 - defines the flags
+from kopt.cli import stage_flags
 from kopt.pipeline import Recipe
 from kopt.pipeline import TechniqueSpec
 from kopt.pipeline import get_technique
@@ -145,3 +150,36 @@ def test_ptq_int8_through_the_driver_keeps_the_float_models_predictions(tmp_path
     # ...which stays close to the float model it was calibrated from.
     assert abs(optimized["tflite_accuracy"] - baseline["keras_accuracy"]) <= 0.01
     assert optimized["tflite_bytes"] < 0.35 * baseline["tflite_bytes"]
+
+
+def test_qat_float_layers_misspelt_fails_before_any_training(tmp_path):
+    recipe = Recipe(
+        epochs=1,
+        export_dir=str(tmp_path / "out"),
+        techniques=(TechniqueSpec("qat", {"epochs": 1, "float_layers": ["Conv1"]}),),
+    )
+    with pytest.raises(ConfigError) as err:
+        run(recipe)
+    assert err.value.key == "qat.float_layers" and "['Conv1']" in str(err.value)
+    assert not (tmp_path / "out").exists()  # raised before the baseline trained
+
+
+@pytest.mark.slow
+def test_qat_float_layers_leaves_the_first_convolution_float_through_the_driver(tmp_path):
+    recipe = Recipe(
+        epochs=1, export_dir=str(tmp_path), techniques=(TechniqueSpec("qat", {"epochs": 1, "float_layers": ["conv1"]}),)
+    )
+    report = run(recipe)
+    optimized = report["optimized"]
+    assert optimized["tflite_mode"] == "int8" and optimized["tflite_agreement"] >= 0.99
+    integer, reasons = tflite_export.is_fully_integer(tflite_export.inspect(report["files"]["optimized_tflite"]))
+    assert not integer and all(reason.startswith("op 0 CONV_2D") for reason in reasons), reasons
+
+
+def test_qat_float_layers_flag_takes_comma_separated_names():
+    with flagsaver.as_parsed(qat="true", qat_float_layers="Conv1, Logits"):
+        (qat,) = stage_flags.techniques_from_flags(flags.FLAGS)
+    assert qat.params["float_layers"] == ["Conv1", "Logits"]
+    with flagsaver.as_parsed(qat="true"):
+        (qat,) = stage_flags.techniques_from_flags(flags.FLAGS)
+    assert "float_layers" not in qat.params  # the default: a fully integer file
