@@ -7,9 +7,10 @@ Usage::
 
 Each case is a ``keras.applications`` network built with ``weights=None`` (latency
 does not depend on the weights' values) at a small input size. It is converted
-four ways: float32; kopt's QAT int8 (``kopt.quantization.quantize_model``, ranges
+five ways: float32; kopt's QAT int8 (``kopt.quantization.quantize_model``, ranges
 calibrated on 32 random images without training, ``tflite_export.convert(mode="int8")``,
-float input and output); the converter's PTQ int8 (per-channel weights, the
+float input and output); the same with the first convolution left in float
+(``float_layers``, :data:`STEMS`; ``benchmarks.int8_ops`` shows why); the converter's PTQ int8 (per-channel weights, the
 default); and the converter's PTQ int8 with per-tensor weights. Every file is
 timed in LiteRT with its default XNNPACK delegate and with the builtin kernels
 only, 1 thread, batch 1, all files and both settings taking turns in each round;
@@ -22,6 +23,7 @@ section of BENCHMARKS.md.
 
 import os
 import tempfile
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -59,7 +61,9 @@ CASES = {
         10,
     ),  # noqa: E501
 }
-FILES = ("float32", "kopt_qat_int8", "converter_int8", "converter_int8_per_tensor")
+FILES = ("float32", "kopt_qat_int8", "kopt_qat_int8_float_stem", "converter_int8", "converter_int8_per_tensor")
+# The first convolution of each case (3 input channels), which kopt_qat_int8_float_stem leaves in float.
+STEMS = {"mobilenet_v2_035_32": "Conv1", "mobilenet_v2_035_96": "Conv1", "resnet50_64": "conv1_conv"}
 _EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
 
@@ -73,14 +77,19 @@ def cpu_extensions(cpuinfo_path="/proc/cpuinfo"):
     return [name for name in _EXTENSIONS if name in words]
 
 
-def _convert(model, side, workdir):
-    """The four files of ``model``; ``{kind: path}``."""
+def _convert(model, side, workdir, stem=None):
+    """The files of ``model`` (of :data:`FILES`; the float-stem one only with ``stem``); ``{kind: path}``."""
     images = np.random.default_rng(0).random((32, side, side, 3), np.float32)
-    paths = {kind: os.path.join(workdir, f"{model.name}-{kind}.tflite") for kind in FILES}
+    kinds = [kind for kind in FILES if stem is not None or kind != "kopt_qat_int8_float_stem"]
+    paths = {kind: os.path.join(workdir, f"{model.name}-{kind}.tflite") for kind in kinds}
     tflite_export.convert(model, paths["float32"])
-    qat = quantization.quantize_model(model)
-    quantization.calibrate(qat, images)
-    tflite_export.convert(qat, paths["kopt_qat_int8"], mode="int8")
+    for kind, float_layers in (("kopt_qat_int8", ()), ("kopt_qat_int8_float_stem", (stem,))):
+        if kind in paths:
+            qat = quantization.quantize_model(model, float_layers=float_layers)
+            quantization.calibrate(qat, images)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "still computes in float": the stem, on purpose
+                tflite_export.convert(qat, paths[kind], mode="int8")
     tflite_export.convert(model, paths["converter_int8"], mode="int8", representative_dataset=images)
     _convert_per_tensor(model, images, paths["converter_int8_per_tensor"])
     return paths
@@ -106,15 +115,15 @@ def measure(case, rounds):
     keras.utils.set_random_seed(0)
     model = build(side)
     with tempfile.TemporaryDirectory(prefix="kopt-int8-latency-") as workdir:
-        paths = _convert(model, side, workdir)
+        paths = _convert(model, side, workdir, STEMS.get(case))
         timed = {
             (kind, xnnpack): latency.ready_interpreter(paths[kind], xnnpack=xnnpack)
-            for kind in FILES
+            for kind in paths
             for xnnpack in (True, False)
         }
         milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
         row = {"case": case, "input": f"{side}x{side}", "params": int(model.count_params()), "calls": calls}
-        for kind in FILES:
+        for kind in paths:
             row[f"{kind}_kib"] = round(os.path.getsize(paths[kind]) / 1024, 1)
             row[f"{kind}_fully_integer"] = (
                 "n/a" if kind == "float32" else tflite_export.is_fully_integer(paths[kind])[0]
@@ -134,11 +143,12 @@ def report(document):
         "",
         f"Written by `{document['command']}` on {document['machine']}; CPU extensions: "
         f"{', '.join(document['cpu_extensions']) or 'none of those listed'}. Untrained `keras.applications` "
-        "networks (`weights=None`, 10 classes; latency does not depend on weight values), converted four ways: "
-        "float32, kopt's QAT int8 (ranges calibrated on 32 random images, no training), the converter's PTQ "
+        "networks (`weights=None`, 10 classes; latency does not depend on weight values), converted five ways: "
+        "float32, kopt's QAT int8 (ranges calibrated on 32 random images, no training), the same with the first "
+        "convolution left in float (`quantize_model(..., float_layers=[stem])`), the converter's PTQ "
         "int8 (per-channel) and the converter's PTQ int8 with per-tensor weights; float input and output "
         "throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK delegate and with the builtin "
-        f"kernels only; all eight (file, setting) pairs take turns in each of {document['rounds']} rounds, "
+        f"kernels only; all ten (file, setting) pairs take turns in each of {document['rounds']} rounds, "
         "the figure is the median of the rounds' means. Ratio = milliseconds / float32 with XNNPACK "
         "(below 1: faster than the float file).",
         "",
@@ -146,7 +156,7 @@ def report(document):
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in document["rows"]:
-        for kind in FILES:
+        for kind in [kind for kind in FILES if f"{kind}_kib" in row]:
             lines.append(
                 f"| {row['case']} | {row['input']} | {kind} | {row[f'{kind}_kib']} | {row[f'{kind}_fully_integer']} "
                 f"| {row[f'{kind}_xnnpack_ms']} | {row[f'{kind}_xnnpack_ratio']} "

@@ -14,18 +14,21 @@ from benchmarks import int8_latency  # noqa: E402
 
 def _tiny(side):
     return keras.Sequential([
-        keras.Input((side, side, 3)), keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.Input((side, side, 3)), keras.layers.Conv2D(8, 3, activation="relu", name="stem"),
         keras.layers.DepthwiseConv2D(3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4),
     ], name="tiny")  # fmt: skip
 
 
 def test_measure_times_every_file_with_and_without_xnnpack(monkeypatch):
     monkeypatch.setitem(int8_latency.CASES, "tiny", (_tiny, 12, 3))
+    monkeypatch.setitem(int8_latency.STEMS, "tiny", "stem")
     row = int8_latency.measure("tiny", rounds=2)
     assert row["float32_xnnpack_ratio"] == 1.0 and row["float32_fully_integer"] == "n/a"
     for kind in int8_latency.FILES:
         assert row[f"{kind}_xnnpack_ms"] > 0 and row[f"{kind}_builtin_ms"] > 0
-        if kind != "float32":
+        if kind == "kopt_qat_int8_float_stem":
+            assert row[f"{kind}_fully_integer"] is False  # the stem computes in float, on purpose
+        elif kind != "float32":
             assert row[f"{kind}_fully_integer"] is True
             assert row[f"{kind}_kib"] > 0
     text = int8_latency.report({"command": "c", "machine": "m", "cpu_extensions": [], "rounds": 2, "rows": [row]})
