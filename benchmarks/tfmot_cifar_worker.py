@@ -117,6 +117,8 @@ def run(data, seed, settings, workdir, log):
             stats = train(pcqat, settings["qat_epochs"], settings["qat_learning_rate"])
             write(key, pcqat, quantization_worker.qat_to_tflite(pcqat), prune_stats, cluster=cluster_stats, qat=stats)
 
+    if not set(settings["techniques"]) - set(KOPT_ONLY):
+        return {"rows": rows}  # Nothing here for tfmot: no float model to train.
     for model_name in settings["models"]:
         log(f"tfmot seed {seed}: {model_name}, float training ({settings['float_epochs']} epochs)")
         dense = cifar_models.build(model_name, keras, seed)

@@ -93,6 +93,31 @@ def test_kopt_side_scores_and_times_every_row(tmp_path):
     assert smaller < 0.4 * run["rows"]["resnet20/float32"]["params"]
 
 
+def test_a_part_that_only_distils_trains_the_teacher_and_no_float_student(tmp_path):
+    """The distillation row run on its own (the other rows in another part): one float model, one row."""
+    archive = tmp_path / "tiny.npz"
+    rng = np.random.default_rng(0)
+    np.savez(
+        archive,
+        x_train=rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8),
+        y_train=rng.integers(0, 10, 64),
+        x_test=rng.integers(0, 255, (16, 32, 32, 3), dtype=np.uint8),
+        y_test=rng.integers(0, 10, 16),
+    )
+    settings = CifarSettings.quick(
+        models=("mobilenet_v2", "resnet20"),
+        techniques=("distill",),
+        distill_student="mobilenet_v2",
+        max_train_examples=64,
+        max_test_examples=16,
+    )
+    lines = []
+    run = cifar_kopt.run(str(archive), 0, settings.as_dict(), str(tmp_path / "work"), log=lines.append)
+    assert set(run["rows"]) == {"mobilenet_v2/distill"}, run["rows"]
+    assert "error" not in run["rows"]["mobilenet_v2/distill"], run["rows"]
+    assert [line for line in lines if "float training" in line] == ["kopt seed 0: resnet20, float training (1 epochs)"]
+
+
 def _row(accuracy, ms, size, step=1.0):
     return {
         "file": "f",
