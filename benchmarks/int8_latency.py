@@ -40,7 +40,7 @@ from benchmarks.core import latency  # noqa: E402
 from kopt import quantization  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
 
-__all__ = ["CASES", "FILES", "cpu_extensions", "measure", "report"]
+__all__ = ["CASES", "FILES", "STEMS", "convert_files", "cpu_extensions", "measure", "report"]
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # name -> (builder, input side, calls per file per round)
@@ -77,7 +77,7 @@ def cpu_extensions(cpuinfo_path="/proc/cpuinfo"):
     return [name for name in _EXTENSIONS if name in words]
 
 
-def _convert(model, side, workdir, stem=None):
+def convert_files(model, side, workdir, stem=None):
     """The files of ``model`` (of :data:`FILES`; the float-stem one only with ``stem``); ``{kind: path}``."""
     images = np.random.default_rng(0).random((32, side, side, 3), np.float32)
     kinds = [kind for kind in FILES if stem is not None or kind != "kopt_qat_int8_float_stem"]
@@ -115,7 +115,7 @@ def measure(case, rounds):
     keras.utils.set_random_seed(0)
     model = build(side)
     with tempfile.TemporaryDirectory(prefix="kopt-int8-latency-") as workdir:
-        paths = _convert(model, side, workdir, STEMS.get(case))
+        paths = convert_files(model, side, workdir, STEMS.get(case))
         timed = {
             (kind, xnnpack): latency.ready_interpreter(paths[kind], xnnpack=xnnpack)
             for kind in paths

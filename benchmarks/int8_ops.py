@@ -104,7 +104,7 @@ def measure(case, rounds, calls):
     signatures = layer_signatures(network)
     logging.info("%s: %d layers timed as %d distinct ones", case, sum(signatures.values()), len(signatures))
     with tempfile.TemporaryDirectory(prefix="kopt-int8-ops-") as workdir:
-        whole = int8_latency._convert(network, side, workdir)  # noqa: SLF001 - the same four files
+        whole = int8_latency.convert_files(network, side, workdir)  # the same whole-network files
         interpreters = {}
         for index, signature in enumerate(signatures):
             model = single_layer_model(signature)

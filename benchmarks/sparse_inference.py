@@ -40,6 +40,7 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
+from benchmarks import pruning_plot  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from kopt import pruning  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
@@ -212,12 +213,7 @@ def report(document):
 
 def plot(document, path):
     """Latency ratio of every file, one group per case."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(8, 3.5))
+    figure, axes = pruning_plot.pyplot().subplots(figsize=(8, 3.5))
     names = [entry["file"] for entry in document["rows"][0]["files"]]
     width = 0.8 / max(len(document["rows"]), 1)
     for index, row in enumerate(document["rows"]):
@@ -226,12 +222,8 @@ def plot(document, path):
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xticks(np.arange(len(names)) + width * (len(document["rows"]) - 1) / 2, names, rotation=15)
     axes.set_ylabel("latency / unpruned dense file")
-    axes.set_title("XNNPACK, 1 thread, batch 1 (below 1: faster)")
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-    return path
+    return pruning_plot.save_figure(figure, path, "XNNPACK, 1 thread, batch 1 (below 1: faster)")
 
 
 def main(argv):

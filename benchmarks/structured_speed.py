@@ -38,6 +38,7 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
+from benchmarks import pruning_plot  # noqa: E402
 from benchmarks.core import data as core_data  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from benchmarks.core import scoring  # noqa: E402
@@ -190,23 +191,14 @@ def report(document):
 
 def plot(document, path):
     """Accuracy against speedup, one point per seed and fraction."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    figure, axes = pyplot.subplots(figsize=(6, 4))
+    figure, axes = pruning_plot.pyplot().subplots(figsize=(6, 4))
     for fraction in sorted({row["fraction"] for row in document["rows"]}):
         rows = [row for row in document["rows"] if row["fraction"] == fraction]
         axes.scatter([r["speedup"] for r in rows], [r["tflite_accuracy"] for r in rows], label=f"{fraction:.0%}")
     axes.set_xlabel("speedup over the unpruned file (XNNPACK, 1 thread)")
     axes.set_ylabel("test accuracy (float32 file)")
-    axes.set_title("MobileNetV2-0.35, CIFAR-10: channels removed")
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-    return path
+    return pruning_plot.save_figure(figure, path, "MobileNetV2-0.35, CIFAR-10: channels removed")
 
 
 def main(argv):
