@@ -61,3 +61,15 @@ def test_the_file_keeps_the_named_layer_float_and_the_rest_int8(tmp_path):
     qat.save(os.path.join(tmp_path, "qat.keras"))
     restored = keras.models.load_model(os.path.join(tmp_path, "qat.keras"))
     np.testing.assert_allclose(restored.predict(images, verbose=0), qat.predict(images, verbose=0), atol=1e-5)
+
+
+def test_a_sequential_model_leaves_its_named_layer_and_quantizes_the_rest():
+    model = keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="stem"), keras.layers.BatchNormalization(name="bn"),
+        keras.layers.ReLU(name="relu"), keras.layers.Flatten(name="flat"), keras.layers.Dense(2, name="head"),
+    ])  # fmt: skip
+    qat = quantization.quantize_model(model, float_layers=["stem"])
+    kinds = {layer.name: type(layer).__name__ for layer in qat.layers}
+    assert (kinds["stem"], kinds["bn"], kinds["relu"]) == ("Conv2D", "BatchNormalization", "ReLU")
+    # Flatten only moves data: the float part ends with it, and one quantize op follows.
+    assert kinds["quant_head"] == "QuantizeWrapper" and kinds["quantize_flat"] == "QuantizeLayer"
