@@ -91,7 +91,7 @@ class CifarSettings(SuiteSettings):
 
     @classmethod
     def quick(cls, **overrides):
-        """A smoke run: ResNet-20 alone (its own student in the distillation row), 1,500 training and
+        """A smoke run: ResNet-20 alone (its own student in the distillation row), 640 training and
         500 test images, one epoch per stage, a short latency pass."""
         values = {
             "models": ("resnet20",),
@@ -100,7 +100,7 @@ class CifarSettings(SuiteSettings):
             "finetune_epochs": 1,
             "qat_epochs": 1,
             "structured_epochs": 1,
-            "max_train_examples": 1500,
+            "max_train_examples": 640,
             "max_test_examples": 500,
             "prune_frequency": 5,
             "latency_rounds": 2,
