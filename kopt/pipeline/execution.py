@@ -88,9 +88,13 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
     with precision_policy(recipe.mixed_precision):
         with strategy.scope():
             model = get_model(recipe.model, info.input_shape, info.num_classes)
+        checked_model = model  # layer names are checked on the model each stage will receive, while known
         for technique, params in techniques:  # a teacher that will not load fails now, not after training
             technique.check_data(info, params)
-            technique.check_model(model, params)
+            if checked_model is not None:
+                technique.check_model(checked_model, params)
+            if getattr(technique, "replaces_model", False):
+                checked_model = None
         init_from = {}
         if recipe.init_from is not None:  # weights that do not fit fail here, before training
             with strategy.scope():

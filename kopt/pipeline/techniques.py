@@ -121,6 +121,8 @@ class Technique:
 
         Runs once the model is built, before the baseline trains: layer names a
         stage will look for are checked here, so a misspelt one costs no training.
+        Stages after one whose class sets ``replaces_model = True`` (distillation's
+        student) are not checked here; they can check again in :meth:`apply`.
 
         Args:
             model: The recipe's model, not yet trained.

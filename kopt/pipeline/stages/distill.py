@@ -84,6 +84,7 @@ class Distill(FineTuningTechnique):
     """Distils the trained model (or a given teacher) into a small built-in student."""
 
     name = "distill"
+    replaces_model = True  # later stages receive the student, not the recipe's model
     settings = DistillSettings
 
     def training_config(self, recipe, params):

@@ -182,6 +182,7 @@ class QuantizationAwareTraining(FineTuningTechnique):
         config = self.training_config(context.recipe, params)
         _log_empty_channels(model)
         # Integer grids need float32: under mixed precision QAT trains a float32 copy.
+        self.check_model(model, params)  # after a stage that replaced the model, first checked here
         with precision_policy("none"):
             try:
                 quantized = quantization.quantize_model(

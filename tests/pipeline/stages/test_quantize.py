@@ -183,3 +183,19 @@ def test_qat_float_layers_flag_takes_comma_separated_names():
     with flagsaver.as_parsed(qat="true"):
         (qat,) = stage_flags.techniques_from_flags(flags.FLAGS)
     assert "float_layers" not in qat.params  # the default: a fully integer file
+
+
+@pytest.mark.slow
+def test_qat_float_layers_after_distillation_are_checked_on_the_student(tmp_path):
+    # conv3 is a layer of the recipe's small_cnn, not of the tiny_cnn student QAT receives.
+    recipe = Recipe(
+        epochs=1,
+        export_dir=str(tmp_path),
+        techniques=(
+            TechniqueSpec("distill", {"student": "tiny_cnn"}),
+            TechniqueSpec("qat", {"epochs": 1, "float_layers": ["conv3"]}),
+        ),
+    )
+    with pytest.raises(ConfigError) as err:
+        run(recipe)
+    assert err.value.key == "qat.float_layers" and "conv3" in str(err.value)
