@@ -28,13 +28,13 @@ from typing import Any
 
 import keras
 
-from kopt.quantization import float_layers as float_layers_lib
 from kopt.quantization import registry
 from kopt.quantization import scheme_base
 from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
 from kopt.quantization.annotate import require_float32
+from kopt.quantization.float_layers import float_group
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantize_config import QuantizeConfig
 from kopt.quantization.splits import check_attention_masks
@@ -95,9 +95,9 @@ def quantize_model(
     if not isinstance(to_quantize, keras.Model):
         raise ValueError(f"quantize_model expects a keras.Model. Received: to_quantize={to_quantize!r}")
     check_attention_masks(to_quantize)
-    group = float_layers_lib.float_group(_functional(to_quantize), float_layers) if float_layers else set()
-    annotated = quantize_annotate_model(to_quantize)
-    return quantize_apply(float_layers_lib.leave_float(annotated, group) if group else annotated, scheme=scheme)
+    model = _functional(to_quantize)
+    group = float_group(model, float_layers) if float_layers else frozenset()
+    return quantize_apply(_annotate(model, group), scheme=scheme)
 
 
 def quantize_annotate_layer(
@@ -138,9 +138,15 @@ def quantize_annotate_model(to_annotate: keras.Model) -> keras.Model:
     >>> [type(layer).__name__ for layer in quantize_annotate_model(model).layers]
     ['InputLayer', 'QuantizeAnnotate']
     """
-    model = _functional(to_annotate)
+    return _annotate(_functional(to_annotate))
+
+
+def _annotate(model, leave_float=frozenset()):
+    """Annotates every layer of the functional ``model`` but those whose (inner) name is in ``leave_float``."""
 
     def annotate(layer):
+        if _unwrap(layer).name in leave_float:
+            return copy_unshared(_unwrap(layer))
         if isinstance(layer, QuantizeAnnotate):
             # Kept as annotated, config object and all: rebuilding the wrapper from
             # its config would look custom layer and config classes up by name,

@@ -1,4 +1,4 @@
-"""Leave chosen layers in float: annotate every other layer for quantization.
+"""Leave chosen layers in float: which layers ``quantize_model(..., float_layers=...)`` keeps out of QAT.
 
 A fully integer file is what microcontrollers and NPUs need, and kopt's default.
 On a CPU, though, an int8 kernel is not always faster than its float one: on x86
@@ -31,14 +31,9 @@ from collections.abc import Sequence
 import keras
 
 from kopt.quantization import transforms
-from kopt.quantization.annotate import QuantizeAnnotate
 from kopt.utils import model_graph
-from tflite_export.cloning import clone_graph_model
-from tflite_export.cloning import copy_unshared
 
-__all__ = ["float_group", "leave_float"]
-
-_ADVICE = "Leave layers in float in a Sequential or functional model."
+__all__ = ["float_group"]
 
 
 def float_group(model: keras.Model, float_layers: Sequence[str]) -> set[str]:
@@ -74,24 +69,3 @@ def float_group(model: keras.Model, float_layers: Sequence[str]) -> set[str]:
         if name in plan.fused:
             group.update(readers.get(folded or name, []))
     return group
-
-
-def leave_float(annotated: keras.Model, group: set[str]) -> keras.Model:
-    """A copy of an annotated model in which the layers named in ``group`` are no longer annotated.
-
-    Args:
-        annotated: A model from ``quantize_annotate_model``.
-        group: Names of the original layers, as :func:`float_group` gives them.
-
-    Returns:
-        A functional copy for ``quantize_apply``.
-    """
-
-    def unannotate(layer):
-        if isinstance(layer, QuantizeAnnotate) and layer.layer.name in group:
-            return copy_unshared(layer.layer)
-        if isinstance(layer, QuantizeAnnotate):
-            return QuantizeAnnotate(copy_unshared(layer.layer), quantize_config=layer.quantize_config, name=layer.name)
-        return copy_unshared(layer)
-
-    return clone_graph_model(annotated, unannotate, action="quantize", advice=_ADVICE)

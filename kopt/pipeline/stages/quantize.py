@@ -181,8 +181,8 @@ class QuantizationAwareTraining(FineTuningTechnique):
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
         _log_empty_channels(model)
-        # Integer grids need float32: under mixed precision QAT trains a float32 copy.
         self.check_model(model, params)  # after a stage that replaced the model, first checked here
+        # Integer grids need float32: under mixed precision QAT trains a float32 copy.
         with precision_policy("none"):
             try:
                 quantized = quantization.quantize_model(
