@@ -58,18 +58,24 @@ def test_prune_schedule_reaches_its_sparsity_after_the_stated_share_of_steps():
     assert schedule.end_step == 99 and schedule.final_sparsity == 0.8 and schedule.frequency == 10
 
 
-@pytest.mark.slow
-def test_kopt_side_scores_and_times_every_row(tmp_path):
-    """One tiny seed through kopt's side, the scoring and the latency pass: every row has its figures."""
+def _tiny_archive(tmp_path, *, train, test):
+    """A random CIFAR-shaped archive of ``train`` and ``test`` images."""
     archive = tmp_path / "tiny.npz"
     rng = np.random.default_rng(0)
     np.savez(
         archive,
-        x_train=rng.integers(0, 255, (192, 32, 32, 3), dtype=np.uint8),
-        y_train=rng.integers(0, 10, 192),
-        x_test=rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8),
-        y_test=rng.integers(0, 10, 40),
+        x_train=rng.integers(0, 255, (train, 32, 32, 3), dtype=np.uint8),
+        y_train=rng.integers(0, 10, train),
+        x_test=rng.integers(0, 255, (test, 32, 32, 3), dtype=np.uint8),
+        y_test=rng.integers(0, 10, test),
     )
+    return archive
+
+
+@pytest.mark.slow
+def test_kopt_side_scores_and_times_every_row(tmp_path):
+    """One tiny seed through kopt's side, the scoring and the latency pass: every row has its figures."""
+    archive = _tiny_archive(tmp_path, train=192, test=40)
     settings = CifarSettings.quick(
         techniques=("float32", "ptq_int8", "qat_int8", "prune_2of4", "structured_50", "distill"),
         max_train_examples=128,
@@ -95,15 +101,7 @@ def test_kopt_side_scores_and_times_every_row(tmp_path):
 
 def test_a_part_that_only_distils_trains_the_teacher_and_no_float_student(tmp_path):
     """The distillation row run on its own (the other rows in another part): one float model, one row."""
-    archive = tmp_path / "tiny.npz"
-    rng = np.random.default_rng(0)
-    np.savez(
-        archive,
-        x_train=rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8),
-        y_train=rng.integers(0, 10, 64),
-        x_test=rng.integers(0, 255, (16, 32, 32, 3), dtype=np.uint8),
-        y_test=rng.integers(0, 10, 16),
-    )
+    archive = _tiny_archive(tmp_path, train=64, test=16)
     settings = CifarSettings.quick(
         models=("mobilenet_v2", "resnet20"),
         techniques=("distill",),
