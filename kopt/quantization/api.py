@@ -309,9 +309,8 @@ def _configs(layers, folds, folded, fused, scheme, affine):
             passthrough.add(name)
             passthrough.add(inner.name)
         else:
-            config = registry.quantize_config_for(
-                inner, bits_of(name), quantize_activation=activations and name not in fused
-            )
+            bits = bits_of(name).for_folded_kernel() if name in folds else bits_of(name)
+            config = registry.quantize_config_for(inner, bits, quantize_activation=activations and name not in fused)
             if config is None:
                 unsupported.append(inner)
             configs[name] = config

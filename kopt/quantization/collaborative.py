@@ -16,10 +16,21 @@ quantizers here take a stripped pruned and/or clustered model as it is when
   never holds more values than it started with;
 * both (PCQAT): the mean, then the mask, so the zero cluster stays at 0.
 
+A convolution whose BatchNormalization was folded into it has the kernel
+``kernel * s``, with one scale ``s`` per output channel. Its clusters are those
+of ``kernel`` (``channel_scaled``): a cluster's mean is taken in units of each
+channel's scale, ``mean(w / s) * s``, so the ``K`` centroids stay shared by all
+channels as the clustering stage made them, instead of becoming ``K`` per channel.
+
 The result is then fake-quantized on the usual symmetric int8 grid. With
-clusters, the grid is per tensor unless clusters are per channel: one scale for
-the whole tensor maps its ``K`` shared values onto at most ``K`` integers, where
-per-channel scales would round the same centroid differently in every channel.
+clusters, the grid is per tensor unless clusters are per channel or channel
+scaled: one scale for the whole tensor maps its ``K`` shared values onto at most
+``K`` integers, where per-channel scales would round the same centroid
+differently in every channel. A folded kernel is the other way round: its
+channels hold the centroids times different scales, which one tensor scale
+rounds to up to ``K`` integers per channel, and a per-channel grid divides the
+fold's scale out again, so every channel that holds the largest centroid rounds
+the centroids to the same ``K`` integers (a smaller file after compression).
 
 The mask and ids are non-trainable variables of the ``QuantizeWrapper``, so a
 saved QAT model keeps them and resumes training with the same structure.
@@ -31,6 +42,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kopt.quantization import transforms
 from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.registry import Bits
 from kopt.quantization.registry import DepthwiseKernelQuantizer
@@ -44,11 +56,12 @@ __all__ = [
 class _Preserving:
     """Mix-in over a weight quantizer: mask and cluster-mean the weight before quantizing."""
 
-    def _init_preserving(self, preserve_sparsity, preserve_clusters, cluster_per_channel):
+    def _init_preserving(self, preserve_sparsity, preserve_clusters, cluster_per_channel, channel_scaled):
         for name, value in (
             ("preserve_sparsity", preserve_sparsity),
             ("preserve_clusters", preserve_clusters),
             ("cluster_per_channel", cluster_per_channel),
+            ("channel_scaled", channel_scaled),
         ):
             if not isinstance(value, bool):
                 raise ValueError(f"{type(self).__name__}: {name} must be a bool. Received: {name}={value!r}")
@@ -57,15 +70,23 @@ class _Preserving:
                 f"{type(self).__name__}: cluster_per_channel needs preserve_clusters=True. "
                 "Received: preserve_clusters=False"
             )
+        if channel_scaled and (cluster_per_channel or not preserve_clusters):
+            raise ValueError(
+                f"{type(self).__name__}: channel_scaled shares clusters across channels, so it needs "
+                "preserve_clusters=True and cluster_per_channel=False. Received: "
+                f"preserve_clusters={preserve_clusters}, cluster_per_channel={cluster_per_channel}"
+            )
         self.preserve_sparsity = preserve_sparsity
         self.preserve_clusters = preserve_clusters
         self.cluster_per_channel = cluster_per_channel
+        self.channel_scaled = channel_scaled
 
     def _preserving_config(self):
         return {
             "preserve_sparsity": self.preserve_sparsity,
             "preserve_clusters": self.preserve_clusters,
             "cluster_per_channel": self.cluster_per_channel,
+            "channel_scaled": self.channel_scaled,
         }
 
     def build(self, tensor_shape, name, layer):
@@ -79,11 +100,23 @@ class _Preserving:
                 trainable=False,
                 autocast=False,
             )
+        clustered = values
+        if self.channel_scaled:
+            # A layer loaded from a file has no fold source: these start at "no
+            # scale" and loading the file's weights sets them.
+            clustered, scale = transforms.fold_source(layer.layer) or (values, np.ones(values.shape, np.float32))
+            variables["channel_scale"] = layer.add_weight(
+                name=f"{name}_channel_scale",
+                shape=values.shape,
+                initializer=constant_initializer(np.where(scale == 0, 1.0, scale).astype(np.float32)),
+                trainable=False,
+                autocast=False,
+            )
         if self.preserve_clusters:
             variables["cluster_ids"] = layer.add_weight(
                 name=f"{name}_cluster_ids",
                 shape=values.shape,
-                initializer=constant_initializer(cluster_ids(values, per_channel=self.cluster_per_channel)),
+                initializer=constant_initializer(cluster_ids(clustered, per_channel=self.cluster_per_channel)),
                 dtype="int32",
                 trainable=False,
             )
@@ -98,7 +131,10 @@ class _Preserving:
 
 def _preserved(values, weights):
     """``values`` with their clusters' means and their zeros put back, as the preserving quantizers use them."""
-    if "cluster_ids" in weights:
+    if "channel_scale" in weights:
+        scale = ops.cast(weights["channel_scale"].value, values.dtype)
+        values = ops.multiply(cluster_means(ops.divide(values, scale), weights["cluster_ids"].value), scale)
+    elif "cluster_ids" in weights:
         values = cluster_means(values, weights["cluster_ids"].value)
     if "sparsity_mask" in weights:
         values = ops.multiply(values, ops.cast(weights["sparsity_mask"].value, values.dtype))
@@ -120,6 +156,9 @@ class PreservingWeightQuantizer(_Preserving, LastValueQuantizer):
         preserve_sparsity: Keep the zeros the weight had when wrapped.
         preserve_clusters: Keep the distinct values the weight had as clusters.
         cluster_per_channel: Number clusters within each output channel.
+        channel_scaled: The weight is a clustered kernel times one scale per
+            output channel (a folded BatchNormalization): clusters are those of
+            the kernel before the fold and stay shared across channels.
 
     Example:
 
@@ -144,9 +183,10 @@ class PreservingWeightQuantizer(_Preserving, LastValueQuantizer):
         preserve_sparsity=False,
         preserve_clusters=False,
         cluster_per_channel=False,
+        channel_scaled=False,
     ):
         super().__init__(num_bits=num_bits, per_axis=per_axis, symmetric=symmetric, narrow_range=narrow_range)
-        self._init_preserving(preserve_sparsity, preserve_clusters, cluster_per_channel)
+        self._init_preserving(preserve_sparsity, preserve_clusters, cluster_per_channel, channel_scaled)
 
     def get_config(self):
         return {**super().get_config(), **self._preserving_config()}
@@ -171,9 +211,10 @@ class PreservingDepthwiseKernelQuantizer(_Preserving, DepthwiseKernelQuantizer):
         preserve_sparsity=False,
         preserve_clusters=False,
         cluster_per_channel=False,
+        channel_scaled=False,
     ):
         super().__init__(num_bits=num_bits, per_axis=per_axis, symmetric=symmetric, narrow_range=narrow_range)
-        self._init_preserving(preserve_sparsity, preserve_clusters, cluster_per_channel)
+        self._init_preserving(preserve_sparsity, preserve_clusters, cluster_per_channel, channel_scaled)
 
     def get_config(self):
         return {**super().get_config(), **self._preserving_config()}
@@ -193,6 +234,7 @@ class CollaborativeBits(Bits):
     preserve_sparsity: bool = False
     preserve_clusters: bool = False
     cluster_per_channel: bool = False
+    channel_scaled: bool = False
 
     def weight_quantizer(self, per_axis):
         return PreservingWeightQuantizer(num_bits=self.weights, per_axis=per_axis, **self._preserving())
@@ -202,11 +244,18 @@ class CollaborativeBits(Bits):
             return self.weight_quantizer(False)
         return PreservingDepthwiseKernelQuantizer(num_bits=self.weights, **self._preserving())
 
+    def for_folded_kernel(self):
+        """Shared clusters of a folded kernel: the fold's scale is divided out, on a per-channel grid."""
+        if not self.preserve_clusters or self.cluster_per_channel:
+            return self
+        return dataclasses.replace(self, per_axis=True, channel_scaled=True)
+
     def _preserving(self):
         return {
             "preserve_sparsity": self.preserve_sparsity,
             "preserve_clusters": self.preserve_clusters,
             "cluster_per_channel": self.cluster_per_channel,
+            "channel_scaled": self.channel_scaled,
         }
 
 

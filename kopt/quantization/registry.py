@@ -105,6 +105,10 @@ class Bits:
         # The converter takes a quantization-aware Dense kernel on one int8 scale only.
         return self.weight_quantizer(False)
 
+    def for_folded_kernel(self):
+        """The bits of a layer whose BatchNormalization is folded into its kernel (these, by default)."""
+        return self
+
     def activation_quantizer(self):
         return MovingAverageQuantizer(
             num_bits=self.activations, symmetric=self.symmetric_activations, narrow_range=self.symmetric_activations

@@ -136,9 +136,12 @@ class Default8BitClusterPreserveQuantizeScheme(QuantizeScheme):
         preserve_sparsity: Also keep the zeros exactly zero (PCQAT), for a model
             pruned and then clustered with ``preserve_sparsity=True``.
         cluster_per_channel: The model was clustered per output channel: number
-            clusters within each channel and quantize convolutions per channel
-            (otherwise weights share one int8 scale per tensor, which maps ``K``
-            shared values to at most ``K`` integers).
+            clusters within each channel and quantize convolutions per channel.
+            Otherwise weights share one int8 scale per tensor, which maps ``K``
+            shared values to at most ``K`` integers; a convolution with a folded
+            BatchNormalization keeps its kernel's clusters shared across channels
+            in units of the fold's per-channel scale, and is quantized per channel,
+            which divides that scale out again.
 
     Example:
 

@@ -19,6 +19,7 @@ never materialized in int8: its range must not be quantized, only the ReLU's.
 """
 
 import dataclasses
+import weakref
 
 import keras
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "FoldPlan",
     "affine_as_depthwise",
     "fold_batch_norm_weights",
+    "fold_source",
     "folded_layer",
     "is_fusable_relu",
     "plan",
@@ -37,6 +39,8 @@ __all__ = [
 ]
 
 L = keras.layers
+# Each layer folded_layer made -> (its kernel before the fold, the fold's scale at the kernel's shape).
+_FOLD_SOURCES = weakref.WeakKeyDictionary()
 _FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
 # Ops TFLite fuses a following ReLU/ReLU6 into (TRANSPOSE_CONV is left out: the
 # converter keeps its ReLU as an op of its own). A BatchNormalization with no
@@ -194,7 +198,25 @@ def folded_layer(layer, batch_norm):
         transposed=isinstance(layer, L.Conv2DTranspose),
     )
     folded.set_weights([new_kernel, new_bias])
+    unit_bias = None if bias is None else np.zeros_like(keras.ops.convert_to_numpy(bias))
+    scale, _ = fold_batch_norm_weights(
+        np.ones(tuple(kernel.shape), np.float32), unit_bias, statistics, epsilon=batch_norm.epsilon,
+        depthwise=depthwise, transposed=isinstance(layer, L.Conv2DTranspose),
+    )  # fmt: skip
+    _FOLD_SOURCES[folded] = (keras.ops.convert_to_numpy(kernel), scale)
     return folded
+
+
+def fold_source(layer):
+    """``(kernel, scale)`` of a layer made by :func:`folded_layer`: its kernel is ``kernel * scale``.
+
+    ``kernel`` is the producer's kernel before the fold and ``scale`` the
+    BatchNormalization's ``gamma / sqrt(variance + epsilon)`` at the kernel's
+    shape. Quantizers that keep a structure of the unfolded kernel (shared
+    cluster values) read it when they are built; ``None`` for any other layer,
+    and for a folded layer loaded from a file (its quantizers' weights are loaded).
+    """
+    return _FOLD_SOURCES.get(layer)
 
 
 def _only_reader(name, readers, calls):

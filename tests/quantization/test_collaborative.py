@@ -130,3 +130,71 @@ def test_depthwise_kernels_keep_zeros():
     depthwise.kernel.assign(kernel + 1.0)
     quantized = wrapper.quantized_weights()[0]
     assert np.all(quantized[..., 0, :] == 0) and np.all(quantized[..., 1, :] != 0)
+
+
+def _clustered_conv_batch_norm():
+    """A Conv2D whose kernel holds 4 shared values in every output channel, then a BatchNormalization."""
+    conv = keras.layers.Conv2D(4, 3, use_bias=False, name="conv")
+    batch_norm = keras.layers.BatchNormalization(name="bn")
+    inputs = keras.Input((6, 6, 3))
+    outputs = keras.layers.Dense(2, name="fc")(keras.layers.GlobalAveragePooling2D()(batch_norm(conv(inputs))))
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    values = np.array([-0.5, 0.0, 0.25, 0.75], "float32")
+    kernel = rng.choice(values, size=(3, 3, 3, 4)).astype("float32")
+    kernel[0, 0, :, :] = np.tile(values[:3, None], (1, 4))
+    kernel[0, 1, 0, :] = values[3]
+    conv.kernel.assign(kernel)
+    batch_norm.gamma.assign(np.array([0.5, 1.0, 2.0, 3.0], "float32"))
+    batch_norm.moving_variance.assign(np.array([1.0, 0.25, 4.0, 2.0], "float32"))
+    return model, kernel
+
+
+@pytest.mark.parametrize("scheme", ["cqat", "pcqat"])
+def test_a_folded_kernel_keeps_its_clusters_shared_across_channels(scheme):
+    model, kernel = _clustered_conv_batch_norm()
+    qat = quantize_model(model, scheme=scheme)
+    wrapper = qat.get_layer("quant_conv")
+    [(_, quantizer)] = wrapper.quantize_config.get_weights_and_quantizers(wrapper.layer)
+    assert quantizer.channel_scaled and quantizer.per_axis
+    qat.compile(keras.optimizers.Adam(0.05), "mse")
+    rng = np.random.default_rng(1)
+    qat.fit(rng.normal(size=(32, 6, 6, 3)), rng.normal(size=(32, 2)), epochs=3, verbose=0)
+    names = {w.name: w.numpy() for w in wrapper.weights}
+    scale = names["kernel_channel_scale"]
+    # The fold's scale per output channel, at the kernel's shape.
+    expected = 1.0 / np.sqrt(np.array([1.0, 0.25, 4.0, 2.0]) + 1e-3) * np.array([0.5, 1.0, 2.0, 3.0])
+    np.testing.assert_allclose(scale[0, 0, 0], expected, rtol=1e-5)
+    quantized = wrapper.quantized_weights()[0]
+    # One centroid per cluster of the unfolded kernel, shared by every channel.
+    for value in np.unique(kernel):
+        assert np.ptp(quantized[kernel == value] / scale[kernel == value]) < 1e-4, value
+    if scheme == "pcqat":
+        assert np.all(quantized[kernel == 0] == 0)
+    # On the per-channel grid every channel (all hold the largest centroid) rounds them to the same integers.
+    steps = np.abs(quantized).reshape(-1, 4).max(axis=0) / 127
+    assert len(np.unique(np.round(quantized / steps))) <= 4
+
+
+def test_an_unfolded_kernel_keeps_one_grid_and_a_folded_one_saves_and_loads():
+    model, _ = _clustered_conv_batch_norm()
+    qat = quantize_model(model, scheme="pcqat")
+    for name, channel_scaled, per_axis in (("quant_conv", True, True), ("quant_fc", False, False)):
+        wrapper = qat.get_layer(name)
+        [(_, quantizer)] = wrapper.quantize_config.get_weights_and_quantizers(wrapper.layer)
+        assert (quantizer.channel_scaled, quantizer.per_axis) == (channel_scaled, per_axis), name
+    loaded = run_model_saving_test(qat, np.ones((2, 6, 6, 3), "float32"))
+    scale = {w.name: w.numpy() for w in loaded.get_layer("quant_conv").weights}["kernel_channel_scale"]
+    original = {w.name: w.numpy() for w in qat.get_layer("quant_conv").weights}["kernel_channel_scale"]
+    np.testing.assert_array_equal(scale, original)
+
+
+def test_bits_of_a_folded_kernel_share_clusters_only_when_clusters_are_per_tensor():
+    folded = CollaborativeBits(per_axis=False, preserve_clusters=True).for_folded_kernel()
+    assert folded.per_axis and folded.channel_scaled
+    per_channel = CollaborativeBits(per_axis=True, preserve_clusters=True, cluster_per_channel=True)
+    assert per_channel.for_folded_kernel() is per_channel
+    sparsity_only = CollaborativeBits(preserve_sparsity=True)
+    assert sparsity_only.for_folded_kernel() is sparsity_only
+    with pytest.raises(ValueError, match="cluster_per_channel=True"):
+        PreservingWeightQuantizer(preserve_clusters=True, cluster_per_channel=True, channel_scaled=True)
