@@ -9,7 +9,16 @@ JSON and PNG as one run would::
     python -m benchmarks.cifar_merge benchmarks/results/cifar_runs/*.json
 
 Parts must agree on every training setting (the models, techniques and the
-latency pass may differ); a (network, side, seed) row given twice is refused.
+latency pass may differ); a (network, side, seed) row given twice is refused,
+except from the parts given after ``--newer``: those measured some rows again
+after a change to kopt, and their rows replace the earlier parts' ones. The
+section lists every replaced row and the command that measured it again::
+
+    python -m benchmarks.cifar_merge benchmarks/results/cifar_runs/*_seed0.json \
+        --newer benchmarks/results/cifar_runs/pcqat_rerun_seed0.json
+
+A newer row's latency and step ratios are to the float row of another part, so
+they come from two processes; its accuracy and size are its own.
 """
 
 import json
@@ -26,8 +35,13 @@ __all__ = ["main", "merge"]
 _PER_PART = ("models", "techniques", "latency_rounds", "latency_calls")
 
 
-def merge(documents):
+def merge(documents, newer=()):
     """One document from the parts' documents.
+
+    Args:
+        documents: The parts' documents; no row may be in two of them.
+        newer: Documents of parts that measured rows again; each of their rows
+            replaces the same row of ``documents`` (or of an earlier ``newer``).
 
     Raises:
         ValueError: For parts whose training settings differ (naming the setting
@@ -35,6 +49,8 @@ def merge(documents):
     """
     if not documents:
         raise ValueError("merge needs at least one document. Received: documents=[]")
+    count = len(documents)
+    documents = [*documents, *newer]
     first = documents[0]
     merged = {
         **{key: value for key, value in first.items() if key not in ("frameworks", "plot")},
@@ -42,10 +58,11 @@ def merge(documents):
         "wall_time_s": sum(document["wall_time_s"] for document in documents),
         "quick": any(document["quick"] for document in documents),
         "parts": [{key: document[key] for key in ("command", "seeds", "machine_line")} for document in documents],
+        "replaced": [],
     }
     settings = dict(first["settings"])
     frameworks = {side: {**first["frameworks"][side], "runs": {}} for side in cifar_report.SIDES}
-    for document in documents:
+    for index, document in enumerate(documents):
         for key, value in document["settings"].items():
             if key not in _PER_PART and settings.get(key) != value:
                 raise ValueError(
@@ -61,8 +78,12 @@ def merge(documents):
             for seed, run in part["runs"].items():
                 rows = frameworks[side]["runs"].setdefault(seed, {"rows": {}})["rows"]
                 for key, row in run.get("rows", {}).items():
-                    if key in rows:
+                    if key in rows and index < count:
                         raise ValueError(f"Row {key!r} of {side} seed {seed} is in two parts.")
+                    if key in rows:
+                        merged["replaced"].append(
+                            {"row": key, "side": side, "seed": int(seed), "command": document["command"]}
+                        )
                     rows[key] = row
     merged["settings"] = settings
     merged["seeds"] = sorted({seed for document in documents for seed in document["seeds"]})
@@ -71,15 +92,20 @@ def merge(documents):
 
 
 def main(argv):
-    """``python -m benchmarks.cifar_merge PART.json...``: writes the section, JSON and PNG."""
-    paths = argv[1:]
-    if not paths:
-        raise SystemExit("usage: python -m benchmarks.cifar_merge PART.json [PART.json ...]")
-    documents = []
-    for path in paths:
+    """``python -m benchmarks.cifar_merge PART.json... [--newer PART.json...]``: writes the section, JSON and PNG."""
+    arguments = argv[1:]
+    paths, newer_paths = arguments, []
+    if "--newer" in arguments:
+        at = arguments.index("--newer")
+        paths, newer_paths = arguments[:at], arguments[at + 1 :]
+    if not paths or ("--newer" in arguments and not newer_paths):
+        raise SystemExit("usage: python -m benchmarks.cifar_merge PART.json [PART.json ...] [--newer PART.json ...]")
+
+    def read(path):
         with open(path, encoding="utf-8") as handle:
-            documents.append(json.load(handle))
-    document = merge(documents)
+            return json.load(handle)
+
+    document = merge([read(path) for path in paths], [read(path) for path in newer_paths])
     settings_values = {**document["settings"]}
     settings_values["models"] = tuple(settings_values["models"])
     settings_values["techniques"] = tuple(settings_values["techniques"])

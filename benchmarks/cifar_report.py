@@ -150,6 +150,12 @@ def render(document, settings):
             "`python -m benchmarks.cifar_merge` from their JSON documents:"
         )
         lines += ["", *(f"- `{part['command']}` (seeds {part['seeds']}; {part['machine_line']})" for part in parts)]
+        for replaced in document.get("replaced", []):
+            lines.append(
+                f"- Row {replaced['row']} ({replaced['side']}, seed {replaced['seed']}) is the one measured again "
+                f"by `{replaced['command']}`, which replaces the earlier part's; its latency and step ratios "
+                "are to the float row of another process."
+            )
         lines += ["", f"Data: {document['data_summary']} (`{document['data']}`). Seeds: {seeds}."]
     else:
         lines.append(

@@ -209,3 +209,29 @@ def test_merge_pools_parts_and_refuses_differing_settings_or_repeated_rows():
     other["settings"] = {**other["settings"], "float_epochs": 3}
     with pytest.raises(ValueError, match="setting 'float_epochs': 15 against 3"):
         cifar_merge.merge([first, other])
+
+
+def test_merge_lets_a_newer_part_replace_rows_and_says_which():
+    from benchmarks import cifar_merge
+
+    first = _document()
+    again = _document()
+    again["command"] = "python -m benchmarks.cifar --seeds=0 --cifar_techniques=qat_int8 --skip_tfmot"
+    runs = again["frameworks"]["kopt"]["runs"]["0"]["rows"]
+    again["frameworks"]["kopt"]["runs"] = {"0": {"rows": {"mobilenet_v2/qat_int8": {**runs["mobilenet_v2/qat_int8"]}}}}
+    again["frameworks"]["kopt"]["runs"]["0"]["rows"]["mobilenet_v2/qat_int8"]["gzip_bytes"] = 1
+    again["frameworks"]["tfmot"]["runs"] = {}
+    merged = cifar_merge.merge([first], [again])
+    assert merged["replaced"] == [
+        {"row": "mobilenet_v2/qat_int8", "side": "kopt", "seed": 0, "command": again["command"]}
+    ]
+    assert merged["frameworks"]["kopt"]["runs"]["0"]["rows"]["mobilenet_v2/qat_int8"]["gzip_bytes"] == 1
+    # Every other row is the first part's.
+    assert (
+        merged["frameworks"]["kopt"]["runs"]["0"]["rows"]["mobilenet_v2/float32"]
+        == (first["frameworks"]["kopt"]["runs"]["0"]["rows"]["mobilenet_v2/float32"])
+    )
+    text = cifar_report.render(merged, CifarSettings(models=("mobilenet_v2",)))
+    assert "Row mobilenet_v2/qat_int8 (kopt, seed 0) is the one measured again" in text
+    with pytest.raises(ValueError, match="in two parts"):
+        cifar_merge.merge([first, again])
