@@ -12,8 +12,11 @@ training images of ``../shared/data/cifar10-15k.npz`` (Adam, cosine decay from
 for the short schedule; ``--epochs``). For each
 fraction, ``kopt.pruning.prune_channels`` removes that share of the output
 channels of every prunable Conv2D/Dense (lowest L1 norm; channels tied by
-residual adds are removed together), then the smaller model is fine-tuned
-(``--finetune_epochs``, cosine decay from 5e-4). Every model is converted to a
+residual adds are removed together); for each speedup of ``--speedups``,
+``kopt.pruning.latency_channel_plan`` removes channels where the layers' measured
+milliseconds are (each layer timed alone in LiteRT once per seed, channels 8 at a
+time, at most 75% of a group) until the modelled time is 1/speedup. Each smaller
+model is fine-tuned the same way (``--finetune_epochs``, cosine decay from 5e-4). Every model is converted to a
 float32 file; accuracy is the file's, on the 3,000 test images. All files of a
 seed are timed in one interleaved pass: LiteRT with its default XNNPACK
 delegate, 1 thread, batch 1, the median of the rounds' means; ratio = the
@@ -92,26 +95,48 @@ def _train(model, x, y, epochs, learning_rate, seed):
     return model
 
 
-def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, max_train=None):
-    """One seed's rows: ``{"fraction", "params", "kib", "tflite_accuracy", "ms", "speedup"}`` per model."""
+def variant_name(fraction=None, speedup=None):
+    """The row label: ``"unpruned"``, ``"uniform 30%"`` or ``"latency 1.7x"``."""
+    if speedup is not None:
+        return f"latency {speedup:g}x"
+    return "unpruned" if not fraction else f"uniform {fraction:.0%}"
+
+
+def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, speedups=(), max_train=None):
+    """One seed's rows: ``{"variant", "fraction", "params", "kib", "tflite_accuracy", "ms", "speedup"}`` per model.
+
+    ``fraction`` is the share of prunable channels removed (for a latency plan, over all its groups).
+    """
     x_train, y_train, x_test, y_test = core_data.load_arrays(DATA, max_train)
     model = _train(build(seed), x_train, y_train, epochs, 2e-3, seed)
-    models = {0.0: model}
+    plans = {variant_name(): None}
     for fraction in fractions:
-        smaller = pruning.prune_channels(model, fraction)
-        models[fraction] = _train(smaller, x_train, y_train, finetune_epochs, 5e-4, seed + 1000)
+        plans[variant_name(fraction)] = pruning.channel_plan(model, fraction)
+    if speedups:
+        times = tflite_export.layer_latencies(model, log=logging.info)
+        for speedup in speedups:
+            plans[variant_name(speedup=speedup)] = pruning.latency_channel_plan(model, speedup, latencies=times)
+    models, removed = {}, {}
+    for name, plan in plans.items():
+        if plan is None:
+            models[name], removed[name] = model, 0.0
+            continue
+        prunable = [group for group in plan["groups"] if not group["frozen"]]
+        removed[name] = sum(len(group["removed"]) for group in prunable) / sum(g["channels"] for g in prunable)
+        smaller = pruning.apply_channel_plan(model, plan)
+        models[name] = _train(smaller, x_train, y_train, finetune_epochs, 5e-4, seed + 1000)
     rows = []
     with tempfile.TemporaryDirectory(prefix="kopt-structured-speed-") as workdir:
         paths = {
-            fraction: tflite_export.convert(each, os.path.join(workdir, f"{fraction}.tflite"), batch_size=1)
-            for fraction, each in models.items()
+            name: tflite_export.convert(each, os.path.join(workdir, f"{number}.tflite"), batch_size=1)
+            for number, (name, each) in enumerate(models.items())
         }
-        timed = {fraction: latency.ready_interpreter(path) for fraction, path in paths.items()}
+        timed = {name: latency.ready_interpreter(path) for name, path in paths.items()}
         milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
-        reference = milliseconds[0.0]
-        for fraction, path in paths.items():
+        reference = milliseconds[variant_name()]
+        for name, path in paths.items():
             # The timed files have a fixed batch of 1; accuracy comes from a resizable file of the same model.
-            scored = tflite_export.convert(models[fraction], os.path.join(workdir, f"{fraction}-scored.tflite"))
+            scored = tflite_export.convert(models[name], path[: -len(".tflite")] + "-scored.tflite")
             with open(scored, "rb") as handle:
                 top1 = scoring.interpreter_top1(handle.read(), x_test)
             with open(path, "rb") as handle:
@@ -119,30 +144,32 @@ def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, max
             rows.append(
                 {
                     "seed": seed,
-                    "fraction": fraction,
-                    "params": int(models[fraction].count_params()),
+                    "variant": name,
+                    "fraction": round(removed[name], 4),
+                    "params": int(models[name].count_params()),
                     "kib": round(len(flatbuffer) / 1024, 1),
                     "tflite_accuracy": round(float(np.mean(top1 == y_test)), 4),
-                    "ms": round(milliseconds[fraction], 4),
-                    "speedup": round(reference / milliseconds[fraction], 3),
+                    "ms": round(milliseconds[name], 4),
+                    "speedup": round(reference / milliseconds[name], 3),
                 }
             )
     return rows
 
 
 def summarize(rows):
-    """Per fraction: mean speedup, mean accuracy and its change from the unpruned model, over seeds."""
+    """Per variant: mean speedup, mean accuracy and its change from the unpruned model, over seeds."""
     summary = []
-    for fraction in sorted({row["fraction"] for row in rows}):
-        mine = [row for row in rows if row["fraction"] == fraction]
+    for variant in dict.fromkeys(row["variant"] for row in rows):
+        mine = [row for row in rows if row["variant"] == variant]
         drops = [
-            next(r for r in rows if r["seed"] == row["seed"] and r["fraction"] == 0.0)["tflite_accuracy"]
+            next(r for r in rows if r["seed"] == row["seed"] and r["variant"] == variant_name())["tflite_accuracy"]
             - row["tflite_accuracy"]
             for row in mine
         ]
         summary.append(
             {
-                "fraction": fraction,
+                "variant": variant,
+                "fraction_mean": round(float(np.mean([row["fraction"] for row in mine])), 3),
                 "seeds": len(mine),
                 "speedup_mean": round(float(np.mean([row["speedup"] for row in mine])), 3),
                 "accuracy_mean": round(float(np.mean([row["tflite_accuracy"] for row in mine])), 4),
@@ -162,39 +189,41 @@ def report(document):
         f"Written by `{document['command']}` on {document['machine']}; {document['elapsed_min']} min. "
         "`keras.applications.MobileNetV2` (alpha 0.35, 32x32, `weights=None`) trained from scratch for "
         f"{settings['epochs']} epochs on {document['data']} (Adam, cosine decay from 2e-3, batch 64, flips and "
-        "4-pixel shifts, BatchNormalization momentum 0.9); `kopt.pruning.prune_channels` (L1, every prunable layer) then "
-        f"{settings['finetune_epochs']} epochs of fine-tuning (cosine from 5e-4). Accuracy: the float32 "
+        "4-pixel shifts, BatchNormalization momentum 0.9). Uniform rows: `kopt.pruning.prune_channels` (L1, that "
+        "share of every prunable layer's channels). Latency rows: `kopt.pruning.latency_channel_plan` (L1, each "
+        "layer timed alone in LiteRT, channels 8 at a time, at most 75% of a group) for that modelled speedup. "
+        f"Then {settings['finetune_epochs']} epochs of fine-tuning (cosine from 5e-4). Accuracy: the float32 "
         "file on the 3,000 test images. Latency: LiteRT, XNNPACK, 1 thread, batch 1, the files of a seed "
         f"timed in one interleaved pass of {settings['rounds']} rounds; speedup = unpruned ms / ms.",
         "",
-        "| channels removed | seeds | speedup (mean) | accuracy (mean) | drop, points (mean / worst) |",
-        "|---|---|---|---|---|",
+        "| plan | channels removed | seeds | speedup (mean) | accuracy (mean) | drop, points (mean / worst) |",
+        "|---|---|---|---|---|---|",
     ]
     for entry in document["summary"]:
         lines.append(
-            f"| {entry['fraction']:.0%} | {entry['seeds']} | {entry['speedup_mean']}x | "
+            f"| {entry['variant']} | {entry['fraction_mean']:.0%} | {entry['seeds']} | {entry['speedup_mean']}x | "
             f"{entry['accuracy_mean']:.2%} | {entry['accuracy_drop_points_mean']} / "
             f"{entry['accuracy_drop_points_max']} |"
         )
     lines += [
         "",
-        "| seed | channels removed | params | KiB | accuracy | ms | speedup |",
-        "|---|---|---|---|---|---|---|",
+        "| seed | plan | channels removed | params | KiB | accuracy | ms | speedup |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in document["rows"]:
         lines.append(
-            f"| {row['seed']} | {row['fraction']:.0%} | {row['params']:,} | {row['kib']} | "
+            f"| {row['seed']} | {row['variant']} | {row['fraction']:.0%} | {row['params']:,} | {row['kib']} | "
             f"{row['tflite_accuracy']:.2%} | {row['ms']} | {row['speedup']}x |"
         )
     return "\n".join(lines)
 
 
 def plot(document, path):
-    """Accuracy against speedup, one point per seed and fraction."""
+    """Accuracy against speedup, one point per seed and plan."""
     figure, axes = pruning_plot.pyplot().subplots(figsize=(6, 4))
-    for fraction in sorted({row["fraction"] for row in document["rows"]}):
-        rows = [row for row in document["rows"] if row["fraction"] == fraction]
-        axes.scatter([r["speedup"] for r in rows], [r["tflite_accuracy"] for r in rows], label=f"{fraction:.0%}")
+    for variant in dict.fromkeys(row["variant"] for row in document["rows"]):
+        rows = [row for row in document["rows"] if row["variant"] == variant]
+        axes.scatter([r["speedup"] for r in rows], [r["tflite_accuracy"] for r in rows], label=variant)
     axes.set_xlabel("speedup over the unpruned file (XNNPACK, 1 thread)")
     axes.set_ylabel("test accuracy (float32 file)")
     axes.legend()
@@ -209,6 +238,7 @@ def main(argv):
         "epochs": 1 if quick else flags.FLAGS.epochs,
         "finetune_epochs": 1 if quick else flags.FLAGS.finetune_epochs,
         "fractions": [float(f) for f in flags.FLAGS.fractions],
+        "speedups": [float(s) for s in flags.FLAGS.speedups],
         "rounds": 2 if quick else flags.FLAGS.rounds,
         "calls": 20 if quick else 200,
     }
@@ -218,11 +248,14 @@ def main(argv):
     rows = []
     for seed in seeds:
         rows += measure_seed(seed, max_train=max_train, **settings)
-        logging.info("seed %d: %s", seed, rows[-len(settings["fractions"]) - 1 :])
+        logging.info("seed %d: %s", seed, [row for row in rows if row["seed"] == seed])
     command = "python -m benchmarks.structured_speed" + (" --quick" if quick else "")
     for name, default in (("epochs", 15), ("finetune_epochs", 5), ("rounds", 7)):
         if not quick and getattr(flags.FLAGS, name) != default:
             command += f" --{name}={getattr(flags.FLAGS, name)}"
+    for name, default in (("fractions", ["0.3", "0.5"]), ("speedups", ["1.7", "2.5"])):
+        if getattr(flags.FLAGS, name) != default:
+            command += f" --{name}={','.join(getattr(flags.FLAGS, name))}"
     if not quick and seeds != [0, 1, 2]:
         command += f" --seeds={','.join(map(str, seeds))}"
     document = {
@@ -249,7 +282,8 @@ if __name__ == "__main__":
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each trains its own float model.")
     flags.DEFINE_integer("epochs", 15, "Float training epochs.", lower_bound=1)
     flags.DEFINE_integer("finetune_epochs", 5, "Fine-tuning epochs after removing channels.", lower_bound=1)
-    flags.DEFINE_list("fractions", ["0.3", "0.5"], "Shares of channels to remove.")
+    flags.DEFINE_list("fractions", ["0.3", "0.5"], "Shares of channels to remove from every layer.")
+    flags.DEFINE_list("speedups", ["1.7", "2.5"], "Modelled speedups of latency-aware channel plans.")
     flags.DEFINE_integer("rounds", 7, "Timing rounds.", lower_bound=1)
     flags.DEFINE_bool("quick", False, "A smoke run in minutes (1,024 images, 1 epoch, seed 0): not figures.")
     flags.DEFINE_string("output_dir", os.path.join(_ROOT, "benchmarks", "results"), "Where the JSON and PNG go.")

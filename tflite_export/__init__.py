@@ -6,7 +6,8 @@ raw and gzipped sizes. ``inspect`` reads the file without running it (operators,
 tensor dtypes and quantization, constant sparsity, parameter count, size),
 ``format_inspection`` prints that as a table, and ``is_fully_integer`` says which
 operators, if any, still compute in float. ``benchmark`` times the interpreter
-with and without the XNNPACK delegate; ``format_benchmark`` prints the result.
+with and without the XNNPACK delegate; ``format_benchmark`` prints the result;
+``layer_latencies`` times each convolution and dense layer of a Keras model alone.
 ``compare`` measures a float and an optimized file of one model side by side
 (``format_comparison``, ``write_comparison`` for JSON and PNG), and
 ``python -m tflite_export MODEL.keras OUT.tflite --mode=int8`` does all of it
@@ -47,6 +48,7 @@ _LAZY = {
     "format_quantization_error": "quantization_error",
     "inspect": "inspect",
     "is_fully_integer": "inspect",
+    "layer_latencies": "layer_latency",
     "predict": "verify",
     "quantize_dynamic_range": "ptq",
     "quantize_float16": "ptq",
@@ -81,6 +83,7 @@ __all__ = [
     "format_quantization_error",
     "inspect",
     "is_fully_integer",
+    "layer_latencies",
     "predict",
     "quantize_dynamic_range",
     "quantize_float16",

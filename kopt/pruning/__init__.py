@@ -23,6 +23,7 @@ from kopt.pruning.callbacks import PruningSummaries
 from kopt.pruning.callbacks import UpdatePruningStep
 from kopt.pruning.flops import count_flops
 from kopt.pruning.flops import layer_flops
+from kopt.pruning.latency_plan import latency_channel_plan
 from kopt.pruning.policy import PruneForLatencyOnXNNPack
 from kopt.pruning.policy import PruningPolicy
 from kopt.pruning.prunable import PrunableLayer
@@ -61,6 +62,7 @@ __all__ = [
     "empty_channels",
     "format_sparsity_report",
     "kernel_sparsity",
+    "latency_channel_plan",
     "layer_flops",
     "prune_channels",
     "prune_low_magnitude",

@@ -104,7 +104,7 @@ def channel_plan(
         frozen = "; ".join(group.frozen) or None
         removed = []
         if group_fraction and frozen is None:
-            scores = _group_importance(graph, group, importance)
+            scores = group_importance(graph, group, importance)
             keep = max(group.size - math.floor(group_fraction * group.size + 1e-9), min(min_channels, group.size))
             keep = min(group.size, math.ceil(keep / round_to) * round_to)
             removed = sorted(np.argsort(scores, kind="stable")[: group.size - keep].tolist())
@@ -335,7 +335,8 @@ def _group_fraction(group, requested):
     return next(iter(values.values()), 0.0)
 
 
-def _group_importance(graph, group, importance):
+def group_importance(graph, group, importance):
+    """Per-channel scores of ``group`` (each member's divided by its mean, then averaged)."""
     if isinstance(importance, dict):
         return _given_scores(group, importance)
     scores = []

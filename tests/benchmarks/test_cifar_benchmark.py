@@ -58,24 +58,10 @@ def test_prune_schedule_reaches_its_sparsity_after_the_stated_share_of_steps():
     assert schedule.end_step == 99 and schedule.final_sparsity == 0.8 and schedule.frequency == 10
 
 
-def _tiny_archive(tmp_path, *, train, test):
-    """A random CIFAR-shaped archive of ``train`` and ``test`` images."""
-    archive = tmp_path / "tiny.npz"
-    rng = np.random.default_rng(0)
-    np.savez(
-        archive,
-        x_train=rng.integers(0, 255, (train, 32, 32, 3), dtype=np.uint8),
-        y_train=rng.integers(0, 10, train),
-        x_test=rng.integers(0, 255, (test, 32, 32, 3), dtype=np.uint8),
-        y_test=rng.integers(0, 10, test),
-    )
-    return archive
-
-
 @pytest.mark.slow
-def test_kopt_side_scores_and_times_every_row(tmp_path):
+def test_kopt_side_scores_and_times_every_row(tmp_path, tiny_cifar):
     """One tiny seed through kopt's side, the scoring and the latency pass: every row has its figures."""
-    archive = _tiny_archive(tmp_path, train=192, test=40)
+    archive = tiny_cifar(192, 40)
     settings = CifarSettings.quick(
         techniques=("float32", "ptq_int8", "qat_int8", "prune_2of4", "structured_50", "distill"),
         max_train_examples=128,
@@ -99,9 +85,9 @@ def test_kopt_side_scores_and_times_every_row(tmp_path):
     assert smaller < 0.4 * run["rows"]["resnet20/float32"]["params"]
 
 
-def test_a_part_that_only_distils_trains_the_teacher_and_no_float_student(tmp_path):
+def test_a_part_that_only_distils_trains_the_teacher_and_no_float_student(tmp_path, tiny_cifar):
     """The distillation row run on its own (the other rows in another part): one float model, one row."""
-    archive = _tiny_archive(tmp_path, train=64, test=16)
+    archive = tiny_cifar(64, 16)
     settings = CifarSettings.quick(
         models=("mobilenet_v2", "resnet20"),
         techniques=("distill",),

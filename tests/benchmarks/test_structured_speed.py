@@ -18,6 +18,7 @@ def _rows():
         rows.append(
             {
                 "seed": seed,
+                "variant": "unpruned",
                 "fraction": 0.0,
                 "params": 10,
                 "kib": 4.0,
@@ -29,6 +30,7 @@ def _rows():
         rows.append(
             {
                 "seed": seed,
+                "variant": "latency 2x",
                 "fraction": 0.5,
                 "params": 5,
                 "kib": 2.0,
@@ -59,7 +61,8 @@ def test_report_and_plot(tmp_path):
         "summary": structured_speed.summarize(rows),
     }
     text = structured_speed.report(document)
-    assert "| 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 |" in text
+    assert "| latency 2x | 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 |" in text
+    assert "| 1 | latency 2x | 50% | 5 | 2.0 | 70.00% | 1.0 | 2.0x |" in text
     assert os.path.getsize(structured_speed.plot(document, str(tmp_path / "p.png"))) > 0
 
 
@@ -76,3 +79,20 @@ def test_build_gives_batch_norm_a_momentum_that_keeps_up_with_a_short_schedule()
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert norms and all(layer.momentum == 0.9 for layer in norms)
     assert model.output_shape == (None, 10)
+
+
+def test_variant_names_say_the_plan():
+    assert structured_speed.variant_name() == "unpruned"
+    assert structured_speed.variant_name(0.3) == "uniform 30%"
+    assert structured_speed.variant_name(speedup=1.7) == "latency 1.7x"
+
+
+def test_a_seed_runs_uniform_and_latency_plans_end_to_end(tiny_cifar, monkeypatch):
+    """Tiny data, one epoch: every plan gives a row timed in the same pass, the latency plan from timed layers."""
+    monkeypatch.setattr(structured_speed, "DATA", tiny_cifar(128, 64))
+    rows = structured_speed.measure_seed(
+        0, epochs=1, finetune_epochs=1, fractions=[0.5], speedups=[1.5], rounds=1, calls=2
+    )
+    assert [row["variant"] for row in rows] == ["unpruned", "uniform 50%", "latency 1.5x"]
+    assert rows[0]["speedup"] == 1.0 and all(row["ms"] > 0 for row in rows)
+    assert 0 < rows[2]["fraction"] < 1 and rows[2]["params"] < rows[0]["params"]

@@ -1,0 +1,103 @@
+"""Milliseconds of each convolution and dense layer of a Keras model, each timed alone in LiteRT.
+
+FLOPs and parameters say little about where a network spends its time on a CPU: a
+3x3 convolution on a large, narrow feature map, a depthwise convolution or a 1x1
+convolution of 8 channels costs far more per FLOP than a wide layer deep in the
+network. ``layer_latencies`` measures it: every ``Conv1D/2D``, ``DepthwiseConv2D``,
+``SeparableConv2D`` and ``Dense`` layer becomes a one-layer model with the layer's
+own configuration and input shape, converted to float32 and timed with
+:func:`tflite_export.benchmark` (XNNPACK on). Layers alike in class,
+configuration and input shape are converted and timed once.
+
+The sum of the layers' times is close to, not equal to, the whole file's: a file
+also runs the layers not timed here (additions, pooling, activations that are not
+fused) and its operators share caches. Latency-aware channel pruning
+(``kopt.pruning.latency_channel_plan``) needs only where the milliseconds are,
+layer against layer.
+
+Example:
+
+>>> import keras
+>>> model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+...                           keras.layers.Flatten(), keras.layers.Dense(2, name="head")])
+>>> times = layer_latencies(model, runs=3, warmup=1)
+>>> sorted(times), all(value > 0 for value in times.values())
+(['conv', 'head'], True)
+"""
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+
+import keras
+
+from tflite_export.benchmark import benchmark
+from tflite_export.converter import convert
+
+__all__ = ["TIMED_LAYERS", "layer_latencies"]
+
+# Layers whose cost grows with their input and output channels.
+TIMED_LAYERS = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Dense,
+)
+
+
+def layer_latencies(
+    model: keras.Model, *, runs: int = 100, warmup: int = 10, threads: int = 1, log: Callable[[str], None] | None = None
+) -> dict[str, float]:
+    """Median milliseconds of each timed layer of ``model``, run alone at batch 1.
+
+    Args:
+        model: A built ``keras.Model``; each timed layer must be called once
+            (its input shape is read from the model's graph).
+        runs: Timed calls per layer, at least 1.
+        warmup: Untimed calls before them, at least 0.
+        threads: Interpreter threads, at least 1.
+        log: Optional ``callable(str)`` told of each layer kind as it is timed.
+
+    Returns:
+        ``{layer name: median milliseconds}`` for every timed layer, in the
+        model's layer order.
+
+    Raises:
+        ValueError: If ``model`` has no timed layer, or a timed layer's input
+            shape is unknown (a shared or unconnected layer), naming the layer.
+    """
+    layers = [layer for layer in model.layers if isinstance(layer, TIMED_LAYERS)]
+    if not layers:
+        raise ValueError(
+            f"model {model.name!r} has no layer layer_latencies times (Conv1D, Conv2D, DepthwiseConv2D, "
+            "SeparableConv2D, Dense)."
+        )
+    signatures = {layer.name: _signature(layer) for layer in layers}
+    times = {}
+    with tempfile.TemporaryDirectory(prefix="kopt-layer-latency-") as workdir:
+        for number, signature in enumerate(dict.fromkeys(signatures.values())):
+            class_name, shape, config = signature
+            if log is not None:
+                log(f"timing {class_name} on input {shape} ({number + 1} of {len(set(signatures.values()))})")
+            layer = getattr(keras.layers, class_name).from_config(json.loads(config))
+            inputs = keras.Input(shape)
+            path = convert(keras.Model(inputs, layer(inputs)), os.path.join(workdir, f"{number}.tflite"))
+            result = benchmark(path, runs=runs, warmup=warmup, threads=threads, xnnpack=True)
+            times[signature] = result["xnnpack"]["median_ms"]
+    return {name: times[signature] for name, signature in signatures.items()}
+
+
+def _signature(layer):
+    try:
+        shape = tuple(layer.input.shape[1:])
+    except (AttributeError, ValueError) as err:
+        raise ValueError(
+            f"layer_latencies needs the input shape of layer {layer.name!r} ({type(layer).__name__}): it is "
+            f"shared or not connected ({err})"
+        ) from err
+    if any(dim is None for dim in shape):
+        raise ValueError(f"layer_latencies needs a static input shape; layer {layer.name!r} has {shape}.")
+    config = {key: value for key, value in layer.get_config().items() if key != "name"}
+    return type(layer).__name__, shape, json.dumps(config, sort_keys=True, default=str)
