@@ -26,8 +26,9 @@ def test_tables_follow_the_declarations():
     assert technique_flags.FLAG_FOR_KEY["auto.epochs"] == "finetune_epochs"
     assert technique_flags.NEEDS_STAGE["cluster_per_channel"] == ("cluster",)  # qat's follows the cluster stage
     assert technique_flags.NEEDS_STAGE["finetune_epochs"] == (
-        "prune", "sparsity_m_by_n", "prune_structured", "cluster", "qat", "auto",
+        "prune", "sparsity_m_by_n", "prune_structured", "prune_structured_speedup", "cluster", "qat", "auto",
     )  # fmt: skip
+    assert technique_flags.STAGE_OF_FLAG["prune_structured_speedup"] == "prune_structured"
     assert [t.name for t in technique_flags.BUILD_ORDER][:4] == ["distill", "prune_structured", "prune", "cluster"]
 
 

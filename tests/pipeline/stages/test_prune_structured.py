@@ -34,3 +34,26 @@ def test_check_rejects_bad_fractions(fraction):
     with pytest.raises(ConfigError) as err:
         get_technique("prune_structured").check({"fraction": fraction, "epochs": 1})
     assert err.value.key == "prune_structured.fraction"
+
+
+def test_check_wants_exactly_one_of_fraction_and_speedup():
+    technique = get_technique("prune_structured")
+    technique.check({"speedup": 1.7, "epochs": 1})
+    for params in ({"epochs": 1}, {"fraction": 0.5, "speedup": 1.7, "epochs": 1}):
+        with pytest.raises(ConfigError, match="exactly one of fraction"):
+            technique.check(params)
+    with pytest.raises(ConfigError) as err:
+        technique.check({"speedup": 1.0, "epochs": 1})
+    assert err.value.key == "prune_structured.speedup"
+
+
+def test_a_speedup_prunes_where_the_layers_take_time(tmp_path):
+    recipe = Recipe(
+        epochs=1,
+        export_dir=str(tmp_path),
+        techniques=(TechniqueSpec("prune_structured", {"speedup": 1.5, "epochs": 1}),),
+    )
+    report = run(recipe)
+    assert report["techniques"] == ["prune_structured"]
+    assert report["optimized"]["params"] < report["baseline"]["params"]
+    assert report["optimized"]["tflite_agreement"] == 1.0
