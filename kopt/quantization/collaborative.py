@@ -100,15 +100,18 @@ class _Preserving:
                 trainable=False,
                 autocast=False,
             )
-        clustered = values
+        ids = None
         if self.channel_scaled:
             # A layer loaded from a file has no fold source: these start at "no
             # scale" and loading the file's weights sets them.
             clustered, scale = transforms.fold_source(layer.layer) or (values, np.ones(values.shape, np.float32))
+            ids = cluster_ids(clustered)
+            # A channel the fold zeroes (gamma 0) stays 0; its weights form a cluster of their own.
+            ids = np.where(scale == 0, ids.max() + 1, ids).astype(np.int32)
             variables["channel_scale"] = layer.add_weight(
                 name=f"{name}_channel_scale",
                 shape=values.shape,
-                initializer=constant_initializer(np.where(scale == 0, 1.0, scale).astype(np.float32)),
+                initializer=constant_initializer(np.asarray(scale, np.float32)),
                 trainable=False,
                 autocast=False,
             )
@@ -116,7 +119,9 @@ class _Preserving:
             variables["cluster_ids"] = layer.add_weight(
                 name=f"{name}_cluster_ids",
                 shape=values.shape,
-                initializer=constant_initializer(cluster_ids(clustered, per_channel=self.cluster_per_channel)),
+                initializer=constant_initializer(
+                    cluster_ids(values, per_channel=self.cluster_per_channel) if ids is None else ids
+                ),
                 dtype="int32",
                 trainable=False,
             )
@@ -133,7 +138,8 @@ def _preserved(values, weights):
     """``values`` with their clusters' means and their zeros put back, as the preserving quantizers use them."""
     if "channel_scale" in weights:
         scale = ops.cast(weights["channel_scale"].value, values.dtype)
-        values = ops.multiply(cluster_means(ops.divide(values, scale), weights["cluster_ids"].value), scale)
+        safe = ops.where(ops.equal(scale, 0), ops.ones_like(scale), scale)
+        values = ops.multiply(cluster_means(ops.divide(values, safe), weights["cluster_ids"].value), scale)
     elif "cluster_ids" in weights:
         values = cluster_means(values, weights["cluster_ids"].value)
     if "sparsity_mask" in weights:

@@ -198,3 +198,20 @@ def test_bits_of_a_folded_kernel_share_clusters_only_when_clusters_are_per_tenso
     assert sparsity_only.for_folded_kernel() is sparsity_only
     with pytest.raises(ValueError, match="cluster_per_channel=True"):
         PreservingWeightQuantizer(preserve_clusters=True, cluster_per_channel=True, channel_scaled=True)
+
+
+def test_a_channel_the_fold_zeroes_stays_zero_and_moves_no_centroid():
+    model, kernel = _clustered_conv_batch_norm()
+    gamma = np.array([0.5, 0.0, 2.0, 3.0], "float32")
+    model.get_layer("bn").gamma.assign(gamma)
+    qat = quantize_model(model, scheme="cqat")
+    wrapper = qat.get_layer("quant_conv")
+    quantized = wrapper.quantized_weights()[0]
+    others = kernel[..., [0, 2, 3]]
+    assert np.all(quantized[..., 1] == 0) and np.all(quantized[..., [0, 2, 3]][others != 0] != 0)
+    scale = {w.name: w.numpy() for w in wrapper.weights}["kernel_channel_scale"]
+    live = scale != 0
+    for value in np.unique(kernel):
+        members = (kernel == value) & live
+        # The zeroed channel's weights do not pull the shared centroids towards 0.
+        np.testing.assert_allclose(quantized[members] / scale[members], value, rtol=0.02, atol=0.01)
