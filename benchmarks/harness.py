@@ -222,12 +222,17 @@ def write_outputs(document, json_path, markdown_path, *, first=False):
         markdown_path: The markdown file; only this benchmark's section changes.
         first: Put a section the file does not have yet before every other one.
     """
+    write_json(document, json_path)
+    markdown.write_section(markdown_path, document["benchmark"], document["section"], first=first)
+    logging.info("Wrote %s and the %r section of %s", json_path, document["benchmark"], markdown_path)
+
+
+def write_json(document, json_path):
+    """Writes ``document`` (less its ``section``) as JSON, through a temporary file."""
     temporary = json_path + ".tmp"
     with open(temporary, "w", encoding="utf-8") as f:
         json.dump({key: value for key, value in document.items() if key != "section"}, f, indent=2)
     os.replace(temporary, json_path)
-    markdown.write_section(markdown_path, document["benchmark"], document["section"], first=first)
-    logging.info("Wrote %s and the %r section of %s", json_path, document["benchmark"], markdown_path)
 
 
 def result_or_error(what, function, *args, **keywords):

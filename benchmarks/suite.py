@@ -149,11 +149,14 @@ class Suite:
             **self.head(data, data_label, settings),
             **measured,
         }
+        json_path = os.path.join(output_dir, f"{stem}.json")
+        # The measurements first: a plot or section that fails must not lose an hour of training.
+        harness.write_json(document, json_path)
         if self.plot:
             plot_path = self.plot(document, settings, os.path.join(output_dir, f"{stem}.png"))
             document["plot"] = os.path.relpath(plot_path, os.path.dirname(os.path.abspath(markdown_path)))
         document["section"] = self.render(document, settings)
-        harness.write_outputs(document, os.path.join(output_dir, f"{stem}.json"), markdown_path)
+        harness.write_outputs(document, json_path, markdown_path)
         harness.finish_workdir(workdir, keep_files, owned=owned)
         return document
 

@@ -1,5 +1,6 @@
 """Tests for the CIFAR-10 suite: settings, networks, training, kopt's side, scoring, timing and the report."""
 
+import json
 import os
 import sys
 
@@ -221,3 +222,36 @@ def test_merge_lets_a_newer_part_replace_rows_and_says_which():
     assert "Row mobilenet_v2/qat_int8 (kopt, seed 0) is the one measured again" in text
     with pytest.raises(ValueError, match="in two parts"):
         cifar_merge.merge([first, again])
+
+
+def test_a_part_without_float_rows_renders_its_rows_without_a_drop():
+    """A --newer part of two seeds that measured only one row again: no float row, so no drop (was a crash)."""
+    document = _document()
+    for side in ("kopt", "tfmot"):
+        for run in document["frameworks"][side]["runs"].values():
+            run["rows"] = {key: row for key, row in run["rows"].items() if key == "mobilenet_v2/qat_int8"}
+    qat = next(e for e in cifar_report.table(document) if (e["technique"], e["side"]) == ("qat_int8", "kopt"))
+    assert qat["drop"] == [] and len(qat["tflite_accuracy"]) == len(qat["seeds"]) >= 2
+    assert "| mobilenet_v2 | qat_int8 | kopt |" in cifar_report.render(
+        document, CifarSettings(models=("mobilenet_v2",))
+    )
+
+
+def test_the_measurements_are_written_before_the_section_is_rendered(tmp_path):
+    """A section that fails to render (as one did after 35 minutes of training) leaves the JSON on disk."""
+    from benchmarks import suite as suite_lib
+
+    def fail(document, settings):
+        raise RuntimeError("render failed")
+
+    failing = suite_lib.Suite(
+        name="demo", settings=None, measure=lambda *args, **kwargs: {"rows": [1, 2]}, plot=None, render=fail,
+        head=lambda *args: {},
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="render failed"):
+        failing.run_benchmark(
+            "data.npz", [0], CifarSettings.quick(), None, output_dir=str(tmp_path),
+            markdown_path=str(tmp_path / "B.md"), command="c", workdir=str(tmp_path / "work"),
+        )  # fmt: skip
+    with open(tmp_path / "demo.json", encoding="utf-8") as handle:
+        assert json.load(handle)["rows"] == [1, 2]
