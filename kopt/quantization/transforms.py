@@ -198,9 +198,9 @@ def folded_layer(layer, batch_norm):
         transposed=isinstance(layer, L.Conv2DTranspose),
     )
     folded.set_weights([new_kernel, new_bias])
-    unit_bias = None if bias is None else np.zeros_like(keras.ops.convert_to_numpy(bias))
+    # The fold of a kernel of ones is the scale each weight was multiplied by.
     scale, _ = fold_batch_norm_weights(
-        np.ones(tuple(kernel.shape), np.float32), unit_bias, statistics, epsilon=batch_norm.epsilon,
+        np.ones(tuple(kernel.shape), np.float32), None, statistics, epsilon=batch_norm.epsilon,
         depthwise=depthwise, transposed=isinstance(layer, L.Conv2DTranspose),
     )  # fmt: skip
     _FOLD_SOURCES[folded] = (keras.ops.convert_to_numpy(kernel), scale)
