@@ -306,10 +306,10 @@ def _configs(layers, folds, folded, fused, scheme, affine):
             # the file does for all its readers (kopt.quantization.grid_links).
             configs[name] = NoOpQuantizeConfig()
         elif name in folded or registry.is_passthrough(inner):
-            passthrough.add(name)
-            passthrough.add(inner.name)
+            passthrough.update((name, inner.name))
         else:
-            bits = bits_of(name).for_folded_kernel() if name in folds else bits_of(name)
+            kernel = transforms.folded_kernel(inner, _unwrap(layers[folds[name]])) if name in folds else None
+            bits = bits_of(name) if kernel is None else bits_of(name).for_folded_kernel(kernel)
             config = registry.quantize_config_for(inner, bits, quantize_activation=activations and name not in fused)
             if config is None:
                 unsupported.append(inner)

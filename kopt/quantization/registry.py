@@ -105,8 +105,9 @@ class Bits:
         # The converter takes a quantization-aware Dense kernel on one int8 scale only.
         return self.weight_quantizer(False)
 
-    def for_folded_kernel(self):
-        """The bits of a layer whose BatchNormalization is folded into its kernel (these, by default)."""
+    def for_folded_kernel(self, kernel=None):
+        """The bits of a layer whose BatchNormalization is folded into ``kernel`` (these, by default)."""
+        del kernel
         return self
 
     def activation_quantizer(self):

@@ -32,6 +32,7 @@ __all__ = [
     "affine_as_depthwise",
     "fold_batch_norm_weights",
     "fold_source",
+    "folded_kernel",
     "folded_layer",
     "is_fusable_relu",
     "plan",
@@ -177,34 +178,35 @@ def folded_layer(layer, batch_norm):
     config["use_bias"] = True
     folded = type(layer).from_config(config)
     folded.build_from_config(layer.get_build_config())
-    depthwise = isinstance(layer, L.DepthwiseConv2D)
-    kernel = layer.kernel
     bias = layer.bias if layer.use_bias else None
+    new_kernel, new_bias = _fold(layer, batch_norm, keras.ops.convert_to_numpy(layer.kernel), bias)
+    folded.set_weights([new_kernel, new_bias])
+    _FOLD_SOURCES[folded] = (keras.ops.convert_to_numpy(layer.kernel), folded_kernel(layer, batch_norm, unit=True))
+    return folded
+
+
+def folded_kernel(layer, batch_norm, *, unit=False):
+    """The kernel :func:`folded_layer` would give ``layer`` (NumPy); with ``unit``, the fold's scale per weight."""
+    kernel = keras.ops.convert_to_numpy(layer.kernel)
+    return _fold(layer, batch_norm, np.ones_like(kernel) if unit else kernel, None)[0]
+
+
+def _fold(layer, batch_norm, kernel, bias):
     statistics = {
         "gamma": batch_norm.gamma if batch_norm.scale else None,
         "beta": batch_norm.beta if batch_norm.center else None,
         "moving_mean": batch_norm.moving_mean,
         "moving_variance": batch_norm.moving_variance,
     }
-    statistics = {
-        key: None if value is None else keras.ops.convert_to_numpy(value) for key, value in statistics.items()
-    }
-    new_kernel, new_bias = fold_batch_norm_weights(
-        keras.ops.convert_to_numpy(kernel),
+    statistics = {key: None if v is None else keras.ops.convert_to_numpy(v) for key, v in statistics.items()}
+    return fold_batch_norm_weights(
+        kernel,
         None if bias is None else keras.ops.convert_to_numpy(bias),
         statistics,
         epsilon=batch_norm.epsilon,
-        depthwise=depthwise,
+        depthwise=isinstance(layer, L.DepthwiseConv2D),
         transposed=isinstance(layer, L.Conv2DTranspose),
     )
-    folded.set_weights([new_kernel, new_bias])
-    # The fold of a kernel of ones is the scale each weight was multiplied by.
-    scale, _ = fold_batch_norm_weights(
-        np.ones(tuple(kernel.shape), np.float32), None, statistics, epsilon=batch_norm.epsilon,
-        depthwise=depthwise, transposed=isinstance(layer, L.Conv2DTranspose),
-    )  # fmt: skip
-    _FOLD_SOURCES[folded] = (keras.ops.convert_to_numpy(kernel), scale)
-    return folded
 
 
 def fold_source(layer):

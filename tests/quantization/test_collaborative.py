@@ -132,21 +132,24 @@ def test_depthwise_kernels_keep_zeros():
     assert np.all(quantized[..., 0, :] == 0) and np.all(quantized[..., 1, :] != 0)
 
 
-def _clustered_conv_batch_norm():
+_GAMMA = np.linspace(0.5, 3.0, 32).astype("float32")
+_VARIANCE = np.linspace(0.25, 4.0, 32).astype("float32")
+
+
+def _clustered_conv_batch_norm(channels=32):
     """A Conv2D whose kernel holds 4 shared values in every output channel, then a BatchNormalization."""
-    conv = keras.layers.Conv2D(4, 3, use_bias=False, name="conv")
+    conv = keras.layers.Conv2D(channels, 3, use_bias=False, name="conv")
     batch_norm = keras.layers.BatchNormalization(name="bn")
-    inputs = keras.Input((6, 6, 3))
+    inputs = keras.Input((6, 6, 8))
     outputs = keras.layers.Dense(2, name="fc")(keras.layers.GlobalAveragePooling2D()(batch_norm(conv(inputs))))
     model = keras.Model(inputs, outputs)
     rng = np.random.default_rng(0)
     values = np.array([-0.5, 0.0, 0.25, 0.75], "float32")
-    kernel = rng.choice(values, size=(3, 3, 3, 4)).astype("float32")
-    kernel[0, 0, :, :] = np.tile(values[:3, None], (1, 4))
-    kernel[0, 1, 0, :] = values[3]
+    kernel = rng.choice(values, size=(3, 3, 8, channels)).astype("float32")
+    kernel[0, 0, :4, :] = values[:, None]
     conv.kernel.assign(kernel)
-    batch_norm.gamma.assign(np.array([0.5, 1.0, 2.0, 3.0], "float32"))
-    batch_norm.moving_variance.assign(np.array([1.0, 0.25, 4.0, 2.0], "float32"))
+    batch_norm.gamma.assign(_GAMMA[:channels])
+    batch_norm.moving_variance.assign(_VARIANCE[:channels])
     return model, kernel
 
 
@@ -159,11 +162,11 @@ def test_a_folded_kernel_keeps_its_clusters_shared_across_channels(scheme):
     assert quantizer.channel_scaled and quantizer.per_axis
     qat.compile(keras.optimizers.Adam(0.05), "mse")
     rng = np.random.default_rng(1)
-    qat.fit(rng.normal(size=(32, 6, 6, 3)), rng.normal(size=(32, 2)), epochs=3, verbose=0)
+    qat.fit(rng.normal(size=(32, 6, 6, 8)), rng.normal(size=(32, 2)), epochs=3, verbose=0)
     names = {w.name: w.numpy() for w in wrapper.weights}
     scale = names["kernel_channel_scale"]
     # The fold's scale per output channel, at the kernel's shape.
-    expected = 1.0 / np.sqrt(np.array([1.0, 0.25, 4.0, 2.0]) + 1e-3) * np.array([0.5, 1.0, 2.0, 3.0])
+    expected = _GAMMA / np.sqrt(_VARIANCE + 1e-3)
     np.testing.assert_allclose(scale[0, 0, 0], expected, rtol=1e-5)
     quantized = wrapper.quantized_weights()[0]
     # One centroid per cluster of the unfolded kernel, shared by every channel.
@@ -172,7 +175,7 @@ def test_a_folded_kernel_keeps_its_clusters_shared_across_channels(scheme):
     if scheme == "pcqat":
         assert np.all(quantized[kernel == 0] == 0)
     # On the per-channel grid every channel (all hold the largest centroid) rounds them to the same integers.
-    steps = np.abs(quantized).reshape(-1, 4).max(axis=0) / 127
+    steps = np.abs(quantized).reshape(-1, 32).max(axis=0) / 127
     assert len(np.unique(np.round(quantized / steps))) <= 4
 
 
@@ -183,7 +186,7 @@ def test_an_unfolded_kernel_keeps_one_grid_and_a_folded_one_saves_and_loads():
         wrapper = qat.get_layer(name)
         [(_, quantizer)] = wrapper.quantize_config.get_weights_and_quantizers(wrapper.layer)
         assert (quantizer.channel_scaled, quantizer.per_axis) == (channel_scaled, per_axis), name
-    loaded = run_model_saving_test(qat, np.ones((2, 6, 6, 3), "float32"))
+    loaded = run_model_saving_test(qat, np.ones((2, 6, 6, 8), "float32"))
     scale = {w.name: w.numpy() for w in loaded.get_layer("quant_conv").weights}["kernel_channel_scale"]
     original = {w.name: w.numpy() for w in qat.get_layer("quant_conv").weights}["kernel_channel_scale"]
     np.testing.assert_array_equal(scale, original)
@@ -202,16 +205,35 @@ def test_bits_of_a_folded_kernel_share_clusters_only_when_clusters_are_per_tenso
 
 def test_a_channel_the_fold_zeroes_stays_zero_and_moves_no_centroid():
     model, kernel = _clustered_conv_batch_norm()
-    gamma = np.array([0.5, 0.0, 2.0, 3.0], "float32")
+    gamma = _GAMMA.copy()
+    gamma[1] = 0.0
     model.get_layer("bn").gamma.assign(gamma)
     qat = quantize_model(model, scheme="cqat")
     wrapper = qat.get_layer("quant_conv")
     quantized = wrapper.quantized_weights()[0]
-    others = kernel[..., [0, 2, 3]]
-    assert np.all(quantized[..., 1] == 0) and np.all(quantized[..., [0, 2, 3]][others != 0] != 0)
+    others = np.delete(kernel, 1, axis=-1)
+    assert np.all(quantized[..., 1] == 0) and np.all(np.delete(quantized, 1, axis=-1)[others != 0] != 0)
     scale = {w.name: w.numpy() for w in wrapper.weights}["kernel_channel_scale"]
     live = scale != 0
     for value in np.unique(kernel):
         members = (kernel == value) & live
         # The zeroed channel's weights do not pull the shared centroids towards 0.
         np.testing.assert_allclose(quantized[members] / scale[members], value, rtol=0.02, atol=0.01)
+
+
+def test_a_narrow_folded_kernel_keeps_one_scale_where_channel_scales_would_cost_more():
+    """4 channels of 72 weights: 4 float scales cost more than the fewer distinct integers save."""
+    model, kernel = _clustered_conv_batch_norm(channels=4)
+    qat = quantize_model(model, scheme="pcqat")
+    wrapper = qat.get_layer("quant_conv")
+    [(_, quantizer)] = wrapper.quantize_config.get_weights_and_quantizers(wrapper.layer)
+    assert quantizer.channel_scaled and not quantizer.per_axis
+    quantized = wrapper.quantized_weights()[0]
+    scale = {w.name: w.numpy() for w in wrapper.weights}["kernel_channel_scale"]
+    for value in np.unique(kernel):
+        assert np.ptp(quantized[kernel == value] / scale[kernel == value]) < 0.02, value
+    loaded = run_model_saving_test(qat, np.ones((2, 6, 6, 8), "float32"))
+    [(_, reloaded)] = loaded.get_layer("quant_conv").quantize_config.get_weights_and_quantizers(
+        loaded.get_layer("quant_conv").layer
+    )
+    assert not reloaded.per_axis
