@@ -139,11 +139,10 @@ def latency_channel_plan(
             )
         keep[best[1]] = best[2]
         now = cost.total(keep)
-    sizes = {group.id: group.size for group in groups}
     fractions = {
-        group.producers[0]: (sizes[group.id] - keep[group.id]) / sizes[group.id]
+        group.producers[0]: (group.size - keep[group.id]) / group.size
         for group in groups
-        if keep[group.id] < sizes[group.id]
+        if keep[group.id] < group.size
     }
     plan = channel_plan(model, fractions, importance=importance) if fractions else channel_plan(model, 0.0)
     plan["latency"] = {
