@@ -9,7 +9,10 @@ JSON and PNG as one run would::
     python -m benchmarks.cifar_merge benchmarks/results/cifar_runs/*.json
 
 Parts must agree on every training setting (the models, techniques and the
-latency pass may differ); a (network, side, seed) row given twice is refused,
+latency pass may differ), except the settings of :data:`PER_ROW`, which only the
+rows that remain after the merge must agree on: a part that measured every
+structured row again with longer fine-tuning replaces them all, and the section
+states its recipe. A (network, side, seed) row given twice is refused,
 except from the parts given after ``--newer``: those measured some rows again
 after a change to kopt, and their rows replace the earlier parts' ones. The
 section lists every replaced row and the command that measured it again::
@@ -29,10 +32,15 @@ from benchmarks import cifar_report
 from benchmarks import harness
 from benchmarks.cifar_settings import CifarSettings
 
-__all__ = ["main", "merge"]
+__all__ = ["PER_ROW", "main", "merge"]
 
 # Settings a part may choose on its own; every other must match.
 _PER_PART = ("models", "techniques", "latency_rounds", "latency_calls")
+# Settings that only some rows depend on: the merged rows of those techniques must agree on them.
+PER_ROW = {
+    "structured_epochs": ("structured_30", "structured_50"),
+    "structured_learning_rate": ("structured_30", "structured_50"),
+}
 
 
 def merge(documents, newer=()):
@@ -45,7 +53,8 @@ def merge(documents, newer=()):
 
     Raises:
         ValueError: For parts whose training settings differ (naming the setting
-            and both values), or a row that two parts both measured.
+            and both values; for a :data:`PER_ROW` setting, if rows that remain
+            differ in it), or a row that two parts both measured.
     """
     if not documents:
         raise ValueError("merge needs at least one document. Received: documents=[]")
@@ -62,9 +71,10 @@ def merge(documents, newer=()):
     }
     settings = dict(first["settings"])
     frameworks = {side: {**first["frameworks"][side], "runs": {}} for side in cifar_report.SIDES}
+    origin = {}  # (side, seed, row) -> index of the document whose row remains
     for index, document in enumerate(documents):
         for key, value in document["settings"].items():
-            if key not in _PER_PART and settings.get(key) != value:
+            if key not in _PER_PART and key not in PER_ROW and settings.get(key) != value:
                 raise ValueError(
                     f"Parts differ in setting {key!r}: {settings.get(key)!r} against {value!r} "
                     f"(command {document['command']!r})."
@@ -85,6 +95,22 @@ def merge(documents, newer=()):
                             {"row": key, "side": side, "seed": int(seed), "command": document["command"]}
                         )
                     rows[key] = row
+                    origin[side, seed, key] = index
+    for key, techniques in PER_ROW.items():
+        values = {}
+        for (side, seed, row), index in origin.items():
+            if row.split("/", 1)[1] in techniques:
+                values.setdefault(json.dumps(documents[index]["settings"].get(key)), []).append(
+                    f"{row} ({side}, seed {seed})"
+                )
+        if len(values) > 1:
+            raise ValueError(
+                f"Rows trained with different {key!r} would be pooled: "
+                + "; ".join(f"{value}: {', '.join(rows)}" for value, rows in values.items())
+                + ". Measure them all again in one --newer part."
+            )
+        if values:
+            settings[key] = json.loads(next(iter(values)))
     merged["settings"] = settings
     merged["seeds"] = sorted({seed for document in documents for seed in document["seeds"]})
     merged["frameworks"] = frameworks

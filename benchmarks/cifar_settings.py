@@ -61,7 +61,9 @@ class CifarSettings(SuiteSettings):
     prune_frequency: int = 50
     qat_epochs: int = 2
     qat_learning_rate: float = 1e-4
-    structured_epochs: int = 5
+    # As long as training from scratch: removing half the channels costs MobileNetV2 8-10 points
+    # after 5 epochs, 0.6 after 15 (seed 0, /tmp experiment noted on issue 25).
+    structured_epochs: int = 15
     structured_learning_rate: float = 1e-3
     clusters: int = 16
     cluster_learning_rate: float = 1e-4

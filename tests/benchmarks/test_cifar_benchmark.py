@@ -255,3 +255,35 @@ def test_the_measurements_are_written_before_the_section_is_rendered(tmp_path):
         )  # fmt: skip
     with open(tmp_path / "demo.json", encoding="utf-8") as handle:
         assert json.load(handle)["rows"] == [1, 2]
+
+
+def test_merge_takes_a_per_row_setting_from_the_part_whose_rows_remain():
+    """Structured rows measured again with longer fine-tuning replace every old one; a mix is refused."""
+    from benchmarks import cifar_merge
+
+    first = _document()
+    first["settings"] = {**first["settings"], "structured_epochs": 5}
+    longer = _document()
+    longer["settings"] = {**longer["settings"], "structured_epochs": 15}
+    longer["command"] = "python -m benchmarks.cifar --cifar_techniques=structured_50 --skip_tfmot"
+    for seed in ("0", "1"):
+        rows = first["frameworks"]["kopt"]["runs"][seed]["rows"]
+        longer["frameworks"]["kopt"]["runs"][seed] = {
+            "rows": {"mobilenet_v2/structured_50": {**rows["mobilenet_v2/structured_50"]}}
+        }
+    longer["frameworks"]["tfmot"]["runs"] = {}
+    merged = cifar_merge.merge([first], [longer])
+    assert merged["settings"]["structured_epochs"] == 15
+    assert (
+        CifarSettings(**{**merged["settings"], "models": ("mobilenet_v2",), "techniques": ()}).structured_epochs == 15
+    )
+    # Only seed 0 measured again: seed 1's row still has 5 epochs of fine-tuning.
+    del longer["frameworks"]["kopt"]["runs"]["1"]
+    with pytest.raises(
+        ValueError, match="different 'structured_epochs'.*mobilenet_v2/structured_50 \\(kopt, seed 1\\)"
+    ):
+        cifar_merge.merge([first], [longer])
+    # A setting outside PER_ROW still has to match.
+    longer["settings"] = {**longer["settings"], "float_epochs": 3}
+    with pytest.raises(ValueError, match="setting 'float_epochs'"):
+        cifar_merge.merge([first], [longer])
