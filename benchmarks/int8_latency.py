@@ -38,6 +38,7 @@ from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from kopt import quantization  # noqa: E402
+from tflite_export.amx import amx_state  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["CASES", "FILES", "STEMS", "convert_files", "cpu_extensions", "measure", "report"]
@@ -123,6 +124,13 @@ def measure(case, rounds):
         }
         milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
         row = {"case": case, "input": f"{side}x{side}", "params": int(model.count_params()), "calls": calls}
+        row["amx"] = amx_state()
+        if row["amx"] != "absent":
+            # XNNPACK again in a process that refuses AMX, as on CPUs without it (tflite_export.amx).
+            refused, _ = latency.interleaved_ms_without_amx(paths, rounds=rounds, calls=calls)
+            for kind, value in refused.items():
+                row[f"{kind}_noamx_ms"] = round(value, 4)
+                row[f"{kind}_noamx_ratio"] = round(value / refused["float32"], 3)
         for kind in paths:
             row[f"{kind}_kib"] = round(os.path.getsize(paths[kind]) / 1024, 1)
             row[f"{kind}_fully_integer"] = (
@@ -137,9 +145,12 @@ def measure(case, rounds):
 
 
 def report(document):
-    """The BENCHMARKS.md section."""
+    """The BENCHMARKS.md section; with columns for XNNPACK with AMX refused where the CPU has AMX."""
+    amx = any("float32_noamx_ms" in row for row in document["rows"])
     lines = [
-        "## Is int8 faster than float? Real architectures, XNNPACK on and off (issue 25)",
+        "## Is int8 faster than float? Real architectures, XNNPACK on and off"
+        + (", Intel AMX allowed and refused" if amx else "")
+        + " (issue 25)",
         "",
         f"Written by `{document['command']}` on {document['machine']}; CPU extensions: "
         f"{', '.join(document['cpu_extensions']) or 'none of those listed'}. Untrained `keras.applications` "
@@ -150,17 +161,26 @@ def report(document):
         "throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK delegate and with the builtin "
         f"kernels only; all ten (file, setting) pairs take turns in each of {document['rounds']} rounds, "
         "the figure is the median of the rounds' means. Ratio = milliseconds / float32 with XNNPACK "
-        "(below 1: faster than the float file).",
+        "(below 1: faster than the float file)."
+        + (
+            " This CPU has Intel AMX, which XNNPACK's int8 kernels take: *AMX refused* times the XNNPACK files "
+            "again, in turns, in a child process that `tflite_export.refuse_amx()` keeps off AMX, as XNNPACK "
+            "runs on CPUs without it; its ratio is to the float32 file timed in that process."
+            if amx
+            else ""
+        ),
         "",
-        "| case | input | file | KiB | fully integer | XNNPACK ms | ratio | builtin ms | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | input | file | KiB | fully integer | XNNPACK ms | ratio | builtin ms | ratio |"
+        + (" AMX refused ms | ratio |" if amx else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if amx else ""),
     ]
     for row in document["rows"]:
         for kind in [kind for kind in FILES if f"{kind}_kib" in row]:
+            refused = f" {row.get(f'{kind}_noamx_ms', '')} | {row.get(f'{kind}_noamx_ratio', '')} |" if amx else ""
             lines.append(
                 f"| {row['case']} | {row['input']} | {kind} | {row[f'{kind}_kib']} | {row[f'{kind}_fully_integer']} "
                 f"| {row[f'{kind}_xnnpack_ms']} | {row[f'{kind}_xnnpack_ratio']} "
-                f"| {row[f'{kind}_builtin_ms']} | {row[f'{kind}_builtin_ratio']} |"
+                f"| {row[f'{kind}_builtin_ms']} | {row[f'{kind}_builtin_ratio']} |" + refused
             )
     return "\n".join(lines)
 
@@ -180,6 +200,7 @@ def main(argv):
         "python -m benchmarks.int8_latency"
         + (f" --cases={','.join(cases)}" if cases != list(CASES) else "")
         + (f" --rounds={flags.FLAGS.rounds}" if flags.FLAGS.rounds != 7 else "")
+        + (f" --section={flags.FLAGS.section}" if flags.FLAGS.section != "int8_latency" else "")
     )
     document = {
         "command": command,
@@ -191,7 +212,7 @@ def main(argv):
     atomic_write_json(flags.FLAGS.output, document)
     body = report(document)
     print(body)
-    markdown.write_section(flags.FLAGS.markdown, "int8_latency", body)
+    markdown.write_section(flags.FLAGS.markdown, flags.FLAGS.section, body)
 
 
 if __name__ == "__main__":
@@ -201,4 +222,7 @@ if __name__ == "__main__":
         "output", os.path.join(_ROOT, "benchmarks", "results", "int8_latency.json"), "JSON results file."
     )
     flags.DEFINE_string("markdown", os.path.join(_ROOT, "BENCHMARKS.md"), "Markdown file whose section is rewritten.")
+    flags.DEFINE_string(
+        "section", "int8_latency", "The section of --markdown to write (another machine's run keeps its own)."
+    )
     app.run(main)

@@ -35,6 +35,8 @@ from benchmarks import int8_latency  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
+from tflite_export.amx import amx_state  # noqa: E402
+from tflite_export.amx import refuse_amx  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["KINDS", "layer_signatures", "measure", "report", "single_layer_model"]
@@ -147,8 +149,11 @@ def report(document, worst=8):
     result = document["result"]
     totals = _totals(result["layers"])
     whole = result["whole_ms"]
+    refused = document.get("amx") == "refused"
     lines = [
-        "## Where int8 loses time: each layer alone, float32 against int8 (issue 25)",
+        "## Where int8 loses time: each layer alone, float32 against int8"
+        + (", Intel AMX refused" if refused else "")
+        + " (issue 25)",
         "",
         f"Written by `{document['command']}` on {document['machine']}; CPU extensions: "
         f"{', '.join(document['cpu_extensions']) or 'none of those listed'}. Case `{result['case']}` of "
@@ -158,7 +163,13 @@ def report(document, worst=8):
         f"all files in turns, {document['rounds']} rounds; figures are medians of the rounds' means, summed over "
         "the layers' occurrences. The whole network's float32 and converter int8 files, timed in the same way: "
         f"{whole['float32']:.3f} ms and {whole['converter_int8']:.3f} ms "
-        f"(ratio {whole['converter_int8'] / whole['float32']:.3f}).",
+        f"(ratio {whole['converter_int8'] / whole['float32']:.3f})."
+        + (
+            " The process refused Intel AMX first (`--refuse_amx`, `tflite_export.refuse_amx()`), so XNNPACK's "
+            "int8 kernels are those it runs on CPUs without AMX."
+            if refused
+            else ""
+        ),
         "",
         "| kind | layers | float32 ms | int8 ms | int8 / float32 |",
         "|---|---|---|---|---|",
@@ -184,6 +195,9 @@ def report(document, worst=8):
 
 def main(argv):
     del argv
+    if flags.FLAGS.refuse_amx:
+        # Before any conversion or interpreter: a permission once granted cannot be taken back.
+        refuse_amx()
     case = flags.FLAGS.case
     if case not in int8_latency.CASES:
         raise app.UsageError(f"--case must be one of {', '.join(int8_latency.CASES)}. Received: --case={case}")
@@ -191,19 +205,23 @@ def main(argv):
     result = measure(case, flags.FLAGS.rounds, flags.FLAGS.calls)
     command = "python -m benchmarks.int8_ops" + (f" --case={case}" if case != "mobilenet_v2_035_96" else "")
     command += "".join(
-        f" --{name}={flags.FLAGS[name].value}" for name in ("rounds", "calls") if flags.FLAGS[name].present
+        f" --{name}={flags.FLAGS[name].value}"
+        for name in ("rounds", "calls", "output", "section")
+        if flags.FLAGS[name].present
     )
+    command += " --refuse_amx" if flags.FLAGS.refuse_amx else ""
     document = {
         "command": command,
         "machine": machine.one_line(start_machine, load_at_end=machine.load_average()),
         "cpu_extensions": int8_latency.cpu_extensions(),
         "rounds": flags.FLAGS.rounds,
+        "amx": amx_state(),
         "result": result,
     }
     atomic_write_json(flags.FLAGS.output, document)
     body = report(document)
     print(body)
-    markdown.write_section(flags.FLAGS.markdown, "int8_ops", body)
+    markdown.write_section(flags.FLAGS.markdown, flags.FLAGS.section, body)
 
 
 if __name__ == "__main__":
@@ -212,4 +230,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("calls", 200, "Calls of each one-layer file per round.", lower_bound=1)
     flags.DEFINE_string("output", os.path.join(_ROOT, "benchmarks", "results", "int8_ops.json"), "JSON results.")
     flags.DEFINE_string("markdown", os.path.join(_ROOT, "BENCHMARKS.md"), "Markdown file whose section is rewritten.")
+    flags.DEFINE_string("section", "int8_ops", "The section of --markdown to write.")
+    flags.DEFINE_bool("refuse_amx", False, "Refuse Intel AMX to this process first (tflite_export.refuse_amx).")
     app.run(main)

@@ -7,6 +7,8 @@ tensor dtypes and quantization, constant sparsity, parameter count, size),
 ``format_inspection`` prints that as a table, and ``is_fully_integer`` says which
 operators, if any, still compute in float. ``benchmark`` times the interpreter
 with and without the XNNPACK delegate; ``format_benchmark`` prints the result;
+``refuse_amx`` keeps XNNPACK's int8 kernels off Intel AMX, which makes small
+int8 networks slower than float on AMX Xeons (``amx_state`` says where it applies);
 ``layer_latencies`` times each convolution and dense layer of a Keras model alone.
 ``compare`` measures a float and an optimized file of one model side by side
 (``format_comparison``, ``write_comparison`` for JSON and PNG), and
@@ -37,6 +39,7 @@ _LAZY = {
     "MODES": "converter",
     "ConversionError": "converter",
     "accuracy": "verify",
+    "amx_state": "amx",
     "benchmark": "benchmark",
     "compare": "report",
     "convert": "converter",
@@ -55,6 +58,7 @@ _LAZY = {
     "quantize_full_integer": "ptq",
     "quantize_int16x8": "ptq",
     "quantization_error": "quantization_error",
+    "refuse_amx": "amx",
     "sparse_inference_check": "sparse_inference",
     "verify": "verify",
     "write_c_source": "c_source",
@@ -72,6 +76,7 @@ __all__ = [
     "MODES",
     "ConversionError",
     "accuracy",
+    "amx_state",
     "benchmark",
     "compare",
     "convert",
@@ -90,6 +95,7 @@ __all__ = [
     "quantize_full_integer",
     "quantize_int16x8",
     "quantization_error",
+    "refuse_amx",
     "sparse_inference_check",
     "verify",
     "write_c_source",

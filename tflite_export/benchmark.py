@@ -10,13 +10,24 @@ XNNPACK is LiteRT's default CPU delegate; "off" builds the interpreter with
 ``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``, so only the builtin
 kernels run. Sparse (M:N or block) weights speed up only with XNNPACK, and only
 where it recognizes the pattern.
+
+On Xeon CPUs with AMX, XNNPACK's int8 kernels use AMX tiles, which are slower than
+its AVX512-VNNI kernels for small layers (:mod:`tflite_export.amx`). Every entry
+says which applied (``"amx"``: :func:`tflite_export.amx.amx_state` after timing),
+and ``amx=False`` times in a fresh child process that refuses AMX, as XNNPACK
+runs on CPUs without it.
 """
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
 
+from tflite_export.amx import amx_state
 from tflite_export.flatbuffer import read_tflite
 
 _SETTINGS = {True: "xnnpack", False: "no_xnnpack"}
@@ -31,6 +42,7 @@ def benchmark(
     batch_size: int = 1,
     xnnpack: bool | tuple[bool, ...] = (True, False),
     seed: int = 0,
+    amx: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Measures median and 90th-percentile ``invoke()`` latency.
 
@@ -47,11 +59,15 @@ def benchmark(
             Float inputs are standard normal, quantized integer inputs uniform over
             their type's range, and other integer inputs 0 or 1 (they are usually
             indices, which must stay in range).
+        amx: ``False`` times in a child process that refuses Intel AMX
+            (:func:`tflite_export.amx.refuse_amx`), unless there is none to
+            refuse; ``True`` times here, where XNNPACK takes AMX if the CPU has it.
 
     Returns:
         ``{"xnnpack": entry, "no_xnnpack": entry}`` (only the settings asked for),
         each entry ``{"median_ms", "p90_ms", "min_ms", "runs", "warmup",
-        "threads", "batch_size"}``.
+        "threads", "batch_size", "amx"}``, ``"amx"`` being the process's
+        :func:`tflite_export.amx.amx_state` after timing.
 
     Raises:
         ValueError: For a bad argument or an unreadable file, before anything is
@@ -88,7 +104,12 @@ def benchmark(
             f"xnnpack must be True, False, or a tuple of distinct booleans such as (True, False). "
             f"Received: xnnpack={xnnpack!r}"
         )
+    if not isinstance(amx, bool):
+        raise ValueError(f"amx must be True or False. Received: amx={amx!r}")
     _, data = read_tflite(tflite_path_or_bytes)
+    options = {"threads": threads, "runs": runs, "warmup": warmup, "batch_size": batch_size, "seed": seed}
+    if not amx and amx_state() in ("available", "granted"):
+        return _in_child_without_amx(data, list(settings), options)
     inputs = None
     results = {}
     for setting in settings:
@@ -114,7 +135,32 @@ def benchmark(
             "threads": threads,
             "batch_size": batch_size,
         }
-    return results
+    state = amx_state()
+    return {setting: {**entry, "amx": state} for setting, entry in results.items()}
+
+
+def _in_child_without_amx(data, settings, options):
+    """``benchmark`` of ``data`` in a new Python process that refuses AMX before it builds an interpreter."""
+    with tempfile.TemporaryDirectory(prefix="tflite-export-benchmark-") as workdir:
+        path = os.path.join(workdir, "model.tflite")
+        with open(path, "wb") as handle:
+            handle.write(data)
+        request = json.dumps({"path": path, "xnnpack": settings, **options})
+        done = subprocess.run(
+            [sys.executable, "-m", "tflite_export.benchmark"], input=request, capture_output=True, text=True
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark(amx=False): the timing process failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _child_main():
+    from tflite_export.amx import refuse_amx
+
+    request = json.loads(sys.stdin.read())
+    refuse_amx()
+    path, settings = request.pop("path"), tuple(request.pop("xnnpack"))
+    print(json.dumps(benchmark(path, xnnpack=settings, amx=True, **request)))
 
 
 def format_benchmark(results: dict[str, dict[str, float]]) -> str:
@@ -129,9 +175,10 @@ def format_benchmark(results: dict[str, dict[str, float]]) -> str:
     lines = []
     for setting, entry in results.items():
         threads = f"{entry['threads']} thread{'s' if entry['threads'] != 1 else ''}"
+        amx = {"granted": ", AMX", "refused": ", AMX refused"}.get(entry.get("amx"), "")
         lines.append(
             f"{setting:<12}median {entry['median_ms']:.3f} ms  p90 {entry['p90_ms']:.3f} ms  "
-            f"({entry['runs']} runs, {threads}, batch {entry['batch_size']})"
+            f"({entry['runs']} runs, {threads}, batch {entry['batch_size']}{amx})"
         )
     return "\n".join(lines)
 
@@ -168,3 +215,7 @@ def _random_input(detail, rng):
     if dtype.kind in "iub":
         return rng.integers(0, 2, size=shape).astype(dtype)
     raise ValueError(f"benchmark cannot make random values for input {detail['name']!r}. Received: dtype={dtype.name}")
+
+
+if __name__ == "__main__":
+    _child_main()

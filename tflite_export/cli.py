@@ -41,6 +41,13 @@ _RUNS = flags.DEFINE_integer(
     "runs", 50, "Timed interpreter calls per file and XNNPACK setting.", lower_bound=1, flag_values=FLAGS
 )
 _THREADS = flags.DEFINE_integer("threads", 1, "Interpreter threads.", lower_bound=1, flag_values=FLAGS)
+_AMX = flags.DEFINE_bool(
+    "amx",
+    True,
+    "Let XNNPACK's int8 kernels use Intel AMX where the CPU has it; --noamx times in a process that refuses "
+    "it, as on CPUs without AMX (phones, AMD): on AMX Xeons int8 files of small networks run faster so.",
+    flag_values=FLAGS,
+)
 _ALLOW_FLEX = flags.DEFINE_bool("allow_flex_ops", False, "Allow TensorFlow (Flex) ops.", flag_values=FLAGS)
 _FIXED_BATCH = flags.DEFINE_bool(
     "fixed_batch",
@@ -81,7 +88,7 @@ def main(argv=None):
             f"{_PROGRAM}: convert a .keras model, check the file against it, compare size and latency.\n\n{_USAGE}",
             own, [("Conversion", ["mode", "io_type", "allow_flex_ops", "fixed_batch", "strip_strings", "fuse_lstm",
                                           "sparse_weights"]),
-                  ("Data and report", ["data", "data_dir", "report", "runs", "threads"])],
+                  ("Data and report", ["data", "data_dir", "report", "runs", "threads", "amx"])],
         ))  # fmt: skip
         sys.exit(0)
     if help_lib.wants_version(argv):
@@ -149,7 +156,7 @@ def main(argv=None):
                 **layout,
             )
             result = tflite_export.compare(
-                float_path, output_path, model, test, threads=_THREADS.value, runs=_RUNS.value
+                float_path, output_path, model, test, threads=_THREADS.value, runs=_RUNS.value, amx=_AMX.value
             )
     except tflite_export.ConversionError as err:
         print(f"{_PROGRAM}: error: {err}", file=sys.stderr)
@@ -163,7 +170,13 @@ def main(argv=None):
         why = "; ".join(check["reasons"]) or "the file has the form its sparse kernels take"
         print(f"XNNPACK sparse inference: {'eligible' if check['eligible'] else 'not eligible'} ({why})")
     print(tflite_export.format_comparison(result))
-    print(f"size x{result['size_ratio']:.3f}, gzip x{result['gzip_ratio']:.3f}, latency x{result['latency_ratio']:.3f}")
+    amx = {"granted": " (XNNPACK with Intel AMX)", "refused": " (Intel AMX refused)"}.get(
+        result["optimized"]["latency"]["xnnpack"].get("amx"), ""
+    )
+    print(
+        f"size x{result['size_ratio']:.3f}, gzip x{result['gzip_ratio']:.3f}, "
+        f"latency x{result['latency_ratio']:.3f}{amx}"
+    )
     if _REPORT.value:
         json_path, png_path = tflite_export.write_comparison(result, _REPORT.value)
         print(f"report: {os.path.abspath(json_path)}\nplot: {os.path.abspath(png_path)}")

@@ -39,6 +39,7 @@ def compare(
     threads: int = 1,
     runs: int = 50,
     warmup: int = 5,
+    amx: bool = True,
 ) -> dict[str, Any]:
     """Measures a float file and an optimized file of ``keras_model`` side by side.
 
@@ -50,6 +51,8 @@ def compare(
         threads: Interpreter threads for the latency figures.
         runs: Timed calls per file and XNNPACK setting.
         warmup: Untimed calls before them.
+        amx: ``False`` times both files with Intel AMX refused, as
+            :func:`tflite_export.benchmark` does.
 
     Returns:
         ``{"float32": entry, "optimized": entry, "size_ratio", "gzip_ratio",
@@ -73,7 +76,7 @@ def compare(
             "keras_accuracy": checked["keras_accuracy"],
             "agreement": checked["agreement"],
             "max_abs_diff": checked["max_abs_diff"],
-            "latency": benchmark(path, threads=threads, runs=runs, warmup=warmup, batch_size=1),
+            "latency": benchmark(path, threads=threads, runs=runs, warmup=warmup, batch_size=1, amx=amx),
             "op_counts": inspection["op_counts"],
             "fully_integer": integer,
         }

@@ -33,6 +33,25 @@ def test_measure_times_every_file_with_and_without_xnnpack(monkeypatch):
             assert row[f"{kind}_kib"] > 0
     text = int8_latency.report({"command": "c", "machine": "m", "cpu_extensions": [], "rounds": 2, "rows": [row]})
     assert text.count("| tiny | 12x12 |") == len(int8_latency.FILES)
+    # A CPU with AMX: the XNNPACK files again, in a process that refuses it, each against its own float32.
+    from tflite_export.amx import amx_state
+
+    assert row["amx"] == amx_state()
+    if row["amx"] == "absent":
+        assert "float32_noamx_ms" not in row and "AMX refused" not in text
+    else:
+        assert row["float32_noamx_ratio"] == 1.0
+        assert all(row[f"{kind}_noamx_ms"] > 0 for kind in int8_latency.FILES)
+        assert "Intel AMX allowed and refused" in text and "| AMX refused ms | ratio |" in text
+
+
+def test_the_report_adds_amx_columns_only_for_rows_that_have_them():
+    row = {"case": "c", "input": "8x8", "float32_kib": 1.0, "float32_fully_integer": "n/a"}
+    row.update({f"float32_{setting}_{what}": 1.0 for setting in ("xnnpack", "builtin") for what in ("ms", "ratio")})
+    document = {"command": "c", "machine": "m", "cpu_extensions": ["amx_int8"], "rounds": 1, "rows": [row]}
+    assert "AMX" not in int8_latency.report(document)
+    row.update({"float32_noamx_ms": 0.5, "float32_noamx_ratio": 1.0})
+    assert "| c | 8x8 | float32 | 1.0 | n/a | 1.0 | 1.0 | 1.0 | 1.0 | 0.5 | 1.0 |" in int8_latency.report(document)
 
 
 def test_cpu_extensions_reads_the_flags_line(tmp_path):

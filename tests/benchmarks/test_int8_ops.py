@@ -45,3 +45,6 @@ def test_measure_times_each_layer_both_ways_and_the_report_sums_per_kind(monkeyp
     assert depthwise["count"] == 2
     assert f"| depthwise | 2 | {2 * depthwise['float32_ms']:.3f} |" in text
     assert text.count("\n| conv |") + text.count("\n| depthwise |") + text.count("\n| add |") >= 3
+    assert "AMX" not in text
+    refused = int8_ops.report({**document, "amx": "refused"}, worst=2)
+    assert "float32 against int8, Intel AMX refused (issue 25)" in refused and "--refuse_amx" in refused

@@ -13,7 +13,7 @@ import tflite_export
 from tflite_export import benchmark
 from tflite_export import format_benchmark
 
-ENTRY_KEYS = {"median_ms", "p90_ms", "min_ms", "runs", "warmup", "threads", "batch_size"}
+ENTRY_KEYS = {"median_ms", "p90_ms", "min_ms", "runs", "warmup", "threads", "batch_size", "amx"}
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_bad_files_are_refused(tmp_path, paths):
 def test_format_benchmark(paths):
     text = format_benchmark(benchmark(paths["float32"], runs=2, warmup=0, threads=1))
     assert re.fullmatch(
-        r"xnnpack +median [\d.]+ ms  p90 [\d.]+ ms  \(2 runs, 1 thread, batch 1\)\n"
-        r"no_xnnpack +median [\d.]+ ms  p90 [\d.]+ ms  \(2 runs, 1 thread, batch 1\)",
+        r"xnnpack +median [\d.]+ ms  p90 [\d.]+ ms  \(2 runs, 1 thread, batch 1(, AMX)?\)\n"
+        r"no_xnnpack +median [\d.]+ ms  p90 [\d.]+ ms  \(2 runs, 1 thread, batch 1(, AMX)?\)",
         text,
     )

@@ -48,7 +48,10 @@ def test_converts_compares_and_writes_report(digits_model, tmp_path):
 
 def test_deployment_layout_flags(digits_model, tmp_path):
     result = _run(
-        [digits_model, "out.tflite", "--mode=int8", "--runs=3", "--fixed_batch", "--strip_strings", "--report=r.json"],
+        [
+            *(digits_model, "out.tflite", "--mode=int8", "--runs=3", "--fixed_batch", "--strip_strings"),
+            *("--report=r.json", "--noamx"),
+        ],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -60,6 +63,12 @@ def test_deployment_layout_flags(digits_model, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert "SHAPE" not in report["optimized"]["op_counts"] and "SHAPE" not in report["float32"]["op_counts"]
     assert report["optimized"]["agreement"] >= 0.9
+    # --noamx: both files timed with Intel AMX refused (or without it on a CPU that has none).
+    from tflite_export.amx import amx_state
+
+    expected = "absent" if amx_state() == "absent" else "refused"
+    assert {report[row]["latency"]["xnnpack"]["amx"] for row in ("float32", "optimized")} == {expected}
+    assert ("(Intel AMX refused)" in result.stdout) == (expected == "refused")
 
 
 def test_sparse_weights_flag_stores_densify_ops_and_reports_eligibility(digits_model, tmp_path):
