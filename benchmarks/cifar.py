@@ -15,7 +15,9 @@ environment (``tfmot_cifar_worker``), the same recipe on both sides
 on the 3,000 test images in LiteRT, its agreement with its own Keras model, its
 bytes and gzip bytes; all files of a seed and network, both sides, are timed in
 one interleaved pass (LiteRT, XNNPACK, 1 thread, batch 1) and reported as ratios to
-the float file. Results: ``benchmarks/results/cifar.{json,png}`` and the ``cifar``
+the float file; on a CPU with Intel AMX, a second pass in a process that refuses
+it (``ms_noamx``: XNNPACK's int8 kernels as on CPUs without AMX, see
+``tflite_export.amx``; ``benchmarks.cifar_retime`` adds it to kept files). Results: ``benchmarks/results/cifar.{json,png}`` and the ``cifar``
 section of BENCHMARKS.md (``cifar_report``).
 """
 
@@ -36,7 +38,7 @@ from benchmarks.cifar_settings import TECHNIQUES  # noqa: E402
 from benchmarks.cifar_settings import CifarSettings  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 
-__all__ = ["DATA", "SECTION", "SUITE", "main", "measure", "score", "time_seed"]
+__all__ = ["DATA", "SECTION", "SUITE", "main", "measure", "score", "time_seed", "time_without_amx"]
 
 SECTION = "cifar"
 DATA = os.path.join("..", "shared", "data", "cifar10-15k.npz")
@@ -81,6 +83,24 @@ def time_seed(runs, settings):
         )
         for key, row in rows.items():
             row["ms"] = milliseconds[key]
+        time_without_amx(rows, settings)
+
+
+def time_without_amx(rows, settings):
+    """Adds ``ms_noamx`` to ``rows`` (``{key: row}``, one network's files): one interleaved pass in a child
+    process that refuses Intel AMX. Does nothing on a CPU without AMX (the first pass already ran so)."""
+    from tflite_export.amx import amx_state
+
+    if amx_state() == "absent" or not rows:
+        return
+    keys = list(rows)
+    milliseconds, _ = latency.interleaved_ms_without_amx(
+        {str(index): rows[key]["file"] for index, key in enumerate(keys)},
+        rounds=settings.latency_rounds,
+        calls=settings.latency_calls,
+    )
+    for index, key in enumerate(keys):
+        rows[key]["ms_noamx"] = milliseconds[str(index)]
 
 
 def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):

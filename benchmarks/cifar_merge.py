@@ -66,7 +66,10 @@ def merge(documents, newer=()):
         "command": "; ".join(document["command"] for document in documents),
         "wall_time_s": sum(document["wall_time_s"] for document in documents),
         "quick": any(document["quick"] for document in documents),
-        "parts": [{key: document[key] for key in ("command", "seeds", "machine_line")} for document in documents],
+        "parts": [
+            {key: document[key] for key in ("command", "seeds", "machine_line", "noamx_command") if key in document}
+            for document in documents
+        ],
         "replaced": [],
     }
     settings = dict(first["settings"])

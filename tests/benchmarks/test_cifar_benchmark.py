@@ -287,3 +287,54 @@ def test_merge_takes_a_per_row_setting_from_the_part_whose_rows_remain():
     longer["settings"] = {**longer["settings"], "float_epochs": 3}
     with pytest.raises(ValueError, match="setting 'float_epochs'"):
         cifar_merge.merge([first], [longer])
+
+
+def test_the_amx_refused_pass_gets_its_own_column_and_must_hold_line():
+    document = _document()
+    assert "AMX" not in cifar_report.render(document, CifarSettings(models=("mobilenet_v2",)))
+    for side in ("kopt", "tfmot"):
+        for run in document["frameworks"][side]["runs"].values():
+            for key, row in run["rows"].items():
+                if "ms" in row:
+                    row["ms_noamx"] = {"mobilenet_v2/qat_int8": 0.6}.get(key, 1.0)
+    entries = {(e["technique"], e["side"]): e for e in cifar_report.table(document)}
+    assert entries[("qat_int8", "kopt")]["latency_ratio_noamx"] == pytest.approx([0.6, 0.6])
+    statements = [statement for statement, _ in cifar_report.checks(document)]
+    assert (
+        "MobileNetV2 int8 no slower than float with Intel AMX refused (XNNPACK as on CPUs without it): ratio 0.600"
+        in statements
+    )
+    text = cifar_report.render(document, CifarSettings(models=("mobilenet_v2",)))
+    assert "| latency ratio | latency ratio, AMX refused | step ratio |" in text
+    assert "| 0.800 (0.800/0.800) | 0.600 (0.600/0.600) | 1.50 (1.50/1.50) |" in text
+    assert "| mobilenet_v2 | cluster_16 | kopt | failed: ValueError: no | | | | | | | |" in text
+
+
+def test_retime_adds_the_amx_refused_figures_to_a_kept_part(tmp_path):
+    import keras
+
+    import tflite_export
+    from benchmarks import cifar_retime
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    path = str(tflite_export.convert(model, tmp_path / "m.tflite", batch_size=1))
+    document = _document()
+    for side in ("kopt", "tfmot"):
+        for run in document["frameworks"][side]["runs"].values():
+            for row in run["rows"].values():
+                if "ms" in row:
+                    row["file"] = path
+    if tflite_export.amx_state() == "absent":
+        with pytest.raises(ValueError, match="no Intel AMX"):
+            cifar_retime.retime(document, "c")
+        return
+    document["settings"] = {**document["settings"], "latency_rounds": 1, "latency_calls": 2}
+    assert cifar_retime.retime(document, "c") == 14
+    rows = document["frameworks"]["kopt"]["runs"]["0"]["rows"]
+    assert rows["mobilenet_v2/qat_int8"]["ms_noamx"] > 0 and "ms_noamx" not in rows["mobilenet_v2/cluster_16"]
+    assert document["noamx_command"] == "c"
+    assert cifar_retime.retime(document, "again") == 0  # every row has its figure
+    document["frameworks"]["kopt"]["runs"]["1"]["rows"]["mobilenet_v2/float32"]["file"] = str(tmp_path / "gone")
+    del document["frameworks"]["kopt"]["runs"]["1"]["rows"]["mobilenet_v2/float32"]["ms_noamx"]
+    with pytest.raises(ValueError, match="1 file\\(s\\) of the part are gone"):
+        cifar_retime.retime(document, "c")
