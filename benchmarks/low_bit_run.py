@@ -2,7 +2,7 @@
 
 Per seed (:func:`run_seed`):
 
-1. the float model (``quantization_models.build(settings.model)``) trains
+1. the float model (:func:`build_model`) trains
    ``float_epochs`` on the training split and is exported as float32 TFLite;
 2. a copy of it trains ``finetune_epochs`` more at the low-bit rate: the float
    reference the quantized models are compared with (they train as long), and
@@ -31,7 +31,7 @@ from kopt import quantization
 from kopt.distillation import Distiller
 from tflite_export.flatbuffer import TFLiteFlatbuffer
 
-__all__ = ["LOW_BIT", "SCHEMES", "channel_values", "run_seed"]
+__all__ = ["LOW_BIT", "SCHEMES", "build_model", "channel_values", "run_seed"]
 
 # scheme name -> (label, weight bits of its low-bit layers)
 SCHEMES = {"8bit": ("int8 QAT", 8), "4bit": ("4-bit", 4), "ternary": ("ternary", 2), "binary": ("binary", 1)}
@@ -39,11 +39,18 @@ LOW_BIT = ("ternary", "binary")
 _WEIGHTED_OPS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}  # op -> its output-channel axis
 
 
+def build_model(settings):
+    """``settings.model`` for the data of ``settings.dataset``: MNIST digits, or CIFAR-10's colour images."""
+    if settings.dataset == "cifar10":
+        return quantization_models.conv_bn_cnn(keras, (32, 32, 3), name=f"{settings.model}_cifar10")
+    return quantization_models.build(settings.model, keras)
+
+
 def run_seed(settings, seed, data, workdir):
     """Every row of one seed: the float model's, then one per scheme and distillation choice."""
     x_train, y_train, x_test, y_test = data
     keras.utils.set_random_seed(seed)
-    trained = quantization_models.build(settings.model, keras)
+    trained = build_model(settings)
     _compile(trained, settings.learning_rate)
     start = time.process_time()
     trained.fit(x_train, y_train, batch_size=settings.batch_size, epochs=settings.float_epochs, verbose=0)

@@ -72,9 +72,15 @@ def _conv_bn_relu(layers, x, filters):
 
 
 def _conv_bn_cnn(keras):
+    return conv_bn_cnn(keras, (28, 28))
+
+
+def conv_bn_cnn(keras, input_shape, name="conv_bn_cnn"):
+    """The conv-BN CNN's layers on ``input_shape``: ``(28, 28)`` MNIST digits (reshaped to one channel) or
+    ``(32, 32, 3)`` colour images (286,778 parameters there, the classifier reading an 8x8x64 map)."""
     layers = keras.layers
-    inputs = keras.Input(shape=(28, 28))
-    x = layers.Reshape((28, 28, 1))(inputs)
+    inputs = keras.Input(shape=input_shape)
+    x = layers.Reshape((*input_shape, 1))(inputs) if len(input_shape) == 2 else inputs
     x = _conv_bn_relu(layers, x, 16)
     x = _conv_bn_relu(layers, x, 32)
     x = layers.MaxPooling2D(2)(x)
@@ -82,7 +88,7 @@ def _conv_bn_cnn(keras):
     x = layers.MaxPooling2D(2)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(64, activation="relu")(x)
-    return keras.Model(inputs, layers.Dense(10)(x), name="conv_bn_cnn")
+    return keras.Model(inputs, layers.Dense(10)(x), name=name)
 
 
 def _tfmot_example_cnn(keras):

@@ -49,3 +49,25 @@ def test_report_and_plot(document, tmp_path):
 def test_settings_reject_unknown_schemes():
     with pytest.raises(ValueError, match="schemes="):
         low_bit.LowBitSettings(schemes=("2bit",)).validate()
+
+
+def test_cifar10_runs_the_same_cnn_on_colour_images(tmp_path):
+    import dataclasses
+
+    settings = dataclasses.replace(low_bit.LowBitSettings.quick(), dataset="cifar10", max_train_examples=64)
+    found = low_bit.run(settings)
+    assert found["data"] == "64 training and 100 test CIFAR-10 images"
+    assert [(row["scheme"], row["distilled"]) for row in found["rows"]][2:] == [("binary", False), ("binary", True)]
+    assert found["summary"]["binary"]["max_int8_values_per_channel"] == 2
+    # 286,778 parameters, 285,888 of them in kernels: packed about 1/30 of float32 as on MNIST.
+    assert 1 / 32 < found["summary"]["binary"]["packed_share_of_float32"] < 1 / 25
+    text = low_bit.report({**found, "command": "c", "machine": "m"})
+    assert text.startswith(
+        "## Binary and ternary weights against int8 and 4-bit, with and without distillation on CIFAR-10"
+    )
+    assert "(`../shared/data/cifar10-15k.npz`)" in text and "286,778 parameters" in text
+    assert "Plot: `benchmarks/results/low_bit_cifar10.png`" in text
+    full = low_bit.LowBitSettings.for_cifar10()
+    assert (full.dataset, full.float_epochs, full.finetune_epochs) == ("cifar10", 10, 3)
+    with pytest.raises(ValueError, match="dataset must be one of mnist, cifar10. Received: dataset='svhn'"):
+        low_bit.LowBitSettings(dataset="svhn").validate()
