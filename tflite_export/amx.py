@@ -46,8 +46,9 @@ _ARCH_REQ_XCOMP_PERM = 0x1023
 _XFEATURE_XTILEDATA = 18
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _PR_SET_NO_NEW_PRIVS = 38
-_PR_SET_SECCOMP = 22
-_SECCOMP_MODE_FILTER = 2
+_SYS_SECCOMP = 317  # x86-64
+_SECCOMP_SET_MODE_FILTER = 1
+_SECCOMP_FILTER_FLAG_TSYNC = 1
 _SECCOMP_RET_ALLOW = 0x7FFF0000
 _SECCOMP_RET_ERRNO = 0x00050000
 
@@ -55,7 +56,7 @@ _SECCOMP_RET_ERRNO = 0x00050000
 def _libc():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    libc.syscall.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p]
+    libc.syscall.argtypes = [ctypes.c_long, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_void_p]
     libc.prctl.restype = ctypes.c_int
     libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
     return libc
@@ -63,7 +64,7 @@ def _libc():
 
 def _xcomp_mask(libc, query):
     mask = ctypes.c_uint64(0)
-    if libc.syscall(_SYS_ARCH_PRCTL, query, ctypes.addressof(mask)) != 0:
+    if libc.syscall(_SYS_ARCH_PRCTL, query, ctypes.addressof(mask), None) != 0:
         return 0
     return mask.value
 
@@ -149,13 +150,14 @@ class _Program(ctypes.Structure):
 
 
 def _install_filter():
-    """Installs :func:`_filter_program` for this process and its future children."""
+    """Installs :func:`_filter_program` on every thread of this process (TSYNC: TensorFlow's and oneDNN's
+    threads that exist already too, any of which may ask for AMX) and on its future threads and children."""
     code = _filter_program()
     program = ctypes.create_string_buffer(code, len(code))
     header = _Program(len(code) // 8, ctypes.addressof(program))
     libc = _libc()
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or (
-        libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.addressof(header), 0, 0) != 0
+        libc.syscall(_SYS_SECCOMP, _SECCOMP_SET_MODE_FILTER, _SECCOMP_FILTER_FLAG_TSYNC, ctypes.addressof(header)) != 0
     ):
         number = ctypes.get_errno()
         raise RuntimeError(

@@ -31,7 +31,7 @@ _REQUEST = """
 import ctypes
 from tflite_export import amx
 libc = amx._libc()
-granted = libc.syscall(amx._SYS_ARCH_PRCTL, amx._ARCH_REQ_XCOMP_PERM, ctypes.c_void_p(amx._XFEATURE_XTILEDATA)) == 0
+granted = libc.syscall(amx._SYS_ARCH_PRCTL, amx._ARCH_REQ_XCOMP_PERM, amx._XFEATURE_XTILEDATA, None) == 0
 request_errno = 0 if granted else ctypes.get_errno()
 """
 
@@ -43,13 +43,36 @@ def test_the_filter_refuses_only_the_amx_request_in_the_process_and_its_children
         "from tflite_export import amx\n"
         "amx._install_filter()\n" + _REQUEST + "libc = amx._libc()\n"
         "mask = ctypes.c_uint64(0)\n"
-        "supported = libc.syscall(amx._SYS_ARCH_PRCTL, amx._ARCH_GET_XCOMP_SUPP, ctypes.addressof(mask))\n"
+        "supported = libc.syscall(amx._SYS_ARCH_PRCTL, amx._ARCH_GET_XCOMP_SUPP, ctypes.addressof(mask), None)\n"
         "child = subprocess.run([sys.executable, '-c', " + repr(_REQUEST + "print(request_errno)") + "],"
         " capture_output=True, text=True).stdout.strip()\n"
         "print(json.dumps({'request_errno': request_errno, 'supported': supported, 'child': child}))\n"
     )
     # EPERM from the filter; other arch_prctl calls still answer.
     assert result == {"request_errno": 1, "supported": 0, "child": "1"}
+
+
+@pytest.mark.skipif(not _X86_LINUX, reason="the filter is written for Linux on x86-64")
+def test_the_filter_covers_threads_that_existed_before_it():
+    """TensorFlow and oneDNN run thread pools started before refuse_amx; any of them may ask for AMX."""
+    result = _run(
+        "import ctypes, json, threading\n"
+        "from tflite_export import amx\n"
+        "go, done, answer = threading.Event(), threading.Event(), {}\n"
+        "def worker():\n"
+        "    go.wait()\n"
+        "    libc = amx._libc()\n"
+        "    ok = libc.syscall(amx._SYS_ARCH_PRCTL, amx._ARCH_REQ_XCOMP_PERM, amx._XFEATURE_XTILEDATA, None) == 0\n"
+        "    answer['errno'] = 0 if ok else ctypes.get_errno()\n"
+        "    done.set()\n"
+        "thread = threading.Thread(target=worker)\n"
+        "thread.start()\n"
+        "amx._install_filter()\n"
+        "go.set()\n"
+        "done.wait(30)\n"
+        "print(json.dumps(answer))\n"
+    )
+    assert result == {"errno": 1}
 
 
 def test_refuse_amx_where_the_cpu_has_it_and_does_nothing_where_it_has_not():
