@@ -104,6 +104,10 @@ def run(data, seed, settings, workdir, log=print):
         elif technique.startswith("prune_") and technique[6:].isdigit():
             stripped, stats = prune(dense, cifar_training.target_of(technique))
             write(key, stripped, stats)
+        elif technique == "float32_continued":
+            # The structured rows' control: as many more epochs, at their rate, without removing anything.
+            longer = copy_of(dense)
+            write(key, longer, train(longer, settings["structured_epochs"], settings["structured_learning_rate"]))
         elif technique.startswith("structured_"):
             smaller = pruning.prune_channels(dense, cifar_training.target_of(technique))
             stats = train(smaller, settings["structured_epochs"], settings["structured_learning_rate"])

@@ -38,8 +38,8 @@ __all__ = ["PER_ROW", "main", "merge"]
 _PER_PART = ("models", "techniques", "latency_rounds", "latency_calls")
 # Settings that only some rows depend on: the merged rows of those techniques must agree on them.
 PER_ROW = {
-    "structured_epochs": ("structured_30", "structured_50"),
-    "structured_learning_rate": ("structured_30", "structured_50"),
+    "structured_epochs": ("float32_continued", "structured_30", "structured_50"),
+    "structured_learning_rate": ("float32_continued", "structured_30", "structured_50"),
 }
 
 

@@ -16,14 +16,16 @@ TECHNIQUES = (
     "prune_80",
     "prune_90",
     "prune_2of4",
+    "float32_continued",
     "structured_30",
     "structured_50",
     "cluster_16",
     "prune_cluster_qat_int8",
     "distill",
 )
-# tfmot has no structured (channel) pruning and no distillation.
-KOPT_ONLY = ("structured_30", "structured_50", "distill")
+# tfmot has no structured (channel) pruning and no distillation; float32_continued is the
+# structured rows' control: the seed's float model trained as many more epochs, unpruned.
+KOPT_ONLY = ("float32_continued", "structured_30", "structured_50", "distill")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +126,8 @@ class CifarSettings(SuiteSettings):
             f"Pruning 50/80/90% and 2:4: {self.finetune_epochs} epochs at {self.finetune_learning_rate:g}, "
             f"polynomial from 0 reached after {self.prune_end_fraction:.0%} of the steps, masks every "
             f"{self.prune_frequency} steps (2:4: constant), stripped, float32 file. Structured 30/50%: "
-            f"prune_channels (L1) then {self.structured_epochs} epochs at {self.structured_learning_rate:g}. "
+            f"prune_channels (L1) then {self.structured_epochs} epochs at {self.structured_learning_rate:g}; "
+            f"their control, float32_continued: the float model trained as many more epochs at that rate, unpruned. "
             f"Clustering: {self.clusters} clusters, k-means++, {self.finetune_epochs} epochs at "
             f"{self.cluster_learning_rate:g}. Prune-cluster-QAT: pruning to {self.pcqat_sparsity:.0%}, "
             f"clustering with preserved zeros, then sparsity- and cluster-preserving QAT, each stage as above. "

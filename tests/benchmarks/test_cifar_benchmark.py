@@ -64,7 +64,7 @@ def test_kopt_side_scores_and_times_every_row(tmp_path, tiny_cifar):
     """One tiny seed through kopt's side, the scoring and the latency pass: every row has its figures."""
     archive = tiny_cifar(192, 40)
     settings = CifarSettings.quick(
-        techniques=("float32", "ptq_int8", "qat_int8", "prune_2of4", "structured_50", "distill"),
+        techniques=("float32", "ptq_int8", "qat_int8", "prune_2of4", "float32_continued", "structured_50", "distill"),
         max_train_examples=128,
         max_test_examples=32,
     )
@@ -84,6 +84,10 @@ def test_kopt_side_scores_and_times_every_row(tmp_path, tiny_cifar):
     assert "agreement" not in run["rows"]["resnet20/ptq_int8"]
     smaller = run["rows"]["resnet20/structured_50"]["params"]
     assert smaller < 0.4 * run["rows"]["resnet20/float32"]["params"]
+    # The control trains the whole float model on, as long as the structured rows.
+    control = run["rows"]["resnet20/float32_continued"]
+    assert control["params"] == run["rows"]["resnet20/float32"]["params"]
+    assert control["train"]["steps"] == run["rows"]["resnet20/structured_50"]["train"]["steps"]
 
 
 def test_a_part_that_only_distils_trains_the_teacher_and_no_float_student(tmp_path, tiny_cifar):
@@ -338,3 +342,19 @@ def test_retime_adds_the_amx_refused_figures_to_a_kept_part(tmp_path):
     del document["frameworks"]["kopt"]["runs"]["1"]["rows"]["mobilenet_v2/float32"]["ms_noamx"]
     with pytest.raises(ValueError, match="1 file\\(s\\) of the part are gone"):
         cifar_retime.retime(document, "c")
+
+
+def test_the_structured_must_hold_is_judged_against_the_float_model_trained_as_long():
+    """Fine-tuning epochs also train a float model that is not yet converged: the control row takes that out."""
+    document = _document()
+    plain = cifar_report.checks(document)[2]
+    assert plain[1] is True and "(no float32_continued control row)" in plain[0]
+    for seed in (0, 1):
+        rows = document["frameworks"]["kopt"]["runs"][str(seed)]["rows"]
+        rows["mobilenet_v2/float32_continued"] = _row(0.70 + seed / 100, 1.0, 1000)
+    statement, met = cifar_report.checks(document)[2]
+    # structured_50 is 0.615/0.625 against the control's 0.70/0.71: 8.5 points below it.
+    assert met is False
+    assert "0.50 points below the float model, 8.50 below it trained as many more epochs" in statement
+    assert "(float32_continued, seeds [0, 1])" in statement
+    assert ("float32_continued", "kopt") in {(e["technique"], e["side"]) for e in cifar_report.table(document)}
