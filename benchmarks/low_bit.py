@@ -81,6 +81,9 @@ class LowBitSettings(SuiteSettings):
     # quantization benchmark; binary and ternary signs must flip: the float rate.
     qat_learning_rate: float = 1e-4
     low_bit_learning_rate: float = 1e-3
+    # Every stage's rate decays to 0 by a cosine (benchmarks.low_bit_run._cosine): a recorded setting, so a
+    # document of the constant-rate runs (before it) renders as what it was.
+    cosine: bool = True
     distillation_alpha: float = 0.1
     temperature: float = 4.0
     max_train_examples: int | None = None
@@ -185,7 +188,9 @@ def report(document):
         + " (issue 26)",
         "",
         f"Written by `{document['command']}` on {document['machine']}. Data: {document['data']} "
-        f"(`../shared/data/{os.path.basename(archive)}`). Model: {model}, trained in float for {settings['float_epochs']} epochs (Adam {settings['learning_rate']}, "
+        f"(`../shared/data/{os.path.basename(archive)}`). Model: {model}, trained in float for {settings['float_epochs']} epochs (Adam {settings['learning_rate']}"
+        + (", every stage's rate decayed to 0 by a cosine" if settings.get("cosine") else "")
+        + ", "
         f"batch {settings['batch_size']}: the start); each scheme then fine-tunes a `quantize_model` copy of it "
         f"for {settings['finetune_epochs']} epochs, on the labels alone and, in a second copy, inside "
         "`kopt.distillation.Distiller` (alpha "

@@ -71,3 +71,11 @@ def test_cifar10_runs_the_same_cnn_on_colour_images(tmp_path):
     assert (full.dataset, full.float_epochs, full.finetune_epochs) == ("cifar10", 10, 3)
     with pytest.raises(ValueError, match="dataset must be one of mnist, cifar10. Received: dataset='svhn'"):
         low_bit.LowBitSettings(dataset="svhn").validate()
+
+
+def test_every_stage_decays_its_rate_unless_the_settings_record_a_constant_one():
+    from benchmarks import low_bit_run
+
+    schedule = low_bit_run._schedule(low_bit.LowBitSettings(), 1e-3, 10)
+    assert float(schedule(0)) == pytest.approx(1e-3) and float(schedule(10)) == pytest.approx(0.0)
+    assert low_bit_run._schedule(low_bit.LowBitSettings(cosine=False), 1e-3, 10) == 1e-3
