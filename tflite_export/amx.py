@@ -7,11 +7,11 @@ XNNPACK asks for when it starts). A tile holds 16 rows of 64 bytes, and the
 small layers of mobile networks (a few channels, small feature maps) fill little
 of it, so there the int8 file can be slower than the float one. Measured on such
 a Xeon (``benchmarks.int8_latency``, XNNPACK, 1 thread, batch 1):
-MobileNetV2-0.35 at 96x96, kopt's int8 file ran at 1.7x the float file's time
+MobileNetV2-0.35 at 96x96, kopt's int8 file ran at 1.27x the float file's time
 with AMX and 0.92x with it refused, when XNNPACK uses its AVX512-VNNI kernels.
 Phones (Arm), AMD CPUs and Intel CPUs without AMX never take the AMX path.
 
-:func:`refuse_amx` makes the kernel refuse that request for the calling process
+:func:`refuse_amx` makes the kernel refuse that request for every thread of the process
 and every process it starts, so that XNNPACK falls back to its AVX512-VNNI
 kernels. It installs a seccomp filter, which cannot be removed: call it first
 thing in a serving or timing process, before any LiteRT interpreter is built.
