@@ -16,7 +16,8 @@ and every process it starts, so that XNNPACK falls back to its AVX512-VNNI
 kernels. It installs a seccomp filter, which cannot be removed: call it first
 thing in a serving or timing process, before any LiteRT interpreter is built.
 It cannot take back a permission already granted (by XNNPACK, or by TensorFlow's
-oneDNN, which asks for it for bfloat16 and int8 work), and says so. Float32
+oneDNN, which took it during a float32 Keras ``fit`` on this project's Xeon), and
+says so; a fresh process (``exec``) starts without it. Float32
 kernels do not use AMX, so float files run as before.
 
 Example:
