@@ -88,7 +88,16 @@ def amx_state() -> str:
         return "absent"
     if _xcomp_mask(libc, _ARCH_GET_XCOMP_PERM) & tile:
         return "granted"
-    return "refused" if os.environ.get(_MARKER) == "1" else "available"
+    return "refused" if os.environ.get(_MARKER) == "1" and _has_seccomp_filter() else "available"
+
+
+def _has_seccomp_filter():
+    """Whether a seccomp filter is on this process (a marker copied into an unfiltered process is stale)."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as handle:
+            return any(line.split() == ["Seccomp:", "2"] for line in handle)
+    except OSError:
+        return False
 
 
 def _filter_program():

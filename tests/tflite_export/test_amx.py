@@ -147,3 +147,14 @@ def test_benchmark_says_whether_amx_applied_and_can_time_without_it(int8_file):
 def test_benchmark_rejects_a_non_boolean_amx(int8_file):
     with pytest.raises(ValueError, match="amx must be True or False. Received: amx='no'"):
         benchmark(int8_file, amx="no")
+
+
+def test_a_marker_without_the_filter_is_not_a_refusal():
+    """The environment marker alone (copied into a process the filter does not cover) proves nothing."""
+    result = _run(
+        "import json, os\n"
+        "from tflite_export import amx\n"
+        "os.environ[amx._MARKER] = '1'\n"
+        "print(json.dumps({'state': amx.amx_state()}))\n"
+    )
+    assert result["state"] in ("absent", "available", "granted")
