@@ -71,6 +71,7 @@ def merge(documents, newer=()):
             for document in documents
         ],
         "replaced": [],
+        "added": [],
     }
     settings = dict(first["settings"])
     frameworks = {side: {**first["frameworks"][side], "runs": {}} for side in cifar_report.SIDES}
@@ -93,8 +94,9 @@ def merge(documents, newer=()):
                 for key, row in run.get("rows", {}).items():
                     if key in rows and index < count:
                         raise ValueError(f"Row {key!r} of {side} seed {seed} is in two parts.")
-                    if key in rows:
-                        merged["replaced"].append(
+                    if index >= count:
+                        # A newer part's row, new or replacing one: its ratios are to another process's float row.
+                        merged["replaced" if key in rows else "added"].append(
                             {"row": key, "side": side, "seed": int(seed), "command": document["command"]}
                         )
                     rows[key] = row

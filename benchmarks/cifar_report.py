@@ -190,6 +190,12 @@ def render(document, settings):
                 f"by `{replaced['command']}`, which replaces the earlier part's; its latency and step ratios "
                 "are to the float row of another process."
             )
+        for added in document.get("added", []):
+            lines.append(
+                f"- Row {added['row']} ({added['side']}, seed {added['seed']}) comes from `{added['command']}`, "
+                "which has no float row of its own: its latency and step ratios are to the float row of another "
+                "process."
+            )
         lines += ["", f"Data: {document['data_summary']} (`{document['data']}`). Seeds: {seeds}."]
     else:
         lines.append(

@@ -276,13 +276,18 @@ def test_merge_takes_a_per_row_setting_from_the_part_whose_rows_remain():
             "rows": {"mobilenet_v2/structured_50": {**rows["mobilenet_v2/structured_50"]}}
         }
     longer["frameworks"]["tfmot"]["runs"] = {}
+    longer["frameworks"]["kopt"]["runs"]["0"]["rows"]["mobilenet_v2/float32_continued"] = _row(0.7, 1.0, 1000)
     merged = cifar_merge.merge([first], [longer])
     assert merged["settings"]["structured_epochs"] == 15
+    assert [entry["row"] for entry in merged["added"]] == ["mobilenet_v2/float32_continued"]
+    text = cifar_report.render(merged, CifarSettings(models=("mobilenet_v2",)))
+    assert "- Row mobilenet_v2/float32_continued (kopt, seed 0) comes from `python -m benchmarks.cifar" in text
     assert (
         CifarSettings(**{**merged["settings"], "models": ("mobilenet_v2",), "techniques": ()}).structured_epochs == 15
     )
     # Only seed 0 measured again: seed 1's row still has 5 epochs of fine-tuning.
     del longer["frameworks"]["kopt"]["runs"]["1"]
+    del longer["frameworks"]["kopt"]["runs"]["0"]["rows"]["mobilenet_v2/float32_continued"]
     with pytest.raises(
         ValueError, match="different 'structured_epochs'.*mobilenet_v2/structured_50 \\(kopt, seed 1\\)"
     ):
