@@ -30,6 +30,7 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
+from benchmarks import amx_latency  # noqa: E402
 from benchmarks import cifar_kopt  # noqa: E402
 from benchmarks import cifar_report  # noqa: E402
 from benchmarks import suite  # noqa: E402
@@ -94,7 +95,7 @@ def time_without_amx(rows, settings):
     if amx_state() == "absent" or not rows:
         return
     keys = list(rows)
-    milliseconds, _ = latency.interleaved_ms_without_amx(
+    milliseconds, _ = amx_latency.interleaved_ms_without_amx(
         {str(index): rows[key]["file"] for index, key in enumerate(keys)},
         rounds=settings.latency_rounds,
         calls=settings.latency_calls,

@@ -34,6 +34,7 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
+from benchmarks import amx_latency  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
@@ -127,7 +128,7 @@ def measure(case, rounds):
         row["amx"] = amx_state()
         if row["amx"] != "absent":
             # XNNPACK again in a process that refuses AMX, as on CPUs without it (tflite_export.amx).
-            refused, _ = latency.interleaved_ms_without_amx(paths, rounds=rounds, calls=calls)
+            refused, _ = amx_latency.interleaved_ms_without_amx(paths, rounds=rounds, calls=calls)
             for kind, value in refused.items():
                 row[f"{kind}_noamx_ms"] = round(value, 4)
                 row[f"{kind}_noamx_ratio"] = round(value / refused["float32"], 3)

@@ -4,9 +4,7 @@ Timing files one after another lets the machine's state drift between them (anot
 process, the clock); in turns, every round sees each file under the same
 conditions. :func:`interleaved_ms` runs ``calls`` invocations of each interpreter
 in each round and returns, per file, the median over rounds of the round's mean.
-:func:`interleaved_ms_without_amx` does the same in a child process that refuses
-Intel AMX (:func:`tflite_export.amx.refuse_amx`), where XNNPACK's int8 kernels
-run as on CPUs without it.
+``benchmarks.amx_latency`` does the same in a child process that refuses Intel AMX.
 
 Example:
 
@@ -18,14 +16,11 @@ Example:
 ['a', 'b']
 """
 
-import json
-import subprocess
-import sys
 import time
 
 import numpy as np
 
-__all__ = ["interleaved_ms", "interleaved_ms_without_amx", "ready_interpreter"]
+__all__ = ["interleaved_ms", "ready_interpreter"]
 
 
 def ready_interpreter(path, *, xnnpack=True, threads=1, seed=1):
@@ -72,39 +67,3 @@ def interleaved_ms(interpreters, *, rounds, calls):
                 interpreter.invoke()
             per_round[key].append(1000 * (time.perf_counter() - start) / calls)
     return {key: float(np.median(values)) for key, values in per_round.items()}
-
-
-def interleaved_ms_without_amx(paths, *, rounds, calls, xnnpack=True):
-    """:func:`interleaved_ms` of the files at ``paths`` (``{key: path}``) in a child process that refuses AMX.
-
-    Returns:
-        ``({key: milliseconds}, state)``: ``state`` is the child's
-        :func:`tflite_export.amx.amx_state` (``"refused"``, or ``"absent"`` on a
-        CPU without AMX).
-
-    Raises:
-        RuntimeError: With the child's error output, if it fails.
-    """
-    request = json.dumps({"paths": dict(paths), "rounds": rounds, "calls": calls, "xnnpack": xnnpack})
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.core.latency"], input=request, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the timing process without AMX failed:\n{done.stderr[-2000:]}")
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
-    return answer["ms"], answer["amx"]
-
-
-def _child_main():
-    from tflite_export.amx import amx_state
-    from tflite_export.amx import refuse_amx
-
-    request = json.loads(sys.stdin.read())
-    refuse_amx()
-    interpreters = {key: ready_interpreter(path, xnnpack=request["xnnpack"]) for key, path in request["paths"].items()}
-    ms = interleaved_ms(interpreters, rounds=request["rounds"], calls=request["calls"])
-    print(json.dumps({"ms": ms, "amx": amx_state()}))
-
-
-if __name__ == "__main__":
-    _child_main()

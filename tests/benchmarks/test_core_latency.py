@@ -12,6 +12,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import tflite_export  # noqa: E402
+from benchmarks import amx_latency  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 
 
@@ -43,8 +44,8 @@ def test_ready_interpreter_runs_a_batch_one_file_with_and_without_xnnpack(tmp_pa
 def test_interleaved_ms_without_amx_times_every_file_in_a_child_that_refused_it(tmp_path):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     paths = {name: str(tflite_export.convert(model, tmp_path / f"{name}.tflite", batch_size=1)) for name in "ab"}
-    ms, state = latency.interleaved_ms_without_amx(paths, rounds=2, calls=3)
+    ms, state = amx_latency.interleaved_ms_without_amx(paths, rounds=2, calls=3)
     assert set(ms) == {"a", "b"} and all(value > 0 for value in ms.values())
     assert state == ("absent" if tflite_export.amx_state() == "absent" else "refused")
     with pytest.raises(RuntimeError, match="(?s)the timing process without AMX failed.*missing.tflite"):
-        latency.interleaved_ms_without_amx({"a": str(tmp_path / "missing.tflite")}, rounds=1, calls=1)
+        amx_latency.interleaved_ms_without_amx({"a": str(tmp_path / "missing.tflite")}, rounds=1, calls=1)
