@@ -5,8 +5,6 @@ the tfmot workers' environment does not have.
 """
 
 import json
-import subprocess
-import sys
 
 from benchmarks.core.latency import interleaved_ms
 from benchmarks.core.latency import ready_interpreter
@@ -25,22 +23,18 @@ def interleaved_ms_without_amx(paths, *, rounds, calls, xnnpack=True):
     Raises:
         RuntimeError: With the child's error output, if it fails.
     """
-    request = json.dumps({"paths": dict(paths), "rounds": rounds, "calls": calls, "xnnpack": xnnpack})
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.amx_latency"], input=request, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the timing process without AMX failed:\n{done.stderr[-2000:]}")
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    from tflite_export.amx import run_without_amx
+
+    request = {"paths": dict(paths), "rounds": rounds, "calls": calls, "xnnpack": xnnpack}
+    answer = run_without_amx("benchmarks.amx_latency", request)
     return answer["ms"], answer["amx"]
 
 
 def _child_main():
     from tflite_export.amx import amx_state
-    from tflite_export.amx import refuse_amx
+    from tflite_export.amx import request_without_amx
 
-    request = json.loads(sys.stdin.read())
-    refuse_amx()
+    request = request_without_amx()
     interpreters = {key: ready_interpreter(path, xnnpack=request["xnnpack"]) for key, path in request["paths"].items()}
     ms = interleaved_ms(interpreters, rounds=request["rounds"], calls=request["calls"])
     print(json.dumps({"ms": ms, "amx": amx_state()}))

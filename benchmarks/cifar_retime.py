@@ -64,9 +64,6 @@ def main(argv):
     for path in paths:
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
-        if document.get("noamx_command"):
-            print(f"{path}: already timed without AMX by {document['noamx_command']!r}")
-            continue
         try:
             count = retime(document, command)
         except ValueError as err:

@@ -81,7 +81,7 @@ class LowBitSettings(SuiteSettings):
     # quantization benchmark; binary and ternary signs must flip: the float rate.
     qat_learning_rate: float = 1e-4
     low_bit_learning_rate: float = 1e-3
-    # Every stage's rate decays to 0 by a cosine (benchmarks.low_bit_run._cosine): a recorded setting, so a
+    # Every stage's rate decays to 0 by a cosine (benchmarks.low_bit_run._schedule): a recorded setting, so a
     # document of the constant-rate runs (before it) renders as what it was.
     cosine: bool = True
     distillation_alpha: float = 0.1

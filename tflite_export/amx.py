@@ -29,12 +29,14 @@ True
 
 import ctypes
 import errno
+import json
 import os
 import platform
 import struct
+import subprocess
 import sys
 
-__all__ = ["STATES", "amx_state", "refuse_amx"]
+__all__ = ["STATES", "amx_state", "refuse_amx", "run_without_amx", "request_without_amx"]
 
 STATES = ("absent", "available", "granted", "refused")
 # Set by refuse_amx and inherited by child processes, which inherit the filter too.
@@ -173,3 +175,24 @@ def _install_filter():
         raise RuntimeError(
             f"refuse_amx: the kernel rejected the seccomp filter: {os.strerror(number)} (errno {number})."
         )
+
+
+def run_without_amx(module: str, request: dict) -> dict:
+    """Runs ``python -m module`` with ``request`` as JSON on its stdin; returns the JSON of its last line.
+
+    The module's main reads the request with :func:`request_without_amx`, which refuses
+    AMX first: a fresh process (``exec``) does not hold AMX even where this one does.
+
+    Raises:
+        RuntimeError: With the child's error output, if it fails.
+    """
+    done = subprocess.run([sys.executable, "-m", module], input=json.dumps(request), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the timing process without AMX failed ({module}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def request_without_amx() -> dict:
+    """In a child of :func:`run_without_amx`: refuses AMX, then returns the request read from stdin."""
+    refuse_amx()
+    return json.loads(sys.stdin.read())

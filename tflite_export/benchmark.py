@@ -20,14 +20,14 @@ runs on CPUs without it.
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 
 from tflite_export.amx import amx_state
+from tflite_export.amx import request_without_amx
+from tflite_export.amx import run_without_amx
 from tflite_export.flatbuffer import read_tflite
 
 _SETTINGS = {True: "xnnpack", False: "no_xnnpack"}
@@ -145,20 +145,11 @@ def _in_child_without_amx(data, settings, options):
         path = os.path.join(workdir, "model.tflite")
         with open(path, "wb") as handle:
             handle.write(data)
-        request = json.dumps({"path": path, "xnnpack": settings, **options})
-        done = subprocess.run(
-            [sys.executable, "-m", "tflite_export.benchmark"], input=request, capture_output=True, text=True
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark(amx=False): the timing process failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        return run_without_amx("tflite_export.benchmark", {"path": path, "xnnpack": settings, **options})
 
 
 def _child_main():
-    from tflite_export.amx import refuse_amx
-
-    request = json.loads(sys.stdin.read())
-    refuse_amx()
+    request = request_without_amx()
     path, settings = request.pop("path"), tuple(request.pop("xnnpack"))
     print(json.dumps(benchmark(path, xnnpack=settings, amx=True, **request)))
 
