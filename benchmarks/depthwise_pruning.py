@@ -39,13 +39,12 @@ from benchmarks import cifar_models  # noqa: E402
 from benchmarks import cifar_training  # noqa: E402
 from benchmarks import kopt_side  # noqa: E402
 from benchmarks import machine  # noqa: E402
-from benchmarks import markdown  # noqa: E402
 from benchmarks import pruning_plot  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks.cifar_settings import CifarSettings  # noqa: E402
 from benchmarks.core import data as core_data  # noqa: E402
 from kopt import pruning  # noqa: E402
 from kopt.pruning import prunable  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 from tflite_export.layers import leaf_layers  # noqa: E402
 
 __all__ = ["measure_seed", "plot", "report", "zero_shares"]
@@ -162,31 +161,29 @@ def main(argv):
     seeds = [0] if quick else [int(s) for s in flags.FLAGS.seeds]
     targets = [float(t) for t in flags.FLAGS.targets]
     arrays = cifar_training.load_cifar(core_data.load_arrays(DATA, settings.get("max_train_examples")), settings)
+    start_machine = machine.describe_machine()
     rows = []
     share = None
     for seed in seeds:
         seed_rows, share = measure_seed(seed, arrays, settings, targets)
         rows += seed_rows
-    command = "python -m benchmarks.depthwise_pruning" + (" --quick" if quick else "")
-    if not quick and seeds != [0, 1, 2]:
-        command += f" --seeds={','.join(map(str, seeds))}"
-    document = {
-        "command": command,
-        "machine": machine.one_line(machine.describe_machine(), load_at_end=machine.load_average()),
-        "data": core_data.data_summary(DATA, settings.get("max_train_examples")),
-        "settings": settings,
-        "seeds": seeds,
-        "depthwise_share": share,
-        "rows": rows,
-        "elapsed_min": round((time.time() - started) / 60, 1),
-    }
-    output = os.path.join(flags.FLAGS.output_dir, f"depthwise_pruning{'_quick' if quick else ''}.json")
-    atomic_write_json(output, document)
-    plot(document, os.path.splitext(output)[0] + ".png")
-    body = report(document)
-    print(body)
-    if not quick:
-        markdown.write_section(flags.FLAGS.markdown, "depthwise_pruning", body)
+    document = standalone.stamp({}, "benchmarks.depthwise_pruning", start_machine)
+    document.update(
+        data=core_data.data_summary(DATA, settings.get("max_train_examples")),
+        settings=settings,
+        seeds=seeds,
+        depthwise_share=share,
+        rows=rows,
+        elapsed_min=round((time.time() - started) / 60, 1),
+    )
+    standalone.publish(
+        document,
+        os.path.join(flags.FLAGS.output_dir, f"depthwise_pruning{'_quick' if quick else ''}.json"),
+        report=report,
+        section=None if quick else "depthwise_pruning",
+        markdown_path=flags.FLAGS.markdown,
+        plot=plot,
+    )
 
 
 if __name__ == "__main__":

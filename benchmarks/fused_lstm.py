@@ -17,7 +17,6 @@ alternately, call by call, in one pass, and reported as the median ratio
 fused / loop. Results go to ``benchmarks/results/fused_lstm.json`` and BENCHMARKS.md.
 """
 
-import json
 import os
 import tempfile
 import time
@@ -34,6 +33,7 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from benchmarks import sequence_agreement  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["alternating_latency", "measure", "report"]
@@ -135,15 +135,12 @@ def report(rows):
 def main(argv):
     del argv
     output = flags.FLAGS.output
-    rows = []
-    if os.path.isfile(output):  # rows of other seeds stay
-        with open(output, encoding="utf-8") as handle:
-            rows = json.load(handle)["rows"]
+    rows = standalone.kept_rows(output)  # rows of other seeds stay
     with tempfile.TemporaryDirectory(prefix="kopt-fused-lstm-") as workdir:
         for seed in flags.FLAGS.seeds:
             row = measure(int(seed), flags.FLAGS.epochs, workdir)
             logging.info("%s", row)
-            rows = [kept for kept in rows if (kept["seed"], kept["epochs"]) != (row["seed"], row["epochs"])] + [row]
+            rows = standalone.put_row(rows, row, key=lambda r: (r["seed"], r["epochs"]))
             atomic_write_json(output, {"command": "python -m benchmarks.fused_lstm", "rows": rows})
     body = report(rows)
     print(body)

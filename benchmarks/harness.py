@@ -20,7 +20,6 @@ import dataclasses
 import datetime
 import json
 import os
-import shlex
 import shutil
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from absl import logging
 from benchmarks import machine
 from benchmarks import markdown
 from benchmarks import tfmot_env
+from benchmarks.standalone import command_line
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join("..", "shared", "data", "mnist-22k.npz")
@@ -126,15 +126,6 @@ def markdown_path_for(section, output_dir, *, quick, markdown_value=DEFAULT_MARK
     if quick and not markdown_given:
         return os.path.join(output_dir, f"{result_stem(section, quick)}.md")
     return from_root(markdown_value)
-
-
-def command_line(argv, module):
-    """The command as a person would type it from the repository root.
-
-    >>> command_line(["x", "--quick"], "benchmarks.pruning")
-    'python -m benchmarks.pruning --quick'
-    """
-    return " ".join([f"python -m {module}", *(shlex.quote(arg) for arg in argv[1:])]).strip()
 
 
 def options_from_flags(section, module, *, quick_seed_count=1, flag_values=flags.FLAGS):

@@ -36,11 +36,10 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import amx_latency  # noqa: E402
 from benchmarks import machine  # noqa: E402
-from benchmarks import markdown  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from kopt import quantization  # noqa: E402
 from tflite_export.amx import amx_state  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["CASES", "FILES", "STEMS", "convert_files", "cpu_extensions", "measure", "report"]
 
@@ -189,31 +188,17 @@ def report(document):
 def main(argv):
     del argv
     cases = flags.FLAGS.cases
-    unknown = [case for case in cases if case not in CASES]
-    if unknown:
-        raise app.UsageError(f"--cases must be among {', '.join(CASES)}. Received: --cases={','.join(cases)}")
+    standalone.check_choices("cases", cases, CASES)
     start_machine = machine.describe_machine()
     rows = []
     for case in cases:
         rows.append(measure(case, flags.FLAGS.rounds))
         logging.info("%s", rows[-1])
-    command = (
-        "python -m benchmarks.int8_latency"
-        + (f" --cases={','.join(cases)}" if cases != list(CASES) else "")
-        + (f" --rounds={flags.FLAGS.rounds}" if flags.FLAGS.rounds != 7 else "")
-        + (f" --section={flags.FLAGS.section}" if flags.FLAGS.section != "int8_latency" else "")
+    document = standalone.stamp({}, "benchmarks.int8_latency", start_machine)
+    document.update(cpu_extensions=cpu_extensions(), rounds=flags.FLAGS.rounds, rows=rows)
+    standalone.publish(
+        document, flags.FLAGS.output, report=report, section=flags.FLAGS.section, markdown_path=flags.FLAGS.markdown
     )
-    document = {
-        "command": command,
-        "machine": machine.one_line(start_machine, load_at_end=machine.load_average()),
-        "cpu_extensions": cpu_extensions(),
-        "rounds": flags.FLAGS.rounds,
-        "rows": rows,
-    }
-    atomic_write_json(flags.FLAGS.output, document)
-    body = report(document)
-    print(body)
-    markdown.write_section(flags.FLAGS.markdown, flags.FLAGS.section, body)
 
 
 if __name__ == "__main__":

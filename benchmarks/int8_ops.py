@@ -33,11 +33,10 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import int8_latency  # noqa: E402
 from benchmarks import machine  # noqa: E402
-from benchmarks import markdown  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from tflite_export.amx import amx_state  # noqa: E402
 from tflite_export.amx import refuse_amx  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["KINDS", "layer_signatures", "measure", "report", "single_layer_model"]
 
@@ -199,29 +198,16 @@ def main(argv):
         # Before any conversion or interpreter: a permission once granted cannot be taken back.
         refuse_amx()
     case = flags.FLAGS.case
-    if case not in int8_latency.CASES:
-        raise app.UsageError(f"--case must be one of {', '.join(int8_latency.CASES)}. Received: --case={case}")
+    standalone.check_choices("case", [case], int8_latency.CASES)
     start_machine = machine.describe_machine()
     result = measure(case, flags.FLAGS.rounds, flags.FLAGS.calls)
-    command = "python -m benchmarks.int8_ops" + (f" --case={case}" if case != "mobilenet_v2_035_96" else "")
-    command += "".join(
-        f" --{name}={flags.FLAGS[name].value}"
-        for name in ("rounds", "calls", "output", "section")
-        if flags.FLAGS[name].present
+    document = standalone.stamp({}, "benchmarks.int8_ops", start_machine)
+    document.update(
+        cpu_extensions=int8_latency.cpu_extensions(), rounds=flags.FLAGS.rounds, amx=amx_state(), result=result
     )
-    command += " --refuse_amx" if flags.FLAGS.refuse_amx else ""
-    document = {
-        "command": command,
-        "machine": machine.one_line(start_machine, load_at_end=machine.load_average()),
-        "cpu_extensions": int8_latency.cpu_extensions(),
-        "rounds": flags.FLAGS.rounds,
-        "amx": amx_state(),
-        "result": result,
-    }
-    atomic_write_json(flags.FLAGS.output, document)
-    body = report(document)
-    print(body)
-    markdown.write_section(flags.FLAGS.markdown, flags.FLAGS.section, body)
+    standalone.publish(
+        document, flags.FLAGS.output, report=report, section=flags.FLAGS.section, markdown_path=flags.FLAGS.markdown
+    )
 
 
 if __name__ == "__main__":

@@ -34,13 +34,12 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
-from benchmarks import markdown  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks.core.data import load_arrays  # noqa: E402
 from benchmarks.core.settings import SuiteSettings  # noqa: E402
 from benchmarks.core.stats import spread  # noqa: E402
 from benchmarks.low_bit_run import SCHEMES  # noqa: E402
 from benchmarks.low_bit_run import run_seed  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["LowBitSettings", "plot", "report", "run", "summarize"]
 
@@ -288,21 +287,15 @@ def main(argv):
     if flags.FLAGS.seeds:
         settings = dataclasses.replace(settings, seeds=tuple(int(seed) for seed in flags.FLAGS.seeds))
     start_machine = machine.describe_machine()
-    document = run(settings)
-    document["command"] = (
-        "python -m benchmarks.low_bit"
-        + (" --quick" if flags.FLAGS.quick else "")
-        + (f" --dataset={dataset}" if dataset != "mnist" else "")
-        + (f" --seeds={','.join(flags.FLAGS.seeds)}" if flags.FLAGS.seeds else "")
+    document = standalone.stamp(run(settings), "benchmarks.low_bit", start_machine)
+    standalone.publish(
+        document,
+        flags.FLAGS.output or os.path.join(_ROOT, "benchmarks", "results", f"{_stem(dataset)}.json"),
+        report=report,
+        section=_stem(dataset),
+        markdown_path=flags.FLAGS.markdown,
+        plot=plot,
     )
-    document["machine"] = machine.one_line(start_machine, load_at_end=machine.load_average())
-    output = flags.FLAGS.output or os.path.join(_ROOT, "benchmarks", "results", f"{_stem(dataset)}.json")
-    atomic_write_json(output, document)
-    plot(document, os.path.splitext(output)[0] + ".png")
-    body = report(document)
-    print(body)
-    if flags.FLAGS.markdown:
-        markdown.write_section(flags.FLAGS.markdown, _stem(dataset), body)
 
 
 if __name__ == "__main__":

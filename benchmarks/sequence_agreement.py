@@ -19,7 +19,6 @@ top-1 agreement of each file with the Keras model it came from. Results go to
 ``benchmarks/results/sequence_agreement.json`` and BENCHMARKS.md.
 """
 
-import json
 import os
 import tempfile
 import time
@@ -34,6 +33,7 @@ from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
 from benchmarks import markdown  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from kopt.quantization import quantize_calibrated  # noqa: E402
 from kopt.quantization import quantize_model  # noqa: E402
 from tflite_export.atomic import atomic_write_json  # noqa: E402
@@ -146,19 +146,14 @@ def _key(row):
 
 def main(argv):
     del argv
-    for name in flags.FLAGS.models:
-        if name not in MODELS:
-            raise app.UsageError(f"--models: choose from {', '.join(MODELS)}. Received: {name!r}")
-    rows = []
-    if os.path.isfile(flags.FLAGS.output):  # rows of other models and seeds stay
-        with open(flags.FLAGS.output, encoding="utf-8") as handle:
-            rows = json.load(handle)["rows"]
+    standalone.check_choices("models", flags.FLAGS.models, MODELS)
+    rows = standalone.kept_rows(flags.FLAGS.output)  # rows of other models and seeds stay
     with tempfile.TemporaryDirectory(prefix="kopt-sequence-") as workdir:
         for name in flags.FLAGS.models:
             for seed in flags.FLAGS.seeds:
                 row = measure(name, int(seed), flags.FLAGS.epochs, workdir)
                 logging.info("%s", row)
-                rows = [kept for kept in rows if _key(kept) != _key(row)] + [row]
+                rows = standalone.put_row(rows, row, key=_key)
                 atomic_write_json(
                     flags.FLAGS.output, {"command": "python -m benchmarks.sequence_agreement", "rows": rows}
                 )

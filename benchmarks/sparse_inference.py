@@ -39,11 +39,10 @@ from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
 from benchmarks import machine  # noqa: E402
-from benchmarks import markdown  # noqa: E402
 from benchmarks import pruning_plot  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from kopt import pruning  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["CASES", "DEFAULT_CASES", "build_fast_sparse_mobilenet", "measure", "plot", "report"]
 
@@ -207,6 +206,13 @@ def report(document):
         "",
         f"`keras.applications.MobileNetV2` (alpha 0.35, 96x96) under the policy: "
         f"{'accepted' if policy['accepted'] else 'refused: ' + policy['message']}",
+        "",
+        "The CPU decides before the file does: XNNPACK's x86 builds switch to the sparse (NCHW) path only on "
+        "CPUs without AVX, since their x86 sparse kernels are SSE only, so on an AVX CPU an eligible file runs "
+        "densified with the dense kernels and can be no faster than the dense file. Elsen et al.'s speed-ups are "
+        "on Arm phones. This run's CPU (`tflite_export.xnnpack_sparse_cpu`): "
+        + (document["this_cpu"]["reason"] if "this_cpu" in document else "not recorded (a run before the check)")
+        + ".",
     ]
     return "\n".join(lines)
 
@@ -229,32 +235,28 @@ def plot(document, path):
 def main(argv):
     del argv
     cases = flags.FLAGS.cases
-    unknown = [case for case in cases if case not in CASES]
-    if unknown:
-        raise app.UsageError(f"--cases must be among {', '.join(CASES)}. Received: --cases={','.join(cases)}")
+    standalone.check_choices("cases", cases, CASES)
     start_machine = machine.describe_machine()
     rows = []
     for case in cases:
         rows.append(measure(case, flags.FLAGS.rounds))
         logging.info("%s", rows[-1])
-    command = (
-        "python -m benchmarks.sparse_inference"
-        + (f" --cases={','.join(cases)}" if cases != list(DEFAULT_CASES) else "")
-        + (f" --rounds={flags.FLAGS.rounds}" if flags.FLAGS.rounds != 7 else "")
+    document = standalone.stamp({}, "benchmarks.sparse_inference", start_machine)
+    document.update(
+        rounds=flags.FLAGS.rounds,
+        sparsities=list(SPARSITIES),
+        rows=rows,
+        keras_mobilenet_v2_policy=keras_mobilenet_v2_policy(),
+        this_cpu=tflite_export.xnnpack_sparse_cpu(),
     )
-    document = {
-        "command": command,
-        "machine": machine.one_line(start_machine, load_at_end=machine.load_average()),
-        "rounds": flags.FLAGS.rounds,
-        "sparsities": list(SPARSITIES),
-        "rows": rows,
-        "keras_mobilenet_v2_policy": keras_mobilenet_v2_policy(),
-    }
-    atomic_write_json(flags.FLAGS.output, document)
-    plot(document, os.path.splitext(flags.FLAGS.output)[0] + ".png")
-    body = report(document)
-    print(body)
-    markdown.write_section(flags.FLAGS.markdown, "sparse_inference", body)
+    standalone.publish(
+        document,
+        flags.FLAGS.output,
+        report=report,
+        section="sparse_inference",
+        markdown_path=flags.FLAGS.markdown,
+        plot=plot,
+    )
 
 
 if __name__ == "__main__":

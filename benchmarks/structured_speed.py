@@ -40,13 +40,12 @@ from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
 from benchmarks import machine  # noqa: E402
-from benchmarks import markdown  # noqa: E402
 from benchmarks import pruning_plot  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks.core import data as core_data  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from benchmarks.core import scoring  # noqa: E402
 from kopt import pruning  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["build", "measure_seed", "plot", "report", "summarize"]
 
@@ -249,33 +248,23 @@ def main(argv):
     for seed in seeds:
         rows += measure_seed(seed, max_train=max_train, **settings)
         logging.info("seed %d: %s", seed, [row for row in rows if row["seed"] == seed])
-    command = "python -m benchmarks.structured_speed" + (" --quick" if quick else "")
-    for name, default in (("epochs", 15), ("finetune_epochs", 5), ("rounds", 7)):
-        if not quick and getattr(flags.FLAGS, name) != default:
-            command += f" --{name}={getattr(flags.FLAGS, name)}"
-    for name, default in (("fractions", ["0.3", "0.5"]), ("speedups", ["1.7", "2.5"])):
-        if getattr(flags.FLAGS, name) != default:
-            command += f" --{name}={','.join(getattr(flags.FLAGS, name))}"
-    if not quick and seeds != [0, 1, 2]:
-        command += f" --seeds={','.join(map(str, seeds))}"
-    document = {
-        "command": command,
-        "machine": machine.one_line(start_machine, load_at_end=machine.load_average()),
-        "data": core_data.data_summary(DATA, max_train),
-        "settings": settings,
-        "seeds": seeds,
-        "rows": rows,
-        "summary": summarize(rows),
-        "elapsed_min": round((time.time() - started) / 60, 1),
-    }
-    suffix = "_quick" if quick else ""
-    output = os.path.join(flags.FLAGS.output_dir, f"structured_speed{suffix}.json")
-    atomic_write_json(output, document)
-    plot(document, os.path.splitext(output)[0] + ".png")
-    body = report(document)
-    print(body)
-    if not quick:
-        markdown.write_section(flags.FLAGS.markdown, "structured_speed", body)
+    document = standalone.stamp({}, "benchmarks.structured_speed", start_machine)
+    document.update(
+        data=core_data.data_summary(DATA, max_train),
+        settings=settings,
+        seeds=seeds,
+        rows=rows,
+        summary=summarize(rows),
+        elapsed_min=round((time.time() - started) / 60, 1),
+    )
+    standalone.publish(
+        document,
+        os.path.join(flags.FLAGS.output_dir, f"structured_speed{'_quick' if quick else ''}.json"),
+        report=report,
+        section=None if quick else "structured_speed",
+        markdown_path=flags.FLAGS.markdown,
+        plot=plot,
+    )
 
 
 if __name__ == "__main__":

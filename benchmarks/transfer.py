@@ -38,7 +38,7 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from benchmarks import machine  # noqa: E402
-from benchmarks import markdown  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks.core.data import load_arrays  # noqa: E402
 from benchmarks.core.settings import SuiteSettings  # noqa: E402
 from benchmarks.core.stats import spread  # noqa: E402
@@ -47,7 +47,6 @@ from benchmarks.transfer_report import report  # noqa: E402
 from benchmarks.transfer_run import ARMS  # noqa: E402
 from benchmarks.transfer_run import run_seed  # noqa: E402
 from benchmarks.transfer_run import smoothed  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["TransferSettings", "plot", "report", "run", "summarize"]
 
@@ -131,19 +130,10 @@ def main(argv):
     if flags.FLAGS.seeds:
         settings = dataclasses.replace(settings, seeds=tuple(int(seed) for seed in flags.FLAGS.seeds))
     start_machine = machine.describe_machine()
-    document = run(settings)
-    document["command"] = (
-        "python -m benchmarks.transfer"
-        + (" --quick" if flags.FLAGS.quick else "")
-        + (f" --seeds={','.join(flags.FLAGS.seeds)}" if flags.FLAGS.seeds else "")
+    document = standalone.stamp(run(settings), "benchmarks.transfer", start_machine)
+    standalone.publish(
+        document, flags.FLAGS.output, report=report, section="transfer", markdown_path=flags.FLAGS.markdown, plot=plot
     )
-    document["machine"] = machine.one_line(start_machine, load_at_end=machine.load_average())
-    atomic_write_json(flags.FLAGS.output, document)
-    plot(document, os.path.splitext(flags.FLAGS.output)[0] + ".png")
-    body = report(document)
-    print(body)
-    if flags.FLAGS.markdown:
-        markdown.write_section(flags.FLAGS.markdown, "transfer", body)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
 from benchmarks import markdown  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks import zoo_models  # noqa: E402
 from kopt import clustering  # noqa: E402
 from kopt import pruning  # noqa: E402
@@ -275,10 +276,8 @@ def _define_flags():
 
 def main(argv):
     del argv
-    for name, known in (("models", zoo_models.MODELS), ("techniques", TECHNIQUES)):
-        unknown = sorted(set(flags.FLAGS[name].value) - set(known))
-        if unknown:
-            raise app.UsageError(f"--{name}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    standalone.check_choices("models", flags.FLAGS.models, list(zoo_models.MODELS))
+    standalone.check_choices("techniques", flags.FLAGS.techniques, list(TECHNIQUES))
     results = {"cells": {}, "command": "python -m benchmarks.zoo", "versions": {"keras": keras.__version__}}
     if os.path.isfile(flags.FLAGS.output):  # resumable: cells already measured are kept
         with open(flags.FLAGS.output, encoding="utf-8") as handle:

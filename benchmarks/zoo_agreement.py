@@ -14,7 +14,6 @@ agreement of the file with its QAT model, overall and where the QAT model's top-
 margin exceeds 0.02. Results go to ``benchmarks/results/zoo_agreement.json``.
 """
 
-import json
 import os
 import time
 
@@ -28,6 +27,7 @@ from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
 from benchmarks import markdown  # noqa: E402
+from benchmarks import standalone  # noqa: E402
 from benchmarks import zoo_models  # noqa: E402
 from kopt.quantization import quantize_calibrated  # noqa: E402
 from kopt.quantization import quantize_model  # noqa: E402
@@ -127,10 +127,7 @@ def main(argv):
     del argv
     import tempfile
 
-    rows = []
-    if os.path.isfile(flags.FLAGS.output):  # rows of other models, epochs and seeds stay
-        with open(flags.FLAGS.output, encoding="utf-8") as handle:
-            rows = json.load(handle)["rows"]
+    rows = standalone.kept_rows(flags.FLAGS.output)  # rows of other models, epochs and seeds stay
     with tempfile.TemporaryDirectory(prefix="kopt-agreement-") as workdir:
         for name in flags.FLAGS.models:
             if zoo_models.MODELS.get(name, (None, None))[1] != "image":
@@ -138,7 +135,7 @@ def main(argv):
             for seed in flags.FLAGS.seeds:
                 row = measure(name, int(seed), flags.FLAGS.epochs, flags.FLAGS.learning_rate, workdir)
                 logging.info("%s", row)
-                rows = [kept for kept in rows if _key(kept) != _key(row)] + [row]
+                rows = standalone.put_row(rows, row, key=_key)
                 atomic_write_json(flags.FLAGS.output, {"command": "python -m benchmarks.zoo_agreement", "rows": rows})
     body = report(rows, learning_rate=flags.FLAGS.learning_rate)
     print(body)

@@ -63,6 +63,7 @@ _LAZY = {
     "verify": "verify",
     "write_c_source": "c_source",
     "write_comparison": "report",
+    "xnnpack_sparse_cpu": "sparse_inference",
 }
 
 # Four functions share their module's name (benchmark, inspect, quantization_error,
@@ -100,6 +101,7 @@ __all__ = [
     "verify",
     "write_c_source",
     "write_comparison",
+    "xnnpack_sparse_cpu",
 ]
 
 

@@ -18,6 +18,14 @@ delegate documents, naming the first operator that breaks one:
   (``GlobalAveragePooling2D``) or a ``DEPTH_TO_SPACE``;
 * at least 2/3 of those 1x1 convolutions' weights zero.
 
+The CPU decides too: XNNPACK's sparse kernels for x86 use SSE only, and its
+builds for x86 turn the NCHW rewrite off on any CPU with AVX, where they expect
+their dense kernels to be faster. On such a CPU (every x86 server and desktop of
+the last decade) an eligible file runs with the dense kernels after its weights
+are densified; the speed-up is for Arm phones and SSE-only x86.
+:func:`xnnpack_sparse_cpu` says which case this machine is, and
+:func:`sparse_inference_check` reports it as ``this_cpu``.
+
 A depthwise convolution with ``padding="same"`` is refused even when the padding
 it implies is symmetric: the delegate passes it to XNNPACK as TensorFlow SAME
 padding, which the sparse path does not take.
@@ -33,13 +41,14 @@ False
 """
 
 import os
+import platform
 from typing import Any
 
 import numpy as np
 
 from tflite_export.flatbuffer import TFLiteFlatbuffer
 
-__all__ = ["sparse_inference_check"]
+__all__ = ["sparse_inference_check", "xnnpack_sparse_cpu"]
 
 _UNARY = {
     "ABS", "CEIL", "ELU", "FLOOR", "HARD_SWISH", "LEAKY_RELU", "LOGISTIC", "NEG", "RELU", "RELU6", "RELU_N1_TO_1",
@@ -61,7 +70,9 @@ def sparse_inference_check(tflite_path_or_bytes: str | os.PathLike | bytes) -> d
         first broken condition of each kind, naming the op by index and name);
         ``sparse_tensors`` (weights stored sparsely); ``conv1x1_weights``,
         ``conv1x1_zeros`` and ``zero_fraction`` over the 1x1 convolutions between
-        stem and ``MEAN`` (``None`` when none was reached).
+        stem and ``MEAN`` (``None`` when none was reached); ``this_cpu``
+        (:func:`xnnpack_sparse_cpu`: whether XNNPACK takes its sparse path on
+        this machine at all; ``eligible`` is about the file alone).
 
     Raises:
         ValueError: For a missing file or one that is not a TFLite flatbuffer.
@@ -88,7 +99,7 @@ def sparse_inference_check(tflite_path_or_bytes: str | os.PathLike | bytes) -> d
         candidates = [op for op in flat.ops if op.name == "CONV_2D" and _kernel(flat, op)[1:] == [3, 3, 3]]
         why = _stem_problem(flat, candidates[0], producers) if candidates else "none has a 3x3 kernel over 3 channels"
         reasons.append(f"no stem: the sparse subgraph starts at a 3x3 stride-2 CONV_2D over 3 channels; {why}")
-        return {"eligible": False, "reasons": reasons, **result}
+        return {"eligible": False, "reasons": reasons, **result, "this_cpu": xnnpack_sparse_cpu()}
     weights, zeros, problem = 0, 0, None
     seen, frontier = set(), [t for stem in stems for t in stem.outputs]
     while frontier and problem is None:
@@ -118,7 +129,7 @@ def sparse_inference_check(tflite_path_or_bytes: str | os.PathLike | bytes) -> d
             )
     elif problem is None:
         reasons.append("no 1x1 CONV_2D between stem and MEAN: nothing for the sparse kernels to do")
-    return {"eligible": not reasons, "reasons": reasons, **result}
+    return {"eligible": not reasons, "reasons": reasons, **result, "this_cpu": xnnpack_sparse_cpu()}
 
 
 def _is_integer(flat, op):
@@ -204,3 +215,39 @@ def _zeros(flat, tensor, densified):
         return count, count - flat.stored_elements(densified[tensor])
     values = flat.values(tensor)
     return count, (int(np.sum(values == 0)) if values is not None else 0)
+
+
+def xnnpack_sparse_cpu(cpuinfo_path: str = "/proc/cpuinfo", machine: str | None = None) -> dict[str, Any]:
+    """Whether XNNPACK takes its sparse path on this CPU, for an eligible file.
+
+    Args:
+        cpuinfo_path: Where Linux lists the CPU's flags (read on x86 only).
+        machine: The architecture as ``platform.machine()`` names it (default: this one's).
+
+    Returns:
+        ``{"sparse_kernels": True, False or None, "reason": str}``: False on x86
+        with AVX (XNNPACK keeps its dense kernels there), True on Arm and on x86
+        without AVX, None where the architecture or its flags are unknown.
+
+    >>> xnnpack_sparse_cpu(machine="aarch64")["sparse_kernels"]
+    True
+    """
+    machine = (machine or platform.machine()).lower()
+    if machine.startswith(("arm", "aarch64")):
+        return {"sparse_kernels": True, "reason": f"{machine}: XNNPACK's Arm builds have sparse kernels"}
+    if machine not in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return {"sparse_kernels": None, "reason": f"{machine}: not known to this check"}
+    try:
+        with open(cpuinfo_path, encoding="utf-8", errors="replace") as handle:
+            flags = next((line.partition(":")[2].split() for line in handle if line.startswith("flags")), None)
+    except OSError:
+        flags = None
+    if flags is None:
+        return {"sparse_kernels": None, "reason": f"{machine}: CPU flags unknown ({cpuinfo_path} unreadable)"}
+    if "avx" in flags:
+        return {
+            "sparse_kernels": False,
+            "reason": f"{machine} with AVX: XNNPACK's x86 sparse kernels are SSE only and its x86 builds keep "
+            "the dense kernels on AVX CPUs, so a sparse file runs densified here",
+        }
+    return {"sparse_kernels": True, "reason": f"{machine} without AVX: XNNPACK uses its SSE sparse kernels"}

@@ -34,6 +34,11 @@ def test_tiny_case_prunes_to_each_sparsity_and_only_sparse_files_are_eligible(tm
     }
     text = sparse_inference.report(document)
     assert "| tiny | 64x64 | pruned_90%_sparse |" in text and "refused: no" in text
+    assert "not recorded" in text  # a document from before the CPU check
+    document["this_cpu"] = {"sparse_kernels": False, "reason": "x86_64 with AVX: dense here"}
+    assert "This run's CPU (`tflite_export.xnnpack_sparse_cpu`): x86_64 with AVX: dense here." in (
+        sparse_inference.report(document)
+    )
     assert os.path.getsize(sparse_inference.plot(document, str(tmp_path / "p.png"))) > 0
 
 

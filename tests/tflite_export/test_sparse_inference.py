@@ -99,3 +99,32 @@ def test_integer_files_are_refused(tmp_path):
 def test_bad_sparse_weights_argument_is_named(tmp_path):
     with pytest.raises(ValueError, match="sparse_weights=1"):
         tflite_export.convert(_fast_sparse_net(), tmp_path / "m.tflite", sparse_weights=1)
+
+
+@pytest.mark.parametrize(
+    "machine, flags, expected",
+    [
+        ("x86_64", "fpu sse sse2 avx avx2 avx512f", False),
+        ("x86_64", "fpu sse sse2 ssse3 sse4_1", True),  # "avx" is a whole flag, not a part of another
+        ("aarch64", None, True),
+        ("riscv64", None, None),
+    ],
+)
+def test_the_cpu_check_follows_xnnpacks_rule(tmp_path, machine, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n" if flags else "")
+    result = tflite_export.xnnpack_sparse_cpu(str(cpuinfo), machine=machine)
+    assert result["sparse_kernels"] is expected
+    assert result["reason"].startswith(machine)
+
+
+def test_the_cpu_check_says_unknown_when_the_flags_cannot_be_read(tmp_path):
+    result = tflite_export.xnnpack_sparse_cpu(str(tmp_path / "missing"), machine="x86_64")
+    assert result["sparse_kernels"] is None and "unreadable" in result["reason"]
+
+
+def test_the_file_check_reports_this_cpu_apart_from_the_files_form(tmp_path):
+    path = tflite_export.convert(_fast_sparse_net(), tmp_path / "m.tflite", sparse_weights=True)
+    check = tflite_export.sparse_inference_check(path)
+    assert check["eligible"]
+    assert check["this_cpu"] == tflite_export.xnnpack_sparse_cpu()
