@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from kopt.clustering.wrapper import ClusterWeights
+from kopt.utils.summaries import training_step
+from kopt.utils.summaries import write_scalar
 from tflite_export.layers import all_layers
 
 __all__ = ["ClusteringSummaries"]
@@ -74,16 +76,15 @@ class ClusteringSummaries(keras.callbacks.Callback):
             self._writer.flush()
 
     def _write(self):
-        optimizer = getattr(self.model, "optimizer", None)
-        step = int(keras.ops.convert_to_numpy(optimizer.iterations)) if optimizer is not None else self._batches_seen
+        step = training_step(self.model, self._batches_seen)
         with self._writer.as_default():
             for layer in self._wrappers:
                 values = {id(v): value for v, value in zip(layer.layer.weights, layer.clustered_weights())}
                 for weight in layer.clusterable_weights:
                     clustered = values[id(weight)]
                     prefix = f"{layer.name}/{weight.name}"
-                    _scalar(f"{prefix}/unique_values", len(np.unique(clustered)), step)
-                    _scalar(f"{prefix}/sparsity", float(np.mean(clustered == 0)), step)
+                    write_scalar(f"{prefix}/unique_values", len(np.unique(clustered)), step)
+                    write_scalar(f"{prefix}/sparsity", float(np.mean(clustered == 0)), step)
         self._writer.flush()
 
     def get_config(self) -> dict[str, Any]:
@@ -92,12 +93,3 @@ class ClusteringSummaries(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "ClusteringSummaries":
         return cls(**config)
-
-
-def _scalar(tag, value, step):
-    # As kopt.pruning's summaries: a scalar event written with TF alone, since the
-    # tensorboard package may be missing on a training machine.
-    metadata = tf.compat.v1.SummaryMetadata()
-    metadata.plugin_data.plugin_name = "scalars"
-    metadata.data_class = 1  # DATA_CLASS_SCALAR
-    tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=metadata)

@@ -27,6 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from kopt.pruning.wrapper import PruneLowMagnitude
+from kopt.utils.summaries import training_step
+from kopt.utils.summaries import write_scalar
 
 __all__ = ["PruningStep", "PruningSummaries", "UpdatePruningStep", "collect_prunable_layers"]
 
@@ -238,22 +240,16 @@ class PruningSummaries(keras.callbacks.Callback):
             self._writer.flush()
 
     def _write(self):
-        step = self._step()
+        step = training_step(self.model, self._batches_seen)
         with self._writer.as_default():
             for layer in self.prunable_layers:
                 last_step = max(int(keras.ops.convert_to_numpy(layer.pruning_step.value)) - 1, 0)
                 _, target = layer.pruning_schedule(last_step)
-                _scalar(f"{layer.name}/target_sparsity", target, step)
+                write_scalar(f"{layer.name}/target_sparsity", target, step)
                 for _, mask, threshold in layer.pruning_vars:
-                    _scalar(f"{mask.path}/sparsity", 1.0 - np.mean(keras.ops.convert_to_numpy(mask.value)), step)
-                    _scalar(f"{threshold.path}/threshold", keras.ops.convert_to_numpy(threshold.value), step)
+                    write_scalar(f"{mask.path}/sparsity", 1.0 - np.mean(keras.ops.convert_to_numpy(mask.value)), step)
+                    write_scalar(f"{threshold.path}/threshold", keras.ops.convert_to_numpy(threshold.value), step)
         self._writer.flush()
-
-    def _step(self):
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is not None:
-            return int(keras.ops.convert_to_numpy(optimizer.iterations))
-        return self._batches_seen
 
     def get_config(self) -> dict[str, Any]:
         return {"log_dir": self.log_dir, "update_freq": self.update_freq}
@@ -261,12 +257,3 @@ class PruningSummaries(keras.callbacks.Callback):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "PruningSummaries":
         return cls(**config)
-
-
-def _scalar(tag, value, step):
-    # tf.summary.scalar lives in the tensorboard package, which a training
-    # machine may lack; the same event, written with TF alone, reads as a scalar.
-    metadata = tf.compat.v1.SummaryMetadata()
-    metadata.plugin_data.plugin_name = "scalars"
-    metadata.data_class = 1  # DATA_CLASS_SCALAR
-    tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=metadata)
