@@ -16,7 +16,9 @@ residual adds are removed together); for each speedup of ``--speedups``,
 ``kopt.pruning.latency_channel_plan`` removes channels where the layers' measured
 milliseconds are (each layer timed alone in LiteRT once per seed, channels 8 at a
 time, at most 75% of a group) until the modelled time is 1/speedup. Each smaller
-model is fine-tuned the same way (``--finetune_epochs``, cosine decay from 5e-4). Every model is converted to a
+model is fine-tuned the same way (``--finetune_epochs``, cosine decay from 5e-4). So that those extra epochs
+do not count for pruning, a copy of the unpruned model is trained the same epochs at the same rate (the
+control, :data:`CONTROL`), and every plan's accuracy drop is given against it too. Every model is converted to a
 float32 file; accuracy is the file's, on the 3,000 test images. All files of a
 seed are timed in one interleaved pass: LiteRT with its default XNNPACK
 delegate, 1 thread, batch 1, the median of the rounds' means; ratio = the
@@ -46,12 +48,15 @@ from benchmarks.core import data as core_data  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from benchmarks.core import scoring  # noqa: E402
 from kopt import pruning  # noqa: E402
+from tflite_export.cloning import copy_model  # noqa: E402
 
-__all__ = ["build", "measure_seed", "plot", "report", "summarize"]
+__all__ = ["CONTROL", "build", "measure_seed", "plot", "report", "summarize"]
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(_ROOT), "shared", "data", "cifar10-15k.npz")
 BATCH = 64
+# The unpruned model fine-tuned as every pruned one is: the extra epochs alone, which drops are also read against.
+CONTROL = "unpruned, fine-tuned"
 
 
 def build(seed):
@@ -101,10 +106,11 @@ def variant_name(fraction=None, speedup=None):
     return "unpruned" if not fraction else f"uniform {fraction:.0%}"
 
 
-def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, speedups=(), max_train=None):
+def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, speedups=(), max_train=None, control=True):
     """One seed's rows: ``{"variant", "fraction", "params", "kib", "tflite_accuracy", "ms", "speedup"}`` per model.
 
     ``fraction`` is the share of prunable channels removed (for a latency plan, over all its groups).
+    ``control`` adds the :data:`CONTROL` row, after the unpruned one.
     """
     x_train, y_train, x_test, y_test = core_data.load_arrays(DATA, max_train)
     model = _train(build(seed), x_train, y_train, epochs, 2e-3, seed)
@@ -119,6 +125,9 @@ def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, spe
     for name, plan in plans.items():
         if plan is None:
             models[name], removed[name] = model, 0.0
+            if control:
+                continued = _train(copy_model(model), x_train, y_train, finetune_epochs, 5e-4, seed + 1000)
+                models[CONTROL], removed[CONTROL] = continued, 0.0
             continue
         prunable = [group for group in plan["groups"] if not group["frozen"]]
         removed[name] = sum(len(group["removed"]) for group in prunable) / sum(g["channels"] for g in prunable)
@@ -156,27 +165,38 @@ def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, spe
 
 
 def summarize(rows):
-    """Per variant: mean speedup, mean accuracy and its change from the unpruned model, over seeds."""
+    """Per variant, over seeds: mean speedup, mean accuracy, and its drop from each seed's unpruned model.
+
+    Where the rows hold a :data:`CONTROL` for every seed, the drop from the control
+    is given as well (``control_drop_points_mean`` / ``_max``).
+    """
+
+    def drops(mine, reference):
+        return [_accuracy(rows, row["seed"], reference) - row["tflite_accuracy"] for row in mine]
+
+    seeds = {row["seed"] for row in rows}
+    controlled = seeds == {row["seed"] for row in rows if row["variant"] == CONTROL}
     summary = []
     for variant in dict.fromkeys(row["variant"] for row in rows):
         mine = [row for row in rows if row["variant"] == variant]
-        drops = [
-            next(r for r in rows if r["seed"] == row["seed"] and r["variant"] == variant_name())["tflite_accuracy"]
-            - row["tflite_accuracy"]
-            for row in mine
-        ]
-        summary.append(
-            {
-                "variant": variant,
-                "fraction_mean": round(float(np.mean([row["fraction"] for row in mine])), 3),
-                "seeds": len(mine),
-                "speedup_mean": round(float(np.mean([row["speedup"] for row in mine])), 3),
-                "accuracy_mean": round(float(np.mean([row["tflite_accuracy"] for row in mine])), 4),
-                "accuracy_drop_points_mean": round(100 * float(np.mean(drops)), 2),
-                "accuracy_drop_points_max": round(100 * float(np.max(drops)), 2),
-            }
-        )
+        entry = {
+            "variant": variant,
+            "fraction_mean": round(float(np.mean([row["fraction"] for row in mine])), 3),
+            "seeds": len(mine),
+            "speedup_mean": round(float(np.mean([row["speedup"] for row in mine])), 3),
+            "accuracy_mean": round(float(np.mean([row["tflite_accuracy"] for row in mine])), 4),
+        }
+        for prefix, reference in (("accuracy", variant_name()), ("control", CONTROL)):
+            if prefix == "accuracy" or controlled:
+                found = drops(mine, reference)
+                entry[f"{prefix}_drop_points_mean"] = round(100 * float(np.mean(found)), 2)
+                entry[f"{prefix}_drop_points_max"] = round(100 * float(np.max(found)), 2)
+        summary.append(entry)
     return summary
+
+
+def _accuracy(rows, seed, variant):
+    return next(row for row in rows if row["seed"] == seed and row["variant"] == variant)["tflite_accuracy"]
 
 
 def report(document):
@@ -194,15 +214,25 @@ def report(document):
         f"Then {settings['finetune_epochs']} epochs of fine-tuning (cosine from 5e-4). Accuracy: the float32 "
         "file on the 3,000 test images. Latency: LiteRT, XNNPACK, 1 thread, batch 1, the files of a seed "
         f"timed in one interleaved pass of {settings['rounds']} rounds; speedup = unpruned ms / ms.",
+    ]
+    controlled = all("control_drop_points_mean" in entry for entry in document["summary"])
+    if controlled:
+        lines[-1] += (
+            f" Control: `{CONTROL}`, the unpruned model trained the same {settings['finetune_epochs']} epochs at the "
+            "same rate; a drop against it is what pruning costs, the extra epochs set apart."
+        )
+    lines += [
         "",
-        "| plan | channels removed | seeds | speedup (mean) | accuracy (mean) | drop, points (mean / worst) |",
-        "|---|---|---|---|---|---|",
+        "| plan | channels removed | seeds | speedup (mean) | accuracy (mean) | drop, points (mean / worst) |"
+        + (" drop from the control (mean / worst) |" if controlled else ""),
+        "|---|---|---|---|---|---|" + ("---|" if controlled else ""),
     ]
     for entry in document["summary"]:
         lines.append(
             f"| {entry['variant']} | {entry['fraction_mean']:.0%} | {entry['seeds']} | {entry['speedup_mean']}x | "
             f"{entry['accuracy_mean']:.2%} | {entry['accuracy_drop_points_mean']} / "
             f"{entry['accuracy_drop_points_max']} |"
+            + (f" {entry['control_drop_points_mean']} / {entry['control_drop_points_max']} |" if controlled else "")
         )
     lines += [
         "",

@@ -49,6 +49,42 @@ def test_summary_compares_each_seed_with_its_own_unpruned_model():
     assert half["accuracy_drop_points_mean"] == 1.5 and half["accuracy_drop_points_max"] == 2.0
 
 
+def _with_control(rows, accuracies=(0.72, 0.71)):
+    controls = [
+        {**row, "variant": structured_speed.CONTROL, "tflite_accuracy": accuracy}
+        for row, accuracy in zip([r for r in rows if r["variant"] == "unpruned"], accuracies)
+    ]
+    return rows + controls
+
+
+def test_summary_reads_drops_against_the_fine_tuned_control_where_every_seed_has_one():
+    summary = {entry["variant"]: entry for entry in structured_speed.summarize(_with_control(_rows()))}
+    half = summary["latency 2x"]
+    # seed 0: 0.72 - 0.69, seed 1: 0.71 - 0.70; against the unpruned models as before.
+    assert half["control_drop_points_mean"] == 2.0 and half["control_drop_points_max"] == 3.0
+    assert half["accuracy_drop_points_mean"] == 1.5
+    assert summary[structured_speed.CONTROL]["control_drop_points_mean"] == 0.0
+    # A control for one seed only is no reference for the mean.
+    partial = structured_speed.summarize(_with_control(_rows())[:-1])
+    assert not any("control_drop_points_mean" in entry for entry in partial)
+
+
+def test_report_has_the_control_column_only_with_a_control():
+    rows = _with_control(_rows())
+    document = {
+        "command": "c",
+        "machine": "m",
+        "elapsed_min": 1.0,
+        "data": "d",
+        "settings": {"epochs": 15, "finetune_epochs": 5, "fractions": [0.5], "rounds": 7, "calls": 200},
+        "rows": rows,
+        "summary": structured_speed.summarize(rows),
+    }
+    text = structured_speed.report(document)
+    assert "| latency 2x | 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 | 2.0 / 3.0 |" in text
+    assert "trained the same 5 epochs at the same rate" in text
+
+
 def test_report_and_plot(tmp_path):
     rows = _rows()
     document = {
@@ -61,7 +97,7 @@ def test_report_and_plot(tmp_path):
         "summary": structured_speed.summarize(rows),
     }
     text = structured_speed.report(document)
-    assert "| latency 2x | 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 |" in text
+    assert "| latency 2x | 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 |\n" in text and "control" not in text
     assert "| 1 | latency 2x | 50% | 5 | 2.0 | 70.00% | 1.0 | 2.0x |" in text
     assert os.path.getsize(structured_speed.plot(document, str(tmp_path / "p.png"))) > 0
 
@@ -90,9 +126,20 @@ def test_variant_names_say_the_plan():
 def test_a_seed_runs_uniform_and_latency_plans_end_to_end(tiny_cifar, monkeypatch):
     """Tiny data, one epoch: every plan gives a row timed in the same pass, the latency plan from timed layers."""
     monkeypatch.setattr(structured_speed, "DATA", tiny_cifar(128, 64))
+    trained, train = [], structured_speed._train
+
+    def recording_train(model, *args):
+        trained.append((model, model.count_params(), args[2:]))
+        return train(model, *args)
+
+    monkeypatch.setattr(structured_speed, "_train", recording_train)
     rows = structured_speed.measure_seed(
         0, epochs=1, finetune_epochs=1, fractions=[0.5], speedups=[1.5], rounds=1, calls=2
     )
-    assert [row["variant"] for row in rows] == ["unpruned", "uniform 50%", "latency 1.5x"]
+    assert [row["variant"] for row in rows] == ["unpruned", structured_speed.CONTROL, "uniform 50%", "latency 1.5x"]
     assert rows[0]["speedup"] == 1.0 and all(row["ms"] > 0 for row in rows)
-    assert 0 < rows[2]["fraction"] < 1 and rows[2]["params"] < rows[0]["params"]
+    # The control is a copy of the trained model, fine-tuned as the pruned ones are; the unpruned row keeps its own.
+    (model, params, float_args), (control, control_params, control_args) = trained[:2]
+    assert control is not model and control_params == params == rows[1]["params"]
+    assert float_args == (1, 2e-3, 0) and control_args == trained[2][2] == (1, 5e-4, 1000)
+    assert 0 < rows[3]["fraction"] < 1 and rows[3]["params"] < rows[0]["params"]
