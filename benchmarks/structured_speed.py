@@ -16,7 +16,9 @@ residual adds are removed together); for each speedup of ``--speedups``,
 ``kopt.pruning.latency_channel_plan`` removes channels where the layers' measured
 milliseconds are (each layer timed alone in LiteRT once per seed, channels 8 at a
 time, at most 75% of a group) until the modelled time is 1/speedup. Each smaller
-model is fine-tuned the same way (``--finetune_epochs``, cosine decay from 5e-4). So that those extra epochs
+model is fine-tuned the same way (``--finetune_epochs``, cosine decay from 5e-4); the latency plans of
+``--distill_speedups`` are fine-tuned a second time through ``kopt.distillation.Distiller``, the trained
+unpruned model as teacher (alpha 0.1, temperature 4), as a practitioner recovers accuracy after pruning. So that those extra epochs
 do not count for pruning, a copy of the unpruned model is trained the same epochs at the same rate (the
 control, :data:`CONTROL`), and every plan's accuracy drop is given against it too. Every model is converted to a
 float32 file; accuracy is the file's, on the 3,000 test images. All files of a
@@ -47,6 +49,7 @@ from benchmarks import standalone  # noqa: E402
 from benchmarks.core import data as core_data  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from benchmarks.core import scoring  # noqa: E402
+from kopt import distillation  # noqa: E402
 from kopt import pruning  # noqa: E402
 from tflite_export.cloning import copy_model  # noqa: E402
 
@@ -55,6 +58,7 @@ __all__ = ["CONTROL", "build", "measure_seed", "plot", "report", "summarize"]
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(_ROOT), "shared", "data", "cifar10-15k.npz")
 BATCH = 64
+DISTILL_ALPHA, DISTILL_TEMPERATURE = 0.1, 4.0  # as the CIFAR suite's distillation row
 # The unpruned model fine-tuned as every pruned one is: the extra epochs alone, which drops are also read against.
 CONTROL = "unpruned, fine-tuned"
 
@@ -83,35 +87,55 @@ def _augment(images, rng):
     return out
 
 
-def _train(model, x, y, epochs, learning_rate, seed):
+def _train(model, x, y, epochs, learning_rate, seed, teacher=None):
+    """Trains ``model`` in place and returns it; with a ``teacher``, through a ``Distiller`` (alpha 0.1, T 4)."""
     steps = epochs * (len(x) // BATCH)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1))
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    if teacher is None:
+        trained = model
+        loss = {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+    else:
+        trained = distillation.Distiller(model, teacher, alpha=DISTILL_ALPHA, temperature=DISTILL_TEMPERATURE)
+        loss = {}  # the Distiller's own: labels and the teacher's softened logits
+    trained.compile(optimizer=keras.optimizers.Adam(schedule), metrics=["accuracy"], **loss)
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):
         order = rng.permutation(len(x))[: (len(x) // BATCH) * BATCH]
-        history = model.fit(_augment(x[order], rng), y[order], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
+        history = trained.fit(_augment(x[order], rng), y[order], batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
         logging.info("epoch %d/%d: %s", epoch + 1, epochs, {k: round(v[-1], 4) for k, v in history.history.items()})
     return model
 
 
-def variant_name(fraction=None, speedup=None):
-    """The row label: ``"unpruned"``, ``"uniform 30%"`` or ``"latency 1.7x"``."""
+def variant_name(fraction=None, speedup=None, distilled=False):
+    """The row label: ``"unpruned"``, ``"uniform 30%"``, ``"latency 1.7x"`` or ``"latency 2.5x, distilled"``."""
     if speedup is not None:
-        return f"latency {speedup:g}x"
+        return f"latency {speedup:g}x" + (", distilled" if distilled else "")
     return "unpruned" if not fraction else f"uniform {fraction:.0%}"
 
 
-def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, speedups=(), max_train=None, control=True):
+def measure_seed(
+    seed,
+    *,
+    epochs,
+    finetune_epochs,
+    fractions,
+    rounds,
+    calls,
+    speedups=(),
+    distill_speedups=(),
+    max_train=None,
+    control=True,
+):
     """One seed's rows: ``{"variant", "fraction", "params", "kib", "tflite_accuracy", "ms", "speedup"}`` per model.
 
     ``fraction`` is the share of prunable channels removed (for a latency plan, over all its groups).
-    ``control`` adds the :data:`CONTROL` row, after the unpruned one.
+    ``control`` adds the :data:`CONTROL` row, after the unpruned one. Each of
+    ``distill_speedups`` (a subset of ``speedups``) adds that latency plan again,
+    fine-tuned with the trained unpruned model as its teacher.
     """
+    missing = [speedup for speedup in distill_speedups if speedup not in speedups]
+    if missing:
+        raise ValueError(f"distill_speedups must be among speedups={list(speedups)}. Received: {missing}")
     x_train, y_train, x_test, y_test = core_data.load_arrays(DATA, max_train)
     model = _train(build(seed), x_train, y_train, epochs, 2e-3, seed)
     plans = {variant_name(): None}
@@ -121,6 +145,8 @@ def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, spe
         times = tflite_export.layer_latencies(model, log=logging.info)
         for speedup in speedups:
             plans[variant_name(speedup=speedup)] = pruning.latency_channel_plan(model, speedup, latencies=times)
+        for speedup in distill_speedups:
+            plans[variant_name(speedup=speedup, distilled=True)] = plans[variant_name(speedup=speedup)]
     models, removed = {}, {}
     for name, plan in plans.items():
         if plan is None:
@@ -132,7 +158,8 @@ def measure_seed(seed, *, epochs, finetune_epochs, fractions, rounds, calls, spe
         prunable = [group for group in plan["groups"] if not group["frozen"]]
         removed[name] = sum(len(group["removed"]) for group in prunable) / sum(g["channels"] for g in prunable)
         smaller = pruning.apply_channel_plan(model, plan)
-        models[name] = _train(smaller, x_train, y_train, finetune_epochs, 5e-4, seed + 1000)
+        teacher = model if name.endswith(", distilled") else None
+        models[name] = _train(smaller, x_train, y_train, finetune_epochs, 5e-4, seed + 1000, teacher=teacher)
     rows = []
     with tempfile.TemporaryDirectory(prefix="kopt-structured-speed-") as workdir:
         paths = {
@@ -215,6 +242,12 @@ def report(document):
         "file on the 3,000 test images. Latency: LiteRT, XNNPACK, 1 thread, batch 1, the files of a seed "
         f"timed in one interleaved pass of {settings['rounds']} rounds; speedup = unpruned ms / ms.",
     ]
+    if any(row["variant"].endswith(", distilled") for row in document["rows"]):
+        lines[-1] += (
+            " Rows marked distilled: the same latency plan fine-tuned the same epochs through "
+            "`kopt.distillation.Distiller`, the trained unpruned model as teacher (alpha "
+            f"{DISTILL_ALPHA:g}, temperature {DISTILL_TEMPERATURE:g})."
+        )
     controlled = all("control_drop_points_mean" in entry for entry in document["summary"])
     if controlled:
         lines[-1] += (
@@ -268,11 +301,13 @@ def main(argv):
         "finetune_epochs": 1 if quick else flags.FLAGS.finetune_epochs,
         "fractions": [float(f) for f in flags.FLAGS.fractions],
         "speedups": [float(s) for s in flags.FLAGS.speedups],
+        "distill_speedups": [float(s) for s in flags.FLAGS.distill_speedups],
         "rounds": 2 if quick else flags.FLAGS.rounds,
         "calls": 20 if quick else 200,
     }
     max_train = 1024 if quick else None
     seeds = [0] if quick else [int(s) for s in flags.FLAGS.seeds]
+    standalone.check_choices("distill_speedups", flags.FLAGS.distill_speedups, flags.FLAGS.speedups)
     start_machine = machine.describe_machine()
     rows = []
     for seed in seeds:
@@ -302,7 +337,10 @@ if __name__ == "__main__":
     flags.DEFINE_integer("epochs", 15, "Float training epochs.", lower_bound=1)
     flags.DEFINE_integer("finetune_epochs", 5, "Fine-tuning epochs after removing channels.", lower_bound=1)
     flags.DEFINE_list("fractions", ["0.3", "0.5"], "Shares of channels to remove from every layer.")
-    flags.DEFINE_list("speedups", ["1.7", "2.5"], "Modelled speedups of latency-aware channel plans.")
+    flags.DEFINE_list("speedups", ["1.7", "2.2", "2.5"], "Modelled speedups of latency-aware channel plans.")
+    flags.DEFINE_list(
+        "distill_speedups", ["2.2", "2.5"], "Latency plans of --speedups also fine-tuned with the unpruned teacher."
+    )
     flags.DEFINE_integer("rounds", 7, "Timing rounds.", lower_bound=1)
     flags.DEFINE_bool("quick", False, "A smoke run in minutes (1,024 images, 1 epoch, seed 0): not figures.")
     flags.DEFINE_string("output_dir", os.path.join(_ROOT, "benchmarks", "results"), "Where the JSON and PNG go.")

@@ -82,7 +82,10 @@ def test_report_has_the_control_column_only_with_a_control():
     }
     text = structured_speed.report(document)
     assert "| latency 2x | 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 | 2.0 / 3.0 |" in text
-    assert "trained the same 5 epochs at the same rate" in text
+    assert "trained the same 5 epochs at the same rate" in text and "distilled" not in text
+    rows.append({**rows[1], "variant": "latency 2x, distilled", "tflite_accuracy": 0.71})
+    document["summary"] = structured_speed.summarize(rows)
+    assert "Rows marked distilled" in structured_speed.report(document)
 
 
 def test_report_and_plot(tmp_path):
@@ -117,7 +120,17 @@ def test_build_gives_batch_norm_a_momentum_that_keeps_up_with_a_short_schedule()
     assert model.output_shape == (None, 10)
 
 
+def test_distilled_plans_must_be_among_the_timed_plans():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"distill_speedups must be among speedups=\[1.7\]. Received: \[2.5\]"):
+        structured_speed.measure_seed(
+            0, epochs=1, finetune_epochs=1, fractions=[], speedups=[1.7], distill_speedups=[2.5], rounds=1, calls=1
+        )
+
+
 def test_variant_names_say_the_plan():
+    assert structured_speed.variant_name(speedup=2.5, distilled=True) == "latency 2.5x, distilled"
     assert structured_speed.variant_name() == "unpruned"
     assert structured_speed.variant_name(0.3) == "uniform 30%"
     assert structured_speed.variant_name(speedup=1.7) == "latency 1.7x"
@@ -128,18 +141,22 @@ def test_a_seed_runs_uniform_and_latency_plans_end_to_end(tiny_cifar, monkeypatc
     monkeypatch.setattr(structured_speed, "DATA", tiny_cifar(128, 64))
     trained, train = [], structured_speed._train
 
-    def recording_train(model, *args):
-        trained.append((model, model.count_params(), args[2:]))
-        return train(model, *args)
+    def recording_train(model, *args, teacher=None):
+        trained.append((model, model.count_params(), args[2:], teacher))
+        return train(model, *args, teacher=teacher)
 
     monkeypatch.setattr(structured_speed, "_train", recording_train)
     rows = structured_speed.measure_seed(
-        0, epochs=1, finetune_epochs=1, fractions=[0.5], speedups=[1.5], rounds=1, calls=2
+        0, epochs=1, finetune_epochs=1, fractions=[0.5], speedups=[1.5], distill_speedups=[1.5], rounds=1, calls=2
     )
-    assert [row["variant"] for row in rows] == ["unpruned", structured_speed.CONTROL, "uniform 50%", "latency 1.5x"]
+    names = ["unpruned", structured_speed.CONTROL, "uniform 50%", "latency 1.5x", "latency 1.5x, distilled"]
+    assert [row["variant"] for row in rows] == names
     assert rows[0]["speedup"] == 1.0 and all(row["ms"] > 0 for row in rows)
     # The control is a copy of the trained model, fine-tuned as the pruned ones are; the unpruned row keeps its own.
-    (model, params, float_args), (control, control_params, control_args) = trained[:2]
+    (model, params, float_args, _), (control, control_params, control_args, _) = trained[:2]
     assert control is not model and control_params == params == rows[1]["params"]
     assert float_args == (1, 2e-3, 0) and control_args == trained[2][2] == (1, 5e-4, 1000)
+    # The distilled row: the latency plan's model again, same size, taught by the trained unpruned model.
+    assert rows[4]["params"] == rows[3]["params"] and rows[4]["fraction"] == rows[3]["fraction"]
+    assert [call[3] for call in trained] == [None, None, None, None, model]
     assert 0 < rows[3]["fraction"] < 1 and rows[3]["params"] < rows[0]["params"]
