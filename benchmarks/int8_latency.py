@@ -4,14 +4,19 @@ Usage::
 
     python -m benchmarks.int8_latency                      # the three default cases
     python -m benchmarks.int8_latency --cases=mobilenet_v2_035_96 --rounds=9
+    python -m benchmarks.int8_latency --cases=transformer_encoder_49,lstm_28x28 --section=int8_latency_sequence
 
-Each case is a ``keras.applications`` network built with ``weights=None`` (latency
-does not depend on the weights' values) at a small input size. It is converted
-five ways: float32; kopt's QAT int8 (``kopt.quantization.quantize_model``, ranges
-calibrated on 32 random images without training, ``tflite_export.convert(mode="int8")``,
-float input and output); the same with the first convolution left in float
-(``float_layers``, :data:`STEMS`; ``benchmarks.int8_ops`` shows why); the converter's PTQ int8 (per-channel weights, the
-default); and the converter's PTQ int8 with per-tensor weights. Every file is
+Each image case is a ``keras.applications`` network built with ``weights=None``
+(latency does not depend on the weights' values) at a small input size; the
+sequence cases are the Transformer encoder and the LSTM of
+``benchmarks.sequence_agreement``, untrained. Each is converted five ways (four
+for a network without a stem convolution): float32; kopt's QAT int8
+(``kopt.quantization.quantize_model``, ranges calibrated on 32 random inputs
+without training, ``tflite_export.convert(mode="int8")``, float input and output);
+the same with the first convolution left in float (``float_layers``,
+:attr:`Case.stem`; ``benchmarks.int8_ops`` shows why); the converter's PTQ int8
+(per-channel weights, the default); and the converter's PTQ int8 with per-tensor
+weights. Every file is
 timed in LiteRT with its default XNNPACK delegate and with the builtin kernels
 only, 1 thread, batch 1, all files and both settings taking turns in each round;
 the figure is the median over rounds of each round's mean, and ratios divide by
@@ -21,9 +26,12 @@ Results: ``benchmarks/results/int8_latency.json`` and the ``int8_latency``
 section of BENCHMARKS.md.
 """
 
+import dataclasses
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,35 +44,86 @@ from absl import logging  # noqa: E402
 import tflite_export  # noqa: E402
 from benchmarks import amx_latency  # noqa: E402
 from benchmarks import machine  # noqa: E402
+from benchmarks import sequence_agreement  # noqa: E402
 from benchmarks import standalone  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from kopt import quantization  # noqa: E402
 from tflite_export.amx import amx_state  # noqa: E402
 
-__all__ = ["CASES", "FILES", "STEMS", "convert_files", "cpu_extensions", "measure", "report"]
+__all__ = [
+    "CASES",
+    "DEFAULT_CASES",
+    "FILES",
+    "Case",
+    "convert_files",
+    "cpu_extensions",
+    "image_case",
+    "measure",
+    "report",
+]
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# name -> (builder, input side, calls per file per round)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One network to time: how to build it, its representative inputs and the calls per file per round."""
+
+    build: Callable[[], Any]
+    inputs: Callable[[int], np.ndarray]  # count -> that many representative inputs
+    label: str  # the report's input column: "32x32", "49 tokens"
+    calls: int
+    stem: str | None = None  # the first convolution (3 input channels), left in float by the float-stem file
+    kind: str = "image"  # "image" networks can also be split into one-layer files (benchmarks.int8_ops)
+
+
+def image_case(build, side, calls, stem=None):
+    """A :class:`Case` of ``build(side)`` on random ``side x side`` colour images."""
+    return Case(
+        build=lambda: build(side),
+        inputs=lambda count: np.random.default_rng(0).random((count, side, side, 3), np.float32),
+        label=f"{side}x{side}",
+        calls=calls,
+        stem=stem,
+    )
+
+
+def _mobilenet_v2_035(side):
+    return keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10)
+
+
+def _tokens(count):
+    return sequence_agreement.tokens(np.random.default_rng(0).random((count, 28, 28)) * 255)
+
+
 CASES = {
-    "mobilenet_v2_035_32": (
-        lambda side: keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10),
-        32,
-        400,
-    ),  # noqa: E501
-    "mobilenet_v2_035_96": (
-        lambda side: keras.applications.MobileNetV2((side, side, 3), alpha=0.35, weights=None, classes=10),
-        96,
-        200,
-    ),  # noqa: E501
-    "resnet50_64": (
+    "mobilenet_v2_035_32": image_case(_mobilenet_v2_035, 32, 400, stem="Conv1"),
+    "mobilenet_v2_035_96": image_case(_mobilenet_v2_035, 96, 200, stem="Conv1"),
+    "resnet50_64": image_case(
         lambda side: keras.applications.ResNet50(input_shape=(side, side, 3), weights=None, classes=10),
         64,
         10,
-    ),  # noqa: E501
+        stem="conv1_conv",
+    ),
+    # The sequence models of benchmarks.sequence_agreement (issue 21): a Transformer encoder over 49 tokens of
+    # a digit, and an LSTM over its 28 rows.
+    "transformer_encoder_49": Case(
+        build=sequence_agreement.MODELS["TransformerEncoder"],
+        inputs=_tokens,
+        label="49 tokens",
+        calls=400,
+        kind="sequence",
+    ),
+    "lstm_28x28": Case(
+        build=sequence_agreement.MODELS["LSTM"],
+        inputs=lambda count: np.random.default_rng(0).random((count, 28, 28), np.float32),
+        label="28 rows of 28",
+        calls=400,
+        kind="sequence",
+    ),
 }
+DEFAULT_CASES = ("mobilenet_v2_035_32", "mobilenet_v2_035_96", "resnet50_64")
 FILES = ("float32", "kopt_qat_int8", "kopt_qat_int8_float_stem", "converter_int8", "converter_int8_per_tensor")
-# The first convolution of each case (3 input channels), which kopt_qat_int8_float_stem leaves in float.
-STEMS = {"mobilenet_v2_035_32": "Conv1", "mobilenet_v2_035_96": "Conv1", "resnet50_64": "conv1_conv"}
 _EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
 
@@ -78,10 +137,18 @@ def cpu_extensions(cpuinfo_path="/proc/cpuinfo"):
     return [name for name in _EXTENSIONS if name in words]
 
 
-def convert_files(model, side, workdir, stem=None):
-    """The files of ``model`` (of :data:`FILES`; the float-stem one only with ``stem``); ``{kind: path}``."""
-    images = np.random.default_rng(0).random((32, side, side, 3), np.float32)
-    kinds = [kind for kind in FILES if stem is not None or kind != "kopt_qat_int8_float_stem"]
+def convert_files(model, samples, workdir, stem=None, per_tensor=True):
+    """The files of ``model`` (of :data:`FILES`); ``{kind: path}``.
+
+    ``samples`` are the representative inputs: QAT's ranges and the converter's PTQ
+    are calibrated on them. The float-stem file needs a ``stem``; the per-tensor
+    file goes through a SavedModel, which a recurrent network's dynamic batch keeps
+    from converting, so ``per_tensor=False`` leaves it out.
+    """
+    images = samples
+    left_out = {"kopt_qat_int8_float_stem"} if stem is None else set()
+    left_out |= set() if per_tensor else {"converter_int8_per_tensor"}
+    kinds = [kind for kind in FILES if kind not in left_out]
     paths = {kind: os.path.join(workdir, f"{model.name}-{kind}.tflite") for kind in kinds}
     tflite_export.convert(model, paths["float32"])
     for kind, float_layers in (("kopt_qat_int8", ()), ("kopt_qat_int8_float_stem", (stem,))):
@@ -92,7 +159,8 @@ def convert_files(model, side, workdir, stem=None):
                 warnings.simplefilter("ignore")  # "still computes in float": the stem, on purpose
                 tflite_export.convert(qat, paths[kind], mode="int8")
     tflite_export.convert(model, paths["converter_int8"], mode="int8", representative_dataset=images)
-    _convert_per_tensor(model, images, paths["converter_int8_per_tensor"])
+    if per_tensor:
+        _convert_per_tensor(model, images, paths["converter_int8_per_tensor"])
     return paths
 
 
@@ -112,18 +180,19 @@ def _convert_per_tensor(model, images, path):
 
 def measure(case, rounds):
     """One row: each file's size and median milliseconds, XNNPACK on and off, and the ratios."""
-    build, side, calls = CASES[case]
+    spec = CASES[case]
+    calls = spec.calls
     keras.utils.set_random_seed(0)
-    model = build(side)
+    model = spec.build()
     with tempfile.TemporaryDirectory(prefix="kopt-int8-latency-") as workdir:
-        paths = convert_files(model, side, workdir, STEMS.get(case))
+        paths = convert_files(model, spec.inputs(32), workdir, spec.stem, per_tensor=spec.kind == "image")
         timed = {
             (kind, xnnpack): latency.ready_interpreter(paths[kind], xnnpack=xnnpack)
             for kind in paths
             for xnnpack in (True, False)
         }
         milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
-        row = {"case": case, "input": f"{side}x{side}", "params": int(model.count_params()), "calls": calls}
+        row = {"case": case, "input": spec.label, "params": int(model.count_params()), "calls": calls}
         row["amx"] = amx_state()
         if row["amx"] != "absent":
             # XNNPACK again in a process that refuses AMX, as on CPUs without it (tflite_export.amx).
@@ -144,6 +213,21 @@ def measure(case, rounds):
     return row
 
 
+def _networks(rows):
+    """The sentence's subject: which kinds of network the rows time."""
+    kinds = {CASES[row["case"]].kind if row["case"] in CASES else "image" for row in rows}
+    parts = []
+    if "image" in kinds:
+        parts.append("`keras.applications` networks (`weights=None`, 10 classes)")
+    if "sequence" in kinds:
+        parts.append(
+            "the Transformer encoder and the LSTM of `benchmarks.sequence_agreement` (a kopt QAT file keeps "
+            "LayerNormalization, the attention scores and the recurrent loop in float, by design)"
+        )
+    text = " and ".join(parts) or "no network"
+    return text[0].upper() + text[1:]
+
+
 def report(document):
     """The BENCHMARKS.md section; with columns for XNNPACK with AMX refused where the CPU has AMX."""
     amx = any("float32_noamx_ms" in row for row in document["rows"])
@@ -153,13 +237,14 @@ def report(document):
         + " (issue 25)",
         "",
         f"Written by `{document['command']}` on {document['machine']}; CPU extensions: "
-        f"{', '.join(document['cpu_extensions']) or 'none of those listed'}. Untrained `keras.applications` "
-        "networks (`weights=None`, 10 classes; latency does not depend on weight values), converted five ways: "
-        "float32, kopt's QAT int8 (ranges calibrated on 32 random images, no training), the same with the first "
-        "convolution left in float (`quantize_model(..., float_layers=[stem])`), the converter's PTQ "
-        "int8 (per-channel) and the converter's PTQ int8 with per-tensor weights; float input and output "
-        "throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK delegate and with the builtin "
-        f"kernels only; all ten (file, setting) pairs take turns in each of {document['rounds']} rounds, "
+        f"{', '.join(document['cpu_extensions']) or 'none of those listed'}. "
+        + _networks(document["rows"])
+        + " (untrained: latency does not depend on weight values), converted up to five ways: "
+        "float32, kopt's QAT int8 (ranges calibrated on 32 random inputs, no training), the same with the first "
+        "convolution left in float (`quantize_model(..., float_layers=[stem])`; image networks), the converter's "
+        "PTQ int8 (per-channel) and the converter's PTQ int8 with per-tensor weights (image networks); float "
+        "input and output throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK delegate and with the "
+        f"builtin kernels only; all (file, setting) pairs take turns in each of {document['rounds']} rounds, "
         "the figure is the median of the rounds' means. Ratio = milliseconds / float32 with XNNPACK "
         "(below 1: faster than the float file)."
         + (
@@ -202,7 +287,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.DEFINE_list("cases", list(CASES), f"Cases to measure, any of {', '.join(CASES)}.")
+    flags.DEFINE_list("cases", list(DEFAULT_CASES), f"Cases to measure, any of {', '.join(CASES)}.")
     flags.DEFINE_integer("rounds", 7, "Rounds in which every file takes its turn.", lower_bound=1)
     flags.DEFINE_string(
         "output", os.path.join(_ROOT, "benchmarks", "results", "int8_latency.json"), "JSON results file."

@@ -99,13 +99,14 @@ def _int8_file(model, path):
 
 def measure(case, rounds, calls):
     """Per-signature and whole-network milliseconds, float32 and int8, in one interleaved pass."""
-    build, side, whole_calls = int8_latency.CASES[case]
+    spec = int8_latency.CASES[case]
+    whole_calls = spec.calls
     keras.utils.set_random_seed(0)
-    network = build(side)
+    network = spec.build()
     signatures = layer_signatures(network)
     logging.info("%s: %d layers timed as %d distinct ones", case, sum(signatures.values()), len(signatures))
     with tempfile.TemporaryDirectory(prefix="kopt-int8-ops-") as workdir:
-        whole = int8_latency.convert_files(network, side, workdir)  # the same whole-network files
+        whole = int8_latency.convert_files(network, spec.inputs(32), workdir)  # the same whole-network files
         interpreters = {}
         for index, signature in enumerate(signatures):
             model = single_layer_model(signature)
@@ -198,7 +199,9 @@ def main(argv):
         # Before any conversion or interpreter: a permission once granted cannot be taken back.
         refuse_amx()
     case = flags.FLAGS.case
-    standalone.check_choices("case", [case], int8_latency.CASES)
+    standalone.check_choices(
+        "case", [case], [name for name, spec in int8_latency.CASES.items() if spec.kind == "image"]
+    )
     start_machine = machine.describe_machine()
     result = measure(case, flags.FLAGS.rounds, flags.FLAGS.calls)
     document = standalone.stamp({}, "benchmarks.int8_ops", start_machine)

@@ -20,8 +20,7 @@ def _tiny(side):
 
 
 def test_measure_times_every_file_with_and_without_xnnpack(monkeypatch):
-    monkeypatch.setitem(int8_latency.CASES, "tiny", (_tiny, 12, 3))
-    monkeypatch.setitem(int8_latency.STEMS, "tiny", "stem")
+    monkeypatch.setitem(int8_latency.CASES, "tiny", int8_latency.image_case(_tiny, 12, 3, stem="stem"))
     row = int8_latency.measure("tiny", rounds=2)
     assert row["float32_xnnpack_ratio"] == 1.0 and row["float32_fully_integer"] == "n/a"
     for kind in int8_latency.FILES:
@@ -59,3 +58,20 @@ def test_cpu_extensions_reads_the_flags_line(tmp_path):
     cpuinfo.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
     assert int8_latency.cpu_extensions(str(cpuinfo)) == ["avx2", "avx512f", "avx512_vnni"]
     assert int8_latency.cpu_extensions(str(tmp_path / "missing")) == []
+
+
+def test_sequence_cases_time_every_file_they_can_have(monkeypatch):
+    """The Transformer encoder: no stem and no SavedModel per-tensor file, so three files; the report says so."""
+    import dataclasses
+
+    case = "transformer_encoder_49"
+    monkeypatch.setitem(int8_latency.CASES, case, dataclasses.replace(int8_latency.CASES[case], calls=2))
+    row = int8_latency.measure(case, rounds=1)
+    assert row["input"] == "49 tokens" and row["float32_xnnpack_ratio"] == 1.0
+    timed = [kind for kind in int8_latency.FILES if f"{kind}_xnnpack_ms" in row]
+    assert timed == ["float32", "kopt_qat_int8", "converter_int8"]
+    assert row["kopt_qat_int8_kib"] < row["float32_kib"] / 2  # int8 weights, whatever stays float
+    document = {"command": "c", "machine": "m", "cpu_extensions": [], "rounds": 1, "rows": [row]}
+    text = int8_latency.report(document)
+    assert "The Transformer encoder and the LSTM of `benchmarks.sequence_agreement`" in text
+    assert "keras.applications" not in text and text.count(f"| {case} | 49 tokens |") == 3

@@ -34,7 +34,7 @@ def test_alike_layers_share_one_signature_and_rebuild_with_their_shapes():
 
 
 def test_measure_times_each_layer_both_ways_and_the_report_sums_per_kind(monkeypatch):
-    monkeypatch.setitem(int8_ops.int8_latency.CASES, "tiny", (_tiny, 12, 3))
+    monkeypatch.setitem(int8_ops.int8_latency.CASES, "tiny", int8_ops.int8_latency.image_case(_tiny, 12, 3))
     result = int8_ops.measure("tiny", rounds=2, calls=3)
     assert {layer["kind"] for layer in result["layers"]} == {"add", "conv", "dense", "depthwise"}
     assert all(layer["float32_ms"] > 0 and layer["int8_ms"] > 0 for layer in result["layers"])
