@@ -16,12 +16,14 @@ residual adds are removed together); for each speedup of ``--speedups``,
 ``kopt.pruning.latency_channel_plan`` removes channels where the layers' measured
 milliseconds are (each layer timed alone in LiteRT once per seed, channels 8 at a
 time, at most 75% of a group) until the modelled time is 1/speedup. Each smaller
-model is fine-tuned the same way (``--finetune_epochs``, cosine decay from 5e-4); the latency plans of
-``--distill_speedups`` are fine-tuned a second time through ``kopt.distillation.Distiller``, the trained
-unpruned model as teacher (alpha 0.1, temperature 4), as a practitioner recovers accuracy after pruning. So that those extra epochs
-do not count for pruning, a copy of the unpruned model is trained the same epochs at the same rate (the
-control, :data:`CONTROL`), and every plan's accuracy drop is given against it too. Every model is converted to a
-float32 file; accuracy is the file's, on the 3,000 test images. All files of a
+model is fine-tuned the same way (``--finetune_epochs``, cosine decay from 5e-4);
+the latency plans of ``--distill_speedups`` are fine-tuned a second time through
+``kopt.distillation.Distiller``, the trained unpruned model as teacher (alpha 0.1,
+temperature 4), as a practitioner recovers accuracy after pruning. So that those
+extra epochs do not count for pruning, a copy of the unpruned model is trained the
+same epochs at the same rate (the control, :data:`CONTROL`), and every plan's
+accuracy drop is given against it too. Every model is converted to a float32
+file; accuracy is the file's, on the 3,000 test images. All files of a
 seed are timed in one interleaved pass: LiteRT with its default XNNPACK
 delegate, 1 thread, batch 1, the median of the rounds' means; ratio = the
 unpruned file's milliseconds / the file's (above 1: faster).
