@@ -9,8 +9,8 @@ Usage::
 Each image case is a ``keras.applications`` network built with ``weights=None``
 (latency does not depend on the weights' values) at a small input size; the
 sequence cases are the Transformer encoder and the LSTM of
-``benchmarks.sequence_agreement``, untrained. Each is converted five ways (four
-for a network without a stem convolution): float32; kopt's QAT int8
+``benchmarks.sequence_agreement``, untrained. Each is converted up to five ways
+(the float-stem and per-tensor files for image networks only): float32; kopt's QAT int8
 (``kopt.quantization.quantize_model``, ranges calibrated on 32 random inputs
 without training, ``tflite_export.convert(mode="int8")``, float input and output);
 the same with the first convolution left in float (``float_layers``,
