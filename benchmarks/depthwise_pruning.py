@@ -176,12 +176,13 @@ def main(argv):
         rows=rows,
         elapsed_min=round((time.time() - started) / 60, 1),
     )
-    standalone.publish(
+    standalone.publish_seeded_run(
         document,
-        os.path.join(flags.FLAGS.output_dir, f"depthwise_pruning{'_quick' if quick else ''}.json"),
-        report=report,
-        section=None if quick else "depthwise_pruning",
+        "depthwise_pruning",
+        quick=quick,
+        output_dir=flags.FLAGS.output_dir,
         markdown_path=flags.FLAGS.markdown,
+        report=report,
         plot=plot,
     )
 

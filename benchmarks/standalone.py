@@ -9,7 +9,8 @@ module defines no flag and gives them the same steps:
 
 * :func:`stamp`: the command as it was typed and the machine it ran on;
 * :func:`publish`: the JSON (atomically), the PNG beside it, the report printed and
-  written as the benchmark's section of BENCHMARKS.md;
+  written as the benchmark's section of BENCHMARKS.md (:func:`publish_seeded_run`:
+  the same where a ``--quick`` smoke run writes its own files and no section);
 * :func:`check_choices`: a usage error that names the flag, the unknown values and the
   choices;
 * :func:`kept_rows` / :func:`put_row`: the resumable benchmarks, whose JSON keeps the
@@ -27,7 +28,7 @@ from benchmarks import machine
 from benchmarks import markdown
 from tflite_export.atomic import atomic_write_json
 
-__all__ = ["check_choices", "command_line", "kept_rows", "publish", "put_row", "stamp"]
+__all__ = ["check_choices", "command_line", "kept_rows", "publish", "publish_seeded_run", "put_row", "stamp"]
 
 
 def command_line(argv, module):
@@ -78,6 +79,22 @@ def publish(document, output, *, report, section=None, markdown_path=None, plot=
     if section and markdown_path:
         markdown.write_section(markdown_path, section, body)
     return body
+
+
+def publish_seeded_run(document, name, *, quick, output_dir, markdown_path, report, plot=None):
+    """:func:`publish` for a benchmark with a ``--quick`` smoke run: ``<output_dir>/<name>[_quick].json``.
+
+    A smoke run's figures mean nothing, so it writes its own files and leaves the
+    ``name`` section of ``markdown_path`` as it is.
+    """
+    return publish(
+        document,
+        os.path.join(output_dir, f"{name}{'_quick' if quick else ''}.json"),
+        report=report,
+        section=None if quick else name,
+        markdown_path=markdown_path,
+        plot=plot,
+    )
 
 
 def check_choices(flag, values, choices):

@@ -324,12 +324,13 @@ def main(argv):
         summary=summarize(rows),
         elapsed_min=round((time.time() - started) / 60, 1),
     )
-    standalone.publish(
+    standalone.publish_seeded_run(
         document,
-        os.path.join(flags.FLAGS.output_dir, f"structured_speed{'_quick' if quick else ''}.json"),
-        report=report,
-        section=None if quick else "structured_speed",
+        "structured_speed",
+        quick=quick,
+        output_dir=flags.FLAGS.output_dir,
         markdown_path=flags.FLAGS.markdown,
+        report=report,
         plot=plot,
     )
 

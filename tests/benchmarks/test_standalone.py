@@ -77,3 +77,25 @@ def test_docstring_examples_run():
     import doctest
 
     assert doctest.testmod(standalone).failed == 0
+
+
+def test_a_quick_run_writes_its_own_files_and_no_section(tmp_path, capsys):
+    markdown_path = tmp_path / "B.md"
+    markdown_path.write_text("# Benchmarks\n")
+
+    def report(document):
+        return f"## Bench\\n\\nquick={document['quick']}"
+
+    for quick in (True, False):
+        standalone.publish_seeded_run(
+            {"quick": quick},
+            "bench",
+            quick=quick,
+            output_dir=str(tmp_path),
+            markdown_path=str(markdown_path),
+            report=report,
+        )
+    assert json.loads((tmp_path / "bench_quick.json").read_text()) == {"quick": True}
+    assert json.loads((tmp_path / "bench.json").read_text()) == {"quick": False}
+    text = markdown_path.read_text()
+    assert "quick=False" in text and "quick=True" not in text

@@ -69,10 +69,9 @@ def test_summary_reads_drops_against_the_fine_tuned_control_where_every_seed_has
     assert not any("control_drop_points_mean" in entry for entry in partial)
 
 
-def test_report_has_the_control_column_only_with_a_control():
-    rows = _with_control(_rows())
-    document = {
-        "command": "c",
+def _document(rows):
+    return {
+        "command": "python -m benchmarks.structured_speed",
         "machine": "m",
         "elapsed_min": 1.0,
         "data": "d",
@@ -80,6 +79,11 @@ def test_report_has_the_control_column_only_with_a_control():
         "rows": rows,
         "summary": structured_speed.summarize(rows),
     }
+
+
+def test_report_has_the_control_column_only_with_a_control():
+    rows = _with_control(_rows())
+    document = _document(rows)
     text = structured_speed.report(document)
     assert "| latency 2x | 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 | 2.0 / 3.0 |" in text
     assert "trained the same 5 epochs at the same rate" in text and "distilled" not in text
@@ -89,16 +93,7 @@ def test_report_has_the_control_column_only_with_a_control():
 
 
 def test_report_and_plot(tmp_path):
-    rows = _rows()
-    document = {
-        "command": "python -m benchmarks.structured_speed",
-        "machine": "m",
-        "elapsed_min": 1.0,
-        "data": "d",
-        "settings": {"epochs": 15, "finetune_epochs": 5, "fractions": [0.5], "rounds": 7, "calls": 200},
-        "rows": rows,
-        "summary": structured_speed.summarize(rows),
-    }
+    document = _document(_rows())
     text = structured_speed.report(document)
     assert "| latency 2x | 50% | 2 | 2.0x | 69.50% | 1.5 / 2.0 |\n" in text and "control" not in text
     assert "| 1 | latency 2x | 50% | 5 | 2.0 | 70.00% | 1.0 | 2.0x |" in text
