@@ -39,7 +39,7 @@ from benchmarks.cifar_settings import TECHNIQUES  # noqa: E402
 from benchmarks.cifar_settings import CifarSettings  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 
-__all__ = ["DATA", "SECTION", "SUITE", "main", "measure", "score", "time_seed", "time_without_amx"]
+__all__ = ["DATA", "SECTION", "SUITE", "main", "measure", "score", "time_rows", "time_seed", "time_without_amx"]
 
 SECTION = "cifar"
 DATA = os.path.join("..", "shared", "data", "cifar10-15k.npz")
@@ -76,15 +76,19 @@ def time_seed(runs, settings):
             for key, row in run["rows"].items():
                 if key.startswith(f"{model_name}/") and "error" not in row:
                     rows[(run["side"], key)] = row
-        if not rows:
-            continue
-        interpreters = {key: latency.ready_interpreter(row["file"]) for key, row in rows.items()}
-        milliseconds = latency.interleaved_ms(
-            interpreters, rounds=settings.latency_rounds, calls=settings.latency_calls
-        )
-        for key, row in rows.items():
-            row["ms"] = milliseconds[key]
-        time_without_amx(rows, settings)
+        time_rows(rows, settings)
+
+
+def time_rows(rows, settings):
+    """Sets ``ms`` (and ``ms_noamx``, see :func:`time_without_amx`) on ``rows`` (``{key: row}``, one network's
+    files of both sides), timed in one interleaved pass."""
+    if not rows:
+        return
+    interpreters = {key: latency.ready_interpreter(row["file"]) for key, row in rows.items()}
+    milliseconds = latency.interleaved_ms(interpreters, rounds=settings.latency_rounds, calls=settings.latency_calls)
+    for key, row in rows.items():
+        row["ms"] = milliseconds[key]
+    time_without_amx(rows, settings)
 
 
 def time_without_amx(rows, settings):

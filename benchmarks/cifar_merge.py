@@ -67,7 +67,11 @@ def merge(documents, newer=()):
         "wall_time_s": sum(document["wall_time_s"] for document in documents),
         "quick": any(document["quick"] for document in documents),
         "parts": [
-            {key: document[key] for key in ("command", "seeds", "machine_line", "noamx_command") if key in document}
+            {
+                key: document[key]
+                for key in ("command", "seeds", "machine_line", "noamx_command", "retime_command")
+                if key in document
+            }
             for document in documents
         ],
         "replaced": [],

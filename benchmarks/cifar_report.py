@@ -181,6 +181,11 @@ def render(document, settings):
             *(
                 f"- `{part['command']}` (seeds {part['seeds']}; {part['machine_line']})"
                 + (f"; its AMX-refused latency by `{part['noamx_command']}`" if part.get("noamx_command") else "")
+                + (
+                    f"; its latency, both passes, timed again on a quiet machine by `{part['retime_command']}`"
+                    if part.get("retime_command")
+                    else ""
+                )
                 for part in parts
             ),
         ]

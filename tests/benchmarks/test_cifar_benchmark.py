@@ -349,6 +349,43 @@ def test_retime_adds_the_amx_refused_figures_to_a_kept_part(tmp_path):
         cifar_retime.retime(document, "c")
 
 
+def test_retime_both_replaces_both_passes_and_the_section_names_the_command(tmp_path):
+    import keras
+
+    import tflite_export
+    from benchmarks import cifar_merge
+    from benchmarks import cifar_retime
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    path = str(tflite_export.convert(model, tmp_path / "m.tflite", batch_size=1))
+    document = _document()
+    document["settings"] = {**document["settings"], "latency_rounds": 1, "latency_calls": 2}
+    document["noamx_command"] = "old"
+    for side in ("kopt", "tfmot"):
+        for run in document["frameworks"][side]["runs"].values():
+            for row in run["rows"].values():
+                if "ms" in row:
+                    row["file"], row["ms"] = path, -1.0
+    assert cifar_retime.retime_both(document, "python -m benchmarks.cifar_retime --both p.json") == 14
+    rows = [
+        row
+        for side in ("kopt", "tfmot")
+        for run in document["frameworks"][side]["runs"].values()
+        for row in run["rows"].values()
+        if "file" in row
+    ]
+    assert rows and all(row["ms"] > 0 for row in rows)
+    if tflite_export.amx_state() != "absent":
+        assert all(row["ms_noamx"] > 0 for row in rows)
+    assert "noamx_command" not in document
+    merged = cifar_merge.merge([document])
+    text = cifar_report.render(merged, CifarSettings(models=("mobilenet_v2",)))
+    assert "timed again on a quiet machine by `python -m benchmarks.cifar_retime --both p.json`" in text
+    rows[0]["file"] = str(tmp_path / "gone")
+    with pytest.raises(ValueError, match="1 file\\(s\\) of the part are gone"):
+        cifar_retime.retime_both(document, "c")
+
+
 def test_the_structured_must_hold_is_judged_against_the_float_model_trained_as_long():
     """Fine-tuning epochs also train a float model that is not yet converged: the control row takes that out."""
     document = _document()
