@@ -7,14 +7,15 @@ Usage::
 
 Real CIFAR-10 images (``../shared/data/cifar10-15k.npz``: 12,000 training and
 3,000 test images, pixels scaled to [0, 1]; nothing downloads). Per seed a
-narrow CNN is trained, then a target twice as wide with one more convolution
-trains for the same number of steps from scratch, from the Net2Net-grown
-source, and from the source's weights copied in by ``transfer_weights``
-(:mod:`benchmarks.transfer_run` says exactly how). Each start trains as a
-practitioner would train it: the scratch model with the from-scratch schedule
-(Adam 1e-3, constant), the two warm starts with a fine-tuning one (Adam warmed
-up over 60 steps to 3e-4, then a cosine to 0), chosen once on seed 0 of a
-validation split (:mod:`benchmarks.transfer_diagnosis`), never on the test set.
+narrow CNN is trained to convergence, then a target twice as wide with one more
+convolution trains from scratch for ``steps`` steps, and from the Net2Net-grown
+source and from the source's weights copied in by ``transfer_weights`` for half
+as many (:mod:`benchmarks.transfer_run` says exactly how). Each start trains as
+a practitioner would train it for its budget: the source and the scratch model
+with Adam from 1e-3 decayed to 0 along a cosine, the two warm starts with a
+fine-tuning schedule (Adam warmed up over 30 steps to 3e-4, then a cosine to 0
+at their last step; the peak chosen on seed 0 of a validation split,
+:mod:`benchmarks.transfer_diagnosis`, never on the test set).
 
 Test accuracy is measured every 100 steps with BatchNormalization's statistics
 re-estimated on 2,560 training images, the same way for every start. The
@@ -61,13 +62,14 @@ class TransferSettings(SuiteSettings):
     seeds: tuple = (0, 1, 2)
     narrow: tuple = (16, 32, 32, 32)  # conv1, conv2, conv3, dense of the source
     wide: tuple = (32, 64, 64, 64)  # the same layers of the target
-    source_steps: int = 1200
-    steps: int = 1200
+    source_steps: int = 3600  # the source trains to convergence: Net2Net grows a trained model
+    steps: int = 1200  # the scratch model's budget
+    warm_steps: int = 600  # the warm starts' budget: half the scratch model's, the issue's question
     eval_every: int = 100
     batch_size: int = 64
-    learning_rate: float = 1e-3  # Adam, constant: the source and the scratch model
+    learning_rate: float = 1e-3  # Adam, cosine-decayed to 0: the source and the scratch model
     finetune_learning_rate: float = 3e-4  # the warm starts' peak: 0.3x, chosen on seed 0's validation split
-    warmup_steps: int = 60  # the warm starts' linear warm-up, then a cosine to 0 at `steps`
+    warmup_steps: int = 30  # the warm starts' linear warm-up, then a cosine to 0 at `warm_steps`
     smooth: int = 3  # checkpoints in the trailing mean that steps-to-reach and the finals read
     calibration_examples: int = 2560  # training images that re-estimate BatchNorm's statistics per measurement
     widen_noise: float = 0.05
@@ -77,12 +79,19 @@ class TransferSettings(SuiteSettings):
     @classmethod
     def quick(cls):
         return cls(
-            seeds=(0,), source_steps=6, steps=6, eval_every=3, batch_size=16, max_train_examples=256,
+            seeds=(0,), source_steps=6, steps=6, warm_steps=3, eval_every=3, batch_size=16, max_train_examples=256,
             max_test_examples=200, warmup_steps=2, calibration_examples=64,
         )  # fmt: skip
 
     def validate(self):
-        self.require_at_least_one("source_steps", "steps", "eval_every", "batch_size", "smooth", "calibration_examples")
+        self.require_at_least_one(
+            "source_steps", "steps", "warm_steps", "eval_every", "batch_size", "smooth", "calibration_examples"
+        )
+        if self.warm_steps > self.steps:
+            raise ValueError(
+                f"warm_steps must be at most steps (the scratch budget). Received: warm_steps={self.warm_steps}, "
+                f"steps={self.steps}"
+            )
         if not self.seeds:
             raise ValueError(f"seeds must name at least one seed. Received: seeds={self.seeds}")
         return self

@@ -33,9 +33,10 @@ def document():
 
 def test_quick_run_measures_every_arm_and_keeps_the_net2net_function(document):
     (row,) = document["rows"]
-    assert [step for step, _ in row["source_curve"]] == [0, 4]
+    assert [step for step, _ in row["source_curve"]] == [0, 2, 4]
     for arm in transfer_run.ARMS:
-        assert [step for step, _ in row[f"{arm}_curve"]] == [0, 2, 4]
+        # The warm starts get their own budget (3 steps here), the scratch model the full 4.
+        assert [step for step, _ in row[f"{arm}_curve"]] == ([0, 2, 4] if arm == "scratch" else [0, 2, 3])
         assert all(0.0 <= value <= 1.0 for _, value in row[f"{arm}_curve"] + [[4, row[f"{arm}_final_moving_stats"]]])
         reached = row[f"{arm}_steps_to_scratch_final"]
         assert reached == transfer_run.steps_to_reach(row[f"{arm}_curve"], row["scratch_final"], 3)
@@ -102,14 +103,23 @@ def test_steps_to_reach_and_settings_checks():
         dataclasses.replace(transfer.TransferSettings.quick(), steps=0).validate()
 
 
-def test_the_warm_starts_warm_up_then_decay_and_scratch_keeps_its_rate():
+def test_every_run_decays_to_zero_by_the_end_of_its_own_budget():
     settings = transfer.TransferSettings.full()
-    assert transfer_run.learning_rate_for("scratch", settings) == settings.learning_rate == 1e-3
+    assert (settings.source_steps, settings.steps, settings.warm_steps) == (3600, 1200, 600)
+    for arm, steps in (("source", 3600), ("scratch", 1200)):
+        assert transfer_run.steps_for(arm, settings) == steps
+        schedule = transfer_run.learning_rate_for(arm, settings)
+        rates = [float(schedule(step)) for step in (0, steps // 2, steps)]
+        assert rates[0] == pytest.approx(1e-3) and rates[1] == pytest.approx(5e-4, rel=1e-3)
+        assert rates[2] == pytest.approx(0.0, abs=1e-9)
+    assert transfer_run.steps_for("net2net", settings) == transfer_run.steps_for("transfer", settings) == 600
     schedule = transfer_run.learning_rate_for("net2net", settings)
-    rates = [float(schedule(step)) for step in (0, 30, 60, 630, 1200)]
+    rates = [float(schedule(step)) for step in (0, 15, 30, 315, 600)]
     peak = settings.finetune_learning_rate
     assert rates[0] == 0.0 and rates[1] == pytest.approx(peak / 2) and rates[2] == pytest.approx(peak)
     assert rates[3] == pytest.approx(peak / 2, rel=1e-3) and rates[4] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="warm_steps must be at most steps.*warm_steps=700, steps=600"):
+        dataclasses.replace(settings, steps=600, warm_steps=700).validate()
 
 
 def test_recalibrated_accuracy_uses_the_calibration_statistics_and_puts_the_moving_ones_back(monkeypatch):
