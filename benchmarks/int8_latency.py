@@ -129,12 +129,8 @@ _EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimdd
 
 def cpu_extensions(cpuinfo_path="/proc/cpuinfo"):
     """The vector extensions int8 kernels use that this CPU has, as listed in /proc/cpuinfo."""
-    try:
-        with open(cpuinfo_path, encoding="utf-8") as handle:
-            words = set(handle.read().split())
-    except OSError:
-        return []
-    return [name for name in _EXTENSIONS if name in words]
+    flags = tflite_export.cpu_flags(cpuinfo_path) or frozenset()
+    return [name for name in _EXTENSIONS if name in flags]
 
 
 def convert_files(model, samples, workdir, stem=None, per_tensor=True):

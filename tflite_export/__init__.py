@@ -8,7 +8,8 @@ tensor dtypes and quantization, constant sparsity, parameter count, size),
 operators, if any, still compute in float. ``benchmark`` times the interpreter
 with and without the XNNPACK delegate; ``format_benchmark`` prints the result;
 ``refuse_amx`` keeps XNNPACK's int8 kernels off Intel AMX, which makes small
-int8 networks slower than float on AMX Xeons (``amx_state`` says where it applies);
+int8 networks slower than float on AMX Xeons (``amx_state`` says where it applies;
+``cpu_flags`` lists the CPU's vector extensions);
 ``layer_latencies`` times each convolution and dense layer of a Keras model alone.
 ``compare`` measures a float and an optimized file of one model side by side
 (``format_comparison``, ``write_comparison`` for JSON and PNG), and
@@ -43,6 +44,7 @@ _LAZY = {
     "benchmark": "benchmark",
     "compare": "report",
     "convert": "converter",
+    "cpu_flags": "cpu",
     "estimate_arena": "arena",
     "file_sizes": "sizes",
     "format_benchmark": "benchmark",
@@ -81,6 +83,7 @@ __all__ = [
     "benchmark",
     "compare",
     "convert",
+    "cpu_flags",
     "estimate_arena",
     "file_sizes",
     "format_benchmark",

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from tflite_export.cpu import cpu_flags
 from tflite_export.flatbuffer import TFLiteFlatbuffer
 
 __all__ = ["sparse_inference_check", "xnnpack_sparse_cpu"]
@@ -237,11 +238,7 @@ def xnnpack_sparse_cpu(cpuinfo_path: str = "/proc/cpuinfo", machine: str | None 
         return {"sparse_kernels": True, "reason": f"{machine}: XNNPACK's Arm builds have sparse kernels"}
     if machine not in ("x86_64", "amd64", "i386", "i686", "x86"):
         return {"sparse_kernels": None, "reason": f"{machine}: not known to this check"}
-    try:
-        with open(cpuinfo_path, encoding="utf-8", errors="replace") as handle:
-            flags = next((line.partition(":")[2].split() for line in handle if line.startswith("flags")), None)
-    except OSError:
-        flags = None
+    flags = cpu_flags(cpuinfo_path)
     if flags is None:
         return {"sparse_kernels": None, "reason": f"{machine}: CPU flags unknown ({cpuinfo_path} unreadable)"}
     if "avx" in flags:
