@@ -143,3 +143,23 @@ def test_the_diagnosis_helpers():
     assert transfer_diagnosis.largest_drop([0.1, 0.5, 0.3, 0.6]) == pytest.approx(0.2)
     assert transfer_diagnosis.schedule(1e-3, "const") == 1e-3
     assert float(transfer_diagnosis.schedule(3e-4, "cos")(60)) == pytest.approx(3e-4)
+
+
+def test_the_validation_sweep_measures_every_rate_on_training_images_only():
+    from benchmarks import transfer_validation
+
+    assert doctest.testmod(transfer_validation).failed == 0
+    x_train, y_train, _, _ = transfer_validation.load_arrays(transfer.DATA, 160)
+    data = transfer_validation.validation_split(x_train, y_train, 64)
+    assert len(data[0]) == 96 and len(data[2]) == 64
+    np.testing.assert_array_equal(data[2], x_train[96:])  # the split's held-out images, not the test set
+    settings = dataclasses.replace(transfer.TransferSettings.quick(), steps=4, source_steps=4, eval_every=2)
+    result = transfer_validation.sweep(settings, (1e-4, 1e-3), 0, data)
+    assert set(result["figures"]["net2net"]) == {"0.0001", "0.001"} == set(result["figures"]["transfer"])
+    assert [step for step, _ in result["curves"]["net2net@0.001"]] == [0, 2, 3]
+    for arm in ("net2net", "transfer"):
+        assert result["chosen"][arm] == transfer_validation.choose(result["figures"][arm])
+    document = {"command": "c", "settings": settings.as_dict(), "data": "d", "result": result}
+    assert "Chosen: net2net" in transfer_validation.report(document)
+    with pytest.raises(ValueError, match="validation=160"):
+        transfer_validation.validation_split(x_train, y_train, 160)
