@@ -9,7 +9,7 @@ the warm starts' schedule before any test-set run.
 from benchmarks.transfer_run import ARMS
 from benchmarks.transfer_run import smoothed
 
-__all__ = ["DIAGNOSIS", "EARLIER", "largest_drop", "plot", "report"]
+__all__ = ["DIAGNOSIS", "EARLIER", "largest_drop", "plot", "report", "validation_report"]
 
 _COLORS = {"scratch": "tab:gray", "net2net": "tab:blue", "transfer": "tab:orange"}
 DIAGNOSIS = (
@@ -33,17 +33,38 @@ DIAGNOSIS = (
 
 
 EARLIER = (
-    "An earlier protocol, run on the test set at commit a57e312, missed the must-hold and was changed since: "
-    "the source trained only 1200 steps (55.3/54.4/54.7%, still learning), the scratch model kept Adam 1e-3 "
-    "constant, and the warm starts trained the full 1200 steps (a 60-step warm-up, then a cosine to 0 at 1200). "
-    "Scratch finals 60.2/61.0/60.7%; at 600 steps net2net stood at 58.9/57.8/59.0% and transfer at "
-    "56.9/56.2/56.6%; neither reached the scratch final by step 600 on any seed. What changed after that miss, "
-    "each to what a practitioner does, no value picked by comparing test accuracies: Net2Net grows a *trained* "
-    "model, so the source now trains to convergence (and its steps are stated); every run decays its rate to 0 by "
-    "the end of its own budget (a cosine), the scratch model included, which makes the scratch final a harder "
-    "bar; and the warm starts are given half the scratch budget as their whole budget, so their schedule ends "
-    "where the question is asked."
+    "Two earlier runs on the test set missed the must-hold, and the protocol was changed after each. (1) At "
+    "commit a57e312 the source trained only 1200 steps (55.3/54.4/54.7%, still learning), the scratch model kept "
+    "Adam 1e-3 constant, and the warm starts trained the full 1200 steps (a 60-step warm-up to 3e-4, then a cosine "
+    "to 0 at 1200). Scratch finals 60.2/61.0/60.7%; at 600 steps net2net stood at 58.9/57.8/59.0% and transfer at "
+    "56.9/56.2/56.6%, on no seed at the scratch final. What changed, each to what a practitioner does, no value "
+    "picked by comparing test accuracies: Net2Net grows a *trained* model, so the source now trains to "
+    "convergence (and its steps are stated); every run decays its rate to 0 by the end of its own budget (a "
+    "cosine), the scratch model included, which makes the scratch final a harder bar; and the warm starts are "
+    "given half the scratch budget as their whole budget, so their schedule ends where the question is asked. "
+    "(2) At commit 24483b1, this protocol with the peak rate 3e-4 carried over from (1)'s validation choice: "
+    "net2net after its 600 steps at 61.8/60.6/61.2% against scratch finals of 61.0/61.4/61.7% (seed 0 only), "
+    "transfer at 59.0/58.9/58.4%. The rate had been chosen for a still-learning source and 1200 fine-tuning "
+    "steps, so it was chosen again for this protocol on the validation split, as before (below)."
 )
+
+
+def validation_report(document):
+    """One paragraph of a :mod:`benchmarks.transfer_validation` document: the figures per rate and the choices."""
+    result, settings = document["result"], document["settings"]
+    figures = result["figures"]
+
+    def row(arm):
+        return ", ".join(f"{float(rate):g} {100 * value:.1f}%" for rate, value in figures[arm].items())
+
+    return (
+        f"Fine-tuning rate chosen on a validation split (`{document['command']}`: seed {result['seed']}, "
+        f"{document['data']}, the benchmark's protocol, no test image): the source reached "
+        f"{100 * result['curves']['source'][-1][1]:.1f}%, the scratch model {100 * figures['scratch']:.1f}% after "
+        f"{settings['steps']} steps; after {settings['warm_steps']} steps at each peak rate net2net {row('net2net')}; "
+        f"transfer {row('transfer')}. Chosen: net2net {result['chosen']['net2net']:g}, transfer "
+        f"{result['chosen']['transfer']:g}."
+    )
 
 
 def _percent(value):
@@ -83,7 +104,7 @@ def report(document):
         f"layer, `conv4` left random). The two warm starts get {warm} steps ({warm / steps:.2f}x the scratch "
         "budget) and are fine-tuned as a practitioner would: a fresh Adam warmed up linearly over "
         f"{settings['warmup_steps']} steps to {settings['finetune_learning_rate']} ({ratio:.1f}x the from-scratch "
-        f"rate, chosen on seed 0 of a validation split, below, never on the test set), then a cosine to 0 at step "
+        f"rate, chosen on seed 0 of a validation split, never on the test set), then a cosine to 0 at step "
         f"{warm}.",
         "",
         f"Measurement, the same for every start: test accuracy every {settings['eval_every']} steps with "
@@ -134,6 +155,7 @@ def report(document):
         DIAGNOSIS,
         "",
         EARLIER,
+        *(["", document["rate_choice"]] if document.get("rate_choice") else []),
     ]
     if not (summary["net2net_at_most_half"] and summary["transfer_at_most_half"]):
         lines += ["", _why_not_met(document)]

@@ -31,6 +31,7 @@ from benchmarks import standalone  # noqa: E402
 from benchmarks.core.data import load_arrays  # noqa: E402
 from benchmarks.transfer import DATA  # noqa: E402
 from benchmarks.transfer import TransferSettings  # noqa: E402
+from benchmarks.transfer_report import validation_report as report  # noqa: E402
 from benchmarks.transfer_run import build_cnn  # noqa: E402
 from benchmarks.transfer_run import learning_rate_for  # noqa: E402
 from benchmarks.transfer_run import net2net  # noqa: E402
@@ -110,24 +111,6 @@ def sweep(settings, rates, seed, data):
         "figures": figures,
         "chosen": {arm: choose(figures[arm]) for arm in ("net2net", "transfer")},
     }
-
-
-def report(document):
-    """One paragraph: the figures per rate and the choices."""
-    result, settings = document["result"], document["settings"]
-    figures = result["figures"]
-
-    def row(arm):
-        return ", ".join(f"{float(rate):g} {100 * value:.1f}%" for rate, value in figures[arm].items())
-
-    return (
-        f"Fine-tuning rate chosen on a validation split (`{document['command']}`: seed {result['seed']}, "
-        f"{document['data']}, the benchmark's protocol, no test image): the source reached "
-        f"{100 * result['curves']['source'][-1][1]:.1f}%, the scratch model {100 * figures['scratch']:.1f}% after "
-        f"{settings['steps']} steps; after {settings['warm_steps']} steps at each peak rate net2net {row('net2net')}; "
-        f"transfer {row('transfer')}. Chosen: net2net {result['chosen']['net2net']:g}, transfer "
-        f"{result['chosen']['transfer']:g}."
-    )
 
 
 def main(argv):

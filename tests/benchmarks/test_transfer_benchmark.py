@@ -163,3 +163,23 @@ def test_the_validation_sweep_measures_every_rate_on_training_images_only():
     assert "Chosen: net2net" in transfer_validation.report(document)
     with pytest.raises(ValueError, match="validation=160"):
         transfer_validation.validation_split(x_train, y_train, 160)
+
+
+def test_the_section_quotes_the_validation_choice_only_if_the_settings_train_with_it(tmp_path):
+    from absl import app
+
+    settings = transfer.TransferSettings.full()
+    result = {
+        "seed": 0,
+        "curves": {"source": [[0, 0.1], [3600, 0.6]]},
+        "figures": {"scratch": 0.61, "net2net": {"0.001": 0.62}, "transfer": {"0.001": 0.6}},
+        "chosen": {"net2net": 0.001, "transfer": 0.001},
+    }
+    path = tmp_path / "v.json"
+    path.write_text(json.dumps({"command": "c", "settings": settings.as_dict(), "data": "d", "result": result}))
+    text = transfer.validation_paragraph(str(path), settings)
+    assert "net2net 0.001 62.0%" in text and "Chosen: net2net 0.001, transfer 0.001." in text
+    with pytest.raises(app.UsageError, match="chose \\{'net2net': 0.001, 'transfer': 0.001\\}.*=0.0003"):
+        transfer.validation_paragraph(str(path), dataclasses.replace(settings, finetune_learning_rate=3e-4))
+    with pytest.raises(app.UsageError, match="no file"):
+        transfer.validation_paragraph(str(tmp_path / "gone.json"), settings)
