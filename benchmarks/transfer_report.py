@@ -205,7 +205,14 @@ def _why_not_met(document):
     ]
     return (
         f"Why the must-hold is missed here: at half the steps ({half}) the trailing-mean accuracy was "
-        f"{'; '.join(missed)} (the scratch final). The sources themselves reached "
+        f"{'; '.join(missed)} (the scratch final); the last single measurement, which the trailing mean lags on "
+        "a rising curve, was "
+        + "; ".join(
+            f"{'/'.join(_percent(row[f'{arm}_curve'][-1][1]) for row in rows)} ({arm})"
+            for arm in ("net2net", "transfer")
+            if not document["summary"][f"{arm}_at_most_half"]
+        )
+        + ". The sources themselves reached "
         + "/".join(_percent(row["source_curve"][-1][1]) for row in rows)
         + ", so a grown start begins there and must still learn what the wider model adds, at the fine-tuning "
         "rate, within its budget: trained from scratch, the twice-wider target ends "
