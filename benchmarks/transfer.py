@@ -50,6 +50,7 @@ from benchmarks.transfer_report import validation_report  # noqa: E402
 from benchmarks.transfer_run import ARMS  # noqa: E402
 from benchmarks.transfer_run import run_seed  # noqa: E402
 from benchmarks.transfer_run import smoothed  # noqa: E402
+from benchmarks.transfer_run import within  # noqa: E402
 
 __all__ = ["TransferSettings", "plot", "report", "run", "summarize", "validation_paragraph"]
 
@@ -129,7 +130,7 @@ def summarize(rows, steps, window):
         summary[f"{arm}_final_moving_stats"] = spread([row[f"{arm}_final_moving_stats"] for row in rows])
         reached = [row[f"{arm}_steps_to_scratch_final"] for row in rows]
         summary[f"{arm}_steps"] = reached
-        summary[f"{arm}_at_most_half"] = all(value is not None and value <= steps / 2 for value in reached)
+        summary[f"{arm}_at_most_half"] = all(within(value, steps / 2) for value in reached)
     summary["net2net_exact_max_abs_diff"] = max(row["net2net_exact_max_abs_diff"] for row in rows)
     for arm in ("source", "scratch"):
         seconds = [100 * row[f"{arm}_seconds"] / row[f"{arm}_curve"][-1][0] for row in rows]

@@ -8,6 +8,7 @@ the warm starts' schedule before any test-set run.
 
 from benchmarks.transfer_run import ARMS
 from benchmarks.transfer_run import smoothed
+from benchmarks.transfer_run import within
 
 __all__ = ["DIAGNOSIS", "EARLIER", "largest_drop", "plot", "report", "validation_report"]
 
@@ -136,9 +137,8 @@ def report(document):
         for arm in ARMS
     )
     halfway = ", ".join(f"{arm} {'/'.join(_percent(_at(row, arm, half, window)) for row in rows)}" for arm in ARMS)
-    half_steps = settings["steps"] / 2
     met = {
-        arm: [row["seed"] for row in rows if (row[f"{arm}_steps_to_scratch_final"] or half_steps + 1) <= half_steps]
+        arm: [row["seed"] for row in rows if within(row[f"{arm}_steps_to_scratch_final"], steps / 2)]
         for arm in ("net2net", "transfer")
     }
     lines += [

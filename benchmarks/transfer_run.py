@@ -65,6 +65,7 @@ __all__ = [
     "steps_for",
     "steps_to_reach",
     "train_curve",
+    "within",
 ]
 
 ARMS = ("scratch", "net2net", "transfer")
@@ -208,6 +209,15 @@ def steps_to_reach(curve, target, window):
         elif reached is None:
             reached = step
     return reached
+
+
+def within(reached, budget):
+    """Whether a start reached the scratch final (:func:`steps_to_reach`) by step ``budget``.
+
+    >>> within(0, 600), within(600, 600), within(700, 600), within(None, 600)
+    (True, True, False, False)
+    """
+    return reached is not None and reached <= budget
 
 
 def run_seed(settings, seed, data):

@@ -83,6 +83,15 @@ def _row(seed, net2net, transfer_steps):
     }
 
 
+def test_a_start_that_reaches_at_step_0_counts_as_within_half(document):
+    rows = [
+        {**document["rows"][0], "seed": seed, "net2net_steps_to_scratch_final": reached}
+        for seed, reached in ((0, 0), (1, None))
+    ]
+    text = transfer.report({**document, "rows": rows})
+    assert "net2net seed 0 only (1 of 2)" in text
+
+
 def test_the_must_hold_needs_every_seed_at_or_under_half():
     summary = transfer.summarize([_row(0, 100, 0), _row(1, 50, 50)], steps=200, window=3)
     assert summary["net2net_at_most_half"] and summary["transfer_at_most_half"]
