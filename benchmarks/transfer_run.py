@@ -57,6 +57,7 @@ __all__ = [
     "ARMS",
     "WIDENED_LAYERS",
     "build_cnn",
+    "build_start",
     "learning_rate_for",
     "net2net",
     "recalibrated_accuracy",
@@ -220,6 +221,19 @@ def within(reached, budget):
     return reached is not None and reached <= budget
 
 
+def build_start(arm, source, settings, seed):
+    """The target model that ``arm`` starts from, and the ``transfer_weights`` report (None but for transfer).
+
+    ``scratch`` and ``transfer`` draw the same random initialization (``seed +
+    1``), so where nothing of the source fits, the transfer start equals scratch.
+    """
+    if arm == "net2net":
+        return net2net(source, settings.wide, seed=seed, noise_stddev=settings.widen_noise), None
+    keras.utils.set_random_seed(seed + 1)
+    model = build_cnn(settings.wide, extra_conv=True, name=arm)
+    return model, (transfer_weights(source, model) if arm == "transfer" else None)
+
+
 def run_seed(settings, seed, data):
     """One seed's source, the exactness check and the three curves, as a JSON-ready dict."""
     x_train, _, x_test, y_test = data
@@ -240,13 +254,9 @@ def run_seed(settings, seed, data):
     row["net2net_exact_max_abs_diff"] = float(
         np.max(np.abs(exact.predict(x_test, batch_size=500, verbose=0) - reference))
     )
-    starts = {}
-    keras.utils.set_random_seed(seed + 1)
-    starts["scratch"] = build_cnn(settings.wide, extra_conv=True, name="scratch")
-    starts["net2net"] = net2net(source, settings.wide, seed=seed, noise_stddev=settings.widen_noise)
-    keras.utils.set_random_seed(seed + 1)  # the same initialization as scratch where nothing fits
-    starts["transfer"] = build_cnn(settings.wide, extra_conv=True, name="transfer")
-    report = transfer_weights(source, starts["transfer"])
+    starts = {arm: build_start(arm, source, settings, seed) for arm in ARMS}
+    report = starts["transfer"][1]
+    starts = {arm: model for arm, (model, _) in starts.items()}
     row["transfer_report"] = {
         "counts": report.to_dict()["counts"],
         "values_transferred": report.values_transferred,

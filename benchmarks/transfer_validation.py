@@ -33,12 +33,11 @@ from benchmarks.transfer import DATA  # noqa: E402
 from benchmarks.transfer import TransferSettings  # noqa: E402
 from benchmarks.transfer_report import validation_report as report  # noqa: E402
 from benchmarks.transfer_run import build_cnn  # noqa: E402
+from benchmarks.transfer_run import build_start  # noqa: E402
 from benchmarks.transfer_run import learning_rate_for  # noqa: E402
-from benchmarks.transfer_run import net2net  # noqa: E402
 from benchmarks.transfer_run import smoothed  # noqa: E402
 from benchmarks.transfer_run import steps_for  # noqa: E402
 from benchmarks.transfer_run import train_curve  # noqa: E402
-from kopt.transfer import transfer_weights  # noqa: E402
 
 __all__ = ["choose", "report", "sweep", "validation_split"]
 
@@ -83,8 +82,7 @@ def sweep(settings, rates, seed, data):
         )
     }  # fmt: skip
     logging.info("source: %.3f", curves["source"][-1][1])
-    keras.utils.set_random_seed(seed + 1)
-    scratch = build_cnn(settings.wide, extra_conv=True, name="scratch")
+    scratch, _ = build_start("scratch", source, settings, seed)
     curves["scratch"] = train_curve(
         scratch, data, steps=settings.steps, learning_rate=learning_rate_for("scratch", settings), **common
     )
@@ -93,12 +91,7 @@ def sweep(settings, rates, seed, data):
     for arm in ("net2net", "transfer"):
         figures[arm] = {}
         for rate in rates:
-            if arm == "net2net":
-                model = net2net(source, settings.wide, seed=seed, noise_stddev=settings.widen_noise)
-            else:
-                keras.utils.set_random_seed(seed + 1)
-                model = build_cnn(settings.wide, extra_conv=True, name="transfer")
-                transfer_weights(source, model)
+            model, _ = build_start(arm, source, settings, seed)
             at_rate = dataclasses.replace(settings, finetune_learning_rate=rate)
             curves[f"{arm}@{rate}"] = train_curve(
                 model, data, steps=steps_for(arm, at_rate), learning_rate=learning_rate_for(arm, at_rate), **common
