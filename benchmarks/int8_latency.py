@@ -9,14 +9,14 @@ Usage::
 Each image case is a ``keras.applications`` network built with ``weights=None``
 (latency does not depend on the weights' values) at a small input size; the
 sequence cases are the Transformer encoder and the LSTM of
-``benchmarks.sequence_agreement``, untrained. Each is converted up to five ways
+``benchmarks.sequence_agreement``, untrained. Each is converted up to six ways
 (the float-stem and per-tensor files for image networks only): float32; kopt's QAT int8
 (``kopt.quantization.quantize_model``, ranges calibrated on 32 random inputs
 without training, ``tflite_export.convert(mode="int8")``, float input and output);
 the same with the first convolution left in float (``float_layers``,
 :attr:`Case.stem`; ``benchmarks.int8_ops`` shows why); the converter's PTQ int8
-(per-channel weights, the default); and the converter's PTQ int8 with per-tensor
-weights. Every file is
+(per-channel weights, the default); the converter's PTQ int8 with per-tensor
+weights; and that file as uint8 (QU8, :mod:`benchmarks.uint8_file`). Every file is
 timed in LiteRT with its default XNNPACK delegate and with the builtin kernels
 only, 1 thread, batch 1, all files and both settings taking turns in each round;
 the figure is the median over rounds of each round's mean, and ratios divide by
@@ -46,6 +46,7 @@ from benchmarks import amx_latency  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import sequence_agreement  # noqa: E402
 from benchmarks import standalone  # noqa: E402
+from benchmarks import uint8_file  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 from kopt import quantization  # noqa: E402
 from tflite_export.amx import amx_state  # noqa: E402
@@ -123,7 +124,15 @@ CASES = {
     ),
 }
 DEFAULT_CASES = ("mobilenet_v2_035_32", "mobilenet_v2_035_96", "resnet50_64")
-FILES = ("float32", "kopt_qat_int8", "kopt_qat_int8_float_stem", "converter_int8", "converter_int8_per_tensor")
+FILES = (
+    "float32",
+    "kopt_qat_int8",
+    "kopt_qat_int8_float_stem",
+    "converter_int8",
+    "converter_int8_per_tensor",
+    "converter_uint8_per_tensor",
+)
+_PER_TENSOR = ("converter_int8_per_tensor", "converter_uint8_per_tensor")
 _EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
 
@@ -139,11 +148,12 @@ def convert_files(model, samples, workdir, stem=None, per_tensor=True):
     ``samples`` are the representative inputs: QAT's ranges and the converter's PTQ
     are calibrated on them. The float-stem file needs a ``stem``; the per-tensor
     file goes through a SavedModel, which a recurrent network's dynamic batch keeps
-    from converting, so ``per_tensor=False`` leaves it out.
+    from converting, so ``per_tensor=False`` leaves it out, and with it its unsigned
+    twin (``benchmarks.uint8_file``: the same numbers, as XNNPACK's QU8 kernels take them).
     """
     images = samples
     left_out = {"kopt_qat_int8_float_stem"} if stem is None else set()
-    left_out |= set() if per_tensor else {"converter_int8_per_tensor"}
+    left_out |= set() if per_tensor else set(_PER_TENSOR)
     kinds = [kind for kind in FILES if kind not in left_out]
     paths = {kind: os.path.join(workdir, f"{model.name}-{kind}.tflite") for kind in kinds}
     tflite_export.convert(model, paths["float32"])
@@ -157,6 +167,7 @@ def convert_files(model, samples, workdir, stem=None, per_tensor=True):
     tflite_export.convert(model, paths["converter_int8"], mode="int8", representative_dataset=images)
     if per_tensor:
         _convert_per_tensor(model, images, paths["converter_int8_per_tensor"])
+        uint8_file.to_uint8(paths["converter_int8_per_tensor"], paths["converter_uint8_per_tensor"])
     return paths
 
 
@@ -235,11 +246,12 @@ def report(document):
         f"Written by `{document['command']}` on {document['machine']}; CPU extensions: "
         f"{', '.join(document['cpu_extensions']) or 'none of those listed'}. "
         + _networks(document["rows"])
-        + " (untrained: latency does not depend on weight values), converted up to five ways: "
+        + " (untrained: latency does not depend on weight values), converted up to six ways: "
         "float32, kopt's QAT int8 (ranges calibrated on 32 random inputs, no training), the same with the first "
         "convolution left in float (`quantize_model(..., float_layers=[stem])`; image networks), the converter's "
-        "PTQ int8 (per-channel) and the converter's PTQ int8 with per-tensor weights (image networks); float "
-        "input and output throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK delegate and with the "
+        "PTQ int8 (per-channel), the converter's PTQ int8 with per-tensor weights, and that file rewritten as "
+        "uint8 (`benchmarks.uint8_file`: the same numbers, which XNNPACK runs on its unsigned QU8 kernels; image "
+        "networks); float input and output throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK delegate and with the "
         f"builtin kernels only; all (file, setting) pairs take turns in each of {document['rounds']} rounds, "
         "the figure is the median of the rounds' means. Ratio = milliseconds / float32 with XNNPACK "
         "(below 1: faster than the float file)."

@@ -48,9 +48,11 @@ WEIGHT_OPS = {
     "CONV_3D": (0, 1, 2),
     "CONV_3D_TRANSPOSE": (2, 1, 3),
 }
-_ACTIVATION_TYPES = ("int8", "int16")
-_INTEGER_WEIGHTS = ("int8", "int4")
-_BIAS_TYPES = {"int8": ("int32",), "int16": ("int32", "int64")}
+# Activation type -> the weight and bias types an integer kernel takes with it. uint8 is TFLite's first,
+# unsigned format (one scale per tensor), which the TensorFlow 2 converter no longer writes.
+_ACTIVATION_TYPES = ("int8", "int16", "uint8")
+_WEIGHT_TYPES = {"int8": ("int8", "int4"), "int16": ("int8", "int4"), "uint8": ("uint8",)}
+_BIAS_TYPES = {"int8": ("int32",), "int16": ("int32", "int64"), "uint8": ("int32",)}
 _BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
@@ -141,7 +143,8 @@ def is_fully_integer(report: dict[str, Any] | str | os.PathLike | bytes) -> tupl
     * every ``CONV_2D``, ``DEPTHWISE_CONV_2D``, ``FULLY_CONNECTED``,
       ``TRANSPOSE_CONV`` (and 3-D convolution) reads and writes quantized int8
       activations, or int16 ones (the 16x8 mode), with int8 (or int4) weights
-      and an int32 bias (int64 also allowed with int16 activations);
+      and an int32 bias (int64 also allowed with int16 activations), or the
+      legacy unsigned format: uint8 activations and weights, an int32 bias;
     * no such op reads a tensor written by ``DEQUANTIZE`` (weights kept in float);
     * there are no Flex or custom ops;
     * no other op reads or writes a floating-point tensor, except ``QUANTIZE`` and
@@ -322,7 +325,7 @@ def _weight_op_reasons(op, label, producers):
             continue
         where = f"{label}: {role} {tensor['name']!r} is {tensor['dtype']}"
         if tensor["dtype"] not in _ACTIVATION_TYPES:
-            reasons.append(f"{where}, expected int8 or int16 activations")
+            reasons.append(f"{where}, expected int8, int16 or uint8 activations")
         elif tensor["quantization"] is None:
             reasons.append(f"{where} without quantization parameters")
         elif tensor["dtype"] != activation_type:
@@ -330,9 +333,10 @@ def _weight_op_reasons(op, label, producers):
     weight_tensor = tensor_at(weights)
     if weight_tensor is None:
         reasons.append(f"{label}: has no weights input {weights}")
-    elif weight_tensor["dtype"] not in _INTEGER_WEIGHTS:
+    elif weight_tensor["dtype"] not in _WEIGHT_TYPES.get(activation_type, ("int8", "int4")):
+        expected = "uint8" if activation_type == "uint8" else "int8"
         reasons.append(
-            f"{label}: input {weights} {weight_tensor['name']!r} is {weight_tensor['dtype']}, expected int8 weights"
+            f"{label}: input {weights} {weight_tensor['name']!r} is {weight_tensor['dtype']}, expected {expected} weights"
         )
     bias_tensor = tensor_at(bias)
     allowed_bias = _BIAS_TYPES.get(activation_type, ("int32",))

@@ -242,6 +242,21 @@ def test_is_fully_integer_rules_on_a_hand_made_report():
         is_fully_integer({"op_counts": {}})
 
 
+def test_the_unsigned_format_is_integer_with_unsigned_weights_only():
+    """TFLite's legacy uint8 files: uint8 activations need uint8 weights, and int8 weights do not pass."""
+
+    def tensor(index, name, dtype):
+        return {"tensor": index, "name": name, "dtype": dtype, "quantization": {"scale": [0.1], "zero_point": [128]}}
+
+    def conv(weights):
+        inputs = [tensor(0, "x", "uint8"), tensor(1, "w", weights), tensor(2, "b", "int32")]
+        return {"ops": [{"index": 0, "op": "CONV_2D", "kind": "builtin", "inputs": inputs,
+                         "outputs": [tensor(3, "y", "uint8")]}]}  # fmt: skip
+
+    assert is_fully_integer(conv("uint8")) == (True, [])
+    assert is_fully_integer(conv("int8")) == (False, ["op 0 CONV_2D: input 1 'w' is int8, expected uint8 weights"])
+
+
 def test_unreadable_files_are_refused_with_their_path(tmp_path, exported):
     _, paths = exported
     missing = os.path.join(tmp_path, "missing.tflite")
