@@ -20,7 +20,8 @@ schedule a practitioner would pick for it (:func:`learning_rate_for`):
 The two warm starts are fine-tuned, not trained from scratch, and get a budget
 of ``warm_steps`` steps (half of ``steps`` by default: the issue's question is
 whether half the steps suffice): a fresh Adam whose rate warms up linearly
-from 0 to ``finetune_learning_rate`` over ``warmup_steps`` steps, then decays
+from 0 to its own peak (``net2net_learning_rate``, ``transfer_learning_rate``;
+:func:`finetune_rate`) over ``warmup_steps`` steps, then decays
 along a cosine to 0 at ``warm_steps``. At the full from-scratch rate the
 trained weights were knocked about: on a validation split the Net2Net start
 first lost 3.5 points (BENCHMARKS.md has the diagnosis).
@@ -58,6 +59,7 @@ __all__ = [
     "WIDENED_LAYERS",
     "build_cnn",
     "build_start",
+    "finetune_rate",
     "learning_rate_for",
     "net2net",
     "recalibrated_accuracy",
@@ -109,7 +111,7 @@ def learning_rate_for(arm, settings):
 
     The source and the scratch model decay ``learning_rate`` along a cosine to 0
     at their last step; the warm starts warm up linearly over ``warmup_steps``
-    to ``finetune_learning_rate``, then decay along a cosine to 0 at
+    to their :func:`finetune_rate`, then decay along a cosine to 0 at
     ``warm_steps``.
     """
     steps = steps_for(arm, settings)
@@ -117,8 +119,19 @@ def learning_rate_for(arm, settings):
         return keras.optimizers.schedules.CosineDecay(settings.learning_rate, steps)
     warmup = min(settings.warmup_steps, steps - 1)
     return keras.optimizers.schedules.CosineDecay(
-        0.0, steps - warmup, warmup_target=settings.finetune_learning_rate, warmup_steps=warmup
+        0.0, steps - warmup, warmup_target=finetune_rate(arm, settings), warmup_steps=warmup
     )
+
+
+def finetune_rate(arm, settings):
+    """The peak rate a warm start (``"net2net"`` or ``"transfer"``) is fine-tuned at.
+
+    Raises:
+        ValueError: For another arm, naming it.
+    """
+    if arm not in ("net2net", "transfer"):
+        raise ValueError(f"arm must be 'net2net' or 'transfer', the warm starts. Received: arm={arm!r}")
+    return getattr(settings, f"{arm}_learning_rate")
 
 
 def accuracy(model, x, y, batch_size=500):

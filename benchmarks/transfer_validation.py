@@ -92,7 +92,7 @@ def sweep(settings, rates, seed, data):
         figures[arm] = {}
         for rate in rates:
             model, _ = build_start(arm, source, settings, seed)
-            at_rate = dataclasses.replace(settings, finetune_learning_rate=rate)
+            at_rate = dataclasses.replace(settings, **{f"{arm}_learning_rate": rate})
             curves[f"{arm}@{rate}"] = train_curve(
                 model, data, steps=steps_for(arm, at_rate), learning_rate=learning_rate_for(arm, at_rate), **common
             )
@@ -130,7 +130,7 @@ def main(argv):
 if __name__ == "__main__":
     flags.DEFINE_bool("quick", False, "A smoke run of seconds; its figures mean nothing.")
     flags.DEFINE_integer("seed", 0, "The one seed the choice is made on.")
-    flags.DEFINE_list("rates", ["0.0001", "0.0003", "0.001"], "Peak fine-tuning rates to compare.")
+    flags.DEFINE_list("rates", ["0.0001", "0.0003", "0.001", "0.003", "0.01"], "Peak fine-tuning rates to compare.")
     flags.DEFINE_string(
         "output",
         os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "results",

@@ -122,11 +122,19 @@ def test_every_run_decays_to_zero_by_the_end_of_its_own_budget():
         assert rates[0] == pytest.approx(1e-3) and rates[1] == pytest.approx(5e-4, rel=1e-3)
         assert rates[2] == pytest.approx(0.0, abs=1e-9)
     assert transfer_run.steps_for("net2net", settings) == transfer_run.steps_for("transfer", settings) == 600
-    schedule = transfer_run.learning_rate_for("net2net", settings)
-    rates = [float(schedule(step)) for step in (0, 15, 30, 315, 600)]
-    peak = settings.finetune_learning_rate
-    assert rates[0] == 0.0 and rates[1] == pytest.approx(peak / 2) and rates[2] == pytest.approx(peak)
-    assert rates[3] == pytest.approx(peak / 2, rel=1e-3) and rates[4] == pytest.approx(0.0, abs=1e-9)
+    for arm in ("net2net", "transfer"):
+        schedule = transfer_run.learning_rate_for(arm, settings)
+        rates = [float(schedule(step)) for step in (0, 15, 30, 315, 600)]
+        peak = getattr(settings, f"{arm}_learning_rate")  # each warm start's own peak
+        assert rates[0] == 0.0 and rates[1] == pytest.approx(peak / 2) and rates[2] == pytest.approx(peak)
+        assert rates[3] == pytest.approx(peak / 2, rel=1e-3) and rates[4] == pytest.approx(0.0, abs=1e-9)
+    other = dataclasses.replace(settings, net2net_learning_rate=1e-2)
+    assert float(transfer_run.learning_rate_for("net2net", other)(30)) == pytest.approx(1e-2)
+    assert float(transfer_run.learning_rate_for("transfer", other)(30)) == pytest.approx(
+        settings.transfer_learning_rate
+    )
+    with pytest.raises(ValueError, match="the warm starts. Received: arm='scratch'"):
+        transfer_run.finetune_rate("scratch", settings)
     with pytest.raises(ValueError, match="warm_steps must be at most steps.*warm_steps=700, steps=600"):
         dataclasses.replace(settings, steps=600, warm_steps=700).validate()
 
@@ -184,11 +192,14 @@ def test_the_section_quotes_the_validation_choice_only_if_the_settings_train_wit
         "figures": {"scratch": 0.61, "net2net": {"0.001": 0.62}, "transfer": {"0.001": 0.6}},
         "chosen": {"net2net": 0.001, "transfer": 0.001},
     }
+    settings = dataclasses.replace(settings, net2net_learning_rate=1e-3, transfer_learning_rate=1e-3)
     path = tmp_path / "v.json"
     path.write_text(json.dumps({"command": "c", "settings": settings.as_dict(), "data": "d", "result": result}))
     text = transfer.validation_paragraph(str(path), settings)
     assert "net2net 0.001 62.0%" in text and "Chosen: net2net 0.001, transfer 0.001." in text
-    with pytest.raises(app.UsageError, match="chose \\{'net2net': 0.001, 'transfer': 0.001\\}.*=0.0003"):
-        transfer.validation_paragraph(str(path), dataclasses.replace(settings, finetune_learning_rate=3e-4))
+    with pytest.raises(
+        app.UsageError, match="chose \\{'net2net': 0.001\\}.*\\{'net2net': 0.0003, 'transfer': 0.001\\}"
+    ):
+        transfer.validation_paragraph(str(path), dataclasses.replace(settings, net2net_learning_rate=3e-4))
     with pytest.raises(app.UsageError, match="no file"):
         transfer.validation_paragraph(str(tmp_path / "gone.json"), settings)
