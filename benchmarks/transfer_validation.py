@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.transfer_validation      # seed 0, about 15 minutes on 2 busy cores
+    python -m benchmarks.transfer_validation      # seed 0, about 18 minutes on 2 busy cores
 
 The protocol of :mod:`benchmarks.transfer` (a converged source; the scratch
 target for ``steps`` steps; each warm start for ``warm_steps``), with the
