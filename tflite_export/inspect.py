@@ -331,12 +331,13 @@ def _weight_op_reasons(op, label, producers):
         elif tensor["dtype"] != activation_type:
             reasons.append(f"{where} but input {activation} is {activation_type}")
     weight_tensor = tensor_at(weights)
+    allowed_weights = _WEIGHT_TYPES.get(activation_type, _WEIGHT_TYPES["int8"])
     if weight_tensor is None:
         reasons.append(f"{label}: has no weights input {weights}")
-    elif weight_tensor["dtype"] not in _WEIGHT_TYPES.get(activation_type, ("int8", "int4")):
-        expected = "uint8" if activation_type == "uint8" else "int8"
+    elif weight_tensor["dtype"] not in allowed_weights:
         reasons.append(
-            f"{label}: input {weights} {weight_tensor['name']!r} is {weight_tensor['dtype']}, expected {expected} weights"
+            f"{label}: input {weights} {weight_tensor['name']!r} is {weight_tensor['dtype']}, "
+            f"expected {allowed_weights[0]} weights"
         )
     bias_tensor = tensor_at(bias)
     allowed_bias = _BIAS_TYPES.get(activation_type, ("int32",))
