@@ -251,8 +251,8 @@ def report(document):
         "convolution left in float (`quantize_model(..., float_layers=[stem])`; image networks), the converter's "
         "PTQ int8 (per-channel), the converter's PTQ int8 with per-tensor weights, and that file rewritten as "
         "uint8 (`benchmarks.uint8_file`: the same numbers, which XNNPACK runs on its unsigned QU8 kernels; image "
-        "networks); float input and output throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK delegate and with the "
-        f"builtin kernels only; all (file, setting) pairs take turns in each of {document['rounds']} rounds, "
+        "networks); float input and output throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK "
+        f"delegate and with the builtin kernels only; all (file, setting) pairs take turns in each of {document['rounds']} rounds, "
         "the figure is the median of the rounds' means. Ratio = milliseconds / float32 with XNNPACK "
         "(below 1: faster than the float file)."
         + (

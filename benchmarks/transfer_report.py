@@ -7,6 +7,7 @@ the warm starts' schedule before any test-set run.
 """
 
 from benchmarks.transfer_run import ARMS
+from benchmarks.transfer_run import WARM_STARTS
 from benchmarks.transfer_run import smoothed
 from benchmarks.transfer_run import within
 
@@ -62,7 +63,7 @@ def _peaks(settings):
     >>> _peaks({"net2net_learning_rate": 3e-3, "transfer_learning_rate": 1e-3, "learning_rate": 1e-3})
     'net2net 0.003 (3.0x the from-scratch rate), transfer 0.001 (1.0x)'
     """
-    peaks = [(arm, settings[f"{arm}_learning_rate"]) for arm in ("net2net", "transfer")]
+    peaks = [(arm, settings[f"{arm}_learning_rate"]) for arm in WARM_STARTS]
     return ", ".join(
         f"{arm} {rate:g} ({rate / settings['learning_rate']:.1f}x" + (" the from-scratch rate)" if not i else ")")
         for i, (arm, rate) in enumerate(peaks)
@@ -145,7 +146,7 @@ def report(document):
             + "".join(
                 f"| {_percent(row[f'{arm}_curve'][0][1])} | {_percent(_final(row, arm, window))} "
                 f"| {_reach(row[f'{arm}_steps_to_scratch_final'], steps)} "
-                for arm in ("net2net", "transfer")
+                for arm in WARM_STARTS
             )
             + f"| {'/'.join(_percent(row[f'{arm}_final_moving_stats']) for arm in ARMS)} |"
         )
@@ -156,7 +157,7 @@ def report(document):
     halfway = ", ".join(f"{arm} {'/'.join(_percent(_at(row, arm, half, window)) for row in rows)}" for arm in ARMS)
     met = {
         arm: [row["seed"] for row in rows if within(row[f"{arm}_steps_to_scratch_final"], steps / 2)]
-        for arm in ("net2net", "transfer")
+        for arm in WARM_STARTS
     }
     lines += [
         "",
@@ -217,7 +218,7 @@ def _why_not_met(document):
             f"seed {row['seed']} {_percent(_at(row, arm, half, window))} against {_percent(row['scratch_final'])}"
             for row in rows
         )
-        for arm in ("net2net", "transfer")
+        for arm in WARM_STARTS
         if not document["summary"][f"{arm}_at_most_half"]
     ]
     return (
@@ -226,7 +227,7 @@ def _why_not_met(document):
         "a rising curve, was "
         + "; ".join(
             f"{'/'.join(_percent(row[f'{arm}_curve'][-1][1]) for row in rows)} ({arm})"
-            for arm in ("net2net", "transfer")
+            for arm in WARM_STARTS
             if not document["summary"][f"{arm}_at_most_half"]
         )
         + ". The sources themselves reached "
@@ -244,8 +245,7 @@ def _why_not_met(document):
         + "/".join(_percent(row["scratch_final_moving_stats"]) for row in rows)
         + ", the warm starts at "
         + "; ".join(
-            f"{'/'.join(_percent(row[f'{arm}_final_moving_stats']) for row in rows)} ({arm})"
-            for arm in ("net2net", "transfer")
+            f"{'/'.join(_percent(row[f'{arm}_final_moving_stats']) for row in rows)} ({arm})" for arm in WARM_STARTS
         )
         + "."
     )

@@ -56,6 +56,7 @@ from kopt.transfer import widen
 
 __all__ = [
     "ARMS",
+    "WARM_STARTS",
     "WIDENED_LAYERS",
     "build_cnn",
     "build_start",
@@ -72,6 +73,7 @@ __all__ = [
 ]
 
 ARMS = ("scratch", "net2net", "transfer")
+WARM_STARTS = ARMS[1:]  # the starts fine-tuned from the source, each at its own peak rate
 WIDENED_LAYERS = ("conv1", "conv2", "conv3", "dense")
 
 
@@ -129,7 +131,7 @@ def finetune_rate(arm, settings):
     Raises:
         ValueError: For another arm, naming it.
     """
-    if arm not in ("net2net", "transfer"):
+    if arm not in WARM_STARTS:
         raise ValueError(f"arm must be 'net2net' or 'transfer', the warm starts. Received: arm={arm!r}")
     return getattr(settings, f"{arm}_learning_rate")
 

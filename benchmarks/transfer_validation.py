@@ -32,6 +32,7 @@ from benchmarks.core.data import load_arrays  # noqa: E402
 from benchmarks.transfer import DATA  # noqa: E402
 from benchmarks.transfer import TransferSettings  # noqa: E402
 from benchmarks.transfer_report import validation_report as report  # noqa: E402
+from benchmarks.transfer_run import WARM_STARTS  # noqa: E402
 from benchmarks.transfer_run import build_cnn  # noqa: E402
 from benchmarks.transfer_run import build_start  # noqa: E402
 from benchmarks.transfer_run import learning_rate_for  # noqa: E402
@@ -88,7 +89,7 @@ def sweep(settings, rates, seed, data):
     )
     figures = {"scratch": smoothed(curves["scratch"], settings.smooth)[-1][1]}
     logging.info("scratch: %.3f", figures["scratch"])
-    for arm in ("net2net", "transfer"):
+    for arm in WARM_STARTS:
         figures[arm] = {}
         for rate in rates:
             model, _ = build_start(arm, source, settings, seed)
@@ -102,7 +103,7 @@ def sweep(settings, rates, seed, data):
         "seed": seed,
         "curves": curves,
         "figures": figures,
-        "chosen": {arm: choose(figures[arm]) for arm in ("net2net", "transfer")},
+        "chosen": {arm: choose(figures[arm]) for arm in WARM_STARTS},
     }
 
 

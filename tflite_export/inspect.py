@@ -50,8 +50,8 @@ WEIGHT_OPS = {
 }
 # Activation type -> the weight and bias types an integer kernel takes with it. uint8 is TFLite's first,
 # unsigned format (one scale per tensor), which the TensorFlow 2 converter no longer writes.
-_ACTIVATION_TYPES = ("int8", "int16", "uint8")
 _WEIGHT_TYPES = {"int8": ("int8", "int4"), "int16": ("int8", "int4"), "uint8": ("uint8",)}
+_ACTIVATION_TYPES = tuple(_WEIGHT_TYPES)
 _BIAS_TYPES = {"int8": ("int32",), "int16": ("int32", "int64"), "uint8": ("int32",)}
 _BOUNDARY_OPS = ("QUANTIZE", "DEQUANTIZE")
 
