@@ -7,6 +7,7 @@ tensor dtypes and quantization, constant sparsity, parameter count, size),
 ``format_inspection`` prints that as a table, and ``is_fully_integer`` says which
 operators, if any, still compute in float. ``benchmark`` times the interpreter
 with and without the XNNPACK delegate; ``format_benchmark`` prints the result;
+``interleaved_latency`` times several files in turns, so that they compare fairly;
 ``refuse_amx`` keeps XNNPACK's int8 kernels off Intel AMX, which makes small
 int8 networks slower than float on AMX Xeons (``amx_state`` says where it applies;
 ``cpu_flags`` lists the CPU's vector extensions);
@@ -52,6 +53,7 @@ _LAZY = {
     "format_inspection": "inspect",
     "format_quantization_error": "quantization_error",
     "inspect": "inspect",
+    "interleaved_latency": "interleaved",
     "is_fully_integer": "inspect",
     "layer_latencies": "layer_latency",
     "predict": "verify",
@@ -91,6 +93,7 @@ __all__ = [
     "format_inspection",
     "format_quantization_error",
     "inspect",
+    "interleaved_latency",
     "is_fully_integer",
     "layer_latencies",
     "predict",

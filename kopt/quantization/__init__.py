@@ -22,6 +22,8 @@ from kopt.quantization.api import quantize_scope
 from kopt.quantization.fake_quant import fake_quant
 from kopt.quantization.fake_quant import tflite_lowering
 from kopt.quantization.float_layers import float_group
+from kopt.quantization.float_prefix import plan_float_prefix
+from kopt.quantization.float_prefix import prefix_cuts
 from kopt.quantization.low_bit_quantizers import BinaryWeightQuantizer
 from kopt.quantization.low_bit_quantizers import TernaryWeightQuantizer
 from kopt.quantization.low_bit_schemes import BinaryQuantizeScheme
@@ -77,6 +79,8 @@ __all__ = [
     "fake_quant",
     "float_group",
     "packed_size",
+    "plan_float_prefix",
+    "prefix_cuts",
     "quantize_annotate_layer",
     "quantize_annotate_model",
     "quantize_apply",

@@ -14,6 +14,10 @@
 * ``float_layers``: names of layers left in float (flag ``--qat_float_layers``,
   comma-separated; :mod:`kopt.quantization.float_layers`); default none: a fully
   integer file.
+* ``float_prefix``: time int8 files with float prefixes of several lengths on
+  this machine and leave the fastest prefix in float
+  (:func:`kopt.quantization.plan_float_prefix`; flag ``--qat_float_prefix``).
+  Default ``False``: a fully integer file, which microcontrollers and NPUs need.
 * ``io_type``: ``"float32"`` (default), ``"int8"`` or ``"uint8"`` model inputs and
   outputs in the file (``"16x8"`` keeps float32).
 * ``epochs``, ``learning_rate`` and the other training keys of
@@ -120,6 +124,12 @@ class QatSettings(FineTuneSettings):
         "the file is then not fully integer. On x86 XNNPACK the first convolution of an image model runs faster in "
         "float.",
     )  # fmt: skip
+    float_prefix: bool = setting(
+        False, kind=bool, flag="qat_float_prefix", from_flags=WHEN_GIVEN,
+        help="Time int8 files with the front of the network left in float, on this machine, and keep the fastest "
+        "(kopt.quantization.plan_float_prefix): int8 files faster than float on x86 XNNPACK. Not for "
+        "microcontrollers or NPUs, which need a fully integer file.",
+    )  # fmt: skip
     preserve: list = setting([], kind=list, checked=False)
     # Over a recipe file --cluster_per_channel sets it; from flags alone it follows the cluster stage.
     cluster_per_channel: bool = setting(False, kind=bool, flag="cluster_per_channel", from_flags=NEVER)
@@ -138,6 +148,13 @@ class QuantizationAwareTraining(FineTuningTechnique):
         super().check(params)
         values = self.values(params)
         _check_io_type(self.name, values.io_type, quantization.schemes.get(values.scheme).export_mode)
+        if values.float_prefix and (values.float_layers or values.io_type != "float32"):
+            raise ConfigError(
+                "qat.float_prefix",
+                values.float_prefix,
+                "a measured float prefix chooses the float layers itself and needs float32 inputs and outputs; "
+                f"received float_layers={list(values.float_layers)}, io_type={values.io_type!r}",
+            )
         preserve = values.preserve
         if not isinstance(preserve, (list, tuple)) or not set(preserve) <= set(PRESERVABLE):
             raise ConfigError("qat.preserve", preserve, f"must be a list drawn from {', '.join(PRESERVABLE)}")
@@ -184,9 +201,13 @@ class QuantizationAwareTraining(FineTuningTechnique):
         self.check_model(model, params)  # after a stage that replaced the model, first checked here
         # Integer grids need float32: under mixed precision QAT trains a float32 copy.
         with precision_policy("none"):
+            float_model = to_float32(model)
+            float_layers = list(self.values(params).float_layers)
+            if self.values(params).float_prefix:
+                float_layers = _planned_float_layers(float_model, context.train)
             try:
                 quantized = quantization.quantize_model(
-                    to_float32(model), scheme=_qat_scheme(params), float_layers=list(self.values(params).float_layers)
+                    float_model, scheme=_qat_scheme(params), float_layers=float_layers
                 )
             except ValueError as err:  # A layer the scheme cannot quantize.
                 raise ConfigError("qat.scheme", self.values(params).scheme, str(err)) from err
@@ -203,10 +224,25 @@ class QuantizationAwareTraining(FineTuningTechnique):
         values = self.values(params)
         mode = quantization.schemes.get(values.scheme).export_mode
         options = {"mode": mode, "inference_input_type": values.io_type, "inference_output_type": values.io_type}
-        if values.float_layers:
+        if values.float_layers or values.float_prefix:
             # The converter would calibrate the layers left in float and make them int8 after all.
             options["representative_dataset"] = None
         return options
+
+
+def _planned_float_layers(model, train):
+    plan = quantization.plan_float_prefix(model, train)
+    logging.info(
+        "Float prefix: %s (%d layers, %.1f%% of the weights) in float: %.4f ms against %.4f ms fully integer and "
+        "%.4f ms float32 on this machine (LiteRT, XNNPACK, 1 thread).",
+        plan["cut"] or "none",
+        len(plan["float_layers"]),
+        100 * next(row["float_share"] for row in plan["candidates"] if row["cut"] == plan["cut"]),
+        plan["ms"],
+        plan["int8_ms"],
+        plan["float_ms"],
+    )
+    return plan["float_layers"]
 
 
 def _log_empty_channels(model):

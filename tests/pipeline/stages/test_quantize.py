@@ -199,3 +199,47 @@ def test_qat_float_layers_after_distillation_are_checked_on_the_student(tmp_path
     with pytest.raises(ConfigError) as err:
         run(recipe)
     assert err.value.key == "qat.float_layers" and "conv3" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "params, needle",
+    [
+        ({"float_prefix": True, "float_layers": ["conv1"]}, "float_layers=['conv1']"),
+        ({"float_prefix": True, "io_type": "int8"}, "io_type='int8'"),
+    ],
+)
+def test_qat_float_prefix_refuses_chosen_float_layers_and_integer_io(params, needle):
+    with pytest.raises(ConfigError) as err:
+        get_technique("qat").check(params)
+    assert err.value.key == "qat.float_prefix" and needle in str(err.value)
+
+
+def test_qat_float_prefix_flag_sets_the_param_and_the_export_leaves_calibration_to_the_model():
+    with flagsaver.as_parsed(qat="true", qat_float_prefix="true"):
+        (qat,) = stage_flags.techniques_from_flags(flags.FLAGS)
+    assert qat.params["float_prefix"] is True
+    assert get_technique("qat").export_options(qat.params)["representative_dataset"] is None
+    with flagsaver.as_parsed(qat="true"):
+        (qat,) = stage_flags.techniques_from_flags(flags.FLAGS)
+    assert "float_prefix" not in qat.params  # the default: a fully integer file
+
+
+@pytest.mark.slow
+def test_qat_float_prefix_through_the_driver_leaves_the_planned_front_in_float(tmp_path, monkeypatch):
+    planned = {}
+    real_plan = quantization.plan_float_prefix
+
+    def plan(model, data, **options):
+        # Every prefix of the small CNN may be tried, and the longest is taken, so the file shows it.
+        planned.update(real_plan(model, data, max_float_share=1.0, rounds=1, calls=3, **options))
+        planned["float_layers"] = quantization.float_prefix._prefix(model, planned["candidates"][-1]["cut"])
+        return planned
+
+    monkeypatch.setattr(quantization, "plan_float_prefix", plan)
+    recipe = Recipe(
+        epochs=1, export_dir=str(tmp_path), techniques=(TechniqueSpec("qat", {"epochs": 1, "float_prefix": True}),)
+    )
+    report = run(recipe)
+    assert planned["float_layers"] and report["optimized"]["tflite_agreement"] >= 0.99
+    integer, reasons = tflite_export.is_fully_integer(tflite_export.inspect(report["files"]["optimized_tflite"]))
+    assert not integer and reasons

@@ -1,0 +1,125 @@
+"""plan_float_prefix and prefix_cuts: where a float prefix may end, and which one the timing picks."""
+
+import keras
+import numpy as np
+import pytest
+
+import tflite_export
+from kopt import quantization
+from kopt.quantization import float_prefix
+
+
+def _chain():
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, strides=2, use_bias=False, name="stem")(inputs)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = keras.layers.ReLU(name="dw_relu")(x)
+    x = keras.layers.Conv2D(16, 1, name="expand")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x), name="chain")
+
+
+def _residual():
+    inputs = keras.Input((8, 8, 4))
+    a = keras.layers.Conv2D(4, 1, name="a")(inputs)
+    b = keras.layers.Conv2D(4, 3, padding="same", name="b")(a)
+    added = keras.layers.Add(name="add")([a, b])
+    c = keras.layers.Conv2D(4, 1, name="c")(added)
+    return keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.Flatten(name="flat")(c)))
+
+
+def test_cuts_sit_before_a_compute_layer_and_never_split_a_convolution_from_its_batchnorm():
+    # Not after "stem" (its BatchNormalization follows) nor after the input (that is no prefix at all).
+    assert quantization.prefix_cuts(_chain()) == ["stem_relu", "dw_relu", "pool"]
+
+
+def test_no_cut_where_two_tensors_cross():
+    # Before "b", the residual branch "a" is still needed by "add": two tensors would cross.
+    assert float_prefix.prefix_cuts(_residual()) == ["a", "add", "flat"]
+
+
+def test_no_cut_before_an_output_that_comes_from_the_front():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(4, name="hidden")(inputs)
+    model = keras.Model(inputs, [hidden, keras.layers.Dense(2, name="head")(hidden)])
+    assert float_prefix.prefix_cuts(model) == []
+
+
+def test_a_sequential_model_is_read_as_its_graph():
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4, name="d1"), keras.layers.ReLU(name="r"), keras.layers.Dense(2)]
+    )
+    assert float_prefix.prefix_cuts(model) == ["r"]
+
+
+def test_a_subclassed_model_is_refused_by_name():
+    class Custom(keras.Model):
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(ValueError, match="neither"):
+        float_prefix.prefix_cuts(Custom(name="custom"))
+
+
+@pytest.mark.parametrize(
+    "argument, value", [("max_float_share", 0.0), ("max_float_share", 1.5), ("max_candidates", 0), ("tolerance", -0.1)]
+)
+def test_bad_settings_are_refused_naming_the_value_before_any_conversion(argument, value, monkeypatch):
+    monkeypatch.setattr(tflite_export, "convert", lambda *a, **k: pytest.fail("converted before checking"))
+    with pytest.raises(ValueError, match=f"{argument}={value!r}"):
+        quantization.plan_float_prefix(_chain(), np.zeros((2, 16, 16, 3), "float32"), **{argument: value})
+
+
+def _plan(model, **options):
+    data = np.random.default_rng(0).random((8, *model.input_shape[1:]), np.float32)
+    return quantization.plan_float_prefix(model, data, rounds=1, calls=3, **options)
+
+
+def test_the_plan_is_the_fastest_prefix_within_the_tolerance_and_its_layers_quantize():
+    model = _chain()
+    plan = _plan(model, max_float_share=1.0, tolerance=0.0)
+    rows = plan["candidates"]
+    assert [row["cut"] for row in rows] == [None, "stem_relu", "dw_relu", "pool"]
+    assert plan["ms"] == min(row["ms"] for row in rows) and plan["int8_ms"] == rows[0]["ms"]
+    assert [row["float_layers"] for row in rows] == [0, 3, 5, 7]
+    assert rows[0]["float_share"] == 0 and rows[-1]["float_share"] > rows[1]["float_share"] > 0
+    expected = {None: [], "stem_relu": ["stem", "stem_bn", "stem_relu"]}.get(plan["cut"])
+    if expected is not None:
+        assert plan["float_layers"] == expected
+    assert plan["settings"]["tolerance"] == 0.0
+    quantization.quantize_model(model, float_layers=plan["float_layers"])  # names the model's layers
+
+
+def test_a_wide_tolerance_keeps_the_fully_integer_file():
+    # Every file is within 10x of the fastest, and the shortest prefix is none at all.
+    plan = _plan(_chain(), max_float_share=1.0, tolerance=10.0)
+    assert plan["cut"] is None and plan["float_layers"] == []
+
+
+def test_the_share_limit_and_the_candidate_limit_bound_what_is_tried():
+    model = _chain()
+    stem_share = sum(model.get_layer(n).count_params() for n in ("stem", "stem_bn")) / model.count_params()
+    plan = _plan(model, max_float_share=stem_share + 1e-6)
+    assert [row["cut"] for row in plan["candidates"]] == [None, "stem_relu"]
+    plan = _plan(model, max_float_share=1.0, max_candidates=2)
+    assert [row["cut"] for row in plan["candidates"]] == [None, "stem_relu", "pool"]  # the first and the last
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, cut", [("EfficientNetB0", "block1a_project_bn"), ("TransformerEncoder", "attention_norm")]
+)
+def test_prefixes_of_real_architectures_convert_and_match_their_keras_model(name, cut, tmp_path):
+    # A cut past EfficientNet's first squeeze-and-excitation branch, and past the encoder's attention.
+    from benchmarks import zoo_models
+
+    model = zoo_models.build(name)
+    assert cut in quantization.prefix_cuts(model)
+    x, y = zoo_models.sample_inputs(name, 16)
+    qat = quantization.quantize_model(model, float_layers=float_prefix._prefix(model, cut))
+    quantization.calibrate(qat, x)
+    path = tflite_export.convert(qat, str(tmp_path / "prefix.tflite"), mode="int8")
+    assert not tflite_export.is_fully_integer(path)[0]
+    assert tflite_export.verify(path, qat, (x, y))["agreement"] >= 0.9
