@@ -9,12 +9,13 @@ Usage::
 Each image case is a ``keras.applications`` network built with ``weights=None``
 (latency does not depend on the weights' values) at a small input size; the
 sequence cases are the Transformer encoder and the LSTM of
-``benchmarks.sequence_agreement``, untrained. Each is converted up to six ways
-(the float-stem and per-tensor files for image networks only): float32; kopt's QAT int8
+``benchmarks.sequence_agreement``, untrained. Each is converted up to seven ways
+(the float-stem, float-prefix and per-tensor files for image networks only): float32; kopt's QAT int8
 (``kopt.quantization.quantize_model``, ranges calibrated on 32 random inputs
 without training, ``tflite_export.convert(mode="int8")``, float input and output);
 the same with the first convolution left in float (``float_layers``,
-:attr:`Case.stem`; ``benchmarks.int8_ops`` shows why); the converter's PTQ int8
+:attr:`Case.stem`; ``benchmarks.int8_ops`` shows why); the same with the float
+prefix ``kopt.quantization.plan_float_prefix`` picks on this machine; the converter's PTQ int8
 (per-channel weights, the default); the converter's PTQ int8 with per-tensor
 weights; and that file as uint8 (QU8, :mod:`benchmarks.uint8_file`). Every file is
 timed in LiteRT with its default XNNPACK delegate and with the builtin kernels
@@ -128,6 +129,7 @@ FILES = (
     "float32",
     "kopt_qat_int8",
     "kopt_qat_int8_float_stem",
+    "kopt_qat_int8_float_prefix",
     "converter_int8",
     "converter_int8_per_tensor",
     "converter_uint8_per_tensor",
@@ -142,7 +144,7 @@ def cpu_extensions(cpuinfo_path="/proc/cpuinfo"):
     return [name for name in _EXTENSIONS if name in flags]
 
 
-def convert_files(model, samples, workdir, stem=None, per_tensor=True):
+def convert_files(model, samples, workdir, stem=None, per_tensor=True, float_prefix=False, plans=None):
     """The files of ``model`` (of :data:`FILES`); ``{kind: path}``.
 
     ``samples`` are the representative inputs: QAT's ranges and the converter's PTQ
@@ -150,14 +152,27 @@ def convert_files(model, samples, workdir, stem=None, per_tensor=True):
     file goes through a SavedModel, which a recurrent network's dynamic batch keeps
     from converting, so ``per_tensor=False`` leaves it out, and with it its unsigned
     twin (``benchmarks.uint8_file``: the same numbers, as XNNPACK's QU8 kernels take them).
+    ``float_prefix=True`` adds the QAT file with the front of the network in float that
+    ``kopt.quantization.plan_float_prefix`` picks on this machine; its plan goes into ``plans``.
     """
     images = samples
     left_out = {"kopt_qat_int8_float_stem"} if stem is None else set()
     left_out |= set() if per_tensor else set(_PER_TENSOR)
+    left_out |= set() if float_prefix else {"kopt_qat_int8_float_prefix"}
     kinds = [kind for kind in FILES if kind not in left_out]
     paths = {kind: os.path.join(workdir, f"{model.name}-{kind}.tflite") for kind in kinds}
     tflite_export.convert(model, paths["float32"])
-    for kind, float_layers in (("kopt_qat_int8", ()), ("kopt_qat_int8_float_stem", (stem,))):
+    planned = []
+    if float_prefix:
+        plan = quantization.plan_float_prefix(model, images)
+        planned = plan["float_layers"]
+        if plans is not None:
+            plans["kopt_qat_int8_float_prefix"] = plan
+    for kind, float_layers in (
+        ("kopt_qat_int8", ()),
+        ("kopt_qat_int8_float_stem", (stem,)),
+        ("kopt_qat_int8_float_prefix", planned),
+    ):
         if kind in paths:
             qat = quantization.quantize_model(model, float_layers=float_layers)
             quantization.calibrate(qat, images)
@@ -192,7 +207,11 @@ def measure(case, rounds):
     keras.utils.set_random_seed(0)
     model = spec.build()
     with tempfile.TemporaryDirectory(prefix="kopt-int8-latency-") as workdir:
-        paths = convert_files(model, spec.inputs(32), workdir, spec.stem, per_tensor=spec.kind == "image")
+        plans = {}
+        image = spec.kind == "image"
+        paths = convert_files(
+            model, spec.inputs(32), workdir, spec.stem, per_tensor=image, float_prefix=image, plans=plans
+        )
         timed = {
             (kind, xnnpack): latency.ready_interpreter(paths[kind], xnnpack=xnnpack)
             for kind in paths
@@ -200,6 +219,11 @@ def measure(case, rounds):
         }
         milliseconds = latency.interleaved_ms(timed, rounds=rounds, calls=calls)
         row = {"case": case, "input": spec.label, "params": int(model.count_params()), "calls": calls}
+        if plans:
+            plan = plans["kopt_qat_int8_float_prefix"]
+            chosen = next(entry for entry in plan["candidates"] if entry["cut"] == plan["cut"])
+            row["float_prefix"] = {"cut": plan["cut"], "layers": len(plan["float_layers"])}
+            row["float_prefix"]["share"] = round(chosen["float_share"], 4)
         row["amx"] = amx_state()
         if row["amx"] != "absent":
             # XNNPACK again in a process that refuses AMX, as on CPUs without it (tflite_export.amx).
@@ -238,6 +262,7 @@ def _networks(rows):
 def report(document):
     """The BENCHMARKS.md section; with columns for XNNPACK with AMX refused where the CPU has AMX."""
     amx = any("float32_noamx_ms" in row for row in document["rows"])
+    prefix = any("float_prefix" in row for row in document["rows"])
     lines = [
         "## Is int8 faster than float? Real architectures, XNNPACK on and off"
         + (", Intel AMX allowed and refused" if amx else "")
@@ -246,9 +271,17 @@ def report(document):
         f"Written by `{document['command']}` on {document['machine']}; CPU extensions: "
         f"{', '.join(document['cpu_extensions']) or 'none of those listed'}. "
         + _networks(document["rows"])
-        + " (untrained: latency does not depend on weight values), converted up to six ways: "
-        "float32, kopt's QAT int8 (ranges calibrated on 32 random inputs, no training), the same with the first "
-        "convolution left in float (`quantize_model(..., float_layers=[stem])`; image networks), the converter's "
+        + " (untrained: latency does not depend on weight values), converted up to "
+        + ("seven" if prefix else "six")
+        + " ways: float32, kopt's QAT int8 (ranges calibrated on 32 random inputs, no training), the same with the "
+        "first convolution left in float (`quantize_model(..., float_layers=[stem])`; image networks), "
+        + (
+            "the same with the float prefix `kopt.quantization.plan_float_prefix` picks on this machine (image "
+            "networks; the prefix of each case is given below the table), "
+            if prefix
+            else ""
+        )
+        + "the converter's "
         "PTQ int8 (per-channel), the converter's PTQ int8 with per-tensor weights, and that file rewritten as "
         "uint8 (`benchmarks.uint8_file`: the same numbers, which XNNPACK runs on its unsigned QU8 kernels; image "
         "networks); float input and output throughout. LiteRT, 1 thread, batch 1, with its default XNNPACK "
@@ -275,6 +308,17 @@ def report(document):
                 f"| {row[f'{kind}_xnnpack_ms']} | {row[f'{kind}_xnnpack_ratio']} "
                 f"| {row[f'{kind}_builtin_ms']} | {row[f'{kind}_builtin_ratio']} |" + refused
             )
+    notes = [
+        f"{row['case']}: float up to {row['float_prefix']['cut'] or 'nothing'} ({row['float_prefix']['layers']} "
+        f"layers, {100 * row['float_prefix']['share']:.1f}% of the weights)"
+        for row in document["rows"]
+        if "float_prefix" in row
+    ]
+    if notes:
+        lines += [
+            "",
+            "Float prefixes (`plan_float_prefix`, timed with AMX as this process has it): " + "; ".join(notes) + ".",
+        ]
     return "\n".join(lines)
 
 

@@ -27,11 +27,15 @@ def test_measure_times_every_file_with_and_without_xnnpack(monkeypatch):
         assert row[f"{kind}_xnnpack_ms"] > 0 and row[f"{kind}_builtin_ms"] > 0
         if kind == "kopt_qat_int8_float_stem":
             assert row[f"{kind}_fully_integer"] is False  # the stem computes in float, on purpose
+        elif kind == "kopt_qat_int8_float_prefix":
+            # Whatever the plan picked on this machine: float layers make the file not fully integer.
+            assert row[f"{kind}_fully_integer"] is (row["float_prefix"]["layers"] == 0)
         elif kind != "float32":
             assert row[f"{kind}_fully_integer"] is True
             assert row[f"{kind}_kib"] > 0
     text = int8_latency.report({"command": "c", "machine": "m", "cpu_extensions": [], "rounds": 2, "rows": [row]})
     assert text.count("| tiny | 12x12 |") == len(int8_latency.FILES)
+    assert "converted up to seven ways" in text and "Float prefixes (`plan_float_prefix`" in text
     # A CPU with AMX: the XNNPACK files again, in a process that refuses it, each against its own float32.
     from tflite_export.amx import amx_state
 
