@@ -26,6 +26,7 @@ the float32 file of the same pass.
 Results: ``benchmarks/results/float_prefix.json`` and the ``float_prefix`` section of BENCHMARKS.md.
 """
 
+import json
 import os
 import tempfile
 import time
@@ -49,7 +50,7 @@ from benchmarks.core import data as core_data  # noqa: E402
 from benchmarks.core import scoring  # noqa: E402
 from kopt import quantization  # noqa: E402
 
-__all__ = ["FILES", "measure_seed", "report", "summarize"]
+__all__ = ["FILES", "earlier_parts", "measure_seed", "report", "summarize"]
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(os.path.dirname(_ROOT), "shared", "data", "cifar10-15k.npz")
@@ -138,7 +139,7 @@ def report(document):
     lines = [
         "## Int8 faster than float: a measured float prefix on MobileNetV2, CIFAR-10 (issue 25)",
         "",
-        f"Written by `{document['command']}` on {document['machine']}; {document['elapsed_min']} min. "
+        f"Written by {_parts(document)}. "
         f"Data: {document['data']}. Per seed, the network is trained from scratch with the CIFAR suite's recipe "
         f"({settings['float_epochs']} epochs, Adam, cosine decay from {settings['float_learning_rate']}, batch 64, "
         "flips and 4-pixel shifts), then quantized two ways, each fine-tuned with the suite's QAT recipe "
@@ -176,6 +177,36 @@ def report(document):
     return "\n".join(lines)
 
 
+def earlier_parts(path, models):
+    """What an earlier run at ``path`` measured for networks other than ``models``: ``(parts, rows, plans)``.
+
+    A run of other networks (``--models=resnet20`` after MobileNetV2) keeps the
+    earlier rows, and the section names each part's command.
+    """
+    if not os.path.isfile(path):
+        return [], [], []
+    with open(path, encoding="utf-8") as handle:
+        earlier = json.load(handle)
+    rows = [row for row in earlier["rows"] if row["model"] not in models]
+    plans = [plan for plan in earlier["plans"] if plan["model"] not in models]
+    kept = {row["model"] for row in rows}
+    parts = earlier.get("parts") or [
+        {key: earlier[key] for key in ("command", "machine", "elapsed_min")}
+        | {"models": sorted({row["model"] for row in earlier["rows"]})}
+    ]
+    return [part for part in parts if set(part["models"]) <= kept], rows, plans
+
+
+def _parts(document):
+    parts = document.get("parts") or [document | {"models": []}]
+    return "; ".join(
+        f"`{part['command']}`"
+        + (f" ({', '.join(part['models'])})" if len(parts) > 1 else "")
+        + f" on {part['machine']}, {part['elapsed_min']} min"
+        for part in parts
+    )
+
+
 def main(argv):
     del argv
     started = time.time()
@@ -186,9 +217,11 @@ def main(argv):
         core_data.load_arrays(flags.FLAGS.data, max_train), settings.as_dict()
     )
     seeds = [0] if quick else [int(seed) for seed in flags.FLAGS.seeds]
+    models = list(flags.FLAGS.models)
+    output = os.path.join(flags.FLAGS.output_dir, f"float_prefix{'_quick' if quick else ''}.json")
+    parts, rows, plans = earlier_parts(output, models)
     start_machine = machine.describe_machine()
-    rows, plans = [], []
-    for model_name in flags.FLAGS.models:
+    for model_name in models:
         for seed in seeds:
             seed_rows, plan = measure_seed(
                 model_name, seed, settings, x_train, y_train, x_test, y_test,
@@ -197,6 +230,9 @@ def main(argv):
             rows += seed_rows
             plans.append(plan)
     document = standalone.stamp({}, "benchmarks.float_prefix", start_machine)
+    elapsed = round((time.time() - started) / 60, 1)
+    parts.append({"command": document["command"], "machine": document["machine"], "elapsed_min": elapsed})
+    parts[-1]["models"] = models
     recipe = {key: getattr(settings, key) for key in ("float_epochs", "float_learning_rate", "qat_epochs")}
     recipe |= {"qat_learning_rate": settings.qat_learning_rate, "latency_rounds": settings.latency_rounds}
     recipe |= {"latency_calls": settings.latency_calls, "max_float_share": flags.FLAGS.max_float_share}
@@ -206,8 +242,9 @@ def main(argv):
         seeds=seeds,
         rows=rows,
         plans=plans,
+        parts=parts,
         summary=summarize(rows),
-        elapsed_min=round((time.time() - started) / 60, 1),
+        elapsed_min=elapsed,
     )
     standalone.publish_seeded_run(
         document,

@@ -66,3 +66,28 @@ def test_section_states_the_recipe_every_seed_and_each_plan():
     assert "`python -m benchmarks.float_prefix`" in text and "max_float_share=0.05" in text
     assert "| mobilenet_v2 | qat_int8 | 40.50 (40.00/41.00) | 600 | 1.000 (1.050/0.950) | 0.500 (0.525/0.475) |" in text
     assert "| mobilenet_v2 | 0 | block_2_add | 26 | 1.0% | 0.0450 | 0.0600 |" in text
+
+
+def test_a_run_of_other_networks_keeps_the_earlier_rows_and_names_both_commands(tmp_path):
+    import json
+
+    path = tmp_path / "float_prefix.json"
+    plan = {"model": "mobilenet_v2", "seed": 0, "cut": None, "float_layers": 0, "ms": 0.05, "int8_ms": 0.05,
+            "candidates": [{"cut": None, "float_layers": 0, "float_params": 0, "float_share": 0.0, "ms": 0.05}]}  # fmt: skip
+    earlier = {"command": "python -m benchmarks.float_prefix", "machine": "m1", "elapsed_min": 28.0,
+               "rows": _rows(), "plans": [plan]}  # fmt: skip
+    path.write_text(json.dumps(earlier))
+    parts, rows, plans = float_prefix.earlier_parts(str(path), ["resnet20"])
+    assert rows == _rows() and plans == [plan]
+    assert parts == [{"command": "python -m benchmarks.float_prefix", "machine": "m1", "elapsed_min": 28.0,
+                      "models": ["mobilenet_v2"]}]  # fmt: skip
+    # Measuring the same network again replaces it: nothing of it is kept.
+    assert float_prefix.earlier_parts(str(path), ["mobilenet_v2"]) == ([], [], [])
+    assert float_prefix.earlier_parts(str(tmp_path / "none.json"), ["resnet20"]) == ([], [], [])
+    parts.append({"command": "python -m benchmarks.float_prefix --models=resnet20", "machine": "m2",
+                  "elapsed_min": 30.0, "models": ["resnet20"]})  # fmt: skip
+    text = float_prefix._parts({"parts": parts})
+    assert text == (
+        "`python -m benchmarks.float_prefix` (mobilenet_v2) on m1, 28.0 min; "
+        "`python -m benchmarks.float_prefix --models=resnet20` (resnet20) on m2, 30.0 min"
+    )
