@@ -11,6 +11,9 @@ by changing imports:
 Fine-tune ``qat_model`` with ``fit``, then ``tflite_export.convert(qat_model,
 "model.tflite", mode="int8")``. For users who cannot retrain, the ``quantize_*``
 post-training helpers write dynamic-range, float16, full-integer or 16x8 files.
+``plan_float_prefix`` times int8 files with the front of the network left in float
+on this machine and returns the layers that make the file fastest
+(``quantize_model(..., float_layers=plan["float_layers"])``).
 """
 
 from kopt.quantization.annotate import QuantizeAnnotate
