@@ -147,50 +147,43 @@ def plan_float_prefix(
     log = log or _log.info
     model = _graph(model)
     total = max(model.count_params(), 1)
-    candidates = [None]
-    for cut in prefix_cuts(model):
-        layers = _prefix(model, cut)
-        share = sum(model.get_layer(name).count_params() for name in layers) / total
-        if share <= max_float_share:
-            candidates.append(cut)
-    if len(candidates) - 1 > max_candidates:
-        picks = np.unique(np.linspace(1, len(candidates) - 1, max_candidates).round().astype(int))
-        candidates = [None] + [candidates[index] for index in picks]
+    cuts = [cut for cut in prefix_cuts(model) if _float_params(model, cut) / total <= max_float_share]
+    if len(cuts) > max_candidates:
+        cuts = [cuts[index] for index in np.unique(np.linspace(0, len(cuts) - 1, max_candidates).round().astype(int))]
+    candidates = [None, *cuts]
     with tempfile.TemporaryDirectory(prefix="kopt-float-prefix-") as workdir:
-        paths = {"float32": tflite_export.convert(model, os.path.join(workdir, "float32.tflite"))}
+        # Keys: the candidates' positions, and -1 for the float file (layer names could be anything).
+        paths = {-1: tflite_export.convert(model, os.path.join(workdir, "float32.tflite"))}
         for number, cut in enumerate(candidates):
             qat = quantize_model(model, float_layers=_prefix(model, cut))
             calibrate(qat, representative_data, max_examples=CALIBRATION_EXAMPLES)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "still computes in float": the prefix, on purpose
-                paths[cut] = tflite_export.convert(qat, os.path.join(workdir, f"cut{number}.tflite"), mode="int8")
+                paths[number] = tflite_export.convert(qat, os.path.join(workdir, f"cut{number}.tflite"), mode="int8")
             log(f"plan_float_prefix: converted {number + 1}/{len(candidates)} (float up to {cut or 'nothing'})")
         times = tflite_export.interleaved_latency(paths, rounds=rounds, calls=calls, amx=amx)
-    rows = []
-    for cut in candidates:
-        layers = _prefix(model, cut)
-        params = sum(model.get_layer(name).count_params() for name in layers)
-        rows.append(
-            {
-                "cut": cut,
-                "float_layers": len(layers),
-                "float_params": int(params),
-                "float_share": params / total,
-                "ms": times[cut],
-            }
-        )
+    rows = [
+        {
+            "cut": cut,
+            "float_layers": len(_prefix(model, cut)),
+            "float_params": _float_params(model, cut),
+            "float_share": _float_params(model, cut) / total,
+            "ms": times[number],
+        }
+        for number, cut in enumerate(candidates)
+    ]
     fastest = min(row["ms"] for row in rows)
     chosen = next(row for row in rows if row["ms"] <= fastest * (1 + tolerance))
     log(
         f"plan_float_prefix: float up to {chosen['cut'] or 'nothing'}: {chosen['ms']:.4f} ms against "
-        f"{times[None]:.4f} ms fully integer and {times['float32']:.4f} ms float32"
+        f"{times[0]:.4f} ms fully integer and {times[-1]:.4f} ms float32"
     )
     return {
         "float_layers": _prefix(model, chosen["cut"]),
         "cut": chosen["cut"],
         "ms": chosen["ms"],
-        "int8_ms": times[None],
-        "float_ms": times["float32"],
+        "int8_ms": times[0],
+        "float_ms": times[-1],
         "candidates": rows,
         "amx": tflite_export.amx_state(),
         "settings": {
@@ -243,6 +236,10 @@ def _compute_layers(model):
     from tflite_export.layer_latency import TIMED_LAYERS
 
     return {layer.name for layer in model.layers if isinstance(layer, TIMED_LAYERS)}
+
+
+def _float_params(model, cut):
+    return int(sum(model.get_layer(name).count_params() for name in _prefix(model, cut)))
 
 
 def _prefix(model, cut):
