@@ -30,7 +30,6 @@ from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
-from benchmarks import amx_latency  # noqa: E402
 from benchmarks import cifar_kopt  # noqa: E402
 from benchmarks import cifar_report  # noqa: E402
 from benchmarks import suite  # noqa: E402
@@ -94,18 +93,19 @@ def time_rows(rows, settings):
 def time_without_amx(rows, settings):
     """Adds ``ms_noamx`` to ``rows`` (``{key: row}``, one network's files): one interleaved pass in a child
     process that refuses Intel AMX. Does nothing on a CPU without AMX (the first pass already ran so)."""
+    import tflite_export
     from tflite_export.amx import amx_state
 
     if amx_state() == "absent" or not rows:
         return
-    keys = list(rows)
-    milliseconds, _ = amx_latency.interleaved_ms_without_amx(
-        {str(index): rows[key]["file"] for index, key in enumerate(keys)},
+    milliseconds = tflite_export.interleaved_latency(
+        {key: row["file"] for key, row in rows.items()},
         rounds=settings.latency_rounds,
         calls=settings.latency_calls,
+        amx=False,
     )
-    for index, key in enumerate(keys):
-        rows[key]["ms_noamx"] = milliseconds[str(index)]
+    for key, row in rows.items():
+        row["ms_noamx"] = milliseconds[key]
 
 
 def measure(data, seeds, settings, tfmot, *, workdir, tfmot_timeout_s):

@@ -43,7 +43,6 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
-from benchmarks import amx_latency  # noqa: E402
 from benchmarks import machine  # noqa: E402
 from benchmarks import sequence_agreement  # noqa: E402
 from benchmarks import standalone  # noqa: E402
@@ -227,7 +226,7 @@ def measure(case, rounds):
         row["amx"] = amx_state()
         if row["amx"] != "absent":
             # XNNPACK again in a process that refuses AMX, as on CPUs without it (tflite_export.amx).
-            refused, _ = amx_latency.interleaved_ms_without_amx(paths, rounds=rounds, calls=calls)
+            refused = tflite_export.interleaved_latency(paths, rounds=rounds, calls=calls, amx=False)
             for kind, value in refused.items():
                 row[f"{kind}_noamx_ms"] = round(value, 4)
                 row[f"{kind}_noamx_ratio"] = round(value / refused["float32"], 3)

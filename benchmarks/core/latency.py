@@ -4,7 +4,8 @@ Timing files one after another lets the machine's state drift between them (anot
 process, the clock); in turns, every round sees each file under the same
 conditions. :func:`interleaved_ms` runs ``calls`` invocations of each interpreter
 in each round and returns, per file, the median over rounds of the round's mean.
-``benchmarks.amx_latency`` does the same in a child process that refuses Intel AMX.
+``tflite_export.interleaved_latency(..., amx=False)`` does the same in a child process that refuses Intel AMX
+(the tfmot workers' environment, which imports this module, has no ``tflite_export``).
 
 Example:
 

@@ -5,14 +5,12 @@ import sys
 
 import keras
 import numpy as np
-import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 import tflite_export  # noqa: E402
-from benchmarks import amx_latency  # noqa: E402
 from benchmarks.core import latency  # noqa: E402
 
 
@@ -39,13 +37,3 @@ def test_ready_interpreter_runs_a_batch_one_file_with_and_without_xnnpack(tmp_pa
         output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
         inputs = np.random.default_rng(1).random((1, 4)).astype(np.float32)
         np.testing.assert_allclose(output, model.predict(inputs, verbose=0), rtol=1e-5, atol=1e-6)
-
-
-def test_interleaved_ms_without_amx_times_every_file_in_a_child_that_refused_it(tmp_path):
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    paths = {name: str(tflite_export.convert(model, tmp_path / f"{name}.tflite", batch_size=1)) for name in "ab"}
-    ms, state = amx_latency.interleaved_ms_without_amx(paths, rounds=2, calls=3)
-    assert set(ms) == {"a", "b"} and all(value > 0 for value in ms.values())
-    assert state == ("absent" if tflite_export.amx_state() == "absent" else "refused")
-    with pytest.raises(RuntimeError, match="(?s)the timing process without AMX failed.*missing.tflite"):
-        amx_latency.interleaved_ms_without_amx({"a": str(tmp_path / "missing.tflite")}, rounds=1, calls=1)

@@ -48,3 +48,11 @@ def test_missing_files_and_an_empty_dict_are_refused(tmp_path):
         interleaved_latency({"gone": str(tmp_path / "gone.tflite")})
     with pytest.raises(ValueError, match="paths=\\{\\}"):
         interleaved_latency({})
+
+
+def test_a_file_the_interpreter_cannot_read_fails_loudly_here_and_in_the_child(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    for amx in (True, False):
+        with pytest.raises((RuntimeError, ValueError)):
+            interleaved_latency({"bad": str(bad)}, rounds=1, calls=1, amx=amx)
