@@ -56,6 +56,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kopt.quantization import transforms
 from kopt.utils import model_graph
 
 __all__ = ["CALIBRATION_EXAMPLES", "plan_float_prefix", "prefix_cuts"]
@@ -68,36 +69,40 @@ _log = logging.getLogger(__name__)
 def prefix_cuts(model: keras.Model) -> list[str]:
     """The layers after which a float prefix can end with one quantize op.
 
-    A cut after layer ``L`` qualifies when ``L``'s output is the only tensor that
-    layers before it hand to layers after it, the next layer is a convolution or
-    dense layer (so a convolution and its BatchNormalization are never split), and
-    no model output comes from before it.
+    A cut after layer ``L`` takes ``L`` and every layer it depends on (the prefix).
+    It qualifies when no layer of the prefix but ``L`` is read from outside it (one
+    tensor crosses), ``L`` hands its output to a convolution or dense layer, no
+    BatchNormalization is folded into ``L`` nor activation fused into it (TFLite
+    computes those in ``L``'s op, which a cut cannot split), and ``L``'s output is
+    not a model output.
 
     Args:
-        model: A Sequential or functional ``keras.Model`` with one input.
+        model: A Sequential or functional ``keras.Model``.
 
     Returns:
-        Layer names, front to back.
+        Layer names, front to back (by the size of their prefix).
 
     Raises:
         ValueError: For a model that is not a Sequential or functional model.
     """
     model = _graph(model)
-    order = [layer.name for layer in model.layers]
-    position = {name: index for index, name in enumerate(order)}
     readers = model_graph.consumers(model)
-    last_read = {
-        name: max((position.get(reader, len(order)) for reader in readers[name]), default=-1) for name in order
-    }
+    producers = _producers(readers)
     computes = _compute_layers(model)
+    merged = transforms.plan(model)
     cuts = []
-    for index, name in enumerate(order[:-1]):
-        if isinstance(model.layers[index], keras.layers.InputLayer) or order[index + 1] not in computes:
+    for layer in model.layers:
+        name = layer.name
+        if isinstance(layer, keras.layers.InputLayer) or name in merged.folds or name in merged.fused:
             continue
-        live = [earlier for earlier in order[: index + 1] if last_read[earlier] > index]
-        if live == [name] and last_read[name] < len(order):
-            cuts.append(name)
-    return cuts
+        if model_graph.OUTPUT in readers[name]:
+            continue
+        if not any(reader in computes for reader in readers[name]):
+            continue
+        prefix = _ancestors(producers, name)
+        if all(set(readers[inner]) <= prefix for inner in prefix - {name}):
+            cuts.append((len(prefix), name))
+    return [name for _, name in sorted(cuts, key=lambda entry: entry[0])]
 
 
 def plan_float_prefix(
@@ -242,14 +247,33 @@ def _float_params(model, cut):
     return int(sum(model.get_layer(name).count_params() for name in _prefix(model, cut)))
 
 
+def _producers(readers):
+    """``{layer: {layers it reads}}`` from :func:`model_graph.consumers`' ``{layer: [its readers]}``."""
+    producers = {}
+    for producer, names in readers.items():
+        for reader in names:
+            producers.setdefault(reader, set()).add(producer)
+    return producers
+
+
+def _ancestors(producers, name):
+    """``name`` and every layer it depends on, inputs included."""
+    found, stack = set(), [name]
+    while stack:
+        current = stack.pop()
+        if current not in found:
+            found.add(current)
+            stack.extend(producers.get(current, ()))
+    return found
+
+
 def _prefix(model, cut):
-    """Every layer up to and including ``cut`` but the inputs; none for ``cut=None``."""
+    """The layers of the prefix ending at ``cut``, in the model's order, inputs left out; none for ``None``."""
     if cut is None:
         return []
-    names = []
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.InputLayer):
-            names.append(layer.name)
-        if layer.name == cut:
-            return names
-    raise ValueError(f"cut names no layer of model {model.name!r}. Received: cut={cut!r}")
+    if cut not in {layer.name for layer in model.layers}:
+        raise ValueError(f"cut names no layer of model {model.name!r}. Received: cut={cut!r}")
+    prefix = _ancestors(_producers(model_graph.consumers(model)), cut)
+    return [
+        layer.name for layer in model.layers if layer.name in prefix and not isinstance(layer, keras.layers.InputLayer)
+    ]

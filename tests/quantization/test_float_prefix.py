@@ -40,6 +40,18 @@ def test_no_cut_where_two_tensors_cross():
     assert float_prefix.prefix_cuts(_residual()) == ["a", "add", "flat"]
 
 
+def test_a_residual_written_with_keras_ops_is_read_from_the_graph_not_from_the_layer_list():
+    # ``a + b`` is an operation, not a layer: model.layers does not list it, and the
+    # layer list is then no order to cut by (ConvNeXt's blocks are written so).
+    inputs = keras.Input((8, 8, 4))
+    a = keras.layers.Conv2D(4, 1, name="a")(inputs)
+    b = keras.layers.Conv2D(4, 3, padding="same", name="b")(a)
+    c = keras.layers.Conv2D(4, 1, name="c")(a + b)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.Flatten(name="flat")(c)))
+    assert float_prefix.prefix_cuts(model) == ["a", "flat"]
+    assert float_prefix._prefix(model, "a") == ["a"]
+
+
 def test_no_cut_before_an_output_that_comes_from_the_front():
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(4, name="hidden")(inputs)
