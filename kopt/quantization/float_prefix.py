@@ -13,8 +13,10 @@ the float part ends.
 win depends on the CPU:
 
 1. :func:`prefix_cuts` lists the places where exactly one tensor crosses from
-   the front of the network to the rest, just before a convolution or dense layer:
-   one quantize op can sit there.
+   the front of the network (a layer and everything it depends on) to the rest,
+   into a convolution or dense layer, and not inside an op TFLite fuses: one
+   quantize op can sit there. The cuts are read from the model's graph, so a
+   residual or squeeze-and-excitation branch is never cut through.
 2. Cuts whose float part would hold more than ``max_float_share`` of the
    weights are dropped; of the rest, at most ``max_candidates``, spread from the
    first to the last, are tried.
