@@ -137,7 +137,7 @@ def report(document):
     """The BENCHMARKS.md section."""
     settings = document["settings"]
     lines = [
-        "## Int8 faster than float: a measured float prefix on MobileNetV2, CIFAR-10 (issue 25)",
+        "## Int8 faster than float: a measured float prefix on MobileNetV2 and ResNet-20, CIFAR-10 (issue 25)",
         "",
         f"Written by {_parts(document)}. "
         f"Data: {document['data']}. Per seed, the network is trained from scratch with the CIFAR suite's recipe "
