@@ -58,6 +58,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from kopt.quantization import schemes
 from kopt.quantization import transforms
 from kopt.utils import model_graph
 
@@ -111,6 +112,7 @@ def plan_float_prefix(
     model: keras.Model,
     representative_data: Any,
     *,
+    scheme: Any = None,
     max_float_share: float = 0.05,
     max_candidates: int = 8,
     tolerance: float = 0.02,
@@ -126,6 +128,10 @@ def plan_float_prefix(
         representative_data: Inputs that calibrate each candidate's ranges, as
             :func:`kopt.quantization.calibrate` takes them (the first
             :data:`CALIBRATION_EXAMPLES` are used: latency does not depend on them).
+        scheme: The :class:`QuantizeScheme` (or its name) the model will be
+            trained with, one that exports int8 files (``"8bit"``, the default;
+            binary, ternary and the collaborative schemes); every candidate is
+            quantized with it, as its file will be.
         max_float_share: Largest share of the weights a prefix may leave in
             float, in (0, 1].
         max_candidates: Most prefixes tried (besides none); at least 1.
@@ -143,14 +149,20 @@ def plan_float_prefix(
         fully integer file by more than ``tolerance``.
 
     Raises:
-        ValueError: Naming the argument and value, for a bad setting; before
-            anything is converted.
+        ValueError: Naming the argument and value, for a bad setting or a scheme
+            that does not export int8; before anything is converted.
     """
     import tflite_export
     from kopt.quantization.api import quantize_model
     from kopt.quantization.ptq import calibrate
 
     _check(max_float_share, max_candidates, tolerance)
+    scheme = schemes.get(scheme)
+    if scheme.export_mode != "int8":
+        raise ValueError(
+            f"plan_float_prefix times int8 files; scheme {type(scheme).__name__} exports {scheme.export_mode!r}. "
+            f"Received: scheme={scheme!r}"
+        )
     log = log or _log.info
     model = _graph(model)
     total = max(model.count_params(), 1)
@@ -162,11 +174,13 @@ def plan_float_prefix(
         # Keys: the candidates' positions, and -1 for the float file (layer names could be anything).
         paths = {-1: tflite_export.convert(model, os.path.join(workdir, "float32.tflite"))}
         for number, cut in enumerate(candidates):
-            qat = quantize_model(model, float_layers=_prefix(model, cut))
+            qat = quantize_model(model, scheme=scheme, float_layers=_prefix(model, cut))
             calibrate(qat, representative_data, max_examples=CALIBRATION_EXAMPLES)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "still computes in float": the prefix, on purpose
-                paths[number] = tflite_export.convert(qat, os.path.join(workdir, f"cut{number}.tflite"), mode="int8")
+                paths[number] = tflite_export.convert(
+                    qat, os.path.join(workdir, f"cut{number}.tflite"), mode=scheme.export_mode
+                )
             log(f"plan_float_prefix: converted {number + 1}/{len(candidates)} (float up to {cut or 'nothing'})")
         times = tflite_export.interleaved_latency(paths, rounds=rounds, calls=calls, amx=amx)
     rows = [
@@ -194,6 +208,7 @@ def plan_float_prefix(
         "candidates": rows,
         "amx": tflite_export.amx_state(),
         "settings": {
+            "scheme": type(scheme).__name__,
             "max_float_share": max_float_share,
             "max_candidates": max_candidates,
             "tolerance": tolerance,

@@ -135,3 +135,23 @@ def test_prefixes_of_real_architectures_convert_and_match_their_keras_model(name
     path = tflite_export.convert(qat, str(tmp_path / "prefix.tflite"), mode="int8")
     assert not tflite_export.is_fully_integer(path)[0]
     assert tflite_export.verify(path, qat, (x, y))["agreement"] >= 0.9
+
+
+def test_candidates_are_quantized_with_the_scheme_the_model_will_train_with(monkeypatch):
+    schemes_used = []
+    quantize = quantization.quantize_model
+
+    def recording_quantize(model, **options):
+        schemes_used.append(type(options["scheme"]).__name__)
+        return quantize(model, **options)
+
+    monkeypatch.setattr(quantization.api, "quantize_model", recording_quantize)
+    plan = _plan(_chain(), max_float_share=1.0, max_candidates=1, scheme="binary")
+    assert plan["settings"]["scheme"] == "BinaryQuantizeScheme"
+    assert schemes_used == ["BinaryQuantizeScheme"] * 2  # no prefix, one prefix
+
+
+def test_a_scheme_that_does_not_export_int8_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(tflite_export, "convert", lambda *a, **k: pytest.fail("converted before checking"))
+    with pytest.raises(ValueError, match="exports 'int16x8'"):
+        quantization.plan_float_prefix(_chain(), np.zeros((2, 16, 16, 3), "float32"), scheme="16x8")

@@ -148,6 +148,12 @@ class QuantizationAwareTraining(FineTuningTechnique):
         super().check(params)
         values = self.values(params)
         _check_io_type(self.name, values.io_type, quantization.schemes.get(values.scheme).export_mode)
+        if values.float_prefix and quantization.schemes.get(values.scheme).export_mode != "int8":
+            raise ConfigError(
+                "qat.float_prefix",
+                values.float_prefix,
+                f"a measured float prefix needs an int8 scheme, not {values.scheme}",
+            )
         if values.float_prefix and (values.float_layers or values.io_type != "float32"):
             raise ConfigError(
                 "qat.float_prefix",
@@ -204,7 +210,7 @@ class QuantizationAwareTraining(FineTuningTechnique):
             float_model = to_float32(model)
             float_layers = list(self.values(params).float_layers)
             if self.values(params).float_prefix:
-                float_layers = _planned_float_layers(float_model, context.train)
+                float_layers = _planned_float_layers(float_model, context.train, _qat_scheme(params))
             try:
                 quantized = quantization.quantize_model(
                     float_model, scheme=_qat_scheme(params), float_layers=float_layers
@@ -230,8 +236,8 @@ class QuantizationAwareTraining(FineTuningTechnique):
         return options
 
 
-def _planned_float_layers(model, train):
-    plan = quantization.plan_float_prefix(model, train)
+def _planned_float_layers(model, train, scheme):
+    plan = quantization.plan_float_prefix(model, train, scheme=scheme)
     logging.info(
         "Float prefix: %s (%d layers, %.1f%% of the weights) in float: %.4f ms against %.4f ms fully integer and "
         "%.4f ms float32 on this machine (LiteRT, XNNPACK, 1 thread).",

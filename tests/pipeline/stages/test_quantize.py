@@ -206,6 +206,7 @@ def test_qat_float_layers_after_distillation_are_checked_on_the_student(tmp_path
     [
         ({"float_prefix": True, "float_layers": ["conv1"]}, "float_layers=['conv1']"),
         ({"float_prefix": True, "io_type": "int8"}, "io_type='int8'"),
+        ({"float_prefix": True, "scheme": "16x8"}, "not 16x8"),
     ],
 )
 def test_qat_float_prefix_refuses_chosen_float_layers_and_integer_io(params, needle):
