@@ -155,3 +155,9 @@ def test_a_scheme_that_does_not_export_int8_is_refused_by_name(monkeypatch):
     monkeypatch.setattr(tflite_export, "convert", lambda *a, **k: pytest.fail("converted before checking"))
     with pytest.raises(ValueError, match="exports 'int16x8'"):
         quantization.plan_float_prefix(_chain(), np.zeros((2, 16, 16, 3), "float32"), scheme="16x8")
+
+
+def test_the_module_example_runs():
+    import doctest
+
+    assert doctest.testmod(float_prefix).failed == 0

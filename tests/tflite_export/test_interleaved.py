@@ -56,3 +56,11 @@ def test_a_file_the_interpreter_cannot_read_fails_loudly_here_and_in_the_child(t
     for amx in (True, False):
         with pytest.raises((RuntimeError, ValueError)):
             interleaved_latency({"bad": str(bad)}, rounds=1, calls=1, amx=amx)
+
+
+def test_the_module_example_runs():
+    import doctest
+
+    from tflite_export import interleaved
+
+    assert doctest.testmod(interleaved).failed == 0
