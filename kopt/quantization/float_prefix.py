@@ -88,24 +88,7 @@ def prefix_cuts(model: keras.Model) -> list[str]:
     Raises:
         ValueError: For a model that is not a Sequential or functional model.
     """
-    model = _graph(model)
-    readers = model_graph.consumers(model)
-    producers = _producers(readers)
-    computes = _compute_layers(model)
-    merged = transforms.plan(model)
-    cuts = []
-    for layer in model.layers:
-        name = layer.name
-        if isinstance(layer, keras.layers.InputLayer) or name in merged.folds or name in merged.fused:
-            continue
-        if model_graph.OUTPUT in readers[name]:
-            continue
-        if not any(reader in computes for reader in readers[name]):
-            continue
-        prefix = _ancestors(producers, name)
-        if all(set(readers[inner]) <= prefix for inner in prefix - {name}):
-            cuts.append((len(prefix), name))
-    return [name for _, name in sorted(cuts, key=lambda entry: entry[0])]
+    return list(_prefixes(_graph(model)))
 
 
 def plan_float_prefix(
@@ -166,29 +149,30 @@ def plan_float_prefix(
     log = log or _log.info
     model = _graph(model)
     total = max(model.count_params(), 1)
-    cuts = [cut for cut in prefix_cuts(model) if _float_params(model, cut) / total <= max_float_share]
+    prefixes = _prefixes(model)
+    weights = {cut: sum(model.get_layer(name).count_params() for name in names) for cut, names in prefixes.items()}
+    cuts = [cut for cut in prefixes if weights[cut] / total <= max_float_share]
     if len(cuts) > max_candidates:
         cuts = [cuts[index] for index in np.unique(np.linspace(0, len(cuts) - 1, max_candidates).round().astype(int))]
     candidates = [None, *cuts]
+    prefixes[None], weights[None] = [], 0
     with tempfile.TemporaryDirectory(prefix="kopt-float-prefix-") as workdir:
         # Keys: the candidates' positions, and -1 for the float file (layer names could be anything).
         paths = {-1: tflite_export.convert(model, os.path.join(workdir, "float32.tflite"))}
         for number, cut in enumerate(candidates):
-            qat = quantize_model(model, scheme=scheme, float_layers=_prefix(model, cut))
+            qat = quantize_model(model, scheme=scheme, float_layers=prefixes[cut])
             calibrate(qat, representative_data, max_examples=CALIBRATION_EXAMPLES)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "still computes in float": the prefix, on purpose
-                paths[number] = tflite_export.convert(
-                    qat, os.path.join(workdir, f"cut{number}.tflite"), mode=scheme.export_mode
-                )
+                paths[number] = tflite_export.convert(qat, os.path.join(workdir, f"cut{number}.tflite"), mode="int8")
             log(f"plan_float_prefix: converted {number + 1}/{len(candidates)} (float up to {cut or 'nothing'})")
         times = tflite_export.interleaved_latency(paths, rounds=rounds, calls=calls, amx=amx)
     rows = [
         {
             "cut": cut,
-            "float_layers": len(_prefix(model, cut)),
-            "float_params": _float_params(model, cut),
-            "float_share": _float_params(model, cut) / total,
+            "float_layers": len(prefixes[cut]),
+            "float_params": int(weights[cut]),
+            "float_share": weights[cut] / total,
             "ms": times[number],
         }
         for number, cut in enumerate(candidates)
@@ -200,7 +184,7 @@ def plan_float_prefix(
         f"{times[0]:.4f} ms fully integer and {times[-1]:.4f} ms float32"
     )
     return {
-        "float_layers": _prefix(model, chosen["cut"]),
+        "float_layers": prefixes[chosen["cut"]],
         "cut": chosen["cut"],
         "ms": chosen["ms"],
         "int8_ms": times[0],
@@ -260,8 +244,26 @@ def _compute_layers(model):
     return {layer.name for layer in model.layers if isinstance(layer, TIMED_LAYERS)}
 
 
-def _float_params(model, cut):
-    return int(sum(model.get_layer(name).count_params() for name in _prefix(model, cut)))
+def _prefixes(model):
+    """``{cut: [the layers of its prefix, in the model's order, inputs left out]}``, front to back (:func:`prefix_cuts`)."""
+    readers = model_graph.consumers(model)
+    producers = _producers(readers)
+    computes = _compute_layers(model)
+    merged = transforms.plan(model)
+    found = []
+    for layer in model.layers:
+        name = layer.name
+        if isinstance(layer, keras.layers.InputLayer) or name in merged.folds or name in merged.fused:
+            continue
+        if model_graph.OUTPUT in readers[name] or not any(reader in computes for reader in readers[name]):
+            continue
+        prefix = _ancestors(producers, name)
+        if all(set(readers[inner]) <= prefix for inner in prefix - {name}):
+            found.append((len(prefix), name, prefix))
+    order = [layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    return {
+        name: [inner for inner in order if inner in prefix] for _, name, prefix in sorted(found, key=lambda e: e[0])
+    }
 
 
 def _producers(readers):
@@ -285,12 +287,10 @@ def _ancestors(producers, name):
 
 
 def _prefix(model, cut):
-    """The layers of the prefix ending at ``cut``, in the model's order, inputs left out; none for ``None``."""
+    """The layers of the prefix ending at ``cut`` (one of :func:`prefix_cuts`); none for ``None``."""
     if cut is None:
         return []
-    if cut not in {layer.name for layer in model.layers}:
-        raise ValueError(f"cut names no layer of model {model.name!r}. Received: cut={cut!r}")
-    prefix = _ancestors(_producers(model_graph.consumers(model)), cut)
-    return [
-        layer.name for layer in model.layers if layer.name in prefix and not isinstance(layer, keras.layers.InputLayer)
-    ]
+    prefixes = _prefixes(_graph(model))
+    if cut not in prefixes:
+        raise ValueError(f"cut must be one of prefix_cuts(model) of model {model.name!r}. Received: cut={cut!r}")
+    return prefixes[cut]
