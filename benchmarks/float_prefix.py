@@ -1,8 +1,9 @@
-"""Int8 faster than float on a trained MobileNetV2: a measured float prefix against the fully integer file (issue 25).
+"""Int8 faster than float on trained CIFAR-10 networks: a measured float prefix against the fully integer file (issue 25).
 
 Usage::
 
     python -m benchmarks.float_prefix                 # seeds 0,1,2, MobileNetV2 on CIFAR-10
+    python -m benchmarks.float_prefix --models=resnet20   # another network; the section keeps both
     python -m benchmarks.float_prefix --quick         # minutes: a smoke run, not figures
 
 Per seed and network (``benchmarks.cifar_models``; MobileNetV2 alpha 0.35 at 32x32
