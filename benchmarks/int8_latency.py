@@ -220,9 +220,8 @@ def measure(case, rounds):
         row = {"case": case, "input": spec.label, "params": int(model.count_params()), "calls": calls}
         if plans:
             plan = plans["kopt_qat_int8_float_prefix"]
-            chosen = next(entry for entry in plan["candidates"] if entry["cut"] == plan["cut"])
             row["float_prefix"] = {"cut": plan["cut"], "layers": len(plan["float_layers"])}
-            row["float_prefix"]["share"] = round(chosen["float_share"], 4)
+            row["float_prefix"]["share"] = round(plan["float_share"], 4)
         row["amx"] = amx_state()
         if row["amx"] != "absent":
             # XNNPACK again in a process that refuses AMX, as on CPUs without it (tflite_export.amx).

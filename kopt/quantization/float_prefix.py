@@ -126,7 +126,7 @@ def plan_float_prefix(
         log: Called with a line of progress per file; default: the module logger.
 
     Returns:
-        ``{"float_layers": [...], "cut": name or None, "ms", "int8_ms", "float_ms",
+        ``{"float_layers": [...], "cut": name or None, "float_share", "ms", "int8_ms", "float_ms",
         "candidates": [{"cut", "float_layers", "float_params", "float_share", "ms"}],
         "amx", "settings"}``. ``float_layers`` is empty when no prefix beats the
         fully integer file by more than ``tolerance``.
@@ -186,6 +186,7 @@ def plan_float_prefix(
     return {
         "float_layers": prefixes[chosen["cut"]],
         "cut": chosen["cut"],
+        "float_share": chosen["float_share"],
         "ms": chosen["ms"],
         "int8_ms": times[0],
         "float_ms": times[-1],

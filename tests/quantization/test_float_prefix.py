@@ -95,6 +95,7 @@ def test_the_plan_is_the_fastest_prefix_within_the_tolerance_and_its_layers_quan
     rows = plan["candidates"]
     assert [row["cut"] for row in rows] == [None, "stem_relu", "dw_relu", "pool"]
     assert plan["ms"] == min(row["ms"] for row in rows) and plan["int8_ms"] == rows[0]["ms"]
+    assert plan["float_share"] == next(row["float_share"] for row in rows if row["cut"] == plan["cut"])
     assert [row["float_layers"] for row in rows] == [0, 3, 5, 7]
     assert rows[0]["float_share"] == 0 and rows[-1]["float_share"] > rows[1]["float_share"] > 0
     expected = {None: [], "stem_relu": ["stem", "stem_bn", "stem_relu"]}.get(plan["cut"])

@@ -243,7 +243,7 @@ def _planned_float_layers(model, train, scheme):
         "%.4f ms float32 on this machine (LiteRT, XNNPACK, 1 thread).",
         plan["cut"] or "none",
         len(plan["float_layers"]),
-        100 * next(row["float_share"] for row in plan["candidates"] if row["cut"] == plan["cut"]),
+        100 * plan["float_share"],
         plan["ms"],
         plan["int8_ms"],
         plan["float_ms"],
