@@ -4,7 +4,7 @@ For each network of ``settings["models"]`` (``cifar_models``): train it from
 scratch, then derive every row of ``settings["techniques"]`` from that float model
 with kopt (``CifarSettings`` states each recipe): ``quantize_calibrated`` (PTQ),
 ``quantize_model`` (QAT), ``prune_low_magnitude`` + ``strip_pruning`` (50/80/90%,
-2:4), ``prune_channels`` (structured), ``cluster_weights`` + ``strip_clustering``,
+2:4), ``prune_channels`` and ``latency_channel_plan`` (structured), ``cluster_weights`` + ``strip_clustering``,
 pruning then clustering with preserved zeros then ``quantize_model(scheme="pcqat")``,
 and ``Distiller`` (the seed's float teacher teaching a student from scratch).
 Every file is written by ``tflite_export``. A row that raises is recorded with its
@@ -108,6 +108,14 @@ def run(data, seed, settings, workdir, log=print):
             # The structured rows' control: as many more epochs, at their rate, without removing anything.
             longer = copy_of(dense)
             write(key, longer, train(longer, settings["structured_epochs"], settings["structured_learning_rate"]))
+        elif technique == "structured_latency":
+            plan = pruning.latency_channel_plan(dense, settings["structured_speedup"], log=log)
+            smaller = pruning.apply_channel_plan(dense, plan)
+            stats = train(smaller, settings["structured_epochs"], settings["structured_learning_rate"])
+            write(key, smaller, stats)
+            prunable = [group for group in plan["groups"] if not group["frozen"]]
+            removed = sum(len(group["removed"]) for group in prunable) / sum(group["channels"] for group in prunable)
+            rows[key]["channels_removed"] = round(removed, 4)
         elif technique.startswith("structured_"):
             smaller = pruning.prune_channels(dense, cifar_training.target_of(technique))
             stats = train(smaller, settings["structured_epochs"], settings["structured_learning_rate"])

@@ -21,7 +21,10 @@ section lists every replaced row and the command that measured it again::
         --newer benchmarks/results/cifar_runs/pcqat_rerun_seed0.json
 
 A newer row's latency and step ratios are to the float row of another part, so
-they come from two processes; its accuracy and size are its own.
+they come from two processes; its accuracy and size are its own. A newer part
+that trained and timed its own float model (``--cifar_techniques=float32,...``)
+keeps its ratios and drop in one process: its float rows do not replace the
+section's, each of its rows carries them as ``float_reference``.
 """
 
 import json
@@ -38,9 +41,28 @@ __all__ = ["PER_ROW", "main", "merge"]
 _PER_PART = ("models", "techniques", "latency_rounds", "latency_calls")
 # Settings that only some rows depend on: the merged rows of those techniques must agree on them.
 PER_ROW = {
-    "structured_epochs": ("float32_continued", "structured_30", "structured_50"),
-    "structured_learning_rate": ("float32_continued", "structured_30", "structured_50"),
+    "structured_epochs": ("float32_continued", "structured_30", "structured_50", "structured_latency"),
+    "structured_learning_rate": ("float32_continued", "structured_30", "structured_50", "structured_latency"),
+    "structured_speedup": ("structured_latency",),
 }
+
+
+def _own_float_rows(part_rows, section_rows):
+    """``{network: float row key}`` of a newer part's float rows that the section already has.
+
+    Such a row is the part's own latency reference, timed in one pass with its other
+    rows: it does not replace the section's float row (every other row's ratios are
+    to that one), it goes with the part's rows as their ``float_reference``.
+    """
+    return {
+        key.split("/", 1)[0]: key
+        for key, row in part_rows.items()
+        if key.endswith("/float32") and key in section_rows and "tflite_accuracy" in row
+    }
+
+
+def _reference(row):
+    return {key: row[key] for key in ("tflite_accuracy", "ms", "ms_noamx", "train") if key in row}
 
 
 def merge(documents, newer=()):
@@ -95,14 +117,24 @@ def merge(documents, newer=()):
                 frameworks[side].update(status="ran", reason=None, versions=part.get("versions", {}))
             for seed, run in part["runs"].items():
                 rows = frameworks[side]["runs"].setdefault(seed, {"rows": {}})["rows"]
+                references = _own_float_rows(run.get("rows", {}), rows) if index >= count else {}
                 for key, row in run.get("rows", {}).items():
+                    if key in references.values():
+                        continue
                     if key in rows and index < count:
                         raise ValueError(f"Row {key!r} of {side} seed {seed} is in two parts.")
                     if index >= count:
-                        # A newer part's row, new or replacing one: its ratios are to another process's float row.
+                        # A newer part's row, new or replacing one: its ratios are to its own float row when the
+                        # part timed one beside it, else to another process's.
+                        reference = references.get(key.split("/", 1)[0])
+                        if reference:
+                            row = {**row, "float_reference": _reference(run["rows"][reference])}
                         merged["replaced" if key in rows else "added"].append(
-                            {"row": key, "side": side, "seed": int(seed), "command": document["command"]}
-                        )
+                            {
+                                "row": key, "side": side, "seed": int(seed), "command": document["command"],
+                                "own_float": bool(reference),
+                            }
+                        )  # fmt: skip
                     rows[key] = row
                     origin[side, seed, key] = index
     for key, techniques in PER_ROW.items():

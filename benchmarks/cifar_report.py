@@ -23,7 +23,10 @@ def _rows(document, side, model, technique):
     return found
 
 
-def _float_row(runs, seed, model):
+def _float_row(runs, seed, model, row=None):
+    """The float row a row's drop and ratios are to: its own part's (``float_reference``), else the seed's."""
+    if row is not None and row.get("float_reference"):
+        return row["float_reference"]
     return runs.get(str(seed), {}).get("rows", {}).get(f"{model}/float32") or {}
 
 
@@ -41,28 +44,29 @@ def table(document):
                 ok = [(seed, row) for seed, row in found if "tflite_accuracy" in row]
                 entry = {"model": model, "technique": technique, "side": side, "seeds": [s for s, _ in ok]}
                 entry["errors"] = sorted({row["error"] for _, row in found if "error" in row})
-                for field in ("tflite_accuracy", "agreement", "bytes", "gzip_bytes"):
+                for field in ("tflite_accuracy", "agreement", "bytes", "gzip_bytes", "channels_removed"):
                     entry[field] = [row.get(field) for _, row in ok]
                 # A part that measured rows again may have no float row of its own: no drop there.
                 entry["drop"] = [
-                    100 * (_float_row(runs, seed, model)["tflite_accuracy"] - row["tflite_accuracy"])
+                    100 * (_float_row(runs, seed, model, row)["tflite_accuracy"] - row["tflite_accuracy"])
                     for seed, row in ok
-                    if "tflite_accuracy" in _float_row(runs, seed, model)
+                    if "tflite_accuracy" in _float_row(runs, seed, model, row)
                 ]
                 entry["latency_ratio"] = [
-                    row["ms"] / _float_row(runs, seed, model)["ms"]
+                    row["ms"] / _float_row(runs, seed, model, row)["ms"]
                     for seed, row in ok
-                    if row.get("ms") and _float_row(runs, seed, model).get("ms")
+                    if row.get("ms") and _float_row(runs, seed, model, row).get("ms")
                 ]
                 entry["latency_ratio_noamx"] = [
-                    row["ms_noamx"] / _float_row(runs, seed, model)["ms_noamx"]
+                    row["ms_noamx"] / _float_row(runs, seed, model, row)["ms_noamx"]
                     for seed, row in ok
-                    if row.get("ms_noamx") and _float_row(runs, seed, model).get("ms_noamx")
+                    if row.get("ms_noamx") and _float_row(runs, seed, model, row).get("ms_noamx")
                 ]
                 entry["step_ratio"] = [
-                    row["train"]["step_time_s_median"] / _float_row(runs, seed, model)["train"]["step_time_s_median"]
+                    row["train"]["step_time_s_median"]
+                    / _float_row(runs, seed, model, row)["train"]["step_time_s_median"]
                     for seed, row in ok
-                    if row.get("train") and _float_row(runs, seed, model).get("train")
+                    if row.get("train") and _float_row(runs, seed, model, row).get("train")
                 ]
                 out.append(entry)
     return out
@@ -102,32 +106,43 @@ def checks(document):
         ratio = mean(qat, "latency_ratio_noamx")
         statement = "MobileNetV2 int8 no slower than float with Intel AMX refused (XNNPACK as on CPUs without it)"
         results.append((f"{statement}: ratio {ratio:.3f}", ratio <= 1.0))
-    half = by_key.get(("mobilenet_v2", "structured_50", "kopt"))
-    speed = 1 / mean(half, "latency_ratio") if mean(half, "latency_ratio") else None
-    drop = mean(half, "drop")
     # The control: the float model trained as many more epochs. Without it the drop also counts what
     # the fine-tuning epochs add to a float model that is not yet converged.
     control = by_key.get(("mobilenet_v2", "float32_continued", "kopt"))
     continued = dict(zip(control["seeds"], control["tflite_accuracy"], strict=True)) if control else {}
-    gaps = [
-        100 * (continued[seed] - accuracy)
-        for seed, accuracy in zip((half or {}).get("seeds", []), (half or {}).get("tflite_accuracy", []), strict=True)
-        if seed in continued
-    ]
-    judged = stats.spread(gaps)["mean"] if gaps else drop
-    met = None if speed is None or judged is None else speed >= 1.7 and judged <= 1.0
-    results.append(
-        (
-            f"MobileNetV2 50% of channels >= 1.7x faster at <= 1 point: {_fmt(speed, '{:.2f}')}x, "
-            f"{_fmt(drop, '{:.2f}')} points below the float model"
-            + (
-                f", {judged:.2f} below it trained as many more epochs (float32_continued, seeds "
-                f"{sorted(set(continued) & set(half['seeds']))})"
-                if gaps
-                else " (no float32_continued control row)"
-            ),
-            met,
+
+    def structured(technique, statement):
+        entry = by_key.get(("mobilenet_v2", technique, "kopt"))
+        if entry is None and technique != "structured_50":
+            return
+        speed = 1 / mean(entry, "latency_ratio") if mean(entry, "latency_ratio") else None
+        drop = mean(entry, "drop")
+        pairs = zip((entry or {}).get("seeds", []), (entry or {}).get("tflite_accuracy", []), strict=True)
+        gaps = [100 * (continued[seed] - accuracy) for seed, accuracy in pairs if seed in continued]
+        judged = stats.spread(gaps)["mean"] if gaps else drop
+        met = None if speed is None or judged is None else speed >= 1.7 and judged <= 1.0
+        results.append(
+            (
+                f"{statement} >= 1.7x faster at <= 1 point: {_fmt(speed, '{:.2f}')}x, "
+                f"{_fmt(drop, '{:.2f}')} points below the float model"
+                + (
+                    f", {judged:.2f} below it trained as many more epochs (float32_continued, seeds "
+                    f"{sorted(set(continued) & set(entry['seeds']))})"
+                    if gaps
+                    else " (no float32_continued control row)"
+                ),
+                met,
+            )
         )
+
+    structured("structured_50", "MobileNetV2 50% of channels")
+    latency_plan = by_key.get(("mobilenet_v2", "structured_latency", "kopt")) or {}
+    removed = [share for share in latency_plan.get("channels_removed", []) if share is not None]
+    structured(
+        "structured_latency",
+        "MobileNetV2 latency-aware channel plan (`latency_channel_plan`"
+        + (f", {_fmt(100 * stats.spread(removed)['mean'], '{:.0f}')}% of channels" if removed else "")
+        + "; not the 50% the must-hold names)",
     )
     behind = []
     compared = 0
@@ -198,14 +213,23 @@ def render(document, settings):
         for replaced in document.get("replaced", []):
             lines.append(
                 f"- Row {replaced['row']} ({replaced['side']}, seed {replaced['seed']}) is the one measured again "
-                f"by `{replaced['command']}`, which replaces the earlier part's; its latency and step ratios "
-                "are to the float row of another process."
+                f"by `{replaced['command']}`, which replaces the earlier part's; "
+                + (
+                    "its drop and ratios are to that part's own float row, timed in the same pass."
+                    if replaced.get("own_float")
+                    else "its latency and step ratios are to the float row of another process."
+                )
             )
         for added in document.get("added", []):
             lines.append(
-                f"- Row {added['row']} ({added['side']}, seed {added['seed']}) comes from `{added['command']}`, "
-                "which has no float row of its own: its latency and step ratios are to the float row of another "
-                "process."
+                f"- Row {added['row']} ({added['side']}, seed {added['seed']}) comes from `{added['command']}`"
+                + (
+                    ", which trained and timed the seed's float model again: its drop and ratios are to that float "
+                    "row, timed in the same pass."
+                    if added.get("own_float")
+                    else ", which has no float row of its own: its latency and step ratios are to the float row of "
+                    "another process."
+                )
             )
         lines += ["", f"Data: {document['data_summary']} (`{document['data']}`). Seeds: {seeds}."]
     else:

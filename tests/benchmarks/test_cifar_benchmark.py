@@ -214,7 +214,7 @@ def test_merge_lets_a_newer_part_replace_rows_and_says_which():
     again["frameworks"]["tfmot"]["runs"] = {}
     merged = cifar_merge.merge([first], [again])
     assert merged["replaced"] == [
-        {"row": "mobilenet_v2/qat_int8", "side": "kopt", "seed": 0, "command": again["command"]}
+        {"row": "mobilenet_v2/qat_int8", "side": "kopt", "seed": 0, "command": again["command"], "own_float": False}
     ]
     assert merged["frameworks"]["kopt"]["runs"]["0"]["rows"]["mobilenet_v2/qat_int8"]["gzip_bytes"] == 1
     # Every other row is the first part's.
@@ -400,3 +400,71 @@ def test_the_structured_must_hold_is_judged_against_the_float_model_trained_as_l
     assert "0.50 points below the float model, 8.50 below it trained as many more epochs" in statement
     assert "(float32_continued, seeds [0, 1])" in statement
     assert ("float32_continued", "kopt") in {(e["technique"], e["side"]) for e in cifar_report.table(document)}
+
+
+def test_a_newer_part_with_its_own_float_row_keeps_its_ratios_in_one_process():
+    """A part that trained and timed the float model again beside a new row: the section's float rows stay,
+    the new row's drop and ratios are to its own part's float row."""
+    from benchmarks import cifar_merge
+
+    first = _document()
+    part = _document()
+    part["command"] = "python -m benchmarks.cifar --cifar_techniques=float32,structured_latency --skip_tfmot"
+    part["frameworks"]["tfmot"]["runs"] = {}
+    for seed in (0, 1):
+        part["frameworks"]["kopt"]["runs"][str(seed)] = {
+            "rows": {
+                # The same float model, timed slower in this part's pass than in the first part's.
+                "mobilenet_v2/float32": _row(0.62 + seed / 100, 2.0, 1000, step=2.0),
+                "mobilenet_v2/structured_latency": {**_row(0.60 + seed / 100, 1.0, 600, step=1.0),
+                                                    "channels_removed": 0.3},
+            }
+        }  # fmt: skip
+    merged = cifar_merge.merge([first], [part])
+    rows = merged["frameworks"]["kopt"]["runs"]["0"]["rows"]
+    assert rows["mobilenet_v2/float32"] == first["frameworks"]["kopt"]["runs"]["0"]["rows"]["mobilenet_v2/float32"]
+    assert [(entry["row"], entry["own_float"]) for entry in merged["added"]] == [
+        ("mobilenet_v2/structured_latency", True),
+        ("mobilenet_v2/structured_latency", True),
+    ]
+    entries = {(e["technique"], e["side"]): e for e in cifar_report.table(merged)}
+    fast = entries[("structured_latency", "kopt")]
+    # To the part's float row (2.0 ms), not the section's (1.0 ms).
+    assert fast["latency_ratio"] == pytest.approx([0.5, 0.5]) and fast["step_ratio"] == pytest.approx([0.5, 0.5])
+    assert fast["drop"] == pytest.approx([2.0, 2.0]) and fast["channels_removed"] == [0.3, 0.3]
+    assert entries[("qat_int8", "kopt")]["latency_ratio"] == pytest.approx([0.8, 0.8])
+    text = cifar_report.render(merged, CifarSettings(models=("mobilenet_v2",)))
+    assert "which trained and timed the seed's float model again: its drop and ratios are to that float row" in text
+    statement, met = cifar_report.checks(merged)[3]
+    assert statement.startswith("MobileNetV2 latency-aware channel plan (`latency_channel_plan`, 30% of channels;")
+    assert "2.00x, 2.00 points below the float model (no float32_continued control row)" in statement
+    assert met is False
+    for seed in (0, 1):
+        first["frameworks"]["kopt"]["runs"][str(seed)]["rows"]["mobilenet_v2/float32_continued"] = _row(
+            0.605 + seed / 100, 1.0, 1000
+        )
+    statement, met = cifar_report.checks(cifar_merge.merge([first], [part]))[3]
+    assert met is True and "0.50 below it trained as many more epochs" in statement
+    # Without a float row of its own, a newer part's row is to the section's float row, as before.
+    for seed in (0, 1):
+        del part["frameworks"]["kopt"]["runs"][str(seed)]["rows"]["mobilenet_v2/float32"]
+    merged = cifar_merge.merge([first], [part])
+    assert [entry["own_float"] for entry in merged["added"]] == [False, False]
+    fast = next(e for e in cifar_report.table(merged) if e["technique"] == "structured_latency")
+    assert fast["latency_ratio"] == pytest.approx([1.0, 1.0])
+
+
+def test_the_latency_plan_row_times_each_layer_and_removes_channels(tmp_path, tiny_cifar):
+    """The structured_latency row: a latency_channel_plan for the settings' speedup, fine-tuned, its share stated."""
+    archive = tiny_cifar(64, 16)
+    settings = CifarSettings.quick(
+        techniques=("structured_latency",), structured_speedup=1.5, max_train_examples=64, max_test_examples=16
+    )
+    lines = []
+    run = cifar_kopt.run(str(archive), 0, settings.as_dict(), str(tmp_path / "work"), log=lines.append)
+    row = run["rows"]["resnet20/structured_latency"]
+    assert "error" not in row, row
+    assert 0.05 < row["channels_removed"] < 0.75 and row["params"] < 274042
+    assert row["train"]["steps"] == 64 // cifar_training.BATCH * settings.structured_epochs
+    with pytest.raises(ValueError, match="structured_speedup=1.0"):
+        CifarSettings(structured_speedup=1.0)
