@@ -144,6 +144,10 @@ class QuantizationAwareTraining(FineTuningTechnique):
     settings = QatSettings
     rate_factor = _QAT_RATE_FACTOR
 
+    def __init__(self):
+        # With float_prefix: {"float_prefix": the plan}, the report's "qat" entry (every candidate timed).
+        self.report_entry = None
+
     def check(self, params):
         super().check(params)
         values = self.values(params)
@@ -209,8 +213,11 @@ class QuantizationAwareTraining(FineTuningTechnique):
         with precision_policy("none"):
             float_model = to_float32(model)
             float_layers = list(self.values(params).float_layers)
+            self.report_entry = None
             if self.values(params).float_prefix:
-                float_layers = _planned_float_layers(float_model, context.train, _qat_scheme(params))
+                plan = _planned_float_prefix(float_model, context.train, _qat_scheme(params))
+                float_layers = plan["float_layers"]
+                self.report_entry = {"float_prefix": plan}
             try:
                 quantized = quantization.quantize_model(
                     float_model, scheme=_qat_scheme(params), float_layers=float_layers
@@ -236,7 +243,7 @@ class QuantizationAwareTraining(FineTuningTechnique):
         return options
 
 
-def _planned_float_layers(model, train, scheme):
+def _planned_float_prefix(model, train, scheme):
     plan = quantization.plan_float_prefix(model, train, scheme=scheme)
     logging.info(
         "Float prefix: %s (%d layers, %.1f%% of the weights) in float: %.4f ms against %.4f ms fully integer and "
@@ -248,7 +255,7 @@ def _planned_float_layers(model, train, scheme):
         plan["int8_ms"],
         plan["float_ms"],
     )
-    return plan["float_layers"]
+    return plan
 
 
 def _log_empty_channels(model):

@@ -1,5 +1,6 @@
 """The qat and ptq stages: checks, export options, and a QAT run through the driver."""
 
+import json
 import types
 
 import keras
@@ -244,3 +245,7 @@ def test_qat_float_prefix_through_the_driver_leaves_the_planned_front_in_float(t
     assert planned["float_layers"] and report["optimized"]["tflite_agreement"] >= 0.99
     integer, reasons = tflite_export.is_fully_integer(tflite_export.inspect(report["files"]["optimized_tflite"]))
     assert not integer and reasons
+    # The plan, every candidate timed, is in the run's report (JSON-ready), not only in the log.
+    entry = report["qat"]["float_prefix"]
+    assert entry["float_layers"] == planned["float_layers"] and entry["candidates"] == planned["candidates"]
+    assert json.loads(json.dumps(entry)) == entry
