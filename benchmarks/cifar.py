@@ -45,6 +45,13 @@ DATA = os.path.join("..", "shared", "data", "cifar10-15k.npz")
 
 _MODELS = flags.DEFINE_list("cifar_models", list(MODELS), f"Networks to run, among {MODELS}.")
 _TECHNIQUES = flags.DEFINE_list("cifar_techniques", list(TECHNIQUES), f"Rows to run, among {TECHNIQUES}.")
+_FLOAT_EPOCHS = flags.DEFINE_integer(
+    "cifar_float_epochs",
+    None,
+    "Epochs of the float training from scratch (default: CifarSettings' 15): a longer schedule trains the "
+    "float model closer to convergence before every technique starts from it. A part with another value "
+    "cannot be merged with the 15-epoch parts.",
+)
 
 
 def score(run, x_test, y_test, max_test_examples=None):
@@ -139,6 +146,8 @@ def _settings(quick, flag_values):
     for flag, field in (("cifar_models", "models"), ("cifar_techniques", "techniques")):
         if flag_values[flag].present or not quick:
             overrides[field] = tuple(flag_values[flag].value)
+    if flag_values["cifar_float_epochs"].value is not None:
+        overrides["float_epochs"] = flag_values["cifar_float_epochs"].value
     return CifarSettings.quick(**overrides) if quick else CifarSettings(**overrides)
 
 

@@ -468,3 +468,16 @@ def test_the_latency_plan_row_times_each_layer_and_removes_channels(tmp_path, ti
     assert row["train"]["steps"] == 64 // cifar_training.BATCH * settings.structured_epochs
     with pytest.raises(ValueError, match="structured_speedup=1.0"):
         CifarSettings(structured_speedup=1.0)
+
+
+def test_the_float_epochs_flag_lengthens_only_the_float_training():
+    from absl import flags
+    from absl.testing import flagsaver
+
+    with flagsaver.as_parsed(cifar_float_epochs="60", cifar_techniques="float32,structured_50"):
+        settings = cifar._settings(False, flags.FLAGS)
+    assert settings.float_epochs == 60 and settings.structured_epochs == CifarSettings().structured_epochs
+    assert settings.techniques == ("float32", "structured_50")
+    assert cifar._settings(False, flags.FLAGS).float_epochs == CifarSettings().float_epochs
+    with flagsaver.as_parsed(cifar_float_epochs="0"), pytest.raises(ValueError, match="float_epochs=0"):
+        cifar._settings(False, flags.FLAGS)
