@@ -40,7 +40,7 @@ from benchmarks.core import latency  # noqa: E402
 
 __all__ = ["DATA", "SECTION", "SUITE", "main", "measure", "score", "time_rows", "time_seed", "time_without_amx"]
 
-SECTION = "cifar"
+SECTION = cifar_report.SECTION
 DATA = os.path.join("..", "shared", "data", "cifar10-15k.npz")
 
 _MODELS = flags.DEFINE_list("cifar_models", list(MODELS), f"Networks to run, among {MODELS}.")
@@ -49,8 +49,9 @@ _FLOAT_EPOCHS = flags.DEFINE_integer(
     "cifar_float_epochs",
     None,
     "Epochs of the float training from scratch (default: CifarSettings' 15): a longer schedule trains the "
-    "float model closer to convergence before every technique starts from it. A part with another value "
-    "cannot be merged with the 15-epoch parts.",
+    "float model closer to convergence before every technique starts from it. Write such a part elsewhere "
+    "(--output_dir, --markdown) and pool its parts into a section of their own (python -m "
+    "benchmarks.cifar_merge --section=NAME ...): the merge refuses to pool it with the 15-epoch parts.",
 )
 
 

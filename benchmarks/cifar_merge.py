@@ -159,26 +159,37 @@ def merge(documents, newer=()):
 
 
 def main(argv):
-    """``python -m benchmarks.cifar_merge PART.json... [--newer PART.json...]``: writes the section, JSON and PNG."""
+    """``python -m benchmarks.cifar_merge [--section=NAME] PART.json... [--newer PART.json...]``.
+
+    Writes the section (``cifar`` unless ``--section`` names another, for parts run
+    with other training settings, such as ``--cifar_float_epochs``), its JSON and PNG.
+    """
     arguments = argv[1:]
+    section = cifar_report.SECTION
+    if arguments and arguments[0].startswith("--section="):
+        section, arguments = arguments[0].split("=", 1)[1], arguments[1:]
     paths, newer_paths = arguments, []
     if "--newer" in arguments:
         at = arguments.index("--newer")
         paths, newer_paths = arguments[:at], arguments[at + 1 :]
-    if not paths or ("--newer" in arguments and not newer_paths):
-        raise SystemExit("usage: python -m benchmarks.cifar_merge PART.json [PART.json ...] [--newer PART.json ...]")
+    if not section.isidentifier() or not paths or ("--newer" in arguments and not newer_paths):
+        raise SystemExit(
+            "usage: python -m benchmarks.cifar_merge [--section=NAME] PART.json [PART.json ...] "
+            f"[--newer PART.json ...]. Received: {' '.join(argv[1:])}"
+        )
 
     def read(path):
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
 
     document = merge([read(path) for path in paths], [read(path) for path in newer_paths])
+    document["benchmark"] = section
     settings_values = {**document["settings"]}
     settings_values["models"] = tuple(settings_values["models"])
     settings_values["techniques"] = tuple(settings_values["techniques"])
     settings = CifarSettings(**settings_values)
     output_dir = os.path.join(harness.REPO_ROOT, "benchmarks", "results")
-    stem = harness.result_stem("cifar", document["quick"])
+    stem = harness.result_stem(section, document["quick"])
     plot_path = cifar_report.plot(document, settings, os.path.join(output_dir, f"{stem}.png"))
     markdown_path = os.path.join(harness.REPO_ROOT, harness.DEFAULT_MARKDOWN)
     document["plot"] = os.path.relpath(plot_path, os.path.dirname(markdown_path))

@@ -5,10 +5,12 @@ cell gives the mean and, in brackets, every seed's value.
 """
 
 from benchmarks.cifar_settings import TECHNIQUES
+from benchmarks.cifar_settings import CifarSettings
 from benchmarks.core import stats
 
-__all__ = ["checks", "plot", "render", "table"]
+__all__ = ["SECTION", "checks", "plot", "render", "table"]
 
+SECTION = "cifar"
 SIDES = ("kopt", "tfmot")
 
 
@@ -187,7 +189,10 @@ def _le(value, bound):
 
 def render(document, settings):
     """The markdown section."""
-    lines = ["## Real architectures on CIFAR-10: kopt and tfmot side by side (issue 25)", ""]
+    title = "## Real architectures on CIFAR-10: kopt and tfmot side by side (issue 25)"
+    if settings is not None and settings.float_epochs != CifarSettings.float_epochs:
+        title = f"## Real architectures on CIFAR-10, float models trained {settings.float_epochs} epochs (issue 25)"
+    lines = [title, ""]
     if document["quick"]:
         lines += ["**Quick smoke run: too short to judge; the targets below are not meaningful.**", ""]
     seeds = ", ".join(str(seed) for seed in document["seeds"])

@@ -481,3 +481,24 @@ def test_the_float_epochs_flag_lengthens_only_the_float_training():
     assert cifar._settings(False, flags.FLAGS).float_epochs == CifarSettings().float_epochs
     with flagsaver.as_parsed(cifar_float_epochs="0"), pytest.raises(ValueError, match="float_epochs=0"):
         cifar._settings(False, flags.FLAGS)
+
+
+def test_merge_writes_a_section_of_its_own_for_parts_with_a_longer_float_training(tmp_path, monkeypatch):
+    from benchmarks import cifar_merge
+    from benchmarks import harness
+
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    monkeypatch.setattr(harness, "REPO_ROOT", str(tmp_path))
+    document = _document()
+    document["settings"] = {**document["settings"], "float_epochs": 60}
+    part = tmp_path / "part.json"
+    part.write_text(json.dumps(document), encoding="utf-8")
+    cifar_merge.main(["cifar_merge", "--section=cifar_converged", str(part)])
+    text = (tmp_path / "BENCHMARKS.md").read_text(encoding="utf-8")
+    assert "<!-- cifar_converged:begin -->" in text and "<!-- cifar:begin -->" not in text
+    assert "## Real architectures on CIFAR-10, float models trained 60 epochs (issue 25)" in text
+    written = json.loads((tmp_path / "benchmarks" / "results" / "cifar_converged.json").read_text(encoding="utf-8"))
+    assert written["benchmark"] == "cifar_converged" and written["settings"]["float_epochs"] == 60
+    assert (tmp_path / "benchmarks" / "results" / "cifar_converged.png").stat().st_size > 1000
+    with pytest.raises(SystemExit, match="Received: --section=bad-name"):
+        cifar_merge.main(["cifar_merge", "--section=bad-name", str(part)])
