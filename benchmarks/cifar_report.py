@@ -48,27 +48,26 @@ def table(document):
                 entry["errors"] = sorted({row["error"] for _, row in found if "error" in row})
                 for field in ("tflite_accuracy", "agreement", "bytes", "gzip_bytes", "channels_removed"):
                     entry[field] = [row.get(field) for _, row in ok]
-                # A part that measured rows again may have no float row of its own: no drop there.
+                # Each row with the float row its drop and ratios are to, looked up once. A part that
+                # measured rows again may have no float row of its own: no drop there.
+                paired = [(row, _float_row(runs, seed, model, row)) for seed, row in ok]
                 entry["drop"] = [
-                    100 * (_float_row(runs, seed, model, row)["tflite_accuracy"] - row["tflite_accuracy"])
-                    for seed, row in ok
-                    if "tflite_accuracy" in _float_row(runs, seed, model, row)
+                    100 * (reference["tflite_accuracy"] - row["tflite_accuracy"])
+                    for row, reference in paired
+                    if "tflite_accuracy" in reference
                 ]
                 entry["latency_ratio"] = [
-                    row["ms"] / _float_row(runs, seed, model, row)["ms"]
-                    for seed, row in ok
-                    if row.get("ms") and _float_row(runs, seed, model, row).get("ms")
+                    row["ms"] / reference["ms"] for row, reference in paired if row.get("ms") and reference.get("ms")
                 ]
                 entry["latency_ratio_noamx"] = [
-                    row["ms_noamx"] / _float_row(runs, seed, model, row)["ms_noamx"]
-                    for seed, row in ok
-                    if row.get("ms_noamx") and _float_row(runs, seed, model, row).get("ms_noamx")
+                    row["ms_noamx"] / reference["ms_noamx"]
+                    for row, reference in paired
+                    if row.get("ms_noamx") and reference.get("ms_noamx")
                 ]
                 entry["step_ratio"] = [
-                    row["train"]["step_time_s_median"]
-                    / _float_row(runs, seed, model, row)["train"]["step_time_s_median"]
-                    for seed, row in ok
-                    if row.get("train") and _float_row(runs, seed, model, row).get("train")
+                    row["train"]["step_time_s_median"] / reference["train"]["step_time_s_median"]
+                    for row, reference in paired
+                    if row.get("train") and reference.get("train")
                 ]
                 out.append(entry)
     return out
