@@ -116,6 +116,13 @@ def run(data, seed, settings, workdir, log=print):
             prunable = [group for group in plan["groups"] if not group["frozen"]]
             removed = sum(len(group["removed"]) for group in prunable) / sum(group["channels"] for group in prunable)
             rows[key]["channels_removed"] = round(removed, 4)
+        elif technique == "structured_50_scratch":
+            # The pruned rows' other baseline: their architecture, trained from scratch for the whole
+            # budget (float and fine-tuning epochs); what the width costs whatever the pruning method.
+            keras.utils.set_random_seed(seed + 2)
+            smaller = keras.models.clone_model(pruning.prune_channels(dense, 0.5))
+            epochs = settings["float_epochs"] + settings["structured_epochs"]
+            write(key, smaller, train(smaller, epochs, settings["float_learning_rate"]))
         elif technique.startswith("structured_"):
             smaller = pruning.prune_channels(dense, cifar_training.target_of(technique))
             stats = train(smaller, settings["structured_epochs"], settings["structured_learning_rate"])

@@ -41,7 +41,13 @@ __all__ = ["PER_ROW", "main", "merge"]
 _PER_PART = ("models", "techniques", "latency_rounds", "latency_calls")
 # Settings that only some rows depend on: the merged rows of those techniques must agree on them.
 PER_ROW = {
-    "structured_epochs": ("float32_continued", "structured_30", "structured_50", "structured_latency"),
+    "structured_epochs": (
+        "float32_continued",
+        "structured_30",
+        "structured_50",
+        "structured_latency",
+        "structured_50_scratch",
+    ),
     "structured_learning_rate": ("float32_continued", "structured_30", "structured_50", "structured_latency"),
     "structured_speedup": ("structured_latency",),
 }

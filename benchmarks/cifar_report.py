@@ -136,7 +136,7 @@ def checks(document):
             )
         )
 
-    structured("structured_50", "MobileNetV2 50% of channels")
+    structured("structured_50", "MobileNetV2 50% of channels" + _scratch_note(by_key, continued, mean))
     latency_plan = by_key.get(("mobilenet_v2", "structured_latency", "kopt")) or {}
     removed = [share for share in latency_plan.get("channels_removed", []) if share is not None]
     structured(
@@ -176,6 +176,20 @@ def checks(document):
             )
         )
     return results
+
+
+def _scratch_note(by_key, continued, mean):
+    """What the 50% architecture reaches trained from scratch for the whole budget, against the control."""
+    scratch = by_key.get(("mobilenet_v2", "structured_50_scratch", "kopt"))
+    if not scratch or not scratch["seeds"]:
+        return ""
+    pairs = zip(scratch["seeds"], scratch["tflite_accuracy"], strict=True)
+    gaps = [100 * (continued[seed] - accuracy) for seed, accuracy in pairs if seed in continued]
+    behind = f", {stats.spread(gaps)['mean']:.2f} points below the control" if gaps else ""
+    return (
+        f" (its architecture trained from scratch for the whole budget, `structured_50_scratch`: "
+        f"{100 * mean(scratch, 'tflite_accuracy'):.2f}%{behind}, seeds {scratch['seeds']})"
+    )
 
 
 def _fmt(value, fmt):

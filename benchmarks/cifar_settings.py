@@ -20,13 +20,21 @@ TECHNIQUES = (
     "structured_30",
     "structured_50",
     "structured_latency",
+    "structured_50_scratch",
     "cluster_16",
     "prune_cluster_qat_int8",
     "distill",
 )
 # tfmot has no structured (channel) pruning and no distillation; float32_continued is the
 # structured rows' control: the seed's float model trained as many more epochs, unpruned.
-KOPT_ONLY = ("float32_continued", "structured_30", "structured_50", "structured_latency", "distill")
+KOPT_ONLY = (
+    "float32_continued",
+    "structured_30",
+    "structured_50",
+    "structured_latency",
+    "structured_50_scratch",
+    "distill",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +146,9 @@ class CifarSettings(SuiteSettings):
             f"prune_channels (L1) then {self.structured_epochs} epochs at {self.structured_learning_rate:g}. "
             f"Structured latency: latency_channel_plan (L1, each layer timed alone in LiteRT, channels 8 at a time, "
             f"at most 75% of a group) for a modelled {self.structured_speedup:g}x, then fine-tuned as the structured "
-            f"rows; "
+            f"rows. Structured 50% from scratch: the architecture prune_channels leaves at 50%, initialized "
+            f"afresh and trained from scratch for the whole budget, {self.float_epochs + self.structured_epochs} "
+            f'epochs at {self.float_learning_rate:g} (Liu et al. 2019, "Rethinking the value of network pruning"); '
             f"their control, float32_continued: the float model trained as many more epochs at that rate, unpruned. "
             f"Clustering: {self.clusters} clusters, k-means++, {self.finetune_epochs} epochs at "
             f"{self.cluster_learning_rate:g}. Prune-cluster-QAT: pruning to {self.pcqat_sparsity:.0%}, "

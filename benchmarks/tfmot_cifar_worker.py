@@ -36,7 +36,14 @@ from core.data import load_arrays  # noqa: E402
 from core.scoring import save_top1  # noqa: E402
 
 # Rows tfmot has no counterpart for.
-KOPT_ONLY = ("float32_continued", "structured_30", "structured_50", "structured_latency", "distill")
+KOPT_ONLY = (
+    "float32_continued",
+    "structured_30",
+    "structured_50",
+    "structured_latency",
+    "structured_50_scratch",
+    "distill",
+)
 
 
 def run(data, seed, settings, workdir, log):

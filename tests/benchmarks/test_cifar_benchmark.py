@@ -400,6 +400,16 @@ def test_the_structured_must_hold_is_judged_against_the_float_model_trained_as_l
     assert "0.50 points below the float model, 8.50 below it trained as many more epochs" in statement
     assert "(float32_continued, seeds [0, 1])" in statement
     assert ("float32_continued", "kopt") in {(e["technique"], e["side"]) for e in cifar_report.table(document)}
+    assert "structured_50_scratch" not in statement
+    # The same architecture trained from scratch for the whole budget: 0.65/0.66, 5 points below the control.
+    for seed in (0, 1):
+        rows = document["frameworks"]["kopt"]["runs"][str(seed)]["rows"]
+        rows["mobilenet_v2/structured_50_scratch"] = _row(0.65 + seed / 100, 0.5, 500)
+    statement, met = cifar_report.checks(document)[2]
+    assert met is False
+    assert "from scratch for the whole budget, `structured_50_scratch`: 65.50%, 5.00 points below the control" in (
+        statement
+    )
 
 
 def test_a_newer_part_with_its_own_float_row_keeps_its_ratios_in_one_process():
@@ -468,6 +478,27 @@ def test_the_latency_plan_row_times_each_layer_and_removes_channels(tmp_path, ti
     assert row["train"]["steps"] == 64 // cifar_training.BATCH * settings.structured_epochs
     with pytest.raises(ValueError, match="structured_speedup=1.0"):
         CifarSettings(structured_speedup=1.0)
+
+
+def test_the_scratch_row_trains_the_pruned_architecture_afresh_for_the_whole_budget(tmp_path, tiny_cifar):
+    """structured_50_scratch: prune_channels' 50% architecture, new weights, float + structured epochs."""
+    archive = tiny_cifar(64, 16)
+    settings = CifarSettings.quick(
+        techniques=("structured_50", "structured_50_scratch"),
+        structured_epochs=1,
+        max_train_examples=64,
+        max_test_examples=16,
+    )
+    run = cifar_kopt.run(str(archive), 0, settings.as_dict(), str(tmp_path / "work"), log=lambda _: None)
+    pruned, scratch = run["rows"]["resnet20/structured_50"], run["rows"]["resnet20/structured_50_scratch"]
+    assert "error" not in scratch, scratch
+    assert scratch["params"] == pruned["params"] < 274042
+    steps = 64 // cifar_training.BATCH
+    assert scratch["train"]["steps"] == steps * (settings.float_epochs + settings.structured_epochs)
+    assert pruned["train"]["steps"] == steps * settings.structured_epochs
+    with open(pruned["file"], "rb") as first, open(scratch["file"], "rb") as second:
+        assert first.read() != second.read()
+    assert "Structured 50% from scratch: the architecture prune_channels leaves at 50%" in settings.describe()
 
 
 def test_the_float_epochs_flag_lengthens_only_the_float_training():
