@@ -12,7 +12,8 @@
 * ``"pass"``: channels in, same channels out (activations, dropout, pooling...).
 * ``"flatten"``, ``"concat"`` (on the last axis), ``"merge"`` (elementwise).
 * ``"mixing"``: reads all channels together (Softmax, LayerNormalization,
-  Reshape); what it reads is kept whole.
+  a Reshape that moves the last axis); what it reads is kept whole. A Reshape
+  that keeps the last axis (``(C,)`` to ``(1, 1, C)``) passes the channels on.
 * ``"opaque"``: anything else, including ``channels_first`` layers, shared
   layers, nested models and subclasses of Keras layers; pruning what it reads is
   refused.
@@ -32,7 +33,7 @@ import numbers
 
 import keras
 
-__all__ = ["classify", "channelwise_size_argument", "is_elementwise", "register_channelwise_layer"]
+__all__ = ["classify", "channelwise_size_argument", "is_elementwise", "keeps_channels", "register_channelwise_layer"]
 
 PRODUCERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D")
 DEPTHWISE = ("DepthwiseConv1D", "DepthwiseConv2D")
@@ -190,6 +191,18 @@ def is_elementwise(activation) -> bool:
     return isinstance(activation, str) and activation in _ELEMENTWISE_ACTIVATIONS
 
 
+def keeps_channels(layer, config) -> bool:
+    """Whether a ``Reshape`` leaves the last axis alone (squeeze-and-excitation's ``(1, 1, C)``).
+
+    Row-major order keeps element ``c`` of the last axis at ``c`` when that axis keeps
+    its length, so each channel stays one channel; the target's last entry must then
+    follow the channels kept or added.
+    """
+    target = tuple(config.get("target_shape") or ())
+    last = layer.input.shape[-1] if len(layer.input.shape) >= 2 else None
+    return bool(target) and last is not None and target[-1] == last
+
+
 def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
     """The role of one graph node; see the module docstring.
 
@@ -227,6 +240,8 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
         return "pass"
     if class_name == "Activation":
         return "pass" if is_elementwise(config["activation"]) else "mixing"
+    if class_name == "Reshape" and keeps_channels(layer, config):
+        return "pass"
     if class_name in _CHANNEL_MIXING:
         return "mixing"
     if class_name == "Flatten":

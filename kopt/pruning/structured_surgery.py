@@ -56,6 +56,10 @@ def rebuild(model, graph, keep_masks):
         if name in output_sizes:
             key = next(k for k in ("units", "filters", "num_heads") if k in layer_config["config"])
             layer_config["config"][key] = output_sizes[name]
+        elif layer_config["class_name"] == "Reshape" and graph.layers[name].kind == "pass":
+            # It keeps the last axis: its target's last entry follows the channels kept.
+            kept = int(graph.keep_positions(graph.layers[name].input_maps[0], keep_masks).sum())
+            layer_config["config"]["target_shape"] = [*layer_config["config"]["target_shape"][:-1], kept]
         elif name in new_weights and graph.layers[name].kind == "normalization":
             # A channel-wise layer that builds its weights from a size argument (LayerScale).
             key = channelwise_size_argument(graph.layers[name].layer, layer_config)

@@ -13,13 +13,20 @@ variance are copied with the channels), dropout, pooling, padding, ``Flatten``
 convolutions. The readers may be ``Dense``, convolutions (separable ones too)
 and depthwise convolutions.
 
+Layers whose outputs meet in an ``Add``, ``Multiply`` or other elementwise
+merge (a residual stream, a squeeze-and-excitation gate) widen together:
+naming any of them widens every one with the same map ``g``, so the merge
+sees each old channel copied the same way on all its inputs, and the layers
+after it divide as above. A layer that reads the channels it adds to
+(``x + dense(x)``) gets both: its rows divided, its columns copied.
+
 What cannot be widened is refused with a ``ValueError`` naming the layer, the
 argument and its value, before any work: a layer whose output is a model
-output, meets another layer's output in an ``Add`` or other elementwise merge
-(a residual connection: both sides would have to grow together), or reaches a
-layer that mixes channels or whose weights kopt cannot resize (``Softmax``,
-``LayerNormalization``, ``Reshape``, attention, ``PReLU``, a layer called twice,
-a nested model); and ``new_units`` not above the current width.
+output, is merged with the model's input or with a layer other than ``Dense``
+or a convolution, or reaches a layer that mixes channels or whose weights kopt
+cannot resize (``Softmax``, ``LayerNormalization``, ``Reshape``, attention,
+``PReLU``, a layer called twice, a nested model); and ``new_units`` not above
+the current width.
 
 The model is rebuilt through kopt's one cloning walker
 (:func:`tflite_export.cloning.clone_graph_model`) and its channels are traced by
@@ -100,18 +107,22 @@ def widen(
             f"({info.class_name}). Received: new_units={new_units!r}"
         )
     root = graph.find(info.output_group)
-    _require_widenable_group(graph, info, root)
+    producers = _require_widenable_group(graph, info, root)
     rng = np.random.default_rng(seed)
     mapping = replication_map(units, int(new_units), rng=rng)
     counts = replication_counts(mapping, units)
     readers = [other for other in graph.layers.values() if other.layer is not None and _reads(graph, other, root)]
-    rebuilt = {id(info.layer)} | {id(other.layer) for other in readers if other.layer.weights}
+    widened_ids = {id(producer.layer) for producer in producers}
+    # Readers with weights, and those whose config names the channel count (a Reshape to (1, 1, C)).
+    rebuilt = widened_ids | {
+        id(other.layer) for other in readers if other.layer.weights or other.class_name == "Reshape"
+    }
 
     def layer_fn(layer):
         if id(layer) not in rebuilt:
             return copy_unshared(layer)
         config = layer.get_config()
-        if layer is info.layer:
+        if id(layer) in widened_ids:
             config["units" if "units" in config else "filters"] = int(new_units)
         else:
             _resize_channelwise(layer, config, graph, root, units, int(new_units))
@@ -122,7 +133,11 @@ def widen(
     )
     new_graph = analyze(wider)
     new_root = new_graph.find(new_graph.layers[layer_name].output_group)
-    _set(new_graph, layer_name, widened_weights(info.layer, mapping, rng=rng, noise_stddev=float(noise_stddev)))
+    noise = float(noise_stddev)
+    reading = {other.name for other in readers}
+    for producer in producers:
+        if producer.name not in reading:
+            _set(new_graph, producer.name, widened_weights(producer.layer, mapping, rng=rng, noise_stddev=noise))
     for old in readers:
         if not old.layer.weights:
             continue
@@ -141,6 +156,9 @@ def widen(
         weights = reader_weights(
             old.layer, old.kind, positions=positions, divisor=divisor.astype(np.float64), old_size=len(old_keys)
         )
+        if id(old.layer) in widened_ids:
+            # It reads the channels and adds to them (``x + dense(x)``): wider rows, then wider columns.
+            weights = widened_weights(old.layer, mapping, rng=rng, noise_stddev=noise, values=weights)
         _set(new_graph, old.name, weights)
     return wider
 
@@ -181,16 +199,23 @@ def _widened_info(model, graph, layer_name):
 
 
 def _require_widenable_group(graph, info, root):
+    """The layers that widen together (``info`` first), after checking every one can; raises otherwise."""
     name = info.name
     group = next(group for group in graph.groups() if group.id == root)
-    if len(group.producers) > 1:
-        merges = [other.name for other in graph.layers.values() if other.kind == "merge" and _reads(graph, other, root)]
-        others = [producer for producer in group.producers if producer != name]
-        raise ValueError(
-            f"Cannot widen layer {name!r} ({info.class_name}): its output meets the output of {others} in "
-            f"{merges} (a residual connection or other elementwise merge), so those layers would have to be "
-            f"widened together. Received: layer_name={name!r}"
-        )
+    others = sorted(producer for producer in group.producers if producer != name)
+    merges = [other.name for other in graph.layers.values() if other.kind == "merge" and _reads(graph, other, root)]
+    for other in others:
+        producer = graph.layers[other]
+        if (
+            producer.class_name not in WIDENABLE_LAYERS
+            or type(producer.layer).__module__.split(".")[0] != "keras"
+            or producer.kind != "producer"
+        ):
+            raise ValueError(
+                f"Cannot widen layer {name!r} ({info.class_name}): its output meets the output of layer {other!r} "
+                f"({producer.class_name}) in {merges}, so the two must widen together, and widen resizes only "
+                f"{', '.join(WIDENABLE_LAYERS)} layers called once. Received: layer_name={name!r}"
+            )
     if group.frozen:
         raise ValueError(
             f"Cannot widen layer {name!r} ({info.class_name}): its channels reach "
@@ -204,6 +229,7 @@ def _require_widenable_group(graph, info, root):
                 f"channels, and widen cannot resize what a {class_name} reads (or a layer called twice, or a "
                 f"nested model). Received: layer_name={name!r}"
             )
+    return [info, *(graph.layers[other] for other in others)]
 
 
 def _reads(graph, info, root):
@@ -211,13 +237,17 @@ def _reads(graph, info, root):
 
 
 def _resize_channelwise(layer, config, graph, root, units, new_units):
-    """Raises a channel-wise layer's size argument (ConvNeXt's LayerScale) to its wider input."""
+    """Raises a channel-wise layer's size argument (ConvNeXt's LayerScale), or the last entry of
+    a Reshape that keeps the channels, to its wider input."""
+    channel_map = graph.layers[layer.name].input_maps[0]
+    wider = channel_map.size + int(np.sum(graph.roots_of(channel_map) == root)) * (new_units - units) // units
+    if isinstance(layer, keras.layers.Reshape):
+        config["target_shape"] = [*config["target_shape"][:-1], wider]
+        return
     layer_config = {"module": type(layer).__module__, "class_name": type(layer).__name__}
     key = channelwise_size_argument(layer, layer_config)
     if isinstance(key, str) and key in config:
-        channel_map = graph.layers[layer.name].input_maps[0]
-        widened = int(np.sum(graph.roots_of(channel_map) == root))
-        config[key] = channel_map.size + widened * (new_units - units) // units
+        config[key] = wider
 
 
 def _signature(graph, root):

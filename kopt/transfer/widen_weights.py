@@ -32,7 +32,9 @@ def consumer_kernel(kernel: np.ndarray, *, positions: np.ndarray, divisor: np.nd
     return rows / np.asarray(divisor, rows.dtype)[:, None]
 
 
-def widened_weights(layer, mapping: np.ndarray, *, rng: np.random.Generator, noise_stddev: float) -> list:
+def widened_weights(
+    layer, mapping: np.ndarray, *, rng: np.random.Generator, noise_stddev: float, values: list | None = None
+) -> list:
     """The widened layer's weights: output unit ``j`` copies unit ``g(j)``.
 
     Args:
@@ -42,14 +44,19 @@ def widened_weights(layer, mapping: np.ndarray, *, rng: np.random.Generator, noi
         noise_stddev: Standard deviation of Gaussian noise added to the copied
             units' kernel columns, as a fraction of the kernel's standard
             deviation; 0 adds none.
+        values: The arrays to widen, in ``layer.weights`` order, when they are
+            not the layer's own (a layer that also reads the widened channels
+            passes its :func:`reader_weights`); default the layer's.
 
     Returns:
         NumPy arrays in ``layer.weights`` order.
     """
+    if values is None:
+        values = [variable.numpy() for variable in layer.weights]
     units = int(np.asarray(layer.kernel).shape[-1])
     found = []
-    for variable in layer.weights:
-        value = np.asarray(variable.numpy())
+    for variable, value in zip(layer.weights, values, strict=True):
+        value = np.array(value)
         if variable.name == "kernel":
             value = np.take(value, mapping, axis=-1)
             if noise_stddev > 0:

@@ -36,6 +36,8 @@ def _roles(model):
         (keras.layers.Activation("softmax", name="x"), "mixing"),
         (keras.layers.LayerNormalization(name="x"), "mixing"),
         (keras.layers.Reshape((-1,), name="x"), "mixing"),
+        (keras.layers.Reshape((36, 4), name="x"), "pass"),
+        (keras.layers.Reshape((6, 24), name="x"), "mixing"),
         (keras.layers.Flatten(name="x"), "flatten"),
         (keras.layers.Conv2DTranspose(4, 3, name="x"), "opaque"),
     ],

@@ -81,3 +81,47 @@ def test_unknown_weight_names_are_refused():
     model.get_layer("a").enable_lora(2)  # adds lora_kernel_a and lora_kernel_b
     with pytest.raises(ValueError, match=r"layer 'a' \(Dense\) has weight 'a/lora_kernel_a'"):
         _rebuild(model, {"a": [True, False, True, True]})
+
+
+def _squeeze_excite(channels=8):
+    """A MobileNetV3/EfficientNet block: expand, depthwise, a sigmoid gate from a (1, 1, C) Reshape, project."""
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(channels, 1, name="expand")(inputs)
+    x = keras.layers.BatchNormalization(name="expand_bn")(x)
+    x = keras.layers.Activation("swish", name="expand_act")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    gate = keras.layers.GlobalAveragePooling2D(name="squeeze")(x)
+    gate = keras.layers.Reshape((1, 1, channels), name="se_reshape")(gate)
+    gate = keras.layers.Conv2D(2, 1, activation="swish", name="se_reduce")(gate)
+    gate = keras.layers.Conv2D(channels, 1, activation="sigmoid", name="se_expand")(gate)
+    x = keras.layers.Multiply(name="excite")([x, gate])
+    x = keras.layers.Conv2D(4, 1, name="project")(x)
+    outputs = keras.layers.Dense(3, name="head")(keras.layers.GlobalAveragePooling2D(name="pool")(x))
+    return keras.Model(inputs, outputs)
+
+
+def test_a_squeeze_excite_gate_is_pruned_with_its_block_and_its_reshape_follows():
+    """The (1, 1, C) Reshape passes channels on: the expanded channels, the gate and the Reshape shrink together,
+    and channels nothing reads go without changing the outputs."""
+    from kopt.pruning import channel_plan
+    from kopt.pruning import prune_channels
+
+    model = _randomized(_squeeze_excite())
+    norm = model.get_layer("expand_bn")
+    norm.moving_variance.assign(np.abs(norm.moving_variance.numpy()) + 0.5)
+    dead = [1, 4, 6]
+    for name in ("project", "se_reduce"):
+        kernel = model.get_layer(name).kernel.numpy()
+        kernel[..., dead, :] = 0.0
+        model.get_layer(name).kernel.assign(kernel)
+    scores = np.ones(8)
+    scores[dead] = 0.0
+    importance = {"expand": scores, "se_expand": scores}
+    plan = channel_plan(model, {"expand": 3 / 8}, importance=importance)
+    group = next(group for group in plan["groups"] if "expand" in group["layers"])
+    assert sorted(group["layers"]) == ["expand", "se_expand"] and not group["frozen"]
+    smaller = prune_channels(model, {"expand": 3 / 8}, importance=importance)
+    assert smaller.get_layer("se_reshape").get_config()["target_shape"] == (1, 1, 5)
+    assert smaller.get_layer("se_expand").filters == 5 and smaller.get_layer("expand").filters == 5
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 3)).astype("float32")
+    np.testing.assert_allclose(smaller.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)

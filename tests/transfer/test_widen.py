@@ -171,6 +171,68 @@ def _residual():
     return keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
 
 
+def _merged_with_input():
+    inputs = keras.Input((4, 4, 3))
+    y = keras.layers.Conv2D(3, 3, padding="same", name="branch")(inputs)
+    x = keras.layers.Add(name="add")([inputs, y])
+    return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def _merged_with_separable():
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(4, 1, name="conv")(inputs)
+    y = keras.layers.SeparableConv2D(4, 3, padding="same", name="separable")(inputs)
+    x = keras.layers.Add(name="add")([x, y])
+    return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+@pytest.mark.parametrize("layer_name", ["stem", "branch"])
+def test_a_residual_stream_widens_every_layer_adding_to_it_with_one_map(layer_name):
+    """Naming either side of ``x + branch(x)`` widens both; branch reads the stream it adds to, so its
+    rows are divided and its columns copied."""
+    model = _randomize(_residual())
+    wider = widen(model, layer_name, 7, seed=2)
+    assert wider.get_layer("stem").filters == 7 and wider.get_layer("branch").filters == 7
+    mapping = replication_map(4, 7, rng=np.random.default_rng(2))
+    counts = np.bincount(mapping, minlength=4)
+    old_branch, new_branch = model.get_layer("branch").kernel.numpy(), wider.get_layer("branch").kernel.numpy()
+    expected = old_branch[:, :, mapping, :][..., mapping] / counts[mapping][:, None]
+    np.testing.assert_allclose(new_branch, expected, rtol=1e-6)
+    np.testing.assert_array_equal(
+        wider.get_layer("stem").kernel.numpy(), model.get_layer("stem").kernel.numpy()[..., mapping]
+    )
+    _same_outputs(model, wider)
+
+
+def _squeeze_excite():
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(6, 1, name="expand")(inputs)
+    x = keras.layers.BatchNormalization(name="expand_bn")(x)
+    x = keras.layers.Activation("swish", name="expand_act")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
+    gate = keras.layers.GlobalAveragePooling2D(name="squeeze")(x)
+    gate = keras.layers.Reshape((1, 1, 6), name="se_reshape")(gate)
+    gate = keras.layers.Conv2D(2, 1, activation="swish", name="se_reduce")(gate)
+    gate = keras.layers.Conv2D(6, 1, activation="sigmoid", name="se_expand")(gate)
+    x = keras.layers.Multiply(name="excite")([x, gate])
+    x = keras.layers.Conv2D(4, 1, name="project")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def test_a_squeeze_excite_block_widens_its_gate_and_reshape_with_it(tmp_path):
+    """EfficientNet's gate multiplies the expanded channels: the gate's producer copies the same channels
+    (no division: a product, not a sum), the (1, 1, C) Reshape follows, the squeeze's reader divides."""
+    model = _randomize(_squeeze_excite())
+    wider = widen(model, "expand", 10, seed=1)
+    assert wider.get_layer("se_expand").filters == 10
+    assert tuple(wider.get_layer("se_reshape").get_config()["target_shape"]) == (1, 1, 10)
+    assert tuple(wider.get_layer("se_reduce").kernel.shape) == (1, 1, 10, 2)
+    _same_outputs(model, wider)
+    path = str(tmp_path / "wider.keras")
+    wider.save(path)
+    _same_outputs(model, keras.models.load_model(path))
+
+
 def _reaching(layer):
     inputs = keras.Input((6,))
     x = keras.layers.Dense(4, name="hidden")(inputs)
@@ -180,7 +242,8 @@ def _reaching(layer):
 @pytest.mark.parametrize(
     "build, layer_name, new_units, expected",
     [
-        (_residual, "branch", 8, r"meets the output of \['stem'\] in \['add'\]"),
+        (_merged_with_input, "branch", 8, "added by 'add' to channels that cannot be removed"),
+        (_merged_with_separable, "conv", 8, r"meets the output of layer 'separable' \(SeparableConv2D\) in \['add'\]"),
         (_residual, "head", 4, "model output"),
         (_residual, "stem", 4, "new_units must be an integer above the 4 filters of layer 'stem'.*new_units=4"),
         (_residual, "stem", 2.5, "Received: new_units=2.5"),
