@@ -74,7 +74,7 @@ _LEGEND = {
         "passthrough (keeps its input's grid), no (refused with the layer's name)"
     ),
     "structured": (
-        "`prune_channels`: producer (its channels can be removed), heads (whole attention heads can be "
+        "`prune_channels`: producer (its channels can be removed; a recurrent layer's units, from every gate), heads (whole attention heads can be "
         "removed), follows (adapts to channels removed before "
         "it), keeps whole (reads every channel, so what it reads is not pruned), no (refused)"
     ),
@@ -127,6 +127,7 @@ def layer_support() -> dict:
 # structured_layers' roles, as a user reads them.
 _ROLES = {
     "producer": "producer",
+    "recurrent": "producer",
     "attention": "heads",
     "depthwise": "follows",
     "normalization": "follows",

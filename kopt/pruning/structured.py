@@ -2,7 +2,8 @@
 
 Unlike magnitude pruning, which zeroes weights inside dense tensors, this removes
 the lowest-importance output filters of ``Conv1D/2D/3D``, ``SeparableConv1D/2D``
-and the units of ``Dense`` layers, and the matching input channels of everything
+and the units of ``Dense``, ``LSTM``, ``GRU`` and ``SimpleRNN`` layers (a recurrent
+unit leaves every gate and its own recurrent rows), and the matching input channels of everything
 that reads them: the next Conv/Dense kernel, BatchNormalization statistics,
 DepthwiseConv channels (whose own outputs then go too), pass-through layers
 (activations, dropout, pooling, padding) and the rows a ``Flatten`` feeds into
@@ -50,6 +51,8 @@ import numpy as np
 from kopt.pruning import flops as flops_lib
 from kopt.pruning.structured_graph import analyze
 from kopt.pruning.structured_graph import check_blockers
+from kopt.pruning.structured_layers import fold_gates
+from kopt.pruning.structured_layers import output_kernel
 from kopt.pruning.structured_surgery import head_scores
 from kopt.pruning.structured_surgery import rebuild
 
@@ -317,8 +320,8 @@ def _requested_fractions(model, graph, fraction, layers):
             kind = type(model.get_layer(name)).__name__
             raise ValueError(
                 f"layer {name!r} is a {kind}; only the output channels of Dense, Conv1D/2D/3D and "
-                f"SeparableConv1D/2D layers (groups=1, channels_last) and the heads of a MultiHeadAttention "
-                "can be pruned"
+                f"SeparableConv1D/2D layers (groups=1, channels_last), the units of an LSTM, GRU or SimpleRNN "
+                "and the heads of a MultiHeadAttention can be pruned"
             )
         if groups[name].frozen and requested[name] > 0:
             raise ValueError(f"layer {name!r} cannot be pruned: {'; '.join(groups[name].frozen)}")
@@ -348,11 +351,10 @@ def group_importance(graph, group, importance):
             if graph.layers[name].kind == "attention":
                 scores.append(head_scores(layer, importance))
                 continue
-            kernel = np.asarray(
-                (layer.pointwise_kernel if hasattr(layer, "pointwise_kernel") else layer.kernel).numpy()
-            )
+            kernel = np.asarray(output_kernel(layer).numpy())
             columns = np.abs(kernel.reshape(-1, kernel.shape[-1]))
-            scores.append(columns.sum(0) if importance != "l2" else np.sqrt((columns**2).sum(0)))
+            folded = fold_gates(columns**2 if importance == "l2" else columns, layer).sum(0)
+            scores.append(np.sqrt(folded) if importance == "l2" else folded)
     normalized = [s / s.mean() if s.mean() > 0 else s for s in scores]
     return np.mean(normalized, axis=0)
 

@@ -231,13 +231,14 @@ def _propagate(graph, info, shapes):
     """Records ``info`` in ``graph``; returns the map of its output, None if fixed."""
     graph.layers[info.name] = info
     kind, inputs, name = info.kind, info.input_maps, info.name
-    if kind == "producer":
+    if kind in ("producer", "recurrent"):
         config = info.layer.get_config()
         size = int(config.get("filters") or config.get("units"))
         info.output_group = graph.new_group(size, name)
         output = ChannelMap.new_group(info.output_group, size)
-        if not is_elementwise(config.get("activation", "linear")):
-            graph.freeze(output, f"{name!r} applies activation {config.get('activation')!r} across channels")
+        for key in ("activation", "recurrent_activation"):
+            if key in config and not is_elementwise(config[key]):
+                graph.freeze(output, f"{name!r} applies {key} {config[key]!r} across channels")
         return output
     if kind == "depthwise":
         return inputs[0].repeat(int(info.layer.get_config()["depth_multiplier"]))

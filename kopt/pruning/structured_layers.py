@@ -4,6 +4,8 @@
 
 * ``"producer"``: makes a new set of output channels that may be pruned
   (``Dense``, ``Conv1D/2D/3D`` with ``groups=1``, ``SeparableConv1D/2D``).
+* ``"recurrent"``: ``LSTM``, ``GRU`` and ``SimpleRNN`` (one output, not stateful):
+  their units are a new set of channels, each unit a column in every gate.
 * ``"depthwise"``: one output per input channel times ``depth_multiplier``.
 * ``"attention"``: a ``MultiHeadAttention`` (default attention axes): its heads
   are a set of channels of their own that can be pruned; what it reads is kept whole.
@@ -33,9 +35,19 @@ import numbers
 
 import keras
 
-__all__ = ["classify", "channelwise_size_argument", "is_elementwise", "keeps_channels", "register_channelwise_layer"]
+__all__ = [
+    "classify",
+    "channelwise_size_argument",
+    "fold_gates",
+    "is_elementwise",
+    "keeps_channels",
+    "output_kernel",
+    "register_channelwise_layer",
+]
 
 PRODUCERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D")
+# Recurrent layers and their gates: each weight's last axis holds the gates' columns one after another.
+GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 DEPTHWISE = ("DepthwiseConv1D", "DepthwiseConv2D")
 _SPATIAL = tuple(
     f"{base}{dim}D"
@@ -191,6 +203,25 @@ def is_elementwise(activation) -> bool:
     return isinstance(activation, str) and activation in _ELEMENTWISE_ACTIVATIONS
 
 
+def fold_gates(values, layer):
+    """Per-unit sums of per-column ``values`` (last axis): a recurrent layer's gates added up.
+
+    >>> import numpy as np
+    >>> fold_gates(np.arange(8.0), keras.layers.LSTM(2)).tolist()
+    [12.0, 16.0]
+    """
+    gates = GATES.get(type(layer).__name__, 1) if type(layer).__module__.startswith("keras") else 1
+    return values.reshape(*values.shape[:-1], gates, -1).sum(-2)
+
+
+def output_kernel(layer):
+    """The kernel whose last axis runs over a producer's output columns (a separable
+    convolution's pointwise kernel, a recurrent layer's input kernel)."""
+    if hasattr(layer, "pointwise_kernel"):
+        return layer.pointwise_kernel
+    return layer.cell.kernel if hasattr(layer, "cell") else layer.kernel
+
+
 def keeps_channels(layer, config) -> bool:
     """Whether a ``Reshape`` leaves the last axis alone (squeeze-and-excitation's ``(1, 1, C)``).
 
@@ -227,6 +258,9 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
         return "opaque"
     if class_name in PRODUCERS:
         return "producer" if config.get("groups", 1) == 1 else "opaque"
+    if class_name in GATES:
+        plain = not config.get("return_state") and not config.get("stateful")
+        return "recurrent" if plain else "opaque"
     if class_name in DEPTHWISE:
         return "depthwise"
     if class_name == "MultiHeadAttention":

@@ -24,6 +24,7 @@ import copy
 import keras
 import numpy as np
 
+from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import channelwise_size_argument
 
 
@@ -79,7 +80,7 @@ def rebuild(model, graph, keep_masks):
 def _slice_layer(graph, info, keep_masks):
     """Returns ``(weights, new output size or None)``, or None if nothing changes."""
     kind = info.kind
-    if kind not in ("producer", "depthwise", "normalization", "attention"):
+    if kind not in ("producer", "recurrent", "depthwise", "normalization", "attention"):
         return None
     layer = info.layer
     if kind == "attention":
@@ -89,7 +90,7 @@ def _slice_layer(graph, info, keep_masks):
         return [_slice_heads(layer, v, keep_heads) for v in layer.weights], int(keep_heads.sum())
     keep_in = graph.keep_positions(info.input_maps[0], keep_masks)
     keep_out = None
-    if kind == "producer":
+    if kind in ("producer", "recurrent"):
         mask = keep_masks.get(graph.find(info.output_group))
         keep_out = mask if mask is not None else np.ones(_output_size(layer), bool)
     if keep_in.all() and (keep_out is None or keep_out.all()):
@@ -110,6 +111,8 @@ def _slice_weight(layer, kind, variable, keep_in, keep_out):
         return value[..., keep_in, :]
     if kind == "depthwise" and name == "bias":
         return value[np.repeat(keep_in, multiplier)]
+    if kind == "recurrent":
+        return _slice_recurrent(layer, name, value, keep_in, keep_out)
     if kind == "producer" and name == "kernel":
         return value[..., keep_in, :][..., keep_out]
     if kind == "producer" and name == "depthwise_kernel":
@@ -123,6 +126,21 @@ def _slice_weight(layer, kind, variable, keep_in, keep_out):
     raise ValueError(
         f"layer {layer.name!r} ({type(layer).__name__}) has weight {variable.path!r} of shape "
         f"{value.shape} that structured pruning does not know how to slice"
+    )
+
+
+def _slice_recurrent(layer, name, value, keep_in, keep_out):
+    """An LSTM/GRU/SimpleRNN weight: input rows, and in every gate the units kept (rows too, recurrently)."""
+    gates = np.tile(keep_out, GATES[type(layer).__name__])
+    if name == "kernel":
+        return value[keep_in][:, gates]
+    if name == "recurrent_kernel":
+        return value[keep_out][:, gates]
+    if name == "bias":
+        return value[..., gates]
+    raise ValueError(
+        f"layer {layer.name!r} ({type(layer).__name__}) has weight {name!r} of shape {value.shape} that "
+        "structured pruning does not know how to slice"
     )
 
 

@@ -34,13 +34,18 @@ from typing import Any
 import keras
 import numpy as np
 
+from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import PRODUCERS
+from kopt.pruning.structured_layers import fold_gates
+from kopt.pruning.structured_layers import output_kernel
 from tflite_export.layers import leaf_layers
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 __all__ = ["taylor_importance"]
+
+_SCORED = PRODUCERS + tuple(GATES)  # every layer structured pruning removes output channels of
 
 
 def taylor_importance(
@@ -81,13 +86,13 @@ def taylor_importance(
         isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
     ):
         raise ValueError(f"max_batches must be an integer >= 1 or None. Received: max_batches={max_batches!r}")
-    layers = [layer for layer in leaf_layers(model) if type(layer).__name__ in PRODUCERS and layer.built]
+    layers = [layer for layer in leaf_layers(model) if type(layer).__name__ in _SCORED and layer.built]
     if not layers:
         raise ValueError(f"model {model.name!r} has no Dense or Conv layer to score. Received: model={model.name!r}")
     loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
     weights = [_channel_weights(layer) for layer in layers]
     variables = [variable for group in weights for variable in group]
-    totals = [np.zeros(int(group[0].shape[-1])) for group in weights]
+    totals = [np.zeros(int(layer.get_config().get("filters") or layer.get_config()["units"])) for layer in layers]
     count = 0
     for images, labels in _batches(data, batch_size):
         if max_batches is not None and count >= max_batches:
@@ -101,7 +106,7 @@ def taylor_importance(
             for variable in group:
                 gradient = np.asarray(gradients[position]) if gradients[position] is not None else 0.0
                 product = gradient * keras.ops.convert_to_numpy(variable.value)
-                change += product.reshape(-1, product.shape[-1]).sum(axis=0)
+                change += fold_gates(product.reshape(-1, product.shape[-1]).sum(axis=0), layers[index])
                 position += 1
             totals[index] += change**2
         count += 1
@@ -111,9 +116,13 @@ def taylor_importance(
 
 
 def _channel_weights(layer):
-    kernel = layer.pointwise_kernel if hasattr(layer, "pointwise_kernel") else layer.kernel
-    bias = getattr(layer, "bias", None)
-    return [kernel] + ([bias] if bias is not None else [])
+    """The weights whose last axis runs over the output columns (every gate's, for a recurrent layer)."""
+    owner = getattr(layer, "cell", layer)
+    bias = getattr(owner, "bias", None)
+    recurrent = getattr(owner, "recurrent_kernel", None)
+    return (
+        [output_kernel(layer)] + ([recurrent] if recurrent is not None else []) + ([bias] if bias is not None else [])
+    )
 
 
 def _batches(data, batch_size):

@@ -1,7 +1,9 @@
 """Net2WiderNet: more units or filters in a trained layer, the model's outputs unchanged.
 
-:func:`widen` grows one ``Dense``, ``Conv1D``, ``Conv2D`` or ``Conv3D`` layer
-from ``n`` to ``new_units`` units. The new units copy randomly chosen old ones,
+:func:`widen` grows one ``Dense``, ``Conv1D``, ``Conv2D``, ``Conv3D``, ``LSTM``,
+``GRU`` or ``SimpleRNN`` layer from ``n`` to ``new_units`` units (a recurrent unit is
+copied in every gate, and its recurrent kernel's rows are divided as a reader's, so
+each copy keeps the state of the unit it copies). The new units copy randomly chosen old ones,
 and every layer reading them divides its incoming weights by how many copies
 each old unit now has (:mod:`kopt.transfer.net2net` has the maths), so the
 widened model computes what the original did until it trains. Between the
@@ -10,8 +12,8 @@ activations (in the layer or as ``ReLU``/``Activation`` layers and
 ``keras.ops`` calls), ``BatchNormalization`` (its gamma, beta, mean and
 variance are copied with the channels), dropout, pooling, padding, ``Flatten``
 (the readers' rows are copied per position), ``Concatenate`` and depthwise
-convolutions. The readers may be ``Dense``, convolutions (separable ones too)
-and depthwise convolutions.
+convolutions. The readers may be ``Dense``, convolutions (separable ones too),
+depthwise convolutions and recurrent layers.
 
 Layers whose outputs meet in an ``Add``, ``Multiply`` or other elementwise
 merge (a residual stream, a squeeze-and-excitation gate) widen together:
@@ -22,8 +24,8 @@ after it divide as above. A layer that reads the channels it adds to
 
 What cannot be widened is refused with a ``ValueError`` naming the layer, the
 argument and its value, before any work: a layer whose output is a model
-output, is merged with the model's input or with a layer other than ``Dense``
-or a convolution, or reaches a layer that mixes channels or whose weights kopt
+output, is merged with the model's input or with a layer widen cannot grow, a
+recurrent layer that returns its state or is stateful, or reaches a layer that mixes channels or whose weights kopt
 cannot resize (``Softmax``, ``LayerNormalization``, ``Reshape``, attention,
 ``PReLU``, a layer called twice, a nested model); and ``new_units`` not above
 the current width.
@@ -66,7 +68,7 @@ from tflite_export.cloning import require_graph_model
 
 __all__ = ["WIDENABLE_LAYERS", "widen"]
 
-WIDENABLE_LAYERS = ("Dense", "Conv1D", "Conv2D", "Conv3D")
+WIDENABLE_LAYERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "LSTM", "GRU", "SimpleRNN")
 _FIXED = ("<fixed>",)  # the key of channels no layer of the model produced (its inputs)
 
 
@@ -77,8 +79,8 @@ def widen(
 
     Args:
         model: A built Sequential or functional ``keras.Model`` of plain layers.
-        layer_name: A ``Dense``, ``Conv1D``, ``Conv2D`` or ``Conv3D`` layer of
-            ``model`` (not inside a nested model).
+        layer_name: A layer of :data:`WIDENABLE_LAYERS` in ``model`` (not
+            inside a nested model).
         new_units: The new ``units`` (``filters``), above the current one.
         seed: Seeds the choice of the units the new ones copy (and the noise).
         noise_stddev: Gaussian noise added to the new units' kernel columns, as
@@ -165,7 +167,9 @@ def widen(
 
 def _require_plain_layers(model):
     for layer in model.layers:
-        if isinstance(layer, keras.layers.Wrapper) or (type(layer).__module__ or "").startswith("kopt"):
+        # kopt's training wrappers; Keras' own (TimeDistributed) are read by the channel graph, which
+        # refuses to widen what they read, naming them.
+        if (type(layer).__module__ or "").startswith("kopt"):
             raise ValueError(
                 f"widen needs a model of plain layers; layer {layer.name!r} is a {type(layer).__name__}. Strip "
                 "kopt's wrappers first (kopt.pruning.strip_pruning, kopt.clustering.strip_clustering...)."
@@ -186,9 +190,11 @@ def _widened_info(model, graph, layer_name):
             f"widen resizes {', '.join(WIDENABLE_LAYERS)} layers; layer {layer_name!r} is a "
             f"{type(info.layer).__name__}. Received: layer_name={layer_name!r}"
         )
-    if info.kind != "producer":
+    if info.kind not in ("producer", "recurrent"):
         why = (
-            "it uses data_format='channels_first'"
+            "it returns its state or is stateful"
+            if config.get("return_state") or config.get("stateful")
+            else "it uses data_format='channels_first'"
             if config.get("data_format") == "channels_first"
             else "it is a grouped convolution"
             if config.get("groups", 1) != 1
@@ -209,7 +215,7 @@ def _require_widenable_group(graph, info, root):
         if (
             producer.class_name not in WIDENABLE_LAYERS
             or type(producer.layer).__module__.split(".")[0] != "keras"
-            or producer.kind != "producer"
+            or producer.kind not in ("producer", "recurrent")
         ):
             raise ValueError(
                 f"Cannot widen layer {name!r} ({info.class_name}): its output meets the output of layer {other!r} "
@@ -277,4 +283,4 @@ def _set(graph, name, weights):
 
 
 def _noun(info):
-    return "units" if info.class_name == "Dense" else "filters"
+    return "filters" if info.class_name.startswith("Conv") else "units"

@@ -20,10 +20,12 @@ array([[0. , 1. ],
 
 import numpy as np
 
+from kopt.pruning.structured_layers import GATES
+
 __all__ = ["consumer_kernel", "reader_weights", "widened_weights"]
 
 # How each kind of reader (kopt.pruning.structured_layers.classify) takes its weights.
-READER_KINDS = ("producer", "depthwise", "normalization")
+READER_KINDS = ("producer", "recurrent", "depthwise", "normalization")
 
 
 def consumer_kernel(kernel: np.ndarray, *, positions: np.ndarray, divisor: np.ndarray) -> np.ndarray:
@@ -53,6 +55,8 @@ def widened_weights(
     """
     if values is None:
         values = [variable.numpy() for variable in layer.weights]
+    if type(layer).__name__ in GATES:
+        return _widened_recurrent(layer, values, mapping, rng=rng, noise_stddev=noise_stddev)
     units = int(np.asarray(layer.kernel).shape[-1])
     found = []
     for variable, value in zip(layer.weights, values, strict=True):
@@ -64,6 +68,35 @@ def widened_weights(
                 value[..., units:] += rng.normal(0.0, scale, value[..., units:].shape).astype(value.dtype)
         elif variable.name == "bias":
             value = np.take(value, mapping, axis=-1)
+        else:
+            raise _unknown(layer, variable)
+        found.append(value)
+    return found
+
+
+def _widened_recurrent(layer, values, mapping, *, rng, noise_stddev):
+    """An LSTM/GRU/SimpleRNN's weights with unit ``j`` copying unit ``g(j)`` in every gate.
+
+    The copies' hidden states feed the recurrent kernel back, so its rows are divided by
+    the copy counts as any reader's are: unit ``j``'s state then stays unit ``g(j)``'s.
+    """
+    units = int(layer.get_config()["units"])
+    gates = GATES[type(layer).__name__]
+    columns = (np.arange(gates)[:, None] * units + mapping[None, :]).reshape(-1)
+    new = (np.arange(gates)[:, None] * len(mapping) + np.arange(units, len(mapping))[None, :]).reshape(-1)
+    counts = np.bincount(mapping, minlength=units).astype(np.float64)
+    found = []
+    for variable, value in zip(layer.weights, values, strict=True):
+        value = np.array(value)
+        if variable.name == "kernel":
+            value = value[:, columns]
+            if noise_stddev > 0:
+                scale = noise_stddev * float(np.std(np.asarray(values[0]))) or noise_stddev
+                value[:, new] += rng.normal(0.0, scale, (value.shape[0], len(new))).astype(value.dtype)
+        elif variable.name == "recurrent_kernel":
+            value = (value[mapping] / counts[mapping][:, None]).astype(value.dtype)[:, columns]
+        elif variable.name == "bias":
+            value = value[..., columns]
         else:
             raise _unknown(layer, variable)
         found.append(value)
@@ -104,8 +137,10 @@ def reader_weights(layer, kind: str, *, positions: np.ndarray, divisor: np.ndarr
             value = np.take(value, positions, axis=-2)
         elif kind == "depthwise" and name == "bias":
             value = value[repeated]
-        elif kind == "producer" and name == "kernel":
+        elif kind in ("producer", "recurrent") and name == "kernel":
             value = consumer_kernel(value, positions=positions, divisor=divisor)
+        elif kind == "recurrent" and name in ("recurrent_kernel", "bias"):
+            pass
         elif kind == "producer" and name == "depthwise_kernel":
             value = np.take(value, positions, axis=-2)
         elif kind == "producer" and name == "pointwise_kernel":

@@ -56,7 +56,7 @@ CASES = [
     (_application("EfficientNetB0"), "block2a_expand_conv", 128, ["block2a_se_expand"], "block2a_project_bn"),
     (_application("DenseNet121"), "conv2_block1_1_conv", 160, [], "conv2_block1_1_relu"),
     (_transformer, "ffn1", 96, [], "ffn1"),
-    (_lstm, "fc", 48, [], "fc"),
+    (_lstm, "lstm", 48, [], "fc"),
 ]
 
 

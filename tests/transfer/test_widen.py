@@ -247,7 +247,12 @@ def _reaching(layer):
         (_residual, "head", 4, "model output"),
         (_residual, "stem", 4, "new_units must be an integer above the 4 filters of layer 'stem'.*new_units=4"),
         (_residual, "stem", 2.5, "Received: new_units=2.5"),
-        (_residual, "nope", 8, r"its Dense/Conv1D/Conv2D/Conv3D layers are \['stem', 'branch', 'head'\]"),
+        (
+            _residual,
+            "nope",
+            8,
+            r"its Dense/Conv1D/Conv2D/Conv3D/LSTM/GRU/SimpleRNN layers are \['stem', 'branch', 'head'\]",
+        ),
         (_residual, "add", 8, "layer 'add' is a Add"),
         (lambda: _reaching(keras.layers.LayerNormalization(name="norm")), "hidden", 8, "'norm'.*mixes channels"),
         (lambda: _reaching(keras.layers.PReLU(name="prelu")), "hidden", 8, "layer 'prelu' \\(PReLU\\) reads"),
@@ -286,3 +291,40 @@ def test_bad_noise_a_subclassed_model_and_wrappers_are_refused():
     dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="plain layers"):
         widen(prune_low_magnitude(dense), "hidden", 8)
+
+
+@pytest.mark.parametrize(
+    "layer_class, options",
+    [
+        (keras.layers.LSTM, {}),
+        (keras.layers.GRU, {}),
+        (keras.layers.GRU, {"reset_after": False}),
+        (keras.layers.SimpleRNN, {"go_backwards": True}),
+    ],
+    ids=["LSTM", "GRU", "GRU-reset_before", "SimpleRNN"],
+)
+@pytest.mark.parametrize("layer_name", ["embed", "rnn1", "rnn2"])
+def test_recurrent_layers_widen_in_every_gate_and_read_wider_inputs(layer_class, options, layer_name):
+    """A recurrent unit's copies keep the same state: every gate's column is copied and the recurrent
+    kernel's rows divided, as any reader's; a recurrent layer reading widened channels divides its rows."""
+    inputs = keras.Input((7, 5))
+    x = keras.layers.Dense(6, activation="relu", name="embed")(inputs)
+    x = layer_class(8, return_sequences=True, name="rnn1", **options)(x)
+    x = layer_class(4, name="rnn2", **options)(x)
+    model = _randomize(keras.Model(inputs, keras.layers.Dense(3, name="head")(x)))
+    new_units = {"embed": 9, "rnn1": 13, "rnn2": 7}[layer_name]
+    wider = widen(model, layer_name, new_units, seed=3)
+    assert wider.get_layer(layer_name).units == new_units
+    _same_outputs(model, wider)
+    if layer_name == "rnn1":
+        gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[layer_class.__name__]
+        assert tuple(wider.get_layer("rnn1").cell.recurrent_kernel.shape) == (13, 13 * gates)
+        assert tuple(wider.get_layer("rnn2").cell.kernel.shape) == (13, 4 * gates)
+
+
+def test_a_recurrent_layer_returning_its_state_is_refused_by_name():
+    inputs = keras.Input((7, 5))
+    sequence, state_h, _ = keras.layers.LSTM(8, return_state=True, name="lstm")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Concatenate()([sequence, state_h])))
+    with pytest.raises(ValueError, match="Cannot widen layer 'lstm' \\(LSTM\\): it returns its state or is stateful"):
+        widen(model, "lstm", 12)
