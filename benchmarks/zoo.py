@@ -42,6 +42,7 @@ import tflite_export  # noqa: E402
 from benchmarks import markdown  # noqa: E402
 from benchmarks import standalone  # noqa: E402
 from benchmarks import zoo_models  # noqa: E402
+from benchmarks import zoo_transfer  # noqa: E402
 from kopt import clustering  # noqa: E402
 from kopt import pruning  # noqa: E402
 from kopt import quantization  # noqa: E402
@@ -156,6 +157,8 @@ TECHNIQUES = {
     "structured": _structured,
     "ptq": _ptq,
     "keras_roundtrip": _roundtrip,
+    "widen": lambda model, x, y, workdir: zoo_transfer.widen_cell(model, x, y, workdir, _check_file),
+    "deepen": lambda model, x, y, workdir: zoo_transfer.deepen_cell(model, x, y, workdir, _check_file),
 }
 
 

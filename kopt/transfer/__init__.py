@@ -3,7 +3,8 @@
 * :func:`transfer_weights` copies every weight of one model that fits another
   (matched by layer name or order; the overlap of a resized weight) and returns
   a :class:`TransferReport` of what was copied, partly copied and skipped.
-* :func:`widen` (Net2WiderNet) gives a Dense or convolution layer more units,
+* :func:`widen` (Net2WiderNet) gives a Dense, convolution or recurrent layer
+  more units (with every layer adding to the same residual stream or gate),
   and :func:`deepen` (Net2DeeperNet) inserts an identity layer; both return a
   model whose outputs equal the original's until it trains (Chen, Goodfellow
   and Shlens, "Net2Net: Accelerating Learning via Knowledge Transfer", 2016).
