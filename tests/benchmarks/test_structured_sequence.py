@@ -1,0 +1,27 @@
+"""The recurrent structured-pruning benchmark on a few digits: its rows, report and plot."""
+
+import numpy as np
+
+from benchmarks import structured_sequence
+
+
+def test_rows_report_and_plot_on_a_tiny_run(tmp_path):
+    rng = np.random.default_rng(0)
+    data = (
+        rng.random((128, 28, 28)).astype("float32"),
+        rng.integers(0, 10, 128),
+        rng.random((32, 28, 28)).astype("float32"),
+        rng.integers(0, 10, 32),
+    )
+    settings = {"float_epochs": 1, "finetune_epochs": 1, "shares": [0.5], "rounds": 1, "calls": 2}
+    rows = structured_sequence.measure("GRU", 0, settings, str(tmp_path), data)
+    assert [(row["variant"], row["units"]) for row in rows] == [("float", 64), ("control", 64), ("units 50%", 32)]
+    assert rows[2]["params"] < rows[0]["params"] == rows[1]["params"]
+    assert {row["latency_ratio"] for row in rows[:1]} == {1.0} and all(row["ms"] > 0 for row in rows)
+    assert rows[1]["drop"] == 0.0
+    document = {"command": "python -m benchmarks.structured_sequence", "machine": "m", "elapsed_min": 0.1,
+                "settings": settings, "rows": rows}  # fmt: skip
+    text = structured_sequence.report(document)
+    assert "| GRU | units 50% | 32 | 1 |" in text and "| GRU | 0 | control |" in text
+    structured_sequence.plot(document, str(tmp_path / "plot.png"))
+    assert (tmp_path / "plot.png").stat().st_size > 0
