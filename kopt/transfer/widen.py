@@ -224,8 +224,8 @@ def _require_widenable_group(graph, info, root):
             )
     if group.frozen:
         raise ValueError(
-            f"Cannot widen layer {name!r} ({info.class_name}): its channels reach "
-            f"{'; '.join(group.frozen)}, and that would change what the model computes or outputs. "
+            f"Cannot widen layer {name!r} ({info.class_name}): its channels must keep their number, because: "
+            f"{'; '.join(group.frozen)}; more would change what the model computes or outputs. "
             f"Received: layer_name={name!r}"
         )
     for blocker, class_name, group_ids in graph.blockers:
