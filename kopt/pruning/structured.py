@@ -2,9 +2,9 @@
 
 Unlike magnitude pruning, which zeroes weights inside dense tensors, this removes
 the lowest-importance output filters of ``Conv1D/2D/3D``, ``SeparableConv1D/2D``
-and the units of ``Dense``, ``LSTM``, ``GRU`` and ``SimpleRNN`` layers (a recurrent
-unit leaves every gate and its own recurrent rows), and the matching input channels of everything
-that reads them: the next Conv/Dense kernel, BatchNormalization statistics,
+and the units of ``Dense``, ``LSTM``, ``GRU`` and ``SimpleRNN`` layers (a
+recurrent unit leaves every gate and its own recurrent rows), and the matching
+input channels of everything that reads them: the next Conv/Dense kernel, BatchNormalization statistics,
 DepthwiseConv channels (whose own outputs then go too), pass-through layers
 (activations, dropout, pooling, padding) and the rows a ``Flatten`` feeds into
 the next Dense. The result is a new, smaller, dense model of standard Keras

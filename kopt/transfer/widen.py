@@ -1,19 +1,20 @@
 """Net2WiderNet: more units or filters in a trained layer, the model's outputs unchanged.
 
 :func:`widen` grows one ``Dense``, ``Conv1D``, ``Conv2D``, ``Conv3D``, ``LSTM``,
-``GRU`` or ``SimpleRNN`` layer from ``n`` to ``new_units`` units (a recurrent unit is
-copied in every gate, and its recurrent kernel's rows are divided as a reader's, so
-each copy keeps the state of the unit it copies). The new units copy randomly chosen old ones,
-and every layer reading them divides its incoming weights by how many copies
-each old unit now has (:mod:`kopt.transfer.net2net` has the maths), so the
-widened model computes what the original did until it trains. Between the
+``GRU`` or ``SimpleRNN`` layer from ``n`` to ``new_units`` units. The new units
+copy randomly chosen old ones, and every layer reading them divides its incoming
+weights by how many copies each old unit now has (:mod:`kopt.transfer.net2net`
+has the maths), so the widened model computes what the original did until it
+trains. Between the
 widened layer and its readers the channels may pass through elementwise
 activations (in the layer or as ``ReLU``/``Activation`` layers and
 ``keras.ops`` calls), ``BatchNormalization`` (its gamma, beta, mean and
 variance are copied with the channels), dropout, pooling, padding, ``Flatten``
 (the readers' rows are copied per position), ``Concatenate`` and depthwise
 convolutions. The readers may be ``Dense``, convolutions (separable ones too),
-depthwise convolutions and recurrent layers.
+depthwise convolutions and recurrent layers. A recurrent unit is copied in every
+gate, and its recurrent kernel's rows are divided as any reader's, so each copy
+keeps the state of the unit it copies.
 
 Layers whose outputs meet in an ``Add``, ``Multiply`` or other elementwise
 merge (a residual stream, a squeeze-and-excitation gate) widen together:
@@ -24,11 +25,11 @@ after it divide as above. A layer that reads the channels it adds to
 
 What cannot be widened is refused with a ``ValueError`` naming the layer, the
 argument and its value, before any work: a layer whose output is a model
-output, is merged with the model's input or with a layer widen cannot grow, a
-recurrent layer that returns its state or is stateful, or reaches a layer that mixes channels or whose weights kopt
-cannot resize (``Softmax``, ``LayerNormalization``, ``Reshape``, attention,
-``PReLU``, a layer called twice, a nested model); and ``new_units`` not above
-the current width.
+output, is merged with the model's input or with a layer widen cannot grow, or
+reaches a layer that mixes channels or whose weights kopt cannot resize
+(``Softmax``, ``LayerNormalization``, a ``Reshape`` of the last axis, attention,
+``PReLU``, a layer called twice, a nested model); a recurrent layer that returns
+its state or is stateful; and ``new_units`` not above the current width.
 
 The model is rebuilt through kopt's one cloning walker
 (:func:`tflite_export.cloning.clone_graph_model`) and its channels are traced by
