@@ -1,0 +1,29 @@
+"""The recurrent Net2Net benchmark on a few digits: one seed's row, the report and the plot."""
+
+import numpy as np
+
+from benchmarks import transfer_sequence
+
+
+def test_one_seed_widens_exactly_trains_both_starts_and_reports(tmp_path):
+    rng = np.random.default_rng(0)
+    data = (
+        rng.random((64, 28, 28)).astype("float32"),
+        rng.integers(0, 10, 64),
+        rng.random((20, 28, 28)).astype("float32"),
+        rng.integers(0, 10, 20),
+    )
+    settings = {"narrow": 4, "wide": 6, "source_steps": 4, "steps": 4, "eval_every": 2}
+    row = transfer_sequence.run_seed(0, settings, data)
+    assert row["widened_max_abs_diff"] < 1e-5
+    assert [step for step, _ in row["curves"]["scratch"]] == [0, 2, 4]
+    assert [step for step, _ in row["curves"]["net2net"]] == [0, 2]
+    # The noisy widened source starts where the source ended, give or take the noise.
+    assert abs(row["net2net_start"] - row["source_accuracy"]) <= 0.2
+    assert row["within_half"] == (row["net2net_steps_to_reach"] is not None and row["net2net_steps_to_reach"] <= 2)
+    document = {"command": "python -m benchmarks.transfer_sequence", "machine": "m", "elapsed_min": 0.1,
+                "settings": settings, "rows": [row]}  # fmt: skip
+    text = transfer_sequence.report(document)
+    assert "LSTM(4) -> Dense(10)" in text and f"| 0 | {100 * row['source_accuracy']:.2f} |" in text
+    transfer_sequence.plot(document, str(tmp_path / "curves.png"))
+    assert (tmp_path / "curves.png").stat().st_size > 0
