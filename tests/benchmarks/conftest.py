@@ -21,3 +21,19 @@ def tiny_cifar(tmp_path):
         return str(archive)
 
     return make
+
+
+@pytest.fixture
+def tiny_rows():
+    """``make(train, test)``: random MNIST-rows arrays ``(x_train, y_train, x_test, y_test)`` in [0, 1)."""
+
+    def make(train, test):
+        rng = np.random.default_rng(0)
+        return (
+            rng.random((train, 28, 28)).astype("float32"),
+            rng.integers(0, 10, train),
+            rng.random((test, 28, 28)).astype("float32"),
+            rng.integers(0, 10, test),
+        )
+
+    return make

@@ -1,18 +1,10 @@
 """The recurrent structured-pruning benchmark on a few digits: its rows, report and plot."""
 
-import numpy as np
-
 from benchmarks import structured_sequence
 
 
-def test_rows_report_and_plot_on_a_tiny_run(tmp_path):
-    rng = np.random.default_rng(0)
-    data = (
-        rng.random((128, 28, 28)).astype("float32"),
-        rng.integers(0, 10, 128),
-        rng.random((32, 28, 28)).astype("float32"),
-        rng.integers(0, 10, 32),
-    )
+def test_rows_report_and_plot_on_a_tiny_run(tmp_path, tiny_rows):
+    data = tiny_rows(128, 32)
     settings = {"float_epochs": 1, "finetune_epochs": 1, "shares": [0.5], "rounds": 1, "calls": 2}
     rows = structured_sequence.measure("GRU", 0, settings, str(tmp_path), data)
     assert [(row["variant"], row["units"]) for row in rows] == [("float", 64), ("control", 64), ("units 50%", 32)]

@@ -1,18 +1,10 @@
 """The recurrent Net2Net benchmark on a few digits: one seed's row, the report and the plot."""
 
-import numpy as np
-
 from benchmarks import transfer_sequence
 
 
-def test_one_seed_widens_exactly_trains_both_starts_and_reports(tmp_path):
-    rng = np.random.default_rng(0)
-    data = (
-        rng.random((64, 28, 28)).astype("float32"),
-        rng.integers(0, 10, 64),
-        rng.random((20, 28, 28)).astype("float32"),
-        rng.integers(0, 10, 20),
-    )
+def test_one_seed_widens_exactly_trains_both_starts_and_reports(tmp_path, tiny_rows):
+    data = tiny_rows(64, 20)
     settings = {"narrow": 4, "wide": 6, "source_steps": 4, "steps": 4, "eval_every": 2}
     row = transfer_sequence.run_seed(0, settings, data)
     assert row["widened_max_abs_diff"] < 1e-5
