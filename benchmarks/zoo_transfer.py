@@ -48,8 +48,7 @@ def _grow(model, names, operation):
 def _figures(model, grown, x, y, workdir, check_file):
     expected = model.predict(x, verbose=0)
     difference = float(np.max(np.abs(grown.predict(x, verbose=0) - expected)))
-    scale = float(np.max(np.abs(expected))) or 1.0
-    if difference > _TOLERANCE * max(scale, 1.0):
+    if difference > _TOLERANCE * max(float(np.max(np.abs(expected))), 1.0):
         raise AssertionError(f"the grown model's outputs differ from the model's by {difference:.3g}")
     path = tflite_export.convert(grown, os.path.join(workdir, "grown.tflite"))
     return {

@@ -210,7 +210,6 @@ def _require_widenable_group(graph, info, root):
     name = info.name
     group = next(group for group in graph.groups() if group.id == root)
     others = sorted(producer for producer in group.producers if producer != name)
-    merges = [other.name for other in graph.layers.values() if other.kind == "merge" and _reads(graph, other, root)]
     for other in others:
         producer = graph.layers[other]
         if (
@@ -218,6 +217,9 @@ def _require_widenable_group(graph, info, root):
             or type(producer.layer).__module__.split(".")[0] != "keras"
             or producer.kind not in ("producer", "recurrent")
         ):
+            merges = [
+                merge.name for merge in graph.layers.values() if merge.kind == "merge" and _reads(graph, merge, root)
+            ]
             raise ValueError(
                 f"Cannot widen layer {name!r} ({info.class_name}): its output meets the output of layer {other!r} "
                 f"({producer.class_name}) in {merges}, so the two must widen together, and widen resizes only "
