@@ -222,8 +222,8 @@ def _refuse_wrapper(layer):
         )
     if isinstance(layer, keras.layers.Wrapper):
         raise ValueError(
-            f"layer {layer.name!r} is a wrapper layer ({type(layer).__name__}); structured pruning "
-            "needs plain layers. Unwrap it first."
+            f"layer {layer.name!r} is a wrapper layer ({type(layer).__name__}); structured pruning and "
+            "widen trace channels through plain layers only. Unwrap it first."
         )
 
 

@@ -328,3 +328,14 @@ def test_a_recurrent_layer_returning_its_state_is_refused_by_name():
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Concatenate()([sequence, state_h])))
     with pytest.raises(ValueError, match="Cannot widen layer 'lstm' \\(LSTM\\): it returns its state or is stateful"):
         widen(model, "lstm", 12)
+
+
+def test_a_keras_wrapper_on_the_way_is_refused_by_name_not_called_a_kopt_wrapper():
+    inputs = keras.Input((7, 5))
+    x = keras.layers.Dense(6, name="dense")(inputs)
+    x = keras.layers.TimeDistributed(keras.layers.Dense(4), name="per_step")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    with pytest.raises(
+        ValueError, match=r"layer 'per_step' is a wrapper layer \(TimeDistributed\); structured pruning "
+    ):
+        widen(model, "dense", 8)
