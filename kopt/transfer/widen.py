@@ -71,6 +71,7 @@ __all__ = ["WIDENABLE_LAYERS", "widen"]
 
 WIDENABLE_LAYERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "LSTM", "GRU", "SimpleRNN")
 _FIXED = ("<fixed>",)  # the key of channels no layer of the model produced (its inputs)
+_GROWING_KINDS = ("producer", "recurrent")  # channel-graph roles of layers that make the channels widen adds
 
 
 def widen(
@@ -186,12 +187,12 @@ def _widened_info(model, graph, layer_name):
         )
     info = graph.layers[layer_name]
     config = info.layer.get_config()
-    if info.class_name not in WIDENABLE_LAYERS or type(info.layer).__module__.split(".")[0] != "keras":
+    if not _widenable_class(info):
         raise ValueError(
             f"widen resizes {', '.join(WIDENABLE_LAYERS)} layers; layer {layer_name!r} is a "
             f"{type(info.layer).__name__}. Received: layer_name={layer_name!r}"
         )
-    if info.kind not in ("producer", "recurrent"):
+    if info.kind not in _GROWING_KINDS:
         why = (
             "it returns its state or is stateful"
             if config.get("return_state") or config.get("stateful")
@@ -205,6 +206,11 @@ def _widened_info(model, graph, layer_name):
     return info
 
 
+def _widenable_class(info):
+    """Whether the layer is one of Keras' own :data:`WIDENABLE_LAYERS` (a subclass may mean other weights)."""
+    return info.class_name in WIDENABLE_LAYERS and type(info.layer).__module__.split(".")[0] == "keras"
+
+
 def _require_widenable_group(graph, info, root):
     """The layers that widen together (``info`` first), after checking every one can; raises otherwise."""
     name = info.name
@@ -212,11 +218,7 @@ def _require_widenable_group(graph, info, root):
     others = sorted(producer for producer in group.producers if producer != name)
     for other in others:
         producer = graph.layers[other]
-        if (
-            producer.class_name not in WIDENABLE_LAYERS
-            or type(producer.layer).__module__.split(".")[0] != "keras"
-            or producer.kind not in ("producer", "recurrent")
-        ):
+        if not _widenable_class(producer) or producer.kind not in _GROWING_KINDS:
             merges = [
                 merge.name for merge in graph.layers.values() if merge.kind == "merge" and _reads(graph, merge, root)
             ]
