@@ -14,7 +14,11 @@ of ``../shared/data/mnist-22k.npz``. From that float model:
   nothing removed: what the extra epochs alone give;
 * ``units NN%``: ``kopt.pruning.prune_channels(model, {"rnn": NN/100})`` removes that
   share of the recurrent units (L1 over every gate's columns) from every gate, the
-  recurrent kernel and the logits' rows, then the same fine-tuning.
+  recurrent kernel and the logits' rows, then the same fine-tuning;
+* ``latency N.Nx``: ``kopt.pruning.latency_channel_plan(model, N.N)`` chooses how many
+  units go from the layers timed alone in LiteRT (the loop's fixed part measured at
+  half width, ``tflite_export.fixed_latencies``), then the same fine-tuning; its
+  modelled speedup is reported beside the measured one.
 
 Each model is converted to a float32 TFLite file (the loop Keras 3 runs) and scored
 on the 10,000 test digits in LiteRT; the files of a seed and model are timed in one
@@ -72,6 +76,14 @@ def measure(name, seed, settings, workdir, data):
     for share in settings["shares"]:
         smaller = pruning.prune_channels(dense, {"rnn": share})
         variants[f"units {share:.0%}"] = _train(smaller, x_train, y_train, finetune, 1e-3, True)
+    modelled = {}
+    for speedup in settings.get("speedups", []):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the static-batch note of each timed layer
+            plan = pruning.latency_channel_plan(dense, speedup)
+        modelled[f"latency {speedup}x"] = plan["latency"]["modelled_speedup"]
+        smaller = pruning.apply_channel_plan(dense, plan)
+        variants[f"latency {speedup}x"] = _train(smaller, x_train, y_train, finetune, 1e-3, True)
     paths, rows = {}, []
     for variant, model in variants.items():
         path = os.path.join(workdir, f"{name}-{seed}-{variant.replace(' ', '_').replace('%', '')}.tflite")
@@ -89,6 +101,8 @@ def measure(name, seed, settings, workdir, data):
         row["ms"] = round(times[row["variant"]], 5)
         row["latency_ratio"] = round(times[row["variant"]] / times["float"], 3)
         row["drop"] = round(100 * (control["accuracy"] - row["accuracy"]), 2)
+        if row["variant"] in modelled:
+            row["modelled_speedup"] = round(modelled[row["variant"]], 3)
         logging.info(
             "%s seed %d %s: %.2f%%, x%.3f", name, seed, row["variant"], 100 * row["accuracy"], row["latency_ratio"]
         )
@@ -108,11 +122,14 @@ def report(document):
         f'`units NN%`: `prune_channels(model, {{"rnn": NN/100}})` (L1 over every gate), then the same '
         "epochs. Accuracy: the float32 file on the 10,000 test digits in LiteRT; drop: the control's minus the "
         "row's, in points. Latency: LiteRT, XNNPACK, 1 thread, batch 1, the files of a seed and model in one "
-        f"interleaved pass ({settings['rounds']} rounds of {settings['calls']} calls); ratio to the float file.",
+        f"interleaved pass ({settings['rounds']} rounds of {settings['calls']} calls); ratio to the float file. "
+        "`latency N.Nx`: `latency_channel_plan(model, N.N)` chooses the units from the layers timed alone in "
+        "LiteRT, the loop's fixed part measured at half width (`tflite_export.fixed_latencies`), then the same "
+        "epochs; *modelled* is the plan's own speedup estimate, *measured* is 1 / the latency ratio.",
         "",
         "| model | variant | units | seeds | accuracy % (mean) | drop from the control (mean / worst) "
-        "| latency ratio (mean) | KiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| latency ratio (mean) | speedup modelled / measured (mean) | KiB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for model, variant in dict.fromkeys((r["model"], r["variant"]) for r in document["rows"]):
         rows = [r for r in document["rows"] if r["model"] == model and r["variant"] == variant]
@@ -120,7 +137,7 @@ def report(document):
         lines.append(
             f"| {model} | {variant} | {rows[0]['units']} | {len(rows)} | "
             f"{100 * np.mean([r['accuracy'] for r in rows]):.2f} | {np.mean(drops):.2f} / {max(drops):.2f} | "
-            f"{np.mean([r['latency_ratio'] for r in rows]):.3f} | {rows[0]['kib']} |"
+            f"{np.mean([r['latency_ratio'] for r in rows]):.3f} | {_speedups(rows)} | {rows[0]['kib']} |"
         )
     lines += [
         "",
@@ -133,6 +150,13 @@ def report(document):
             f"| {r['ms']} | {r['latency_ratio']} |"
         )
     return "\n".join(lines)
+
+
+def _speedups(rows):
+    if "modelled_speedup" not in rows[0]:
+        return "-"
+    measured = np.mean([1 / r["latency_ratio"] for r in rows])
+    return f"{np.mean([r['modelled_speedup'] for r in rows]):.2f}x / {measured:.2f}x"
 
 
 def plot(document, path):
@@ -159,12 +183,15 @@ def main(argv):
         "float_epochs": 1 if quick else flags.FLAGS.float_epochs,
         "finetune_epochs": 1 if quick else flags.FLAGS.finetune_epochs,
         "shares": [float(share) for share in flags.FLAGS.shares],
+        "speedups": [float(speedup) for speedup in flags.FLAGS.speedups],
         "rounds": 2 if quick else 7,
         "calls": 10 if quick else 100,
     }
     bad = [share for share in settings["shares"] if not 0 < share < 1]
     if bad:
         raise app.UsageError(f"--shares must lie strictly between 0 and 1. Received: --shares={flags.FLAGS.shares}")
+    if any(not speedup > 1 for speedup in settings["speedups"]):
+        raise app.UsageError(f"--speedups must be above 1. Received: --speedups={flags.FLAGS.speedups}")
     data = sequence_agreement._data("LSTM")  # MNIST rows in [0, 1], as the GRU reads them too
     if quick:
         data = (data[0][:640], data[1][:640], data[2][:200], data[3][:200])
@@ -187,6 +214,7 @@ if __name__ == "__main__":
     flags.DEFINE_list("models", list(MODELS), "Recurrent classifiers of sequence_agreement to prune.")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds; each trains its own float model.")
     flags.DEFINE_list("shares", ["0.5", "0.75"], "Shares of the recurrent units to remove.")
+    flags.DEFINE_list("speedups", ["1.3"], "Speedups asked of latency_channel_plan; empty: no latency rows.")
     flags.DEFINE_integer("float_epochs", 10, "Float training epochs.")
     flags.DEFINE_integer("finetune_epochs", 5, "Epochs after removing units (and of the control).")
     flags.DEFINE_bool("quick", False, "A smoke run in a minute (640 digits, 1 epoch each, seed 0): not figures.")

@@ -11,7 +11,9 @@ with and without the XNNPACK delegate; ``format_benchmark`` prints the result;
 ``refuse_amx`` keeps XNNPACK's int8 kernels off Intel AMX, which makes small
 int8 networks slower than float on AMX Xeons (``amx_state`` says where it applies;
 ``cpu_flags`` lists the CPU's vector extensions);
-``layer_latencies`` times each convolution and dense layer of a Keras model alone.
+``layer_latencies`` times each convolution, dense and recurrent layer of a Keras model
+alone, and ``fixed_latencies`` the part of a recurrent layer's time that does not
+shrink with its units.
 ``compare`` measures a float and an optimized file of one model side by side
 (``format_comparison``, ``write_comparison`` for JSON and PNG), and
 ``python -m tflite_export MODEL.keras OUT.tflite --mode=int8`` does all of it
@@ -55,6 +57,7 @@ _LAZY = {
     "inspect": "inspect",
     "interleaved_latency": "interleaved",
     "is_fully_integer": "inspect",
+    "fixed_latencies": "layer_latency",
     "layer_latencies": "layer_latency",
     "predict": "verify",
     "quantize_dynamic_range": "ptq",
@@ -88,6 +91,7 @@ __all__ = [
     "cpu_flags",
     "estimate_arena",
     "file_sizes",
+    "fixed_latencies",
     "format_benchmark",
     "format_comparison",
     "format_inspection",

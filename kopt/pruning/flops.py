@@ -10,6 +10,10 @@ the cost of a CNN or MLP are counted:
 * ``SeparableConv1D/2D``: its depthwise part plus its pointwise ``1x1`` part, both
   at the output positions.
 * ``Conv1D/2D/3DTranspose``: ``2 * prod(kernel_size) * in * out * prod(input spatial)``.
+* ``LSTM``, ``GRU`` and ``SimpleRNN``: ``2 * timesteps * (in + units) * gates * units``,
+  the input and the recurrent kernel at every step (``gates``: 4, 3 and 1), also
+  inside ``Bidirectional`` (both directions). A sequence of unknown length has
+  no per-example count and is refused, as a convolution on one is.
 
 Biases, normalization, activations, pooling and merges are left out (they add a
 few percent at most); every other layer counts 0.
@@ -37,7 +41,9 @@ _OUTPUT_POSITIONED = (
     keras.layers.SeparableConv2D,
 )
 _INPUT_POSITIONED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+_RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN, keras.layers.Bidirectional)
 _KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel")
+_RECURRENT_KERNEL_NAMES = ("kernel", "recurrent_kernel")
 
 
 def layer_flops(model: keras.Model) -> dict:
@@ -70,6 +76,8 @@ def count_flops(model: keras.Model) -> int:
 
 
 def _flops(layer):
+    if isinstance(layer, _RECURRENT):
+        return _recurrent_flops(layer)
     if not isinstance(layer, _OUTPUT_POSITIONED + _INPUT_POSITIONED):
         return 0
     try:
@@ -84,3 +92,25 @@ def _flops(layer):
         raise ValueError(f"cannot count FLOPs of layer {layer.name!r}: its spatial shape {tuple(shape)} is not static")
     macs_per_position = sum(math.prod(v.shape) for v in layer.weights if v.name in _KERNEL_NAMES)
     return int(2 * macs_per_position * math.prod(positions))
+
+
+def _recurrent_flops(layer):
+    # Every step multiplies the step's input by the input kernel and the state by the
+    # recurrent kernel: one MAC per entry of each, per step. A Bidirectional layer's
+    # weights are its two directions'.
+    if isinstance(layer, keras.layers.Bidirectional) and not isinstance(layer.forward_layer, _RECURRENT[:3]):
+        return 0
+    try:
+        shape = layer.input.shape
+    except (AttributeError, ValueError) as err:
+        raise ValueError(
+            f"cannot count FLOPs of layer {layer.name!r} ({type(layer).__name__}): it is shared "
+            f"or not connected, so its input shape is not known ({err})"
+        ) from err
+    if shape[1] is None:
+        raise ValueError(
+            f"cannot count FLOPs of layer {layer.name!r} ({type(layer).__name__}): its input {tuple(shape)} "
+            "has no static number of timesteps; build the model with a fixed sequence length"
+        )
+    macs_per_step = sum(math.prod(v.shape) for v in layer.weights if v.name in _RECURRENT_KERNEL_NAMES)
+    return int(2 * macs_per_step * shape[1])

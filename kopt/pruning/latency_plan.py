@@ -11,6 +11,11 @@ speedup while removing as little importance as it can:
    channels kept times the fraction of its output channels kept (a depthwise
    convolution: of its channels kept). This is how its multiply-accumulates
    scale; the measured milliseconds weight each layer by what it really costs.
+   A recurrent layer (``LSTM``, ``GRU``, ``SimpleRNN``) multiplies its state by
+   its recurrent kernel at every step as well: that share of its time, ``units /
+   (inputs + units)``, goes with the square of the units kept. Its loop's
+   per-step work costs the same at any width, so that part of its time
+   (:func:`tflite_export.fixed_latencies`, measured at half its units) stays.
 3. Starting from the whole model, channels are removed ``round_to`` at a time from
    the group whose next channels cost the least importance per millisecond
    saved, until the modelled time is
@@ -63,6 +68,7 @@ def latency_channel_plan(
     speedup: float,
     *,
     latencies: dict[str, float] | None = None,
+    fixed_latencies: dict[str, float] | None = None,
     importance: str | dict = "l1",
     round_to: int = 8,
     max_fraction: float = 0.75,
@@ -78,6 +84,11 @@ def latency_channel_plan(
             dense layers; ``None`` times each alone in LiteRT
             (:func:`tflite_export.layer_latencies`, about a second per distinct layer).
             Layers missing from it cost nothing.
+        fixed_latencies: ``{layer name: milliseconds}`` of a layer's time that
+            does not shrink with its channels (at most its ``latencies`` entry);
+            ``None`` measures it for recurrent layers when ``latencies`` is
+            measured (:func:`tflite_export.fixed_latencies`), and is none
+            otherwise.
         importance: As :func:`channel_plan`: ``"l1"``, ``"l2"``, ``"bn_gamma"`` or
             ``{layer name: per-channel scores}``.
         round_to: Channels go ``round_to`` at a time, so every pruned group keeps
@@ -96,13 +107,16 @@ def latency_channel_plan(
             :func:`channel_plan` refuses, or a speedup the model cannot reach within
             ``max_fraction`` (naming the best modelled speedup).
     """
-    _check(speedup, round_to, max_fraction, latencies)
+    _check(speedup, round_to, max_fraction, latencies, fixed_latencies)
     graph = analyze(model)
     if latencies is None:
         import tflite_export
 
         latencies = tflite_export.layer_latencies(model, log=log)
-    cost = _CostModel(graph, latencies)
+        if fixed_latencies is None:
+            fixed_latencies = tflite_export.fixed_latencies(model, latencies=latencies, log=log)
+    fixed_latencies = fixed_latencies or {}
+    cost = _CostModel(graph, latencies, fixed_latencies)
     groups = [group for group in graph.groups() if not group.frozen]
     order, scores, keep, floor_of = {}, {}, {}, {}
     for group in groups:
@@ -151,6 +165,7 @@ def latency_channel_plan(
         "modelled_ms_after": float(now),
         "modelled_speedup": float(before / now),
         "layer_ms": {name: float(value) for name, value in latencies.items()},
+        "layer_fixed_ms": {name: float(value) for name, value in fixed_latencies.items()},
     }
     if log is not None:
         log(f"latency plan: modelled {before:.4f} ms -> {now:.4f} ms ({before / now:.2f}x)")
@@ -160,10 +175,12 @@ def latency_channel_plan(
 class _CostModel:
     """Modelled milliseconds of a model as a function of the channels each group keeps."""
 
-    def __init__(self, graph, latencies):
+    def __init__(self, graph, latencies, fixed):
         sizes = {group.id: group.size for group in graph.groups()}
-        # (ms, {input root: entries}, fixed input entries, all input entries, output root or None)
-        self.terms = []
+        # (ms that scale, {input root: entries}, fixed input entries, all input entries, output root
+        #  or None, share of the scaling ms that is state times recurrent kernel); ms that do not
+        #  scale add up in self.fixed.
+        self.terms, self.fixed = [], 0.0
         for name, milliseconds in latencies.items():
             info = graph.layers.get(name)
             if info is None or not info.input_maps:
@@ -171,23 +188,29 @@ class _CostModel:
             roots = graph.roots_of(info.input_maps[0])
             counts = {int(root): int((roots == root).sum()) for root in set(roots.tolist()) if root >= 0}
             output = graph.find(info.output_group) if info.output_group >= 0 else None
-            self.terms.append((float(milliseconds), counts, int((roots < 0).sum()), len(roots), output))
+            recurrent = 0.0
+            if info.kind == "recurrent" and output is not None:
+                recurrent = sizes[output] / (len(roots) + sizes[output])
+            self.fixed += float(fixed.get(name, 0.0))
+            scaling = float(milliseconds) - float(fixed.get(name, 0.0))
+            self.terms.append((scaling, counts, int((roots < 0).sum()), len(roots), output, recurrent))
         self.sizes = sizes
 
     def total(self, keep):
-        total = 0.0
-        for milliseconds, counts, fixed, entries, output in self.terms:
-            kept_inputs = fixed + sum(
+        total = self.fixed
+        for milliseconds, counts, unprunable, entries, output, recurrent in self.terms:
+            kept_inputs = unprunable + sum(
                 n * keep.get(root, self.sizes[root]) / self.sizes[root] for root, n in counts.items()
             )
             fraction = kept_inputs / entries if entries else 1.0
             if output is not None:
-                fraction *= keep.get(output, self.sizes[output]) / self.sizes[output]
+                kept_outputs = keep.get(output, self.sizes[output]) / self.sizes[output]
+                fraction = (1.0 - recurrent) * fraction * kept_outputs + recurrent * kept_outputs**2
             total += milliseconds * fraction
         return total
 
 
-def _check(speedup, round_to, max_fraction, latencies):
+def _check(speedup, round_to, max_fraction, latencies, fixed_latencies):
     if isinstance(speedup, bool) or not isinstance(speedup, numbers.Real) or not speedup > 1.0:
         raise ValueError(f"speedup must be a number above 1 (2.0 halves the time). Received: speedup={speedup!r}")
     if isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1:
@@ -195,6 +218,11 @@ def _check(speedup, round_to, max_fraction, latencies):
     if isinstance(max_fraction, bool) or not isinstance(max_fraction, numbers.Real) or not 0 < max_fraction < 1:
         raise ValueError(f"max_fraction must be in (0, 1). Received: max_fraction={max_fraction!r}")
     if latencies is None:
+        if fixed_latencies is not None:
+            raise ValueError(
+                "fixed_latencies splits the latencies given: pass latencies too, or neither to measure both. "
+                f"Received: fixed_latencies={fixed_latencies!r}, latencies=None"
+            )
         return
     bad = (
         {name: value for name, value in latencies.items() if not _is_milliseconds(value)}
@@ -203,6 +231,22 @@ def _check(speedup, round_to, max_fraction, latencies):
     )
     if bad or not isinstance(latencies, dict):
         raise ValueError(f"latencies must map layer names to milliseconds >= 0. Received: latencies={bad!r}")
+    if fixed_latencies is None:
+        return
+    bad = (
+        {
+            name: value
+            for name, value in fixed_latencies.items()
+            if not _is_milliseconds(value) or name not in latencies or value > latencies[name]
+        }
+        if isinstance(fixed_latencies, dict)
+        else fixed_latencies
+    )
+    if bad or not isinstance(fixed_latencies, dict):
+        raise ValueError(
+            "fixed_latencies must map layers of latencies to milliseconds between 0 and their latencies entry. "
+            f"Received: fixed_latencies={bad!r}"
+        )
 
 
 def _is_milliseconds(value):

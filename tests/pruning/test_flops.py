@@ -45,3 +45,17 @@ def test_dynamic_spatial_shape_is_refused():
     model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3, name="c")])
     with pytest.raises(ValueError, match="layer 'c': its spatial shape"):
         count_flops(model)
+
+
+@pytest.mark.parametrize(("layer_class", "gates"), [("LSTM", 4), ("GRU", 3), ("SimpleRNN", 1)])
+def test_recurrent_layers_count_both_kernels_at_every_step(layer_class, gates):
+    layer = getattr(keras.layers, layer_class)(6, name="rnn")
+    assert _flops_of(layer, (5, 3)) == 2 * 5 * (3 + 6) * gates * 6
+    both = keras.layers.Bidirectional(getattr(keras.layers, layer_class)(6), name="bi")
+    assert _flops_of(both, (5, 3)) == 2 * 2 * 5 * (3 + 6) * gates * 6
+
+
+def test_recurrent_layer_on_a_sequence_of_unknown_length_is_refused():
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4, name="rnn")])
+    with pytest.raises(ValueError, match="layer 'rnn' .*no static number of timesteps"):
+        count_flops(model)

@@ -83,6 +83,29 @@ def test_latencies_are_measured_when_not_given(monkeypatch):
     assert calls == [model] and plan["latency"]["layer_ms"]["large_map"] == 1.0
 
 
+def test_a_recurrent_layer_saves_the_square_of_its_units_on_its_recurrent_share():
+    """LSTM(32) on 8 features: 32/40 of its time is state times recurrent kernel, which shrinks on both sides."""
+    inputs = keras.Input((10, 8))
+    outputs = keras.layers.Dense(2, name="head")(keras.layers.LSTM(32, name="rnn")(inputs))
+    model = keras.Model(inputs, outputs)
+    plan = latency_channel_plan(model, 3.0, latencies={"rnn": 1.0, "head": 0.0})
+    # Half the units: 0.2 * 0.5 + 0.8 * 0.5 ** 2 = 0.3 of the time (3.3x); a layer modelled on its
+    # outputs alone would stop at 2x with half of them and need 3/4 of them gone for 3x.
+    assert plan["layers"]["rnn"]["channels_after"] == 16
+    assert plan["latency"]["modelled_ms_after"] == pytest.approx(0.3)
+    smaller = pruning.apply_channel_plan(model, plan)
+    assert smaller.get_layer("rnn").units == 16
+    # Half of its time is the loop's own, which no unit removed saves: 0.5 + 0.5 * 0.3 with half the units.
+    times, fixed = {"rnn": 1.0, "head": 0.0}, {"rnn": 0.5}
+    looped = latency_channel_plan(model, 1.5, latencies=times, fixed_latencies=fixed)
+    assert looped["layers"]["rnn"]["channels_after"] == 16
+    assert looped["latency"]["modelled_ms_after"] == pytest.approx(0.65)
+    assert looped["latency"]["layer_fixed_ms"] == {"rnn": 0.5}
+    # At most 3/4 of the units go: 0.5 + 0.5 * (0.2 / 4 + 0.8 / 16) = 0.55 of the time, 1.82x at best.
+    with pytest.raises(ValueError, match="cannot reach speedup=3.0.*stops at 1.818x"):
+        latency_channel_plan(model, 3.0, latencies=times, fixed_latencies=fixed)
+
+
 def test_bad_arguments_and_unreachable_speedups_raise_naming_the_value():
     model = _two_stage_model()
     times = {"large_map": 1.0, "small_map": 0.1, "head": 0.01}
@@ -93,6 +116,9 @@ def test_bad_arguments_and_unreachable_speedups_raise_naming_the_value():
         ({"speedup": 2.0, "max_fraction": 1.0}, "max_fraction=1.0"),
         ({"speedup": 2.0, "latencies": {"large_map": -1.0}}, "large_map"),
         ({"speedup": 2.0, "latencies": [1.0]}, r"latencies=\[1.0\]"),
+        ({"speedup": 2.0, "fixed_latencies": {"large_map": 2.0}}, r"fixed_latencies=\{'large_map': 2.0\}"),
+        ({"speedup": 2.0, "fixed_latencies": {"elsewhere": 0.0}}, "elsewhere"),
+        ({"speedup": 2.0, "fixed_latencies": {"large_map": 0.1}, "latencies": None}, "latencies=None"),
     ):
         kwargs.setdefault("latencies", times)
         with pytest.raises(ValueError, match=match):
