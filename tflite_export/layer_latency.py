@@ -125,27 +125,30 @@ def fixed_latencies(
 
     Returns:
         ``{layer name: fixed milliseconds}`` for every recurrent layer of
-        ``model`` (between 0 and the layer's time); empty if it has none.
+        ``model`` (between 0 and the layer's time; 0 for a layer of one unit,
+        which has no half); empty if it has none.
 
     Raises:
         ValueError: As :func:`layer_latencies`, or if ``latencies`` lacks a
             recurrent layer of ``model``.
     """
-    layers = [layer for layer in model.layers if isinstance(layer, _RECURRENT)]
-    if not layers:
-        return {}
-    missing = [layer.name for layer in layers if latencies is not None and layer.name not in latencies]
+    recurrent = [layer for layer in model.layers if isinstance(layer, _RECURRENT)]
+    missing = [layer.name for layer in recurrent if latencies is not None and layer.name not in latencies]
     if missing:
         raise ValueError(f"latencies has no time for the recurrent layers {missing} of model {model.name!r}.")
+    # A single unit has no half to time, and no unit to remove: none of its time is told apart.
+    fixed = {layer.name: 0.0 for layer in recurrent if layer.units < 2}
+    layers = [layer for layer in recurrent if layer.units >= 2]
+    if not layers:
+        return fixed
     full = {layer.name: _signature(layer) for layer in layers}
     half = {name: _halved(signature) for name, signature in full.items()}
     wanted = list(half.values()) + (list(full.values()) if latencies is None else [])
     times = _time(wanted, runs, warmup, threads, log)
-    fixed = {}
     for layer in layers:
         whole = times[full[layer.name]] if latencies is None else float(latencies[layer.name])
         units, inputs = int(layer.units), int(layer.input.shape[-1])
-        kept = (units // 2 or 1) / units
+        kept = (units // 2) / units
         share = units / (inputs + units)
         scale = (1 - share) * kept + share * kept**2
         # whole = fixed + variable, halved = fixed + variable * scale.
@@ -176,7 +179,7 @@ def _time(signatures, runs, warmup, threads, log):
 def _halved(signature):
     class_name, shape, config = signature
     config = json.loads(config)
-    config["units"] = config["units"] // 2 or 1
+    config["units"] = config["units"] // 2
     return class_name, shape, json.dumps(config, sort_keys=True, default=str)
 
 

@@ -78,3 +78,5 @@ def test_fixed_latencies_split_each_recurrent_layer_and_skip_the_rest(monkeypatc
         fixed_latencies(model, latencies={"lstm": 1.0})
     convolutional = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)])
     assert fixed_latencies(convolutional) == {}
+    one_unit = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(1, name="gru")])
+    assert fixed_latencies(one_unit) == {"gru": 0.0}
