@@ -7,7 +7,12 @@ by structure: subclassing it is optional), or if it is one of these Keras layers
 * Dense, EinsumDense, Conv1D/2D/3D, Conv1D/2D/3DTranspose, DepthwiseConv1D/2D:
   ``kernel``;
 * SeparableConv1D/2D: ``depthwise_kernel`` and ``pointwise_kernel``;
-* Embedding: ``embeddings``.
+* Embedding: ``embeddings``;
+* MultiHeadAttention: the kernels of its query, key, value and output
+  projections (``query_kernel``, ``key_kernel``, ``value_kernel``,
+  ``output_kernel``), each with centroids of its own;
+* LSTM, GRU, SimpleRNN: the cell's ``kernel`` and ``recurrent_kernel`` (every
+  gate's columns; with ``cluster_per_channel``, each gate's unit has its own).
 
 Biases are never clustered: they are few, and each one shifts a whole channel.
 
@@ -56,6 +61,7 @@ _KERNEL_LAYERS = (
     L.Dense, L.EinsumDense, L.Conv1D, L.Conv2D, L.Conv3D, L.Conv1DTranspose, L.Conv2DTranspose,
     L.Conv3DTranspose, L.DepthwiseConv1D, L.DepthwiseConv2D,
 )  # fmt: skip
+_RECURRENT_LAYERS = (L.LSTM, L.GRU, L.SimpleRNN)
 
 
 def _built_in_getter(layer):
@@ -65,6 +71,12 @@ def _built_in_getter(layer):
         return lambda: [("kernel", layer.kernel)]
     if isinstance(layer, L.Embedding):
         return lambda: [("embeddings", layer.embeddings)]
+    if isinstance(layer, L.MultiHeadAttention):
+        return lambda: [
+            (f"{part}_kernel", getattr(layer, f"{part}_dense").kernel) for part in ("query", "key", "value", "output")
+        ]
+    if isinstance(layer, _RECURRENT_LAYERS):
+        return lambda: [("kernel", layer.cell.kernel), ("recurrent_kernel", layer.cell.recurrent_kernel)]
     return None
 
 
@@ -116,7 +128,8 @@ def unsupported_message(layer):
     """The error text for a layer that cannot be clustered."""
     return (
         f"Layer {layer.name!r} of class {type(layer).__name__} is not supported by kopt.clustering. "
-        "Supported: Dense, EinsumDense, Conv*, Conv*Transpose, DepthwiseConv*, SeparableConv*, Embedding. "
+        "Supported: Dense, EinsumDense, Conv*, Conv*Transpose, DepthwiseConv*, SeparableConv*, Embedding, "
+        "MultiHeadAttention, LSTM, GRU, SimpleRNN. "
         "To cluster another layer, give it a `get_clusterable_weights()` method returning "
         "[(name, variable), ...] (the kopt.clustering.ClusterableLayer protocol)."
     )

@@ -21,12 +21,23 @@ def _built(layer, shape):
         (keras.layers.DepthwiseConv2D(3), (None, 8, 8, 2), ["kernel"]),
         (keras.layers.SeparableConv2D(4, 3), (None, 8, 8, 2), ["depthwise_kernel", "pointwise_kernel"]),
         (keras.layers.Embedding(10, 4), (None, 3), ["embeddings"]),
+        (keras.layers.LSTM(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
+        (keras.layers.GRU(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
+        (keras.layers.SimpleRNN(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
     ],
 )
 def test_built_in_layers_cluster_their_kernels_not_biases(layer, shape, names):
     pairs = get_clusterable_weights(_built(layer, shape))
     assert [name for name, _ in pairs] == names
     assert all(isinstance(variable, keras.Variable) for _, variable in pairs)
+
+
+def test_attention_clusters_its_four_projection_kernels():
+    layer = keras.layers.MultiHeadAttention(2, 4)
+    layer(keras.KerasTensor((None, 3, 8)), keras.KerasTensor((None, 3, 8)))
+    pairs = get_clusterable_weights(layer)
+    assert [name for name, _ in pairs] == ["query_kernel", "key_kernel", "value_kernel", "output_kernel"]
+    assert [variable for _, variable in pairs][0] is layer.query_dense.kernel
 
 
 def test_protocol_layers_choose_their_weights():

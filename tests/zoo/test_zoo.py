@@ -73,6 +73,15 @@ def test_markdown_table_marks_refusals_crashes_and_float_ops_with_notes():
     assert "1. A / qat: no QAT for 'x'" in table and "3. B / qat: ['op 3 CONV_2D']" in table
 
 
+def test_a_cluster_cell_whose_kernels_were_left_unclustered_says_so():
+    """An LSTM's kernels once stayed float while its Dense head clustered, and the cell read plain ok."""
+    many = {"status": "ok", "detail": "", "max_values_per_kernel": 4095}
+    few = {"status": "ok", "detail": "", "max_values_per_kernel": zoo.CLUSTERS}
+    table = zoo.markdown_table({"cells": {"L": {"cluster": many}, "M": {"cluster": few}}})
+    assert "ok, kernels left unclustered (1)" in table and "| M | not run | not run | not run | ok |" in table
+    assert f"1. L / cluster: a kernel of the stripped model holds 4095 values (K = {zoo.CLUSTERS})" in table
+
+
 def test_agreement_report_lists_every_row_with_its_command():
     from benchmarks import zoo_agreement
 
