@@ -149,7 +149,7 @@ def report(document):
         values = max((r["values"] for r in rows if r["values"] is not None), default=None)
         lines.append(
             f"| {model} | {variant} | {len(rows)} | {100 * np.mean([r['accuracy'] for r in rows]):.2f} | "
-            f"{np.mean(drops):.2f} / {max(drops):.2f} | {rows[0]['kib']} | {rows[0]['gzip_kib']} | "
+            f"{_points(np.mean(drops))} / {_points(max(drops))} | {rows[0]['kib']} | {rows[0]['gzip_kib']} | "
             f"{np.mean([r['gzip_ratio'] for r in rows]):.3f} | {'-' if values is None else values} |"
         )
     lines += [
@@ -163,6 +163,10 @@ def report(document):
             f"| {r['gzip_kib']} | {r['gzip_ratio']} |"
         )
     return "\n".join(lines)
+
+
+def _points(value):
+    return f"{round(float(value), 2) + 0.0:.2f}"  # + 0.0: a mean of -0.003 reads 0.00, not -0.00
 
 
 def plot(document, path):

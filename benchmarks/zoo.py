@@ -110,7 +110,8 @@ def _cluster(model, x, y, workdir):
     wrapped = _two_steps(clustering.cluster_weights(model, CLUSTERS), x, y)
     layers = _wrapped_count(wrapped, clustering.ClusterWeights)
     stripped = clustering.strip_clustering(wrapped)
-    kernels = [w for w in stripped.weights if len(w.shape) >= 2]
+    # Kernels and embedding tables; biases stay float, and some are 2-D (a GRU's, an attention projection's).
+    kernels = [w for w in stripped.weights if w.path.endswith(("kernel", "embeddings"))]
     most = max((len(np.unique(np.asarray(w.numpy()))) for w in kernels), default=0)
     path = tflite_export.convert(stripped, os.path.join(workdir, "clustered.tflite"))
     return {"wrapped_layers": layers, "max_values_per_kernel": int(most), **_check_file(path, stripped, x, y)}

@@ -28,6 +28,7 @@ def test_every_model_builds_and_takes_its_sample_inputs():
         ("GRU", "qat"),
         ("ConvNeXtTiny", "structured"),
         ("GRU", "prune"),
+        ("TransformerEncoder", "cluster"),
     ],
 )
 def test_cells_that_must_work(model_name, technique):
@@ -39,6 +40,8 @@ def test_cells_that_must_work(model_name, technique):
         assert cell["agreement"] >= 0.95, cell
     if technique in ("structured",):
         assert cell["params_ratio"] < 0.9 and cell["agreement"] == 1.0, cell
+    if technique == "cluster":  # embedding, attention projections and feed-forward: every kernel
+        assert cell["wrapped_layers"] == 5 and cell["max_values_per_kernel"] <= zoo.CLUSTERS, cell
 
 
 def test_a_refusal_is_one_line_and_names_the_layer(monkeypatch):
