@@ -40,6 +40,7 @@ CANDIDATES = {
     "LSTM": (lambda: L.LSTM(2), _SEQUENCE, 1),
     "GRU": (lambda: L.GRU(2), _SEQUENCE, 1),
     "SimpleRNN": (lambda: L.SimpleRNN(2), _SEQUENCE, 1),
+    "Bidirectional(LSTM)": (lambda: L.Bidirectional(L.LSTM(2)), _SEQUENCE, 1),
     "BatchNormalization": (lambda: L.BatchNormalization(), _IMAGE, 1),
     "LayerNormalization": (lambda: L.LayerNormalization(), _SEQUENCE, 1),
     "Rescaling": (lambda: L.Rescaling(0.5), _IMAGE, 1),

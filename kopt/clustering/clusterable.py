@@ -12,7 +12,9 @@ by structure: subclassing it is optional), or if it is one of these Keras layers
   projections (``query_kernel``, ``key_kernel``, ``value_kernel``,
   ``output_kernel``), each with centroids of its own;
 * LSTM, GRU, SimpleRNN: the cell's ``kernel`` and ``recurrent_kernel`` (every
-  gate's columns; with ``cluster_per_channel``, each gate's unit has its own).
+  gate's columns; with ``cluster_per_channel``, each gate's unit has its own);
+  inside ``Bidirectional``, those of both directions (``forward_kernel``,
+  ``forward_recurrent_kernel``, ``backward_kernel``, ``backward_recurrent_kernel``).
 
 Biases are never clustered: they are few, and each one shifts a whole channel.
 
@@ -77,6 +79,12 @@ def _built_in_getter(layer):
         ]
     if isinstance(layer, _RECURRENT_LAYERS):
         return lambda: [("kernel", layer.cell.kernel), ("recurrent_kernel", layer.cell.recurrent_kernel)]
+    if isinstance(layer, L.Bidirectional) and isinstance(layer.forward_layer, _RECURRENT_LAYERS):
+        return lambda: [
+            (f"{direction}_{name}", getattr(getattr(layer, f"{direction}_layer").cell, name))
+            for direction in ("forward", "backward")
+            for name in ("kernel", "recurrent_kernel")
+        ]
     return None
 
 
@@ -129,7 +137,7 @@ def unsupported_message(layer):
     return (
         f"Layer {layer.name!r} of class {type(layer).__name__} is not supported by kopt.clustering. "
         "Supported: Dense, EinsumDense, Conv*, Conv*Transpose, DepthwiseConv*, SeparableConv*, Embedding, "
-        "MultiHeadAttention, LSTM, GRU, SimpleRNN. "
+        "MultiHeadAttention, LSTM, GRU, SimpleRNN (also in Bidirectional). "
         "To cluster another layer, give it a `get_clusterable_weights()` method returning "
         "[(name, variable), ...] (the kopt.clustering.ClusterableLayer protocol)."
     )

@@ -24,7 +24,8 @@ Built-in choices:
 * Embedding: ``embeddings``.
 * MultiHeadAttention: the kernels of its query, key, value and output EinsumDense
   projections.
-* LSTM, GRU, SimpleRNN: the cell's ``kernel`` and ``recurrent_kernel``.
+* LSTM, GRU, SimpleRNN: the cell's ``kernel`` and ``recurrent_kernel``; inside
+  ``Bidirectional``, those of both directions.
 
 Biases are never pruned: they are few and each one matters.
 
@@ -187,7 +188,8 @@ def unsupported_message(layer):
     return (
         f"Layer {layer.name!r} of class {type(layer).__name__} is not supported by kopt.pruning. "
         "Supported: Dense, EinsumDense, Conv*, Conv*Transpose, DepthwiseConv*, SeparableConv*, "
-        "Embedding, MultiHeadAttention, LSTM, GRU, SimpleRNN. To prune another layer, give it a "
+        "Embedding, MultiHeadAttention, LSTM, GRU, SimpleRNN (also in Bidirectional). To prune another "
+        "layer, give it a "
         "`get_prunable_weights()` method returning the weights to prune (the "
         "kopt.pruning.PrunableLayer protocol)."
     )
@@ -197,7 +199,14 @@ def _implements_protocol(layer):
     return callable(getattr(type(layer), "get_prunable_weights", None))
 
 
+def _bidirectional_kernels(layer):
+    return _rnn_kernels(layer.forward_layer) + _rnn_kernels(layer.backward_layer)
+
+
 def _built_in_getter(layer):
+    if isinstance(layer, keras.layers.Bidirectional):
+        recurrent = isinstance(layer.forward_layer, (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN))
+        return _bidirectional_kernels if recurrent else None
     for classes, getter in _BUILT_IN:
         if isinstance(layer, classes):
             return getter

@@ -166,7 +166,11 @@ def has_kernel(layer):
     >>> has_kernel(keras.layers.Dense(2)), has_kernel(keras.layers.ReLU())
     (True, False)
     """
-    return isinstance(layer, _WEIGHTED)
+    return isinstance(layer, _WEIGHTED) or _is_bidirectional_rnn(layer)
+
+
+def _is_bidirectional_rnn(layer):
+    return isinstance(layer, L.Bidirectional) and isinstance(layer.forward_layer, (L.LSTM, L.GRU, L.SimpleRNN))
 
 
 def is_passthrough(layer):
@@ -231,6 +235,16 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
             quantize_output=quantize_activation,
             output_quantizer=activation_quantizer,
         )
+    if _is_bidirectional_rnn(layer):
+        # Both directions' kernels on the int8 grid; the loops stay float in the file, as a
+        # single recurrent layer's do, and the merged output gets one range.
+        return DefaultQuantizeConfig(
+            [f"{direction}_layer.cell.{name}" for direction in ("forward", "backward")
+             for name in ("kernel", "recurrent_kernel")],
+            bits.weight_quantizer(False),
+            quantize_output=quantize_activation,
+            output_quantizer=activation_quantizer,
+        )  # fmt: skip
     if isinstance(layer, L.Embedding):
         return DefaultQuantizeConfig(["embeddings"], bits.weight_quantizer(False))
     if isinstance(layer, L.Dense):

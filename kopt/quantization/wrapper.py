@@ -379,5 +379,9 @@ class QuantizeWrapper(SubstitutingWrapper):
 
 def _short_name(layer, variable):
     prefix = f"{layer.path}/" if layer.path else ""
-    path = variable.path[len(prefix) :] if variable.path.startswith(prefix) else variable.name
-    return path.replace("/", "_")
+    if variable.path.startswith(prefix):
+        return variable.path[len(prefix) :].replace("/", "_")
+    # A sublayer outside the layer's path: a Bidirectional's two copies ("forward_lstm/lstm_cell/kernel",
+    # "backward_lstm/..."), whose variables share their short names.
+    owners = variable.path.split("/")[:-1]
+    return "_".join([owners[0], variable.name] if owners else [variable.name])

@@ -1,4 +1,4 @@
-"""Clustering the layers of sequence models: LSTM, GRU and SimpleRNN kernels, attention projections.
+"""Clustering the layers of sequence models: LSTM, GRU and SimpleRNN kernels (also in Bidirectional), attention.
 
 Each model is clustered whole, trained a step, saved and loaded, stripped and
 converted; its recurrent or attention kernels must hold at most ``K`` values
@@ -18,7 +18,10 @@ from kopt import quantization
 
 
 def _model(kind):
-    if kind == "MultiHeadAttention":
+    if kind == "Bidirectional":
+        inputs = keras.Input((6, 5))
+        x = keras.layers.Bidirectional(keras.layers.LSTM(12), name="core")(inputs)
+    elif kind == "MultiHeadAttention":
         inputs = keras.Input((6, 16))
         x = keras.layers.MultiHeadAttention(2, 8, name="core")(inputs, inputs)
         x = keras.layers.GlobalAveragePooling1D()(x)
@@ -40,7 +43,7 @@ def _train(model):
     return data
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN", "MultiHeadAttention"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN", "MultiHeadAttention", "Bidirectional"])
 def test_the_whole_model_clusters_and_the_kernels_keep_k_values_to_the_file(kind, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # "left unclustered" would fail here
@@ -52,7 +55,7 @@ def test_the_whole_model_clusters_and_the_kernels_keep_k_values_to_the_file(kind
     np.testing.assert_array_equal(loaded.predict(data, verbose=0), clustered.predict(data, verbose=0))
     stripped = clustering.strip_clustering(loaded)
     kernels = _kernels(stripped.get_layer("core"))
-    assert len(kernels) == (4 if kind == "MultiHeadAttention" else 2)
+    assert len(kernels) == (4 if kind in ("MultiHeadAttention", "Bidirectional") else 2)
     assert all(len(np.unique(kernel)) <= 4 for kernel in kernels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the static-batch note of a recurrent model

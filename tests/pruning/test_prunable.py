@@ -37,6 +37,17 @@ def test_built_in_layers_prune_their_kernels(layer, shapes, expected):
     assert all(isinstance(w, keras.Variable) for w in weights)
 
 
+@pytest.mark.parametrize("inner", [keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN])
+def test_bidirectional_recurrent_layers_prune_both_directions(inner):
+    layer = keras.layers.Bidirectional(inner(4))
+    assert is_prunable(layer)  # decided before it is built
+    weights = get_prunable_weights(_built(layer, (None, 5, 3)))
+    assert [("forward" if "/forward_" in w.path else "backward", w.name) for w in weights] == [
+        ("forward", "kernel"), ("forward", "recurrent_kernel"), ("backward", "kernel"), ("backward", "recurrent_kernel"),
+    ]  # fmt: skip
+    assert not is_prunable(keras.layers.Bidirectional(keras.layers.RNN(keras.layers.LSTMCell(4))))
+
+
 def test_multi_head_attention_prunes_its_four_projections():
     layer = _built(keras.layers.MultiHeadAttention(2, 4), (None, 5, 8), (None, 5, 8))
     paths = [w.path.split("/", 1)[1] for w in get_prunable_weights(layer)]

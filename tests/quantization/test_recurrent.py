@@ -35,3 +35,30 @@ def test_recurrent_qat_trains_converts_and_agrees(layer_class, tmp_path):
         path = tflite_export.convert(qat, str(tmp_path / "rnn.tflite"), mode="int8")
     result = tflite_export.verify(path, qat, (x[:128], y[:128]))
     assert result["agreement"] >= 0.99, result
+
+
+def test_bidirectional_qat_quantizes_both_directions_and_survives_save_and_convert(tmp_path):
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 8, 5)).astype("float32")
+    inputs = keras.Input((8, 5))
+    sequence = L.Bidirectional(L.LSTM(12, return_sequences=True), name="both")(inputs)
+    summed = L.Bidirectional(L.GRU(8), merge_mode="sum", name="summed")(sequence)
+    qat = quantize_model(keras.Model(inputs, L.Dense(3)(summed)))
+    qat.compile(keras.optimizers.Adam(1e-3), "mse")
+    qat.fit(x, np.zeros((64, 3), "float32"), epochs=1, verbose=0)
+    wrapper = next(layer for layer in qat.layers if isinstance(layer, QuantizeWrapper) and layer.layer.name == "both")
+    # Four kernels on the int8 grid, each with ranges of its own name, and one range for the merged output.
+    names = [v.path.split("/")[-1] for v in wrapper.weights if v.path.endswith("_min")]
+    assert len(set(names)) == 5 and names[-1] == "output_0_min"
+    directions = [name.split("_")[0] for name in names[:4]]
+    assert directions == ["forward", "forward", "backward", "backward"], names
+    assert [name.endswith("_recurrent_kernel_min") for name in names[:4]] == [False, True, False, True], names
+    quantized = [array for array in wrapper.quantized_weights() if array.ndim == 2]  # an LSTM: kernels only
+    assert len(quantized) == 4 and all(len(np.unique(array)) <= 255 for array in quantized)
+    path = str(tmp_path / "both.keras")
+    qat.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), qat.predict(x, verbose=0))
+    with pytest.warns(UserWarning, match="batch_size=1"):
+        file = tflite_export.convert(loaded, str(tmp_path / "both.tflite"), mode="int8")
+    assert tflite_export.verify(file, loaded, (x, np.zeros(64)))["agreement"] == 1.0
