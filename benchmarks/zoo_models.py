@@ -42,6 +42,12 @@ def _recurrent(layer_class):
     return build_model
 
 
+def _bidirectional():
+    sequence = keras.Input((STEPS, FEATURES), name="sequence")
+    x = L.Bidirectional(L.LSTM(32), name="bidirectional_lstm")(sequence)
+    return keras.Model(sequence, L.Dense(10, name="logits")(x), name="bidirectional_lstm_classifier")
+
+
 def _application(constructor, scale, **kwargs):
     def build_model():
         return constructor(input_shape=IMAGE, weights=None, classes=10, **kwargs)
@@ -65,6 +71,7 @@ MODELS = {
     "TransformerEncoder": (_transformer_encoder, "tokens"),
     "LSTM": (_recurrent(L.LSTM), "sequence"),
     "GRU": (_recurrent(L.GRU), "sequence"),
+    "BidirectionalLSTM": (_bidirectional, "sequence"),
 }
 
 

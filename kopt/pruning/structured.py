@@ -310,6 +310,9 @@ def _requested_fractions(model, graph, fraction, layers):
     elif layers is not None:
         names, requested = list(layers), {n: float(fraction) for n in layers}
     else:
+        reason = graph.nothing_prunable() if float(fraction) > 0 else None
+        if reason is not None:
+            raise ValueError(f"{reason}. Received: fraction={fraction!r}")
         return {name: float(fraction) for group in graph.groups() for name in group.producers}
     known = {layer.name for layer in model.layers}
     groups = {name: group for group in graph.groups() for name in group.producers}

@@ -135,6 +135,20 @@ class ChannelGraph:
         roots = sorted({self.find(g) for g in range(len(self._parent))})
         return [Group(r, self._size[r], list(self._producers[r]), list(self._frozen[r])) for r in roots]
 
+    def nothing_prunable(self):
+        """Why no channel of the model can go, or None if some group can: every group's reasons,
+        and the layers the walk could not trace through."""
+        groups = self.groups()
+        if any(not group.frozen for group in groups):
+            return None
+        fixed = [f"{', '.join(group.producers)}: {'; '.join(group.frozen)}" for group in groups]
+        opaque = [f"{info.name!r} ({info.class_name})" for info in self.layers.values() if info.kind == "opaque"]
+        return (
+            f"model {self.model.name!r} has no channels that can be removed"
+            + (f"; fixed groups: {' | '.join(fixed)}" if fixed else "; no layer produces channels that can go")
+            + (f"; layers structured pruning cannot trace through: {', '.join(opaque)}" if opaque else "")
+        )
+
     def roots_of(self, channel_map):
         """Root group id of each entry of ``channel_map`` (-1 for fixed channels)."""
         roots = np.array([self.find(g) for g in range(len(self._parent))] + [-1], np.int64)
