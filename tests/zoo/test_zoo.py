@@ -29,6 +29,7 @@ def test_every_model_builds_and_takes_its_sample_inputs():
         ("ConvNeXtTiny", "structured"),
         ("GRU", "prune"),
         ("TransformerEncoder", "cluster"),
+        ("BidirectionalLSTM", "qat"),
     ],
 )
 def test_cells_that_must_work(model_name, technique):
