@@ -53,17 +53,7 @@ __all__ = ["measure", "plot", "report"]
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("LSTM", "GRU", "TransformerEncoder")
 CLUSTERS = 16
-_BATCH = 64
 _FLOAT_RATE, _CLUSTER_RATE, _CQAT_RATE = 1e-3, 1e-4, 1e-5
-
-
-def _train(model, x, y, epochs, learning_rate, decay):
-    rate = (
-        keras.optimizers.schedules.CosineDecay(learning_rate, epochs * (len(x) // _BATCH)) if decay else learning_rate
-    )
-    model.compile(keras.optimizers.Adam(rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=_BATCH, epochs=epochs, verbose=0)
-    return model
 
 
 _CLUSTERED = ("kernel", "embeddings")  # the weights clustering shares; biases (a GRU's is 2-D) stay float
@@ -78,14 +68,20 @@ def measure(name, seed, settings, workdir):
     """The rows of one model and seed: float, control, clustered and cluster-preserving QAT."""
     x_train, y_train, x_test, y_test = settings.get("data") or sequence_agreement._data(name)
     keras.utils.set_random_seed(seed)
-    dense = _train(sequence_agreement.MODELS[name](), x_train, y_train, settings["float_epochs"], _FLOAT_RATE, False)
+    dense = sequence_agreement.train_classifier(
+        sequence_agreement.MODELS[name](), x_train, y_train, settings["float_epochs"], _FLOAT_RATE, False
+    )
     finetune = settings["finetune_epochs"]
     control = keras.models.clone_model(dense)
     control.set_weights(dense.get_weights())
-    _train(control, x_train, y_train, finetune, _CLUSTER_RATE, True)
+    sequence_agreement.train_classifier(control, x_train, y_train, finetune, _CLUSTER_RATE, True)
     wrapped = clustering.cluster_weights(dense, number_of_clusters=CLUSTERS)
-    clustered = clustering.strip_clustering(_train(wrapped, x_train, y_train, finetune, _CLUSTER_RATE, True))
-    cqat = _train(quantization.quantize_model(clustered, scheme="cqat"), x_train, y_train, 1, _CQAT_RATE, False)
+    clustered = clustering.strip_clustering(
+        sequence_agreement.train_classifier(wrapped, x_train, y_train, finetune, _CLUSTER_RATE, True)
+    )
+    cqat = sequence_agreement.train_classifier(
+        quantization.quantize_model(clustered, scheme="cqat"), x_train, y_train, 1, _CQAT_RATE, False
+    )
     variants = {
         "float": (dense, "float32", None),
         "control": (control, "float32", None),

@@ -51,31 +51,25 @@ __all__ = ["measure", "plot", "report"]
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("LSTM", "GRU")
-_BATCH = 64
-
-
-def _train(model, x, y, epochs, learning_rate, decay):
-    rate = (
-        keras.optimizers.schedules.CosineDecay(learning_rate, epochs * (len(x) // _BATCH)) if decay else learning_rate
-    )
-    model.compile(keras.optimizers.Adam(rate), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=_BATCH, epochs=epochs, verbose=0)
-    return model
 
 
 def measure(name, seed, settings, workdir, data):
     """The rows of one model and seed: float, control and each share of units removed."""
     x_train, y_train, x_test, y_test = data
     keras.utils.set_random_seed(seed)
-    dense = _train(sequence_agreement.MODELS[name](), x_train, y_train, settings["float_epochs"], 1e-3, False)
+    dense = sequence_agreement.train_classifier(
+        sequence_agreement.MODELS[name](), x_train, y_train, settings["float_epochs"], 1e-3, False
+    )
     variants = {"float": dense}
     finetune = settings["finetune_epochs"]
     control = keras.models.clone_model(dense)
     control.set_weights(dense.get_weights())
-    variants["control"] = _train(control, x_train, y_train, finetune, 1e-3, True)
+    variants["control"] = sequence_agreement.train_classifier(control, x_train, y_train, finetune, 1e-3, True)
     for share in settings["shares"]:
         smaller = pruning.prune_channels(dense, {"rnn": share})
-        variants[f"units {share:.0%}"] = _train(smaller, x_train, y_train, finetune, 1e-3, True)
+        variants[f"units {share:.0%}"] = sequence_agreement.train_classifier(
+            smaller, x_train, y_train, finetune, 1e-3, True
+        )
     modelled = {}
     for speedup in settings.get("speedups", []):
         with warnings.catch_warnings():
@@ -83,7 +77,9 @@ def measure(name, seed, settings, workdir, data):
             plan = pruning.latency_channel_plan(dense, speedup)
         modelled[f"latency {speedup}x"] = plan["latency"]["modelled_speedup"]
         smaller = pruning.apply_channel_plan(dense, plan)
-        variants[f"latency {speedup}x"] = _train(smaller, x_train, y_train, finetune, 1e-3, True)
+        variants[f"latency {speedup}x"] = sequence_agreement.train_classifier(
+            smaller, x_train, y_train, finetune, 1e-3, True
+        )
     paths, rows = {}, []
     for variant, model in variants.items():
         path = os.path.join(workdir, f"{name}-{seed}-{variant.replace(' ', '_').replace('%', '')}.tflite")

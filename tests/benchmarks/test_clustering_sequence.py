@@ -30,3 +30,10 @@ def test_the_transformer_clusters_its_attention_and_embedding(tmp_path):
     rows = clustering_sequence.measure("TransformerEncoder", 0, {"float_epochs": 1, "finetune_epochs": 1, "data": data},
                                        str(tmp_path))  # fmt: skip
     assert 1 < rows[2]["values"] <= 16 and rows[3]["values"] <= 16
+
+
+def test_the_shared_training_recipe_decays_to_zero_and_returns_the_model(tiny_rows):
+    x, y, _, _ = tiny_rows(128, 1)
+    model = sequence_agreement.MODELS["GRU"]()
+    assert sequence_agreement.train_classifier(model, x, y, 1, 1e-3, True) is model
+    assert float(model.optimizer.learning_rate) < 1e-4  # the cosine has reached its end after the last step
