@@ -167,17 +167,13 @@ def _points(value):
 
 def plot(document, path):
     """Accuracy against gzip ratio, one panel per model, every seed's point."""
-    models = list(dict.fromkeys(r["model"] for r in document["rows"]))
-    figure, axes = pruning_plot.pyplot().subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
-    for axis, model in zip(axes[0], models, strict=True):
-        for variant in dict.fromkeys(r["variant"] for r in document["rows"]):
-            rows = [r for r in document["rows"] if r["model"] == model and r["variant"] == variant]
-            axis.scatter([r["gzip_ratio"] for r in rows], [100 * r["accuracy"] for r in rows], label=variant)
-        axis.set_title(model)
-        axis.set_xlabel("gzipped file / float file")
-        axis.set_ylabel("test accuracy, %")
-        axis.legend()
-    return pruning_plot.save_figure(figure, path, "Clustered sequence models: accuracy against gzipped size, MNIST")
+    return pruning_plot.accuracy_panels(
+        document["rows"],
+        "gzip_ratio",
+        "gzipped file / float file",
+        path,
+        "Clustered sequence models: accuracy against gzipped size, MNIST",
+    )
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-"""The pruning benchmark's figure: accuracy against sparsity, and gzipped sizes."""
+"""The pruning benchmark's figure (accuracy against sparsity, gzipped sizes) and the figure helpers other benchmarks share."""
 
 import os
 
@@ -86,3 +86,22 @@ def save_figure(figure, path, title):
     figure.savefig(path, dpi=110)
     pyplot().close(figure)
     return path
+
+
+def accuracy_panels(rows, x_key, xlabel, path, title):
+    """Test accuracy against ``row[x_key]``, one panel per ``row["model"]``, one series per variant, every seed.
+
+    The figure of the sequence benchmarks (``structured_sequence``, ``clustering_sequence``); rows carry
+    ``model``, ``variant``, ``accuracy`` (a fraction) and ``x_key``.
+    """
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    figure, axes = pyplot().subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
+    for axis, model in zip(axes[0], models, strict=True):
+        for variant in dict.fromkeys(r["variant"] for r in rows):
+            points = [r for r in rows if r["model"] == model and r["variant"] == variant]
+            axis.scatter([r[x_key] for r in points], [100 * r["accuracy"] for r in points], label=variant)
+        axis.set_title(model)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("test accuracy, %")
+        axis.legend()
+    return save_figure(figure, path, title)

@@ -157,17 +157,13 @@ def _speedups(rows):
 
 def plot(document, path):
     """Accuracy against latency ratio, one panel per model, every seed's point."""
-    models = list(dict.fromkeys(r["model"] for r in document["rows"]))
-    figure, axes = pruning_plot.pyplot().subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
-    for axis, model in zip(axes[0], models, strict=True):
-        for variant in dict.fromkeys(r["variant"] for r in document["rows"]):
-            rows = [r for r in document["rows"] if r["model"] == model and r["variant"] == variant]
-            axis.scatter([r["latency_ratio"] for r in rows], [100 * r["accuracy"] for r in rows], label=variant)
-        axis.set_title(model)
-        axis.set_xlabel("latency / float file")
-        axis.set_ylabel("test accuracy, %")
-        axis.legend()
-    return pruning_plot.save_figure(figure, path, "Recurrent units removed: accuracy against latency, MNIST rows")
+    return pruning_plot.accuracy_panels(
+        document["rows"],
+        "latency_ratio",
+        "latency / float file",
+        path,
+        "Recurrent units removed: accuracy against latency, MNIST rows",
+    )
 
 
 def main(argv):
