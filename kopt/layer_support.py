@@ -129,6 +129,7 @@ def layer_support() -> dict:
 _ROLES = {
     "producer": "producer",
     "recurrent": "producer",
+    "bidirectional": "producer",
     "attention": "heads",
     "depthwise": "follows",
     "normalization": "follows",

@@ -4,7 +4,7 @@ FLOPs and parameters say little about where a network spends its time on a CPU: 
 3x3 convolution on a large, narrow feature map, a depthwise convolution or a 1x1
 convolution of 8 channels costs far more per FLOP than a wide layer deep in the
 network. ``layer_latencies`` measures it: every ``Conv1D/2D``, ``DepthwiseConv2D``,
-``SeparableConv2D``, ``Dense``, ``LSTM``, ``GRU`` and ``SimpleRNN`` layer becomes a
+``SeparableConv2D``, ``Dense``, ``LSTM``, ``GRU`` and ``SimpleRNN`` layer (also in ``Bidirectional``) becomes a
 one-layer model with the layer's own configuration and input shape, converted to
 float32 as :func:`tflite_export.convert` writes it by default (a recurrent layer as
 its loop, at batch 1) and timed with
@@ -55,8 +55,9 @@ TIMED_LAYERS = (
     keras.layers.LSTM,
     keras.layers.GRU,
     keras.layers.SimpleRNN,
+    keras.layers.Bidirectional,
 )
-_RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
+_RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN, keras.layers.Bidirectional)
 
 
 def layer_latencies(
@@ -107,8 +108,8 @@ def fixed_latencies(
     step, the gates' elementwise work, the loop itself) cost about the same at any
     width: LSTM(64) on 28 steps of 28 features takes about 0.69 of its time with
     half its units, not the quarter to third its multiply-accumulates would say.
-    Each ``LSTM``, ``GRU`` and ``SimpleRNN`` layer is timed again with half its
-    units, and its time split into a fixed part and a part that scales as its
+    Each ``LSTM``, ``GRU`` and ``SimpleRNN`` layer (and ``Bidirectional`` of one)
+    is timed again with half its units, and its time split into a fixed part and a part that scales as its
     multiply-accumulates do: ``ms = fixed + (ms - fixed) * ((1 - r) * u + r * u ** 2)``
     for a fraction ``u`` of the units kept, ``r = units / (inputs + units)`` the
     recurrent kernel's share. :func:`kopt.pruning.latency_channel_plan` models a
@@ -137,8 +138,8 @@ def fixed_latencies(
     if missing:
         raise ValueError(f"latencies has no time for the recurrent layers {missing} of model {model.name!r}.")
     # A single unit has no half to time, and no unit to remove: none of its time is told apart.
-    fixed = {layer.name: 0.0 for layer in recurrent if layer.units < 2}
-    layers = [layer for layer in recurrent if layer.units >= 2]
+    fixed = {layer.name: 0.0 for layer in recurrent if _units(layer) < 2}
+    layers = [layer for layer in recurrent if _units(layer) >= 2]
     if not layers:
         return fixed
     full = {layer.name: _signature(layer) for layer in layers}
@@ -147,7 +148,7 @@ def fixed_latencies(
     times = _time(wanted, runs, warmup, threads, log)
     for layer in layers:
         whole = times[full[layer.name]] if latencies is None else float(latencies[layer.name])
-        units, inputs = int(layer.units), int(layer.input.shape[-1])
+        units, inputs = _units(layer), int(layer.input.shape[-1])
         kept = (units // 2) / units
         share = units / (inputs + units)
         scale = (1 - share) * kept + share * kept**2
@@ -176,10 +177,17 @@ def _time(signatures, runs, warmup, threads, log):
     return times
 
 
+def _units(layer):
+    return int((layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer).units)
+
+
 def _halved(signature):
     class_name, shape, config = signature
     config = json.loads(config)
-    config["units"] = config["units"] // 2
+    # A Bidirectional's directions are configs of their own (the backward one only when given).
+    for owner in [config.get(key, {}).get("config", {}) for key in ("layer", "backward_layer")] + [config]:
+        if "units" in owner:
+            owner["units"] = owner["units"] // 2
     return class_name, shape, json.dumps(config, sort_keys=True, default=str)
 
 

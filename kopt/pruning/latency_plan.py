@@ -189,7 +189,7 @@ class _CostModel:
             counts = {int(root): int((roots == root).sum()) for root in set(roots.tolist()) if root >= 0}
             output = graph.find(info.output_group) if info.output_group >= 0 else None
             recurrent = 0.0
-            if info.kind == "recurrent" and output is not None:
+            if info.kind in ("recurrent", "bidirectional") and output is not None:
                 recurrent = sizes[output] / (len(roots) + sizes[output])
             self.fixed += float(fixed.get(name, 0.0))
             scaling = float(milliseconds) - float(fixed.get(name, 0.0))

@@ -53,6 +53,7 @@ from kopt.pruning.structured_graph import analyze
 from kopt.pruning.structured_graph import check_blockers
 from kopt.pruning.structured_layers import fold_gates
 from kopt.pruning.structured_layers import output_kernel
+from kopt.pruning.structured_layers import unit_layers
 from kopt.pruning.structured_surgery import head_scores
 from kopt.pruning.structured_surgery import rebuild
 
@@ -354,9 +355,11 @@ def group_importance(graph, group, importance):
             if graph.layers[name].kind == "attention":
                 scores.append(head_scores(layer, importance))
                 continue
-            kernel = np.asarray(output_kernel(layer).numpy())
-            columns = np.abs(kernel.reshape(-1, kernel.shape[-1]))
-            folded = fold_gates(columns**2 if importance == "l2" else columns, layer).sum(0)
+            folded = 0.0
+            for unit_layer in unit_layers(layer):  # a Bidirectional's unit is a column in both directions
+                kernel = np.asarray(output_kernel(unit_layer).numpy())
+                columns = np.abs(kernel.reshape(-1, kernel.shape[-1]))
+                folded = folded + fold_gates(columns**2 if importance == "l2" else columns, unit_layer).sum(0)
             scores.append(np.sqrt(folded) if importance == "l2" else folded)
     normalized = [s / s.mean() if s.mean() > 0 else s for s in scores]
     return np.mean(normalized, axis=0)

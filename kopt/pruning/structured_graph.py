@@ -245,15 +245,17 @@ def _propagate(graph, info, shapes):
     """Records ``info`` in ``graph``; returns the map of its output, None if fixed."""
     graph.layers[info.name] = info
     kind, inputs, name = info.kind, info.input_maps, info.name
-    if kind in ("producer", "recurrent"):
-        config = info.layer.get_config()
+    if kind in ("producer", "recurrent", "bidirectional"):
+        bidirectional = kind == "bidirectional"
+        config = (info.layer.forward_layer if bidirectional else info.layer).get_config()
         size = int(config.get("filters") or config.get("units"))
         info.output_group = graph.new_group(size, name)
         output = ChannelMap.new_group(info.output_group, size)
         for key in ("activation", "recurrent_activation"):
             if key in config and not is_elementwise(config[key]):
                 graph.freeze(output, f"{name!r} applies {key} {config[key]!r} across channels")
-        return output
+        # Unit i of both directions is one channel; concatenated, it appears in each half.
+        return ChannelMap.concat([output, output]) if bidirectional and info.layer.merge_mode == "concat" else output
     if kind == "depthwise":
         return inputs[0].repeat(int(info.layer.get_config()["depth_multiplier"]))
     if kind == "attention":

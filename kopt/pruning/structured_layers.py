@@ -6,6 +6,9 @@
   (``Dense``, ``Conv1D/2D/3D`` with ``groups=1``, ``SeparableConv1D/2D``).
 * ``"recurrent"``: ``LSTM``, ``GRU`` and ``SimpleRNN`` (one output, not stateful):
   their units are a new set of channels, each unit a column in every gate.
+* ``"bidirectional"``: ``Bidirectional`` around such a layer, merged by ``concat``,
+  ``sum``, ``ave`` or ``mul``: unit ``i`` of both directions is one channel (it
+  appears twice in a concatenated output), so a unit goes from both at once.
 * ``"depthwise"``: one output per input channel times ``depth_multiplier``.
 * ``"attention"``: a ``MultiHeadAttention`` (default attention axes): its heads
   are a set of channels of their own that can be pruned; what it reads is kept whole.
@@ -43,6 +46,7 @@ __all__ = [
     "keeps_channels",
     "output_kernel",
     "register_channelwise_layer",
+    "unit_layers",
 ]
 
 PRODUCERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D")
@@ -214,6 +218,13 @@ def fold_gates(values, layer):
     return values.reshape(*values.shape[:-1], gates, -1).sum(-2)
 
 
+def unit_layers(layer):
+    """The layers whose output columns are ``layer``'s channels: a Bidirectional's two directions, or itself."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return [layer.forward_layer, layer.backward_layer]
+    return [layer]
+
+
 def output_kernel(layer):
     """The kernel whose last axis runs over a producer's output columns (a separable
     convolution's pointwise kernel, a recurrent layer's input kernel)."""
@@ -261,6 +272,8 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
     if class_name in GATES:
         plain = not config.get("return_state") and not config.get("stateful")
         return "recurrent" if plain else "opaque"
+    if class_name == "Bidirectional":
+        return "bidirectional" if _plain_bidirectional(layer, config) else "opaque"
     if class_name in DEPTHWISE:
         return "depthwise"
     if class_name == "MultiHeadAttention":
@@ -286,6 +299,20 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
     if class_name in _MERGES:
         return "merge"
     return "opaque"
+
+
+def _plain_bidirectional(layer, config):
+    inner = config.get("layer", {})
+    inner_config = inner.get("config", {})
+    return (
+        inner.get("module") == "keras.layers"
+        and inner.get("class_name") in GATES
+        and not inner_config.get("return_state")
+        and not inner_config.get("stateful")
+        and config.get("merge_mode") in ("concat", "sum", "ave", "mul")
+        and type(layer.backward_layer) is type(layer.forward_layer)
+        and layer.backward_layer.units == layer.forward_layer.units
+    )
 
 
 def _classify_op(layer_config, node):

@@ -54,7 +54,12 @@ def rebuild(model, graph, keep_masks):
     for layer_config in config["layers"]:
         layer_config.pop("build_config", None)
         name = layer_config["config"].get("name")
-        if name in output_sizes:
+        if name in output_sizes and layer_config["class_name"] == "Bidirectional":
+            for direction in ("layer", "backward_layer"):
+                if direction in layer_config["config"]:
+                    layer_config["config"][direction]["config"]["units"] = output_sizes[name]
+                    layer_config["config"][direction].pop("build_config", None)
+        elif name in output_sizes:
             key = next(k for k in ("units", "filters", "num_heads") if k in layer_config["config"])
             layer_config["config"][key] = output_sizes[name]
         elif layer_config["class_name"] == "Reshape" and graph.layers[name].kind == "pass":
@@ -80,7 +85,7 @@ def rebuild(model, graph, keep_masks):
 def _slice_layer(graph, info, keep_masks):
     """Returns ``(weights, new output size or None)``, or None if nothing changes."""
     kind = info.kind
-    if kind not in ("producer", "recurrent", "depthwise", "normalization", "attention"):
+    if kind not in ("producer", "recurrent", "bidirectional", "depthwise", "normalization", "attention"):
         return None
     layer = info.layer
     if kind == "attention":
@@ -90,11 +95,16 @@ def _slice_layer(graph, info, keep_masks):
         return [_slice_heads(layer, v, keep_heads) for v in layer.weights], int(keep_heads.sum())
     keep_in = graph.keep_positions(info.input_maps[0], keep_masks)
     keep_out = None
-    if kind in ("producer", "recurrent"):
+    if kind in ("producer", "recurrent", "bidirectional"):
         mask = keep_masks.get(graph.find(info.output_group))
         keep_out = mask if mask is not None else np.ones(_output_size(layer), bool)
     if keep_in.all() and (keep_out is None or keep_out.all()):
         return None
+    if kind == "bidirectional":
+        # Its two directions' weights share their names: sliced in order, each as its direction's.
+        inner = layer.forward_layer
+        weights = [_slice_recurrent(inner, v.name, np.asarray(v.numpy()), keep_in, keep_out) for v in layer.weights]
+        return weights, int(keep_out.sum())
     weights = {}
     for variable in layer.weights:
         weights[variable.name] = _slice_weight(layer, kind, variable, keep_in, keep_out)
@@ -181,7 +191,7 @@ def head_scores(layer, importance):
 
 
 def _output_size(layer):
-    config = layer.get_config()
+    config = (layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer).get_config()
     return int(config.get("filters") or config.get("units"))
 
 

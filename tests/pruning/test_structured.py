@@ -346,12 +346,11 @@ def test_subclassed_models_and_wrappers_are_refused():
 
 
 def test_a_model_with_no_channel_that_can_go_is_refused_with_the_reasons():
-    """A Bidirectional LSTM before an output Dense: nothing is prunable, and silence would return the same model."""
-    inputs = keras.Input((6, 4))
-    x = keras.layers.Bidirectional(keras.layers.LSTM(8), name="both_ways")(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x), name="bilstm")
-    with pytest.raises(
-        ValueError, match=r"'bilstm' has no channels.*logits: model output.*'both_ways' \(Bidirectional\)"
-    ):
+    """A grouped convolution before an output Dense: nothing is prunable, and silence would return the same model."""
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(8, 3, groups=2, name="grouped")(inputs)
+    outputs = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs, name="grouped_net")
+    with pytest.raises(ValueError, match=r"'grouped_net' has no channels.*logits: model output.*'grouped' \(Conv2D\)"):
         prune_channels(model, 0.3)
     assert channel_plan(model, 0.0)["groups"][0]["removed"] == []  # asking for nothing is not an error

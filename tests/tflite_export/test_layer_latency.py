@@ -80,3 +80,20 @@ def test_fixed_latencies_split_each_recurrent_layer_and_skip_the_rest(monkeypatc
     assert fixed_latencies(convolutional) == {}
     one_unit = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(1, name="gru")])
     assert fixed_latencies(one_unit) == {"gru": 0.0}
+
+
+def test_a_bidirectional_layer_is_timed_and_halved_in_both_directions(monkeypatch):
+    from tflite_export import layer_latency
+
+    inputs = keras.Input((12, 6))
+    x = keras.layers.Bidirectional(keras.layers.GRU(8), name="both")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    times = layer_latencies(model, runs=3, warmup=1)
+    assert list(times) == ["both", "head"] and times["both"] > times["head"]
+    timed = []
+    monkeypatch.setattr(
+        layer_latency, "_time", lambda signatures, *args: timed.extend(signatures) or dict.fromkeys(signatures, 0.5)
+    )
+    fixed = fixed_latencies(model, latencies=times)
+    assert [json.loads(config)["layer"]["config"]["units"] for _, _, config in timed] == [4]
+    assert 0.0 <= fixed["both"] <= times["both"]

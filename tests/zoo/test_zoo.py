@@ -30,6 +30,7 @@ def test_every_model_builds_and_takes_its_sample_inputs():
         ("GRU", "prune"),
         ("TransformerEncoder", "cluster"),
         ("BidirectionalLSTM", "qat"),
+        ("BidirectionalLSTM", "structured"),
     ],
 )
 def test_cells_that_must_work(model_name, technique):
