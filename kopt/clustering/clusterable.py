@@ -32,6 +32,8 @@ import typing
 
 import keras
 
+from kopt.utils import layer_kinds
+
 __all__ = ["ClusterableLayer", "get_clusterable_weights", "is_clusterable"]
 
 
@@ -63,7 +65,6 @@ _KERNEL_LAYERS = (
     L.Dense, L.EinsumDense, L.Conv1D, L.Conv2D, L.Conv3D, L.Conv1DTranspose, L.Conv2DTranspose,
     L.Conv3DTranspose, L.DepthwiseConv1D, L.DepthwiseConv2D,
 )  # fmt: skip
-_RECURRENT_LAYERS = (L.LSTM, L.GRU, L.SimpleRNN)
 
 
 def _built_in_getter(layer):
@@ -77,12 +78,13 @@ def _built_in_getter(layer):
         return lambda: [
             (f"{part}_kernel", getattr(layer, f"{part}_dense").kernel) for part in ("query", "key", "value", "output")
         ]
-    if isinstance(layer, _RECURRENT_LAYERS):
+    directions = layer_kinds.recurrent_directions(layer)
+    if len(directions) == 1:
         return lambda: [("kernel", layer.cell.kernel), ("recurrent_kernel", layer.cell.recurrent_kernel)]
-    if isinstance(layer, L.Bidirectional) and isinstance(layer.forward_layer, _RECURRENT_LAYERS):
+    if directions:  # a Bidirectional's two
         return lambda: [
-            (f"{direction}_{name}", getattr(getattr(layer, f"{direction}_layer").cell, name))
-            for direction in ("forward", "backward")
+            (f"{prefix}_{name}", getattr(direction.cell, name))
+            for prefix, direction in zip(("forward", "backward"), directions, strict=True)
             for name in ("kernel", "recurrent_kernel")
         ]
     return None

@@ -30,6 +30,8 @@ import math
 
 import keras
 
+from kopt.utils import layer_kinds
+
 _OUTPUT_POSITIONED = (
     keras.layers.Dense,
     keras.layers.Conv1D,
@@ -41,7 +43,7 @@ _OUTPUT_POSITIONED = (
     keras.layers.SeparableConv2D,
 )
 _INPUT_POSITIONED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
-_RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN, keras.layers.Bidirectional)
+_RECURRENT = (*layer_kinds.RECURRENT, keras.layers.Bidirectional)
 _KERNEL_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel")
 _RECURRENT_KERNEL_NAMES = ("kernel", "recurrent_kernel")
 
@@ -98,7 +100,7 @@ def _recurrent_flops(layer):
     # Every step multiplies the step's input by the input kernel and the state by the
     # recurrent kernel: one MAC per entry of each, per step. A Bidirectional layer's
     # weights are its two directions'.
-    if isinstance(layer, keras.layers.Bidirectional) and not isinstance(layer.forward_layer, _RECURRENT[:3]):
+    if not layer_kinds.recurrent_directions(layer):  # a Bidirectional around another kind of RNN
         return 0
     try:
         shape = layer.input.shape

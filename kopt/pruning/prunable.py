@@ -102,7 +102,7 @@ _BUILT_IN = (
     ((keras.layers.SeparableConv1D, keras.layers.SeparableConv2D), lambda layer: [layer.pointwise_kernel]),
     ((keras.layers.Embedding,), lambda layer: [layer.embeddings]),
     ((keras.layers.MultiHeadAttention,), _attention_kernels),
-    ((keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN), _rnn_kernels),
+    (layer_kinds.RECURRENT, _rnn_kernels),
 )
 
 
@@ -200,13 +200,12 @@ def _implements_protocol(layer):
 
 
 def _bidirectional_kernels(layer):
-    return _rnn_kernels(layer.forward_layer) + _rnn_kernels(layer.backward_layer)
+    return [kernel for direction in layer_kinds.recurrent_directions(layer) for kernel in _rnn_kernels(direction)]
 
 
 def _built_in_getter(layer):
     if isinstance(layer, keras.layers.Bidirectional):
-        recurrent = isinstance(layer.forward_layer, (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN))
-        return _bidirectional_kernels if recurrent else None
+        return _bidirectional_kernels if layer_kinds.recurrent_directions(layer) else None
     for classes, getter in _BUILT_IN:
         if isinstance(layer, classes):
             return getter

@@ -41,6 +41,7 @@ from kopt.quantization.quantize_config import DefaultQuantizeConfig
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
+from kopt.utils import layer_kinds
 
 __all__ = [
     "Bits", "DepthwiseKernelQuantizer", "has_kernel", "is_passthrough", "keeps_grid_as_op", "quantize_config_for",
@@ -170,7 +171,7 @@ def has_kernel(layer):
 
 
 def _is_bidirectional_rnn(layer):
-    return isinstance(layer, L.Bidirectional) and isinstance(layer.forward_layer, (L.LSTM, L.GRU, L.SimpleRNN))
+    return isinstance(layer, L.Bidirectional) and bool(layer_kinds.recurrent_directions(layer))
 
 
 def is_passthrough(layer):
