@@ -57,7 +57,7 @@ TIMED_LAYERS = (
     keras.layers.SimpleRNN,
     keras.layers.Bidirectional,
 )
-_RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN, keras.layers.Bidirectional)
+_RECURRENT = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)
 
 
 def layer_latencies(
@@ -133,7 +133,7 @@ def fixed_latencies(
         ValueError: As :func:`layer_latencies`, or if ``latencies`` lacks a
             recurrent layer of ``model``.
     """
-    recurrent = [layer for layer in model.layers if isinstance(layer, _RECURRENT)]
+    recurrent = [layer for layer in model.layers if _units(layer) is not None]
     missing = [layer.name for layer in recurrent if latencies is not None and layer.name not in latencies]
     if missing:
         raise ValueError(f"latencies has no time for the recurrent layers {missing} of model {model.name!r}.")
@@ -178,7 +178,9 @@ def _time(signatures, runs, warmup, threads, log):
 
 
 def _units(layer):
-    return int((layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer).units)
+    """Units of an LSTM, GRU or SimpleRNN, or of a Bidirectional around one; None for any other layer."""
+    inner = layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer
+    return int(inner.units) if isinstance(inner, _RECURRENT) else None
 
 
 def _halved(signature):

@@ -97,3 +97,10 @@ def test_a_bidirectional_layer_is_timed_and_halved_in_both_directions(monkeypatc
     fixed = fixed_latencies(model, latencies=times)
     assert [json.loads(config)["layer"]["config"]["units"] for _, _, config in timed] == [4]
     assert 0.0 <= fixed["both"] <= times["both"]
+
+
+def test_a_bidirectional_around_another_rnn_has_no_fixed_part_to_measure():
+    inputs = keras.Input((5, 3))
+    x = keras.layers.Bidirectional(keras.layers.RNN(keras.layers.LSTMCell(4)), name="custom")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    assert fixed_latencies(model, latencies={}) == {}
