@@ -33,6 +33,7 @@ import numpy as np
 
 from kopt.pruning.structured_layers import classify
 from kopt.pruning.structured_layers import is_elementwise
+from kopt.pruning.structured_layers import unit_layers
 from kopt.utils.model_graph import output_refs
 from kopt.utils.model_graph import tensor_refs
 
@@ -247,7 +248,7 @@ def _propagate(graph, info, shapes):
     kind, inputs, name = info.kind, info.input_maps, info.name
     if kind in ("producer", "recurrent", "bidirectional"):
         bidirectional = kind == "bidirectional"
-        config = (info.layer.forward_layer if bidirectional else info.layer).get_config()
+        config = unit_layers(info.layer)[0].get_config()  # a Bidirectional's units are its directions'
         size = int(config.get("filters") or config.get("units"))
         info.output_group = graph.new_group(size, name)
         output = ChannelMap.new_group(info.output_group, size)

@@ -26,6 +26,7 @@ import numpy as np
 
 from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import channelwise_size_argument
+from kopt.pruning.structured_layers import unit_layers
 
 
 def rebuild(model, graph, keep_masks):
@@ -102,7 +103,7 @@ def _slice_layer(graph, info, keep_masks):
         return None
     if kind == "bidirectional":
         # Its two directions' weights share their names: sliced in order, each as its direction's.
-        inner = layer.forward_layer
+        inner = unit_layers(layer)[0]
         weights = [_slice_recurrent(inner, v.name, np.asarray(v.numpy()), keep_in, keep_out) for v in layer.weights]
         return weights, int(keep_out.sum())
     weights = {}
@@ -191,7 +192,7 @@ def head_scores(layer, importance):
 
 
 def _output_size(layer):
-    config = (layer.forward_layer if isinstance(layer, keras.layers.Bidirectional) else layer).get_config()
+    config = unit_layers(layer)[0].get_config()
     return int(config.get("filters") or config.get("units"))
 
 
