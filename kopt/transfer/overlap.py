@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["copy_overlap", "overlap_size", "overlap_slices"]
+__all__ = ["copy_aligned", "copy_overlap", "overlap_size", "overlap_slices"]
 
 
 def overlap_slices(
@@ -100,3 +100,74 @@ def copy_overlap(source: np.ndarray, target: np.ndarray, *, centred_axes: Sequen
     result = np.array(target, copy=True)
     result[target_index] = source[source_index].astype(target.dtype)
     return result
+
+
+def copy_aligned(
+    source: np.ndarray,
+    target: np.ndarray,
+    *,
+    centred_axes: Sequence[int] = (),
+    gates: int = 1,
+    rows: tuple[int, np.ndarray] | None = None,
+) -> tuple[np.ndarray, int, str]:
+    """:func:`copy_overlap` with a recurrent layer's gates kept apart and the input rows matched.
+
+    Args:
+        source: The array copied from.
+        target: The array copied into; it is not changed.
+        centred_axes: As in :func:`overlap_slices`, on the arrays as given.
+        gates: How many gates the last axis holds one after another (1: none);
+            it is split into ``(gates, units)`` so each gate's units overlap.
+        rows: ``(axis, positions)``: along ``axis``, target entry ``p`` takes
+            source entry ``positions[p]``, or keeps its own value where that is
+            -1 (:func:`kopt.transfer.alignment.input_positions`); the other axes
+            overlap as in :func:`copy_overlap`.
+
+    Returns:
+        ``(the new array, how many of its values came from the source, where they
+        went)``, the last as ``"target[0:3, 0:16 of each of 4 gates]"``.
+
+    Example:
+
+    >>> value, copied, where = copy_aligned(np.ones((2, 4)), np.zeros((2, 6)), gates=2)
+    >>> value[0].tolist(), copied, where
+    ([1.0, 1.0, 0.0, 1.0, 1.0, 0.0], 8, 'target[0:2, 0:2 of each of 2 gates]')
+    """
+    source, target = np.asarray(source), np.asarray(target)
+    rank = target.ndim
+    centred = tuple(axis % rank for axis in centred_axes)
+    valid = None
+    if rows is not None:
+        axis, positions = rows[0] % rank, np.asarray(rows[1], np.int64)
+        valid = positions >= 0
+        source = np.take(source, np.where(valid, positions, 0), axis=axis)
+    if gates > 1:
+        split_source = source.reshape(*source.shape[:-1], gates, -1)
+        split_target = target.reshape(*target.shape[:-1], gates, -1)
+        value = copy_overlap(split_source, split_target, centred_axes=centred).reshape(target.shape)
+        copied = copy_overlap(np.ones(split_source.shape, bool), np.zeros(split_target.shape, bool)).reshape(
+            target.shape
+        )
+    else:
+        value = copy_overlap(source, target, centred_axes=centred)
+        copied = copy_overlap(np.ones(source.shape, bool), np.zeros(target.shape, bool), centred_axes=centred)
+    if valid is not None:
+        keep = valid.reshape([-1 if index == axis else 1 for index in range(rank)])
+        copied = copied & keep
+        value = np.where(keep, value, target)
+    _, target_index = overlap_slices(source.shape, target.shape, centred_axes=centred)
+    parts = [f"{index.start}:{index.stop}" for index in target_index]
+    if gates > 1:
+        units = target.shape[-1] // gates
+        parts[-1] = f"0:{min(source.shape[-1] // gates, units)} of each of {gates} gates"
+    if valid is not None:
+        count = int(valid.sum())
+        parts[axis] = f"0:{count}" if _prefix(rows[1]) else f"{count} of {valid.size} matched by channel"
+    return value, int(copied.sum()), "target[" + ", ".join(parts) + "]"
+
+
+def _prefix(positions) -> bool:
+    """Whether ``positions`` is ``0, 1, ..., k-1`` then only -1: a plain overlap from index 0."""
+    positions = np.asarray(positions)
+    count = int(np.sum(positions >= 0))
+    return bool(np.array_equal(positions[:count], np.arange(count)) and np.all(positions[count:] < 0))

@@ -20,7 +20,11 @@ layer (``kernel``, ``gamma``, ``query/kernel``). A weight of the same shape is
 copied; of the same rank but other sizes, the overlap is copied (each axis from
 index 0, but a convolution kernel's spatial axes centred, see
 :mod:`kopt.transfer.overlap`), so a wider layer gets the source's channels
-first; anything else is skipped with its reason. Nothing is assigned until the
+first; anything else is skipped with its reason. A recurrent layer's gates are
+overlapped gate by gate, and a kernel's input rows follow the channels that feed
+them through ``Flatten``, ``Concatenate`` and ``Bidirectional``
+(:mod:`kopt.transfer.alignment`); where the channel graph cannot read a model,
+rows go by index and the report's reason says so. Nothing is assigned until the
 whole plan is made, so ``strict=True`` fails before a weight changes.
 
 Example:
@@ -44,9 +48,9 @@ import dataclasses
 import keras
 import numpy as np
 
-from kopt.transfer.overlap import copy_overlap
-from kopt.transfer.overlap import overlap_size
-from kopt.transfer.overlap import overlap_slices
+from kopt.transfer.alignment import InputRows
+from kopt.transfer.alignment import gate_counts
+from kopt.transfer.overlap import copy_aligned
 from kopt.transfer.report import COPIED
 from kopt.transfer.report import PARTIAL
 from kopt.transfer.report import SKIPPED
@@ -57,7 +61,7 @@ __all__ = ["MATCHES", "transfer_weights"]
 
 MATCHES = ("name", "order")
 # Weights of a convolution whose leading axes are its window.
-_WINDOW_WEIGHTS = ("kernel", "depthwise_kernel", "pointwise_kernel")
+_WINDOW_WEIGHTS = ("kernel", "depthwise_kernel", "pointwise_kernel", "recurrent_kernel")
 
 
 def transfer_weights(
@@ -91,9 +95,13 @@ def transfer_weights(
         raise ValueError(f"match must be one of {MATCHES}. Received: match={match!r}")
     source_layers, target_layers = _weighted_layers(source), _weighted_layers(target)
     pairs = _pair(source_layers, target_layers, match)
+    renames = {other.name: layer.name for layer, other, _ in pairs if other is not None}
+    rows = InputRows(source, target, renames)
     plan, entries = [], []
     for target_layer, source_layer, unpaired_reason in pairs:
-        for variable, value, entry in _plan_layer(target_layer, source_layer, unpaired_reason, partial=partial):
+        for variable, value, entry in _plan_layer(
+            target_layer, source_layer, unpaired_reason, partial=partial, rows=rows
+        ):
             entries.append(entry)
             if value is not None:
                 plan.append((variable, value))
@@ -171,7 +179,7 @@ def _weight_names(layer):
     return names
 
 
-def _plan_layer(target_layer, source_layer, unpaired_reason, *, partial):
+def _plan_layer(target_layer, source_layer, unpaired_reason, *, partial, rows):
     """``(variable, value or None, entry)`` for each weight of ``target_layer``."""
     targets = _weight_names(target_layer)
     if source_layer is None:
@@ -181,6 +189,7 @@ def _plan_layer(target_layer, source_layer, unpaired_reason, *, partial):
     source_class, target_class = type(source_layer).__name__, type(target_layer).__name__
     sources = _weight_names(source_layer)
     window = "kernel_size" in target_layer.get_config()
+    gates = gate_counts(target_layer)
     for name, variable in targets.items():
         other = sources.get(name)
         if source_class != target_class:
@@ -190,26 +199,41 @@ def _plan_layer(target_layer, source_layer, unpaired_reason, *, partial):
             reason = f"source layer {source_layer.name!r} has no weight {name!r}"
             yield variable, None, _entry(target_layer, name, variable, source_layer, None, SKIPPED, reason)
         else:
-            yield _plan_weight(target_layer, name, variable, source_layer, other, partial=partial, window=window)
+            layout = {"gates": gates.get(id(variable), 1), "window": window, "rows": rows}
+            yield _plan_weight(target_layer, name, variable, source_layer, other, partial=partial, **layout)
 
 
-def _plan_weight(target_layer, name, variable, source_layer, other, *, partial, window):
+def _plan_weight(target_layer, name, variable, source_layer, other, *, partial, gates, window, rows):
     target_shape, source_shape = tuple(variable.shape), tuple(other.shape)
-    if target_shape == source_shape:
-        value = np.asarray(other.numpy()).astype(variable.dtype)
-        return variable, value, _entry(target_layer, name, variable, source_layer, other, COPIED, "")
     if len(target_shape) != len(source_shape):
         reason = f"ranks differ: source {source_shape}, target {target_shape}"
         return variable, None, _entry(target_layer, name, variable, source_layer, other, SKIPPED, reason)
+    matched = rows.positions(source_layer, target_layer, name, source_shape, target_shape)
+    in_order = matched is None or np.array_equal(matched[1], np.arange(len(matched[1])))
+    if target_shape == source_shape and (in_order or np.all(matched[1] >= 0)):
+        value = np.asarray(other.numpy())
+        reason = ""
+        if not in_order:  # the same channels in another order (a concatenation of other widths)
+            value, reason = np.take(value, matched[1], axis=matched[0]), "rows matched by channel"
+        return (
+            variable,
+            value.astype(variable.dtype),
+            _entry(target_layer, name, variable, source_layer, other, COPIED, reason),
+        )
     if not partial:
-        reason = f"shapes differ: source {source_shape}, target {target_shape} (partial=False)"
+        differ = "shapes differ" if target_shape != source_shape else "input channels differ"
+        reason = f"{differ}: source {source_shape}, target {target_shape} (partial=False)"
         return variable, None, _entry(target_layer, name, variable, source_layer, other, SKIPPED, reason)
     centred = tuple(range(len(target_shape) - 2)) if window and name.split("/")[-1] in _WINDOW_WEIGHTS else ()
-    value = copy_overlap(np.asarray(other.numpy()), np.asarray(variable.numpy()), centred_axes=centred)
-    _, target_index = overlap_slices(source_shape, target_shape, centred_axes=centred)
-    reason = "target[" + ", ".join(f"{index.start}:{index.stop}" for index in target_index) + "] from the source"
+    value, values, where = copy_aligned(
+        np.asarray(other.numpy()), np.asarray(variable.numpy()), centred_axes=centred, gates=gates, rows=matched
+    )
+    reason = f"{where} from the source"
+    unread = [why for why in (rows.source_why, rows.target_why) if why]
+    if matched is None and unread:
+        reason += f"; rows by index, as the channel graph cannot read a model: {unread[0]}"
     entry = _entry(target_layer, name, variable, source_layer, other, PARTIAL, reason)
-    return variable, value, _with_values(entry, overlap_size(source_shape, target_shape))
+    return variable, value.astype(variable.dtype), _with_values(entry, values)
 
 
 def _entry(target_layer, name, variable, source_layer, other, status, reason):

@@ -57,6 +57,8 @@ import numpy as np
 
 from kopt.pruning.structured_graph import analyze
 from kopt.pruning.structured_layers import channelwise_size_argument
+from kopt.transfer.alignment import channel_keys
+from kopt.transfer.alignment import group_signature
 from kopt.transfer.net2net import match_positions
 from kopt.transfer.net2net import replication_counts
 from kopt.transfer.net2net import replication_map
@@ -70,7 +72,6 @@ from tflite_export.cloning import require_graph_model
 __all__ = ["WIDENABLE_LAYERS", "widen"]
 
 WIDENABLE_LAYERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "LSTM", "GRU", "SimpleRNN")
-_FIXED = ("<fixed>",)  # the key of channels no layer of the model produced (its inputs)
 _GROWING_KINDS = ("producer", "recurrent")  # channel-graph roles of layers that make the channels widen adds
 
 
@@ -149,9 +150,9 @@ def widen(
         if old.kind not in READER_KINDS:
             raise ValueError(f"Layer {old.name!r} ({old.class_name}) reads the widened channels but has weights "
                              f"widen cannot resize. Received: layer_name={layer_name!r}")  # fmt: skip
-        old_keys = _keys(graph, old.input_maps[0])
-        new_keys = _keys(new_graph, new.input_maps[0])
-        widened = _signature(graph, root)
+        old_keys = channel_keys(graph, old.input_maps[0])
+        new_keys = channel_keys(new_graph, new.input_maps[0])
+        widened = group_signature(graph, root)
         positions = match_positions(
             old_keys, new_keys, lambda key: (key[0], int(mapping[key[1]])) if key[0] == widened else key
         )
@@ -259,23 +260,6 @@ def _resize_channelwise(layer, config, graph, root, units, new_units):
     key = channelwise_size_argument(layer, layer_config)
     if isinstance(key, str) and key in config:
         config[key] = wider
-
-
-def _signature(graph, root):
-    if root < 0:
-        return _FIXED
-    return tuple(sorted(next(group for group in graph.groups() if group.id == root).producers))
-
-
-def _keys(graph, channel_map):
-    """``(producers of the channel's group, channel index)`` of each entry: the same in both graphs."""
-    signatures = {}
-    keys = []
-    for root, index in zip(graph.roots_of(channel_map).tolist(), channel_map.index.tolist()):
-        if root not in signatures:
-            signatures[root] = _signature(graph, root)
-        keys.append((signatures[root], index))
-    return keys
 
 
 def _set(graph, name, weights):

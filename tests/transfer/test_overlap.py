@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from kopt.transfer.overlap import copy_aligned
 from kopt.transfer.overlap import copy_overlap
 from kopt.transfer.overlap import overlap_size
 from kopt.transfer.overlap import overlap_slices
@@ -38,3 +39,21 @@ def test_the_target_keeps_its_dtype_and_is_not_changed():
 def test_bad_shapes_and_axes_are_refused(source, target, axes, expected):
     with pytest.raises(ValueError, match=expected):
         overlap_slices(source, target, centred_axes=axes)
+
+
+def test_gates_overlap_gate_by_gate():
+    source = np.arange(8.0).reshape(1, 8)  # 2 gates of 4 units
+    value, copied, where = copy_aligned(source, np.full((1, 12), -1.0), gates=2)
+    assert value[0].tolist() == [0, 1, 2, 3, -1, -1, 4, 5, 6, 7, -1, -1]
+    assert copied == 8 and where == "target[0:1, 0:4 of each of 2 gates]"
+    smaller, copied, _ = copy_aligned(source, np.zeros((1, 4)), gates=2)
+    assert smaller[0].tolist() == [0, 1, 4, 5] and copied == 4
+
+
+def test_matched_rows_take_their_source_row_and_unmatched_ones_keep_the_target():
+    source = np.arange(6.0).reshape(3, 2)
+    value, copied, where = copy_aligned(source, np.full((4, 3), -1.0), rows=(-2, np.array([2, -1, 0, 1])))
+    assert value.tolist() == [[4, 5, -1], [-1, -1, -1], [0, 1, -1], [2, 3, -1]]
+    assert copied == 6 and where == "target[3 of 4 matched by channel, 0:2]"
+    _, _, prefix = copy_aligned(source, np.zeros((4, 2)), rows=(0, np.array([0, 1, 2, -1])))
+    assert prefix == "target[0:3, 0:2]"
