@@ -5,8 +5,9 @@ A cell picks the layer nearest the middle of the model that the operation accept
 special cases), grows the model there, checks that the grown model computes what the
 model did, and converts it, so the matrix also checks that the file runs:
 
-* ``widen``: a Dense, convolution or recurrent layer (with every layer adding to the
-  same residual stream or gate) gets half as many units again;
+* ``widen``: a Dense, convolution or recurrent layer (a Bidirectional's two
+  directions together; with every layer adding to the same residual stream or
+  gate) gets half as many units again;
 * ``deepen``: an identity layer after a layer's output, with the layer's own
   activation where it is idempotent, else a linear one.
 
@@ -63,7 +64,8 @@ def widen_cell(model, x, y, workdir, check_file):
     names = [layer.name for layer in model.layers if type(layer).__name__ in transfer.WIDENABLE_LAYERS]
 
     def operation(name):
-        config = model.get_layer(name).get_config()
+        layer = model.get_layer(name)
+        config = getattr(layer, "forward_layer", layer).get_config()  # a Bidirectional's units are each direction's
         units = int(config.get("units") or config["filters"])
         return transfer.widen(model, name, units + max(units // 2, 1), seed=0)
 

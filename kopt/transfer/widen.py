@@ -1,7 +1,8 @@
 """Net2WiderNet: more units or filters in a trained layer, the model's outputs unchanged.
 
 :func:`widen` grows one ``Dense``, ``Conv1D``, ``Conv2D``, ``Conv3D``, ``LSTM``,
-``GRU`` or ``SimpleRNN`` layer from ``n`` to ``new_units`` units. The new units
+``GRU`` or ``SimpleRNN`` layer, or a ``Bidirectional`` around one of the last
+three (each direction), from ``n`` to ``new_units`` units. The new units
 copy randomly chosen old ones, and every layer reading them divides its incoming
 weights by how many copies each old unit now has (:mod:`kopt.transfer.net2net`
 has the maths), so the widened model computes what the original did until it
@@ -14,7 +15,9 @@ variance are copied with the channels), dropout, pooling, padding, ``Flatten``
 convolutions. The readers may be ``Dense``, convolutions (separable ones too),
 depthwise convolutions and recurrent layers. A recurrent unit is copied in every
 gate, and its recurrent kernel's rows are divided as any reader's, so each copy
-keeps the state of the unit it copies.
+keeps the state of the unit it copies. A ``Bidirectional`` (merged by concat,
+sum, ave or mul) copies unit ``g(j)`` in both directions, so unit ``j`` of the
+merged output, or of each half of a concatenated one, copies unit ``g(j)``.
 
 Layers whose outputs meet in an ``Add``, ``Multiply`` or other elementwise
 merge (a residual stream, a squeeze-and-excitation gate) widen together:
@@ -29,7 +32,9 @@ output, is merged with the model's input or with a layer widen cannot grow, or
 reaches a layer that mixes channels or whose weights kopt cannot resize
 (``Softmax``, ``LayerNormalization``, a ``Reshape`` of the last axis, attention,
 ``PReLU``, a layer called twice, a nested model); a recurrent layer that returns
-its state or is stateful; and ``new_units`` not above the current width.
+its state or is stateful; a ``Bidirectional`` with ``merge_mode=None``, around
+another layer, or whose directions differ; and ``new_units`` not above the
+current width.
 
 The model is rebuilt through kopt's one cloning walker
 (:func:`tflite_export.cloning.clone_graph_model`) and its channels are traced by
@@ -57,6 +62,7 @@ import numpy as np
 
 from kopt.pruning.structured_graph import analyze
 from kopt.pruning.structured_layers import channelwise_size_argument
+from kopt.pruning.structured_layers import unit_layers
 from kopt.transfer.alignment import channel_keys
 from kopt.transfer.alignment import group_signature
 from kopt.transfer.net2net import match_positions
@@ -71,8 +77,8 @@ from tflite_export.cloning import require_graph_model
 
 __all__ = ["WIDENABLE_LAYERS", "widen"]
 
-WIDENABLE_LAYERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "LSTM", "GRU", "SimpleRNN")
-_GROWING_KINDS = ("producer", "recurrent")  # channel-graph roles of layers that make the channels widen adds
+WIDENABLE_LAYERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "LSTM", "GRU", "SimpleRNN", "Bidirectional")
+_GROWING_KINDS = ("producer", "recurrent", "bidirectional")  # roles of layers that make the channels widen adds
 
 
 def widen(
@@ -105,7 +111,7 @@ def widen(
         raise ValueError(f"noise_stddev must be a finite number >= 0. Received: noise_stddev={noise_stddev!r}")
     graph = analyze(model)
     info = _widened_info(model, graph, layer_name)
-    units = int(info.layer.get_config().get("units") or info.layer.get_config()["filters"])
+    units = _units(info.layer)
     if isinstance(new_units, bool) or not isinstance(new_units, numbers.Integral) or new_units <= units:
         raise ValueError(
             f"new_units must be an integer above the {units} {_noun(info)} of layer {layer_name!r} "
@@ -127,7 +133,11 @@ def widen(
         if id(layer) not in rebuilt:
             return copy_unshared(layer)
         config = layer.get_config()
-        if id(layer) in widened_ids:
+        if isinstance(layer, keras.layers.Bidirectional):
+            for direction in ("layer", "backward_layer"):
+                config[direction]["config"]["units"] = int(new_units) if id(layer) in widened_ids else _units(layer)
+                config[direction].pop("build_config", None)  # built on its (maybe wider) input when called
+        elif id(layer) in widened_ids:
             config["units" if "units" in config else "filters"] = int(new_units)
         else:
             _resize_channelwise(layer, config, graph, root, units, int(new_units))
@@ -195,7 +205,9 @@ def _widened_info(model, graph, layer_name):
         )
     if info.kind not in _GROWING_KINDS:
         why = (
-            "it returns its state or is stateful"
+            _bidirectional_why(info.layer)
+            if isinstance(info.layer, keras.layers.Bidirectional)
+            else "it returns its state or is stateful"
             if config.get("return_state") or config.get("stateful")
             else "it uses data_format='channels_first'"
             if config.get("data_format") == "channels_first"
@@ -205,6 +217,17 @@ def _widened_info(model, graph, layer_name):
         )
         raise ValueError(f"Cannot widen layer {layer_name!r} ({info.class_name}): {why}. Received: layer_name={layer_name!r}")  # fmt: skip
     return info
+
+
+def _bidirectional_why(layer):
+    inner = layer.forward_layer
+    if type(inner).__name__ not in ("LSTM", "GRU", "SimpleRNN") or type(inner).__module__.split(".")[0] != "keras":
+        return f"it wraps a {type(inner).__name__}, and widen grows only Keras' LSTM, GRU and SimpleRNN"
+    if layer.merge_mode not in ("concat", "sum", "ave", "mul"):
+        return f"its merge_mode is {layer.merge_mode!r}; widen needs the directions merged into one output"
+    if type(layer.backward_layer) is not type(inner) or layer.backward_layer.units != inner.units:
+        return "its backward layer is not its forward layer's kind and width"
+    return "it returns its state or is stateful, or is called more than once (a shared layer)"
 
 
 def _widenable_class(info):
@@ -269,6 +292,12 @@ def _set(graph, name, weights):
     if expected != received:
         raise ValueError(f"Widened layer {name!r} expects weights of shapes {expected}; computed {received}")
     layer.set_weights(weights)
+
+
+def _units(layer):
+    """A layer's units or filters; a Bidirectional's are each direction's."""
+    config = unit_layers(layer)[0].get_config()
+    return int(config.get("units") or config["filters"])
 
 
 def _noun(info):

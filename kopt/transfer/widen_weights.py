@@ -18,6 +18,7 @@ array([[0. , 1. ],
        [1. , 1.5]])
 """
 
+import keras
 import numpy as np
 
 from kopt.pruning.structured_layers import GATES
@@ -25,7 +26,7 @@ from kopt.pruning.structured_layers import GATES
 __all__ = ["consumer_kernel", "reader_weights", "widened_weights"]
 
 # How each kind of reader (kopt.pruning.structured_layers.classify) takes its weights.
-READER_KINDS = ("producer", "recurrent", "depthwise", "normalization")
+READER_KINDS = ("producer", "recurrent", "bidirectional", "depthwise", "normalization")
 
 
 def consumer_kernel(kernel: np.ndarray, *, positions: np.ndarray, divisor: np.ndarray) -> np.ndarray:
@@ -55,6 +56,12 @@ def widened_weights(
     """
     if values is None:
         values = [variable.numpy() for variable in layer.weights]
+    if isinstance(layer, keras.layers.Bidirectional):  # both directions copy unit g(j)
+        split = len(layer.forward_layer.weights)
+        return [
+            *_widened_recurrent(layer.forward_layer, values[:split], mapping, rng=rng, noise_stddev=noise_stddev),
+            *_widened_recurrent(layer.backward_layer, values[split:], mapping, rng=rng, noise_stddev=noise_stddev),
+        ]
     if type(layer).__name__ in GATES:
         return _widened_recurrent(layer, values, mapping, rng=rng, noise_stddev=noise_stddev)
     units = int(np.asarray(layer.kernel).shape[-1])
@@ -137,9 +144,9 @@ def reader_weights(layer, kind: str, *, positions: np.ndarray, divisor: np.ndarr
             value = np.take(value, positions, axis=-2)
         elif kind == "depthwise" and name == "bias":
             value = value[repeated]
-        elif kind in ("producer", "recurrent") and name == "kernel":
+        elif kind in ("producer", "recurrent", "bidirectional") and name == "kernel":
             value = consumer_kernel(value, positions=positions, divisor=divisor)
-        elif kind == "recurrent" and name in ("recurrent_kernel", "bias"):
+        elif kind in ("recurrent", "bidirectional") and name in ("recurrent_kernel", "bias"):
             pass
         elif kind == "producer" and name == "depthwise_kernel":
             value = np.take(value, positions, axis=-2)

@@ -251,7 +251,7 @@ def _reaching(layer):
             _residual,
             "nope",
             8,
-            r"its Dense/Conv1D/Conv2D/Conv3D/LSTM/GRU/SimpleRNN layers are \['stem', 'branch', 'head'\]",
+            r"its Dense/Conv1D/Conv2D/Conv3D/LSTM/GRU/SimpleRNN/Bidirectional layers are \['stem', 'branch', 'head'\]",
         ),
         (_residual, "add", 8, "layer 'add' is a Add"),
         (lambda: _reaching(keras.layers.LayerNormalization(name="norm")), "hidden", 8, "'norm'.*mixes channels"),
