@@ -38,6 +38,8 @@ from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import PRODUCERS
 from kopt.pruning.structured_layers import fold_gates
 from kopt.pruning.structured_layers import output_kernel
+from kopt.pruning.structured_layers import unit_layers
+from kopt.utils.layer_kinds import recurrent_directions
 from tflite_export.layers import leaf_layers
 
 if TYPE_CHECKING:
@@ -59,8 +61,9 @@ def taylor_importance(
     """Scores every output channel of the model's Conv/Dense layers by first-order Taylor.
 
     Args:
-        model: A built ``keras.Model`` whose Dense, Conv1D/2D/3D and
-            SeparableConv1D/2D layers are scored (the layers
+        model: A built ``keras.Model`` whose Dense, Conv1D/2D/3D,
+            SeparableConv1D/2D, LSTM/GRU/SimpleRNN and Bidirectional (around
+            one of those) layers are scored (the layers
             :func:`kopt.pruning.channel_plan` can prune).
         data: ``(images, labels)`` arrays, or a ``tf.data.Dataset`` of such
             batches.
@@ -86,13 +89,13 @@ def taylor_importance(
         isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1
     ):
         raise ValueError(f"max_batches must be an integer >= 1 or None. Received: max_batches={max_batches!r}")
-    layers = [layer for layer in leaf_layers(model) if type(layer).__name__ in _SCORED and layer.built]
+    layers = [layer for layer in leaf_layers(model) if _scored(layer) and layer.built]
     if not layers:
         raise ValueError(f"model {model.name!r} has no Dense or Conv layer to score. Received: model={model.name!r}")
     loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
     weights = [_channel_weights(layer) for layer in layers]
-    variables = [variable for group in weights for variable in group]
-    totals = [np.zeros(int(layer.get_config().get("filters") or layer.get_config()["units"])) for layer in layers]
+    variables = [variable for group in weights for variable, _ in group]
+    totals = [np.zeros(_width(layer)) for layer in layers]
     count = 0
     for images, labels in _batches(data, batch_size):
         if max_batches is not None and count >= max_batches:
@@ -103,10 +106,10 @@ def taylor_importance(
         position = 0
         for index, group in enumerate(weights):
             change = np.zeros_like(totals[index])
-            for variable in group:
+            for variable, owner in group:
                 gradient = np.asarray(gradients[position]) if gradients[position] is not None else 0.0
                 product = gradient * keras.ops.convert_to_numpy(variable.value)
-                change += fold_gates(product.reshape(-1, product.shape[-1]).sum(axis=0), layers[index])
+                change += fold_gates(product.reshape(-1, product.shape[-1]).sum(axis=0), owner)
                 position += 1
             totals[index] += change**2
         count += 1
@@ -115,14 +118,28 @@ def taylor_importance(
     return {layer.name: total / count for layer, total in zip(layers, totals)}
 
 
+def _scored(layer):
+    """Dense, convolutions, recurrent layers, and a Bidirectional around an LSTM, GRU or SimpleRNN."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return bool(recurrent_directions(layer))
+    return type(layer).__name__ in _SCORED
+
+
+def _width(layer):
+    config = unit_layers(layer)[0].get_config()
+    return int(config.get("filters") or config["units"])
+
+
 def _channel_weights(layer):
-    """The weights whose last axis runs over the output columns (every gate's, for a recurrent layer)."""
-    owner = getattr(layer, "cell", layer)
-    bias = getattr(owner, "bias", None)
-    recurrent = getattr(owner, "recurrent_kernel", None)
-    return (
-        [output_kernel(layer)] + ([recurrent] if recurrent is not None else []) + ([bias] if bias is not None else [])
-    )
+    """``(weight, its layer)`` for each weight whose last axis runs over the output columns: every
+    gate's for a recurrent layer, both directions' for a Bidirectional, whose unit ``j`` is one
+    channel of both (its weights' products are summed before squaring, as for any channel)."""
+    found = []
+    for unit_layer in unit_layers(layer):
+        cell = getattr(unit_layer, "cell", unit_layer)
+        extra = [getattr(cell, name, None) for name in ("recurrent_kernel", "bias")]
+        found += [(variable, unit_layer) for variable in [output_kernel(unit_layer), *extra] if variable is not None]
+    return found
 
 
 def _batches(data, batch_size):

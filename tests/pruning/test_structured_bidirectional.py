@@ -75,6 +75,18 @@ def test_l1_scores_add_both_directions_and_every_gate():
     assert plan["layers"]["both"]["channels_before"] == 8
 
 
+def test_taylor_scores_a_bidirectional_unit_over_both_directions_and_finds_the_silent_ones():
+    model = _silence(_model(keras.layers.GRU, "concat"), "concat")
+    x = RNG.normal(size=(32, 7, 5)).astype("float32")
+    scores = pruning.taylor_importance(model, (x, RNG.integers(0, 3, 32)), max_batches=1)
+    assert scores["both"].shape == (8,)
+    silent = np.isin(np.arange(8), DEAD["both"])
+    assert np.all(scores["both"][silent] < 1e-12) and np.all(scores["both"][~silent] > 1e-8)
+    smaller = pruning.prune_channels(model, {"both": 3 / 8}, importance=scores)
+    assert smaller.get_layer("both").forward_layer.units == 5
+    np.testing.assert_allclose(smaller.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
 def test_a_bidirectional_layer_without_a_merge_is_not_traced():
     inputs = keras.Input((7, 5))
     pair = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True), merge_mode=None, name="pair")(inputs)
