@@ -4,13 +4,14 @@ A weight's axes are not all plain lists of channels, so copying "the first ``n``
 entries" of each axis (:mod:`kopt.transfer.overlap`) is only right on some of
 them. Two cases need more:
 
-* **Gates.** An LSTM's kernel holds its four gates' columns one after another on
+* **Gates and groups.** An LSTM's kernel holds its four gates' columns one after another on
   the last axis (``[i | f | c | o]``, ``units`` each; a GRU three, a ConvLSTM
   four). Between an LSTM of 32 units and one of 64, the first 128 columns are
   all four gates of the one and two gates of the other. :func:`gate_counts`
   says how many gates each weight of a layer holds, and the copy is made with
   the last axis split into ``(gates, units)``, so unit ``u`` of gate ``k`` lands
-  on unit ``u`` of gate ``k``.
+  on unit ``u`` of gate ``k``. A grouped convolution's filters are split the same
+  way into its groups.
 * **Input channels.** The rows of a kernel follow the channels of the tensor the
   layer reads, and that tensor need not list the channels of one layer in order:
   a ``Flatten`` repeats them per position (``((h * W) + w) * C + c``), a
@@ -107,11 +108,16 @@ def input_positions(source_keys: Sequence[tuple], target_keys: Sequence[tuple]) 
 
 
 def gate_counts(layer: keras.layers.Layer) -> Mapping[int, int]:
-    """``{id(variable): gates}`` for each weight whose last axis holds a recurrent layer's gates.
+    """``{id(variable): blocks}`` for each weight whose last axis holds blocks one after another.
 
-    LSTM, GRU and SimpleRNN (also as a ``Bidirectional``'s directions) and
-    ConvLSTM1D/2D/3D, Keras' own classes only (a subclass may hold other weights).
+    The gates of an LSTM, GRU and SimpleRNN (also as a ``Bidirectional``'s
+    directions) and of a ConvLSTM1D/2D/3D, and the groups of a grouped
+    convolution's filters; Keras' own classes only (a subclass may hold other
+    weights).
     """
+    groups = layer.get_config().get("groups", 1) if type(layer).__module__.split(".")[0] == "keras" else 1
+    if isinstance(groups, int) and groups > 1:
+        return {id(variable): groups for variable in layer.weights}
     found = {}
     cells = recurrent_directions(layer) or ([layer] if type(layer).__name__ in _CONV_LSTM else [])
     for cell in cells:

@@ -108,6 +108,7 @@ def copy_aligned(
     *,
     centred_axes: Sequence[int] = (),
     gates: int = 1,
+    noun: str = "gates",
     rows: tuple[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int, str]:
     """:func:`copy_overlap` with a recurrent layer's gates kept apart and the input rows matched.
@@ -118,6 +119,7 @@ def copy_aligned(
         centred_axes: As in :func:`overlap_slices`, on the arrays as given.
         gates: How many gates the last axis holds one after another (1: none);
             it is split into ``(gates, units)`` so each gate's units overlap.
+        noun: What the blocks are called in the description (``"groups"``).
         rows: ``(axis, positions)``: along ``axis``, target entry ``p`` takes
             source entry ``positions[p]``, or keeps its own value where that is
             -1 (:func:`kopt.transfer.alignment.input_positions`); the other axes
@@ -159,7 +161,7 @@ def copy_aligned(
     parts = [f"{index.start}:{index.stop}" for index in target_index]
     if gates > 1:
         units = target.shape[-1] // gates
-        parts[-1] = f"0:{min(source.shape[-1] // gates, units)} of each of {gates} gates"
+        parts[-1] = f"0:{min(source.shape[-1] // gates, units)} of each of {gates} {noun}"
     if valid is not None:
         count = int(valid.sum())
         parts[axis] = f"0:{count}" if _prefix(rows[1]) else f"{count} of {valid.size} matched by channel"

@@ -189,7 +189,8 @@ def _plan_layer(target_layer, source_layer, unpaired_reason, *, partial, rows):
     source_class, target_class = type(source_layer).__name__, type(target_layer).__name__
     sources = _weight_names(source_layer)
     window = "kernel_size" in target_layer.get_config()
-    gates = gate_counts(target_layer)
+    gates, source_gates = gate_counts(target_layer), gate_counts(source_layer)
+    noun = "groups" if target_layer.get_config().get("groups", 1) != 1 else "gates"
     for name, variable in targets.items():
         other = sources.get(name)
         if source_class != target_class:
@@ -199,11 +200,16 @@ def _plan_layer(target_layer, source_layer, unpaired_reason, *, partial, rows):
             reason = f"source layer {source_layer.name!r} has no weight {name!r}"
             yield variable, None, _entry(target_layer, name, variable, source_layer, None, SKIPPED, reason)
         else:
-            layout = {"gates": gates.get(id(variable), 1), "window": window, "rows": rows}
+            blocks = (gates.get(id(variable), 1), source_gates.get(id(other), 1))
+            if blocks[0] != blocks[1] and tuple(variable.shape) != tuple(other.shape):
+                reason = f"its last axis holds {blocks[0]} {noun} in the target, {blocks[1]} in the source"
+                yield variable, None, _entry(target_layer, name, variable, source_layer, other, SKIPPED, reason)
+                continue
+            layout = {"gates": blocks[0], "noun": noun, "window": window, "rows": rows}
             yield _plan_weight(target_layer, name, variable, source_layer, other, partial=partial, **layout)
 
 
-def _plan_weight(target_layer, name, variable, source_layer, other, *, partial, gates, window, rows):
+def _plan_weight(target_layer, name, variable, source_layer, other, *, partial, gates, noun, window, rows):
     target_shape, source_shape = tuple(variable.shape), tuple(other.shape)
     if len(target_shape) != len(source_shape):
         reason = f"ranks differ: source {source_shape}, target {target_shape}"
@@ -226,7 +232,12 @@ def _plan_weight(target_layer, name, variable, source_layer, other, *, partial, 
         return variable, None, _entry(target_layer, name, variable, source_layer, other, SKIPPED, reason)
     centred = tuple(range(len(target_shape) - 2)) if window and name.split("/")[-1] in _WINDOW_WEIGHTS else ()
     value, values, where = copy_aligned(
-        np.asarray(other.numpy()), np.asarray(variable.numpy()), centred_axes=centred, gates=gates, rows=matched
+        np.asarray(other.numpy()),
+        np.asarray(variable.numpy()),
+        centred_axes=centred,
+        gates=gates,
+        noun=noun,
+        rows=matched,
     )
     reason = f"{where} from the source"
     unread = [why for why in (rows.source_why, rows.target_why) if why]

@@ -117,3 +117,17 @@ def test_gate_counts_and_positions():
     keys = [(("a", "b"), 0), (("a", "b"), 1)]
     assert input_positions([(("b",), 1), (("b",), 0)], keys).tolist() == [1, 0]
     assert input_positions([(("c",), 0)], keys).tolist() == [-1, -1]
+
+
+def test_a_grouped_convolution_overlaps_group_by_group_and_other_groupings_are_skipped():
+    def grouped(filters, groups):
+        inputs = keras.Input((6, 6, 8))
+        return keras.Model(inputs, keras.layers.Conv2D(filters, 3, groups=groups, name="conv")(inputs))
+
+    source, target = _randomize(grouped(8, 2)), grouped(12, 2)
+    report = transfer_weights(source, target)
+    kernel, old = target.get_layer("conv").kernel.numpy(), source.get_layer("conv").kernel.numpy()
+    np.testing.assert_array_equal(kernel[..., 6:10], old[..., 4:8])  # group 1's first four filters
+    assert report.partial[0].reason == "target[0:3, 0:3, 0:4, 0:4 of each of 2 groups] from the source"
+    report = transfer_weights(grouped(8, 4), target)
+    assert report.skipped_layers() == {"conv": "its last axis holds 2 groups in the target, 4 in the source"}
