@@ -48,7 +48,7 @@ _CONV_LSTM = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 _GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1, **dict.fromkeys(_CONV_LSTM, 4)}
 # Weights whose axis -2 runs over the channels the layer reads, by channel-graph kind.
 _ROW_WEIGHTS = {
-    "producer": ("kernel", "depthwise_kernel"),
+    "producer": ("kernel", "depthwise_kernel", "pointwise_kernel"),  # pointwise: depth_multiplier 1 only
     "recurrent": ("kernel",),
     "bidirectional": ("kernel",),
     "depthwise": ("kernel",),
@@ -140,13 +140,13 @@ def input_axis(kind: str, class_name: str, weight_name: str, shape: Sequence[int
 
     Returns:
         The axis (negative), or None where no axis follows the input
-        channels one to one (a pointwise kernel after a depth multiplier, a
-        recurrent kernel, a bias).
+        channels one to one (a pointwise kernel or depthwise bias after a
+        depth multiplier above 1, a recurrent kernel, a Dense's bias).
     """
     last = weight_name.split("/")[-1]
     if last in _ROW_WEIGHTS.get(kind, ()) and len(shape) >= 2 and shape[-2] == channels:
         return -2
-    per_channel = kind == "normalization" or class_name == "LayerNormalization"
+    per_channel = kind in ("normalization", "depthwise") or class_name == "LayerNormalization"
     if per_channel and len(shape) == 1 and shape[0] == channels:
         return -1
     return None

@@ -131,3 +131,22 @@ def test_a_grouped_convolution_overlaps_group_by_group_and_other_groupings_are_s
     assert report.partial[0].reason == "target[0:3, 0:3, 0:4, 0:4 of each of 2 groups] from the source"
     report = transfer_weights(grouped(8, 4), target)
     assert report.skipped_layers() == {"conv": "its last axis holds 2 groups in the target, 4 in the source"}
+
+
+def test_depthwise_and_separable_layers_after_a_concatenation_follow_their_channels():
+    def model(first, second):
+        inputs = keras.Input((5, 5, 3))
+        a = keras.layers.Conv2D(first, 1, name="a")(inputs)
+        b = keras.layers.Conv2D(second, 1, name="b")(inputs)
+        x = keras.layers.Concatenate()([a, b])
+        x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+        return keras.Model(inputs, keras.layers.SeparableConv2D(2, 3, name="sep")(x))
+
+    source, target = _randomize(model(2, 2)), _randomize(model(3, 1), 1)
+    transfer_weights(source, target)
+    for layer, weight in (("dw", "kernel"), ("dw", "bias"), ("sep", "depthwise_kernel"), ("sep", "pointwise_kernel")):
+        new = getattr(target.get_layer(layer), weight).numpy()
+        old = getattr(source.get_layer(layer), weight).numpy()
+        axis = 0 if weight == "bias" else -2
+        # a's channels 0-1 stay first; b's channel 0 moves from entry 2 to entry 3.
+        np.testing.assert_array_equal(np.take(new, [0, 1, 3], axis=axis), np.take(old, [0, 1, 2], axis=axis))
