@@ -1,4 +1,4 @@
-"""Net2Net on a recurrent network: a widened LSTM against the wide LSTM trained from scratch.
+"""Net2Net and transfer_weights on a recurrent network: a grown LSTM against the wide LSTM from scratch.
 
 Usage::
 
@@ -15,7 +15,11 @@ classifier of ``benchmarks.sequence_agreement``. Per seed:
 * ``net2net``: the source with :func:`kopt.transfer.widen` on its LSTM (every gate
   copied, the recurrent rows divided, noise 0.05 of the kernel's spread on the
   copies), fine-tuned ``--steps // 2`` steps: Adam warmed up over 30 steps to the
-  same 1e-3 (taken over, not tuned), then a cosine to 0 at its last step.
+  same 1e-3 (taken over, not tuned), then a cosine to 0 at its last step;
+* ``transfer``: the scratch model's initialization with the source's weights
+  copied in by :func:`kopt.transfer.transfer_weights` (each gate's first
+  ``--narrow`` units, the head's matching rows; the rest stays random), fine-tuned
+  as ``net2net``.
 
 Both targets see the same batches in the same order. Test accuracy (10,000 digits)
 every ``--eval_every`` steps; the figure of merit is ``benchmarks.transfer``'s: the
@@ -41,6 +45,7 @@ from benchmarks import pruning_plot  # noqa: E402
 from benchmarks import sequence_agreement  # noqa: E402
 from benchmarks import standalone  # noqa: E402
 from benchmarks import transfer_run  # noqa: E402
+from kopt.transfer import transfer_weights  # noqa: E402
 from kopt.transfer import widen  # noqa: E402
 
 __all__ = ["plot", "report", "run_seed"]
@@ -80,14 +85,24 @@ def run_seed(seed, settings, data):
         0.0, warm - min(_WARMUP, warm - 1), warmup_target=_RATE, warmup_steps=min(_WARMUP, warm - 1)
     )
     curves["net2net"] = transfer_run.train_curve(grown, data, steps=warm, learning_rate=schedule, **common)
+    keras.utils.set_random_seed(seed + 1)  # the scratch model's initialization, then the source's weights
+    copied = _lstm(settings["wide"])
+    copy_report = transfer_weights(source, copied)
+    curves["transfer"] = transfer_run.train_curve(copied, data, steps=warm, learning_rate=schedule, **common)
     final = transfer_run.smoothed(curves["scratch"], _SMOOTH)[-1][1]
-    reached = transfer_run.steps_to_reach(curves["net2net"], final, _SMOOTH)
-    return {
+    row = {
         "seed": seed, "source_accuracy": source_curve[-1][1], "widened_max_abs_diff": difference,
-        "scratch_final": final, "net2net_final": transfer_run.smoothed(curves["net2net"], _SMOOTH)[-1][1],
-        "net2net_start": curves["net2net"][0][1], "net2net_steps_to_reach": reached,
-        "within_half": transfer_run.within(reached, warm), "curves": curves,
+        "scratch_final": final, "transfer_share": copy_report.values_transferred / copy_report.values_total,
+        "curves": curves,
     }  # fmt: skip
+    for arm in ("net2net", "transfer"):
+        reached = transfer_run.steps_to_reach(curves[arm], final, _SMOOTH)
+        row.update({
+            f"{arm}_start": curves[arm][0][1], f"{arm}_final": transfer_run.smoothed(curves[arm], _SMOOTH)[-1][1],
+            f"{arm}_steps_to_reach": reached, f"{arm}_within_half": transfer_run.within(reached, warm),
+        })  # fmt: skip
+    row["within_half"] = row["net2net_within_half"]
+    return row
 
 
 def report(document):
@@ -102,36 +117,52 @@ def report(document):
         f"LSTM({settings['wide']}) -> Dense(10). `scratch`: its own initialization, the same schedule over "
         f'{settings["steps"]} steps. `net2net`: `widen(source, "rnn", {settings["wide"]}, noise_stddev=0.05)`, '
         f"fine-tuned {settings['steps'] // 2} steps (half), Adam warmed up over 30 steps to 1e-3 (the scratch "
-        "rate, not tuned), then a cosine to 0. Same batches in the same order. Test accuracy every "
+        "rate, not tuned), then a cosine to 0. `transfer`: the scratch model's initialization with "
+        "`transfer_weights(source, target)` (each gate's first units, the head's matching rows; the rest stays "
+        "random), fine-tuned as net2net. Same batches in the same order. Test accuracy every "
         f"{settings['eval_every']} steps; finals: trailing mean of 3 checkpoints; steps to reach: the first "
-        "checkpoint from which net2net's trailing mean stays at or above the scratch final.",
+        "checkpoint from which a start's trailing mean stays at or above the scratch final.",
         "",
         "| seed | source % | widened, max logit change before training | scratch final % | net2net start % "
-        "| net2net final % | net2net steps to reach | within half the steps |",
-        "|---|---|---|---|---|---|---|---|",
+        "| net2net final % | net2net steps to reach | transfer: values copied | transfer start % | transfer final % "
+        "| transfer steps to reach |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in document["rows"]:
         lines.append(
             f"| {row['seed']} | {100 * row['source_accuracy']:.2f} | {row['widened_max_abs_diff']:.1e} "
             f"| {100 * row['scratch_final']:.2f} | {100 * row['net2net_start']:.2f} | {100 * row['net2net_final']:.2f} "
-            f"| {row['net2net_steps_to_reach']} | {row['within_half']} |"
+            f"| {_reached(row, 'net2net')} | {100 * row['transfer_share']:.1f}% | {100 * row['transfer_start']:.2f} "
+            f"| {100 * row['transfer_final']:.2f} | {_reached(row, 'transfer')} |"
         )
-    met = sum(row["within_half"] for row in document["rows"])
-    lines += ["", f"Net2Net reached the scratch final within half the steps on {met} of {len(document['rows'])} seeds."]
+    count = len(document["rows"])
+    met = {arm: sum(row[f"{arm}_within_half"] for row in document["rows"]) for arm in ("net2net", "transfer")}
+    lines += [
+        "",
+        f"Within half the steps at the scratch final: net2net on {met['net2net']} of {count} seeds, "
+        f"transfer_weights on {met['transfer']} of {count}.",
+    ]
     return "\n".join(lines)
+
+
+def _reached(row, arm):
+    steps = row[f"{arm}_steps_to_reach"]
+    return "not reached" if steps is None else f"{steps} ({'within' if row[f'{arm}_within_half'] else 'past'} half)"
 
 
 def plot(document, path):
     """Every seed's two test-accuracy curves against the step."""
     figure, axes = pruning_plot.pyplot().subplots(figsize=(7, 4))
     for row in document["rows"]:
-        for arm, style in (("scratch", "-"), ("net2net", "--")):
+        for arm, style in (("scratch", "-"), ("net2net", "--"), ("transfer", ":")):
             curve = np.array(row["curves"][arm])
             axes.plot(curve[:, 0], 100 * curve[:, 1], style, label=f"seed {row['seed']} {arm}")
     axes.set_xlabel("training step")
     axes.set_ylabel("test accuracy, %")
     axes.legend(fontsize="small")
-    return pruning_plot.save_figure(figure, path, "Widened LSTM against the wide LSTM from scratch, MNIST rows")
+    return pruning_plot.save_figure(
+        figure, path, "Widened and transferred LSTM against the wide LSTM from scratch, MNIST rows"
+    )
 
 
 def main(argv):
