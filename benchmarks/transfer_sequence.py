@@ -109,7 +109,7 @@ def report(document):
     """The BENCHMARKS.md section: the protocol, then every seed."""
     settings = document["settings"]
     lines = [
-        "## Knowledge transfer on a recurrent network: a widened LSTM against scratch (issue 26)",
+        "## Knowledge transfer on a recurrent network: a widened and a transferred LSTM against scratch (issue 26)",
         "",
         f"Written by `{document['command']}` on {document['machine']}; {document['elapsed_min']} min. "
         f"MNIST rows (22,699 training digits, batch 64; 10,000 test digits). Source: LSTM({settings['narrow']}) "
