@@ -109,15 +109,16 @@ def _pruned(model, sparsity, side):
     return pruning.strip_pruning(wrapped)
 
 
-def measure(case, rounds):
-    """One case: each file's size, eligibility and median milliseconds, and the ratios to the unpruned file."""
+def measure(case, rounds, sparsities=SPARSITIES):
+    """One case: each file's size, eligibility and median milliseconds, and the ratios to the unpruned file
+    (pruned to each of ``sparsities``)."""
     version, alpha, side, calls = CASES[case]
     keras.utils.set_random_seed(0)
     model = build_fast_sparse_mobilenet(version, alpha, side)
     files = {}
     with tempfile.TemporaryDirectory(prefix="kopt-sparse-inference-") as workdir:
         files["unpruned"] = tflite_export.convert(model, os.path.join(workdir, "unpruned.tflite"), batch_size=1)
-        for sparsity in SPARSITIES:
+        for sparsity in sparsities:
             pruned = _pruned(model, sparsity, side)
             for sparse in (False, True):
                 name = f"pruned_{sparsity:.0%}_{'sparse' if sparse else 'dense'}"

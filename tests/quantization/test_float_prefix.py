@@ -122,10 +122,11 @@ def test_the_share_limit_and_the_candidate_limit_bound_what_is_tried():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name, cut", [("EfficientNetB0", "block1a_project_bn"), ("TransformerEncoder", "attention_norm")]
+    "name, cut", [("MobileNetV3Small", "expanded_conv_project_bn"), ("TransformerEncoder", "attention_norm")]
 )
 def test_prefixes_of_real_architectures_convert_and_match_their_keras_model(name, cut, tmp_path):
-    # A cut past EfficientNet's first squeeze-and-excitation branch, and past the encoder's attention.
+    # A cut past MobileNetV3's first squeeze-and-excitation branch (EfficientNetB0's converts in 1.6x the time,
+    # and its QAT file is tested in test_preprocessing_layers), and past the encoder's attention.
     from benchmarks import zoo_models
 
     model = zoo_models.build(name)
