@@ -107,6 +107,36 @@ def input_positions(source_keys: Sequence[tuple], target_keys: Sequence[tuple]) 
     return positions
 
 
+def repeat_mismatch(source_keys: Sequence[tuple], target_keys: Sequence[tuple]) -> str | None:
+    """Why the entries of two inputs cannot be paired, or None.
+
+    A channel that comes back once per position after a ``Flatten`` must come
+    back as often on both sides: the ``k``-th occurrence is a position, and a
+    grid of another size puts position ``k`` elsewhere.
+
+    Example:
+
+    >>> repeat_mismatch([(("conv",), 0)] * 4, [(("conv",), 0)] * 9)
+    "channel 0 of 'conv' occurs 9 times in the target's input and 4 in the source's (a Flatten of another spatial size?)"
+    """
+    found = {}
+    for producers, index in source_keys:
+        for producer in producers:
+            found[(producer, index)] = found.get((producer, index), 0) + 1
+    seen = {}
+    for key in target_keys:
+        seen[key] = seen.get(key, 0) + 1
+    for (producers, index), count in seen.items():
+        for producer in producers:
+            other = found.get((producer, index), 0)
+            if other and other != count:
+                return (
+                    f"channel {index} of {producer!r} occurs {count} times in the target's input and {other} in "
+                    "the source's (a Flatten of another spatial size?)"
+                )
+    return None
+
+
 def gate_counts(layer: keras.layers.Layer) -> Mapping[int, int]:
     """``{id(variable): blocks}`` for each weight whose last axis holds blocks one after another.
 
@@ -168,7 +198,7 @@ class InputRows:
         self._renames = dict(renames)
 
     def positions(self, source_layer, target_layer, weight_name: str, source_shape, target_shape):
-        """``(axis, positions)`` for one weight of a paired layer, or None.
+        """``(axis, positions)`` for one weight of a paired layer, a reason they cannot be paired, or None.
 
         None where no axis of the weight follows its layer's input channels,
         where a channel graph does not know the layer (a model it cannot read, a
@@ -192,7 +222,7 @@ class InputRows:
         target_keys = channel_keys(self._target, target_map)
         if {producers for producers, _ in source_keys} != {producers for producers, _ in target_keys}:
             return None  # read from other layers (one side behind a nested model, say): nothing to match by
-        return axis, input_positions(source_keys, target_keys)
+        return repeat_mismatch(source_keys, target_keys) or (axis, input_positions(source_keys, target_keys))
 
 
 def _graph(model):

@@ -215,6 +215,9 @@ def _plan_weight(target_layer, name, variable, source_layer, other, *, partial, 
         reason = f"ranks differ: source {source_shape}, target {target_shape}"
         return variable, None, _entry(target_layer, name, variable, source_layer, other, SKIPPED, reason)
     matched = rows.positions(source_layer, target_layer, name, source_shape, target_shape)
+    if isinstance(matched, str):
+        reason = f"its rows cannot be matched: {matched}"
+        return variable, None, _entry(target_layer, name, variable, source_layer, other, SKIPPED, reason)
     in_order = matched is None or np.array_equal(matched[1], np.arange(len(matched[1])))
     if target_shape == source_shape and (in_order or np.all(matched[1] >= 0)):
         value = np.asarray(other.numpy())

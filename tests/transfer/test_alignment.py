@@ -150,3 +150,16 @@ def test_depthwise_and_separable_layers_after_a_concatenation_follow_their_chann
         axis = 0 if weight == "bias" else -2
         # a's channels 0-1 stay first; b's channel 0 moves from entry 2 to entry 3.
         np.testing.assert_array_equal(np.take(new, [0, 1, 3], axis=axis), np.take(old, [0, 1, 2], axis=axis))
+
+
+def test_rows_after_a_flatten_of_another_grid_are_skipped_with_the_reason():
+    def flattened(side):
+        inputs = keras.Input((side, side, 1))
+        x = keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.Flatten()(x)))
+
+    report = transfer_weights(_randomize(flattened(4)), flattened(6))
+    assert report.skipped_layers()["head"].startswith(
+        "its rows cannot be matched: channel 0 of 'conv' occurs 36 times in the target's input and 16 in the source's"
+    )
+    assert [entry.name for entry in report.copied] == ["conv/kernel", "conv/bias", "head/bias"]
