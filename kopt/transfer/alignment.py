@@ -21,7 +21,9 @@ them. Two cases need more:
   channel graph of structured pruning (:func:`kopt.pruning.structured_graph.analyze`)
   names every entry by the layer that made it and its channel there
   (:func:`channel_keys`); :func:`input_positions` pairs the entries that carry
-  the same channel of the same layer, the ``k``-th occurrence with the ``k``-th.
+  the same channel of the same layer, the ``k``-th occurrence with the ``k``-th
+  (after a ``Flatten`` of grids of other sizes they cannot be paired, and
+  :func:`repeat_mismatch` says so).
 
 Example:
 
@@ -41,7 +43,16 @@ import numpy as np
 from kopt.pruning.structured_graph import analyze
 from kopt.utils.layer_kinds import recurrent_directions
 
-__all__ = ["FIXED", "InputRows", "channel_keys", "gate_counts", "group_signature", "input_axis", "input_positions"]
+__all__ = [
+    "FIXED",
+    "InputRows",
+    "channel_keys",
+    "gate_counts",
+    "group_signature",
+    "input_axis",
+    "input_positions",
+    "repeat_mismatch",
+]
 
 FIXED = ("<fixed>",)  # the signature of channels no layer of the model made (its inputs)
 _CONV_LSTM = ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
