@@ -163,3 +163,16 @@ def test_rows_after_a_flatten_of_another_grid_are_skipped_with_the_reason():
         "its rows cannot be matched: channel 0 of 'conv' occurs 36 times in the target's input and 16 in the source's"
     )
     assert [entry.name for entry in report.copied] == ["conv/kernel", "conv/bias", "head/bias"]
+
+
+def test_a_conv_lstm_overlaps_gate_by_gate_with_its_windows_centred():
+    def conv_lstm(filters, kernel):
+        inputs = keras.Input((3, 6, 6, 2))
+        return keras.Model(inputs, keras.layers.ConvLSTM2D(filters, kernel, padding="same", name="rnn")(inputs))
+
+    source, target = _randomize(conv_lstm(2, 3)), _randomize(conv_lstm(3, 5), 1)
+    transfer_weights(source, target)
+    for name in ("kernel", "recurrent_kernel"):
+        new = _by_gate(getattr(target.get_layer("rnn").cell, name).numpy(), 4)
+        old = _by_gate(getattr(source.get_layer("rnn").cell, name).numpy(), 4)
+        np.testing.assert_array_equal(new[1:4, 1:4, :2, :, :2], old)  # centre taps, each gate's first 2 filters
