@@ -33,6 +33,7 @@ import numpy as np
 
 from kopt.pruning.structured_layers import classify
 from kopt.pruning.structured_layers import is_elementwise
+from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
 from kopt.utils.model_graph import output_refs
 from kopt.utils.model_graph import tensor_refs
@@ -249,7 +250,7 @@ def _propagate(graph, info, shapes):
     if kind in ("producer", "recurrent", "bidirectional"):
         bidirectional = kind == "bidirectional"
         config = unit_layers(info.layer)[0].get_config()  # a Bidirectional's units are its directions'
-        size = int(config.get("filters") or config.get("units"))
+        size = output_width(info.layer)
         info.output_group = graph.new_group(size, name)
         output = ChannelMap.new_group(info.output_group, size)
         for key in ("activation", "recurrent_activation"):

@@ -45,6 +45,7 @@ __all__ = [
     "is_elementwise",
     "keeps_channels",
     "output_kernel",
+    "output_width",
     "register_channelwise_layer",
     "unit_layers",
 ]
@@ -223,6 +224,12 @@ def unit_layers(layer):
     if isinstance(layer, keras.layers.Bidirectional):
         return [layer.forward_layer, layer.backward_layer]
     return [layer]
+
+
+def output_width(layer) -> int:
+    """A producer's output channels: its ``filters`` or ``units`` (a Bidirectional's, each direction's)."""
+    config = unit_layers(layer)[0].get_config()
+    return int(config.get("filters") or config["units"])
 
 
 def output_kernel(layer):

@@ -26,6 +26,7 @@ import numpy as np
 
 from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import channelwise_size_argument
+from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
 
 
@@ -98,7 +99,7 @@ def _slice_layer(graph, info, keep_masks):
     keep_out = None
     if kind in ("producer", "recurrent", "bidirectional"):
         mask = keep_masks.get(graph.find(info.output_group))
-        keep_out = mask if mask is not None else np.ones(_output_size(layer), bool)
+        keep_out = mask if mask is not None else np.ones(output_width(layer), bool)
     if keep_in.all() and (keep_out is None or keep_out.all()):
         return None
     if kind == "bidirectional":
@@ -189,11 +190,6 @@ def head_scores(layer, importance):
         value = np.moveaxis(np.asarray(variable.numpy()), axis, 0).reshape(heads, -1)
         scores += np.abs(value).sum(1) if importance != "l2" else (value**2).sum(1)
     return scores if importance != "l2" else np.sqrt(scores)
-
-
-def _output_size(layer):
-    config = unit_layers(layer)[0].get_config()
-    return int(config.get("filters") or config.get("units"))
 
 
 def _set_weights(layer, weights):

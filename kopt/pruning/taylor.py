@@ -38,6 +38,7 @@ from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import PRODUCERS
 from kopt.pruning.structured_layers import fold_gates
 from kopt.pruning.structured_layers import output_kernel
+from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
 from kopt.utils.layer_kinds import recurrent_directions
 from tflite_export.layers import leaf_layers
@@ -95,7 +96,7 @@ def taylor_importance(
     loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
     weights = [_channel_weights(layer) for layer in layers]
     variables = [variable for group in weights for variable, _ in group]
-    totals = [np.zeros(_width(layer)) for layer in layers]
+    totals = [np.zeros(output_width(layer)) for layer in layers]
     count = 0
     for images, labels in _batches(data, batch_size):
         if max_batches is not None and count >= max_batches:
@@ -123,11 +124,6 @@ def _scored(layer):
     if isinstance(layer, keras.layers.Bidirectional):
         return bool(recurrent_directions(layer))
     return type(layer).__name__ in _SCORED
-
-
-def _width(layer):
-    config = unit_layers(layer)[0].get_config()
-    return int(config.get("filters") or config["units"])
 
 
 def _channel_weights(layer):

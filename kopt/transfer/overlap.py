@@ -143,16 +143,17 @@ def copy_aligned(
         axis, positions = rows[0] % rank, np.asarray(rows[1], np.int64)
         valid = positions >= 0
         source = np.take(source, np.where(valid, positions, 0), axis=axis)
-    if gates > 1:
-        split_source = source.reshape(*source.shape[:-1], gates, -1)
-        split_target = target.reshape(*target.shape[:-1], gates, -1)
-        value = copy_overlap(split_source, split_target, centred_axes=centred).reshape(target.shape)
-        copied = copy_overlap(np.ones(split_source.shape, bool), np.zeros(split_target.shape, bool)).reshape(
-            target.shape
-        )
-    else:
-        value = copy_overlap(source, target, centred_axes=centred)
-        copied = copy_overlap(np.ones(source.shape, bool), np.zeros(target.shape, bool), centred_axes=centred)
+
+    def overlap(into_source, into_target):  # the last axis split into its gates, then put back
+        split = (gates, -1) if gates > 1 else (-1,)
+        return copy_overlap(
+            into_source.reshape(*into_source.shape[:-1], *split),
+            into_target.reshape(*into_target.shape[:-1], *split),
+            centred_axes=centred,
+        ).reshape(into_target.shape)
+
+    value = overlap(source, target)
+    copied = overlap(np.ones(source.shape, bool), np.zeros(target.shape, bool))
     if valid is not None:
         keep = valid.reshape([-1 if index == axis else 1 for index in range(rank)])
         copied = copied & keep

@@ -62,7 +62,7 @@ import numpy as np
 
 from kopt.pruning.structured_graph import analyze
 from kopt.pruning.structured_layers import channelwise_size_argument
-from kopt.pruning.structured_layers import unit_layers
+from kopt.pruning.structured_layers import output_width
 from kopt.transfer.alignment import channel_keys
 from kopt.transfer.alignment import group_signature
 from kopt.transfer.net2net import match_positions
@@ -111,7 +111,7 @@ def widen(
         raise ValueError(f"noise_stddev must be a finite number >= 0. Received: noise_stddev={noise_stddev!r}")
     graph = analyze(model)
     info = _widened_info(model, graph, layer_name)
-    units = _units(info.layer)
+    units = output_width(info.layer)
     if isinstance(new_units, bool) or not isinstance(new_units, numbers.Integral) or new_units <= units:
         raise ValueError(
             f"new_units must be an integer above the {units} {_noun(info)} of layer {layer_name!r} "
@@ -135,7 +135,9 @@ def widen(
         config = layer.get_config()
         if isinstance(layer, keras.layers.Bidirectional):
             for direction in ("layer", "backward_layer"):
-                config[direction]["config"]["units"] = int(new_units) if id(layer) in widened_ids else _units(layer)
+                config[direction]["config"]["units"] = (
+                    int(new_units) if id(layer) in widened_ids else output_width(layer)
+                )
                 config[direction].pop("build_config", None)  # built on its (maybe wider) input when called
         elif id(layer) in widened_ids:
             config["units" if "units" in config else "filters"] = int(new_units)
@@ -292,12 +294,6 @@ def _set(graph, name, weights):
     if expected != received:
         raise ValueError(f"Widened layer {name!r} expects weights of shapes {expected}; computed {received}")
     layer.set_weights(weights)
-
-
-def _units(layer):
-    """A layer's units or filters; a Bidirectional's are each direction's."""
-    config = unit_layers(layer)[0].get_config()
-    return int(config.get("units") or config["filters"])
 
 
 def _noun(info):
