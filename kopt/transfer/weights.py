@@ -166,17 +166,36 @@ def _by_name(layers, argument):
 
 
 def _weight_names(layer):
-    """``{name within the layer: variable}``: the path below the layer's own (``query/kernel``)."""
+    """``{name within the layer: variable}``: the path below the layer's own (``query/kernel``).
+
+    A wrapped layer's own name is replaced by its role (``forward/lstm_cell/kernel``,
+    ``layer/kernel``): Keras names it after its class (``forward_lstm``, ``dense``) with a
+    counter when a process builds two (``forward_lstm_1``), which two models would not share.
+    """
     names = {}
     prefix = f"{layer.path}/" if getattr(layer, "path", None) else None
+    roles = _sublayer_roles(layer)
     for variable in layer.weights:
         path = variable.path
         name = path[len(prefix) :] if prefix and path.startswith(prefix) else variable.name
+        for own, role in roles.items():
+            if name.startswith(own):
+                name = role + name[len(own) :]
+                break
         unique, count = name, 1
         while unique in names:
             unique, count = f"{name}#{count}", count + 1
         names[unique] = variable
     return names
+
+
+def _sublayer_roles(layer):
+    """``{"<sublayer name>/": "<role>/"}`` for the layers a Bidirectional or another wrapper holds."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return {f"{layer.forward_layer.name}/": "forward/", f"{layer.backward_layer.name}/": "backward/"}
+    if isinstance(layer, keras.layers.Wrapper):
+        return {f"{layer.layer.name}/": "layer/"}
+    return {}
 
 
 def _plan_layer(target_layer, source_layer, unpaired_reason, *, partial, rows):

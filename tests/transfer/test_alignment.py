@@ -176,3 +176,25 @@ def test_a_conv_lstm_overlaps_gate_by_gate_with_its_windows_centred():
         new = _by_gate(getattr(target.get_layer("rnn").cell, name).numpy(), 4)
         old = _by_gate(getattr(source.get_layer("rnn").cell, name).numpy(), 4)
         np.testing.assert_array_equal(new[1:4, 1:4, :2, :, :2], old)  # centre taps, each gate's first 2 filters
+
+
+def test_wrapped_layers_pair_their_weights_whatever_keras_named_the_inner_layer():
+    """Keras names a Bidirectional's directions and a TimeDistributed's layer after their class, with a
+    counter per process (forward_lstm, forward_lstm_1): two models built in one process differ there."""
+
+    def wrapped(units):
+        inputs = keras.Input((5, 3))
+        x = keras.layers.TimeDistributed(keras.layers.Dense(units), name="per_step")(inputs)
+        x = keras.layers.Bidirectional(keras.layers.LSTM(units), name="rnn")(x)
+        return keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+
+    source, target = _randomize(wrapped(4)), wrapped(4)
+    assert source.get_layer("rnn").forward_layer.name != target.get_layer("rnn").forward_layer.name
+    report = transfer_weights(source, target)
+    assert not report.skipped and not report.partial
+    assert "rnn/forward/lstm_cell/kernel" in [entry.name for entry in report.copied]
+    x = _inputs(source)
+    np.testing.assert_allclose(target.predict(x, verbose=0), source.predict(x, verbose=0), atol=1e-6)
+    wider = wrapped(6)
+    report = transfer_weights(source, wider)
+    assert not report.skipped and {entry.name for entry in report.partial} >= {"rnn/backward/lstm_cell/kernel"}
