@@ -25,13 +25,15 @@ from kopt.quantization import schemes
 L = keras.layers
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "kopt-optimize")
 CASES = (
-    [(f"unstructured-{level}-seed{seed}", level, {}, seed) for level in (0.5, 0.8, 0.9, 0.95) for seed in (0, 1, 2)]
+    # Seeds matter where filters empty (0.9 and above); 0.5 and 0.8 leave every filter of conv1 some weights.
+    [(f"unstructured-{level}-seed0", level, {}, 0) for level in (0.5, 0.8)]
+    + [(f"unstructured-{level}-seed{seed}", level, {}, seed) for level in (0.9, 0.95) for seed in (0, 1, 2)]
     # Block sparsity needs matrices: the 1x1 convolution and the Dense layer.
     + [
         (f"block1x4-{level}", level, {"block_size": (1, 4), "layer_schedules": {"conv1": None, "conv2": None}}, 0)
         for level in (0.8, 0.9)
     ]
-    + [(f"2of4-seed{seed}", 0.5, {"sparsity_m_by_n": (2, 4)}, seed) for seed in (0, 1)]
+    + [("2of4-seed0", 0.5, {"sparsity_m_by_n": (2, 4)}, 0)]
 )
 
 
