@@ -257,13 +257,14 @@ def test_the_unsigned_format_is_integer_with_unsigned_weights_only():
     assert is_fully_integer(conv("int8")) == (False, ["op 0 CONV_2D: input 1 'w' is int8, expected uint8 weights"])
 
 
-def test_unreadable_files_are_refused_with_their_path(tmp_path, exported):
-    _, paths = exported
+def test_unreadable_files_are_refused_with_their_path(tmp_path):
+    # One small float file of its own: the module's fixture converts six, and pytest-xdist may run this
+    # test on the other worker, which would convert all six again for it.
     missing = os.path.join(tmp_path, "missing.tflite")
     with pytest.raises(ValueError, match=re.escape(f"Received: tflite_path={missing!r}")):
         inspect(missing)
     wrong_suffix = tmp_path / "model.tfl"
-    wrong_suffix.write_bytes(open(paths["float32"], "rb").read())
+    wrong_suffix.write_bytes(b"junk" * 100)
     with pytest.raises(ValueError, match=re.escape(f"Received: tflite_path={str(wrong_suffix)!r}")):
         inspect(wrong_suffix)
     junk = tmp_path / "junk.tflite"
@@ -271,6 +272,7 @@ def test_unreadable_files_are_refused_with_their_path(tmp_path, exported):
     with pytest.raises(ValueError, match=r"not a TFLite flatbuffer .*junk.tflite"):
         inspect(junk)
     truncated = tmp_path / "truncated.tflite"
-    truncated.write_bytes(open(paths["float32"], "rb").read()[:200])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    truncated.write_bytes(open(tflite_export.convert(model, str(tmp_path / "small.tflite")), "rb").read()[:200])
     with pytest.raises(ValueError, match=r"corrupt TFLite flatbuffer .*truncated.tflite"):
         inspect(truncated)
