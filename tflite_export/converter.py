@@ -205,8 +205,16 @@ def convert(
                 )
             flatbuffer = converter.convert()
         except Exception as err:  # The exporter and converter raise many types.
+            hint = ""
+            looped = recurrent.looped_layers(model) if quantization_aware and representative_dataset is not None else []
+            if looped and re.search("scale|quantiz", str(err)):
+                hint = (
+                    f". Recurrent layer(s) {', '.join(looped[:5])} of this quantization-aware model keep their loop "
+                    "in float by design, and representative_dataset makes the converter calibrate it, which breaks "
+                    "the grids QAT learned around it: convert with representative_dataset=None"
+                )
             raise ConversionError(
-                f"TFLite conversion of model {model.name!r} (mode={mode!r}) failed: {_summarize(err)}"
+                f"TFLite conversion of model {model.name!r} (mode={mode!r}) failed: {_summarize(err)}{hint}"
             ) from err
     if lowered:
         _warn_if_float_ops(model, flatbuffer)

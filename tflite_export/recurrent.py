@@ -18,7 +18,24 @@ _SUBCLASSED_ADVICE = (
     "fixed batch yourself."
 )
 
-__all__ = ["automatic_batch_size", "rebuilt", "unrolled"]
+__all__ = ["automatic_batch_size", "looped_layers", "rebuilt", "unrolled"]
+
+
+def looped_layers(model):
+    """Names of ``model``'s recurrent layers that convert to a ``WHILE`` loop (those not unrolled).
+
+    A quantization-aware model keeps that loop in float by design, with its kernels on
+    int8 grids; the converter's calibration (``representative_dataset``) would put the
+    loop's tensors on grids of their own, which break the grids QAT learned around it.
+
+    Example:
+
+    >>> inputs = keras.Input((5, 3))
+    >>> model = keras.Model(inputs, keras.layers.LSTM(4, name="rnn")(inputs))
+    >>> looped_layers(model)
+    ['rnn']
+    """
+    return [layer.name for layer in all_layers(model) if _is_recurrent(layer) and not _is_unrolled(layer)]
 
 
 def automatic_batch_size(model):

@@ -11,10 +11,15 @@ One entry point, :func:`load_dataset`, turns a dataset name into
   TensorFlow Datasets image-classification dataset. Data is read from ``data_dir``
   (TFDS' default when ``None``) and downloaded only when ``download=True``.
 * ``"npz:PATH"``: a NumPy archive in the layout of ``keras.datasets.mnist``
-  (arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``).
+  (arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``). Besides images it
+  holds what sequence and text classifiers read: ``(N, T)`` integer token ids
+  (kept as ``int32``, for an ``Embedding``), ``(N, F)`` float features, and
+  ``(N, T, F)`` sequences, read like greyscale images (a model that takes
+  ``(T, F)`` gets them without the channel axis, see
+  :func:`kopt.models.registry.drops_channel_axis`).
 
-Images come out as ``float32`` in ``[0, 1]`` with a channel axis; labels as
-``int32`` class indices.
+Images come out as ``float32`` in ``[0, 1]`` with a channel axis (integer pixels
+divided by 255, floats as they are); labels as ``int32`` class indices.
 """
 
 import os
@@ -134,15 +139,24 @@ def _npz_arrays(dataset):
         raise ConfigError(
             "dataset", dataset, f"x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}"
         )
+    if x_train.dtype != x_test.dtype:  # token ids in one split, float features in the other
+        raise ConfigError(
+            "dataset", dataset, f"x_train is read as {x_train.dtype} but x_test as {x_test.dtype}; give both one kind"
+        )
     return x_train, y_train, x_test, y_test, f"npz archive {os.path.abspath(path)}"
 
 
 def _npz_images(dataset, key, images):
+    if images.ndim == 2 and len(images):
+        return _npz_vectors(dataset, key, images)
     if images.ndim == 3:
         images = images[..., np.newaxis]
     if images.ndim != 4 or len(images) == 0:
         raise ConfigError(
-            "dataset", dataset, f"{key} must be a non-empty (N, H, W) or (N, H, W, C) array, got shape {images.shape}"
+            "dataset",
+            dataset,
+            f"{key} must be a non-empty (N, H, W) or (N, H, W, C) array of images, or (N, T) token ids or (N, F) "
+            f"features, got shape {images.shape}",
         )
     if np.issubdtype(images.dtype, np.integer):
         # Integer images are 8-bit pixels, as keras.datasets stores them.
@@ -151,6 +165,23 @@ def _npz_images(dataset, key, images):
         with np.errstate(over="ignore"):  # values beyond float32 become inf, which the finiteness check names
             return images.astype(np.float32)
     raise ConfigError("dataset", dataset, f"{key} has dtype {images.dtype}; expected integers or floats")
+
+
+def _npz_vectors(dataset, key, vectors):
+    """(N, T) integer token ids stay integers (an Embedding reads them); (N, F) floats become float32."""
+    if np.issubdtype(vectors.dtype, np.integer):
+        low, high = int(vectors.min()), int(vectors.max())
+        if low < 0 or high > np.iinfo(np.int32).max:
+            raise ConfigError(
+                "dataset",
+                dataset,
+                f"{key} holds (N, T) integer token ids from {low} to {high}; ids must lie in 0 .. 2**31 - 1",
+            )
+        return vectors.astype(np.int32)
+    if np.issubdtype(vectors.dtype, np.floating):
+        with np.errstate(over="ignore"):
+            return vectors.astype(np.float32)
+    raise ConfigError("dataset", dataset, f"{key} has dtype {vectors.dtype}; expected integers or floats")
 
 
 def _npz_labels(dataset, key, labels, expected_count):

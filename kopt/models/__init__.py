@@ -2,6 +2,7 @@
 
 from kopt.models.registry import BUILTIN_MODELS
 from kopt.models.registry import check_classifier
+from kopt.models.registry import drops_channel_axis
 from kopt.models.registry import get_model
 from kopt.models.registry import outputs_probabilities
 from kopt.models.small_cnn import small_cnn
@@ -11,6 +12,7 @@ from kopt.models.tiny_mlp import tiny_mlp
 __all__ = [
     "BUILTIN_MODELS",
     "check_classifier",
+    "drops_channel_axis",
     "get_model",
     "outputs_probabilities",
     "small_cnn",

@@ -40,6 +40,13 @@ def get_model(model: str, input_shape: Sequence[int], num_classes: int) -> keras
     if not isinstance(model, str) or not model:
         raise ConfigError("model", model, "must be a built-in model name or a .keras file path")
     if model in BUILTIN_MODELS:
+        if len(input_shape) != 3:
+            raise ConfigError(
+                "model",
+                model,
+                f"the built-in models take images, and this dataset's examples are {tuple(input_shape)} "
+                "(token ids, features or sequences); pass a .keras file of a model that reads them",
+            )
         return BUILTIN_MODELS[model](tuple(input_shape), int(num_classes))
     if not model.endswith(_MODEL_SUFFIXES):
         raise ConfigError(
@@ -79,6 +86,8 @@ def check_classifier(
             f"inputs and {len(model.outputs or [])} outputs",
         )
     model_input = tuple(model.inputs[0].shape[1:])
+    if drops_channel_axis(model, input_shape):
+        input_shape = tuple(input_shape)[:-1]
     if len(model_input) != len(input_shape) or any(
         dim is not None and dim != want for dim, want in zip(model_input, input_shape)
     ):
@@ -93,6 +102,33 @@ def check_classifier(
             f"is not a classifier for this dataset: output shape {output_shape}, "
             f"expected ({num_classes},) class scores",
         )
+
+
+def drops_channel_axis(model: keras.Model, input_shape: Sequence[int]) -> bool:
+    """Whether ``model`` reads single-channel examples without their channel axis.
+
+    The data loader gives ``(N, H, W)`` arrays a channel axis, as images need; an
+    LSTM or a 1-D convolution over the rows of MNIST (or over any ``(N, T, F)``
+    sequences) takes ``(H, W)``, so it is fed ``(H, W, 1)`` examples with the last
+    axis dropped. Anything else (several channels, another rank) is not adapted.
+
+    Args:
+        model: A ``keras.Model`` with one input.
+        input_shape: The dataset's example shape, e.g. ``(28, 28, 1)``.
+
+    Example:
+
+    >>> rows = keras.Sequential([keras.Input((28, 28)), keras.layers.LSTM(4), keras.layers.Dense(10)])
+    >>> drops_channel_axis(rows, (28, 28, 1)), drops_channel_axis(rows, (28, 28, 3))
+    (True, False)
+    """
+    input_shape = tuple(input_shape)
+    if len(model.inputs or []) != 1 or len(input_shape) < 2 or input_shape[-1] != 1:
+        return False
+    model_input = tuple(model.inputs[0].shape[1:])
+    return len(model_input) == len(input_shape) - 1 and all(
+        dim is None or dim == want for dim, want in zip(model_input, input_shape[:-1])
+    )
 
 
 def outputs_probabilities(model: keras.Model) -> bool:

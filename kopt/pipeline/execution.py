@@ -4,6 +4,7 @@
 per trial (measuring on the validation split) and once for the best recipe.
 """
 
+import dataclasses
 import os
 import time
 
@@ -12,6 +13,7 @@ from absl import logging
 
 import tflite_export
 from kopt.data import load_dataset
+from kopt.models import drops_channel_axis
 from kopt.models import get_model
 from kopt.pipeline import model_metrics
 from kopt.pipeline import resume
@@ -24,6 +26,8 @@ from kopt.training import split_validation
 from kopt.training import to_float32
 from tflite_export.atomic import atomic_output_path
 from tflite_export.cloning import copy_model
+from tflite_export.export_hooks import is_quantization_aware
+from tflite_export.recurrent import looped_layers
 
 EVALUATIONS = ("test", "validation")
 
@@ -48,6 +52,13 @@ def load_data(recipe):
             train, recipe.validation_split, batch_size=recipe.batch_size, seed=recipe.seed
         )
     return train, validation, test, info
+
+
+def _drop_channel_axis(dataset):
+    """``(batch, ..., 1)`` examples as ``(batch, ...)``, for a model that reads rows as a sequence."""
+    if dataset is None:
+        return None
+    return dataset.map(lambda x, y: (tf.squeeze(x, axis=-1), y), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save_models=True, resume_root=None):
@@ -82,12 +93,22 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
     if scored is None:
         raise ValueError(f"A {evaluation} pass needs validation_split above 0. Received: {recipe.validation_split}")
     logging.info("Dataset %s: %s", info.name, info.source)
-    context = StageContext(
-        recipe=recipe, train=train, test=test, info=info, export_dir=export_dir, validation=validation
-    )
     with precision_policy(recipe.mixed_precision):
         with strategy.scope():
             model = get_model(recipe.model, info.input_shape, info.num_classes)
+        if drops_channel_axis(model, info.input_shape):
+            train, validation, test = (_drop_channel_axis(data) for data in (train, validation, test))
+            scored = test if evaluation == "test" else validation
+            logging.info(
+                "Model %s takes %s: the dataset's %s examples are fed without their channel axis.",
+                model.name,
+                tuple(info.input_shape[:-1]),
+                tuple(info.input_shape),
+            )
+            info = dataclasses.replace(info, input_shape=tuple(info.input_shape[:-1]))
+        context = StageContext(
+            recipe=recipe, train=train, test=test, info=info, export_dir=export_dir, validation=validation
+        )
         checked_model = model  # layer names are checked on the model each stage will receive, while known
         for technique, params in techniques:  # a teacher that will not load fails now, not after training
             technique.check_data(info, params)
@@ -136,13 +157,22 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
     if save_models:
         files["optimized_keras"] = _save_model(optimized_model, os.path.join(export_dir, "optimized.keras"))
     mark = time.perf_counter()
+    calibration = {"representative_dataset": train if export["mode"] in ("int8", "int16x8") else None}
+    looped = looped_layers(optimized_model)
+    if export["mode"] == "int8" and looped and is_quantization_aware(optimized_model):
+        # The loop stays float by design; calibrating it breaks the grids QAT (or kopt's PTQ) set around it.
+        logging.info(
+            "The int8 file takes its ranges from the quantization-aware model only: the loop of %s stays float.",
+            ", ".join(looped[:5]),
+        )
+        calibration["representative_dataset"] = None
     try:
         optimized = model_metrics.measure(
             optimized_model,
             scored,
             os.path.join(export_dir, "optimized.tflite"),
             # A technique may say that its file takes no converter calibration (representative_dataset=None).
-            **{"representative_dataset": train if export["mode"] in ("int8", "int16x8") else None, **export},
+            **{**calibration, **export},
             **layout,
         )
     except tflite_export.ConversionError as err:

@@ -75,6 +75,22 @@ def test_npz_scales_uint8_and_adds_a_channel(tmp_path):
     assert info.input_shape == (6, 6, 1)
 
 
+def test_npz_token_ids_stay_integers_and_features_stay_floats(tmp_path):
+    # What sequence and text classifiers read: (N, T) token ids for an Embedding, (N, F) float features.
+    rng = np.random.default_rng(0)
+    tokens = {"x_train": rng.integers(0, 500, (20, 7)), "x_test": rng.integers(0, 500, (10, 7))}
+    labels = {"y_train": rng.integers(0, 3, 20), "y_test": rng.integers(0, 3, 10)}
+    _, test, info = load_dataset(_write_npz(tmp_path / "t.npz", **tokens, **labels))
+    x_test, _ = _arrays(test)
+    assert x_test.dtype == np.int32 and info.input_shape == (7,)
+    np.testing.assert_array_equal(x_test, tokens["x_test"])  # ids, not pixels: never divided by 255
+    features = {"x_train": rng.normal(size=(20, 5)), "x_test": rng.normal(size=(10, 5))}
+    _, test, info = load_dataset(_write_npz(tmp_path / "f.npz", **features, **labels))
+    x_test, _ = _arrays(test)
+    assert x_test.dtype == np.float32 and info.input_shape == (5,)
+    np.testing.assert_allclose(x_test, features["x_test"], rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -82,7 +98,9 @@ def test_npz_scales_uint8_and_adds_a_channel(tmp_path):
         (lambda a: a.update(y_train=a["y_train"][:5]), "5 labels for 20 images"),
         (lambda a: a.update(x_test=np.zeros((10, 5, 5), np.uint8)), "x_test images are"),
         (lambda a: a.update(y_train=a["y_train"].astype(np.float32)), "integer class indices"),
-        (lambda a: a.update(x_train=np.zeros((20, 6), np.uint8)), "x_train must be"),
+        (lambda a: a.update(x_train=np.zeros((20,), np.uint8)), "x_train must be"),
+        (lambda a: a.update(x_train=np.zeros((20, 6), np.int64), x_test=np.zeros((10, 6), np.float32)), "as int32"),
+        (lambda a: a.update(x_train=np.full((20, 6), -1), x_test=np.zeros((10, 6), np.int64)), "from -1 to -1"),
     ],
 )
 def test_npz_rejects_malformed_archives(tmp_path, change, message):

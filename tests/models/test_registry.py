@@ -6,6 +6,7 @@ import pytest
 
 from kopt import ConfigError
 from kopt.models import check_classifier
+from kopt.models import drops_channel_axis
 from kopt.models import get_model
 from kopt.models import outputs_probabilities
 
@@ -50,6 +51,30 @@ def test_input_shape_mismatch_is_refused(tmp_path):
         get_model(path, (8, 8, 1), 10)
 
 
+def test_a_model_reading_rows_takes_single_channel_images_without_their_channel_axis(tmp_path):
+    rows = keras.Sequential([keras.Input((28, 28)), keras.layers.LSTM(4), keras.layers.Dense(10)])
+    path = str(tmp_path / "rows.keras")
+    rows.save(path)
+    assert get_model(path, (28, 28, 1), 10).input_shape == (None, 28, 28)
+    assert drops_channel_axis(rows, (28, 28, 1))
+    # Only a trailing axis of 1 is dropped: colour images or another size are refused.
+    for shape in ((28, 28, 3), (28, 27, 1)):
+        assert not drops_channel_axis(rows, shape)
+        with pytest.raises(ConfigError, match=r"takes inputs of shape \(28, 28\)"):
+            get_model(path, shape, 10)
+    assert not drops_channel_axis(rows, (28, 28))  # the same rank: nothing to drop
+    any_length = keras.Sequential([keras.Input((None, 28)), keras.layers.GRU(4), keras.layers.Dense(10)])
+    assert drops_channel_axis(any_length, (28, 28, 1))
+    image = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    assert not drops_channel_axis(image, (28, 28, 1))
+
+
+def test_built_in_models_refuse_data_that_is_not_images():
+    with pytest.raises(ConfigError, match=r"built-in models take images.*\(24,\)") as err:
+        get_model("small_cnn", (24,), 4)
+    assert (err.value.key, err.value.value) == ("model", "small_cnn")
+
+
 def test_bad_model_settings(tmp_path):
     with pytest.raises(ConfigError, match="not a built-in model"):
         get_model("resnet9000", (8, 8, 1), 10)
@@ -83,3 +108,11 @@ def test_outputs_probabilities_looks_through_wrappers():
     inputs = keras.Input((4,))
     wrapped = keras.Model(inputs, PassThrough(keras.layers.Dense(3, activation="softmax"))(inputs))
     assert outputs_probabilities(wrapped)
+
+
+def test_the_module_examples_run():
+    import doctest
+
+    from kopt.models import registry
+
+    assert doctest.testmod(registry).failed == 0

@@ -1,5 +1,7 @@
 """tflite_export.recurrent: RNN models convert with a static batch, and unrolled for integer modes."""
 
+import types
+
 import keras
 import numpy as np
 import pytest
@@ -60,3 +62,43 @@ def test_integer_modes_unroll_recurrent_layers_instead_of_crashing_the_calibrato
         tflite_export.convert(
             ragged, str(tmp_path / "ragged.tflite"), mode="int8", representative_dataset=inputs, batch_size=1
         )
+
+
+def test_looped_layers_names_the_loops_and_its_example_runs():
+    import doctest
+
+    from tflite_export import recurrent
+
+    inputs = keras.Input((5, 3))
+    looped = keras.layers.GRU(4, return_sequences=True, name="looped")(inputs)
+    both = keras.layers.Bidirectional(keras.layers.LSTM(2), name="both")(looped)
+    model = keras.Model(inputs, keras.layers.Dense(2)(both))
+    assert recurrent.looped_layers(model) == ["looped", "both"]
+    assert recurrent.looped_layers(unrolled(model)) == []
+    assert doctest.testmod(recurrent).failed == 0
+
+
+def test_a_failed_quantization_aware_conversion_says_its_loop_must_not_be_calibrated(tmp_path, monkeypatch):
+    # The converter's calibration of a QAT model's float loop fails data-dependently (a same-scale
+    # constraint on the slice after the loop, seen on an LSTM over MNIST rows); the error says what to do.
+    from kopt.quantization import quantize_model
+    from tflite_export import converter
+
+    inputs = keras.Input((6, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.LSTM(4, name="rnn")(inputs)))
+    qat = quantize_model(model)
+
+    def failing_convert():
+        raise RuntimeError("error: 'tfl.strided_slice' op quantization parameters violate the same scale constraint")
+
+    def failing(*args, **kwargs):
+        return types.SimpleNamespace(target_spec=types.SimpleNamespace(), optimizations=[], convert=failing_convert)
+
+    monkeypatch.setattr(converter, "_make_converter", failing)
+    monkeypatch.setattr(converter, "_configure", lambda *args, **kwargs: None)
+    data = np.zeros((4, 6, 3), "float32")
+    with pytest.raises(tflite_export.ConversionError, match=r"same scale.*quant_rnn.*representative_dataset=None"):
+        tflite_export.convert(qat, str(tmp_path / "q.tflite"), mode="int8", representative_dataset=data)
+    with pytest.raises(tflite_export.ConversionError) as err:
+        tflite_export.convert(qat, str(tmp_path / "q.tflite"), mode="int8")
+    assert "same scale" in str(err.value) and "representative_dataset=None" not in str(err.value)

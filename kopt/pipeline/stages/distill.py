@@ -102,6 +102,14 @@ class Distill(FineTuningTechnique):
     def check_data(self, info, params):
         if params.get("teacher") is not None:
             _load_teacher(params["teacher"], info)
+        if len(info.input_shape) != 3:  # before the baseline trains, not after
+            raise ConfigError(
+                "distill.student",
+                self.values(params).student,
+                f"the built-in students take images, and this dataset's examples are {tuple(info.input_shape)} "
+                "(token ids, features or sequences); distil such a model with kopt.distillation.Distiller and a "
+                "student of your own",
+            )
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
