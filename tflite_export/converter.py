@@ -219,6 +219,8 @@ def convert(
     if lowered:
         _warn_if_float_ops(model, flatbuffer)
     if sparse_weights:
+        if mode in _INTEGER_MODES:
+            _refuse_densified_fully_connected(model, mode, flatbuffer)
         # The converter folds ZeroPadding2D into SAME padding, which XNNPACK's sparse path refuses.
         flatbuffer = explicit_depthwise_padding(flatbuffer)
     if strip_strings:
@@ -246,6 +248,28 @@ def conversion_copy(model, mode, *, quantization_aware, fuse_lstm=False):
     if mode in _INTEGER_MODES and not quantization_aware:
         model = recurrent.unrolled(model)
     return model
+
+
+def _refuse_densified_fully_connected(model, mode, flatbuffer):
+    """An integer FULLY_CONNECTED fed by DENSIFY does not load under LiteRT's default XNNPACK delegate."""
+    from tflite_export.flatbuffer import TFLiteFlatbuffer
+
+    file = TFLiteFlatbuffer(flatbuffer)
+    densified = {op.outputs[0] for op in file.ops if op.name == "DENSIFY"}
+    readers = [
+        file.name(op.inputs[1]) or f"op {op.index}"
+        for op in file.ops
+        if op.name == "FULLY_CONNECTED" and op.inputs[1] in densified
+    ]
+    if readers:
+        raise ConversionError(
+            f"The {mode} file of model {model.name!r} with sparse_weights=True stores the weights of "
+            f"FULLY_CONNECTED op(s) ({', '.join(readers[:3])}) for a DENSIFY op, and LiteRT's XNNPACK delegate "
+            "cannot prepare an integer FULLY_CONNECTED whose weights are decoded at run time: the file would not "
+            "load ('failed to delegate FULLY_CONNECTED node'). Convert it with sparse_weights=False (gzip still "
+            "shrinks the zeros), or store sparse weights in a float32 file. Received: sparse_weights=True, "
+            f"mode={mode!r}"
+        )
 
 
 def _warn_if_float_ops(model, flatbuffer):

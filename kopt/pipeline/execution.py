@@ -8,11 +8,13 @@ import dataclasses
 import os
 import time
 
+import keras
 import tensorflow as tf
 from absl import logging
 
 import tflite_export
 from kopt.data import load_dataset
+from kopt.errors import ConfigError
 from kopt.models import drops_channel_axis
 from kopt.models import get_model
 from kopt.pipeline import model_metrics
@@ -27,6 +29,7 @@ from kopt.training import to_float32
 from tflite_export.atomic import atomic_output_path
 from tflite_export.cloning import copy_model
 from tflite_export.export_hooks import is_quantization_aware
+from tflite_export.layers import all_layers
 from tflite_export.recurrent import looped_layers
 
 EVALUATIONS = ("test", "validation")
@@ -52,6 +55,29 @@ def load_data(recipe):
             train, recipe.validation_split, batch_size=recipe.batch_size, seed=recipe.seed
         )
     return train, validation, test, info
+
+
+def _check_file_layout(model, techniques):
+    """Refuses, before training, an integer file with sparse weights that LiteRT could not load.
+
+    ``tflite_export.convert`` refuses it too, but only after every stage has trained.
+    """
+    export, layout = {"mode": "float32"}, {}
+    for technique, params in techniques:
+        export = technique.export_options(params)
+        layout.update(technique.file_options(params))
+    if not layout.get("sparse_weights") or export["mode"] not in ("int8", "int16x8"):
+        return
+    dense = [layer.name for layer in all_layers(model) if isinstance(layer, keras.layers.Dense)]
+    if dense:
+        raise ConfigError(
+            "prune.sparse_weights",
+            True,
+            f"the {export['mode']} file would store the weights of Dense layer(s) {', '.join(dense[:3])} for a DENSIFY "
+            "op, and LiteRT's XNNPACK delegate cannot prepare an integer FULLY_CONNECTED whose weights are decoded at "
+            "run time (the file would not load); leave --sparse_weights out of an integer export (gzip still shrinks "
+            "the zeros), or export float32",
+        )
 
 
 def _drop_channel_axis(dataset):
@@ -116,6 +142,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
                 technique.check_model(checked_model, params)
             if getattr(technique, "replaces_model", False):
                 checked_model = None
+        _check_file_layout(model, techniques)
         init_from = {}
         if recipe.init_from is not None:  # weights that do not fit fail here, before training
             with strategy.scope():

@@ -16,9 +16,11 @@ _BOMB = 'a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n' + "".join(
 )
 
 
-def _npz(tmp, *, nan_in=None, label=None, dtype=np.int64, same=False):
+def _npz(tmp, *, nan_in=None, label=None, dtype=np.int64, same=False, tokens=False):
     rng = np.random.default_rng(0)
     x_train, x_test = rng.random((60, 8, 8)).astype(np.float32), rng.random((20, 8, 8)).astype(np.float32)
+    if tokens:  # (N, T) token ids, which no built-in CNN reads
+        x_train, x_test = rng.integers(0, 50, (60, 9)), rng.integers(0, 50, (20, 9))
     y_train, y_test = (np.arange(60) % 10).astype(dtype), (np.arange(20) % 10).astype(dtype)
     if nan_in == "train":
         x_train[4, 3, 3] = np.nan
@@ -53,6 +55,11 @@ CASES = [
     (lambda t: [_npz(t, label=2**32 + 3, dtype=np.uint64)], "y_train[5] is 4294967299"),
     (lambda t: [_npz(t, same=True)], "every training label is 3; a classifier needs at least 2 classes"),
     (lambda t: [_npz(t), "--num_classes=5"], "--num_classes=5: "),
+    (lambda t: [_npz(t, tokens=True)], "--model=small_cnn: the built-in models take images, and this dataset's"),
+    (
+        lambda t: ["--prune=0.8", "--qat", "--sparse_weights"],
+        "--sparse_weights=True: the int8 file would store the weights of Dense layer(s)",
+    ),
     (
         lambda t: [_recipe(t, ["{name: ptq, params: {mode: int8}}", "{name: prune, params: {target_sparsity: 0.5}}"])],
         "techniques[0].name=ptq: its int8 export would be dropped",

@@ -128,3 +128,23 @@ def test_the_file_check_reports_this_cpu_apart_from_the_files_form(tmp_path):
     check = tflite_export.sparse_inference_check(path)
     assert check["eligible"]
     assert check["this_cpu"] == tflite_export.xnnpack_sparse_cpu()
+
+
+def test_an_integer_file_whose_fully_connected_weights_would_be_densified_is_refused(tmp_path):
+    # LiteRT's XNNPACK delegate fails to prepare such a FULLY_CONNECTED ("failed to delegate
+    # FULLY_CONNECTED node"), so the file would not load in the default interpreter.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16,))
+    model = keras.Model(inputs, keras.layers.Dense(4, name="head")(keras.layers.Dense(32, name="hidden")(inputs)))
+    kernel, bias = model.get_layer("hidden").get_weights()
+    kernel[np.abs(kernel) < np.quantile(np.abs(kernel), 0.8)] = 0.0
+    model.get_layer("hidden").set_weights([kernel, bias])
+    data = np.random.default_rng(0).random((8, 16), np.float32)
+    with pytest.raises(tflite_export.ConversionError, match=r"FULLY_CONNECTED.*sparse_weights=False.*mode='int8'"):
+        tflite_export.convert(
+            model, tmp_path / "m.tflite", mode="int8", representative_dataset=data, sparse_weights=True
+        )
+    assert not (tmp_path / "m.tflite").exists()
+    # float32 files keep their sparse weights: XNNPACK densifies them when it loads the file.
+    path = tflite_export.convert(model, tmp_path / "f.tflite", sparse_weights=True)
+    np.testing.assert_allclose(tflite_export.predict(path, data), model.predict(data, verbose=0), atol=1e-5)
