@@ -14,3 +14,23 @@ def mnist_npz():
     if not os.path.isfile(MNIST_NPZ):
         pytest.fail(f"{MNIST_NPZ} is missing; tests need the shared data beside the checkout")
     return MNIST_NPZ
+
+
+@pytest.fixture
+def mnist_subset(mnist_npz, tmp_path):
+    """``make(name, train, test)``: the first images of each split as ``tmp_path / name``, an npz in the same layout."""
+    import numpy as np
+
+    def make(name, train, test):
+        data = np.load(mnist_npz)
+        path = tmp_path / name
+        np.savez(
+            path,
+            x_train=data["x_train"][:train],
+            y_train=data["y_train"][:train],
+            x_test=data["x_test"][:test],
+            y_test=data["y_test"][:test],
+        )
+        return path
+
+    return make

@@ -28,15 +28,8 @@ def _run(args, cwd):
 
 
 @pytest.mark.slow
-def test_an_lstm_over_digit_rows_is_pruned_by_units_and_exports_int8(tmp_path, mnist_npz):
-    data = np.load(mnist_npz)
-    np.savez(
-        tmp_path / "rows.npz",
-        x_train=data["x_train"][:1200],
-        y_train=data["y_train"][:1200],
-        x_test=data["x_test"][:150],
-        y_test=data["y_test"][:150],
-    )
+def test_an_lstm_over_digit_rows_is_pruned_by_units_and_exports_int8(tmp_path, mnist_subset):
+    mnist_subset("rows.npz", 1200, 150)
     inputs = keras.Input((28, 28), name="rows")
     hidden = keras.layers.LSTM(32, name="lstm")(inputs)
     keras.Model(inputs, keras.layers.Dense(10, name="head")(hidden)).save(tmp_path / "lstm.keras")

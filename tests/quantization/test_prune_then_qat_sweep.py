@@ -104,16 +104,9 @@ def test_prune_then_preserving_qat_exports_an_integer_file(tmp_path, mnist, base
 
 
 @pytest.mark.slow
-def test_kopt_optimize_prune_08_qat_on_28x28_digits_exports(tmp_path, mnist_npz):
+def test_kopt_optimize_prune_08_qat_on_28x28_digits_exports(tmp_path, mnist_subset):
     """The command of the report, on 3000 MNIST images so it fits a test."""
-    data = np.load(mnist_npz)
-    np.savez(
-        tmp_path / "mnist-small.npz",
-        x_train=data["x_train"][:3000],
-        y_train=data["y_train"][:3000],
-        x_test=data["x_test"][:1000],
-        y_test=data["y_test"][:1000],
-    )
+    mnist_subset("mnist-small.npz", 3000, 1000)
     result = subprocess.run(
         [SCRIPT, "--dataset=npz:mnist-small.npz", "--epochs=1", "--prune=0.8", "--qat", "--report=r.json"],
         cwd=tmp_path,
