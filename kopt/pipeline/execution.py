@@ -57,15 +57,20 @@ def load_data(recipe):
     return train, validation, test, info
 
 
-def _check_file_layout(model, techniques):
-    """Refuses, before training, an integer file with sparse weights that LiteRT could not load.
-
-    ``tflite_export.convert`` refuses it too, but only after every stage has trained.
-    """
+def _file_options(techniques):
+    """``(export, layout)``: the convert options of the last stage, and the file layout any stage asks for."""
     export, layout = {"mode": "float32"}, {}
     for technique, params in techniques:
         export = technique.export_options(params)
         layout.update(technique.file_options(params))
+    return export, layout
+
+
+def _check_file_layout(model, export, layout):
+    """Refuses, before training, an integer file with sparse weights that LiteRT could not load.
+
+    ``tflite_export.convert`` refuses it too, but only after every stage has trained.
+    """
     if not layout.get("sparse_weights") or export["mode"] not in ("int8", "int16x8"):
         return
     dense = [layer.name for layer in all_layers(model) if isinstance(layer, keras.layers.Dense)]
@@ -142,7 +147,8 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
                 technique.check_model(checked_model, params)
             if getattr(technique, "replaces_model", False):
                 checked_model = None
-        _check_file_layout(model, techniques)
+        export, layout = _file_options(techniques)
+        _check_file_layout(model, export, layout)
         init_from = {}
         if recipe.init_from is not None:  # weights that do not fit fail here, before training
             with strategy.scope():
@@ -165,8 +171,6 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         timings["baseline_export"] = time.perf_counter() - mark
 
         optimized_model = model
-        export = {"mode": "float32"}
-        layout = {}
         stage_reports = {}
         for index, (technique, params) in enumerate(techniques, start=1):
             mark = time.perf_counter()
@@ -174,8 +178,6 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
             with strategy.scope(), resume.phase(resume_root, f"{index}-{technique.name}"):
                 optimized_model = technique.apply(optimized_model, context, params)
             optimized_model = technique.strip(optimized_model)
-            export = technique.export_options(params)
-            layout.update(technique.file_options(params))
             timings[f"technique_{technique.name}"] = time.perf_counter() - mark
             # A stage with a report of its own (auto's pareto front) adds it under its name.
             if getattr(technique, "report_entry", None) is not None:
