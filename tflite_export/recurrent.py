@@ -35,7 +35,11 @@ def looped_layers(model):
     >>> looped_layers(model)
     ['rnn']
     """
-    return [layer.name for layer in all_layers(model) if _is_recurrent(layer) and not _is_unrolled(layer)]
+    return [layer.name for layer in _looped(model)]
+
+
+def _looped(model):
+    return [layer for layer in all_layers(model) if _is_recurrent(layer) and not _is_unrolled(layer)]
 
 
 def automatic_batch_size(model):
@@ -59,7 +63,7 @@ def unrolled(model):
     the loop unrolled: one set of ops per time step, which needs a known number of
     steps.
     """
-    recurrent = [layer for layer in all_layers(model) if _is_recurrent(layer) and not _is_unrolled(layer)]
+    recurrent = _looped(model)
     if not recurrent:
         return model
     unknown = [layer.name for layer in recurrent if layer.input.shape[1] is None]
