@@ -146,9 +146,10 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
             if checked_model is not None:
                 technique.check_model(checked_model, params)
             if getattr(technique, "replaces_model", False):
-                checked_model = None
+                checked_model = technique.replacement_model(info, params)
         export, layout = _file_options(techniques)
-        _check_file_layout(model, export, layout)
+        if checked_model is not None:  # the model the file will hold: the recipe's, or a student
+            _check_file_layout(checked_model, export, layout)
         init_from = {}
         if recipe.init_from is not None:  # weights that do not fit fail here, before training
             with strategy.scope():

@@ -21,7 +21,7 @@ __all__ = ["CONFLICTS", "STAGE_RANK", "check_stage_order", "conflict_reason"]
 # Stages a user registers have no rank and may sit anywhere before the export.
 STAGE_RANK = {"distill": 0, "prune_structured": 1, "prune": 2, "cluster": 3, "auto": 4, "qat": 5, "ptq": 5}
 _WHY_FIRST = {
-    "distill": "distillation trains a new student from scratch, so it must come first",
+    "distill": "distillation trains a new student, which replaces the model, so it must come first",
     "prune_structured": "structured pruning rebuilds the layers, which would drop earlier wrappers' work",
     "prune": "pruning after clustering would break the shared values",
     "cluster": "clustering must come before quantization",

@@ -121,14 +121,34 @@ class Technique:
 
         Runs once the model is built, before the baseline trains: layer names a
         stage will look for are checked here, so a misspelt one costs no training.
-        Stages after one whose class sets ``replaces_model = True`` (distillation's
-        student) are not checked here; they can check again in :meth:`apply`.
+        Stages after one whose class sets ``replaces_model = True`` (distillation)
+        are checked on its :meth:`replacement_model` (the student), or, where that
+        is ``None``, not here; they can check again in :meth:`apply`.
 
         Args:
-            model: The recipe's model, not yet trained.
+            model: The model the stage will receive (the recipe's, or a
+                student), not yet trained.
             params: The technique's settings.
         """
         del model, params
+
+    def replacement_model(self, info, params):
+        """The model later stages will receive, untrained, when this stage replaces the model.
+
+        Only asked of a technique whose class sets ``replaces_model = True``, before
+        the baseline trains, so that later stages' :meth:`check_model` and the
+        file-layout checks see the model they will really get.
+
+        Args:
+            info: The :class:`kopt.data.DatasetInfo` (input shape, classes).
+            params: The technique's settings.
+
+        Returns:
+            A ``keras.Model``, or ``None`` when it cannot be known before training
+            (later stages are then checked in their :meth:`apply`).
+        """
+        del info, params
+        return None
 
     def export_options(self, params):
         """``tflite_export.convert`` options for the result, when this technique is last.

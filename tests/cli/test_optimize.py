@@ -252,6 +252,7 @@ def test_bad_cluster_flag_is_one_line_exit_2(tmp_path):
         (["--distill", "--alpha=2"], "--alpha=2.0: must be a number in [0, 1]"),
         (["--distill", "--temperature=0"], "--temperature=0.0: must be a finite number above 0"),
         (["--distill", "--student=resnet"], "--student=resnet: must be a built-in model"),
+        (["--distill", "--student=absent.keras"], "--student=absent.keras: file not found"),
         (["--distill", "--teacher=absent.keras"], "--teacher=absent.keras: file not found"),
         (["--teacher=t.keras"], "--teacher=t.keras: only means something with --distill"),
     ],

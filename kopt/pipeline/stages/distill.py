@@ -1,16 +1,22 @@
-"""The ``distill`` stage: train a small built-in student from the trained model.
+"""The ``distill`` stage: train a small student from the trained model.
 
 The model the stage receives (the float baseline the driver trained) is the
-teacher, unless ``teacher`` names a ``.keras`` file. A fresh built-in student is
-trained from scratch with :class:`kopt.distillation.Distiller`, and the trained
-student is what later stages (``prune``, ``qat``...) and the export receive.
+teacher, unless ``teacher`` names a ``.keras`` file. The student (a fresh
+built-in model, or a ``.keras`` file of your own architecture) is trained with
+:class:`kopt.distillation.Distiller`, and the trained student is what later
+stages (``prune``, ``qat``...) and the export receive.
 
 Params (recipe keys under ``distill``; flags ``--distill``, ``--teacher``,
 ``--student``, ``--temperature``, ``--alpha``; ``--epochs`` and
 ``--learning_rate`` as for the float training):
 
 * ``student``: a built-in model name (default ``"tiny_cnn"``, about a fiftieth of
-  ``small_cnn``'s parameters).
+  ``small_cnn``'s parameters; built-in students take images), or a path to a
+  ``.keras`` model that reads the same examples as the teacher and gives one
+  score per class. A file's weights are where the student starts: save the
+  model untrained to distil from scratch, or trained (a smaller pretrained
+  network) to start from what it knows. Later stages' layer names are checked
+  on the student, before the baseline trains.
 * ``teacher``: ``None`` (the trained baseline) or a path to a ``.keras`` classifier.
 * ``temperature``: softening temperature ``T > 0`` (default 4).
 * ``alpha``: weight of the hard-label loss in ``[0, 1]`` (default 0.1).
@@ -18,7 +24,7 @@ Params (recipe keys under ``distill``; flags ``--distill``, ``--teacher``,
   or ``"hard"`` (the teacher's top class as labels).
 * ``epochs``, ``learning_rate`` and the other training keys of
   :mod:`kopt.pipeline.stages.fine_tune`: the student's training; the rate
-  defaults to the float one, and the student, trained from scratch, also takes
+  defaults to the float one, and the student, trained as a new model, also takes
   the recipe's ``warmup_epochs``.
 """
 
@@ -32,6 +38,7 @@ from kopt.distillation import Distiller
 from kopt.distillation.distiller import DISTILLATION_KINDS
 from kopt.errors import ConfigError
 from kopt.models import BUILTIN_MODELS
+from kopt.models import drops_channel_axis
 from kopt.models import get_model
 from kopt.pipeline.settings import Switch
 from kopt.pipeline.settings import setting
@@ -49,7 +56,7 @@ class DistillSettings(FineTuneSettings):
 
     flag_group: ClassVar[str] = "Distillation"
     switch: ClassVar[Switch] = Switch(
-        "distill", "Distil the trained model (or --teacher) into a small --student trained from scratch."
+        "distill", "Distil the trained model (or --teacher) into a small --student (built-in, or a .keras file)."
     )
 
     # The student trains from scratch: --epochs and --learning_rate, as the float model.
@@ -60,9 +67,9 @@ class DistillSettings(FineTuneSettings):
         help="With --distill: a .keras teacher instead of the trained baseline.",
     )  # fmt: skip
     student: str = setting(
-        "tiny_cnn", kind=str, choices=sorted(BUILTIN_MODELS), flag_enum=False, flag="student",
-        reason=f"must be a built-in model: {', '.join(sorted(BUILTIN_MODELS))}",
-        help="With --distill: the built-in student model.",
+        "tiny_cnn", kind=str, checked=False, flag="student",
+        help=f"With --distill: a built-in student ({', '.join(sorted(BUILTIN_MODELS))}) or a .keras model file "
+        "(its weights are the starting point).",
     )  # fmt: skip
     temperature: float = setting(
         4.0, kind=float, low=0, open_bounds=True, flag="temperature",
@@ -81,7 +88,7 @@ class DistillSettings(FineTuneSettings):
 
 @register_technique
 class Distill(FineTuningTechnique):
-    """Distils the trained model (or a given teacher) into a small built-in student."""
+    """Distils the trained model (or a given teacher) into a small student."""
 
     name = "distill"
     replaces_model = True  # later stages receive the student, not the recipe's model
@@ -98,18 +105,23 @@ class Distill(FineTuningTechnique):
                 raise ConfigError("distill.teacher", teacher, "must be a path ending in .keras")
             if not os.path.isfile(teacher):
                 raise ConfigError("distill.teacher", teacher, f"file not found: {os.path.abspath(teacher)}")
+        student = params.get("student", self.values({}).student)
+        if not isinstance(student, str) or (student not in BUILTIN_MODELS and not student.endswith(".keras")):
+            raise ConfigError(
+                "distill.student",
+                student,
+                f"must be a built-in model ({', '.join(sorted(BUILTIN_MODELS))}) or a path ending in .keras",
+            )
+        if student not in BUILTIN_MODELS and not os.path.isfile(student):
+            raise ConfigError("distill.student", student, f"file not found: {os.path.abspath(student)}")
 
     def check_data(self, info, params):
         if params.get("teacher") is not None:
             _load_teacher(params["teacher"], info)
-        if len(info.input_shape) != 3:  # before the baseline trains, not after
-            raise ConfigError(
-                "distill.student",
-                self.values(params).student,
-                f"the built-in students take images, and this dataset's examples are {tuple(info.input_shape)} "
-                "(token ids, features or sequences); distil such a model with kopt.distillation.Distiller and a "
-                "student of your own",
-            )
+        _student(self.values(params).student, info)  # before the baseline trains, not after
+
+    def replacement_model(self, info, params):
+        return _student(self.values(params).student, info)
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
@@ -118,7 +130,7 @@ class Distill(FineTuningTechnique):
         if values.teacher is not None:
             teacher = _load_teacher(values.teacher, context.info)
         student_name = values.student
-        student = get_model(student_name, context.info.input_shape, context.info.num_classes)
+        student = _student(student_name, context.info)
         try:
             distiller = Distiller(
                 student, teacher, alpha=values.alpha, temperature=values.temperature, distillation=values.distillation
@@ -140,6 +152,29 @@ class Distill(FineTuningTechnique):
             verbose="auto",
         )
         return distiller.student
+
+
+def _student(name, info):
+    """The untrained built-in student, or the student file loaded; checked against the examples the teacher reads."""
+    if name in BUILTIN_MODELS and len(info.input_shape) != 3:
+        raise ConfigError(
+            "distill.student",
+            name,
+            f"the built-in students take images, and this dataset's examples are {tuple(info.input_shape)} "
+            "(token ids, features or sequences); pass --student=FILE.keras, a student model that reads them",
+        )
+    try:
+        student = get_model(name, info.input_shape, info.num_classes)
+    except ConfigError as err:
+        raise ConfigError("distill.student", name, err.reason) from err
+    if drops_channel_axis(student, info.input_shape):  # the teacher's data keeps its channel axis
+        raise ConfigError(
+            "distill.student",
+            name,
+            f"takes inputs of shape {tuple(student.inputs[0].shape[1:])} but the teacher reads "
+            f"{tuple(info.input_shape)}; the student must read the same examples as the teacher",
+        )
+    return student
 
 
 def _load_teacher(path, info):

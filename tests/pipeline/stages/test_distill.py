@@ -14,6 +14,9 @@ from kopt.pipeline import run
     "params, key",
     [
         ({"student": "resnet"}, "distill.student"),
+        ({"student": "student.h5"}, "distill.student"),
+        ({"student": "missing.keras"}, "distill.student"),
+        ({"student": None}, "distill.student"),
         ({"teacher": "teacher.h5"}, "distill.teacher"),
         ({"teacher": "missing.keras"}, "distill.teacher"),
         ({"temperature": 0.0}, "distill.temperature"),
@@ -89,4 +92,80 @@ def test_a_teacher_that_cannot_serve_is_refused_before_the_baseline_trains(tmp_p
     with pytest.raises(ConfigError) as err:
         run(recipe)
     assert err.value.key == "distill.teacher" and reason in err.value.reason
+    assert not (tmp_path / "out").exists()
+
+
+def _rows_model(units, name, path):
+    """An LSTM over the rows of the 8x8 digits, saved untrained at ``path``."""
+    inputs = keras.Input((8, 8), name="rows")
+    hidden = keras.layers.LSTM(units, name=f"{name}_lstm")(inputs)
+    keras.Model(inputs, keras.layers.Dense(10, name=f"{name}_head")(hidden), name=name).save(path)
+    return str(path)
+
+
+@pytest.mark.slow
+def test_a_student_file_is_distilled_from_a_sequence_teacher_and_exports_int8(tmp_path):
+    """The built-in students take images; a student of the user's own reads what the teacher reads."""
+    teacher = _rows_model(32, "teacher", tmp_path / "teacher.keras")
+    student = _rows_model(8, "student", tmp_path / "student.keras")
+    recipe = Recipe(
+        model=teacher,
+        epochs=3,
+        learning_rate=0.01,
+        export_dir=str(tmp_path / "out"),
+        techniques=(TechniqueSpec("distill", {"student": student, "epochs": 3}), TechniqueSpec("qat", {"epochs": 1})),
+    )
+    report = run(recipe)
+    optimized = keras.models.load_model(report["files"]["optimized_keras"])
+    assert optimized.name == "student" and optimized.input_shape == (None, 8, 8)
+    assert report["optimized"]["params"] * 5 < report["baseline"]["params"]
+    assert report["optimized"]["tflite_mode"] == "int8" and report["optimized"]["tflite_agreement"] >= 0.9
+    assert report["optimized"]["keras_accuracy"] > 0.3  # 10 classes: trained, far above chance
+
+
+@pytest.mark.parametrize(
+    "student, techniques, key, reason",
+    [
+        # Reads rows, but the CNN teacher's digits keep their channel axis.
+        (lambda path: _rows_model(4, "rows", path), (), "distill.student", "must read the same examples"),
+        (
+            lambda path: keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]).save(
+                path
+            ),
+            (),
+            "distill.student",
+            "output shape (3,)",
+        ),
+        (lambda path: open(path, "wb").write(b"not a zip archive"), (), "distill.student", "not a loadable"),
+        # Later stages' layer names are checked on the student, not on the teacher.
+        (
+            lambda path: keras.Sequential(
+                [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, name="head")]
+            ).save(path),
+            (TechniqueSpec("qat", {"float_layers": ["conv1"]}),),
+            "qat.float_layers",
+            "conv1",
+        ),
+    ],
+)
+def test_a_student_file_that_cannot_serve_is_refused_before_the_baseline_trains(
+    tmp_path, monkeypatch, student, techniques, key, reason
+):
+    from kopt.pipeline import execution
+
+    path = str(tmp_path / "student.keras")
+    student(path)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the baseline trained before the student was checked")
+
+    monkeypatch.setattr(execution, "train_classifier", no_training)
+    recipe = Recipe(
+        epochs=1,
+        export_dir=str(tmp_path / "out"),
+        techniques=(TechniqueSpec("distill", {"student": path}), *techniques),
+    )
+    with pytest.raises(ConfigError) as err:
+        run(recipe)
+    assert err.value.key == key and reason in err.value.reason
     assert not (tmp_path / "out").exists()
