@@ -77,22 +77,24 @@ def test_a_teacher_smaller_than_the_student_is_refused_as_swapped(tmp_path):
     ],
 )
 def test_a_teacher_that_cannot_serve_is_refused_before_the_baseline_trains(tmp_path, monkeypatch, write, reason):
-    from kopt.pipeline import execution
-
     path = str(tmp_path / "teacher.keras")
     write(path)
+    err = _refused_before_training(tmp_path, monkeypatch, (TechniqueSpec("distill", {"teacher": path}),))
+    assert err.key == "distill.teacher" and reason in err.reason
+
+
+def _refused_before_training(tmp_path, monkeypatch, techniques):
+    """The ConfigError of running ``techniques``; fails if the baseline trained first or a folder was left."""
+    from kopt.pipeline import execution
 
     def no_training(*args, **kwargs):
-        raise AssertionError("the baseline trained before the teacher was checked")
+        raise AssertionError("the baseline trained before the files were checked")
 
     monkeypatch.setattr(execution, "train_classifier", no_training)
-    recipe = Recipe(
-        epochs=1, export_dir=str(tmp_path / "out"), techniques=(TechniqueSpec("distill", {"teacher": path}),)
-    )
     with pytest.raises(ConfigError) as err:
-        run(recipe)
-    assert err.value.key == "distill.teacher" and reason in err.value.reason
+        run(Recipe(epochs=1, export_dir=str(tmp_path / "out"), techniques=techniques))
     assert not (tmp_path / "out").exists()
+    return err.value
 
 
 def _rows_model(units, name, path):
@@ -151,21 +153,7 @@ def test_a_student_file_is_distilled_from_a_sequence_teacher_and_exports_int8(tm
 def test_a_student_file_that_cannot_serve_is_refused_before_the_baseline_trains(
     tmp_path, monkeypatch, student, techniques, key, reason
 ):
-    from kopt.pipeline import execution
-
     path = str(tmp_path / "student.keras")
     student(path)
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("the baseline trained before the student was checked")
-
-    monkeypatch.setattr(execution, "train_classifier", no_training)
-    recipe = Recipe(
-        epochs=1,
-        export_dir=str(tmp_path / "out"),
-        techniques=(TechniqueSpec("distill", {"student": path}), *techniques),
-    )
-    with pytest.raises(ConfigError) as err:
-        run(recipe)
-    assert err.value.key == key and reason in err.value.reason
-    assert not (tmp_path / "out").exists()
+    err = _refused_before_training(tmp_path, monkeypatch, (TechniqueSpec("distill", {"student": path}), *techniques))
+    assert err.key == key and reason in err.reason
