@@ -19,9 +19,17 @@ import keras
 import numpy as np
 
 from kopt.pruning import prunable
+from kopt.quantization import calibrate
+from kopt.quantization import quantize_model
 from tflite_export.layers import leaf_layers
+from tflite_export.recurrent import looped_layers
 
-__all__ = ["accuracy", "int8_point", "layer_sparsities", "prunable_layers"]
+__all__ = [
+    "INT8_CALIBRATIONS", "accuracy", "calibrated_int8_model", "int8_calibration", "int8_point", "layer_sparsities",
+    "prunable_layers",
+]  # fmt: skip
+
+INT8_CALIBRATIONS = ("kopt", "converter")
 
 
 def prunable_layers(model: keras.Model) -> list:
@@ -52,7 +60,43 @@ def accuracy(model: keras.Model, images, labels, *, batch_size: int = 512) -> fl
     return float(np.mean(np.argmax(outputs, axis=-1) == np.asarray(labels)) * 100)
 
 
-def int8_point(model: keras.Model, calibration, images, labels, *, path: str | None = None) -> dict:
+def int8_calibration(model: keras.Model, requested: str | None = None) -> str:
+    """Who calibrates the int8 files of a search: ``"kopt"`` or ``"converter"``.
+
+    ``"converter"`` hands the float model and typical inputs to the TFLite
+    converter's calibrator. ``"kopt"`` makes the model quantization-aware and
+    calibrates its ranges without training (what
+    :func:`kopt.quantization.quantize_calibrated` does), so the parts TFLite has
+    no int8 kernel for stay float. ``None`` chooses ``"kopt"`` for a model with a
+    recurrent layer that converts to a loop, which the converter's calibrator
+    cannot run (it would be unrolled: a file with one copy of the step per time
+    step, whose loop is forced to int8), and ``"converter"`` otherwise.
+
+    Raises:
+        ValueError: For any other ``requested``, naming it.
+
+    Example:
+
+    >>> rows = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
+    >>> int8_calibration(rows), int8_calibration(rows, "converter")
+    ('kopt', 'converter')
+    """
+    if requested is None:
+        return "kopt" if looped_layers(model) else "converter"
+    if requested not in INT8_CALIBRATIONS:
+        raise ValueError(f"int8_calibration must be one of {INT8_CALIBRATIONS} or None. Received: {requested!r}")
+    return requested
+
+
+def calibrated_int8_model(model: keras.Model, calibration) -> keras.Model:
+    """``model`` made quantization-aware, its ranges calibrated on ``calibration`` (kopt's PTQ, no training)."""
+    images = np.asarray(calibration)
+    return calibrate(quantize_model(model), images, max_examples=len(images))
+
+
+def int8_point(
+    model: keras.Model, calibration, images, labels, *, path: str | None = None, calibrated_by: str = "converter"
+) -> dict:
     """Converts ``model`` to a full-integer TFLite file and scores it.
 
     Args:
@@ -61,15 +105,21 @@ def int8_point(model: keras.Model, calibration, images, labels, *, path: str | N
         images: Images to score the file on.
         labels: Their labels.
         path: Where to keep the file; ``None`` uses a temporary file.
+        calibrated_by: ``"converter"`` or ``"kopt"`` (see :func:`int8_calibration`).
 
     Returns:
         ``{"accuracy", "bytes", "gzip_bytes"}`` (accuracy of the file, percent).
     """
     import tflite_export
 
+    calibrated_by = int8_calibration(model, calibrated_by)
     with tempfile.TemporaryDirectory(prefix="kopt-auto-") as workdir:
         target = path or os.path.join(workdir, "candidate.tflite")
-        tflite_export.convert(model, target, mode="int8", representative_dataset=np.asarray(calibration))
+        if calibrated_by == "kopt":
+            # The ranges are the model's own: the converter must not calibrate its float parts.
+            tflite_export.convert(calibrated_int8_model(model, calibration), target, mode="int8")
+        else:
+            tflite_export.convert(model, target, mode="int8", representative_dataset=np.asarray(calibration))
         outputs = tflite_export.predict(target, images)
         sizes = tflite_export.file_sizes(target)
     return {

@@ -17,6 +17,7 @@ kopt.errors.ConfigError: auto.max_accuracy_drop=-1: must be a number of accuracy
 
 import numbers
 
+from kopt.auto.measure import INT8_CALIBRATIONS
 from kopt.auto.result import ALLOCATIONS
 from kopt.errors import ConfigError
 from kopt.pruning.masks import CRITERIA
@@ -37,6 +38,7 @@ AUTO_PARAMS = {
     "criterion": "magnitude",
     "allocation": "sensitivity",
     "fragile_drop": None,
+    "calibration": None,
 }
 
 
@@ -99,6 +101,13 @@ def validate_auto_params(params: dict) -> dict:
         raise ConfigError("auto.allocation", values["allocation"], f"must be one of {', '.join(ALLOCATIONS)}")
     if values["fragile_drop"] is not None and not _number(values["fragile_drop"], low=0):
         raise ConfigError("auto.fragile_drop", values["fragile_drop"], "must be a number of accuracy points >= 0")
+    if values["calibration"] not in (None, *INT8_CALIBRATIONS):
+        raise ConfigError(
+            "auto.calibration",
+            values["calibration"],
+            f"must be one of {', '.join(INT8_CALIBRATIONS)}, or left out (kopt for a model with a recurrent loop, "
+            "the converter otherwise)",
+        )
     return values
 
 

@@ -49,6 +49,11 @@ class CompressResult:
         seconds: Wall time over all resumptions.
         files: Paths of ``best_keras``, ``best_tflite``, ``report``, ``pareto_png``
             and ``sensitivity_png``.
+        int8_calibration: Who calibrated the int8 files, ``"converter"`` or
+            ``"kopt"`` (see :func:`kopt.auto.measure.int8_calibration`); with
+            ``"kopt"`` the file of ``model`` is that of
+            ``measure.calibrated_int8_model(model, calibration images)``
+            converted without a representative dataset.
     """
 
     model: object
@@ -61,6 +66,7 @@ class CompressResult:
     sensitivity: SensitivityTable
     seconds: float
     files: dict
+    int8_calibration: str = "converter"
 
     @classmethod
     def from_state(cls, state: RunState, data: dict[str, Any]) -> "CompressResult":
@@ -77,6 +83,7 @@ class CompressResult:
             sensitivity=SensitivityTable.from_dict(data["sensitivity"]),
             seconds=data["elapsed_s"],
             files=data["files"],
+            int8_calibration=data["settings"].get("int8_calibration", "converter"),
         )
 
     def to_dict(self) -> dict:
@@ -91,6 +98,7 @@ class CompressResult:
             "sensitivity": self.sensitivity.to_dict(),
             "seconds": self.seconds,
             "files": self.files,
+            "int8_calibration": self.int8_calibration,
         }
 
 
@@ -121,6 +129,10 @@ def check_compress_arguments(arguments: dict) -> dict:
         or list(steps) != sorted(set(steps))
     ):
         raise ValueError(f"steps must be increasing sparsities in (0, 1). Received: steps={steps!r}")
+    if get("int8_calibration") not in (None, "kopt", "converter"):
+        raise ValueError(
+            f"int8_calibration must be 'kopt', 'converter' or None. Received: int8_calibration={get('int8_calibration')!r}"
+        )
     for name in ("epochs", "batch_size", "calibration_examples"):
         value = get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -56,6 +56,7 @@ from kopt.pruning.report import kernel_sparsity
 from tflite_export.atomic import atomic_output_path
 from tflite_export.atomic import atomic_write_json
 from tflite_export.cloning import copy_model
+from tflite_export.recurrent import looped_layers
 
 __all__ = ["DEFAULT_STEPS", "compress"]
 
@@ -81,6 +82,7 @@ def compress(
     time_budget: float | None = None,
     output_dir: str | None = None,
     calibration_examples: int = 256,
+    int8_calibration: str | None = None,
     seed: int = 0,
     verbose: int = 1,
     on_step: Callable[[dict[str, Any]], Any] | None = None,
@@ -111,6 +113,14 @@ def compress(
         output_dir: Where state, models, report and figures go; default a new
             temporary directory. Reuse it to resume.
         calibration_examples: Training images that calibrate int8 conversion.
+        int8_calibration: Who calibrates the int8 files: ``"converter"`` (the
+            TFLite converter's calibrator on the float model), ``"kopt"`` (the
+            model made quantization-aware and calibrated, as
+            :func:`kopt.quantization.quantize_calibrated` does, so the parts
+            TFLite has no int8 kernel for stay float) or ``None``: ``"kopt"``
+            for a model with a recurrent loop, whose loop the converter would
+            unroll and force to int8, the converter otherwise (see
+            :func:`kopt.auto.measure.int8_calibration`).
         seed: Fixes the fine-tuning order of every step.
         verbose: 1 logs each step and shows progress bars; 0 is quiet.
         on_step: Called with each new point after its state is committed.
@@ -125,6 +135,15 @@ def compress(
             once, or an ``output_dir`` holding another search, before any training.
     """
     settings = check_compress_arguments(locals())
+    settings["int8_calibration"] = measure.int8_calibration(model, int8_calibration)
+    if int8_calibration is None and settings["int8_calibration"] == "kopt":
+        logging.info(
+            "kopt.auto: %s has recurrent layer(s) %s that convert to a loop, which the converter's calibrator cannot "
+            "run; its int8 files are calibrated by kopt (the loop stays float). Pass int8_calibration='converter' "
+            "for the converter's unrolled, fully integer files.",
+            model.name,
+            ", ".join(looped_layers(model)[:5]),
+        )
     x_fit, y_fit = as_arrays(train_data, name="train_data")
     x_val, y_val = as_arrays(val_data, name="val_data")
     output_dir = output_dir or tempfile.mkdtemp(prefix="kopt-auto-")
@@ -150,7 +169,14 @@ def compress(
             )
 
     def measure_point(candidate, step, level):
-        point = measure.int8_point(candidate, calibration, x_val, y_val, path=state.tflite_path(step))
+        point = measure.int8_point(
+            candidate,
+            calibration,
+            x_val,
+            y_val,
+            path=state.tflite_path(step),
+            calibrated_by=settings["int8_calibration"],
+        )
         point.update(
             step=step,
             target_sparsity=level,

@@ -28,6 +28,7 @@ def test_defaults_are_filled_in():
         ({"criterion": "taylor"}, "auto.criterion"),
         ({"allocation": "best"}, "auto.allocation"),
         ({"fragile_drop": -1}, "auto.fragile_drop"),
+        ({"calibration": "tflite"}, "auto.calibration"),
         ({"colour": 1}, "auto.colour"),
     ],
 )

@@ -118,6 +118,7 @@ def test_target_sparsity_stops_the_search(trained, tmp_path):
         ({"time_budget": 0}, "time_budget=0"),
         ({"steps": (0.9, 0.5)}, "steps="),
         ({"allocation": "greedy"}, "allocation='greedy'"),
+        ({"int8_calibration": "tflite"}, "int8_calibration='tflite'"),
         ({"time_budget": 0.001}, "too small to fine-tune once"),
     ],
 )

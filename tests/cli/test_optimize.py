@@ -137,6 +137,7 @@ def _junk_model(tmp_path):
             "--target_gzip_kb=8.0: conflicts with target_sparsity=0.8",
         ),
         (lambda tmp: ["--auto", "--time_budget=0"], "--time_budget=0.0: must be a number of seconds above 0"),
+        (lambda tmp: ["--auto", "--auto_calibration=tflite"], "--auto_calibration=tflite: must be one of kopt"),
         (lambda tmp: ["--auto", "--prune=0.8"], "--prune=0.8: conflicts with --auto"),
         (lambda tmp: ["--recipe=absent.yaml"], "--recipe=absent.yaml: file not found"),
         (lambda tmp: ["--recipe=" + _recipe(tmp, _TYPO_YAML)], "r.yaml: epocs=2: unknown recipe key"),

@@ -13,6 +13,13 @@ Params (recipe keys under ``auto``; see :data:`kopt.auto.params.AUTO_PARAMS`):
   (default 0.1) when the driver gives the stage no validation split of its own
   (``context.validation``); the test split is never used.
 * ``steps``, ``criterion``, ``allocation``, ``fragile_drop``: as in ``compress``.
+* ``calibration``: who calibrates the int8 files (``compress``'s
+  ``int8_calibration``): ``"converter"``, ``"kopt"`` (kopt's PTQ: the model made
+  quantization-aware and calibrated, the parts TFLite has no int8 kernel for
+  left float), or ``None`` (default): kopt for a model with a recurrent loop,
+  the converter otherwise. The exported file is the one the search measured:
+  with kopt's calibration the stage returns that calibrated model, and the
+  file takes its ranges from it alone.
 
 The search keeps its state, models, report and figures in ``<export_dir>/auto``.
 Run again with the same recipe after a kill and it resumes there: the stage
@@ -29,6 +36,7 @@ from typing import ClassVar
 from absl import logging
 
 from kopt import auto
+from kopt.auto.measure import calibrated_int8_model
 from kopt.errors import ConfigError
 from kopt.pipeline.settings import UNLESS_NONE
 from kopt.pipeline.settings import WHEN_GIVEN
@@ -38,6 +46,7 @@ from kopt.pipeline.techniques import Technique
 from kopt.pipeline.techniques import register_technique
 from tflite_export.atomic import atomic_output_path
 
+_CALIBRATION_EXAMPLES = 256  # training images that calibrate the int8 files, as compress's default
 _DEFAULT = auto.AUTO_PARAMS  # kopt.auto owns the defaults and the checks (validate_auto_params).
 
 
@@ -80,6 +89,11 @@ class AutoSettings:
     criterion: str = _auto_setting("criterion", str)
     allocation: str = _auto_setting("allocation", str)
     fragile_drop: float | None = _auto_setting("fragile_drop", float)
+    calibration: str | None = _auto_setting(
+        "calibration", str, flag="auto_calibration",
+        help="With --auto: who calibrates the int8 files, kopt or converter (default: kopt for a model with a "
+        "recurrent loop, the converter otherwise).",
+    )  # fmt: skip
 
 
 @register_technique
@@ -119,6 +133,8 @@ class Auto(Technique):
             "seed": seed,
             "output_dir": directory,
             "verbose": 0,
+            "calibration_examples": _CALIBRATION_EXAMPLES,
+            "int8_calibration": values["calibration"],
         }
         for key in ("steps", "fragile_drop"):
             if values[key] is not None:
@@ -136,7 +152,18 @@ class Auto(Technique):
             result.best["sparsity"],
             result.best["gzip_bytes"],
         )
+        if result.int8_calibration == "kopt":
+            # The file the search measured: the same calibration on the same first training images.
+            return calibrated_int8_model(result.model, fit[0][:_CALIBRATION_EXAMPLES])
         return result.model
+
+    def export_options(self, params):
+        options = {"mode": self.export_mode}
+        if params.get("calibration") == "kopt":
+            # The calibrated model holds every range; the converter must not calibrate its float parts.
+            # (Left to None, kopt is chosen for a recurrent loop, which the driver already exports so.)
+            options["representative_dataset"] = None
+        return options
 
 
 def _input_model(model, directory):

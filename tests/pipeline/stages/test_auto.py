@@ -61,3 +61,31 @@ def test_apply_returns_a_pruned_model_and_keeps_its_report(tmp_path):
     with pytest.raises(ConfigError) as err:
         get_technique("auto").apply(_model(context.train), _context(tmp_path / "other"), {"time_budget": 0.001})
     assert err.value.key == "auto.time_budget"
+
+
+@pytest.mark.slow
+def test_a_recurrent_model_exports_the_file_the_search_measured(tmp_path):
+    """An LSTM's int8 files are calibrated by kopt (the converter would unroll the loop); the export is the kept one."""
+    import tflite_export
+    from kopt.pipeline import Recipe
+    from kopt.pipeline import TechniqueSpec
+    from kopt.pipeline import run
+
+    inputs = keras.Input((8, 8), name="rows")
+    hidden = keras.layers.LSTM(16, name="rnn")(inputs)
+    keras.Model(inputs, keras.layers.Dense(10, name="head")(hidden), name="rows").save(tmp_path / "rows.keras")
+    params = {"max_accuracy_drop": 100.0, "steps": [0.5], "epochs": 1}
+    recipe = Recipe(
+        model=str(tmp_path / "rows.keras"),
+        epochs=2,
+        learning_rate=0.01,
+        export_dir=str(tmp_path / "out"),
+        techniques=(TechniqueSpec("auto", params),),
+    )
+    report = run(recipe)
+    search = report["auto"]
+    assert search["int8_calibration"] == "kopt" and search["best"]["step"] == 1
+    exported = report["files"]["optimized_tflite"]
+    assert tflite_export.inspect(exported)["op_counts"].get("WHILE") == 1
+    assert open(exported, "rb").read() == open(search["files"]["best_tflite"], "rb").read()
+    assert report["optimized"]["sparsity"] >= 0.45 and report["optimized"]["tflite_agreement"] == 1.0
