@@ -20,7 +20,7 @@ import numpy as np
 
 from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
-from kopt.quantization import conv1d_lowering
+from kopt.quantization import conv_lowering
 from kopt.quantization import fake_quant as fake_quant_lib
 from kopt.quantization import file_ops
 from kopt.quantization import grid_links
@@ -269,7 +269,14 @@ class QuantizeWrapper(SubstitutingWrapper):
                 rescaled_from, scales[0] * scales[1], output_scale=bias_lib.activation_scale(*grid) if grid else None
             )
         try:
-            with conv1d_lowering.as_conv2d(self.layer, weights_and_quantizers, self._weight_ranges, training):
+            with conv_lowering.lowered(
+                self.layer,
+                weights_and_quantizers,
+                self._weight_ranges,
+                training,
+                quantized_activation=bool(aware),
+                output_grid=None if aware or not fake_quant_lib.lowering_active() else self._output_grid(),
+            ):
                 outputs, updates = self.run_with_values(
                     quantized, inputs, *args, training=training, extra_variables=activation_ranges, **kwargs
                 )
