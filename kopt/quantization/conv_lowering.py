@@ -49,10 +49,11 @@ def lowered(layer, weights_and_quantizers, weight_ranges, training, *, quantized
         training: The wrapper's ``training`` flag, passed to the kernel's quantizer.
         quantized_activation: Whether the layer's activation, as installed for
             this call, quantizes its output (then it does so before the BatchToSpace).
-        output_grid: Otherwise, ``(quantizer, range variables)`` of the grid the
-            file puts the convolution's output on (its own output range, or that of
-            the ReLU fused after it), applied before the BatchToSpace. A dilated
-            convolution whose output has neither is left as TensorFlow writes it.
+        output_grid: Otherwise, a function returning ``(quantizer, range variables)``
+            of the grid the file puts the convolution's output on (its own output
+            range, or that of the ReLU fused after it) or ``None``, applied before the
+            BatchToSpace; called only for a dilated convolution. One whose output has
+            neither is left as TensorFlow writes it.
 
     Example:
 
@@ -86,9 +87,9 @@ def _lowered_call(layer, weights_and_quantizers, weight_ranges, training, quanti
         None,
     )
     dilated = any(rate > 1 for rate in layer.dilation_rate)
-    output_quantizer = None if quantized_activation else output_grid
-    if dilated and output_quantizer is None and not quantized_activation:
-        return None  # no range to put before the BatchToSpace: left as TensorFlow writes it (a float conv)
+    output_quantizer = None if quantized_activation or output_grid is None or not dilated else output_grid()
+    # With no range to put before the BatchToSpace, dilation is left as TensorFlow writes it (a float conv).
+    dilated = dilated and (quantized_activation or output_quantizer is not None)
     one_d = isinstance(layer, keras.layers.Conv1D)
     if one_d and kernel_quantizer is None:
         return None

@@ -275,7 +275,7 @@ class QuantizeWrapper(SubstitutingWrapper):
                 self._weight_ranges,
                 training,
                 quantized_activation=bool(aware),
-                output_grid=None if aware or not fake_quant_lib.lowering_active() else self._output_grid(),
+                output_grid=self._output_grid,
             ):
                 outputs, updates = self.run_with_values(
                     quantized, inputs, *args, training=training, extra_variables=activation_ranges, **kwargs
