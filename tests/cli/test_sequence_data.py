@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 import kopt  # noqa: F401  (registers kopt's layers, which the optimized .keras file holds)
+from tests.cli.in_process import is_refused
+from tests.cli.in_process import refused
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "kopt-optimize")
 
@@ -28,7 +30,7 @@ def _run(args, cwd):
 
 
 @pytest.mark.slow
-def test_an_lstm_over_digit_rows_is_pruned_by_units_and_exports_int8(tmp_path, mnist_subset):
+def test_an_lstm_over_digit_rows_is_pruned_by_units_and_exports_int8(tmp_path, monkeypatch, mnist_subset):
     mnist_subset("rows.npz", 1200, 150)
     inputs = keras.Input((28, 28), name="rows")
     hidden = keras.layers.LSTM(32, name="lstm")(inputs)
@@ -48,13 +50,12 @@ def test_an_lstm_over_digit_rows_is_pruned_by_units_and_exports_int8(tmp_path, m
     assert loaded.input_shape == (None, 28, 28)
 
     # Distillation's built-in students are CNNs: refused by name before the baseline trains.
-    refused = _run([*flags[:3], "--distill"], cwd=tmp_path)
-    assert refused.returncode != 0 and "--student=tiny_cnn: the built-in students take images" in refused.stderr
-    assert "Training" not in refused.stderr
+    result = refused([*flags[:3], "--distill", "--export_dir=refused"], tmp_path, monkeypatch)
+    is_refused(result, "--student=tiny_cnn: the built-in students take images", tmp_path, export_dir="refused")
 
 
 @pytest.mark.slow
-def test_a_transformer_over_token_ids_is_pruned_and_exports_int8(tmp_path):
+def test_a_transformer_over_token_ids_is_pruned_and_exports_int8(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     tokens = rng.integers(1, 64, (900, 12))
     labels = (tokens[:, :3] < 32).sum(axis=1)  # how many of the first three tokens are small: 0-3
@@ -79,5 +80,5 @@ def test_a_transformer_over_token_ids_is_pruned_and_exports_int8(tmp_path):
     assert optimized["tflite_gzip_bytes"] < report["baseline"]["tflite_gzip_bytes"]
 
     # The built-in CNNs cannot read token ids: refused by name, before any training.
-    refused = _run(["--dataset=npz:tokens.npz", "--epochs=1"], cwd=tmp_path)
-    assert refused.returncode != 0 and "--model=small_cnn: the built-in models take images" in refused.stderr
+    result = refused(["--dataset=npz:tokens.npz", "--epochs=1", "--export_dir=refused"], tmp_path, monkeypatch)
+    is_refused(result, "--model=small_cnn: the built-in models take images", tmp_path, export_dir="refused")
