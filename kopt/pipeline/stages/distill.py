@@ -35,6 +35,7 @@ from typing import ClassVar
 import keras
 
 from kopt.distillation import Distiller
+from kopt.distillation.checks import check_models
 from kopt.distillation.distiller import DISTILLATION_KINDS
 from kopt.errors import ConfigError
 from kopt.models import BUILTIN_MODELS
@@ -116,12 +117,27 @@ class Distill(FineTuningTechnique):
             raise ConfigError("distill.student", student, f"file not found: {os.path.abspath(student)}")
 
     def check_data(self, info, params):
-        if params.get("teacher") is not None:
-            _load_teacher(params["teacher"], info)
-        _student(self.values(params).student, info)  # before the baseline trains, not after
+        # Before the baseline trains, not after: the files load, and the student reads the teacher's examples.
+        values = self.values(params)
+        self._checked = {
+            "teacher": None if values.teacher is None else _load_teacher(values.teacher, info),
+            "student": _student(values.student, info),
+        }
+
+    def check_model(self, model, params):
+        checked = getattr(self, "_checked", None)
+        if checked is None:
+            return
+        # A softmax ending, different classes or a student larger than the teacher: known before training.
+        teacher = checked["teacher"] or model
+        try:
+            check_models(checked["student"], teacher, allow_larger_student=False)
+        except ValueError as err:
+            raise _pair_error(err, self.values(params), teacher) from err
 
     def replacement_model(self, info, params):
-        return _student(self.values(params).student, info)
+        checked = getattr(self, "_checked", None)
+        return checked["student"] if checked is not None else _student(self.values(params).student, info)
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
@@ -136,10 +152,7 @@ class Distill(FineTuningTechnique):
                 student, teacher, alpha=values.alpha, temperature=values.temperature, distillation=values.distillation
             )
         except ValueError as err:  # a teacher ending in softmax, or smaller than the student
-            key, value = ("distill.teacher", values.teacher or teacher.name)
-            if "swapped" in str(err):
-                key, value = "distill.student", student_name
-            raise ConfigError(key, value, str(err)) from err
+            raise _pair_error(err, values, teacher) from err
         optimizer, callbacks = training_objects(config, steps_per_epoch=steps_per_epoch(context))
         distiller.compile(optimizer=optimizer, metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
         # The dataset shuffles itself; Keras' own shuffle flag does not apply to datasets.
@@ -152,6 +165,13 @@ class Distill(FineTuningTechnique):
             verbose="auto",
         )
         return distiller.student
+
+
+def _pair_error(err, values, teacher):
+    """The ConfigError for a student and teacher that cannot be distilled, keyed by the one to change."""
+    if "swapped" in str(err) or "the student ends" in str(err) or "student has no" in str(err):
+        return ConfigError("distill.student", values.student, str(err))
+    return ConfigError("distill.teacher", values.teacher or teacher.name, str(err))
 
 
 def _student(name, info):

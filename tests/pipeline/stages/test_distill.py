@@ -9,6 +9,8 @@ from kopt.pipeline import TechniqueSpec
 from kopt.pipeline import get_technique
 from kopt.pipeline import run
 
+L = keras.layers
+
 
 @pytest.mark.parametrize(
     "params, key",
@@ -139,6 +141,15 @@ def test_a_student_file_is_distilled_from_a_sequence_teacher_and_exports_int8(tm
             "output shape (3,)",
         ),
         (lambda path: open(path, "wb").write(b"not a zip archive"), (), "distill.student", "not a loadable"),
+        # Larger than the (untrained) baseline teacher: usually swapped models, known before training.
+        (
+            lambda path: keras.Sequential(
+                [keras.Input((8, 8, 1)), L.Conv2D(512, 3, padding="same"), L.Flatten(), L.Dense(10)]
+            ).save(path),
+            (),
+            "distill.student",
+            "swapped",
+        ),
         # Later stages' layer names are checked on the student, not on the teacher.
         (
             lambda path: keras.Sequential(
