@@ -91,6 +91,14 @@ DILATED = {
         lambda h: L.Conv2D(8, 3, dilation_rate=(2, 3), use_bias=False, name="conv")(h),
     ),
     "depthwise_same": ((12, 12, 4), lambda h: L.DepthwiseConv2D(3, padding="same", dilation_rate=2, name="conv")(h)),
+    "separable_relu": (
+        (12, 12, 3),
+        lambda h: L.SeparableConv2D(8, 3, padding="same", dilation_rate=2, activation="relu", name="conv")(h),
+    ),
+    "conv2d_swish": (  # an activation TFLite runs as ops of its own, quantized inside the rearrangement
+        (12, 12, 3),
+        lambda h: L.Conv2D(8, 3, padding="same", dilation_rate=2, activation="swish", name="conv")(h),
+    ),
     "conv2d_batchnorm_folded": (
         (12, 12, 3),
         lambda h: L.ReLU()(L.BatchNormalization()(L.Conv2D(8, 3, padding="same", dilation_rate=2, name="conv")(h))),
