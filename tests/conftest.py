@@ -34,3 +34,17 @@ def mnist_subset(mnist_npz, tmp_path):
         return path
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same Python, NumPy and Keras random state.
+
+    Unseeded, a test's weights depended on which tests had run before it in its
+    pytest-xdist worker, which differs from run to run: a check that holds on most
+    initializations (a rounding tie in a QAT file, test_conv_lowering) failed now
+    and then. A test that needs other draws seeds them itself.
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
