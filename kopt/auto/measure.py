@@ -84,7 +84,9 @@ def int8_calibration(model: keras.Model, requested: str | None = None) -> str:
     if requested is None:
         return "kopt" if looped_layers(model) else "converter"
     if requested not in INT8_CALIBRATIONS:
-        raise ValueError(f"int8_calibration must be one of {INT8_CALIBRATIONS} or None. Received: {requested!r}")
+        raise ValueError(
+            f"int8_calibration must be one of {INT8_CALIBRATIONS} or None. Received: int8_calibration={requested!r}"
+        )
     return requested
 
 

@@ -129,10 +129,6 @@ def check_compress_arguments(arguments: dict) -> dict:
         or list(steps) != sorted(set(steps))
     ):
         raise ValueError(f"steps must be increasing sparsities in (0, 1). Received: steps={steps!r}")
-    if get("int8_calibration") not in (None, "kopt", "converter"):
-        raise ValueError(
-            f"int8_calibration must be 'kopt', 'converter' or None. Received: int8_calibration={get('int8_calibration')!r}"
-        )
     for name in ("epochs", "batch_size", "calibration_examples"):
         value = get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -57,5 +57,5 @@ def test_kopt_calibration_keeps_the_loop_and_computes_the_calibrated_model(tmp_p
 def test_an_unknown_calibration_is_refused_by_name():
     import pytest
 
-    with pytest.raises(ValueError, match="Received: 'tflite'"):
+    with pytest.raises(ValueError, match="Received: int8_calibration='tflite'"):
         measure.int8_calibration(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), "tflite")

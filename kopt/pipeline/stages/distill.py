@@ -60,7 +60,7 @@ class DistillSettings(FineTuneSettings):
         "distill", "Distil the trained model (or --teacher) into a small --student (built-in, or a .keras file)."
     )
 
-    # The student trains from scratch: --epochs and --learning_rate, as the float model.
+    # The student trains as a new model: --epochs and --learning_rate, as the float model.
     epochs: int = setting(1, kind=int, checked=False, flag="epochs")
     learning_rate: float | None = setting(None, kind=float, checked=False, flag="learning_rate")
     teacher: str | None = setting(
@@ -145,8 +145,7 @@ class Distill(FineTuningTechnique):
         teacher = model
         if values.teacher is not None:
             teacher = _load_teacher(values.teacher, context.info)
-        student_name = values.student
-        student = _student(student_name, context.info)
+        student = _student(values.student, context.info)
         try:
             distiller = Distiller(
                 student, teacher, alpha=values.alpha, temperature=values.temperature, distillation=values.distillation
