@@ -89,3 +89,11 @@ def test_a_recurrent_model_exports_the_file_the_search_measured(tmp_path):
     assert tflite_export.inspect(exported)["op_counts"].get("WHILE") == 1
     assert open(exported, "rb").read() == open(search["files"]["best_tflite"], "rb").read()
     assert report["optimized"]["sparsity"] >= 0.45 and report["optimized"]["tflite_agreement"] == 1.0
+
+
+def test_kopt_calibration_exports_from_the_models_own_ranges():
+    technique = get_technique("auto")
+    assert technique.export_options({"calibration": "kopt"}) == {"mode": "int8", "representative_dataset": None}
+    # The converter's calibration, chosen or by default, gets the training data from the driver.
+    assert technique.export_options({"calibration": "converter"}) == {"mode": "int8"}
+    assert technique.export_options({}) == {"mode": "int8"}
