@@ -120,12 +120,16 @@ def verify(
     dataset: Iterable[tuple[Any, Any]] | tuple[Any, Any],
     *,
     batch_size: int = _DEFAULT_BATCH,
+    binary_threshold: float | None = None,
 ) -> dict[str, float]:
     """Scores a ``.tflite`` file against labels and against its Keras model.
 
     The first output is the prediction: its last axis holds the class scores, so
     a sequence output ``(N, T, classes)`` with labels ``(N, T)`` is scored per
-    position. ``max_abs_diff`` covers every output.
+    position. An output of one score per example (a binary classifier, ``(N, 1)``
+    or ``(N,)``) predicts class 1 above ``binary_threshold``: by default 0.5 when
+    the model ends in a sigmoid, else 0.0 (a logit). ``max_abs_diff`` covers every
+    output.
 
     Args:
         tflite_path: The converted file (or its bytes).
@@ -135,12 +139,18 @@ def verify(
             the Keras model takes them (an array, a list in the model's input
             order, or a dict by input name).
         batch_size: Examples per interpreter call.
+        binary_threshold: The score above which a one-score output predicts
+            class 1; ``None`` reads it from the Keras model's last activation.
 
     Returns:
         A dict with ``examples``, ``tflite_accuracy``, ``keras_accuracy``,
         ``agreement`` (fraction of predictions whose top-1 class is the same in
         both; per position for sequence outputs) and ``max_abs_diff`` (largest
         absolute difference of any output value).
+
+    Raises:
+        ValueError: The labels do not match the predictions' shape, or the
+            file's outputs do not match the Keras model's.
     """
     inputs, labels = collect(dataset)
     if isinstance(inputs, (list, tuple)):
@@ -157,9 +167,11 @@ def verify(
             f"The file's outputs {[o.shape for o in tflite_out]} do not match the Keras model's "
             f"{[o.shape for o in keras_out]}; is {keras_model.name!r} the model the file was converted from?"
         )
-    tflite_top1 = np.argmax(tflite_out[0], axis=-1)
-    keras_top1 = np.argmax(keras_out[0], axis=-1)
-    labels = labels.reshape(tflite_top1.shape) if labels.size == tflite_top1.size else labels
+    if binary_threshold is None and _is_one_score(tflite_out[0]):
+        binary_threshold = 0.5 if _ends_in_sigmoid(keras_model) else 0.0
+    tflite_top1 = _predicted_classes(tflite_out[0], binary_threshold)
+    keras_top1 = _predicted_classes(keras_out[0], binary_threshold)
+    labels = _labels_like(labels, tflite_top1)
     return {
         "examples": int(len(labels)),
         "tflite_accuracy": float(np.mean(tflite_top1 == labels)),
@@ -174,13 +186,74 @@ def accuracy(
     dataset: Iterable[tuple[Any, Any]] | tuple[Any, Any],
     *,
     batch_size: int = _DEFAULT_BATCH,
+    binary_threshold: float | None = None,
 ) -> float:
-    """Top-1 accuracy of a ``.tflite`` classifier on ``(inputs, labels)`` batches."""
+    """Top-1 accuracy of a ``.tflite`` classifier on ``(inputs, labels)`` batches.
+
+    A file with one score per example (a binary classifier) needs
+    ``binary_threshold``, the score above which it predicts class 1: 0.5 for a
+    sigmoid's probability, 0.0 for a logit. The file alone does not say which.
+
+    Raises:
+        ValueError: One score per example and no ``binary_threshold``, or labels
+            that do not match the predictions' shape.
+    """
     inputs, labels = collect(dataset)
     scores = _as_list(predict(tflite_path, inputs, batch_size=batch_size))[0]
-    predictions = np.argmax(scores, axis=-1)
-    labels = labels.reshape(predictions.shape) if labels.size == predictions.size else labels
-    return float(np.mean(predictions == labels))
+    if binary_threshold is None and _is_one_score(scores):
+        raise ValueError(
+            f"The file's first output holds one score per example (shape {scores.shape}), so its class depends "
+            "on a threshold: pass binary_threshold=0.5 if it is a sigmoid's probability, 0.0 if it is a logit. "
+            "Received: binary_threshold=None"
+        )
+    predictions = _predicted_classes(scores, binary_threshold)
+    return float(np.mean(predictions == _labels_like(labels, predictions)))
+
+
+def _is_one_score(scores):
+    return scores.ndim == 1 or scores.shape[-1] == 1
+
+
+def _predicted_classes(scores, binary_threshold):
+    """The class of each prediction: the top score's index, or 1 above the threshold for one score."""
+    if _is_one_score(scores):
+        flat = scores.reshape(scores.shape[:-1]) if scores.ndim > 1 else scores
+        return (flat > binary_threshold).astype(np.int64)
+    return np.argmax(scores, axis=-1)
+
+
+def _labels_like(labels, predictions):
+    """``labels`` in the predictions' shape, or a ValueError naming both shapes."""
+    if labels.size == predictions.size:
+        return labels.reshape(predictions.shape)
+    raise ValueError(
+        f"The labels do not match the predictions: labels of shape {labels.shape} for predictions of shape "
+        f"{predictions.shape} (the first output's class per example, per position for a sequence). Pass one "
+        "class index per prediction; for a model whose first output is not a classifier, verify's accuracy and "
+        "agreement do not apply."
+    )
+
+
+def _ends_in_sigmoid(keras_model):
+    """Whether the layer computing the model's first output ends in a sigmoid (wrappers looked through)."""
+    outputs = getattr(keras_model, "outputs", None) or []
+    layers = list(getattr(keras_model, "layers", []))
+    last = layers[-1] if layers else None
+    if outputs:
+        for layer in reversed(layers):
+            try:
+                produced = layer.output
+            except (AttributeError, ValueError):  # a layer called more than once has no single output
+                continue
+            if any(
+                tensor is outputs[0] for tensor in (produced if isinstance(produced, (list, tuple)) else [produced])
+            ):
+                last = layer
+                break
+    while last is not None and hasattr(last, "layer") and not hasattr(last, "activation"):
+        last = last.layer  # pruning, quantization and clustering wrappers
+    activation = getattr(last, "activation", None)
+    return getattr(activation, "__name__", "") == "sigmoid"
 
 
 def collect(dataset):

@@ -63,3 +63,33 @@ def test_collect_takes_one_pair_of_arrays():
     assert images.shape == (3, 2) and labels.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="3 images, 2 labels"):
         collect((np.zeros((3, 2), "float32"), np.array([0, 1])))
+
+
+@pytest.mark.parametrize("activation, threshold", [("sigmoid", 0.5), (None, 0.0)])
+def test_a_binary_classifier_is_scored_by_its_threshold(tmp_path, activation, threshold):
+    # One score per example: argmax over a single column would call every example
+    # class 0, agree with anything, and score the share of negatives as accuracy.
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(1, activation=activation)])
+    path = tflite_export.convert(model, str(tmp_path / "binary.tflite"))
+    images = np.random.default_rng(2).normal(size=(200, 6)).astype(np.float32)
+    predicted = (model.predict(images, verbose=0)[:, 0] > threshold).astype(np.int32)
+    assert 0.2 < predicted.mean() < 0.8  # both classes predicted
+    labels = predicted.copy()
+    labels[:20] = 1 - labels[:20]  # 20 wrong labels: accuracy is exactly 0.9
+    result = tflite_export.verify(path, model, (images, labels))
+    assert result["tflite_accuracy"] == pytest.approx(0.9)
+    assert result["keras_accuracy"] == pytest.approx(0.9)
+    assert tflite_export.accuracy(path, (images, labels), binary_threshold=threshold) == pytest.approx(0.9)
+    # A file whose decisions differ from the model's is caught: the other threshold.
+    flipped = tflite_export.verify(path, model, (images, labels), binary_threshold=threshold + 10.0)
+    assert flipped["tflite_accuracy"] == pytest.approx(np.mean(labels == 0))
+    with pytest.raises(ValueError, match="binary_threshold=0.5 if it is a sigmoid"):
+        tflite_export.accuracy(path, (images, labels))
+
+
+def test_labels_that_do_not_match_the_predictions_are_named(exported):
+    model, path, _ = exported
+    images = np.zeros((4, 6), np.float32)
+    with pytest.raises(ValueError, match=r"labels of shape \(4, 2\) for predictions of shape \(4,\)"):
+        tflite_export.verify(path, model, (images, np.zeros((4, 2), np.int32)))
