@@ -30,12 +30,15 @@ _FIXED_8BIT_RANGES = {
 }
 # Activations whose int8 file op rounds other than the real function rounded
 # once, by the names Keras gives them: swish (the converter splits it into an
-# int8 LOGISTIC and an int8 MUL) and hard swish (TFLite's fixed-point kernel).
+# int8 LOGISTIC and an int8 MUL), hard swish (TFLite's fixed-point kernel) and
+# leaky ReLU (XNNPACK's 8-bit multipliers).
 _FILE_KERNELS = {
     "silu": integer_grid.requantized_swish,
     "swish": integer_grid.requantized_swish,
     "hard_silu": fixed_point.requantized_hard_swish,
     "hard_swish": fixed_point.requantized_hard_swish,
+    # activation="leaky_relu" is keras.activations.leaky_relu at its default slope.
+    "leaky_relu": lambda x, x_scale, output_scale: fixed_point.requantized_leaky_relu(x, 0.2, x_scale, output_scale),
 }
 
 

@@ -14,6 +14,7 @@ import keras
 from kopt.quantization import activations as activations_lib
 from kopt.quantization import bias as bias_lib
 from kopt.quantization import fake_quant as fake_quant_lib
+from kopt.quantization import fixed_point
 from kopt.quantization import grid_links
 from kopt.quantization import integer_grid
 
@@ -36,11 +37,13 @@ def integer_op(wrapper, inputs):
     """A no-argument function computing ``wrapper``'s layer on ``inputs`` as its int8 file op does, or ``None``.
 
     An Add or a Multiply (XNNPACK's integer ADD and MUL, on the two input grids
-    and the output grid) and a channels-last GlobalAveragePooling2D (its MEAN),
-    layers with no weights and no activation. The output quantizers still run
-    after it.
+    and the output grid), a channels-last GlobalAveragePooling2D (its MEAN), a
+    LeakyReLU (XNNPACK's LEAKY_RELU) and a PReLU (TFLite's PRELU, with its slope
+    on the grid the converter gives it). The output quantizers still run after it.
     """
     layer = wrapper.layer
+    if type(layer) in (keras.layers.LeakyReLU, keras.layers.PReLU):
+        return _rectifier_op(wrapper, inputs)
     function = _BINARY.get(type(layer))
     if function is not None:
         two_inputs = isinstance(inputs, (list, tuple)) and len(inputs) == 2
@@ -57,6 +60,26 @@ def integer_op(wrapper, inputs):
             return None
         return lambda: integer_grid.requantized_mean(inputs, (1, 2), scales[0], *grid, keepdims=layer.keepdims)
     return None
+
+
+def _rectifier_op(wrapper, inputs):
+    """The file op of a LeakyReLU or PReLU wrapper, or ``None`` where a grid is unknown."""
+    layer = wrapper.layer
+    output = wrapper.output_range()
+    scales = file_scales(wrapper._source_range(), output)
+    if scales is None or getattr(output[0], "num_bits", None) != 8:
+        return None
+    if isinstance(layer, keras.layers.LeakyReLU):
+        return lambda: fixed_point.requantized_leaky_relu(inputs, layer.negative_slope, *scales)
+    pairs = wrapper.quantize_config.get_weights_and_quantizers(layer)
+    if len(pairs) != 1 or pairs[0][0] is not layer.alpha:
+        return None  # a QuantizeConfig of the user's own
+    quantizer, ranges = pairs[0][1], wrapper._weight_ranges[0]
+    alpha_scale = bias_lib.weight_scale(layer.alpha.value, quantizer, ranges)
+    if alpha_scale is None:
+        return None
+    alpha = quantizer(layer.alpha.value, False, ranges)
+    return lambda: fixed_point.requantized_prelu(inputs, alpha, scales[0], alpha_scale, scales[1])
 
 
 def kernel_scales(activation, quantizer, input_ranges, output_ranges):

@@ -6,10 +6,12 @@ Each Keras layer class falls in one of four kinds:
   Conv2DTranspose): weights fake-quantized (per-channel symmetric for
   convolutions, per-tensor symmetric for Dense, EinsumDense and Conv2DTranspose,
   as TFLite's int8 kernels expect) and the activation's output quantized;
+* **slope** (PReLU): its output quantized, and its slope rounded as the
+  converter rounds it for TFLite's int8 PRELU (:class:`ConverterRoundedQuantizer`);
 * **table** (Embedding): the int8 table, per-tensor symmetric; TFLite's GATHER
   keeps the table's scale, so the output needs no range of its own;
 * **output** (Add, Concatenate, average pooling (its input on the same grid), ReLU,
-  Softmax, Activation, unfolded BatchNormalization, and Rescaling/Normalization,
+  LeakyReLU, Softmax, Activation, unfolded BatchNormalization, and Rescaling/Normalization,
   the preprocessing EfficientNet builds in, which TFLite runs as int8 MUL/ADD):
   a new tensor range, so the output is quantized;
 * **passthrough** (max pooling, Flatten, Reshape, Dropout, nearest upsampling,
@@ -37,6 +39,7 @@ from keras import ops
 from kopt.quantization.activations import activation_name
 from kopt.quantization.activations import fixed_output_quantizer
 from kopt.quantization.attention import AttentionCore
+from kopt.quantization.fake_quant import lowering_active
 from kopt.quantization.quantize_config import DefaultQuantizeConfig
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantizers import LastValueQuantizer
@@ -44,8 +47,8 @@ from kopt.quantization.quantizers import MovingAverageQuantizer
 from kopt.utils import layer_kinds
 
 __all__ = [
-    "Bits", "DepthwiseKernelQuantizer", "has_kernel", "is_passthrough", "keeps_grid_as_op", "quantize_config_for",
-    "unsupported_message",
+    "Bits", "ConverterRoundedQuantizer", "DepthwiseKernelQuantizer", "has_kernel", "is_passthrough",
+    "keeps_grid_as_op", "quantize_config_for", "unsupported_message",
 ]  # fmt: skip
 
 L = keras.layers
@@ -60,8 +63,8 @@ _PASSTHROUGH = (
 _OUTPUT = (
     L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate,
     L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D, L.GlobalAveragePooling1D,
-    L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.BatchNormalization, L.ReLU, L.ELU,
-    L.Softmax, L.Rescaling, L.Normalization,
+    L.GlobalAveragePooling2D, L.GlobalAveragePooling3D, L.BatchNormalization, L.ReLU, L.LeakyReLU,
+    L.ELU, L.Softmax, L.Rescaling, L.Normalization,
 )  # fmt: skip
 # Passthrough layers the file has no op for: the tensor stays its producer's.
 _VANISHING = (
@@ -159,6 +162,45 @@ class DepthwiseKernelQuantizer(LastValueQuantizer):
         return super().range_of(ops.reshape(inputs, shape[:-2] + (shape[-2] * shape[-1],)), weights)
 
 
+@keras.saving.register_keras_serializable(package="kopt")
+class ConverterRoundedQuantizer(LastValueQuantizer):
+    """Rounds a weight onto the int8 grid the TFLite converter gives it, and leaves the export float.
+
+    For a weight the converter quantizes itself: PReLU's slope, which TFLite's
+    int8 ``PRELU`` reads as a per-tensor symmetric int8 constant. A FakeQuant on
+    it would be folded into a float constant while the converter fuses the
+    PReLU, leaving the op in float; so QAT trains on the grid the file will hold,
+    and the exported graph hands the converter the float slope to round.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> quantizer = ConverterRoundedQuantizer()
+    >>> ranges = quantizer.build((3,), "alpha", keras.layers.Layer())
+    >>> slope = quantizer(np.array([0.25, 0.1, 0.003], "float32"), True, ranges)
+    >>> [round(float(v) * 127 / 0.25) for v in slope]
+    [127, 51, 2]
+    """
+
+    def __init__(self, num_bits=8, per_axis=False, symmetric=True, narrow_range=True):
+        # The arguments exist for get_config round trips: the converter's grid is fixed.
+        for name, value, fixed in (
+            ("num_bits", num_bits, 8), ("per_axis", per_axis, False), ("symmetric", symmetric, True),
+            ("narrow_range", narrow_range, True),
+        ):  # fmt: skip
+            if value is not fixed and value != fixed:
+                raise ValueError(
+                    f"ConverterRoundedQuantizer uses the converter's grid (8 bits, per tensor, symmetric, "
+                    f"narrow). Received: {name}={value!r}"
+                )
+        super().__init__(num_bits=8, per_axis=False, symmetric=True, narrow_range=True)
+
+    def __call__(self, inputs, training, weights, **kwargs):
+        if lowering_active():
+            return inputs
+        return super().__call__(inputs, training, weights, **kwargs)
+
+
 def has_kernel(layer):
     """Whether ``layer`` is of a kind whose weights the table quantizes (convolutions, Dense, RNNs, Embedding).
 
@@ -248,6 +290,13 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
         )  # fmt: skip
     if isinstance(layer, L.Embedding):
         return DefaultQuantizeConfig(["embeddings"], bits.weight_quantizer(False))
+    if isinstance(layer, L.PReLU):
+        return DefaultQuantizeConfig(
+            ["alpha"],
+            ConverterRoundedQuantizer(),
+            quantize_output=quantize_activation,
+            output_quantizer=activation_quantizer,
+        )
     if isinstance(layer, L.Dense):
         return DefaultQuantizeConfig(["kernel"], bits.dense_quantizer(), activation_attrs, activation_quantizer)
     if isinstance(layer, (L.EinsumDense, L.Conv2DTranspose)):

@@ -1,4 +1,4 @@
-"""TFLite's 16-bit fixed-point steps and its int8 hard swish (kopt.quantization.fixed_point)."""
+"""TFLite's fixed-point steps and its int8 hard swish, PReLU and leaky ReLU (kopt.quantization.fixed_point)."""
 
 import math
 
@@ -124,3 +124,43 @@ def test_hard_swish_tensors_equal_the_files(probe_model, steps_apart, tmp_path, 
 
     monkeypatch.setattr(activations, "file_kernel", lambda activation: None)
     assert steps_apart(probe, path, images[32:]).max() >= 1.0
+
+
+def _multiply_by_quantized_multiplier(value, real):
+    """TFLite's MultiplyByQuantizedMultiplier on Python integers (31-bit multiplier, two roundings)."""
+    fraction, shift = math.frexp(real)
+    fixed = round(fraction * (1 << 31))
+    if fixed == 1 << 31:
+        fixed, shift = fixed // 2, shift + 1
+    product = value * (1 << max(shift, 0)) * fixed
+    product += (1 << 30) if product >= 0 else 1 - (1 << 30)
+    high = (abs(product) >> 31) * (1 if product >= 0 else -1)  # towards zero, as C divides
+    return _divide_by_power_of_two(high, max(-shift, 0))
+
+
+@pytest.mark.parametrize("real", [0.0032955, 0.017, 0.4999, 0.75, 1.3, 5.9])
+def test_multiply_by_quantized_multiplier_is_tflites_two_roundings(real):
+    real = float(np.float32(real))
+    values = np.concatenate([np.arange(-2000, 2001), np.random.default_rng(0).integers(-65025, 65026, 4000)])
+    expected = [_multiply_by_quantized_multiplier(int(v), real) for v in values]
+    actual = fixed_point.multiply_by_quantized_multiplier(values.astype("float64"), np.float32(real))
+    np.testing.assert_array_equal(np.asarray(actual), expected)
+    # Not the real product rounded once: the first rounding moves some near-ties.
+    if real < 0.5:
+        assert np.any(np.asarray(actual) != np.floor(values * real + 0.5))
+
+
+def _leaky_relu_steps(q, slope, x_scale, output_scale):
+    """XNNPACK's qs8 leaky ReLU on one integer: 8-bit multipliers, rounded half up after the product."""
+    ratio = np.float32(np.float32(x_scale) / np.float32(output_scale))
+    multiplier = int(np.rint(np.float32(256.0) * (ratio if q >= 0 else np.float32(ratio * np.float32(slope)))))
+    return (q * multiplier + 128) >> 8
+
+
+@pytest.mark.parametrize("slope, x_scale, output_scale", [(0.1, 0.05, 0.043), (0.3, 0.02, 0.031), (0.01, 0.1, 0.1)])
+def test_leaky_relu_is_xnnpacks_kernel_step_for_step(slope, x_scale, output_scale):
+    q = np.arange(-128, 128)
+    x = (q * np.float32(x_scale)).astype("float32")
+    actual = np.asarray(fixed_point.requantized_leaky_relu(x, slope, np.float32(x_scale), np.float32(output_scale)))
+    expected = [_leaky_relu_steps(int(v), slope, x_scale, output_scale) * np.float32(output_scale) for v in q]
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-6)

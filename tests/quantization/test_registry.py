@@ -97,7 +97,7 @@ def test_passthrough_layers_get_no_config(layer):
 
 @pytest.mark.parametrize(
     "layer",
-    [L.GroupNormalization(2), L.LeakyReLU(), L.ConvLSTM1D(2, 3), L.Conv3DTranspose(2, 3), L.Lambda(lambda x: x)],
+    [L.GroupNormalization(2), L.UnitNormalization(), L.ConvLSTM1D(2, 3), L.Conv3DTranspose(2, 3), L.Lambda(lambda x: x)],
     ids=lambda layer: type(layer).__name__,
 )
 def test_unsupported_layers_get_no_config(layer):
@@ -106,8 +106,8 @@ def test_unsupported_layers_get_no_config(layer):
 
 
 def test_unsupported_message_names_every_layer_and_the_fix():
-    message = unsupported_message([L.LayerNormalization(name="norm"), L.LeakyReLU(name="leaky")])
-    assert "'norm' (LayerNormalization)" in message and "'leaky' (LeakyReLU)" in message
+    message = unsupported_message([L.LayerNormalization(name="norm"), L.UnitNormalization(name="unit")])
+    assert "'norm' (LayerNormalization)" in message and "'unit' (UnitNormalization)" in message
     assert "QuantizeConfig" in message and "quantize_annotate_layer" in message
 
 
