@@ -14,7 +14,8 @@ by structure: subclassing it is optional), or if it is one of these Keras layers
 * LSTM, GRU, SimpleRNN: the cell's ``kernel`` and ``recurrent_kernel`` (every
   gate's columns; with ``cluster_per_channel``, each gate's unit has its own);
   inside ``Bidirectional``, those of both directions (``forward_kernel``,
-  ``forward_recurrent_kernel``, ``backward_kernel``, ``backward_recurrent_kernel``).
+  ``forward_recurrent_kernel``, ``backward_kernel``, ``backward_recurrent_kernel``);
+* ``TimeDistributed``: the weights of the layer it applies at every step.
 
 Biases are never clustered: they are few, and each one shifts a whole channel.
 
@@ -68,6 +69,8 @@ _KERNEL_LAYERS = (
 
 
 def _built_in_getter(layer):
+    if isinstance(layer, L.TimeDistributed):
+        return _built_in_getter(layer.layer)  # the same variables, applied at every step
     if isinstance(layer, (L.SeparableConv1D, L.SeparableConv2D)):
         return lambda: [("depthwise_kernel", layer.depthwise_kernel), ("pointwise_kernel", layer.pointwise_kernel)]
     if isinstance(layer, _KERNEL_LAYERS):
@@ -139,7 +142,7 @@ def unsupported_message(layer):
     return (
         f"Layer {layer.name!r} of class {type(layer).__name__} is not supported by kopt.clustering. "
         "Supported: Dense, EinsumDense, Conv*, Conv*Transpose, DepthwiseConv*, SeparableConv*, Embedding, "
-        "MultiHeadAttention, LSTM, GRU, SimpleRNN (also in Bidirectional). "
+        "MultiHeadAttention, LSTM, GRU, SimpleRNN (also in Bidirectional), and any of them in TimeDistributed. "
         "To cluster another layer, give it a `get_clusterable_weights()` method returning "
         "[(name, variable), ...] (the kopt.clustering.ClusterableLayer protocol)."
     )

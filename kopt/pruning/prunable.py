@@ -26,6 +26,7 @@ Built-in choices:
   projections.
 * LSTM, GRU, SimpleRNN: the cell's ``kernel`` and ``recurrent_kernel``; inside
   ``Bidirectional``, those of both directions.
+* ``TimeDistributed``: the weights of the layer it applies at every step.
 
 Biases are never pruned: they are few and each one matters.
 
@@ -188,7 +189,8 @@ def unsupported_message(layer):
     return (
         f"Layer {layer.name!r} of class {type(layer).__name__} is not supported by kopt.pruning. "
         "Supported: Dense, EinsumDense, Conv*, Conv*Transpose, DepthwiseConv*, SeparableConv*, "
-        "Embedding, MultiHeadAttention, LSTM, GRU, SimpleRNN (also in Bidirectional). To prune another "
+        "Embedding, MultiHeadAttention, LSTM, GRU, SimpleRNN (also in Bidirectional), and any of them in "
+        "TimeDistributed. To prune another "
         "layer, give it a "
         "`get_prunable_weights()` method returning the weights to prune (the "
         "kopt.pruning.PrunableLayer protocol)."
@@ -204,6 +206,9 @@ def _bidirectional_kernels(layer):
 
 
 def _built_in_getter(layer):
+    if isinstance(layer, keras.layers.TimeDistributed):
+        inner = _built_in_getter(layer.layer)  # the same variables, applied at every step
+        return (lambda wrapper: inner(wrapper.layer)) if inner is not None else None
     if isinstance(layer, keras.layers.Bidirectional):
         return _bidirectional_kernels if layer_kinds.recurrent_directions(layer) else None
     for classes, getter in _BUILT_IN:

@@ -9,7 +9,10 @@ rewritten as the layers the file runs, with the same weights:
   (:func:`kopt.quantization.transforms.split_separable`);
 * ``MultiHeadAttention``: query, key and value ``Dense`` projections, an
   :class:`~kopt.quantization.attention.AttentionCore` (scores and softmax in
-  float) and an output projection (:func:`kopt.quantization.attention.split_attention`).
+  float) and an output projection (:func:`kopt.quantization.attention.split_attention`);
+* ``TimeDistributed(Dense)`` (a sequence tagger's head): the ``Dense`` itself,
+  which applies to the last axis of a sequence as the wrapper does
+  (:func:`unwrapped_dense`), so it quantizes like any Dense.
 
 The rewritten model computes what the original did; ``strip_quantization``
 returns it in that form.
@@ -23,7 +26,7 @@ from kopt.quantization.annotate import QuantizeAnnotate
 from tflite_export.cloning import clone_graph_model
 from tflite_export.cloning import copy_unshared
 
-__all__ = ["check_attention_masks", "split_annotated"]
+__all__ = ["check_attention_masks", "split_annotated", "unwrapped_dense"]
 
 
 def check_attention_masks(model):
@@ -54,6 +57,8 @@ def split_annotated(model, *, advice):
                 "attention",
                 [QuantizeAnnotate(part) for part in attention_lib.split_attention(layer.layer)],
             )
+        elif unwrapped_dense(layer.layer) is not None:
+            plans[layer.name] = ("unwrapped", [QuantizeAnnotate(unwrapped_dense(layer.layer))])
         else:
             parts = transforms.split_separable(layer.layer)
             if parts is not None:
@@ -74,6 +79,8 @@ def split_annotated(model, *, advice):
         if id(layer) not in by_first_part:
             return layer(*args, **kwargs)
         original, kind, parts = by_first_part[id(layer)]
+        if kind == "unwrapped":
+            return layer(args[0])
         if kind == "separable":
             return parts[1](layer(args[0]))
         query_dense, key_dense, value_dense, core, output_dense = parts
@@ -90,3 +97,31 @@ def split_annotated(model, *, advice):
         return output_dense(attended)
 
     return clone_graph_model(model, rebuild, action="quantize", advice=advice, call_function=call)
+
+
+def unwrapped_dense(layer):
+    """The ``Dense`` inside a built ``TimeDistributed(Dense)``, as a layer of the wrapper's name, or ``None``.
+
+    A Keras ``Dense`` multiplies the last axis of any input, so on ``(batch,
+    steps, features)`` it computes what the wrapper computes, and the file runs
+    it as one FULLY_CONNECTED.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> wrapped = keras.layers.TimeDistributed(keras.layers.Dense(3), name="tags")
+    >>> x = np.random.default_rng(0).random((2, 5, 4)).astype("float32")
+    >>> expected = wrapped(x)
+    >>> dense = unwrapped_dense(wrapped)
+    >>> dense.name, bool(np.allclose(dense(x), expected))
+    ('tags', True)
+    """
+    if not isinstance(layer, keras.layers.TimeDistributed) or not layer.built:
+        return None
+    inner = layer.layer
+    if type(inner) is not keras.layers.Dense:
+        return None
+    dense = keras.layers.Dense.from_config({**inner.get_config(), "name": layer.name})
+    dense.build((None, int(inner.kernel.shape[0])))
+    dense.set_weights(inner.get_weights())
+    return dense

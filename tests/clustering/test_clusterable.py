@@ -24,6 +24,7 @@ def _built(layer, shape):
         (keras.layers.LSTM(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
         (keras.layers.GRU(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
         (keras.layers.SimpleRNN(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
+        (keras.layers.TimeDistributed(keras.layers.Dense(4)), (None, 5, 3), ["kernel"]),
     ],
 )
 def test_built_in_layers_cluster_their_kernels_not_biases(layer, shape, names):

@@ -28,6 +28,8 @@ def _built(layer, *shapes):
         (keras.layers.LSTM(4), [(None, 5, 3)], ["kernel", "recurrent_kernel"]),
         (keras.layers.GRU(4), [(None, 5, 3)], ["kernel", "recurrent_kernel"]),
         (keras.layers.SimpleRNN(4), [(None, 5, 3)], ["kernel", "recurrent_kernel"]),
+        (keras.layers.TimeDistributed(keras.layers.Dense(4)), [(None, 5, 3)], ["kernel"]),
+        (keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3)), [(None, 5, 8, 8, 2)], ["kernel"]),
     ],
 )
 def test_built_in_layers_prune_their_kernels(layer, shapes, expected):
@@ -57,6 +59,7 @@ def test_multi_head_attention_prunes_its_four_projections():
 def test_layers_without_support_are_refused_with_the_protocol_named():
     layer = keras.layers.BatchNormalization(name="bn")
     assert not is_prunable(layer)
+    assert not is_prunable(keras.layers.TimeDistributed(keras.layers.BatchNormalization()))
     with pytest.raises(ValueError, match=r"'bn' of class BatchNormalization.*PrunableLayer"):
         get_prunable_weights(_built(layer, (None, 3)))
 
