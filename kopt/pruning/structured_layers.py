@@ -13,7 +13,8 @@
 * ``"attention"``: a ``MultiHeadAttention`` (default attention axes): its heads
   are a set of channels of their own that can be pruned; what it reads is kept whole.
 * ``"normalization"``: per-channel weights on the last axis (BatchNormalization,
-  ConvNeXt's LayerScale, and any class given to :func:`register_channelwise_layer`).
+  ConvNeXt's LayerScale, PReLU's slopes, and any class given to
+  :func:`register_channelwise_layer`).
 * ``"pass"``: channels in, same channels out (activations, dropout, pooling...).
 * ``"flatten"``, ``"concat"`` (on the last axis), ``"merge"`` (elementwise).
 * ``"mixing"``: reads all channels together (Softmax, LayerNormalization,
@@ -290,6 +291,9 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
         axes = config["axis"] if isinstance(config["axis"], list) else [config["axis"]]
         rank = len(layer.input.shape)
         return "normalization" if [axis % rank for axis in axes] == [rank - 1] else "opaque"
+    if class_name == "PReLU":
+        # One slope per channel unless the channel axis shares one (then it passes channels on).
+        return "pass" if int(layer.alpha.shape[-1]) == 1 else "normalization"
     if class_name in _PASS_THROUGH:
         return "pass"
     if class_name == "Activation":

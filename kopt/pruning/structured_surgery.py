@@ -119,6 +119,8 @@ def _slice_weight(layer, kind, variable, keep_in, keep_out):
     multiplier = int(layer.get_config().get("depth_multiplier", 1))
     if kind == "normalization" and value.shape == keep_in.shape:
         return value[keep_in]
+    if kind == "normalization" and isinstance(layer, keras.layers.PReLU):
+        return value[..., keep_in]  # slopes of shape (..., channels), the other axes per position
     if kind == "depthwise" and name == "kernel":
         return value[..., keep_in, :]
     if kind == "depthwise" and name == "bias":

@@ -77,6 +77,19 @@ def _ops_model():
     return keras.Model(inputs, keras.layers.Dense(3, name="head")(x), name="ops_model")
 
 
+def _prelu_model():
+    """PReLU with a slope per position and channel, per channel, and one shared by every channel."""
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", name="conv1")(inputs)
+    x = keras.layers.PReLU(name="prelu1")(x)
+    x = keras.layers.Conv2D(6, 3, padding="same", name="conv2")(x)
+    x = keras.layers.PReLU(shared_axes=[1, 2], name="prelu2")(x)
+    x = keras.layers.Conv2D(4, 3, name="conv3")(x)
+    x = keras.layers.PReLU(shared_axes=[1, 2, 3], name="prelu3")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x), name="prelu_model")
+
+
 def _randomize(model):
     for layer in model.layers:
         weights = [RNG.normal(size=w.shape).astype("float32") for w in layer.get_weights()]
@@ -135,6 +148,14 @@ def _dead_se_model():
     return model, dead
 
 
+def _dead_prelu_model():
+    model = _randomize(_prelu_model())
+    dead = {"conv1": [0, 2, 3, 7], "conv2": [1, 4, 5], "conv3": [1, 2]}
+    for name, channels in dead.items():
+        _kill(model, name, channels)
+    return model, dead
+
+
 def _dead_ops_model():
     model = _randomize(_ops_model())
     dead = {"conv_a": [0, 4, 5], "conv_b": [0, 4, 5]}
@@ -144,7 +165,8 @@ def _dead_ops_model():
 
 
 @pytest.mark.parametrize(
-    "build", [_dead_conv_model, _dead_residual_model, _dead_concat_model, _dead_se_model, _dead_ops_model]
+    "build",
+    [_dead_conv_model, _dead_residual_model, _dead_concat_model, _dead_se_model, _dead_ops_model, _dead_prelu_model],
 )
 def test_removing_dead_channels_keeps_outputs_exactly(build):
     model, dead = build()
