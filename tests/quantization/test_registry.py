@@ -97,7 +97,13 @@ def test_passthrough_layers_get_no_config(layer):
 
 @pytest.mark.parametrize(
     "layer",
-    [L.GroupNormalization(2), L.UnitNormalization(), L.ConvLSTM1D(2, 3), L.Conv3DTranspose(2, 3), L.Lambda(lambda x: x)],
+    [
+        L.GroupNormalization(2),
+        L.UnitNormalization(),
+        L.ConvLSTM1D(2, 3),
+        L.Conv3DTranspose(2, 3),
+        L.Lambda(lambda x: x),
+    ],
     ids=lambda layer: type(layer).__name__,
 )
 def test_unsupported_layers_get_no_config(layer):
