@@ -28,6 +28,7 @@ import tensorflow as tf
 from tflite_export import calibration
 from tflite_export import export_hooks
 from tflite_export import fused_lstm
+from tflite_export import inference
 from tflite_export import plugins
 from tflite_export import recurrent
 from tflite_export.atomic import atomic_write_bytes
@@ -335,11 +336,13 @@ def _make_converter(model, workdir, lowered, input_signature=None):
     # Keras 3 documents the SavedModel route; converting a traced function that
     # still holds resource variables gives files that read uninitialized variables.
     saved_model_dir = os.path.join(workdir, "saved_model")
-    if lowered:
-        with export_hooks.lowering_of(model)():
+    # Augmentation layers are called as model.predict calls them (see tflite_export.inference).
+    with inference.inference_calls(model):
+        if lowered:
+            with export_hooks.lowering_of(model)():
+                model.export(saved_model_dir, format="tf_saved_model", verbose=False, input_signature=input_signature)
+        else:
             model.export(saved_model_dir, format="tf_saved_model", verbose=False, input_signature=input_signature)
-    else:
-        model.export(saved_model_dir, format="tf_saved_model", verbose=False, input_signature=input_signature)
     return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
 
 

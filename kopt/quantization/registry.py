@@ -15,7 +15,8 @@ Each Keras layer class falls in one of four kinds:
   the preprocessing EfficientNet builds in, which TFLite runs as int8 MUL/ADD):
   a new tensor range, so the output is quantized;
 * **passthrough** (max pooling, Flatten, Reshape, Dropout, nearest upsampling,
-  padding, cropping...): TFLite keeps the input's scale, nothing to quantize;
+  padding, cropping, augmentation layers such as RandomFlip, which the file
+  leaves out...): TFLite keeps the input's scale, nothing to quantize;
 * **attention core** (what a MultiHeadAttention is split into, see
   :mod:`kopt.quantization.splits`): scores and softmax in float, the attention
   weights on softmax's fixed grid and the output quantized, as the converter
@@ -45,6 +46,7 @@ from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantizers import LastValueQuantizer
 from kopt.quantization.quantizers import MovingAverageQuantizer
 from kopt.utils import layer_kinds
+from tflite_export import inference
 
 __all__ = [
     "Bits", "ConverterRoundedQuantizer", "DepthwiseKernelQuantizer", "has_kernel", "is_passthrough",
@@ -218,11 +220,22 @@ def _is_bidirectional_rnn(layer):
 
 def is_passthrough(layer):
     """Whether TFLite runs ``layer`` on int8 data without a new range."""
+    if _is_augmentation(layer):
+        return True
     if isinstance(layer, _UPSAMPLING):
         return getattr(layer, "interpolation", "nearest") == "nearest"
     if isinstance(layer, L.Activation):
         return activation_name(layer.activation) == "linear"
     return isinstance(layer, _PASSTHROUGH)
+
+
+def _is_augmentation(layer):
+    """A layer without weights that acts only in training (RandomFlip, MixUp...): identity in the file.
+
+    ``tflite_export.inference`` calls it with ``training=False`` when exporting,
+    as ``model.predict`` does, so the file has no op for it.
+    """
+    return inference.active_by_default(layer) and not layer.weights
 
 
 def keeps_grid_as_op(layer):
@@ -236,7 +249,7 @@ def keeps_grid_as_op(layer):
     >>> keeps_grid_as_op(keras.layers.MaxPooling2D()), keeps_grid_as_op(keras.layers.Dropout(0.1))
     (True, False)
     """
-    return is_passthrough(layer) and not isinstance(layer, _VANISHING)
+    return is_passthrough(layer) and not isinstance(layer, _VANISHING) and not _is_augmentation(layer)
 
 
 def quantize_config_for(layer, bits, *, quantize_activation=True):

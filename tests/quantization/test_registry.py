@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import pytest
 
+import tflite_export
+from kopt.quantization import quantize_model
 from kopt.quantization.quantize_config import DefaultQuantizeConfig
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantizers import FixedRangeQuantizer
@@ -150,3 +152,21 @@ def test_depthwise_quantizer_serializes_and_rejects_other_settings():
         DepthwiseKernelQuantizer(per_axis=False)
     with pytest.raises(ValueError, match="narrow_range=False"):
         DepthwiseKernelQuantizer(narrow_range=False)
+
+
+def test_augmentation_layers_pass_their_input_through_and_leave_the_file(tmp_path):
+    for layer in (L.RandomFlip(), L.RandomRotation(0.1), L.MixUp()):
+        assert is_passthrough(layer) and quantize_config_for(layer, EIGHT_BIT) is None
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = L.Rescaling(1 / 255.0)(L.RandomRotation(0.1)(L.RandomFlip("horizontal")(inputs)))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(8, 3)(x)))
+    qat = quantize_model(keras.Model(inputs, L.Dense(4)(L.GlobalAveragePooling2D()(x))))
+    images = (np.random.default_rng(0).random((32, 16, 16, 3)) * 255).astype("float32")
+    qat.compile("adam", "mse")
+    qat.fit(images, np.zeros((32, 4)), epochs=2, verbose=0)  # augmented while it trains
+    path = tflite_export.convert(qat, str(tmp_path / "augmented.tflite"), mode="int8")
+    ok, reasons = tflite_export.is_fully_integer(path)
+    assert ok, reasons
+    checked = tflite_export.verify(path, qat, (images, np.zeros(32, "int64")))
+    assert checked["agreement"] == 1.0 and checked["max_abs_diff"] < 1e-6
