@@ -41,11 +41,14 @@ CANDIDATES = {
     "GRU": (lambda: L.GRU(2), _SEQUENCE, 1),
     "SimpleRNN": (lambda: L.SimpleRNN(2), _SEQUENCE, 1),
     "Bidirectional(LSTM)": (lambda: L.Bidirectional(L.LSTM(2)), _SEQUENCE, 1),
+    "TimeDistributed(Dense)": (lambda: L.TimeDistributed(L.Dense(2)), _SEQUENCE, 1),
     "BatchNormalization": (lambda: L.BatchNormalization(), _IMAGE, 1),
     "LayerNormalization": (lambda: L.LayerNormalization(), _SEQUENCE, 1),
     "Rescaling": (lambda: L.Rescaling(0.5), _IMAGE, 1),
     "Normalization": (lambda: L.Normalization(mean=0.0, variance=1.0), _IMAGE, 1),
     "ReLU": (lambda: L.ReLU(), _IMAGE, 1),
+    "LeakyReLU": (lambda: L.LeakyReLU(0.1), _IMAGE, 1),
+    "PReLU": (lambda: L.PReLU(shared_axes=[1, 2]), _IMAGE, 1),
     "Activation": (lambda: L.Activation("swish"), _IMAGE, 1),
     "Softmax": (lambda: L.Softmax(), (4,), 1),
     "Add": (lambda: L.Add(), _IMAGE, 2),
@@ -69,9 +72,11 @@ _LEGEND = {
     "cluster": "`cluster_weights` wraps it: yes / no",
     "qat": (
         "`quantize_model`: weights (weights and output quantized; a recurrent layer's loop stays float in the "
-        "file, with its kernels on the int8 grid), split (SeparableConv2D runs as a depthwise and a 1x1 "
+        "file, with its kernels on the int8 grid; PReLU's slopes on the int8 grid the converter gives them), "
+        "split (SeparableConv2D runs as a depthwise and a 1x1 "
         "convolution, MultiHeadAttention as four Dense projections around a float attention core, each "
-        "quantized like weights), output (a new output range), "
+        "quantized like weights, TimeDistributed(Dense) as the Dense it applies at every step), output (a new "
+        "output range), "
         "passthrough (keeps its input's grid), no (refused with the layer's name)"
     ),
     "structured": (
@@ -92,6 +97,7 @@ def layer_support() -> dict:
     from kopt.quantization.registry import Bits
     from kopt.quantization.registry import is_passthrough
     from kopt.quantization.registry import quantize_config_for
+    from kopt.quantization.splits import unwrapped_dense
     from kopt.quantization.transforms import split_separable
 
     bits = Bits()
@@ -106,8 +112,10 @@ def layer_support() -> dict:
         entry = next(item for item in model.get_config()["layers"] if item["config"]["name"] == layer.name)
         role = classify(layer, entry, entry["inbound_nodes"][0], shared=False)
         config = quantize_config_for(layer, bits)
-        if split_separable(layer) is not None or (
-            isinstance(layer, L.MultiHeadAttention) and unsupported_reason(layer) is None
+        if (
+            split_separable(layer) is not None
+            or unwrapped_dense(layer) is not None
+            or (isinstance(layer, L.MultiHeadAttention) and unsupported_reason(layer) is None)
         ):
             qat = "split"
         elif is_passthrough(layer):

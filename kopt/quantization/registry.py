@@ -190,7 +190,7 @@ class ConverterRoundedQuantizer(LastValueQuantizer):
             ("num_bits", num_bits, 8), ("per_axis", per_axis, False), ("symmetric", symmetric, True),
             ("narrow_range", narrow_range, True),
         ):  # fmt: skip
-            if value is not fixed and value != fixed:
+            if type(value) is not type(fixed) or value != fixed:
                 raise ValueError(
                     f"ConverterRoundedQuantizer uses the converter's grid (8 bits, per tensor, symmetric, "
                     f"narrow). Received: {name}={value!r}"
