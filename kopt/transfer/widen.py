@@ -159,6 +159,9 @@ def widen(
         if not old.layer.weights:
             continue
         new = new_graph.layers[old.name]
+        if old.kind == "pass":  # weights that do not run over the channels (a PReLU's one shared slope)
+            _set(new_graph, old.name, old.layer.get_weights())
+            continue
         if old.kind not in READER_KINDS:
             raise ValueError(f"Layer {old.name!r} ({old.class_name}) reads the widened channels but has weights "
                              f"widen cannot resize. Received: layer_name={layer_name!r}")  # fmt: skip

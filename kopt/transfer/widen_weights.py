@@ -138,6 +138,8 @@ def reader_weights(layer, kind: str, *, positions: np.ndarray, divisor: np.ndarr
         name = variable.name
         if kind == "normalization" and value.shape == (old_size,):
             value = value[positions]
+        elif kind == "normalization" and isinstance(layer, keras.layers.PReLU):
+            value = np.take(value, positions, axis=-1)  # slopes per (position and) channel: a copy's is its source's
         elif kind == "normalization" and value.ndim == 0:
             pass
         elif kind == "depthwise" and name == "kernel":

@@ -127,6 +127,17 @@ def test_conv1d_and_conv3d_widen_too(rank):
     _same_outputs(model, widen(model, "conv", 5))
 
 
+@pytest.mark.parametrize("shared_axes", [None, [1, 2], [1, 2, 3]])
+def test_prelu_slopes_are_copied_with_their_channels(shared_axes):
+    inputs = keras.Input((5, 5, 2))
+    x = keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.PReLU(shared_axes=shared_axes, name="prelu")(x)
+    model = _randomize(keras.Model(inputs, keras.layers.Flatten()(keras.layers.Conv2D(2, 1, name="reader")(x))))
+    wider = widen(model, "conv", 7)
+    assert wider.get_layer("prelu").alpha.shape[-1] == (1 if shared_axes == [1, 2, 3] else 7)
+    _same_outputs(model, wider)
+
+
 def test_one_layer_feeding_two_readers_divides_both():
     inputs = keras.Input((4,))
     hidden = keras.layers.Dense(3, activation="tanh", name="hidden")(inputs)
@@ -233,6 +244,13 @@ def test_a_squeeze_excite_block_widens_its_gate_and_reshape_with_it(tmp_path):
     _same_outputs(model, keras.models.load_model(path))
 
 
+class _Doubled(keras.layers.Layer):
+    """A layer of the user's own: what it does to channels is unknown."""
+
+    def call(self, x):
+        return 2.0 * x
+
+
 def _reaching(layer):
     inputs = keras.Input((6,))
     x = keras.layers.Dense(4, name="hidden")(inputs)
@@ -255,7 +273,7 @@ def _reaching(layer):
         ),
         (_residual, "add", 8, "layer 'add' is a Add"),
         (lambda: _reaching(keras.layers.LayerNormalization(name="norm")), "hidden", 8, "'norm'.*mixes channels"),
-        (lambda: _reaching(keras.layers.PReLU(name="prelu")), "hidden", 8, "layer 'prelu' \\(PReLU\\) reads"),
+        (lambda: _reaching(_Doubled(name="doubled")), "hidden", 8, "layer 'doubled' \\(_Doubled\\) reads"),
     ],
 )
 def test_what_cannot_be_widened_is_refused_naming_layer_and_value(build, layer_name, new_units, expected):
