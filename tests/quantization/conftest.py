@@ -1,4 +1,6 @@
-"""Fixtures shared by the quantization tests: comparing a QAT model with its int8 file tensor by tensor."""
+"""Fixtures shared by the quantization tests: real CIFAR-10 images, and comparing a QAT model with its int8 file."""
+
+import os
 
 import keras
 import numpy as np
@@ -40,3 +42,20 @@ def probe_model():
 def steps_apart():
     """Returns ``steps_apart(qat, tflite_path, images)``: per output, the largest difference in grid steps."""
     return _steps_apart
+
+
+_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "cifar10-15k.npz")
+
+
+def _cifar(split, count):
+    if not os.path.isfile(_CIFAR):
+        pytest.fail(f"{_CIFAR} is missing; tests need the shared data beside the checkout")
+    with np.load(_CIFAR) as data:
+        return data[f"x_{split}"][:count].astype("float32"), data[f"y_{split}"][:count].reshape(-1).astype("int32")
+
+
+@pytest.fixture(scope="session")
+def cifar():
+    """Returns ``cifar(split, count)``: the first ``count`` images of ``"train"`` or ``"test"`` (pixels 0-255,
+    float32) and their labels, from the shared data."""
+    return _cifar

@@ -47,13 +47,8 @@ def test_ties_even_passes_gradients_straight_through_inside_the_range():
 
 
 @pytest.fixture(scope="module")
-def cifar_half_step_images():
-    import os
-
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "cifar10-15k.npz")
-    if not os.path.isfile(path):
-        pytest.fail(f"{path} is missing; tests need the shared data beside the checkout")
-    return np.load(path)["x_test"][:64].astype("float32") / 127.5 - 1.0
+def cifar_half_step_images(cifar):
+    return cifar("test", 64)[0] / 127.5 - 1.0
 
 
 def test_first_convolution_of_the_file_matches_the_qat_model_on_half_step_images(tmp_path, cifar_half_step_images):

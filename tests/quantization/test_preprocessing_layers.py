@@ -1,7 +1,5 @@
 """Rescaling and Normalization in QAT: EfficientNet's built-in preprocessing quantizes."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -10,14 +8,11 @@ import tflite_export
 from kopt.quantization import quantize_model
 
 L = keras.layers
-CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "cifar10-15k.npz")
 
 
-@pytest.fixture(scope="module")
-def pixels():
-    if not os.path.isfile(CIFAR):
-        pytest.fail(f"{CIFAR} is missing; tests need the shared data beside the checkout")
-    return np.load(CIFAR)["x_test"][:128].astype("float32")
+@pytest.fixture
+def pixels(cifar):
+    return cifar("test", 128)[0]
 
 
 def _preprocessing_model(pixels):

@@ -1,7 +1,5 @@
 """LeakyReLU and PReLU in QAT: fully integer files that compute what the QAT model computes."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -13,14 +11,11 @@ from kopt.quantization import quantize_model
 from kopt.quantization.registry import ConverterRoundedQuantizer
 
 L = keras.layers
-CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "cifar10-15k.npz")
 
 
-@pytest.fixture(scope="module")
-def pixels():
-    if not os.path.isfile(CIFAR):
-        pytest.fail(f"{CIFAR} is missing; tests need the shared data beside the checkout")
-    return np.load(CIFAR)["x_test"][:96].astype("float32") / 255.0
+@pytest.fixture
+def pixels(cifar):
+    return cifar("test", 96)[0] / 255.0
 
 
 def _rectifier_net(make):

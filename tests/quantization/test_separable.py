@@ -1,7 +1,5 @@
 """SeparableConv2D under QAT: split as the file runs it, so the tensor between is trained int8."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -14,14 +12,6 @@ from kopt.quantization.transforms import split_separable
 from kopt.testing import run_model_saving_test
 
 L = keras.layers
-
-
-def _cifar(count):
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "cifar10-15k.npz")
-    if not os.path.isfile(path):
-        pytest.fail(f"{path} is missing; tests need the shared data beside the checkout")
-    with np.load(path) as data:
-        return data["x_train"][:count].astype("float32") / 255.0, data["y_train"][:count].reshape(-1).astype("int32")
 
 
 def _separable_net():
@@ -55,9 +45,10 @@ def test_the_split_computes_the_separable_layer(settings):
     assert split_separable(L.Conv2D(2, 3)) is None
 
 
-def test_qat_trains_a_separable_network_and_its_int8_file_agrees(tmp_path):
+def test_qat_trains_a_separable_network_and_its_int8_file_agrees(tmp_path, cifar):
     keras.utils.set_random_seed(0)
-    images, labels = _cifar(1024)
+    images, labels = cifar("train", 1500)
+    images, test_images, labels = images[:1024] / 255.0, images[1024:] / 255.0, labels[:1024]
     model = _separable_net()
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(images, labels, batch_size=64, epochs=2, verbose=0)
@@ -72,7 +63,6 @@ def test_qat_trains_a_separable_network_and_its_int8_file_agrees(tmp_path):
     path = tflite_export.convert(qat, str(tmp_path / "sep.tflite"), mode="int8")
     integer, reasons = tflite_export.is_fully_integer(tflite_export.inspect(path))
     assert integer, reasons
-    test_images = _cifar(1500)[0][1024:]
     agreement = np.mean(
         np.argmax(tflite_export.predict(path, test_images), -1) == np.argmax(qat.predict(test_images, verbose=0), -1)
     )
