@@ -32,7 +32,9 @@ CANDIDATES = {
     "EinsumDense": (lambda: L.EinsumDense("ab,bc->ac", output_shape=2), (4,), 1),
     "Conv1D": (lambda: L.Conv1D(2, 3), _SEQUENCE, 1),
     "Conv2D": (lambda: L.Conv2D(2, 3), _IMAGE, 1),
+    "DepthwiseConv1D": (lambda: L.DepthwiseConv1D(3), _SEQUENCE, 1),
     "DepthwiseConv2D": (lambda: L.DepthwiseConv2D(3), _IMAGE, 1),
+    "SeparableConv1D": (lambda: L.SeparableConv1D(2, 3), _SEQUENCE, 1),
     "SeparableConv2D": (lambda: L.SeparableConv2D(2, 3), _IMAGE, 1),
     "Conv2DTranspose": (lambda: L.Conv2DTranspose(2, 3), _IMAGE, 1),
     "Embedding": (lambda: L.Embedding(4, 2), (3,), 1),
@@ -73,7 +75,7 @@ _LEGEND = {
     "qat": (
         "`quantize_model`: weights (weights and output quantized; a recurrent layer's loop stays float in the "
         "file, with its kernels on the int8 grid; PReLU's slopes on the int8 grid the converter gives them), "
-        "split (SeparableConv2D runs as a depthwise and a 1x1 "
+        "split (SeparableConv1D/2D runs as a depthwise and a 1x1 "
         "convolution, MultiHeadAttention as four Dense projections around a float attention core, each "
         "quantized like weights, TimeDistributed(Dense) as the Dense it applies at every step), output (a new "
         "output range), "
@@ -97,8 +99,8 @@ def layer_support() -> dict:
     from kopt.quantization.registry import Bits
     from kopt.quantization.registry import is_passthrough
     from kopt.quantization.registry import quantize_config_for
+    from kopt.quantization.splits import split_separable
     from kopt.quantization.splits import unwrapped_dense
-    from kopt.quantization.transforms import split_separable
 
     bits = Bits()
     support = {}

@@ -4,8 +4,8 @@ Two convolutions reached the converter in a form it could not make integer, so
 in the graph traced for conversion (and only there) the wrapped layer computes
 what its own op computes, written out differently. The numbers are the layer's.
 
-* **Conv1D.** Keras runs it as a 2-D convolution whose ``(k, in, out)`` kernel is
-  expanded to ``(1, k, in, out)`` inside the op. Quantized per output channel
+* **Conv1D and DepthwiseConv1D.** Keras runs each as a 2-D convolution whose
+  ``(k, in, out)`` kernel is expanded to ``(1, k, in, out)`` inside the op. Quantized per output channel
   before that expansion, the kernel reached the converter as a per-axis
   quantized tensor followed by a RESHAPE, which it cannot carry the channel axis
   through (``'tfl.reshape' op requires 'output' type ...``): every
@@ -13,7 +13,7 @@ what its own op computes, written out differently. The numbers are the layer's.
   squeezing the quantized kernel back left a RESHAPE/TRANSPOSE pair it fails on
   the same way. So the input gains a height of 1, the kernel is expanded and
   then quantized, exactly as a ``Conv2D``'s is, and the height is squeezed off.
-* **Dilated convolutions** (Conv1D, Conv2D, DepthwiseConv2D with a dilation rate
+* **Dilated convolutions** (Conv1D, Conv2D, DepthwiseConv1D/2D with a dilation rate
   above 1). TensorFlow writes one as SpaceToBatch, an undilated convolution and
   BatchToSpace, and applies the bias and activation after the BatchToSpace. The
   layer's output range then sits behind the BatchToSpace and the activation,
@@ -35,12 +35,14 @@ from kopt.quantization.fake_quant import lowering_active
 
 __all__ = ["lowered"]
 
-_DILATABLE = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+_ONE_D = (keras.layers.Conv1D, keras.layers.DepthwiseConv1D)
+_DILATABLE = (keras.layers.Conv1D, keras.layers.Conv2D) + _DEPTHWISE
 
 
 @contextlib.contextmanager
 def lowered(layer, weights_and_quantizers, weight_ranges, training, *, quantized_activation=False, output_grid=None):
-    """While lowering, runs a Conv1D or a dilated convolution as the converter needs it; otherwise does nothing.
+    """While lowering, runs a 1-D or a dilated convolution as the converter needs it; otherwise does nothing.
 
     Args:
         layer: The wrapped layer.
@@ -90,7 +92,7 @@ def _lowered_call(layer, weights_and_quantizers, weight_ranges, training, quanti
     output_quantizer = None if quantized_activation or output_grid is None or not dilated else output_grid()
     # With no range to put before the BatchToSpace, dilation is left as TensorFlow writes it (a float conv).
     dilated = dilated and (quantized_activation or output_quantizer is not None)
-    one_d = isinstance(layer, keras.layers.Conv1D)
+    one_d = isinstance(layer, _ONE_D)
     if one_d and kernel_quantizer is None:
         return None
     if not one_d and not dilated:
@@ -139,7 +141,7 @@ def _lowered_call(layer, weights_and_quantizers, weight_ranges, training, quanti
 
 
 def _convolve(layer, inputs, kernel, strides, padding, dilation):
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
+    if isinstance(layer, _DEPTHWISE):
         return ops.depthwise_conv(
             inputs, kernel, strides=strides, padding=padding, dilation_rate=dilation, data_format="channels_last"
         )

@@ -54,8 +54,8 @@ def to_grid(values, scale):
 def kernel_to_grid(layer, kernel, weight_scale):
     """The quantized ``kernel`` of ``layer`` as integers, ``weight_scale`` per output channel."""
     scale = ops.convert_to_tensor(weight_scale)
-    if isinstance(layer, keras.layers.DepthwiseConv2D) and len(scale.shape) == 1:
-        # (h, w, in, multiplier): output channel c * multiplier + m has scale[c * multiplier + m].
+    if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)) and len(scale.shape) == 1:
+        # (h, w, in, multiplier), or (k, in, multiplier): output channel c * multiplier + m has scale[c * multiplier + m].
         scale = ops.reshape(scale, tuple(kernel.shape[-2:]))
     return to_grid(kernel, scale)
 
@@ -93,7 +93,7 @@ def accumulates_exactly(layer, compute_dtype):
         return False
     if isinstance(layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)):
         return False
-    if isinstance(layer, keras.layers.DepthwiseConv2D) or isinstance(layer, _LAYERS):
+    if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)) or isinstance(layer, _LAYERS):
         return getattr(layer, "data_format", "channels_last") == "channels_last"
     return False
 

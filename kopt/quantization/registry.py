@@ -2,7 +2,7 @@
 
 Each Keras layer class falls in one of four kinds:
 
-* **weighted** (Conv1D/2D/3D, DepthwiseConv2D, Dense, EinsumDense,
+* **weighted** (Conv1D/2D/3D, DepthwiseConv1D/2D, Dense, EinsumDense,
   Conv2DTranspose): weights fake-quantized (per-channel symmetric for
   convolutions, per-tensor symmetric for Dense, EinsumDense and Conv2DTranspose,
   as TFLite's int8 kernels expect) and the activation's output quantized;
@@ -75,7 +75,8 @@ _VANISHING = (
 )  # fmt: skip
 _UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
 _WEIGHTED = _CONVOLUTIONS + (
-    L.DepthwiseConv2D, L.Dense, L.EinsumDense, L.Conv2DTranspose, L.LSTM, L.GRU, L.SimpleRNN, L.Embedding,
+    L.DepthwiseConv1D, L.DepthwiseConv2D, L.Dense, L.EinsumDense, L.Conv2DTranspose, L.LSTM, L.GRU, L.SimpleRNN,
+    L.Embedding,
 )  # fmt: skip
 # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale: the converter
 # requantizes the input to the output's range, so QAT must quantize it there too.
@@ -267,7 +268,7 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
     """
     activation_quantizer = bits.activation_quantizer()
     activation_attrs = ["activation"] if quantize_activation else []
-    if isinstance(layer, L.DepthwiseConv2D):
+    if isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
         return DefaultQuantizeConfig(["kernel"], bits.depthwise_quantizer(), activation_attrs, activation_quantizer)
     if isinstance(layer, _CONVOLUTIONS):
         return DefaultQuantizeConfig(

@@ -5,8 +5,8 @@ between them, so QAT could not learn their ranges. Before wrapping, an annotated
 model's layers of that kind (with no ``QuantizeConfig`` of their own) are
 rewritten as the layers the file runs, with the same weights:
 
-* ``SeparableConv2D``: a DepthwiseConv2D, then a 1x1 Conv2D
-  (:func:`kopt.quantization.transforms.split_separable`);
+* ``SeparableConv2D``: a DepthwiseConv2D, then a 1x1 Conv2D; ``SeparableConv1D``
+  likewise in one dimension (:func:`split_separable`);
 * ``MultiHeadAttention``: query, key and value ``Dense`` projections, an
   :class:`~kopt.quantization.attention.AttentionCore` (scores and softmax in
   float) and an output projection (:func:`kopt.quantization.attention.split_attention`);
@@ -21,12 +21,15 @@ returns it in that form.
 import keras
 
 from kopt.quantization import attention as attention_lib
-from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
 from tflite_export.cloning import clone_graph_model
 from tflite_export.cloning import copy_unshared
 
-__all__ = ["check_attention_masks", "split_annotated", "unwrapped_dense"]
+L = keras.layers
+# A separable convolution -> the depthwise and the pointwise layer it is split into.
+_SEPARABLE = {L.SeparableConv1D: (L.DepthwiseConv1D, L.Conv1D), L.SeparableConv2D: (L.DepthwiseConv2D, L.Conv2D)}
+
+__all__ = ["check_attention_masks", "split_annotated", "split_separable", "unwrapped_dense"]
 
 
 def check_attention_masks(model):
@@ -60,7 +63,7 @@ def split_annotated(model, *, advice):
         elif unwrapped_dense(layer.layer) is not None:
             plans[layer.name] = ("unwrapped", [QuantizeAnnotate(unwrapped_dense(layer.layer))])
         else:
-            parts = transforms.split_separable(layer.layer)
+            parts = split_separable(layer.layer)
             if parts is not None:
                 plans[layer.name] = ("separable", [QuantizeAnnotate(part) for part in parts])
     if not plans:
@@ -125,3 +128,64 @@ def unwrapped_dense(layer):
     dense.build((None, int(inner.kernel.shape[0])))
     dense.set_weights(inner.get_weights())
     return dense
+
+
+def split_separable(layer):
+    """``(DepthwiseConv2D, Conv2D 1x1)`` computing a built SeparableConv2D (1-D: Conv1D), or ``None``.
+
+    TFLite has no separable convolution: the converter emits a DEPTHWISE_CONV_2D
+    and then a 1x1 CONV_2D, and in an int8 file the tensor between them is int8
+    with a range of its own. As one Keras layer that tensor is never seen, so QAT
+    could not learn its range; as two layers it gets an output quantizer like any
+    other, and each kernel its own per-channel weight quantizer. The pointwise
+    layer keeps the original name (a BatchNormalization after it still folds
+    into it), the depthwise one is named ``<name>_depthwise``. Only channels-last
+    layers are split.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> separable = keras.layers.SeparableConv2D(4, 3, padding="same", depth_multiplier=2)
+    >>> separable.build((None, 5, 5, 3))
+    >>> depthwise, pointwise = split_separable(separable)
+    >>> x = np.random.default_rng(0).random((1, 5, 5, 3)).astype("float32")
+    >>> bool(np.allclose(pointwise(depthwise(x)), separable(x), atol=1e-5))
+    True
+    """
+    kind = next((kind for kind in _SEPARABLE if isinstance(layer, kind)), None)
+    if kind is None or layer.data_format != "channels_last" or not layer.built:
+        return None
+    depthwise_class, pointwise_class = _SEPARABLE[kind]
+    depthwise_kernel, pointwise_kernel, *bias = layer.get_weights()
+    dtype = layer.dtype_policy.name
+    depthwise = depthwise_class(
+        layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        depth_multiplier=layer.depth_multiplier,
+        dilation_rate=layer.dilation_rate,
+        use_bias=False,
+        depthwise_regularizer=layer.depthwise_regularizer,
+        depthwise_constraint=layer.depthwise_constraint,
+        name=f"{layer.name}_depthwise",
+        dtype=dtype,
+    )
+    pointwise = pointwise_class(
+        layer.filters,
+        1,
+        activation=layer.activation,
+        use_bias=layer.use_bias,
+        kernel_regularizer=layer.pointwise_regularizer,
+        kernel_constraint=layer.pointwise_constraint,
+        bias_regularizer=layer.bias_regularizer,
+        bias_constraint=layer.bias_constraint,
+        activity_regularizer=layer.activity_regularizer,
+        name=layer.name,
+        dtype=dtype,
+    )
+    unknown = (None,) * (depthwise_kernel.ndim - 1)  # batch and spatial axes
+    depthwise.build(unknown + (depthwise_kernel.shape[-2],))
+    depthwise.set_weights([depthwise_kernel])
+    pointwise.build(unknown + (pointwise_kernel.shape[-2],))
+    pointwise.set_weights([pointwise_kernel, *bias])
+    return depthwise, pointwise

@@ -36,19 +36,19 @@ __all__ = [
     "folded_layer",
     "is_fusable_relu",
     "plan",
-    "split_separable",
 ]
 
 L = keras.layers
 # Each layer folded_layer made -> (its kernel before the fold, the fold's scale at the kernel's shape).
 _FOLD_SOURCES = weakref.WeakKeyDictionary()
-_FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
+_FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
 # Ops TFLite fuses a following ReLU/ReLU6 into (TRANSPOSE_CONV is left out: the
 # converter keeps its ReLU as an op of its own). A BatchNormalization with no
 # convolution to fold into is one when quantize_apply runs it as a 1x1 depthwise
 # convolution (affine_as_depthwise), as DenseNet's pre-activation ones.
 _FUSES_RELU = (
-    L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv2D, L.Dense, L.Add, L.Subtract, L.Multiply, L.BatchNormalization,
+    L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.Dense, L.Add, L.Subtract, L.Multiply,
+    L.BatchNormalization,
 )  # fmt: skip
 
 
@@ -204,7 +204,7 @@ def _fold(layer, batch_norm, kernel, bias):
         None if bias is None else keras.ops.convert_to_numpy(bias),
         statistics,
         epsilon=batch_norm.epsilon,
-        depthwise=isinstance(layer, L.DepthwiseConv2D),
+        depthwise=isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)),
         transposed=isinstance(layer, L.Conv2DTranspose),
     )
 
@@ -337,62 +337,3 @@ def _per_channel_affine(layer, channels):
     if scale is None or offset is None:
         return None
     return scale, offset
-
-
-def split_separable(layer):
-    """``(DepthwiseConv2D, Conv2D 1x1)`` computing a built SeparableConv2D, or ``None``.
-
-    TFLite has no separable convolution: the converter emits a DEPTHWISE_CONV_2D
-    and then a 1x1 CONV_2D, and in an int8 file the tensor between them is int8
-    with a range of its own. As one Keras layer that tensor is never seen, so QAT
-    could not learn its range; as two layers it gets an output quantizer like any
-    other, and each kernel its own per-channel weight quantizer. The pointwise
-    layer keeps the original name (a BatchNormalization after it still folds
-    into it), the depthwise one is named ``<name>_depthwise``. Only channels-last
-    layers are split.
-
-    Example:
-
-    >>> import keras, numpy as np
-    >>> separable = keras.layers.SeparableConv2D(4, 3, padding="same", depth_multiplier=2)
-    >>> separable.build((None, 5, 5, 3))
-    >>> depthwise, pointwise = split_separable(separable)
-    >>> x = np.random.default_rng(0).random((1, 5, 5, 3)).astype("float32")
-    >>> bool(np.allclose(pointwise(depthwise(x)), separable(x), atol=1e-5))
-    True
-    """
-    if not isinstance(layer, L.SeparableConv2D) or layer.data_format != "channels_last" or not layer.built:
-        return None
-    depthwise_kernel, pointwise_kernel, *bias = layer.get_weights()
-    dtype = layer.dtype_policy.name
-    depthwise = L.DepthwiseConv2D(
-        layer.kernel_size,
-        strides=layer.strides,
-        padding=layer.padding,
-        depth_multiplier=layer.depth_multiplier,
-        dilation_rate=layer.dilation_rate,
-        use_bias=False,
-        depthwise_regularizer=layer.depthwise_regularizer,
-        depthwise_constraint=layer.depthwise_constraint,
-        name=f"{layer.name}_depthwise",
-        dtype=dtype,
-    )
-    pointwise = L.Conv2D(
-        layer.filters,
-        1,
-        activation=layer.activation,
-        use_bias=layer.use_bias,
-        kernel_regularizer=layer.pointwise_regularizer,
-        kernel_constraint=layer.pointwise_constraint,
-        bias_regularizer=layer.bias_regularizer,
-        bias_constraint=layer.bias_constraint,
-        activity_regularizer=layer.activity_regularizer,
-        name=layer.name,
-        dtype=dtype,
-    )
-    channels = depthwise_kernel.shape[2]
-    depthwise.build((None, None, None, channels))
-    depthwise.set_weights([depthwise_kernel])
-    pointwise.build((None, None, None, pointwise_kernel.shape[2]))
-    pointwise.set_weights([pointwise_kernel, *bias])
-    return depthwise, pointwise

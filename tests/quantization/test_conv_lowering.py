@@ -1,4 +1,4 @@
-"""Quantization-aware Conv1D exports to int8: every Conv1D failed at the converter before.
+"""Quantization-aware Conv1D (and DepthwiseConv1D, SeparableConv1D) exports to int8: every Conv1D failed before.
 
 Keras runs Conv1D as a 2-D convolution with its kernel expanded inside the op; quantized per
 channel before that expansion, the kernel met a RESHAPE the converter cannot carry a per-axis
@@ -24,6 +24,12 @@ CASES = {
     "strided_same_no_bias": lambda h: L.Conv1D(8, 5, strides=2, padding="same", use_bias=False, name="conv")(h),
     "grouped": lambda h: L.Conv1D(6, 3, groups=2, activation="relu", name="conv")(h),
     "batchnorm_folded": lambda h: L.ReLU()(L.BatchNormalization()(L.Conv1D(8, 3, use_bias=False, name="conv")(h))),
+    # Depthwise-separable time-series networks (activity recognition on IMU data).
+    "depthwise": lambda h: L.DepthwiseConv1D(3, depth_multiplier=2, name="conv")(h),
+    "depthwise_batchnorm_folded": lambda h: L.ReLU()(
+        L.BatchNormalization()(L.DepthwiseConv1D(5, padding="same", use_bias=False, name="conv")(h))
+    ),
+    "separable": lambda h: L.SeparableConv1D(8, 3, strides=2, activation="relu", name="conv")(h),
 }
 
 
@@ -53,9 +59,9 @@ def test_a_quantization_aware_conv1d_exports_a_fully_integer_file_that_computes_
     integer, reasons = tflite_export.is_fully_integer(path)
     assert integer, reasons
     _assert_computes(path, qat, x)
-    # The layer itself is untouched once the export is done: it still runs as Keras' Conv1D.
+    # The layer itself is untouched once the export is done: it still runs as Keras' own.
     conv = qat.get_layer("quant_conv").layer
-    assert "call" not in vars(conv) and isinstance(conv, L.Conv1D)
+    assert "call" not in vars(conv) and isinstance(conv, (L.Conv1D, L.DepthwiseConv1D))
 
 
 def test_binary_conv1d_weights_export_with_two_values_per_channel(tmp_path):
@@ -91,6 +97,7 @@ DILATED = {
         lambda h: L.Conv2D(8, 3, dilation_rate=(2, 3), use_bias=False, name="conv")(h),
     ),
     "depthwise_same": ((12, 12, 4), lambda h: L.DepthwiseConv2D(3, padding="same", dilation_rate=2, name="conv")(h)),
+    "depthwise1d_same": ((20, 4), lambda h: L.DepthwiseConv1D(3, padding="same", dilation_rate=2, name="conv")(h)),
     "separable_relu": (
         (12, 12, 3),
         lambda h: L.SeparableConv2D(8, 3, padding="same", dilation_rate=2, activation="relu", name="conv")(h),

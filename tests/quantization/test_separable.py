@@ -8,7 +8,7 @@ import tflite_export
 from kopt.quantization import QuantizeWrapper
 from kopt.quantization import quantize_model
 from kopt.quantization import strip_quantization
-from kopt.quantization.transforms import split_separable
+from kopt.quantization.splits import split_separable
 from kopt.testing import run_model_saving_test
 
 L = keras.layers
@@ -81,3 +81,12 @@ def test_a_merge_of_four_4d_tensors_is_not_mistaken_for_an_affine_layer():
     assert affine_as_depthwise(concat) is None
     qat = quantize_model(keras.Model(inputs, L.Conv2D(2, 1)(concat(inputs))))
     assert any(isinstance(layer, QuantizeWrapper) and isinstance(layer.layer, L.Concatenate) for layer in qat.layers)
+
+
+def test_a_separable_conv1d_splits_into_a_depthwise_and_a_pointwise_conv1d():
+    separable = L.SeparableConv1D(5, 3, padding="same", depth_multiplier=2, activation="relu", name="sep")
+    x = np.random.default_rng(1).random((2, 9, 3)).astype("float32")
+    expected = separable(x)
+    depthwise, pointwise = split_separable(separable)
+    assert isinstance(depthwise, L.DepthwiseConv1D) and isinstance(pointwise, L.Conv1D)
+    np.testing.assert_allclose(pointwise(depthwise(x)), expected, atol=1e-5)
