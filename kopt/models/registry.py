@@ -96,11 +96,17 @@ def check_classifier(
         )
     output_shape = tuple(model.outputs[0].shape[1:])
     if output_shape != (num_classes,):
+        hint = ""
+        if output_shape in ((), (1,)) and num_classes == 2:
+            hint = (
+                "; kopt-optimize trains on one score per class, so end a binary classifier in Dense(2) (softmax or "
+                "logits), or prune and quantize a one-score model from Python with your own loss"
+            )
         raise ConfigError(
             key,
             value,
             f"is not a classifier for this dataset: output shape {output_shape}, "
-            f"expected ({num_classes},) class scores",
+            f"expected ({num_classes},) class scores{hint}",
         )
 
 
