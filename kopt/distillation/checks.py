@@ -6,15 +6,22 @@ Example:
 [('teacher_conv', 'student_conv')]
 """
 
+import warnings
+
 import keras
 
 from kopt.models import outputs_probabilities
+from tflite_export.inference import layers_active_by_default
 
 __all__ = ["check_feature_layers", "check_models"]
 
 
 def check_models(student: keras.Model, teacher: keras.Model, allow_larger_student: bool) -> None:
-    """Raises ValueError, naming the model and the value, if ``student`` and ``teacher`` cannot be distilled."""
+    """Raises ValueError, naming the model and the value, if ``student`` and ``teacher`` cannot be distilled.
+
+    Warns if the student augments its own input (augmentation layers inside it),
+    which the teacher does not see.
+    """
     for who, model in (("student", student), ("teacher", teacher)):
         if not isinstance(model, keras.Model):
             raise ValueError(f"`{who}` must be a keras.Model. Received: {who}={model!r}")
@@ -42,6 +49,16 @@ def check_models(student: keras.Model, teacher: keras.Model, allow_larger_studen
             f"({teacher.name!r}, {teacher_params:,}): were they swapped? Distiller(student, teacher) takes the "
             "student first; pass allow_larger_student=True if this is meant. "
             f"Received: student={student.name!r}, teacher={teacher.name!r}"
+        )
+    augmenting = layers_active_by_default(student)
+    if augmenting:
+        names = ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in augmenting)
+        warnings.warn(
+            f"The student {student.name!r} holds augmentation layers ({names}): it trains on augmented inputs while "
+            "the teacher, called with training=False, sees the same batch unaugmented, so their predictions are "
+            "matched on different images. Augment in the input pipeline (dataset.map) instead, so that both see "
+            "the same view.",
+            stacklevel=3,
         )
     student_out, teacher_out = _output_shape(student), _output_shape(teacher)
     if student_out is not None and teacher_out is not None and student_out[-1] != teacher_out[-1]:

@@ -16,6 +16,17 @@ def test_valid_pair_passes():
     checks.check_models(_model(2, "student"), _model(16, "teacher"), allow_larger_student=False)
 
 
+def test_a_student_that_augments_its_own_input_is_warned_about(recwarn):
+    inputs = keras.Input((8, 8, 3))
+    hidden = keras.layers.GlobalAveragePooling2D()(keras.layers.RandomFlip(name="flip")(inputs))
+    student = keras.Model(inputs, keras.layers.Dense(3)(hidden), name="augmenting")
+    teacher = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dense(16)(hidden)), name="teacher")
+    with pytest.warns(UserWarning, match=r"student 'augmenting' holds augmentation layers \('flip' \(RandomFlip\)\)"):
+        checks.check_models(student, teacher, allow_larger_student=False)
+    checks.check_models(_model(2, "student"), _model(16, "teacher"), allow_larger_student=False)
+    assert not [w for w in recwarn if "augmentation" in str(w.message)]
+
+
 def test_swapped_models_are_named():
     with pytest.raises(ValueError, match="student=.*'big'.*teacher=.*'small'|swapped"):
         checks.check_models(_model(16, "big"), _model(2, "small"), allow_larger_student=False)
