@@ -52,6 +52,7 @@ from kopt.pruning import flops as flops_lib
 from kopt.pruning.structured_graph import analyze
 from kopt.pruning.structured_graph import check_blockers
 from kopt.pruning.structured_layers import fold_gates
+from kopt.pruning.structured_layers import output_columns
 from kopt.pruning.structured_layers import output_kernel
 from kopt.pruning.structured_layers import unit_layers
 from kopt.pruning.structured_surgery import head_scores
@@ -357,7 +358,7 @@ def group_importance(graph, group, importance):
                 continue
             folded = 0.0
             for unit_layer in unit_layers(layer):  # a Bidirectional's unit is a column in both directions
-                kernel = np.asarray(output_kernel(unit_layer).numpy())
+                kernel = output_columns(unit_layer, np.asarray(output_kernel(unit_layer).numpy()))
                 columns = np.abs(kernel.reshape(-1, kernel.shape[-1]))
                 folded = folded + fold_gates(columns**2 if importance == "l2" else columns, unit_layer).sum(0)
             scores.append(np.sqrt(folded) if importance == "l2" else folded)

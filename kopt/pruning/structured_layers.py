@@ -3,7 +3,8 @@
 :func:`classify` names the role a graph node plays for structured pruning:
 
 * ``"producer"``: makes a new set of output channels that may be pruned
-  (``Dense``, ``Conv1D/2D/3D`` with ``groups=1``, ``SeparableConv1D/2D``).
+  (``Dense``, ``Conv1D/2D/3D`` with ``groups=1``, ``SeparableConv1D/2D``,
+  ``Conv1D/2D/3DTranspose``, whose kernel runs over them on axis -2).
 * ``"recurrent"``: ``LSTM``, ``GRU`` and ``SimpleRNN`` (one output, not stateful):
   their units are a new set of channels, each unit a column in every gate.
 * ``"bidirectional"``: ``Bidirectional`` around such a layer, merged by ``concat``,
@@ -38,13 +39,16 @@ Example:
 import numbers
 
 import keras
+import numpy as np
 
 __all__ = [
     "classify",
     "channelwise_size_argument",
     "fold_gates",
     "is_elementwise",
+    "is_transposed",
     "keeps_channels",
+    "output_columns",
     "output_kernel",
     "output_width",
     "register_channelwise_layer",
@@ -52,6 +56,8 @@ __all__ = [
 ]
 
 PRODUCERS = ("Dense", "Conv1D", "Conv2D", "Conv3D", "SeparableConv1D", "SeparableConv2D")
+# Producers whose kernel holds the output channels on axis -2 and the input channels last.
+TRANSPOSED = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 # Recurrent layers and their gates: each weight's last axis holds the gates' columns one after another.
 GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
 DEPTHWISE = ("DepthwiseConv1D", "DepthwiseConv2D")
@@ -241,6 +247,21 @@ def output_kernel(layer):
     return layer.cell.kernel if hasattr(layer, "cell") else layer.kernel
 
 
+def output_columns(layer, kernel):
+    """``kernel`` (an array of :func:`output_kernel`'s values) with the output channels on its last axis.
+
+    >>> import numpy as np
+    >>> output_columns(keras.layers.Conv2DTranspose(4, 3), np.zeros((3, 3, 4, 2))).shape
+    (3, 3, 2, 4)
+    """
+    return np.swapaxes(kernel, -1, -2) if is_transposed(layer) else kernel
+
+
+def is_transposed(layer) -> bool:
+    """Whether ``layer`` is one of Keras' transposed convolutions (kernel ``(..., out, in)``)."""
+    return type(layer).__name__ in TRANSPOSED and type(layer).__module__.startswith("keras")
+
+
 def keeps_channels(layer, config) -> bool:
     """Whether a ``Reshape`` leaves the last axis alone (squeeze-and-excitation's ``(1, 1, C)``).
 
@@ -275,7 +296,7 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
         return "opaque"
     if config.get("data_format", "channels_last") != "channels_last":
         return "opaque"
-    if class_name in PRODUCERS:
+    if class_name in PRODUCERS or class_name in TRANSPOSED:
         return "producer" if config.get("groups", 1) == 1 else "opaque"
     if class_name in GATES:
         plain = not config.get("return_state") and not config.get("stateful")

@@ -26,6 +26,7 @@ import numpy as np
 
 from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import channelwise_size_argument
+from kopt.pruning.structured_layers import is_transposed
 from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
 
@@ -127,6 +128,8 @@ def _slice_weight(layer, kind, variable, keep_in, keep_out):
         return value[np.repeat(keep_in, multiplier)]
     if kind == "recurrent":
         return _slice_recurrent(layer, name, value, keep_in, keep_out)
+    if kind == "producer" and name == "kernel" and is_transposed(layer):
+        return value[..., keep_out, :][..., keep_in]  # (..., out, in)
     if kind == "producer" and name == "kernel":
         return value[..., keep_in, :][..., keep_out]
     if kind == "producer" and name == "depthwise_kernel":

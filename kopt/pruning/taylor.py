@@ -36,7 +36,9 @@ import numpy as np
 
 from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import PRODUCERS
+from kopt.pruning.structured_layers import TRANSPOSED
 from kopt.pruning.structured_layers import fold_gates
+from kopt.pruning.structured_layers import output_columns
 from kopt.pruning.structured_layers import output_kernel
 from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["taylor_importance"]
 
-_SCORED = PRODUCERS + tuple(GATES)  # every layer structured pruning removes output channels of
+_SCORED = PRODUCERS + TRANSPOSED + tuple(GATES)  # every layer structured pruning removes output channels of
 
 
 def taylor_importance(
@@ -110,6 +112,8 @@ def taylor_importance(
             for variable, owner in group:
                 gradient = np.asarray(gradients[position]) if gradients[position] is not None else 0.0
                 product = gradient * keras.ops.convert_to_numpy(variable.value)
+                if variable is output_kernel(owner):
+                    product = output_columns(owner, product)  # a transposed kernel's outputs are on axis -2
                 change += fold_gates(product.reshape(-1, product.shape[-1]).sum(axis=0), owner)
                 position += 1
             totals[index] += change**2

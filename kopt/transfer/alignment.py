@@ -41,6 +41,7 @@ import keras
 import numpy as np
 
 from kopt.pruning.structured_graph import analyze
+from kopt.pruning.structured_layers import TRANSPOSED
 from kopt.utils.layer_kinds import recurrent_directions
 
 __all__ = [
@@ -185,6 +186,9 @@ def input_axis(kind: str, class_name: str, weight_name: str, shape: Sequence[int
         depth multiplier above 1, a recurrent kernel, a Dense's bias).
     """
     last = weight_name.split("/")[-1]
+    if class_name in TRANSPOSED and last == "kernel":
+        # (..., out, in): the channels it reads are its kernel's last axis.
+        return -1 if len(shape) >= 2 and shape[-1] == channels else None
     if last in _ROW_WEIGHTS.get(kind, ()) and len(shape) >= 2 and shape[-2] == channels:
         return -2
     per_channel = kind in ("normalization", "depthwise") or class_name == "LayerNormalization"

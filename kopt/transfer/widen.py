@@ -62,6 +62,7 @@ import numpy as np
 
 from kopt.pruning.structured_graph import analyze
 from kopt.pruning.structured_layers import channelwise_size_argument
+from kopt.pruning.structured_layers import is_transposed
 from kopt.pruning.structured_layers import output_width
 from kopt.transfer.alignment import channel_keys
 from kopt.transfer.alignment import group_signature
@@ -123,6 +124,12 @@ def widen(
     mapping = replication_map(units, int(new_units), rng=rng)
     counts = replication_counts(mapping, units)
     readers = [other for other in graph.layers.values() if other.layer is not None and _reads(graph, other, root)]
+    transposed = [other.name for other in readers if is_transposed(other.layer)]
+    if transposed:
+        raise ValueError(
+            f"Cannot widen layer {layer_name!r} ({info.class_name}): transposed convolution(s) {transposed} read its "
+            f"channels, and widen does not resize a transposed kernel. Received: layer_name={layer_name!r}"
+        )
     widened_ids = {id(producer.layer) for producer in producers}
     # Readers with weights, and those whose config names the channel count (a Reshape to (1, 1, C)).
     rebuilt = widened_ids | {

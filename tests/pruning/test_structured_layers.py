@@ -39,7 +39,9 @@ def _roles(model):
         (keras.layers.Reshape((36, 4), name="x"), "pass"),
         (keras.layers.Reshape((6, 24), name="x"), "mixing"),
         (keras.layers.Flatten(name="x"), "flatten"),
-        (keras.layers.Conv2DTranspose(4, 3, name="x"), "opaque"),
+        (keras.layers.Conv2DTranspose(4, 3, name="x"), "producer"),
+        (keras.layers.Conv2DTranspose(4, 3, data_format="channels_first", name="x"), "opaque"),
+        (keras.layers.Cropping2D(1, name="x"), "pass"),
     ],
 )
 def test_single_input_layers(layer, role):

@@ -54,3 +54,24 @@ def test_bad_arguments_and_scores_are_refused():
         channel_plan(_model(), {"hidden": 0.5}, importance={"hidden": np.ones(3)})
     with pytest.raises(ValueError, match="no scores for layer 'hidden'"):
         channel_plan(_model(), {"hidden": 0.5}, importance={"head": np.ones(2)})
+
+
+def test_a_transposed_convolution_is_scored_by_its_output_channels():
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((4, 4, 2))
+    up = keras.layers.Conv2DTranspose(3, 2, strides=2, name="up")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.GlobalAveragePooling2D()(up(inputs))))
+    kernel, bias = up.get_weights()  # (2, 2, 3 out, 2 in)
+    kernel[:, :, 1, :] *= 1e-3  # output channel 1 is the smallest by L1
+    up.set_weights([kernel, bias])
+    x = np.random.default_rng(3).normal(size=(8, 4, 4, 2)).astype("float32")
+    y = np.arange(8) % 2
+    with tf.GradientTape() as tape:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, model(x, training=False))
+    kernel_gradient, bias_gradient = (np.asarray(g) for g in tape.gradient(loss, [up.kernel.value, up.bias.value]))
+    expected = ((kernel_gradient * kernel).sum(axis=(0, 1, 3)) + bias_gradient * bias) ** 2
+    scores = taylor_importance(model, (x, y), batch_size=8)
+    np.testing.assert_allclose(scores["up"], expected, rtol=1e-4)
+    assert channel_plan(model, {"up": 0.34})["layers"]["up"]["removed"] == [1]

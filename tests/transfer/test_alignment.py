@@ -152,6 +152,21 @@ def test_depthwise_and_separable_layers_after_a_concatenation_follow_their_chann
         np.testing.assert_array_equal(np.take(new, [0, 1, 3], axis=axis), np.take(old, [0, 1, 2], axis=axis))
 
 
+def test_a_transposed_convolution_after_a_concatenation_reads_its_channels_on_the_last_axis():
+    def model(first, second):
+        inputs = keras.Input((4, 4, 3))
+        a = keras.layers.Conv2D(first, 1, name="a")(inputs)
+        b = keras.layers.Conv2D(second, 1, name="b")(inputs)
+        x = keras.layers.Concatenate()([a, b])
+        return keras.Model(inputs, keras.layers.Conv2DTranspose(3, 2, strides=2, name="up")(x))
+
+    source, target = _randomize(model(2, 2)), _randomize(model(3, 1), 1)
+    transfer_weights(source, target)
+    new, old = target.get_layer("up").kernel.numpy(), source.get_layer("up").kernel.numpy()  # (2, 2, out, in)
+    # a's channels 0-1 stay first; b's channel 0 moves from entry 2 to entry 3, on the input (last) axis.
+    np.testing.assert_array_equal(new[..., [0, 1, 3]], old[..., [0, 1, 2]])
+
+
 def test_rows_after_a_flatten_of_another_grid_are_skipped_with_the_reason():
     def flattened(side):
         inputs = keras.Input((side, side, 1))

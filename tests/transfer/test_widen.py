@@ -281,6 +281,14 @@ def test_what_cannot_be_widened_is_refused_naming_layer_and_value(build, layer_n
         widen(build(), layer_name, new_units)
 
 
+def test_a_transposed_convolution_reading_the_channels_is_refused_by_name():
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2DTranspose(2, 2, strides=2, name="up")(x))
+    with pytest.raises(ValueError, match=r"transposed convolution\(s\) \['up'\] read its channels.*layer_name='conv'"):
+        widen(model, "conv", 6)
+
+
 def test_an_activation_across_channels_and_a_shared_layer_are_refused():
     inputs = keras.Input((6,))
     x = keras.layers.Dense(4, activation="softmax", name="soft")(inputs)
