@@ -133,14 +133,25 @@ def test_a_grouped_convolution_overlaps_group_by_group_and_other_groupings_are_s
     assert report.skipped_layers() == {"conv": "its last axis holds 2 groups in the target, 4 in the source"}
 
 
+def _after_concatenation(first, second, *readers):
+    """Conv2D ``a`` (``first`` filters) and ``b`` (``second``) concatenated, then read by ``readers()`` in turn."""
+    inputs = keras.Input((5, 5, 3))
+    a = keras.layers.Conv2D(first, 1, name="a")(inputs)
+    b = keras.layers.Conv2D(second, 1, name="b")(inputs)
+    x = keras.layers.Concatenate()([a, b])
+    for make in readers:
+        x = make()(x)
+    return keras.Model(inputs, x)
+
+
 def test_depthwise_and_separable_layers_after_a_concatenation_follow_their_channels():
     def model(first, second):
-        inputs = keras.Input((5, 5, 3))
-        a = keras.layers.Conv2D(first, 1, name="a")(inputs)
-        b = keras.layers.Conv2D(second, 1, name="b")(inputs)
-        x = keras.layers.Concatenate()([a, b])
-        x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
-        return keras.Model(inputs, keras.layers.SeparableConv2D(2, 3, name="sep")(x))
+        return _after_concatenation(
+            first,
+            second,
+            lambda: keras.layers.DepthwiseConv2D(3, padding="same", name="dw"),
+            lambda: keras.layers.SeparableConv2D(2, 3, name="sep"),
+        )
 
     source, target = _randomize(model(2, 2)), _randomize(model(3, 1), 1)
     transfer_weights(source, target)
@@ -154,11 +165,7 @@ def test_depthwise_and_separable_layers_after_a_concatenation_follow_their_chann
 
 def test_a_transposed_convolution_after_a_concatenation_reads_its_channels_on_the_last_axis():
     def model(first, second):
-        inputs = keras.Input((4, 4, 3))
-        a = keras.layers.Conv2D(first, 1, name="a")(inputs)
-        b = keras.layers.Conv2D(second, 1, name="b")(inputs)
-        x = keras.layers.Concatenate()([a, b])
-        return keras.Model(inputs, keras.layers.Conv2DTranspose(3, 2, strides=2, name="up")(x))
+        return _after_concatenation(first, second, lambda: keras.layers.Conv2DTranspose(3, 2, strides=2, name="up"))
 
     source, target = _randomize(model(2, 2)), _randomize(model(3, 1), 1)
     transfer_weights(source, target)
