@@ -27,7 +27,8 @@ import numpy as np
 from kopt import pruning
 from kopt.auto.allocate import Allocation
 from kopt.auto.measure import layer_sparsities
-from kopt.models import outputs_probabilities
+from kopt.models import accuracy_metric
+from kopt.models import classification_loss
 from tflite_export.cloning import copy_model
 
 __all__ = ["prune_and_fine_tune"]
@@ -101,8 +102,8 @@ def prune_and_fine_tune(
     )
     pruned.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model)),
-        metrics=["accuracy"],
+        loss=loss or classification_loss(model),
+        metrics=[accuracy_metric(model)],
     )
     order = np.random.default_rng(seed).permutation(len(images))
     pruned.fit(

@@ -19,7 +19,10 @@ One entry point, :func:`load_dataset`, turns a dataset name into
   :func:`kopt.models.registry.drops_channel_axis`).
 
 Images come out as ``float32`` in ``[0, 1]`` with a channel axis (integer pixels
-divided by 255, floats as they are); labels as ``int32`` class indices.
+divided by 255, floats as they are); labels as ``int32`` class indices. Where
+the images were grey levels scaled so, ``DatasetInfo.pixel_levels`` is 255: a
+model that scales 0-255 pixels itself is fed them times 255 by ``kopt-optimize``
+(see :mod:`kopt.models.pixels`).
 """
 
 import os
@@ -33,6 +36,7 @@ from kopt.data.checks import check_finite_images
 from kopt.data.checks import check_labels
 from kopt.data.digits import DIGITS_SOURCE
 from kopt.data.digits import digits_arrays
+from kopt.data.info import PIXEL_LEVELS
 from kopt.data.info import DatasetInfo
 from kopt.errors import ConfigError
 
@@ -88,7 +92,9 @@ def load_dataset(
         raise ConfigError("num_classes", num_classes, f"must be an integer from 2 to {MAX_CLASSES}")
     if dataset == "digits" or dataset.startswith("npz:"):
         arrays = _embedded_digits() if dataset == "digits" else _npz_arrays(dataset)
-        return _from_arrays(dataset, *arrays, batch_size, seed, num_classes)
+        # Grey levels scaled to [0, 1]: the embedded digits, and integer pixels of an archive.
+        levels = PIXEL_LEVELS if dataset == "digits" or np.issubdtype(arrays[-1], np.integer) else None
+        return _from_arrays(dataset, *arrays[:-1], batch_size, seed, num_classes, pixel_levels=levels)
     if dataset in _TFDS_ALIASES:
         tfds_name = _TFDS_ALIASES[dataset]
     elif dataset.startswith("tfds:") and len(dataset) > len("tfds:"):
@@ -106,7 +112,7 @@ def load_dataset(
 
 
 def _embedded_digits():
-    return (*digits_arrays(), DIGITS_SOURCE)
+    return (*digits_arrays(), DIGITS_SOURCE, np.float32)
 
 
 def _npz_arrays(dataset):
@@ -131,6 +137,7 @@ def _npz_arrays(dataset):
     except Exception as err:  # np.load raises many types for a corrupt or foreign file.
         raise ConfigError("dataset", dataset, f"not a readable .npz archive ({type(err).__name__}: {err})") from err
     x_train, y_train, x_test, y_test = arrays
+    stored = x_train.dtype if x_train.ndim in (3, 4) else np.float32  # token ids and features are not pixels
     x_train = _npz_images(dataset, "x_train", x_train)
     x_test = _npz_images(dataset, "x_test", x_test)
     y_train = _npz_labels(dataset, "y_train", y_train, len(x_train))
@@ -143,7 +150,7 @@ def _npz_arrays(dataset):
         raise ConfigError(
             "dataset", dataset, f"x_train is read as {x_train.dtype} but x_test as {x_test.dtype}; give both one kind"
         )
-    return x_train, y_train, x_test, y_test, f"npz archive {os.path.abspath(path)}"
+    return x_train, y_train, x_test, y_test, f"npz archive {os.path.abspath(path)}", stored
 
 
 def _npz_images(dataset, key, images):
@@ -199,7 +206,7 @@ def _npz_labels(dataset, key, labels, expected_count):
     return labels  # Cast to int32 only after the range check.
 
 
-def _from_arrays(name, x_train, y_train, x_test, y_test, source, batch_size, seed, num_classes):
+def _from_arrays(name, x_train, y_train, x_test, y_test, source, batch_size, seed, num_classes, *, pixel_levels):
     check_finite_images(name, "x_train", x_train)
     check_finite_images(name, "x_test", x_test)
     num_classes = check_labels(name, y_train, y_test, num_classes)
@@ -218,5 +225,6 @@ def _from_arrays(name, x_train, y_train, x_test, y_test, source, batch_size, see
         train_examples=len(x_train),
         test_examples=len(x_test),
         source=source,
+        pixel_levels=pixel_levels,
     )
     return train, test, info

@@ -3,6 +3,8 @@
 import dataclasses
 from typing import Any
 
+PIXEL_LEVELS = 255  # an 8-bit pixel's largest value: [0, 1] images times this are 0-255 pixels
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -15,6 +17,9 @@ class DatasetInfo:
         train_examples: Number of training examples, or ``None`` if unknown.
         test_examples: Number of test examples, or ``None`` if unknown.
         source: Where the data came from (bundled copy, TFDS splits, file path).
+        pixel_levels: 255 where the images are 8-bit grey levels (or the embedded
+            digits' levels) divided by 255 into ``[0, 1]``; ``None`` where the
+            values are given as they are (float images, features, token ids).
     """
 
     name: str
@@ -23,6 +28,7 @@ class DatasetInfo:
     train_examples: int | None
     test_examples: int | None
     source: str
+    pixel_levels: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the info as a JSON-friendly dict."""

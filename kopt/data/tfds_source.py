@@ -7,6 +7,7 @@ touch the network, and it does so only when asked with ``download=True``.
 import tensorflow as tf
 
 from kopt import extras
+from kopt.data.info import PIXEL_LEVELS
 from kopt.data.info import DatasetInfo
 from kopt.errors import ConfigError
 
@@ -54,6 +55,7 @@ def load_tfds(dataset, tfds_name, *, batch_size, data_dir, download, seed):
         train_examples=train_count,
         test_examples=test_count,
         source=f"tfds {tfds_name} splits {train_split!r}/{test_split!r} from {where}",
+        pixel_levels=PIXEL_LEVELS,
     )
     return train, test, info
 

@@ -10,7 +10,7 @@ import warnings
 
 import keras
 
-from kopt.models import outputs_probabilities
+from kopt.models import output_activation
 from tflite_export.inference import layers_active_by_default
 
 __all__ = ["check_feature_layers", "check_models"]
@@ -29,9 +29,10 @@ def check_models(student: keras.Model, teacher: keras.Model, allow_larger_studen
             raise ValueError(
                 f"`{who}` must be built (call it on a batch, or give it an Input). Received: {who}={model.name!r}"
             )
-        if getattr(model, "layers", None) and model.inputs and outputs_probabilities(model):
+        ending = output_activation(model) if getattr(model, "layers", None) and model.inputs else None
+        if ending is not None:
             raise ValueError(
-                f"Distillation needs logits, but the {who} ends in a softmax. Remove the softmax (keep it for "
+                f"Distillation needs logits, but the {who} ends in a {ending}. Remove the {ending} (keep it for "
                 f"inference only). Received: {who}={model.name!r}"
             )
     if not student.trainable_weights:
@@ -61,11 +62,16 @@ def check_models(student: keras.Model, teacher: keras.Model, allow_larger_studen
             stacklevel=3,
         )
     student_out, teacher_out = _output_shape(student), _output_shape(teacher)
-    if student_out is not None and teacher_out is not None and student_out[-1] != teacher_out[-1]:
+    if student_out is not None and teacher_out is not None and _classes(student_out) != _classes(teacher_out):
         raise ValueError(
             f"Student and teacher must predict the same classes; their outputs are {student_out} and "
             f"{teacher_out}. Received: student={student.name!r}, teacher={teacher.name!r}"
         )
+
+
+def _classes(output_shape):
+    # One logit is a binary classifier's, of class 1 (see kopt.models.two_class_logits).
+    return 2 if output_shape[-1] == 1 else output_shape[-1]
 
 
 def _output_shape(model):

@@ -23,6 +23,8 @@ from kopt.distillation import losses as losses_lib
 from kopt.distillation.feature import FeatureAdapter
 from kopt.distillation.feature import feature_extractor
 from kopt.distillation.feature import feature_mse
+from kopt.models import classification_loss
+from kopt.models import two_class_logits
 
 __all__ = ["Distiller"]
 
@@ -53,7 +55,10 @@ class Distiller(keras.Model):
     ``feature_layers`` pair after the student's features pass through a learned :class:`FeatureAdapter`.
 
     Both models must output logits, be built, and have the same number of
-    classes. The teacher is never trained: it is always called with
+    classes. A binary classifier may output one logit, of class 1: it takes part
+    in the soft and hard losses as the two logits ``[0, z]``, whose softmax is
+    ``[1 - sigmoid(z), sigmoid(z)]``, so a one-logit teacher can teach a one- or
+    two-logit student. The teacher is never trained: it is always called with
     ``training=False``, and its weights count among the Distiller's
     non-trainable weights. Its own ``trainable`` flag is left as it was, so the
     same model can be fine-tuned or pruned afterwards. ``fit`` reports ``loss``,
@@ -73,7 +78,8 @@ class Distiller(keras.Model):
         temperature: ``T > 0`` that softens both distributions.
         distillation: ``"soft"`` (default) or ``"hard"`` (see above).
         student_loss_fn: Hard-label loss (a Keras loss or its name). Default:
-            sparse categorical cross-entropy from logits.
+            sparse categorical cross-entropy from logits, or binary
+            cross-entropy for a one-logit student.
         distillation_loss_fn: Soft loss between ``softmax(t / T)`` (as ``y_true``)
             and ``softmax(s / T)``, multiplied by ``T^2``. Default (``None``): the
             KL divergence, computed from log-softmax for stability.
@@ -143,9 +149,7 @@ class Distiller(keras.Model):
         self.feature_weight = float(feature_weight)
         self.allow_larger_student = bool(allow_larger_student)
         self.student_loss_fn = keras.losses.get(
-            student_loss_fn
-            if student_loss_fn is not None
-            else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            student_loss_fn if student_loss_fn is not None else classification_loss(student)
         )
         self.distillation_loss_fn = None if distillation_loss_fn is None else keras.losses.get(distillation_loss_fn)
         self.feature_layers = checks.check_feature_layers(feature_layers)
@@ -274,17 +278,22 @@ class Distiller(keras.Model):
 
     def _loss_parts(self, labels, teacher_logits, student_logits, sample_weight):
         student_loss = _reduce(self.student_loss_fn, labels, student_logits, sample_weight)
+        # One score of class 1 (a binary classifier) takes part as the two logits [0, z]:
+        # a softmax over its single column would be 1 whatever the model predicts.
+        teacher_logits = two_class_logits(teacher_logits)
         if self.distillation == "hard":
             labels_from_teacher = keras.ops.argmax(teacher_logits, axis=-1)
             distillation_loss = _reduce(self.student_loss_fn, labels_from_teacher, student_logits, sample_weight)
         elif self.distillation_loss_fn is None:
-            per_example = losses_lib.softened_kl_divergence(teacher_logits, student_logits, self.temperature)
+            per_example = losses_lib.softened_kl_divergence(
+                teacher_logits, two_class_logits(student_logits), self.temperature
+            )
             distillation_loss = _weighted_mean(per_example, sample_weight)
         else:
             distillation_loss = (self.temperature**2) * _reduce(
                 self.distillation_loss_fn,
                 losses_lib.soft_targets(teacher_logits, self.temperature),
-                losses_lib.soft_targets(student_logits, self.temperature),
+                losses_lib.soft_targets(two_class_logits(student_logits), self.temperature),
                 sample_weight,
             )
         total = self.alpha * student_loss + (1.0 - self.alpha) * distillation_loss

@@ -25,7 +25,8 @@ def get_model(model: str, input_shape: Sequence[int], num_classes: int) -> keras
         num_classes: The dataset's number of classes.
 
     Returns:
-        A ``keras.Model`` with one image input and one ``(batch, num_classes)`` output.
+        A ``keras.Model`` with one image input and one ``(batch, num_classes)`` output,
+        or, for two classes, one ``(batch, 1)`` output (the score of class 1).
 
     Raises:
         ConfigError: Naming ``model`` and its value, if the name is unknown, the file
@@ -68,6 +69,9 @@ def check_classifier(
 ) -> None:
     """Raises ``ConfigError`` unless ``model`` maps the images to class scores.
 
+    Two classes may also be scored by one output, class 1's logit or sigmoid
+    probability (see :mod:`kopt.models.scores`).
+
     Args:
         model: A ``keras.Model``.
         input_shape: Expected image shape; ``None`` dims in the model match any size.
@@ -95,13 +99,12 @@ def check_classifier(
             key, value, f"takes inputs of shape {model_input} but the dataset's images are {tuple(input_shape)}"
         )
     output_shape = tuple(model.outputs[0].shape[1:])
+    if output_shape == (1,) and num_classes == 2:
+        return  # one score, of class 1: a logit, or a probability after a sigmoid
     if output_shape != (num_classes,):
         hint = ""
-        if output_shape in ((), (1,)) and num_classes == 2:
-            hint = (
-                "; kopt-optimize trains on one score per class, so end a binary classifier in Dense(2) (softmax or "
-                "logits), or prune and quantize a one-score model from Python with your own loss"
-            )
+        if output_shape == () and num_classes == 2:
+            hint = "; a binary classifier ends in Dense(1) (a logit, or sigmoid) or Dense(2)"
         raise ConfigError(
             key,
             value,
@@ -135,22 +138,3 @@ def drops_channel_axis(model: keras.Model, input_shape: Sequence[int]) -> bool:
     return len(model_input) == len(input_shape) - 1 and all(
         dim is None or dim == want for dim, want in zip(model_input, input_shape[:-1])
     )
-
-
-def outputs_probabilities(model: keras.Model) -> bool:
-    """Whether the model's output layer applies softmax (else it emits logits).
-
-    Args:
-        model: A functional or Sequential ``keras.Model``.
-
-    Returns:
-        ``True`` if the last layer is a ``Softmax`` layer or has ``activation="softmax"``;
-        a wrapper (pruning, quantization) is looked through to the layer it wraps.
-    """
-    last = model.layers[-1] if model.layers else None
-    while isinstance(last, keras.layers.Wrapper):
-        last = last.layer
-    if isinstance(last, keras.layers.Softmax):
-        return True
-    activation = getattr(last, "activation", None)
-    return activation is not None and getattr(activation, "__name__", "") == "softmax"

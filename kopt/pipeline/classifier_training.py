@@ -8,14 +8,15 @@ from kopt.distribute import BackupAndRestore
 from kopt.distribute import fit as distributed_fit
 from kopt.distribute.trainer import progress_verbosity
 from kopt.errors import TrainingError
-from kopt.models import outputs_probabilities
+from kopt.models import accuracy_metric
+from kopt.models import classification_loss
 from kopt.pipeline import resume
 from kopt.training import TrainingConfig
 from kopt.training import training_objects
 
 
 def compile_classifier(model, learning_rate=1e-3, *, optimizer=None):
-    """Compiles ``model`` with sparse cross-entropy and accuracy.
+    """Compiles ``model`` with cross-entropy and accuracy on integer labels.
 
     Args:
         model: The classifier.
@@ -23,13 +24,14 @@ def compile_classifier(model, learning_rate=1e-3, *, optimizer=None):
         optimizer: A Keras optimizer to use instead.
 
     The loss reads logits or probabilities according to the model's output layer,
-    so both built-in (logits) and user models (often softmax) train correctly.
+    so both built-in (logits) and user models (often softmax) train correctly; a
+    one-score binary classifier trains with binary cross-entropy
+    (:func:`kopt.models.classification_loss`).
     """
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
     model.compile(
         optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=loss,
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=classification_loss(model),
+        metrics=[accuracy_metric(model)],
     )
     return model
 

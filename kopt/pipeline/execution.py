@@ -17,6 +17,7 @@ from kopt.data import load_dataset
 from kopt.errors import ConfigError
 from kopt.models import drops_channel_axis
 from kopt.models import get_model
+from kopt.models import pixel_scaling_layer
 from kopt.pipeline import model_metrics
 from kopt.pipeline import resume
 from kopt.pipeline.classifier_training import train_classifier
@@ -85,6 +86,29 @@ def _check_file_layout(model, export, layout):
         )
 
 
+def _pixels_the_model_reads(model, info):
+    """``{"input_pixels": ...}`` for a model that scales 0-255 pixels itself, fed them unscaled; else ``{}``."""
+    layer = pixel_scaling_layer(model) if info.pixel_levels else None
+    if layer is None:
+        return {}
+    logging.info(
+        "Model %s scales 0-%d pixel values itself (layer %r, %s): the images are fed to it, and its files expect "
+        "them, as 0-%d values, not in [0, 1].",
+        model.name,
+        info.pixel_levels,
+        layer.name,
+        type(layer).__name__,
+        info.pixel_levels,
+    )
+    return {"input_pixels": {"range": [0, info.pixel_levels], "scaled_by": layer.name}}
+
+
+def _as_pixel_values(dataset, levels):
+    if dataset is None:
+        return None
+    return dataset.map(lambda x, y: (x * levels, y), num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def _drop_channel_axis(dataset):
     """``(batch, ..., 1)`` examples as ``(batch, ...)``, for a model that reads rows as a sequence."""
     if dataset is None:
@@ -137,6 +161,10 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
                 tuple(info.input_shape),
             )
             info = dataclasses.replace(info, input_shape=tuple(info.input_shape[:-1]))
+        pixels = _pixels_the_model_reads(model, info)
+        if pixels:
+            train, validation, test = (_as_pixel_values(data, info.pixel_levels) for data in (train, validation, test))
+            scored = test if evaluation == "test" else validation
         context = StageContext(
             recipe=recipe, train=train, test=test, info=info, export_dir=export_dir, validation=validation
         )
@@ -221,6 +249,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         "timings_s": {key: round(value, 3) for key, value in timings.items()},
         "files": files,
         **init_from,
+        **pixels,
         **stage_reports,
     }
 

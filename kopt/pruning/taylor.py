@@ -70,8 +70,9 @@ def taylor_importance(
             :func:`kopt.pruning.channel_plan` can prune).
         data: ``(images, labels)`` arrays, or a ``tf.data.Dataset`` of such
             batches.
-        loss: A Keras loss; default sparse categorical cross-entropy, on logits
-            unless the model ends with a softmax.
+        loss: A Keras loss; default :func:`kopt.models.classification_loss`
+            (sparse categorical cross-entropy, or binary for a one-score model),
+            on logits unless the model ends with a softmax or sigmoid.
         batch_size: Batch size when ``data`` is arrays.
         max_batches: Use at most this many batches; ``None`` uses them all.
 
@@ -84,7 +85,7 @@ def taylor_importance(
     """
     import tensorflow as tf  # Gradients of a Keras model: a TensorFlow feature here.
 
-    from kopt.models import outputs_probabilities
+    from kopt.models import classification_loss
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1. Received: batch_size={batch_size!r}")
@@ -95,7 +96,7 @@ def taylor_importance(
     layers = [layer for layer in leaf_layers(model) if _scored(layer) and layer.built]
     if not layers:
         raise ValueError(f"model {model.name!r} has no Dense or Conv layer to score. Received: model={model.name!r}")
-    loss = loss or keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model))
+    loss = loss or classification_loss(model)
     weights = [_channel_weights(layer) for layer in layers]
     variables = [variable for group in weights for variable, _ in group]
     totals = [np.zeros(output_width(layer)) for layer in layers]

@@ -59,3 +59,14 @@ def test_an_unknown_calibration_is_refused_by_name():
 
     with pytest.raises(ValueError, match="Received: int8_calibration='tflite'"):
         measure.int8_calibration(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), "tflite")
+
+
+def test_a_one_score_model_is_scored_by_its_threshold():
+    logit = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, name="score")])
+    logit.get_layer("score").set_weights([np.ones((1, 1), "float32"), np.zeros(1, "float32")])
+    x = np.array([[-2.0], [-0.5], [0.3], [4.0]], "float32")
+    # An argmax over the one column would call all four class 0 (50%).
+    assert measure.accuracy(logit, x, np.array([0, 0, 1, 1])) == 100.0
+    sigmoid = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, activation="sigmoid", name="score")])
+    sigmoid.get_layer("score").set_weights([np.ones((1, 1), "float32"), np.zeros(1, "float32")])
+    assert measure.accuracy(sigmoid, x, np.array([0, 1, 1, 1])) == 75.0  # sigmoid(-0.5) < 0.5 is class 0

@@ -72,7 +72,10 @@ def test_npz_scales_uint8_and_adds_a_channel(tmp_path):
     x_test, y_test = _arrays(test)
     np.testing.assert_allclose(x_test[..., 0], arrays["x_test"] / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(y_test, arrays["y_test"])
-    assert info.input_shape == (6, 6, 1)
+    assert info.input_shape == (6, 6, 1) and info.pixel_levels == 255  # 8-bit pixels, scaled to [0, 1]
+    floats = {**arrays, "x_train": arrays["x_train"] / 255.0, "x_test": arrays["x_test"] / 255.0}
+    assert load_dataset(_write_npz(tmp_path / "f.npz", **floats))[2].pixel_levels is None  # values as given
+    assert load_dataset("digits")[2].pixel_levels == 255
 
 
 def test_npz_token_ids_stay_integers_and_features_stay_floats(tmp_path):
@@ -82,7 +85,7 @@ def test_npz_token_ids_stay_integers_and_features_stay_floats(tmp_path):
     labels = {"y_train": rng.integers(0, 3, 20), "y_test": rng.integers(0, 3, 10)}
     _, test, info = load_dataset(_write_npz(tmp_path / "t.npz", **tokens, **labels))
     x_test, _ = _arrays(test)
-    assert x_test.dtype == np.int32 and info.input_shape == (7,)
+    assert x_test.dtype == np.int32 and info.input_shape == (7,) and info.pixel_levels is None
     np.testing.assert_array_equal(x_test, tokens["x_test"])  # ids, not pixels: never divided by 255
     features = {"x_train": rng.normal(size=(20, 5)), "x_test": rng.normal(size=(10, 5))}
     _, test, info = load_dataset(_write_npz(tmp_path / "f.npz", **features, **labels))

@@ -43,14 +43,18 @@ def test_non_classification_models_are_refused(tmp_path, layers, message):
     assert err.value.key == "model" and err.value.value == path
 
 
-def test_a_one_score_binary_classifier_is_refused_with_what_to_do(tmp_path):
+def test_a_one_score_binary_classifier_is_accepted_for_two_classes_only(tmp_path):
     model = keras.Sequential(
         [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")]
     )
     path = str(tmp_path / "binary.keras")
     model.save(path)
-    with pytest.raises(ConfigError, match=r"output shape \(1,\), expected \(2,\) class scores; .* end a binary"):
-        get_model(path, (8, 8, 1), 2)
+    assert get_model(path, (8, 8, 1), 2).output_shape == (None, 1)
+    with pytest.raises(ConfigError, match=r"output shape \(1,\), expected \(3,\) class scores"):
+        get_model(path, (8, 8, 1), 3)
+    squeezed = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1), keras.layers.Reshape(())])
+    with pytest.raises(ConfigError, match=r"output shape \(\), expected \(2,\) class scores; a binary classifier ends"):
+        check_classifier(squeezed, (4,), 2)
 
 
 def test_input_shape_mismatch_is_refused(tmp_path):

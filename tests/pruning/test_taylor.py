@@ -42,6 +42,23 @@ def test_taylor_scores_the_channel_the_loss_uses_over_the_largest_one():
     assert prune_channels(_model(), {"hidden": 0.5}, importance=scores).get_layer("hidden").units == 2
 
 
+def test_a_one_logit_binary_model_is_scored_with_binary_cross_entropy():
+    # Its logit z = l1 - l0 gives the two-logit model's class probabilities, so the losses and scores are equal.
+    two = _model()
+    one = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(4, activation="relu", name="hidden"), keras.layers.Dense(1, name="head")]
+    )
+    one.get_layer("hidden").set_weights(two.get_layer("hidden").get_weights())
+    head = two.get_layer("head").get_weights()[0]
+    one.get_layer("head").set_weights([head[:, 1:] - head[:, :1], np.zeros(1, "float32")])
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.normal(size=(256, 6))).astype("float32")
+    y = (x[:, 0] < 0.7).astype("int64")
+    expected, scores = taylor_importance(two, (x, y), batch_size=64), taylor_importance(one, (x, y), batch_size=64)
+    np.testing.assert_allclose(scores["hidden"], expected["hidden"], rtol=1e-4, atol=1e-7)
+    assert scores["hidden"][0] > scores["hidden"][1]
+
+
 def test_bad_arguments_and_scores_are_refused():
     x, y = np.ones((4, 6), "float32"), np.zeros(4, "int64")
     with pytest.raises(ValueError, match="batch_size=0"):

@@ -32,13 +32,12 @@ import dataclasses
 import os
 from typing import ClassVar
 
-import keras
-
 from kopt.distillation import Distiller
 from kopt.distillation.checks import check_models
 from kopt.distillation.distiller import DISTILLATION_KINDS
 from kopt.errors import ConfigError
 from kopt.models import BUILTIN_MODELS
+from kopt.models import accuracy_metric
 from kopt.models import drops_channel_axis
 from kopt.models import get_model
 from kopt.pipeline.settings import Switch
@@ -153,7 +152,7 @@ class Distill(FineTuningTechnique):
         except ValueError as err:  # a teacher ending in softmax, or smaller than the student
             raise _pair_error(err, values, teacher) from err
         optimizer, callbacks = training_objects(config, steps_per_epoch=steps_per_epoch(context))
-        distiller.compile(optimizer=optimizer, metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        distiller.compile(optimizer=optimizer, metrics=[accuracy_metric(student)])
         # The dataset shuffles itself; Keras' own shuffle flag does not apply to datasets.
         distiller.fit(
             context.train,

@@ -1,0 +1,116 @@
+"""Whether a model scales its own pixels: the input range it was built to read.
+
+Many image models take 8-bit pixel values, 0 to 255, and scale them in their
+first layer: Keras' image-classification tutorial begins with
+``Rescaling(1 / 255)``, and ``keras.applications`` EfficientNet, EfficientNetV2,
+MobileNetV3 and ConvNeXt begin with a ``Rescaling`` or a ``Normalization`` in
+ImageNet's 0-255 units. Fed images already in ``[0, 1]``, such a model scales
+them twice: it trains on inputs 255 times too small (BatchNormalization's
+moving variance then lags far behind the batches', and the trained model
+classifies everything alike), and its exported file expects inputs the
+application will not give it. :func:`pixel_scaling_layer` finds that layer, so
+that ``kopt-optimize`` feeds such a model the pixel values it was built for.
+
+Example:
+
+>>> inputs = keras.Input((8, 8, 3))
+>>> x = keras.layers.RandomFlip(name="flip")(inputs)
+>>> x = keras.layers.Rescaling(1 / 255, name="scale")(x)
+>>> model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+>>> pixel_scaling_layer(model).name
+'scale'
+"""
+
+import keras
+import numpy as np
+
+from kopt.utils.model_graph import OUTPUT
+from kopt.utils.model_graph import consumers
+from kopt.utils.model_graph import output_refs
+from tflite_export.inference import active_by_default
+
+__all__ = ["pixel_scaling_layer"]
+
+# A layer scaling by at most this much takes 0-255 values to about [0, 1] or [-1, 1].
+_LARGEST_PIXEL_SCALE = 1 / 100
+# A Normalization whose mean is above this was fitted on (or given) 0-255 values.
+_SMALLEST_PIXEL_MEAN = 2.0
+# Layers before the scaling that do not change the range of the values.
+_RANGE_KEEPING = (keras.layers.Resizing, keras.layers.CenterCrop, keras.layers.InputLayer)
+_END = "end of the model"
+
+
+def pixel_scaling_layer(model: keras.Model) -> keras.layers.Layer | None:
+    """The layer by which ``model`` shows it reads 0-255 pixel values, or ``None``.
+
+    Follows the model's first layers from its input, passing augmentation layers
+    (``RandomFlip``...), ``Resizing`` and ``CenterCrop``, and entering a nested
+    model (an application used as a backbone). The first other layer decides: a
+    ``Rescaling`` by at most 1/100 (1/255, or 1/127.5 with offset -1) or a
+    ``Normalization`` whose mean exceeds 2 (ImageNet's, in 0-255 units) is
+    returned; anything else means the model reads the values as given.
+
+    Args:
+        model: A ``keras.Model`` with one input.
+
+    Returns:
+        The ``Rescaling`` or ``Normalization`` layer, or ``None``.
+    """
+    found, _ = _scan(model)
+    return found
+
+
+def _scan(model):
+    """``(scaling layer or None, whether every layer of ``model`` keeps the range)``."""
+    step = _first_layer(model)
+    while step is not _END:
+        if step is None:  # several inputs, or a branch: no single first layer to read
+            return None, False
+        container, layer = step
+        if isinstance(layer, keras.Model):  # a backbone, or a Sequential block of augmentation layers
+            found, through = _scan(layer)
+            if not through:
+                return found, False
+        elif not isinstance(layer, _RANGE_KEEPING) and not (active_by_default(layer) and not layer.weights):
+            return (layer if _scales_pixels(layer) else None), False
+        step = _next_layer(container, layer)
+    return None, True
+
+
+def _scales_pixels(layer):
+    if isinstance(layer, keras.layers.Rescaling):
+        scale = np.abs(np.asarray(layer.scale, dtype="float64"))
+        return scale.size > 0 and 0 < float(scale.max()) <= _LARGEST_PIXEL_SCALE
+    if isinstance(layer, keras.layers.Normalization) and not layer.invert:
+        mean = getattr(layer, "mean", None)
+        if mean is None:
+            return False
+        return float(np.max(np.abs(keras.ops.convert_to_numpy(mean)))) > _SMALLEST_PIXEL_MEAN
+    return False
+
+
+def _first_layer(model):
+    """``(model, layer)`` for the one layer reading ``model``'s only input, :data:`_END` or ``None``."""
+    if len(getattr(model, "inputs", None) or []) != 1:
+        return None
+    if isinstance(model, keras.Sequential):
+        return (model, model.layers[0]) if model.layers else _END
+    ((input_name, _, _),) = output_refs(model.get_config()["input_layers"])
+    return _only_reader(model, input_name)
+
+
+def _next_layer(model, layer):
+    """``(model, reader)`` for the one layer of ``model`` reading ``layer``'s output, :data:`_END` or ``None``."""
+    if isinstance(model, keras.Sequential):
+        index = model.layers.index(layer) + 1
+        return (model, model.layers[index]) if index < len(model.layers) else _END
+    return _only_reader(model, layer.name)
+
+
+def _only_reader(model, name):
+    readers = consumers(model).get(name, [])
+    if readers == [OUTPUT]:
+        return _END
+    if len(readers) != 1 or OUTPUT in readers:
+        return None
+    return model, model.get_layer(readers[0])
