@@ -29,6 +29,8 @@ from kopt.auto.allocate import Allocation
 from kopt.auto.measure import layer_sparsities
 from kopt.models import accuracy_metric
 from kopt.models import classification_loss
+from kopt.training.batch_norm import DEFAULT_BATCHES
+from kopt.training.batch_norm import reestimate_batch_norm
 from tflite_export.cloning import copy_model
 
 __all__ = ["prune_and_fine_tune"]
@@ -45,6 +47,7 @@ def prune_and_fine_tune(
     epochs: int = 2,
     batch_size: int = 128,
     learning_rate: float = 1e-3,
+    batch_norm_batches: int = DEFAULT_BATCHES,
     criterion: str = "magnitude",
     seed: int = 0,
     loss: str | keras.losses.Loss | Callable[..., Any] | None = None,
@@ -60,6 +63,9 @@ def prune_and_fine_tune(
         epochs: Fine-tuning epochs.
         batch_size: Batch size.
         learning_rate: Adam learning rate.
+        batch_norm_batches: Training batches over which BatchNormalization's
+            statistics are re-estimated after fine-tuning
+            (:func:`kopt.training.reestimate_batch_norm`); 0 keeps the moving averages.
         criterion: ``"magnitude"`` or ``"random"``.
         seed: Fixes the example order and any randomness of training.
         loss: A Keras loss; default sparse categorical cross-entropy, on logits
@@ -115,4 +121,8 @@ def prune_and_fine_tune(
         callbacks=[pruning.UpdatePruningStep()],
         verbose=verbose,
     )
-    return pruning.strip_pruning(pruned)
+    stripped = pruning.strip_pruning(pruned)
+    if batch_norm_batches:
+        batches = (images[order][start : start + batch_size] for start in range(0, len(images), batch_size))
+        reestimate_batch_norm(stripped, batches, batches=batch_norm_batches)
+    return stripped

@@ -133,6 +133,9 @@ def check_compress_arguments(arguments: dict) -> dict:
         value = get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
+    value = get("batch_norm_batches", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"batch_norm_batches must be an integer >= 0. Received: batch_norm_batches={value!r}")
     _number("learning_rate", get("learning_rate", 1e-3), low=0, strict=True)
     if get("fragile_drop") is not None:
         _number("fragile_drop", get("fragile_drop"), low=0)

@@ -53,6 +53,7 @@ from kopt.auto.sensitivity import DEFAULT_SPARSITIES
 from kopt.auto.sensitivity import sensitivity
 from kopt.auto.state import RunState
 from kopt.pruning.report import kernel_sparsity
+from kopt.training.batch_norm import DEFAULT_BATCHES
 from tflite_export.atomic import atomic_output_path
 from tflite_export.atomic import atomic_write_json
 from tflite_export.cloning import copy_model
@@ -75,6 +76,7 @@ def compress(
     epochs: int = 2,
     batch_size: int = 128,
     learning_rate: float = 1e-3,
+    batch_norm_batches: int = DEFAULT_BATCHES,
     criterion: str = "magnitude",
     allocation: str = "sensitivity",
     fragile_drop: float | None = None,
@@ -103,6 +105,9 @@ def compress(
         epochs: Fine-tuning epochs per step.
         batch_size: Fine-tuning batch size.
         learning_rate: Fine-tuning Adam learning rate.
+        batch_norm_batches: Batches over which each fine-tuned candidate's
+            BatchNormalization statistics are re-estimated before it is measured
+            (:func:`kopt.training.reestimate_batch_norm`); 0 keeps its moving averages.
         criterion: ``"magnitude"`` or ``"random"`` (a baseline).
         allocation: ``"sensitivity"`` (per-layer, :func:`kopt.auto.allocate`) or
             ``"uniform"`` (every layer at the step's sparsity).
@@ -245,6 +250,7 @@ def compress(
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,
+            batch_norm_batches=batch_norm_batches,
             criterion=criterion,
             seed=seed * 1000 + step,
             verbose=0,

@@ -12,6 +12,7 @@ from kopt.models import accuracy_metric
 from kopt.models import classification_loss
 from kopt.pipeline import resume
 from kopt.training import TrainingConfig
+from kopt.training import reestimate_batch_norm
 from kopt.training import training_objects
 
 
@@ -120,7 +121,28 @@ def train_classifier(
             train, epochs=config.epochs, callbacks=callbacks, validation_data=validation, shuffle=False, verbose=verbose
         )
     check_finite_weights(model, config)
+    settle_batch_norm(model, train, config)
     return history
+
+
+def settle_batch_norm(model, train, config):
+    """Re-estimates ``model``'s BatchNormalization statistics on ``config.batch_norm_batches`` of ``train``.
+
+    The moving averages lag behind the weights after a short training, and what
+    the model predicts, is measured by and exports with are those averages
+    (:mod:`kopt.training.batch_norm`).
+    """
+    if not config.batch_norm_batches:
+        return
+    names = reestimate_batch_norm(model, train, batches=config.batch_norm_batches)
+    if names:
+        logging.info(
+            "Re-estimated the moving statistics of %d BatchNormalization layer(s) of %s on up to %d training "
+            "batches (--batch_norm_batches).",
+            len(names),
+            model.name,
+            config.batch_norm_batches,
+        )
 
 
 def check_finite_weights(model, config=None):

@@ -17,6 +17,7 @@ from kopt.pipeline.search_spec import check_search
 from kopt.pipeline.settings import require_fraction
 from kopt.pipeline.settings import require_positive_number
 from kopt.pipeline.spec import TechniqueSpec
+from kopt.training.batch_norm import DEFAULT_BATCHES
 from kopt.training.config import TrainingConfig
 from kopt.training.config import require_int
 from kopt.training.precision import PRECISIONS
@@ -53,6 +54,9 @@ class Recipe:
             distilled student); stages warm up only when their params say so.
         early_stopping_patience: Epochs without a better validation loss before
             training stops (float training and every stage); ``None``: never.
+        batch_norm_batches: Training batches over which BatchNormalization's
+            moving statistics are re-estimated after float training and after each
+            stage's training (:func:`kopt.training.reestimate_batch_norm`); 0: never.
         mixed_precision: ``"none"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``:
             the Keras dtype policy of training. QAT trains and every export
             converts in float32 regardless.
@@ -90,6 +94,7 @@ class Recipe:
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
     early_stopping_patience: int | None = None
+    batch_norm_batches: int = DEFAULT_BATCHES
     mixed_precision: str = "none"
     deterministic: bool = True
     validation_split: float | None = None

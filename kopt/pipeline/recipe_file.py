@@ -51,6 +51,7 @@ _TYPES = {
     "early_stopping_patience": (int, type(None)),
     "mixed_precision": (str,),
     "deterministic": (bool,),
+    "batch_norm_batches": (int,),
     "validation_split": (float, int, type(None)),
     "search": (dict, type(None)),
     "seed": (int,),

@@ -5,9 +5,11 @@ warm-up) and early stopping; :func:`training_objects` returns the Keras
 optimizer and callbacks for it. :func:`precision_policy` trains under a Keras
 mixed-precision policy, :func:`to_float32` gives the float32 model QAT and
 TFLite export need, and :func:`make_reproducible` seeds everything and turns on
-TensorFlow's op determinism.
+TensorFlow's op determinism. :func:`reestimate_batch_norm` sets
+BatchNormalization's moving statistics from training batches after training.
 """
 
+from kopt.training.batch_norm import reestimate_batch_norm
 from kopt.training.config import LR_SCHEDULES
 from kopt.training.config import OPTIMIZERS
 from kopt.training.config import TrainingConfig
@@ -35,6 +37,7 @@ __all__ = [
     "learning_rate_schedule",
     "make_reproducible",
     "precision_policy",
+    "reestimate_batch_norm",
     "split_validation",
     "to_float32",
     "training_objects",

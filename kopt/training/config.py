@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from kopt.errors import ConfigError
+from kopt.training.batch_norm import DEFAULT_BATCHES
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 LR_SCHEDULES = ("constant", "exponential", "cosine", "plateau")
@@ -41,6 +42,10 @@ class TrainingConfig:
             before the schedule starts; fewer than ``epochs``.
         early_stopping_patience: Stop when the validation loss has not improved
             for this many epochs and keep the best weights; ``None`` never stops.
+        batch_norm_batches: After training, set every BatchNormalization's moving
+            statistics to their average over this many training batches
+            (:func:`kopt.training.reestimate_batch_norm`); 0 keeps the moving
+            averages training left.
 
     Example:
 
@@ -57,6 +62,7 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
     early_stopping_patience: int | None = None
+    batch_norm_batches: int = DEFAULT_BATCHES
 
     def validate(self, prefix: str = "") -> "TrainingConfig":
         """Returns ``self``, or raises :class:`kopt.ConfigError` naming ``prefix + key``.
@@ -89,6 +95,7 @@ class TrainingConfig:
             )
         if self.early_stopping_patience is not None:
             require_int(prefix + "early_stopping_patience", self.early_stopping_patience, minimum=0)
+        require_int(prefix + "batch_norm_batches", self.batch_norm_batches, minimum=0)
         return self
 
     @property

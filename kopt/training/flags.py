@@ -7,6 +7,7 @@ read them with :func:`config_from_flags`; each maps to a Keras built-in (see
 
 from absl import flags
 
+from kopt.training.batch_norm import DEFAULT_BATCHES
 from kopt.training.config import LR_SCHEDULES
 from kopt.training.config import OPTIMIZERS
 from kopt.training.config import TrainingConfig
@@ -22,6 +23,7 @@ FLAG_NAMES = (
     "lr_schedule",
     "warmup_epochs",
     "early_stopping_patience",
+    "batch_norm_batches",
     "mixed_precision",
     "deterministic",
 )
@@ -74,6 +76,13 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "Stop training when the validation loss has not improved for this many epochs; keep the best weights.",
         **define,
     )
+    flags.DEFINE_integer(
+        "batch_norm_batches",
+        DEFAULT_BATCHES,
+        "After each training, re-estimate BatchNormalization's moving statistics on this many training batches "
+        "(0: keep the moving averages).",
+        **define,
+    )
     flags.DEFINE_enum(
         "mixed_precision",
         "none",
@@ -108,4 +117,5 @@ def config_from_flags(
         lr_schedule=flag_values.lr_schedule,
         warmup_epochs=flag_values.warmup_epochs,
         early_stopping_patience=flag_values.early_stopping_patience,
+        batch_norm_batches=flag_values.batch_norm_batches,
     ).validate()

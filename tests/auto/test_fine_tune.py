@@ -40,3 +40,25 @@ def test_bad_arguments(trained, kwargs, text):
         prune_and_fine_tune(model, {"hidden": 0.5}, fit, **kwargs)
     with pytest.raises(ValueError, match="nope"):
         prune_and_fine_tune(model, {"nope": 0.5}, fit)
+
+
+@pytest.mark.parametrize("batch_norm_batches", [0, 50])
+def test_a_candidate_ends_with_the_batch_norm_statistics_of_its_weights(batch_norm_batches):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(8, name="hidden")(inputs)
+    normed = keras.layers.BatchNormalization(name="bn")(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(normed))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(loc=3.0, size=(64, 6)).astype("float32"), rng.integers(0, 2, 64)
+    pruned = prune_and_fine_tune(
+        model, {"hidden": 0.5}, (x, y), epochs=1, batch_size=16, batch_norm_batches=batch_norm_batches
+    )
+    features = keras.ops.convert_to_numpy(keras.Model(pruned.inputs, pruned.get_layer("hidden").output)(x))
+    moving = pruned.get_layer("bn").moving_mean.numpy()
+    if batch_norm_batches:  # four equal batches: their mean is the mean over every example
+        np.testing.assert_allclose(moving, features.mean(axis=0), rtol=1e-4, atol=1e-5)
+    else:  # four updates at momentum 0.99 from 0
+        assert np.max(np.abs(moving)) < 0.1 * np.max(np.abs(features.mean(axis=0)))

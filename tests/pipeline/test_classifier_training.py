@@ -67,3 +67,29 @@ def test_a_diverging_run_stops_at_the_first_nan_and_says_so():
 def test_a_healthy_run_passes_the_finiteness_check():
     history = train_classifier(_model(), _data(), config=TrainingConfig(epochs=1, learning_rate=0.01), verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def _batch_norm_model():
+    inputs = keras.Input((4, 4, 1))
+    x = keras.layers.BatchNormalization(name="bn")(keras.layers.Conv2D(3, 2, name="conv")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+
+
+@pytest.mark.parametrize("batches", [0, 2, 50])
+def test_training_ends_with_batch_norm_statistics_of_the_trained_weights(batches):
+    keras.utils.set_random_seed(0)
+    model = _batch_norm_model()
+    data = _data()  # 4 batches of 8, in a fixed order
+    train_classifier(model, data, config=TrainingConfig(epochs=1, learning_rate=0.05, batch_norm_batches=batches))
+    features = keras.Model(model.inputs, model.get_layer("conv").output)
+    per_batch = [keras.ops.convert_to_numpy(features(x)) for x, _ in data.take(max(batches, 1))]
+    means = np.mean([f.mean(axis=(0, 1, 2)) for f in per_batch], axis=0)
+    variances = np.mean([f.var(axis=(0, 1, 2)) for f in per_batch], axis=0)
+    moving = [
+        keras.ops.convert_to_numpy(w)
+        for w in (model.get_layer("bn").moving_mean, model.get_layer("bn").moving_variance)
+    ]
+    if batches:  # the average over the first batches of the weights that trained (all 4 when asked for 50)
+        np.testing.assert_allclose(moving, [means, variances], rtol=1e-4, atol=1e-6)
+    else:  # four updates at momentum 0.99 from mean 0, variance 1: far from the batches'
+        assert np.all(moving[1] > 0.9)

@@ -128,6 +128,7 @@ class Auto(Technique):
             "epochs": values["epochs"],
             "batch_size": values["batch_size"] or context.recipe.batch_size,
             "learning_rate": values["learning_rate"] or context.recipe.learning_rate,
+            "batch_norm_batches": context.recipe.batch_norm_batches,
             "criterion": values["criterion"],
             "allocation": values["allocation"],
             "seed": seed,

@@ -40,6 +40,7 @@ from kopt.models import BUILTIN_MODELS
 from kopt.models import accuracy_metric
 from kopt.models import drops_channel_axis
 from kopt.models import get_model
+from kopt.pipeline.classifier_training import settle_batch_norm
 from kopt.pipeline.settings import Switch
 from kopt.pipeline.settings import setting
 from kopt.pipeline.stages.fine_tune import FineTuneSettings
@@ -162,6 +163,7 @@ class Distill(FineTuningTechnique):
             shuffle=False,
             verbose="auto",
         )
+        settle_batch_norm(distiller.student, context.train, config)
         return distiller.student
 
 

@@ -43,7 +43,7 @@ class FineTuneSettings:
 
 TRAINING_KEYS = param_keys(FineTuneSettings)
 # Inherited from the recipe when a stage does not set them.
-_INHERITED = ("optimizer", "momentum", "weight_decay", "lr_schedule", "early_stopping_patience")
+_INHERITED = ("optimizer", "momentum", "weight_decay", "lr_schedule", "early_stopping_patience", "batch_norm_batches")
 
 
 class FineTuningTechnique(Technique):

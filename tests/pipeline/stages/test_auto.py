@@ -33,7 +33,7 @@ def _context(tmp_path):
     labels = rng.integers(0, 4, 800)
     images = (prototypes[labels] + rng.normal(size=(800, 12))).astype("float32")
     train = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(800, seed=0).batch(64)
-    recipe = types.SimpleNamespace(seed=0, batch_size=64, learning_rate=1e-3)
+    recipe = types.SimpleNamespace(seed=0, batch_size=64, learning_rate=1e-3, batch_norm_batches=50)
     return StageContext(recipe=recipe, train=train, test=None, info=None, export_dir=str(tmp_path))
 
 
