@@ -59,6 +59,7 @@ import numpy as np
 from kopt.pruning.structured import channel_plan
 from kopt.pruning.structured import group_importance
 from kopt.pruning.structured_graph import analyze
+from kopt.pruning.structured_graph import without_nested_models
 
 __all__ = ["latency_channel_plan"]
 
@@ -108,6 +109,7 @@ def latency_channel_plan(
             ``max_fraction`` (naming the best modelled speedup).
     """
     _check(speedup, round_to, max_fraction, latencies, fixed_latencies)
+    model = without_nested_models(model)  # a backbone's layers are timed and planned in the outer graph
     graph = analyze(model)
     if latencies is None:
         import tflite_export

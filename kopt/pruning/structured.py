@@ -8,7 +8,8 @@ input channels of everything that reads them: the next Conv/Dense kernel, BatchN
 DepthwiseConv channels (whose own outputs then go too), pass-through layers
 (activations, dropout, pooling, padding) and the rows a ``Flatten`` feeds into
 the next Dense. The result is a new, smaller, dense model of standard Keras
-layers that trains, saves and converts to TFLite like any other.
+layers that trains, saves and converts to TFLite like any other; the layers of
+a nested backbone are pruned in the outer graph, and the result is flat.
 
 Importance of filter ``j`` of a layer with kernel ``W`` (output channels last):
 
@@ -19,12 +20,10 @@ Importance of filter ``j`` of a layer with kernel ``W`` (output channels last):
   BatchNormalization that reads the channel; groups no BatchNormalization reads
   fall back to ``"l1"``.
 * ``{layer name: scores}``: any per-channel scores computed elsewhere, e.g. the
-  first-order Taylor importance of :func:`kopt.pruning.taylor_importance`, which
-  needs data and gradients.
+  first-order Taylor importance of :func:`kopt.pruning.taylor_importance`.
 
 A ``MultiHeadAttention`` loses whole heads (a group of ``num_heads`` channels scored
 by their projection weights); a transformer's feed-forward width is a Dense group.
-
 Layers whose outputs meet in an elementwise merge (``Add``, ``Multiply``...) form
 one group with one channel set: each member's scores are divided by their mean,
 then averaged, and the group is pruned once. Naming any member in ``layers`` or
@@ -51,6 +50,7 @@ import numpy as np
 from kopt.pruning import flops as flops_lib
 from kopt.pruning.structured_graph import analyze
 from kopt.pruning.structured_graph import check_blockers
+from kopt.pruning.structured_graph import without_nested_models
 from kopt.pruning.structured_layers import fold_gates
 from kopt.pruning.structured_layers import output_columns
 from kopt.pruning.structured_layers import output_kernel
@@ -101,6 +101,7 @@ def channel_plan(
             pruned channels but cannot be sliced.
     """
     _check_arguments(fraction, importance, layers, min_channels, round_to)
+    model = without_nested_models(model)
     graph = analyze(model)
     requested = _requested_fractions(model, graph, fraction, layers)
     plan_groups, plan_layers = [], {}
@@ -153,6 +154,7 @@ def apply_channel_plan(model: keras.Model, plan: dict) -> keras.Model:
     Raises:
         ValueError: If the plan does not fit the model.
     """
+    model = without_nested_models(model)
     graph = analyze(model)
     layer_plans = plan.get("layers", {}) if isinstance(plan, dict) else None
     if layer_plans is None:
@@ -239,6 +241,8 @@ def structured_pruning_report(original: keras.Model, pruned: keras.Model) -> dic
         "params_after", "flops_before", "flops_after"}}``, and ``total`` with the
         same keys summed plus ``params_ratio`` and ``flops_ratio`` (after / before).
     """
+    if not any(isinstance(layer, keras.Model) for layer in pruned.layers):
+        original = without_nested_models(original)  # pruned as one flat graph: compared layer by layer
     flops_before, flops_after = flops_lib.layer_flops(original), flops_lib.layer_flops(pruned)
     layers = {}
     for layer in original.layers:
@@ -250,10 +254,8 @@ def structured_pruning_report(original: keras.Model, pruned: keras.Model) -> dic
             "flops_before": _flops_of(flops_before, layer.name),
             "flops_after": _flops_of(flops_after, layer.name),
         }
-    total = {
-        key: sum(entry[key] for entry in layers.values())
-        for key in ("params_before", "params_after", "flops_before", "flops_after")
-    }
+    keys = ("params_before", "params_after", "flops_before", "flops_after")
+    total = {key: sum(entry[key] for entry in layers.values()) for key in keys}
     total["params_ratio"] = total["params_after"] / total["params_before"] if total["params_before"] else 1.0
     total["flops_ratio"] = total["flops_after"] / total["flops_before"] if total["flops_before"] else 1.0
     return {"layers": layers, "total": total}

@@ -37,6 +37,7 @@ from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
 from kopt.utils.model_graph import output_refs
 from kopt.utils.model_graph import tensor_refs
+from tflite_export.cloning import inline_nested_models
 
 
 @dataclasses.dataclass
@@ -227,6 +228,22 @@ def functional_config(model):
             "keras.Model(inputs, outputs)."
         )
     return model, config
+
+
+def without_nested_models(model: keras.Model) -> keras.Model:
+    """``model`` with the layers of nested Sequential/functional models called in the outer graph.
+
+    A backbone used as one layer (``base = keras.applications.MobileNetV2(include_top=False)``,
+    then ``base(inputs)``, the usual transfer-learning layout) hides its channels
+    from the outer graph; inlined, its convolutions are pruned like the outer ones
+    and the pruned model is flat. Layer names are kept (they must be unique across
+    the nesting levels). A model without nested models is returned as it is.
+    """
+    if not any(isinstance(layer, keras.Model) for layer in model.layers):
+        return model
+    return inline_nested_models(
+        model, action="prune channels of", advice="Rebuild it with keras.Model(inputs, outputs) first."
+    )
 
 
 def _refuse_wrapper(layer):

@@ -85,6 +85,14 @@ _PASS_THROUGH = _SPATIAL + (
     "AlphaDropout",
     "ActivityRegularization",
     "Identity",
+    # Spatial preprocessing and augmentation: each channel is resampled on its own.
+    "Resizing",
+    "CenterCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomCrop",
 )
 _MERGES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
 # Each output channel of these depends on every input channel, so dropping one
