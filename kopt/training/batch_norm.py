@@ -92,11 +92,11 @@ def reestimate_batch_norm(model: keras.Model, data: Iterable[Any], *, batches: i
     if not layers:
         return []
     read = 0
-    with _batch_statistics(layers) as set_momentum:
+    with _batch_statistics(model, layers) as set_momentum:
         for batch in itertools.islice(iter(data), batches):
             # Momentum k / (k + 1) makes the moving value the mean of the k + 1 batches so far.
             set_momentum(read / (read + 1))
-            model(_inputs(batch), training=False)
+            model.predict_on_batch(_inputs(batch))
             read += 1
     if not read:
         raise ValueError(f"`data` holds no batch to re-estimate the statistics of {model.name!r} on")
@@ -104,22 +104,27 @@ def reestimate_batch_norm(model: keras.Model, data: Iterable[Any], *, batches: i
 
 
 @contextlib.contextmanager
-def _batch_statistics(layers):
-    """Makes each layer normalize by batch statistics (and update its averages) whatever ``training`` says."""
+def _batch_statistics(model, layers):
+    """Makes each layer normalize by batch statistics (and update its averages) whatever ``training`` says.
+
+    ``model.predict_on_batch`` runs a compiled function traced once with these
+    calls; the momentum is a variable it reads, set before each batch. The
+    model's predict function is dropped before and after, so neither this
+    function nor a later ``predict`` runs a trace of the other kind.
+    """
     momenta = [layer.momentum for layer in layers]
-
-    def set_momentum(value):
-        for layer in layers:
-            layer.momentum = value
-
-    for layer in layers:  # an instance attribute, so the class and other instances are untouched
+    momentum = keras.Variable(0.0, dtype="float32", trainable=False, name="kopt_batch_norm_momentum")
+    for layer in layers:  # instance attributes, unseen by Keras' tracking: the class and other instances are untouched
+        object.__setattr__(layer, "momentum", momentum)
         object.__setattr__(layer, "call", functools.partial(_training_call, layer))
+    model.predict_function = None
     try:
-        yield set_momentum
+        yield momentum.assign
     finally:
-        for layer, momentum in zip(layers, momenta):
+        model.predict_function = None
+        for layer, value in zip(layers, momenta):
             object.__delattr__(layer, "call")
-            layer.momentum = momentum
+            object.__setattr__(layer, "momentum", value)
 
 
 def _training_call(layer, inputs, training=None, mask=None):
