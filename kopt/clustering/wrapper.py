@@ -92,6 +92,8 @@ class ClusterWeights(SubstitutingWrapper):
         self.preserve_sparsity = preserve_sparsity
         self.cluster_per_channel = cluster_per_channel
         kwargs.setdefault("name", f"cluster_{layer.name}")
+        # A frozen layer (a transfer-learning backbone's) stays frozen: its centroids do not train.
+        kwargs.setdefault("trainable", layer.trainable)
         kwargs.setdefault("dtype", layer.dtype_policy)
         kwargs["autocast"] = False
         super().__init__(layer, **kwargs)

@@ -118,3 +118,27 @@ def test_bad_input_raises_before_any_work():
         cluster_weights(Subclassed(), 4)
     with pytest.raises(ValueError, match="model="):
         strip_clustering(keras.layers.Dense(2))
+
+
+def test_frozen_layers_stay_frozen_and_keep_their_clustered_values(tmp_path):
+    layers = keras.layers
+    inner_inputs = keras.Input((6, 6, 2))
+    hidden = layers.ReLU()(layers.Conv2D(4, 3, name="backbone_conv")(inner_inputs))
+    backbone = keras.Model(inner_inputs, layers.GlobalAveragePooling2D()(hidden), name="backbone")
+    backbone.trainable = False  # the transfer-learning layout: only the head trains
+    inputs = keras.Input((6, 6, 2))
+    model = keras.Model(inputs, layers.Dense(3, name="head")(backbone(inputs, training=False)))
+    clustered = cluster_weights(model, 4)
+    trainable = {weight.path for weight in clustered.trainable_weights}
+    assert not any("backbone_conv" in path for path in trainable) and any("head" in path for path in trainable)
+    frozen = [w for w in clustered.weights if "backbone_conv" in w.path and "centroids" in w.path]
+    before = [np.array(w.numpy()) for w in frozen]
+    rng = np.random.default_rng(0)
+    clustered.compile(keras.optimizers.Adam(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    clustered.fit(rng.normal(size=(16, 6, 6, 2)), rng.integers(0, 3, 16), epochs=2, verbose=0)
+    for weight, value in zip(frozen, before):
+        np.testing.assert_array_equal(weight.numpy(), value)
+    path = str(tmp_path / "clustered.keras")
+    clustered.save(path)
+    loaded = keras.models.load_model(path)
+    assert {weight.path for weight in loaded.trainable_weights} == trainable
