@@ -21,6 +21,8 @@ Example:
 'BinaryCrossentropy'
 """
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -110,7 +112,7 @@ def accuracy_metric(model: keras.Model, name: str = "accuracy") -> keras.metrics
     return keras.metrics.SparseCategoricalAccuracy(name=name)
 
 
-def predicted_classes(outputs, *, probabilities: bool) -> np.ndarray:
+def predicted_classes(outputs: Any, *, probabilities: bool) -> np.ndarray:
     """Predicted class indices of a batch of outputs (NumPy).
 
     Args:
@@ -127,7 +129,7 @@ def predicted_classes(outputs, *, probabilities: bool) -> np.ndarray:
     return np.argmax(outputs, axis=-1)
 
 
-def two_class_logits(logits):
+def two_class_logits(logits: Any) -> Any:
     """``(batch, 1)`` logits of class 1 as the ``(batch, 2)`` logits ``[0, z]``; wider logits unchanged.
 
     ``softmax([0, z])`` is ``[1 - sigmoid(z), sigmoid(z)]``, so a softmax over the
