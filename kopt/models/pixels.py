@@ -26,7 +26,6 @@ import numpy as np
 
 from kopt.utils.model_graph import OUTPUT
 from kopt.utils.model_graph import consumers
-from kopt.utils.model_graph import output_refs
 from tflite_export.inference import active_by_default
 
 __all__ = ["pixel_scaling_layer"]
@@ -62,19 +61,18 @@ def pixel_scaling_layer(model: keras.Model) -> keras.layers.Layer | None:
 
 def _scan(model):
     """``(scaling layer or None, whether every layer of ``model`` keeps the range)``."""
-    step = _first_layer(model)
-    while step is not _END:
-        if step is None:  # several inputs, or a branch: no single first layer to read
+    for layer in _chain(model):
+        if layer is None:  # several inputs, or a branch: no single first layer to read
             return None, False
-        container, layer = step
+        if layer is _END:
+            return None, True
         if isinstance(layer, keras.Model):  # a backbone, or a Sequential block of augmentation layers
             found, through = _scan(layer)
             if not through:
                 return found, False
         elif not isinstance(layer, _RANGE_KEEPING) and not (active_by_default(layer) and not layer.weights):
             return (layer if _scales_pixels(layer) else None), False
-        step = _next_layer(container, layer)
-    return None, True
+    return None, False
 
 
 def _scales_pixels(layer):
@@ -89,28 +87,25 @@ def _scales_pixels(layer):
     return False
 
 
-def _first_layer(model):
-    """``(model, layer)`` for the one layer reading ``model``'s only input, :data:`_END` or ``None``."""
+def _chain(model):
+    """The layers on the one path from ``model``'s input, then :data:`_END`; ``None`` where the path branches."""
     if len(getattr(model, "inputs", None) or []) != 1:
-        return None
+        yield None
+        return
     if isinstance(model, keras.Sequential):
-        return (model, model.layers[0]) if model.layers else _END
-    ((input_name, _, _),) = output_refs(model.get_config()["input_layers"])
-    return _only_reader(model, input_name)
-
-
-def _next_layer(model, layer):
-    """``(model, reader)`` for the one layer of ``model`` reading ``layer``'s output, :data:`_END` or ``None``."""
-    if isinstance(model, keras.Sequential):
-        index = model.layers.index(layer) + 1
-        return (model, model.layers[index]) if index < len(model.layers) else _END
-    return _only_reader(model, layer.name)
-
-
-def _only_reader(model, name):
-    readers = consumers(model).get(name, [])
-    if readers == [OUTPUT]:
-        return _END
-    if len(readers) != 1 or OUTPUT in readers:
-        return None
-    return model, model.get_layer(readers[0])
+        yield from model.layers
+        yield _END
+        return
+    readers = consumers(model)
+    name = next(layer.name for layer in model.layers if isinstance(layer, keras.layers.InputLayer))
+    while True:
+        following = readers.get(name, [])
+        if following == [OUTPUT]:
+            yield _END
+            return
+        if len(following) != 1 or OUTPUT in following:
+            yield None
+            return
+        layer = model.get_layer(following[0])
+        yield layer
+        name = layer.name
