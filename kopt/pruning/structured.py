@@ -241,8 +241,7 @@ def structured_pruning_report(original: keras.Model, pruned: keras.Model) -> dic
         "params_after", "flops_before", "flops_after"}}``, and ``total`` with the
         same keys summed plus ``params_ratio`` and ``flops_ratio`` (after / before).
     """
-    if not any(isinstance(layer, keras.Model) for layer in pruned.layers):
-        original = without_nested_models(original)  # pruned as one flat graph: compared layer by layer
+    original = without_nested_models(original)  # prune_channels returns a flat model: compared layer by layer
     flops_before, flops_after = flops_lib.layer_flops(original), flops_lib.layer_flops(pruned)
     layers = {}
     for layer in original.layers:
