@@ -126,6 +126,7 @@ def _junk_model(tmp_path):
         (lambda tmp: ["--weight_decay=-1"], "--weight_decay=-1.0: must be at least 0"),
         (lambda tmp: ["--lr_schedule=linear"], "--lr_schedule"),
         (lambda tmp: ["--warmup_epochs=10"], "--warmup_epochs=10: must be fewer than the 10"),
+        (lambda tmp: ["--batch_norm_batches=-1"], "--batch_norm_batches=-1: must be at least 0"),
         (lambda tmp: ["--mixed_precision=fp8"], "--mixed_precision"),
         (lambda tmp: ["--early_stopping_patience=2", "--validation_split=0"], "--validation_split=0.0: the plateau"),
         (lambda tmp: ["--validation_split=1.5"], "--validation_split=1.5: must be a fraction in (0, 1)"),
