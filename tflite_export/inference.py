@@ -26,7 +26,7 @@ import inspect
 
 import keras
 
-__all__ = ["active_by_default", "inference_calls", "layers_active_by_default"]
+__all__ = ["active_by_default", "inference_calls", "is_augmentation", "layers_active_by_default"]
 
 
 def active_by_default(layer) -> bool:
@@ -36,6 +36,15 @@ def active_by_default(layer) -> bool:
     except (TypeError, ValueError):  # no signature to read
         return False
     return parameter is not None and parameter.default is True
+
+
+def is_augmentation(layer) -> bool:
+    """A layer without weights that acts only in training (``RandomFlip``, ``MixUp``...): identity in the file.
+
+    Exported with ``training=False`` (see :func:`inference_calls`), as ``model.predict``
+    runs it, it leaves its input as it is.
+    """
+    return active_by_default(layer) and not layer.weights
 
 
 def layers_active_by_default(model) -> list:

@@ -26,7 +26,7 @@ import numpy as np
 
 from kopt.utils.model_graph import OUTPUT
 from kopt.utils.model_graph import consumers
-from tflite_export.inference import active_by_default
+from tflite_export.inference import is_augmentation
 
 __all__ = ["pixel_scaling_layer"]
 
@@ -70,7 +70,7 @@ def _scan(model):
             found, through = _scan(layer)
             if not through:
                 return found, False
-        elif not isinstance(layer, _RANGE_KEEPING) and not (active_by_default(layer) and not layer.weights):
+        elif not isinstance(layer, _RANGE_KEEPING) and not is_augmentation(layer):
             return (layer if _scales_pixels(layer) else None), False
     return None, False
 

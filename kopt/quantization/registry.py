@@ -221,22 +221,13 @@ def _is_bidirectional_rnn(layer):
 
 def is_passthrough(layer):
     """Whether TFLite runs ``layer`` on int8 data without a new range."""
-    if _is_augmentation(layer):
+    if inference.is_augmentation(layer):
         return True
     if isinstance(layer, _UPSAMPLING):
         return getattr(layer, "interpolation", "nearest") == "nearest"
     if isinstance(layer, L.Activation):
         return activation_name(layer.activation) == "linear"
     return isinstance(layer, _PASSTHROUGH)
-
-
-def _is_augmentation(layer):
-    """A layer without weights that acts only in training (RandomFlip, MixUp...): identity in the file.
-
-    ``tflite_export.inference`` calls it with ``training=False`` when exporting,
-    as ``model.predict`` does, so the file has no op for it.
-    """
-    return inference.active_by_default(layer) and not layer.weights
 
 
 def keeps_grid_as_op(layer):
@@ -250,7 +241,7 @@ def keeps_grid_as_op(layer):
     >>> keeps_grid_as_op(keras.layers.MaxPooling2D()), keeps_grid_as_op(keras.layers.Dropout(0.1))
     (True, False)
     """
-    return is_passthrough(layer) and not isinstance(layer, _VANISHING) and not _is_augmentation(layer)
+    return is_passthrough(layer) and not isinstance(layer, _VANISHING) and not inference.is_augmentation(layer)
 
 
 def quantize_config_for(layer, bits, *, quantize_activation=True):
