@@ -91,10 +91,8 @@ def load_dataset(
     ):
         raise ConfigError("num_classes", num_classes, f"must be an integer from 2 to {MAX_CLASSES}")
     if dataset == "digits" or dataset.startswith("npz:"):
-        arrays = _embedded_digits() if dataset == "digits" else _npz_arrays(dataset)
-        # Grey levels scaled to [0, 1]: the embedded digits, and integer pixels of an archive.
-        levels = PIXEL_LEVELS if dataset == "digits" or np.issubdtype(arrays[-1], np.integer) else None
-        return _from_arrays(dataset, *arrays[:-1], batch_size, seed, num_classes, pixel_levels=levels)
+        *arrays, levels = _embedded_digits() if dataset == "digits" else _npz_arrays(dataset)
+        return _from_arrays(dataset, *arrays, batch_size, seed, num_classes, pixel_levels=levels)
     if dataset in _TFDS_ALIASES:
         tfds_name = _TFDS_ALIASES[dataset]
     elif dataset.startswith("tfds:") and len(dataset) > len("tfds:"):
@@ -112,7 +110,7 @@ def load_dataset(
 
 
 def _embedded_digits():
-    return (*digits_arrays(), DIGITS_SOURCE, np.float32)
+    return (*digits_arrays(), DIGITS_SOURCE, PIXEL_LEVELS)  # grey levels, scaled to [0, 1]
 
 
 def _npz_arrays(dataset):
@@ -137,7 +135,8 @@ def _npz_arrays(dataset):
     except Exception as err:  # np.load raises many types for a corrupt or foreign file.
         raise ConfigError("dataset", dataset, f"not a readable .npz archive ({type(err).__name__}: {err})") from err
     x_train, y_train, x_test, y_test = arrays
-    stored = x_train.dtype if x_train.ndim in (3, 4) else np.float32  # token ids and features are not pixels
+    # Integer images are 8-bit pixels, divided by 255 below; token ids and features are not pixels.
+    levels = PIXEL_LEVELS if x_train.ndim in (3, 4) and np.issubdtype(x_train.dtype, np.integer) else None
     x_train = _npz_images(dataset, "x_train", x_train)
     x_test = _npz_images(dataset, "x_test", x_test)
     y_train = _npz_labels(dataset, "y_train", y_train, len(x_train))
@@ -150,7 +149,7 @@ def _npz_arrays(dataset):
         raise ConfigError(
             "dataset", dataset, f"x_train is read as {x_train.dtype} but x_test as {x_test.dtype}; give both one kind"
         )
-    return x_train, y_train, x_test, y_test, f"npz archive {os.path.abspath(path)}", stored
+    return x_train, y_train, x_test, y_test, f"npz archive {os.path.abspath(path)}", levels
 
 
 def _npz_images(dataset, key, images):
