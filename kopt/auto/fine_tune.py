@@ -112,8 +112,9 @@ def prune_and_fine_tune(
         metrics=[accuracy_metric(model)],
     )
     order = np.random.default_rng(seed).permutation(len(images))
+    shuffled = images[order]
     pruned.fit(
-        images[order],
+        shuffled,
         labels[order],
         batch_size=batch_size,
         epochs=epochs,
@@ -123,6 +124,6 @@ def prune_and_fine_tune(
     )
     stripped = pruning.strip_pruning(pruned)
     if batch_norm_batches:
-        batches = (images[order][start : start + batch_size] for start in range(0, len(images), batch_size))
+        batches = (shuffled[start : start + batch_size] for start in range(0, len(shuffled), batch_size))
         reestimate_batch_norm(stripped, batches, batches=batch_norm_batches)
     return stripped
