@@ -12,7 +12,10 @@ rewritten as the layers the file runs, with the same weights:
   float) and an output projection (:func:`kopt.quantization.attention.split_attention`);
 * ``TimeDistributed(Dense)`` (a sequence tagger's head): the ``Dense`` itself,
   which applies to the last axis of a sequence as the wrapper does
-  (:func:`unwrapped_dense`), so it quantizes like any Dense.
+  (:func:`unwrapped_dense`), so it quantizes like any Dense;
+* InceptionResNetV2's ``CustomScaleLayer`` (``x + r * scale``, the scaled
+  residual of each block): a ``Rescaling`` of ``r``, then an ``Add``
+  (:func:`split_scaled_add`); the file's product is int8 with a range of its own.
 
 The rewritten model computes what the original did; ``strip_quantization``
 returns it in that form.
@@ -29,7 +32,7 @@ L = keras.layers
 # A separable convolution -> the depthwise and the pointwise layer it is split into.
 _SEPARABLE = {L.SeparableConv1D: (L.DepthwiseConv1D, L.Conv1D), L.SeparableConv2D: (L.DepthwiseConv2D, L.Conv2D)}
 
-__all__ = ["check_attention_masks", "split_annotated", "split_separable", "unwrapped_dense"]
+__all__ = ["check_attention_masks", "split_annotated", "split_scaled_add", "split_separable", "unwrapped_dense"]
 
 
 def check_attention_masks(model):
@@ -62,6 +65,8 @@ def split_annotated(model, *, advice):
             )
         elif unwrapped_dense(layer.layer) is not None:
             plans[layer.name] = ("unwrapped", [QuantizeAnnotate(unwrapped_dense(layer.layer))])
+        elif split_scaled_add(layer.layer) is not None:
+            plans[layer.name] = ("scaled_add", [QuantizeAnnotate(part) for part in split_scaled_add(layer.layer)])
         else:
             parts = split_separable(layer.layer)
             if parts is not None:
@@ -86,6 +91,9 @@ def split_annotated(model, *, advice):
             return layer(args[0])
         if kind == "separable":
             return parts[1](layer(args[0]))
+        if kind == "scaled_add":
+            shortcut, residual = args[0]
+            return parts[1]([shortcut, layer(residual)])
         query_dense, key_dense, value_dense, core, output_dense = parts
         query, key, value, mask, causal, training = attention_lib.bind_call(original.layer, args, kwargs)
         if id(core) in cores_called and core.layer.use_causal_mask != causal:
@@ -128,6 +136,37 @@ def unwrapped_dense(layer):
     dense.build((None, int(inner.kernel.shape[0])))
     dense.set_weights(inner.get_weights())
     return dense
+
+
+def split_scaled_add(layer):
+    """``(Rescaling, Add)`` computing Keras' InceptionResNetV2 ``CustomScaleLayer``, or ``None``.
+
+    That layer adds a block's residual branch scaled by a constant to its
+    shortcut, ``x + r * scale``, in one call; the converter emits a MUL and an
+    ADD, and in an int8 file the product between them has a range of its own.
+    Split, the product is a ``Rescaling`` output that QAT gives a range like any
+    other. The ``Add`` keeps the original name; the ``Rescaling`` is named
+    ``<name>_scale``. The layer is recognised by its class name and ``scale``
+    attribute, as Keras does not export the class.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras.applications import InceptionResNetV2
+    >>> block = next(layer for layer in InceptionResNetV2(weights=None, include_top=False,
+    ...     input_shape=(75, 75, 3)).layers if type(layer).__name__ == "CustomScaleLayer")
+    >>> scale, add = split_scaled_add(block)
+    >>> x, r = np.ones((1, 2)), np.full((1, 2), 2.0)
+    >>> add([x, scale(r)]).numpy().tolist() == block([x, r]).numpy().tolist()
+    True
+    """
+    if type(layer).__name__ != "CustomScaleLayer" or not type(layer).__module__.startswith("keras."):
+        return None
+    scale = getattr(layer, "scale", None)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        return None
+    dtype = layer.dtype_policy.name
+    return (L.Rescaling(float(scale), name=f"{layer.name}_scale", dtype=dtype), L.Add(name=layer.name, dtype=dtype))
 
 
 def split_separable(layer):

@@ -1,4 +1,4 @@
-"""Layers QAT rewrites before wrapping (kopt.quantization.splits): a sequence tagger's TimeDistributed head."""
+"""Layers QAT rewrites before wrapping (kopt.quantization.splits): a TimeDistributed head, InceptionResNetV2's scaled adds."""
 
 import keras
 import numpy as np
@@ -8,6 +8,7 @@ from kopt import clustering
 from kopt import pruning
 from kopt.quantization import quantize_model
 from kopt.quantization import strip_quantization
+from kopt.quantization.splits import split_scaled_add
 from kopt.quantization.splits import unwrapped_dense
 
 L = keras.layers
@@ -60,3 +61,62 @@ def test_a_time_distributed_layer_is_pruned_and_clustered_inside():
     clustered.fit(tokens, tags, epochs=1, verbose=0)
     kernel = clustering.strip_clustering(clustered).get_layer("tags").layer.kernel.numpy()
     assert len(np.unique(kernel)) <= 4
+
+
+def _custom_scale_class():
+    """Keras' InceptionResNetV2 ``CustomScaleLayer``, which Keras does not export, taken from the model."""
+    model = keras.applications.InceptionResNetV2(weights=None, include_top=False, input_shape=(75, 75, 3))
+    return type(next(layer for layer in model.layers if type(layer).__name__ == "CustomScaleLayer"))
+
+
+def _scaled_residual_block(scale_class):
+    """Two InceptionResNetV2-style blocks: ``relu(x + scale * conv(x))``, the last with scale 1 and no ReLU."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inputs)
+    residual = L.Conv2D(8, 1, name="block1_conv")(L.Conv2D(8, 3, padding="same", activation="relu")(x))
+    x = L.Activation("relu", name="block1_ac")(scale_class(0.17, name="block1")([x, residual]))
+    residual = L.Conv2D(8, 1, name="block2_conv")(x)
+    x = scale_class(1.0, name="block2")([x, residual])
+    return keras.Model(inputs, L.Dense(4)(L.GlobalAveragePooling2D()(x)))
+
+
+def test_inception_resnet_custom_scale_layers_quantize_to_a_fully_integer_file(tmp_path):
+    model = _scaled_residual_block(_custom_scale_class())
+    images = np.random.default_rng(0).random((64, 8, 8, 3)).astype("float32")
+    labels = np.random.default_rng(1).integers(0, 4, 64)
+    qat = quantize_model(model)
+    # The product is a layer of its own, so its range is learnt; the Add keeps the block's name.
+    assert isinstance(qat.get_layer("quant_block1").layer, L.Add)
+    assert "quant_block1_scale" in [layer.name for layer in qat.layers]
+    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(images, labels, epochs=2, verbose=0)
+    path = tflite_export.convert(qat, str(tmp_path / "blocks.tflite"), mode="int8")
+    ok, reasons = tflite_export.is_fully_integer(path)
+    assert ok, reasons
+    checked = tflite_export.verify(path, qat, (images, labels))
+    assert checked["agreement"] == 1.0, checked
+    path = str(tmp_path / "blocks.keras")
+    qat.save(path)
+    np.testing.assert_allclose(
+        keras.models.load_model(path).predict(images, verbose=0), qat.predict(images, verbose=0), atol=1e-6
+    )
+
+
+def test_split_scaled_add_computes_the_layer_it_replaces():
+    layer = _custom_scale_class()(0.17, name="block")
+    scale, add = split_scaled_add(layer)
+    assert (scale.name, add.name) == ("block_scale", "block")
+    rng = np.random.default_rng(0)
+    x, r = rng.normal(size=(2, 4, 4, 3)).astype("float32"), rng.normal(size=(2, 4, 4, 3)).astype("float32")
+    np.testing.assert_allclose(add([x, scale(r)]), layer([x, r]), atol=1e-6)
+
+
+def test_split_scaled_add_leaves_other_layers():
+    assert split_scaled_add(L.Add()) is None
+    assert split_scaled_add(L.Rescaling(0.5)) is None
+
+    class CustomScaleLayer(L.Layer):  # a user's layer of the same name is not Keras'
+        scale = 0.5
+
+    assert split_scaled_add(CustomScaleLayer()) is None
