@@ -284,7 +284,7 @@ def _propagate(graph, info, shapes):
             graph.freeze(channel_map, f"feeds {name!r} ({info.class_name}), which mixes channels")
         info.output_group = graph.new_group(int(info.layer.get_config()["num_heads"]), name)
         return None
-    if kind in ("normalization", "pass"):
+    if kind in ("normalization", "pass", "constant"):
         return inputs[0]
     if kind == "flatten":
         spatial = shapes[0][1:-1]

@@ -18,6 +18,10 @@
   :func:`register_channelwise_layer`).
 * ``"pass"``: channels in, same channels out (activations, dropout, pooling...).
 * ``"flatten"``, ``"concat"`` (on the last axis), ``"merge"`` (elementwise).
+* ``"constant"``: a ``keras.ops`` add, subtract, product, maximum or minimum of
+  one tensor and a constant with one value per channel (a position embedding
+  computed once, ``x + table``): the constant's last axis is sliced with the
+  channels. A constant with one value for all channels is ``"pass"``.
 * ``"mixing"``: reads all channels together (Softmax, LayerNormalization,
   a Reshape that moves the last axis); what it reads is kept whole. A Reshape
   that keeps the last axis (``(C,)`` to ``(1, 1, C)``) passes the channels on.
@@ -44,6 +48,7 @@ import numpy as np
 __all__ = [
     "classify",
     "channelwise_size_argument",
+    "constant_argument",
     "fold_gates",
     "is_elementwise",
     "is_transposed",
@@ -361,12 +366,16 @@ def _classify_op(layer_config, node):
     if any(_is_tensor(leaf) for leaf in _leaves(node.get("kwargs", {}))):
         return "opaque"
     leaves = list(_leaves(node.get("args", []))) + list(_leaves(node.get("kwargs", {})))
-    tensors = sum(1 for leaf in leaves if _is_tensor(leaf))
+    tensors = [leaf for leaf in leaves if _is_tensor(leaf)]
+    class_name = layer_config["class_name"]
+    constants = [leaf for leaf in leaves if _is_constant(leaf)]
+    if class_name in _BINARY_OPS and len(tensors) == 1 and len(constants) == 1 and len(leaves) == 2:
+        return _constant_role(tensors[0], constants[0])
+    tensors = len(tensors)
     # Python numbers broadcast over every channel; arrays or other values may not.
     others_are_scalars = all(_is_tensor(leaf) or isinstance(leaf, numbers.Number) for leaf in leaves)
     if not others_are_scalars:
         return "opaque"
-    class_name = layer_config["class_name"]
     if class_name in _ELEMENTWISE_OPS and tensors == 1:
         return "pass"
     if class_name in _BINARY_OPS:
@@ -374,12 +383,33 @@ def _classify_op(layer_config, node):
     return "opaque"
 
 
+def _constant_role(tensor, constant):
+    """``"pass"`` for a constant broadcast over the channels, ``"constant"`` for one value per channel."""
+    shape = np.shape(constant["config"]["value"])
+    channels = (tensor["config"].get("shape") or [None])[-1]
+    if not shape or shape[-1] == 1:
+        return "pass"
+    return "constant" if channels is not None and shape[-1] == channels else "opaque"
+
+
+def constant_argument(node):
+    """The position of the serialized constant among a ``"constant"`` node's ``args``."""
+    for position, leaf in enumerate(node.get("args", [])):
+        if _is_constant(leaf):
+            return position
+    raise ValueError(f"the node has no constant argument: {node!r}")
+
+
+def _is_constant(leaf):
+    return isinstance(leaf, dict) and leaf.get("class_name") == "__tensor__"
+
+
 def _is_tensor(leaf):
     return isinstance(leaf, dict) and leaf.get("class_name") == "__keras_tensor__"
 
 
 def _leaves(structure):
-    if _is_tensor(structure) or not isinstance(structure, (dict, list, tuple)):
+    if _is_tensor(structure) or _is_constant(structure) or not isinstance(structure, (dict, list, tuple)):
         yield structure
         return
     values = structure.values() if isinstance(structure, dict) else structure

@@ -26,6 +26,7 @@ import numpy as np
 
 from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import channelwise_size_argument
+from kopt.pruning.structured_layers import constant_argument
 from kopt.pruning.structured_layers import is_transposed
 from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
@@ -69,6 +70,8 @@ def rebuild(model, graph, keep_masks):
             # It keeps the last axis: its target's last entry follows the channels kept.
             kept = int(graph.keep_positions(graph.layers[name].input_maps[0], keep_masks).sum())
             layer_config["config"]["target_shape"] = [*layer_config["config"]["target_shape"][:-1], kept]
+        elif name in graph.layers and graph.layers[name].kind == "constant":
+            _slice_constant(layer_config, graph, graph.layers[name], keep_masks)
         elif name in new_weights and graph.layers[name].kind == "normalization":
             # A channel-wise layer that builds its weights from a size argument (LayerScale).
             key = channelwise_size_argument(graph.layers[name].layer, layer_config)
@@ -83,6 +86,16 @@ def rebuild(model, graph, keep_masks):
         else:
             _set_weights(layer, original.get_weights())
     return smaller
+
+
+def _slice_constant(layer_config, graph, info, keep_masks):
+    """Keeps the entries of a ``keras.ops`` call's per-channel constant that line up with the channels kept."""
+    keep = graph.keep_positions(info.input_maps[0], keep_masks)
+    if keep.all():
+        return
+    node = layer_config["inbound_nodes"][0]
+    constant = node["args"][constant_argument(node)]["config"]
+    constant["value"] = np.asarray(constant["value"])[..., keep].tolist()
 
 
 def _slice_layer(graph, info, keep_masks):

@@ -65,3 +65,26 @@ def test_heads_are_scored_by_their_weights():
 def test_attention_the_split_cannot_slice_blocks_pruning_with_its_name():
     with pytest.raises(ValueError, match="'attention' is a MultiHeadAttention"):
         channel_plan(_block(use_gate=True), {"attention": 0.5})
+
+
+def test_a_vit_with_a_constant_position_table_prunes_its_heads_and_feed_forward_width(tmp_path):
+    """Patches from a strided convolution plus a position table computed once (``x + table``, a
+    ``keras.ops`` add of a constant): it was refused as an op structured pruning cannot slice."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Reshape((16, 16))(keras.layers.Conv2D(16, 4, strides=4, name="patches")(inputs))
+    x = x + keras.layers.Embedding(16, 16, name="positions")(keras.ops.arange(16))
+    attended = keras.layers.MultiHeadAttention(4, 4, name="mha")(x, x)
+    x = keras.layers.Add()([x, attended])
+    x = keras.layers.Add()([x, keras.layers.Dense(16, name="mlp2")(keras.layers.Dense(32, name="mlp1")(x))])
+    model = keras.Model(inputs, keras.layers.Dense(10, name="head")(keras.layers.GlobalAveragePooling1D()(x)))
+    plan = channel_plan(model, 0.5)
+    # The residual stream is read whole by the attention, so the patches keep their channels.
+    assert plan["layers"]["patches"]["channels_after"] == 16 and plan["layers"]["mlp1"]["channels_after"] == 16
+    smaller = prune_channels(model, 0.5)
+    assert smaller.get_layer("mha").num_heads == 2 and smaller.get_layer("mlp1").units == 16
+    images = np.random.default_rng(0).random((2, 16, 16, 3)).astype("float32")
+    path = str(tmp_path / "vit.keras")
+    smaller.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path)(images), smaller(images), atol=1e-6)
+    np.testing.assert_allclose(prune_channels(model, 0.0)(images), model(images), atol=1e-5)

@@ -1,6 +1,7 @@
 """Tests for kopt.pruning.structured_layers: the role each layer plays for channels."""
 
 import keras
+import numpy as np
 import pytest
 
 from kopt.pruning.structured_layers import classify
@@ -70,7 +71,29 @@ def test_keras_ops_calls():
     summed = keras.ops.add(scaled, relu)
     weighted = keras.ops.multiply(summed, keras.ops.ones((4,)))
     roles = _roles(keras.Model(inputs, weighted))
-    assert sorted(roles.values()) == ["merge", "opaque", "pass", "pass"]
+    assert sorted(roles.values()) == ["constant", "merge", "pass", "pass"]
+
+
+@pytest.mark.parametrize(
+    "constant, role",
+    [
+        (np.ones((4,), "float32"), "constant"),  # one value per channel: sliced with them
+        (np.ones((3, 4), "float32"), "constant"),  # a position table
+        (np.ones((1,), "float32"), "pass"),  # broadcast over every channel
+        (np.ones((3, 1), "float32"), "pass"),
+        (np.float32(2.0), "pass"),
+    ],
+)
+def test_a_keras_ops_call_with_a_constant(constant, role):
+    inputs = keras.Input((3, 4))
+    added = keras.ops.add(inputs, keras.ops.convert_to_tensor(constant))
+    assert list(_roles(keras.Model(inputs, keras.ops.relu(added))).values())[0] == role
+
+
+def test_a_constant_that_widens_the_channels_is_opaque():
+    inputs = keras.Input((3, 1))
+    added = keras.ops.add(inputs, keras.ops.ones((4,)))  # one channel becomes four
+    assert list(_roles(keras.Model(inputs, added)).values()) == ["opaque"]
 
 
 def test_user_subclasses_are_not_trusted():

@@ -125,3 +125,22 @@ def test_a_squeeze_excite_gate_is_pruned_with_its_block_and_its_reshape_follows(
     assert smaller.get_layer("se_expand").filters == 5 and smaller.get_layer("expand").filters == 5
     x = np.random.default_rng(0).normal(size=(4, 6, 6, 3)).astype("float32")
     np.testing.assert_allclose(smaller.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_a_per_channel_constant_is_sliced_with_the_channels_it_is_added_to():
+    """A position table computed once and added with ``keras.ops`` (``x + table``), as ViT examples build it."""
+    inputs = keras.Input((4, 3))
+    x = keras.layers.Dense(4, name="embed")(inputs)
+    table = RNG.normal(size=(4, 4)).astype("float32")  # (positions, channels)
+    table[:, 1] = 0.0  # the channel removed below: dead in the original too
+    x = keras.ops.add(x, keras.ops.convert_to_tensor(table))
+    model = _randomized(keras.Model(inputs, keras.layers.Dense(2, name="head")(keras.layers.Flatten()(x))))
+    kernel, bias = model.get_layer("embed").get_weights()
+    kernel[:, 1], bias[1] = 0.0, 0.0
+    model.get_layer("embed").set_weights([kernel, bias])
+    smaller = _rebuild(model, {"embed": [True, False, True, True]})
+    images = RNG.normal(size=(5, 4, 3)).astype("float32")
+    np.testing.assert_allclose(smaller(images), model(images), atol=1e-5)
+    node = next(entry for entry in smaller.get_config()["layers"] if entry["class_name"] == "Add")
+    kept = np.asarray(node["inbound_nodes"][0]["args"][1]["config"]["value"])
+    np.testing.assert_array_equal(kept, table[:, [0, 2, 3]])
