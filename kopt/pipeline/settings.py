@@ -48,6 +48,7 @@ __all__ = [
     "Setting",
     "Switch",
     "check_params",
+    "parse_names",
     "param_keys",
     "read",
     "require_fraction",
@@ -270,3 +271,16 @@ def require_fraction(key, value, *, example):
     """Raises :class:`kopt.ConfigError` unless ``value`` is a number in the open (0, 1)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
         raise ConfigError(key, value, f"must be a fraction in (0, 1), e.g. {example}")
+
+
+def parse_names(text):
+    """``"stem,head"`` -> ``["stem", "head"]`` (a comma-separated flag of layer names); ``None`` stays ``None``.
+
+    Example:
+
+    >>> parse_names("Conv1, Logits")
+    ['Conv1', 'Logits']
+    """
+    if text is None:
+        return None
+    return [name.strip() for name in text.split(",") if name.strip()]

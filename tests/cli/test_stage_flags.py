@@ -20,7 +20,7 @@ def _stages(**given):
 def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
     value = {"teacher": "t.keras", "student": "tiny_mlp", "distillation": "hard", "temperature": 2, "alpha": 0.3,
              "prune_schedule": "constant", "cluster_init": "linear", "cluster_per_channel": "true",
-             "qat_scheme": "16x8", "qat_first_and_last_8bit": "false", "qat_float_layers": "Conv1", "qat_float_prefix": "true", "quantized_io": "int8", "ptq_calibration": "converter", "finetune_epochs": 2,
+             "qat_scheme": "16x8", "qat_first_and_last_8bit": "false", "qat_float_layers": "Conv1", "prune_structured_keep": "conv1", "qat_float_prefix": "true", "quantized_io": "int8", "ptq_calibration": "converter", "finetune_epochs": 2,
              "finetune_learning_rate": 0.01, "prune_policy": "xnnpack_sparse", "sparse_weights": "true", "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40,
              "max_accuracy_drop": 0.3, "target_sparsity": 0.9, "target_gzip_kb": 8, "time_budget": 60,
              "auto_calibration": "kopt"}[name]  # fmt: skip
@@ -54,6 +54,13 @@ def test_no_technique_flag_prunes_then_quantizes_and_none_trains_float_only():
     with pytest.raises(ConfigError, match="--prune asks for a technique") as caught:
         _stages(techniques="none", prune=0.5)
     assert caught.value.key == "techniques"
+
+
+def test_prune_structured_keep_names_the_layers_left_whole():
+    (stage,) = _stages(prune_structured=0.5, prune_structured_keep="conv1, conv2")
+    assert stage.params["keep_layers"] == ["conv1", "conv2"]
+    (stage,) = _stages(prune_structured=0.5)
+    assert "keep_layers" not in stage.params
 
 
 def test_flags_build_stages_in_the_order_recipes_are_checked_against():

@@ -8,6 +8,10 @@ Params (recipe keys under ``prune_structured``; flags ``--prune_structured``,
 * ``speedup``: instead of ``fraction``, a modelled speedup above 1: channels go
   where the layers' measured milliseconds are
   (:func:`kopt.pruning.latency_channel_plan`, each layer timed alone in LiteRT).
+* ``keep_layers``: with ``fraction``, names of Conv/Dense (or recurrent, or
+  attention) layers whose channels stay, with every layer that shares their
+  channel set (flag ``--prune_structured_keep``, comma-separated): the way out
+  when a layer structured pruning cannot slice (a custom layer) reads them.
 * ``epochs``, ``learning_rate`` and the other training keys of
   :mod:`kopt.pipeline.stages.fine_tune`: fine-tuning; the rate defaults to the
   float one.
@@ -21,6 +25,8 @@ from absl import logging
 from kopt import pruning
 from kopt.errors import ConfigError
 from kopt.pipeline.classifier_training import train_classifier
+from kopt.pipeline.settings import UNLESS_NONE
+from kopt.pipeline.settings import parse_names
 from kopt.pipeline.settings import setting
 from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
@@ -45,6 +51,11 @@ class PruneStructuredSettings(FineTuneSettings):
         "speedup, e.g. 1.7.",
         nullable=True,
     )  # fmt: skip
+    keep_layers: list = setting(
+        [], kind=list, flag="prune_structured_keep", flag_default=None, from_flags=UNLESS_NONE, parse=parse_names,
+        help="With --prune_structured: comma-separated Conv/Dense layer names whose channels stay (with the layers "
+        "that share them), e.g. where a custom layer that cannot be sliced reads them.",
+    )  # fmt: skip
 
 
 @register_technique
@@ -63,18 +74,41 @@ class PruneStructured(FineTuningTechnique):
                 fraction,
                 f"give exactly one of fraction (e.g. 0.5) and speedup (e.g. 1.7); received speedup={speedup!r}",
             )
+        keep = params.get("keep_layers") or []
+        if keep and speedup is not None:
+            raise ConfigError(
+                "prune_structured.keep_layers",
+                list(keep),
+                "is for a fraction (--prune_structured); a speedup plan chooses every layer from its measured "
+                "milliseconds",
+            )
+        if not all(isinstance(name, str) and name for name in keep):
+            raise ConfigError("prune_structured.keep_layers", keep, "must be a list of layer names")
+
+    def check_model(self, model, params):
+        keep = self.values(params).keep_layers
+        if keep:
+            try:
+                _layers_to_prune(model, keep)
+            except ValueError as err:
+                raise ConfigError("prune_structured.keep_layers", list(keep), str(err)) from err
 
     def apply(self, model, context, params):
         config = self.training_config(context.recipe, params)
         key = "fraction" if params.get("fraction") is not None else "speedup"
         try:
             if key == "fraction":
-                smaller = pruning.prune_channels(model, params["fraction"])
+                keep = self.values(params).keep_layers
+                layers = _layers_to_prune(model, keep) if keep else None
+                smaller = pruning.prune_channels(model, params["fraction"], layers=layers)
             else:
                 plan = pruning.latency_channel_plan(model, params["speedup"], log=logging.info)
                 smaller = pruning.apply_channel_plan(model, plan)
         except ValueError as err:  # The model has a layer or topology it cannot shrink, or too little to remove.
-            raise ConfigError(f"prune_structured.{key}", params[key], str(err)) from err
+            reason = str(err)
+            if "cannot slice" in reason and key == "fraction":
+                reason += "; from kopt-optimize, --prune_structured_keep=NAMES keeps the named layers' channels"
+            raise ConfigError(f"prune_structured.{key}", params[key], reason) from err
         train_classifier(
             smaller,
             context.train,
@@ -83,3 +117,29 @@ class PruneStructured(FineTuningTechnique):
             steps_per_epoch=steps_per_epoch(context),
         )
         return smaller
+
+
+def _layers_to_prune(model, keep):
+    """The producers :func:`kopt.pruning.prune_channels` may prune: all but the channel sets ``keep`` names.
+
+    Raises:
+        ValueError: Naming a kept layer that is not in the model or produces no
+            channels that can be pruned, or when nothing is left to prune.
+    """
+    plan = pruning.channel_plan(model, 0.0)
+    names = {layer.name for layer in model.layers} | set(plan["layers"])  # nested backbones' layers too
+    for name in keep:
+        if name not in names:
+            raise ValueError(f"layer {name!r} is not in model {model.name!r}")
+        if name not in plan["layers"]:
+            raise ValueError(
+                f"layer {name!r} produces no channels structured pruning removes (Conv/Dense layers, recurrent "
+                "units, attention heads); name the layer whose output it reads"
+            )
+    kept = [group for group in plan["groups"] if set(group["layers"]) & set(keep)]
+    layers = [
+        name for group in plan["groups"] if group not in kept and group["frozen"] is None for name in group["layers"]
+    ]
+    if not layers:
+        raise ValueError(f"keeping {sorted(keep)} leaves no channels that can be removed")
+    return layers

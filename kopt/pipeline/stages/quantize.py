@@ -63,6 +63,7 @@ from kopt.pipeline.settings import NEVER
 from kopt.pipeline.settings import UNLESS_NONE
 from kopt.pipeline.settings import WHEN_GIVEN
 from kopt.pipeline.settings import Switch
+from kopt.pipeline.settings import parse_names
 from kopt.pipeline.settings import setting
 from kopt.pipeline.stages.fine_tune import FineTuneSettings
 from kopt.pipeline.stages.fine_tune import FineTuningTechnique
@@ -82,19 +83,6 @@ IO_TYPES = ("float32", "int8", "uint8")
 # QAT fine-tunes a trained model: a tenth of the float rate unless one is given.
 _QAT_RATE_FACTOR = 0.1
 _QUANTIZATION = "Quantization"
-
-
-def parse_names(text):
-    """``"stem,head"`` -> ``["stem", "head"]`` (the ``--qat_float_layers`` text); ``None`` stays ``None``.
-
-    Example:
-
-    >>> parse_names("Conv1, Logits")
-    ['Conv1', 'Logits']
-    """
-    if text is None:
-        return None
-    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _check_io_type(technique, io_type, mode):

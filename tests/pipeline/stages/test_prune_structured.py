@@ -1,5 +1,6 @@
 """The prune_structured stage: a smaller model, fine-tuned and exported."""
 
+import keras
 import pytest
 
 from kopt import ConfigError
@@ -57,3 +58,76 @@ def test_a_speedup_prunes_where_the_layers_take_time(tmp_path):
     assert report["techniques"] == ["prune_structured"]
     assert report["optimized"]["params"] < report["baseline"]["params"]
     assert report["optimized"]["tflite_agreement"] == 1.0
+
+
+@keras.saving.register_keras_serializable(package="kopt_tests")
+class ChannelGate(keras.layers.Layer):
+    """A user's layer weighing each channel: structured pruning cannot know how to slice it."""
+
+    def build(self, input_shape):
+        self.gate = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="gate")
+
+    def call(self, inputs):
+        return inputs * self.gate
+
+
+def _gated_cnn(path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="gated_conv")(inputs)
+    x = ChannelGate(name="gate")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="free_conv")(x)
+    x = keras.layers.Dense(16, activation="relu", name="hidden")(keras.layers.Flatten()(x))
+    keras.Model(inputs, keras.layers.Dense(10, name="logits")(x), name="gated").save(path)
+    return str(path)
+
+
+def test_a_layer_that_cannot_be_sliced_is_left_whole_with_keep_layers(tmp_path):
+    model = _gated_cnn(tmp_path / "gated.keras")
+    recipe = Recipe(
+        model=model,
+        epochs=1,
+        export_dir=str(tmp_path / "refused"),
+        techniques=(TechniqueSpec("prune_structured", {"fraction": 0.5, "epochs": 1}),),
+    )
+    with pytest.raises(ConfigError) as err:
+        run(recipe)
+    assert "'gate' (ChannelGate)" in err.value.reason and "--prune_structured_keep" in err.value.reason
+    params = {"fraction": 0.5, "epochs": 1, "keep_layers": ["gated_conv"]}
+    report = run(
+        Recipe(
+            model=model,
+            epochs=1,
+            export_dir=str(tmp_path / "out"),
+            techniques=(TechniqueSpec("prune_structured", params),),
+        )
+    )
+    smaller = keras.models.load_model(report["files"]["optimized_keras"])
+    assert smaller.get_layer("gated_conv").filters == 8  # kept whole, as the gate it feeds
+    assert smaller.get_layer("free_conv").filters == 8 and smaller.get_layer("hidden").units == 8
+    assert report["optimized"]["tflite_agreement"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "keep, reason",
+    [
+        (["nowhere"], "not in model"),
+        (["flatten"], "produces no channels"),
+        (["gated_conv", "free_conv", "hidden"], "leaves no channels"),
+    ],
+)
+def test_keep_layers_that_cannot_be_kept_are_refused_before_training(tmp_path, keep, reason):
+    from kopt.models import get_model
+
+    model = get_model(_gated_cnn(tmp_path / "gated.keras"), (8, 8, 1), 10)
+    if keep == ["flatten"]:
+        keep = [next(layer.name for layer in model.layers if isinstance(layer, keras.layers.Flatten))]
+    with pytest.raises(ConfigError) as err:
+        get_technique("prune_structured").check_model(model, {"fraction": 0.5, "keep_layers": keep})
+    assert err.value.key == "prune_structured.keep_layers" and reason in err.value.reason
+
+
+def test_keep_layers_are_for_a_fraction():
+    with pytest.raises(ConfigError) as err:
+        get_technique("prune_structured").check({"speedup": 1.5, "keep_layers": ["conv1"], "epochs": 1})
+    assert err.value.key == "prune_structured.keep_layers"
