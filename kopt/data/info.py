@@ -20,6 +20,10 @@ class DatasetInfo:
         pixel_levels: 255 where the images are 8-bit grey levels (or the embedded
             digits' levels) divided by 255 into ``[0, 1]``; ``None`` where the
             values are given as they are (float images, features, token ids).
+        fed_as_pixels: ``True`` where ``kopt-optimize`` feeds the images as
+            0-``pixel_levels`` values rather than in ``[0, 1]``, because its model
+            scales its own pixels (:func:`kopt.models.pixel_scaling_layer`); every
+            other model of the run (a teacher, a student) must then read them so.
     """
 
     name: str
@@ -29,6 +33,7 @@ class DatasetInfo:
     test_examples: int | None
     source: str
     pixel_levels: int | None = None
+    fed_as_pixels: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the info as a JSON-friendly dict."""

@@ -1,6 +1,7 @@
 """Models kopt can train: built-in classifiers and checked loading of saved ones."""
 
 from kopt.models.pixels import pixel_scaling_layer
+from kopt.models.pixels import with_pixel_scaling
 from kopt.models.registry import BUILTIN_MODELS
 from kopt.models.registry import check_classifier
 from kopt.models.registry import drops_channel_axis
@@ -32,4 +33,5 @@ __all__ = [
     "tiny_cnn",
     "tiny_mlp",
     "two_class_logits",
+    "with_pixel_scaling",
 ]

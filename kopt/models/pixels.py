@@ -26,9 +26,10 @@ import numpy as np
 
 from kopt.utils.model_graph import OUTPUT
 from kopt.utils.model_graph import consumers
+from tflite_export.cloning import inline_nested_models
 from tflite_export.inference import is_augmentation
 
-__all__ = ["pixel_scaling_layer"]
+__all__ = ["pixel_scaling_layer", "with_pixel_scaling"]
 
 # A layer scaling by at most this much takes 0-255 values to about [0, 1] or [-1, 1].
 _LARGEST_PIXEL_SCALE = 1 / 100
@@ -57,6 +58,55 @@ def pixel_scaling_layer(model: keras.Model) -> keras.layers.Layer | None:
     """
     found, _ = _scan(model)
     return found
+
+
+def with_pixel_scaling(model: keras.Model, levels: int, *, name: str = "pixel_scaling") -> keras.Model:
+    """``model`` made to read 0-``levels`` pixel values: a ``Rescaling(1 / levels)`` before its first layer.
+
+    For a model built to read ``[0, 1]`` images that must read what another
+    model reads, such as a built-in distillation student beside a teacher that
+    scales its own pixels. The result is one flat functional model (the layers
+    of ``model`` are copied, so ``model`` itself is left as it was), and
+    :func:`pixel_scaling_layer` finds the new layer in it.
+
+    Args:
+        model: A Sequential or functional model with one input that reads the
+            values as given.
+        levels: The largest pixel value, 255 for 8-bit images.
+        name: The name of the new ``Rescaling`` layer.
+
+    Returns:
+        A ``keras.Model`` named as ``model`` that computes ``model(x / levels)``.
+
+    Raises:
+        ValueError: If ``levels`` is not a positive number, ``model`` has more
+            than one input, already scales its pixels, or has a layer called
+            ``name``.
+
+    Example:
+
+    >>> inputs = keras.Input((4, 4, 1))
+    >>> model = keras.Model(inputs, keras.layers.Dense(2, name="d")(keras.layers.Flatten(name="f")(inputs)))
+    >>> scaled = with_pixel_scaling(model, 255)
+    >>> [layer.name for layer in scaled.layers][1:]
+    ['pixel_scaling', 'f', 'd']
+    >>> pixel_scaling_layer(scaled).name
+    'pixel_scaling'
+    """
+    if isinstance(levels, bool) or not isinstance(levels, (int, float)) or not levels > 0:
+        raise ValueError(f"levels must be a positive number, the largest pixel value. Received: levels={levels!r}")
+    if len(getattr(model, "inputs", None) or []) != 1:
+        raise ValueError(f"Model {model.name!r} must have exactly one input to read pixels; it has {model.inputs}")
+    found = pixel_scaling_layer(model)
+    if found is not None:
+        raise ValueError(f"Model {model.name!r} already scales its pixels (layer {found.name!r}); it needs no other")
+    if any(layer.name == name for layer in model.layers):
+        raise ValueError(f"Model {model.name!r} already has a layer named {name!r}; pass another name=")
+    source = model.inputs[0]
+    inputs = keras.Input(batch_shape=source.shape, dtype=source.dtype, name=model.layers[0].name)
+    scaled = keras.layers.Rescaling(1 / levels, name=name)(inputs)
+    nested = keras.Model(inputs, model(scaled), name=model.name)
+    return inline_nested_models(nested, action="add pixel scaling to", advice="build the model with a Rescaling")
 
 
 def _scan(model):

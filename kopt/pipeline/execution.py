@@ -165,6 +165,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         if pixels:
             train, validation, test = (_as_pixel_values(data, info.pixel_levels) for data in (train, validation, test))
             scored = test if evaluation == "test" else validation
+            info = dataclasses.replace(info, fed_as_pixels=True)
         context = StageContext(
             recipe=recipe, train=train, test=test, info=info, export_dir=export_dir, validation=validation
         )

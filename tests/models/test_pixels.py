@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from kopt.models import pixel_scaling_layer
+from kopt.models import tiny_cnn
+from kopt.models import with_pixel_scaling
 
 L = keras.layers
 A = keras.applications
@@ -64,6 +66,35 @@ def _unit_normalization():
     layer = L.Normalization()
     layer.adapt(np.random.default_rng(0).random((16, 8, 8, 3)).astype("float32"))
     return layer
+
+
+def test_with_pixel_scaling_computes_the_model_on_scaled_pixels_and_leaves_it_alone():
+    model = tiny_cnn((8, 8, 3), 4)
+    scaled = with_pixel_scaling(model, 255)
+    assert scaled.name == "tiny_cnn" and pixel_scaling_layer(scaled).name == "pixel_scaling"
+    assert not any(isinstance(layer, keras.Model) for layer in scaled.layers)  # flat, as later stages need
+    assert scaled.count_params() == model.count_params() and pixel_scaling_layer(model) is None
+    images = np.random.default_rng(0).random((3, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(scaled(images * 255), model(images), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "make, levels, match",
+    [
+        (lambda: tiny_cnn((8, 8, 3), 4), 0, "levels=0"),
+        (lambda: tiny_cnn((8, 8, 3), 4), True, "levels=True"),
+        (lambda: tiny_cnn((8, 8, 3), 4), "255", "levels='255'"),
+        (lambda: with_pixel_scaling(tiny_cnn((8, 8, 3), 4), 255), 255, "already scales its pixels"),
+        (
+            lambda: keras.Sequential([keras.Input((4,)), L.Dense(2, name="pixel_scaling")], name="named"),
+            255,
+            "already has a layer named 'pixel_scaling'",
+        ),
+    ],
+)
+def test_with_pixel_scaling_refuses_what_it_cannot_scale(make, levels, match):
+    with pytest.raises(ValueError, match=match):
+        with_pixel_scaling(make(), levels)
 
 
 def test_the_module_examples_run():

@@ -16,7 +16,9 @@ Params (recipe keys under ``distill``; flags ``--distill``, ``--teacher``,
   score per class. A file's weights are where the student starts: save the
   model untrained to distil from scratch, or trained (a smaller pretrained
   network) to start from what it knows. Later stages' layer names are checked
-  on the student, before the baseline trains.
+  on the student, before the baseline trains. Where the run feeds 0-255 pixel
+  values (the model scales its own pixels), a built-in student gets a
+  ``Rescaling(1/255)`` first layer, and a student file must scale them too.
 * ``teacher``: ``None`` (the trained baseline) or a path to a ``.keras`` classifier.
 * ``temperature``: softening temperature ``T > 0`` (default 4).
 * ``alpha``: weight of the hard-label loss in ``[0, 1]`` (default 0.1).
@@ -32,6 +34,8 @@ import dataclasses
 import os
 from typing import ClassVar
 
+from absl import logging
+
 from kopt.distillation import Distiller
 from kopt.distillation.checks import check_models
 from kopt.distillation.distiller import DISTILLATION_KINDS
@@ -40,6 +44,8 @@ from kopt.models import BUILTIN_MODELS
 from kopt.models import accuracy_metric
 from kopt.models import drops_channel_axis
 from kopt.models import get_model
+from kopt.models import pixel_scaling_layer
+from kopt.models import with_pixel_scaling
 from kopt.pipeline.classifier_training import settle_batch_norm
 from kopt.pipeline.settings import Switch
 from kopt.pipeline.settings import setting
@@ -145,7 +151,7 @@ class Distill(FineTuningTechnique):
         teacher = model
         if values.teacher is not None:
             teacher = _load_teacher(values.teacher, context.info)
-        student = _student(values.student, context.info)
+        student = _student(values.student, context.info, announce=True)
         try:
             distiller = Distiller(
                 student, teacher, alpha=values.alpha, temperature=values.temperature, distillation=values.distillation
@@ -174,7 +180,7 @@ def _pair_error(err, values, teacher):
     return ConfigError("distill.teacher", values.teacher or teacher.name, str(err))
 
 
-def _student(name, info):
+def _student(name, info, *, announce=False):
     """The untrained built-in student, or the student file loaded; checked against the examples the teacher reads."""
     if name in BUILTIN_MODELS and len(info.input_shape) != 3:
         raise ConfigError(
@@ -194,11 +200,50 @@ def _student(name, info):
             f"takes inputs of shape {tuple(student.inputs[0].shape[1:])} but the teacher reads "
             f"{tuple(info.input_shape)}; the student must read the same examples as the teacher",
         )
+    if name in BUILTIN_MODELS and info.fed_as_pixels:
+        student = with_pixel_scaling(student, info.pixel_levels)
+        (logging.info if announce else logging.debug)(
+            "The built-in student %s reads 0-%d pixel values, as the teacher does: it begins with Rescaling(1/%d).",
+            name,
+            info.pixel_levels,
+            info.pixel_levels,
+        )
+    _check_pixels(student, info, "distill.student", name)
     return student
 
 
 def _load_teacher(path, info):
     try:
-        return get_model(path, info.input_shape, info.num_classes)
+        teacher = get_model(path, info.input_shape, info.num_classes)
     except ConfigError as err:
         raise ConfigError("distill.teacher", path, err.reason) from err
+    _check_pixels(teacher, info, "distill.teacher", path)
+    return teacher
+
+
+def _check_pixels(model, info, key, value):
+    """Refuses a model that would read the run's images in another range than the model trained first.
+
+    The run feeds 0-255 pixel values when the recipe's model scales its own
+    (``info.fed_as_pixels``), else ``[0, 1]`` images; a teacher or student file
+    built for the other range would scale them twice, or not at all.
+    """
+    if not info.pixel_levels:
+        return  # features or float images: their range is the data's own
+    scaling = pixel_scaling_layer(model)
+    if info.fed_as_pixels and scaling is None:
+        raise ConfigError(
+            key,
+            value,
+            f"the run feeds 0-{info.pixel_levels} pixel values, because the recipe's model scales its own pixels, "
+            f"and this model does not scale them (it would read them {info.pixel_levels} times too large); begin "
+            f"it with keras.layers.Rescaling(1/{info.pixel_levels})",
+        )
+    if not info.fed_as_pixels and scaling is not None:
+        raise ConfigError(
+            key,
+            value,
+            f"this model scales 0-{info.pixel_levels} pixel values itself (layer {scaling.name!r}), and the run "
+            f"feeds [0, 1] images, because the recipe's model does not scale its pixels: it would scale them twice; "
+            f"remove the layer, or give --model a model that scales its pixels too",
+        )
