@@ -30,6 +30,7 @@ from kopt.pruning.structured_layers import constant_argument
 from kopt.pruning.structured_layers import is_transposed
 from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
+from kopt.utils.model_graph import model_from_own_config
 
 
 def rebuild(model, graph, keep_masks):
@@ -77,8 +78,7 @@ def rebuild(model, graph, keep_masks):
             key = channelwise_size_argument(graph.layers[name].layer, layer_config)
             if isinstance(key, str):
                 layer_config["config"][key] = int(np.shape(new_weights[name][0])[0])
-    builder = keras.Sequential if isinstance(model, keras.Sequential) else keras.Model
-    smaller = builder.from_config(config)
+    smaller = model_from_own_config(model, config)
     for layer in smaller.layers:
         original = model.get_layer(layer.name)
         if layer.name in new_weights:

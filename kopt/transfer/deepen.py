@@ -48,6 +48,7 @@ import keras
 import numpy as np
 
 from kopt.transfer.net2net import identity_kernel
+from kopt.utils.model_graph import model_from_own_config
 from tflite_export.cloning import clone_graph_model
 from tflite_export.cloning import copy_unshared
 from tflite_export.cloning import require_graph_model
@@ -201,7 +202,7 @@ def _deeper_sequential(model, layer, identity):
     config = copy.deepcopy(model.get_config())
     position = next(i for i, entry in enumerate(config["layers"]) if entry["config"].get("name") == layer.name)
     config["layers"].insert(position + 1, keras.saving.serialize_keras_object(identity))
-    deeper = keras.Sequential.from_config(config)
+    deeper = model_from_own_config(model, config)
     for new in deeper.layers:
         source = identity if new.name == identity.name else model.get_layer(new.name)
         new.set_weights(source.get_weights())

@@ -9,7 +9,9 @@ attributes.
 
 import collections
 
-__all__ = ["OUTPUT", "consumers", "inbound_layers", "output_refs", "tensor_refs"]
+import keras
+
+__all__ = ["OUTPUT", "consumers", "inbound_layers", "model_from_own_config", "output_refs", "tensor_refs"]
 
 OUTPUT = "<model output>"
 
@@ -73,3 +75,38 @@ def consumers(model):
     for producer, _, _ in output_refs(config["output_layers"]):
         readers[producer].append(OUTPUT)
     return {layer["name"]: readers.get(layer["name"], []) for layer in config["layers"]}
+
+
+def model_from_own_config(model, config):
+    """A new model of ``model``'s class built from ``config``, an edited ``model.get_config()``.
+
+    Keras rebuilds a ``Lambda`` holding a Python lambda from its bytecode, and
+    refuses to by default, since a file's bytecode may not be trusted; rebuilt so,
+    the function also loses the globals it reads (``keras`` itself). This config
+    was read from ``model``, a live object, so each ``Lambda`` gets the very
+    function object it holds, and a lambda given as its ``output_shape`` is
+    rebuilt from the bytecode just read (``safe_mode=False`` for this call only;
+    files are still loaded safely everywhere else).
+
+    Example:
+
+    >>> inputs = keras.Input((2,))
+    >>> model = keras.Model(inputs, keras.layers.Lambda(lambda t: keras.ops.exp(t), name="exp")(inputs))
+    >>> float(model_from_own_config(model, model.get_config())(keras.ops.zeros((1, 2)))[0, 0])
+    1.0
+    """
+    functions, layers = {}, []
+    for entry in config.get("layers", []):
+        if entry.get("class_name") == "Lambda" and entry.get("module") == "keras.layers":
+            name = entry["config"]["name"]
+            token = f"__kopt_function_of_{name}"
+            functions[token] = model.get_layer(name).function
+            entry = {**entry, "config": {**entry["config"], "function": token}}
+        layers.append(entry)
+    config = {**config, "layers": layers}
+    serialized = keras.saving.serialize_keras_object(model)  # its class, as Keras names it
+    serialized = {key: serialized[key] for key in ("module", "class_name", "registered_name")}
+    # Passed as an argument, not as a scope: Keras adds them to the caller's custom objects.
+    return keras.saving.deserialize_keras_object(
+        {**serialized, "config": config}, custom_objects=functions, safe_mode=False
+    )

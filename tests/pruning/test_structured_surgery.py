@@ -144,3 +144,19 @@ def test_a_per_channel_constant_is_sliced_with_the_channels_it_is_added_to():
     node = next(entry for entry in smaller.get_config()["layers"] if entry["class_name"] == "Add")
     kept = np.asarray(node["inbound_nodes"][0]["args"][1]["config"]["value"])
     np.testing.assert_array_equal(kept, table[:, [0, 2, 3]])
+
+
+def test_a_model_with_a_python_lambda_is_rebuilt_with_its_function():
+    """Keras refuses to rebuild a Python lambda from a config (and the bytecode loses its globals)."""
+    inputs = keras.Input((8,))
+    x = keras.layers.Lambda(lambda t: keras.ops.square(t), name="square")(inputs)  # blocks only what it reads
+    x = keras.layers.Dense(6, name="hidden")(x)
+    model = _randomized(keras.Model(inputs, keras.layers.Dense(2, name="head")(x)))
+    smaller = _rebuild(model, {"hidden": [True, True, True, False, True, False]})
+    assert smaller.get_layer("square").function is model.get_layer("square").function
+    assert tuple(smaller.get_layer("head").kernel.shape) == (4, 2)
+    kernel, bias = model.get_layer("hidden").get_weights()
+    kernel[:, [3, 5]], bias[[3, 5]] = 0.0, 0.0
+    model.get_layer("hidden").set_weights([kernel, bias])
+    x = RNG.normal(size=(3, 8)).astype("float32")
+    np.testing.assert_allclose(smaller(x), model(x), atol=1e-5)

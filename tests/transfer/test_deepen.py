@@ -134,3 +134,19 @@ def test_a_shared_layer_and_a_subclassed_model_are_refused():
 
     with pytest.raises(ValueError, match="Cannot deepen the subclassed model"):
         deepen(Subclassed(), "x")
+
+
+def test_a_sequential_with_a_python_lambda_deepens():
+    model = _randomize(
+        keras.Sequential(
+            [
+                keras.Input((6, 6, 2)),
+                keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+                keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=(1, 2)), name="pool"),
+                keras.layers.Dense(2, name="head"),
+            ]
+        )
+    )
+    deeper = deepen(model, "conv")
+    assert [layer.name for layer in deeper.layers] == ["conv", "conv_identity", "pool", "head"]
+    _same_outputs(model, deeper)

@@ -37,3 +37,29 @@ def test_shared_layer_is_read_once_per_call():
 
 def test_output_refs_handles_dict_outputs():
     assert model_graph.output_refs({"y": ["head", 0, 0], "z": ["aux", 0, 0]}) == [("head", 0, 0), ("aux", 0, 0)]
+
+
+def _with_lambdas():
+    """A Lambda reading a module global (``keras``) and a closure: bytecode rebuilt, neither would resolve."""
+    offset = 0.5
+    inputs = keras.Input((3,))
+    x = keras.layers.Dense(3, name="dense")(inputs)
+    x = keras.layers.Lambda(lambda t: keras.ops.exp(t) + offset, name="exp")(x)
+    return keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+
+
+def test_model_from_own_config_keeps_each_lambdas_function_and_the_config_unchanged():
+    import numpy as np
+
+    model = _with_lambdas()
+    config = model.get_config()
+    before = repr(config)
+    rebuilt = model_graph.model_from_own_config(model, config)
+    assert repr(config) == before  # the caller's config is not edited
+    assert rebuilt.get_layer("exp").function is model.get_layer("exp").function
+    rebuilt.set_weights(model.get_weights())
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    np.testing.assert_allclose(rebuilt(x), model(x), atol=1e-6)
+    sequential = keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda t: t * 3.0, name="triple")])
+    rebuilt = model_graph.model_from_own_config(sequential, sequential.get_config())
+    assert isinstance(rebuilt, keras.Sequential) and float(rebuilt(np.ones((1, 2), "float32"))[0, 0]) == 3.0
