@@ -329,8 +329,11 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
 def unsupported_message(layers):
     """The error for layers no scheme entry covers, naming each and the fix."""
     names = ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in layers)
+    listed = ",".join(layer.name for layer in layers)
     return (
-        f"kopt.quantization has no built-in quantization for layer(s) {names}. Give each a "
+        f"kopt.quantization has no built-in quantization for layer(s) {names}. Leave them in float, the "
+        f"file computing them in float between int8 layers: `quantize_model(model, float_layers={[layer.name for layer in layers]})` "
+        f"(kopt-optimize --qat --qat_float_layers={listed}). Or give each a "
         "QuantizeConfig: `kopt.quantization.quantize_annotate_layer(layer, quantize_config=MyConfig())` "
         "(subclass kopt.quantization.QuantizeConfig; NoOpQuantizeConfig() keeps a layer in float), "
         "or leave the layer unannotated and call quantize_apply on a model annotated layer by layer."

@@ -117,6 +117,7 @@ def test_unsupported_message_names_every_layer_and_the_fix():
     message = unsupported_message([L.LayerNormalization(name="norm"), L.UnitNormalization(name="unit")])
     assert "'norm' (LayerNormalization)" in message and "'unit' (UnitNormalization)" in message
     assert "QuantizeConfig" in message and "quantize_annotate_layer" in message
+    assert "float_layers=['norm', 'unit']" in message and "--qat_float_layers=norm,unit" in message
 
 
 def test_bits_choose_the_quantizers():
