@@ -18,7 +18,8 @@
   :func:`register_channelwise_layer`).
 * ``"pass"``: channels in, same channels out (activations, dropout, pooling...).
 * ``"flatten"``, ``"concat"`` (on the last axis), ``"merge"`` (elementwise).
-* ``"constant"``: a ``keras.ops`` add, subtract, product, maximum or minimum of
+* ``"constant"`` (:mod:`kopt.pruning.structured_ops` reads ``keras.ops``
+  calls): a ``keras.ops`` add, subtract, product, maximum or minimum of
   one tensor and a constant with one value per channel (a position embedding
   computed once, ``x + table``): the constant's last axis is sliced with the
   channels. A constant with one value for all channels is ``"pass"``.
@@ -40,15 +41,14 @@ Example:
 (True, False)
 """
 
-import numbers
-
 import keras
 import numpy as np
+
+from kopt.pruning.structured_ops import classify_op
 
 __all__ = [
     "classify",
     "channelwise_size_argument",
-    "constant_argument",
     "fold_gates",
     "is_elementwise",
     "is_transposed",
@@ -141,32 +141,6 @@ _ELEMENTWISE_ACTIVATIONS = frozenset(
         "tanh_shrink",
     )
 )
-# keras.ops calls serialized in a functional config, by class name.
-_ELEMENTWISE_OPS = frozenset(
-    (
-        "Relu",
-        "Relu6",
-        "Sigmoid",
-        "Tanh",
-        "Elu",
-        "Selu",
-        "Gelu",
-        "Silu",
-        "Softplus",
-        "Softsign",
-        "HardSigmoid",
-        "HardSilu",
-        "LeakyRelu",
-        "Negative",
-        "Abs",
-        "Square",
-        "Sqrt",
-        "Exp",
-    )
-)
-_BINARY_OPS = frozenset(("Add", "Subtract", "Multiply", "Maximum", "Minimum"))
-
-
 # Channel-wise layers outside keras.layers: (config module, class name) -> the
 # constructor argument holding the channel count (None when the weights are built
 # from the input's shape).
@@ -302,7 +276,7 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
     class_name = layer_config["class_name"]
     config = layer_config.get("config", {})
     if layer is None:
-        return _classify_op(layer_config, node)
+        return classify_op(layer_config, node)
     if not shared and is_channelwise(layer, layer_config) and len(layer.input.shape) >= 2:
         return "normalization"
     if shared or layer_config.get("module") != "keras.layers":
@@ -358,60 +332,3 @@ def _plain_bidirectional(layer, config):
         and type(layer.backward_layer) is type(layer.forward_layer)
         and layer.backward_layer.units == layer.forward_layer.units
     )
-
-
-def _classify_op(layer_config, node):
-    if not str(layer_config.get("module", "")).startswith("keras.src.ops"):
-        return "opaque"
-    if any(_is_tensor(leaf) for leaf in _leaves(node.get("kwargs", {}))):
-        return "opaque"
-    leaves = list(_leaves(node.get("args", []))) + list(_leaves(node.get("kwargs", {})))
-    tensors = [leaf for leaf in leaves if _is_tensor(leaf)]
-    class_name = layer_config["class_name"]
-    constants = [leaf for leaf in leaves if _is_constant(leaf)]
-    if class_name in _BINARY_OPS and len(tensors) == 1 and len(constants) == 1 and len(leaves) == 2:
-        return _constant_role(tensors[0], constants[0])
-    tensors = len(tensors)
-    # Python numbers broadcast over every channel; arrays or other values may not.
-    others_are_scalars = all(_is_tensor(leaf) or isinstance(leaf, numbers.Number) for leaf in leaves)
-    if not others_are_scalars:
-        return "opaque"
-    if class_name in _ELEMENTWISE_OPS and tensors == 1:
-        return "pass"
-    if class_name in _BINARY_OPS:
-        return "pass" if tensors == 1 else "merge"
-    return "opaque"
-
-
-def _constant_role(tensor, constant):
-    """``"pass"`` for a constant broadcast over the channels, ``"constant"`` for one value per channel."""
-    shape = np.shape(constant["config"]["value"])
-    channels = (tensor["config"].get("shape") or [None])[-1]
-    if not shape or shape[-1] == 1:
-        return "pass"
-    return "constant" if channels is not None and shape[-1] == channels else "opaque"
-
-
-def constant_argument(node):
-    """The position of the serialized constant among a ``"constant"`` node's ``args``."""
-    for position, leaf in enumerate(node.get("args", [])):
-        if _is_constant(leaf):
-            return position
-    raise ValueError(f"the node has no constant argument: {node!r}")
-
-
-def _is_constant(leaf):
-    return isinstance(leaf, dict) and leaf.get("class_name") == "__tensor__"
-
-
-def _is_tensor(leaf):
-    return isinstance(leaf, dict) and leaf.get("class_name") == "__keras_tensor__"
-
-
-def _leaves(structure):
-    if _is_tensor(structure) or _is_constant(structure) or not isinstance(structure, (dict, list, tuple)):
-        yield structure
-        return
-    values = structure.values() if isinstance(structure, dict) else structure
-    for value in values:
-        yield from _leaves(value)

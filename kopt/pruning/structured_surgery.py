@@ -26,10 +26,10 @@ import numpy as np
 
 from kopt.pruning.structured_layers import GATES
 from kopt.pruning.structured_layers import channelwise_size_argument
-from kopt.pruning.structured_layers import constant_argument
 from kopt.pruning.structured_layers import is_transposed
 from kopt.pruning.structured_layers import output_width
 from kopt.pruning.structured_layers import unit_layers
+from kopt.pruning.structured_ops import constant_argument
 from kopt.utils.model_graph import model_from_own_config
 
 
