@@ -22,18 +22,23 @@ def _tagger():
     return keras.Model(inputs, L.TimeDistributed(L.Dense(5), name="tags")(x))
 
 
+def _trained_and_verified(qat, inputs, labels, path):
+    """Trains ``qat`` 2 epochs, exports it to a fully integer file and verifies the file against it."""
+    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(inputs, labels, epochs=2, verbose=0)
+    tflite_export.convert(qat, path, mode="int8")
+    ok, reasons = tflite_export.is_fully_integer(path)
+    assert ok, reasons
+    return tflite_export.verify(path, qat, (inputs, labels))
+
+
 def test_a_time_distributed_dense_quantizes_as_the_dense_it_wraps(tmp_path):
     tokens = np.random.default_rng(0).integers(0, 50, (64, 12)).astype("int32")
     tags = np.random.default_rng(1).integers(0, 5, (64, 12))
     model = _tagger()
     qat = quantize_model(model)
     assert isinstance(qat.get_layer("quant_tags").layer, L.Dense)
-    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    qat.fit(tokens, tags, epochs=2, verbose=0)
-    path = tflite_export.convert(qat, str(tmp_path / "tagger.tflite"), mode="int8")
-    ok, reasons = tflite_export.is_fully_integer(path)
-    assert ok, reasons
-    checked = tflite_export.verify(path, qat, (tokens, tags))
+    checked = _trained_and_verified(qat, tokens, tags, str(tmp_path / "tagger.tflite"))
     assert checked["agreement"] == 1.0 and checked["examples"] == 64
     assert strip_quantization(qat).output_shape == model.output_shape
 
@@ -89,12 +94,7 @@ def test_inception_resnet_custom_scale_layers_quantize_to_a_fully_integer_file(t
     # The product is a layer of its own, so its range is learnt; the Add keeps the block's name.
     assert isinstance(qat.get_layer("quant_block1").layer, L.Add)
     assert "quant_block1_scale" in [layer.name for layer in qat.layers]
-    qat.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    qat.fit(images, labels, epochs=2, verbose=0)
-    path = tflite_export.convert(qat, str(tmp_path / "blocks.tflite"), mode="int8")
-    ok, reasons = tflite_export.is_fully_integer(path)
-    assert ok, reasons
-    checked = tflite_export.verify(path, qat, (images, labels))
+    checked = _trained_and_verified(qat, images, labels, str(tmp_path / "blocks.tflite"))
     assert checked["agreement"] == 1.0, checked
     path = str(tmp_path / "blocks.keras")
     qat.save(path)
