@@ -57,12 +57,11 @@ def classify_op(layer_config: dict, node: dict) -> str:
     if any(_is_tensor(leaf) for leaf in _leaves(node.get("kwargs", {}))):
         return "opaque"
     leaves = list(_leaves(node.get("args", []))) + list(_leaves(node.get("kwargs", {})))
-    tensors = [leaf for leaf in leaves if _is_tensor(leaf)]
     class_name = layer_config["class_name"]
-    constants = [leaf for leaf in leaves if _is_constant(leaf)]
-    if class_name in _BINARY_OPS and len(tensors) == 1 and len(constants) == 1 and len(leaves) == 2:
-        return _constant_role(tensors[0], constants[0])
-    tensors = len(tensors)
+    if class_name in _BINARY_OPS and len(leaves) == 2 and sum(map(_is_constant, leaves)) == 1:
+        tensor, constant = sorted(leaves, key=_is_constant)  # the constant last
+        return _constant_role(tensor, constant) if _is_tensor(tensor) else "opaque"
+    tensors = sum(1 for leaf in leaves if _is_tensor(leaf))
     # Python numbers broadcast over every channel; arrays or other values may not.
     others_are_scalars = all(_is_tensor(leaf) or isinstance(leaf, numbers.Number) for leaf in leaves)
     if not others_are_scalars:

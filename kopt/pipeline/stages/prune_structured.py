@@ -136,9 +136,11 @@ def _layers_to_prune(model, keep):
                 f"layer {name!r} produces no channels structured pruning removes (Conv/Dense layers, recurrent "
                 "units, attention heads); name the layer whose output it reads"
             )
-    kept = [group for group in plan["groups"] if set(group["layers"]) & set(keep)]
     layers = [
-        name for group in plan["groups"] if group not in kept and group["frozen"] is None for name in group["layers"]
+        name
+        for group in plan["groups"]
+        if group["frozen"] is None and not set(group["layers"]) & set(keep)
+        for name in group["layers"]
     ]
     if not layers:
         raise ValueError(f"keeping {sorted(keep)} leaves no channels that can be removed")
