@@ -65,8 +65,8 @@ def split_annotated(model, *, advice):
             )
         elif unwrapped_dense(layer.layer) is not None:
             plans[layer.name] = ("unwrapped", [QuantizeAnnotate(unwrapped_dense(layer.layer))])
-        elif split_scaled_add(layer.layer) is not None:
-            plans[layer.name] = ("scaled_add", [QuantizeAnnotate(part) for part in split_scaled_add(layer.layer)])
+        elif (scaled_add := split_scaled_add(layer.layer)) is not None:
+            plans[layer.name] = ("scaled_add", [QuantizeAnnotate(part) for part in scaled_add])
         else:
             parts = split_separable(layer.layer)
             if parts is not None:
