@@ -85,8 +85,8 @@ def test_a_teacher_that_cannot_serve_is_refused_before_the_baseline_trains(tmp_p
     assert err.key == "distill.teacher" and reason in err.reason
 
 
-def _refused_before_training(tmp_path, monkeypatch, techniques):
-    """The ConfigError of running ``techniques``; fails if the baseline trained first or a folder was left."""
+def _refused_before_training(tmp_path, monkeypatch, techniques, model="small_cnn"):
+    """The ConfigError of running ``techniques`` on ``model``; fails if the baseline trained first or a folder was left."""
     from kopt.pipeline import execution
 
     def no_training(*args, **kwargs):
@@ -94,7 +94,7 @@ def _refused_before_training(tmp_path, monkeypatch, techniques):
 
     monkeypatch.setattr(execution, "train_classifier", no_training)
     with pytest.raises(ConfigError) as err:
-        run(Recipe(epochs=1, export_dir=str(tmp_path / "out"), techniques=techniques))
+        run(Recipe(model=model, epochs=1, export_dir=str(tmp_path / "out"), techniques=techniques))
     assert not (tmp_path / "out").exists()
     return err.value
 

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 import tflite_export
-from kopt import ConfigError
 from kopt.data import load_dataset
 from kopt.models import pixel_scaling_layer
 from kopt.pipeline import Recipe
 from kopt.pipeline import TechniqueSpec
 from kopt.pipeline import run
+from tests.pipeline.stages.test_distill import _refused_before_training
 
 L = keras.layers
 
@@ -49,20 +49,7 @@ def test_a_builtin_student_reads_the_pixel_values_its_scaling_teacher_reads(tmp_
 
 
 def _refused(tmp_path, monkeypatch, model, params):
-    from kopt.pipeline import execution
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("the baseline trained before the models were checked")
-
-    monkeypatch.setattr(execution, "train_classifier", no_training)
-    with pytest.raises(ConfigError) as err:
-        run(
-            Recipe(
-                model=model, epochs=1, export_dir=str(tmp_path / "out"), techniques=(TechniqueSpec("distill", params),)
-            )
-        )
-    assert not (tmp_path / "out").exists()
-    return err.value
+    return _refused_before_training(tmp_path, monkeypatch, (TechniqueSpec("distill", params),), model=model)
 
 
 def test_a_student_file_that_does_not_scale_is_refused_beside_a_scaling_teacher(tmp_path, monkeypatch):
