@@ -34,7 +34,8 @@ from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
 from kopt.quantization.annotate import require_float32
-from kopt.quantization.float_layers import float_group
+from kopt.quantization.float_layers import float_units
+from kopt.quantization.float_layers import warn_if_requantized
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantize_config import QuantizeConfig
 from kopt.quantization.splits import check_attention_masks
@@ -72,8 +73,8 @@ def quantize_model(
             ``"16x8"``, ``"4bit"``, ``"binary"``, ``"ternary"``).
         float_layers: Names of layers to leave in float, each with the
             BatchNormalization folded into it and the ReLU fused into it
-            (:mod:`kopt.quantization.float_layers`); the file is then not fully
-            integer. Default: none.
+            (:mod:`kopt.quantization.float_layers`, which says where the file
+            keeps them float); the file is then not fully integer. Default: none.
 
     Returns:
         A new functional ``keras.Model``; compiled like ``to_quantize`` if it was.
@@ -96,8 +97,8 @@ def quantize_model(
         raise ValueError(f"quantize_model expects a keras.Model. Received: to_quantize={to_quantize!r}")
     check_attention_masks(to_quantize)
     model = _functional(to_quantize)
-    group = float_group(model, float_layers) if float_layers else frozenset()
-    return quantize_apply(_annotate(model, group), scheme=scheme)
+    units = float_units(model, float_layers) if float_layers else {}
+    return warn_if_requantized(quantize_apply(_annotate(model, set().union(*units.values())), scheme=scheme), units)
 
 
 def quantize_annotate_layer(

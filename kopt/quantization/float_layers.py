@@ -26,16 +26,26 @@ Example:
 ['stem', 'stem_bn', 'stem_relu']
 
 ``kopt.quantization.quantize_model(model, float_layers=["stem"])`` quantizes the rest.
+
+Where a float layer can stay float in the file: the TFLite converter makes an op
+int8 when both its input and its output carry int8 ranges and it has an int8
+kernel, whatever the model asked (tensorflow/model-optimization#523). A named
+layer at the model's input or output, or next to another float layer, keeps
+float; one read from an int8 layer and read by int8 layers, with nothing float
+beside it, becomes int8 with weights the converter rounds itself.
+:func:`requantized_by_converter` lists those, and ``quantize_model`` warns of them.
 """
 
+import warnings
 from collections.abc import Sequence
 
 import keras
 
 from kopt.quantization import transforms
+from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.utils import model_graph
 
-__all__ = ["float_group"]
+__all__ = ["float_group", "float_units", "requantized_by_converter", "warn_if_requantized"]
 
 
 def float_group(model: keras.Model, float_layers: Sequence[str]) -> set[str]:
@@ -52,6 +62,15 @@ def float_group(model: keras.Model, float_layers: Sequence[str]) -> set[str]:
         ValueError: Naming the first name ``model`` has no layer of, or a
             ``float_layers`` given as one string.
     """
+    return set().union(*float_units(model, float_layers).values())
+
+
+def float_units(model: keras.Model, float_layers: Sequence[str]) -> dict[str, set[str]]:
+    """``{name: the layers TFLite computes in that layer's op}`` for each name of ``float_layers``.
+
+    Raises:
+        ValueError: As :func:`float_group`.
+    """
     if isinstance(float_layers, str):
         raise ValueError(f"float_layers must be a list of layer names. Received: float_layers={float_layers!r}")
     names = {layer.name for layer in model.layers}
@@ -63,11 +82,83 @@ def float_group(model: keras.Model, float_layers: Sequence[str]) -> set[str]:
         )
     plan = transforms.plan(model)
     readers = model_graph.consumers(model)
-    group = set(float_layers)
+    units = {}
     for name in float_layers:
+        unit = units[name] = {name}
         folded = plan.folds.get(name)
         if folded is not None:
-            group.add(folded)
+            unit.add(folded)
         if name in plan.fused:
-            group.update(readers.get(folded or name, []))
-    return group
+            unit.update(readers.get(folded or name, []))
+    return units
+
+
+def requantized_by_converter(qat_model: keras.Model, units: dict[str, set[str]]) -> list[str]:
+    """The names of ``units`` whose op reads only int8 tensors and is read only by int8 layers.
+
+    Args:
+        qat_model: The quantization-aware model built with these layers in float.
+        units: :func:`float_units` of the float model.
+
+    Returns:
+        The names, in the order of ``units``, that the converter would make
+        int8 if TFLite has an int8 kernel for their op (see the module docstring).
+    """
+    config = qat_model.get_config()
+    producers = {
+        name: {p for call in calls for p in call} for name, calls in model_graph.inbound_layers(config).items()
+    }
+    readers = model_graph.consumers(qat_model)
+    layers = {layer.name: layer for layer in qat_model.layers}
+    in_units = set().union(*units.values()) if units else set()
+
+    def ends(unit, step):
+        # The layers met first across the unit's edge, passing through unwrapped layers
+        # that carry a range unchanged (Flatten, Reshape); OUTPUT stands for the model's outputs.
+        seen, frontier, found = set(), [n for m in unit for n in step.get(m, ()) if n not in unit], set()
+        while frontier:
+            name = frontier.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            layer = layers.get(name)
+            if layer is None or name in in_units or isinstance(layer, keras.layers.InputLayer):
+                found.add(name)
+            elif type(layer).__name__ in ("QuantizeWrapper", "QuantizeLayer"):
+                found.add(name)
+            else:
+                frontier.extend(step.get(name, ()))
+        return found
+
+    def kind(name):
+        return type(layers.get(name)).__name__
+
+    def writes_int8(name):
+        config = getattr(layers.get(name), "quantize_config", None)
+        return (
+            kind(name) == "QuantizeLayer"
+            or kind(name) == "QuantizeWrapper"
+            and not isinstance(config, NoOpQuantizeConfig)
+        )
+
+    found = []
+    for name, unit in units.items():
+        inputs, outputs = ends(unit, producers), ends(unit, readers)
+        # The float op's input carries an int8 writer's range, and its output the range a quantize op sets.
+        if inputs and outputs and all(map(writes_int8, inputs)) and all(kind(r) == "QuantizeLayer" for r in outputs):
+            found.append(name)
+    return found
+
+
+def warn_if_requantized(qat_model: keras.Model, units: dict[str, set[str]]) -> keras.Model:
+    """Warns, naming them, of the float layers :func:`requantized_by_converter` finds; returns ``qat_model``."""
+    requantized = requantized_by_converter(qat_model, units) if units else []
+    if requantized:
+        warnings.warn(
+            f"float_layers={requantized} will be int8 in the TFLite file after all: each reads only int8 tensors "
+            "and is read only by int8 layers, and the converter quantizes such an op when TFLite has an int8 kernel "
+            "for it, rounding its weights itself (tensorflow/model-optimization#523). Leave a layer beside it in "
+            "float too, or only layers at the model's input or output, to keep it float.",
+            stacklevel=3,
+        )
+    return qat_model

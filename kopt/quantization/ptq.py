@@ -29,6 +29,7 @@ loses less accuracy than full-integer PTQ on small models.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import keras
@@ -113,6 +114,7 @@ def quantize_calibrated(
     *,
     scheme: QuantizeScheme | str | None = None,
     max_examples: int = 1024,
+    float_layers: Sequence[str] = (),
 ) -> str:
     """Writes a full-integer file from kopt's own calibration (see the module docstring).
 
@@ -122,6 +124,9 @@ def quantize_calibrated(
         representative_dataset: Typical inputs, as for :func:`calibrate`.
         scheme: The quantization scheme (default 8-bit).
         max_examples: Calibrate on at most this many examples.
+        float_layers: Names of layers left in float, as for
+            :func:`kopt.quantization.quantize_model`; the file is then not fully
+            integer, and the converter does not calibrate (it would quantize them).
 
     Returns:
         ``output_path``.
@@ -147,7 +152,8 @@ def quantize_calibrated(
         )
     if not isinstance(model, keras.Model):
         model = tflite_export.load_model(model)
-    qat = calibrate(quantize_model(model, scheme=scheme), representative_dataset, max_examples=max_examples)
+    qat = quantize_model(model, scheme=scheme, float_layers=float_layers)
+    calibrate(qat, representative_dataset, max_examples=max_examples)
     return tflite_export.convert(qat, output_path, mode="int8")
 
 

@@ -333,7 +333,8 @@ def unsupported_message(layers):
     return (
         f"kopt.quantization has no built-in quantization for layer(s) {names}. Leave them in float, the "
         f"file computing them in float between int8 layers: `quantize_model(model, float_layers={[layer.name for layer in layers]})` "
-        f"(kopt-optimize --qat --qat_float_layers={listed}). Or give each a "
+        f"(kopt-optimize: --qat_float_layers={listed} with --qat, --ptq_float_layers={listed} with --ptq=int8). "
+        "Or give each a "
         "QuantizeConfig: `kopt.quantization.quantize_annotate_layer(layer, quantize_config=MyConfig())` "
         "(subclass kopt.quantization.QuantizeConfig; NoOpQuantizeConfig() keeps a layer in float), "
         "or leave the layer unannotated and call quantize_apply on a model annotated layer by layer."

@@ -20,7 +20,7 @@ def _stages(**given):
 def test_each_tuning_flag_alone_is_refused_naming_its_technique(name):
     value = {"teacher": "t.keras", "student": "tiny_mlp", "distillation": "hard", "temperature": 2, "alpha": 0.3,
              "prune_schedule": "constant", "cluster_init": "linear", "cluster_per_channel": "true",
-             "qat_scheme": "16x8", "qat_first_and_last_8bit": "false", "qat_float_layers": "Conv1", "prune_structured_keep": "conv1", "qat_float_prefix": "true", "quantized_io": "int8", "ptq_calibration": "converter", "finetune_epochs": 2,
+             "qat_scheme": "16x8", "qat_first_and_last_8bit": "false", "qat_float_layers": "Conv1", "prune_structured_keep": "conv1", "qat_float_prefix": "true", "quantized_io": "int8", "ptq_calibration": "converter", "ptq_float_layers": "mel", "finetune_epochs": 2,
              "finetune_learning_rate": 0.01, "prune_policy": "xnnpack_sparse", "sparse_weights": "true", "max_trials": 3, "tune_dir": "d", "size_budget_kib": 40,
              "max_accuracy_drop": 0.3, "target_sparsity": 0.9, "target_gzip_kb": 8, "time_budget": 60,
              "auto_calibration": "kopt"}[name]  # fmt: skip

@@ -73,3 +73,42 @@ def test_a_sequential_model_leaves_its_named_layer_and_quantizes_the_rest():
     assert (kinds["stem"], kinds["bn"], kinds["relu"]) == ("Conv2D", "BatchNormalization", "ReLU")
     # Flatten only moves data: the float part ends with it, and one quantize op follows.
     assert kinds["quant_head"] == "QuantizeWrapper" and kinds["quantize_flat"] == "QuantizeLayer"
+
+
+def _chain():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, name="c1")(inputs)
+    x = keras.layers.Conv2D(4, 3, name="mid")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.Conv2D(4, 3, name="mid2")(x)
+    x = keras.layers.Conv2D(4, 1, name="c3")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(keras.layers.Flatten()(x)))
+
+
+@pytest.mark.parametrize(
+    "names, warned, float_ops",
+    [
+        (["c1"], False, {"CONV_2D"}),  # at the input: no range comes in
+        (["logits"], False, {"FULLY_CONNECTED"}),  # at the output: no range goes out
+        (["mid", "mid2"], False, {"CONV_2D"}),  # side by side: the tensor between them has no range
+        (["mid"], True, set()),  # int8 on both sides: the converter quantizes it
+        (["mid2"], True, set()),
+    ],
+)
+def test_the_warning_names_exactly_the_float_layers_the_converter_makes_int8(tmp_path, names, warned, float_ops):
+    images = np.random.default_rng(1).uniform(0.0, 1.0, (16, 8, 8, 1)).astype("float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        qat = quantization.quantize_model(_chain(), float_layers=names)
+    messages = [str(w.message) for w in caught if "after all" in str(w.message)]
+    assert bool(messages) == warned, messages
+    if warned:
+        assert f"float_layers={names}" in messages[0] and "model-optimization#523" in messages[0]
+    quantization.calibrate(qat, images)
+    path = str(tmp_path / "chain.tflite")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tflite_export.convert(qat, path, mode="int8")
+    _, reasons = tflite_export.is_fully_integer(tflite_export.inspect(path))
+    assert {reason.split(":")[0].split()[-1] for reason in reasons} == float_ops, reasons

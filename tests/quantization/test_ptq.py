@@ -102,3 +102,17 @@ def test_calibration_records_the_float_ranges_not_the_file_kernels_on_unset_rang
     path = quantize_calibrated(model, str(tmp_path / "m.tflite"), data)
     got = tflite_export.predict(path, data)
     assert np.mean(got.argmax(-1) == model.predict(data, verbose=0).argmax(-1)) >= 0.95
+
+
+def test_quantize_calibrated_leaves_the_named_front_end_float(tmp_path):
+    from kopt.quantization import quantize_calibrated
+
+    inputs = keras.Input((16,))
+    x = keras.layers.Dense(8, activation="relu", name="front")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+    data = np.random.default_rng(0).normal(size=(64, 16)).astype("float32")
+    path = quantize_calibrated(model, str(tmp_path / "front_float.tflite"), data, float_layers=["front"])
+    integer, reasons = tflite_export.is_fully_integer(tflite_export.inspect(path))
+    assert not integer and all(reason.startswith("op 0 FULLY_CONNECTED") for reason in reasons), reasons
+    report = tflite_export.verify(path, model, (data, np.argmax(model.predict(data, verbose=0), axis=-1)))
+    assert report["agreement"] >= 0.95, report

@@ -33,7 +33,8 @@
   ``--cluster`` come before ``--qat``; ``cluster_per_channel`` says the clusters
   are per output channel.
 
-``ptq`` params (flags ``--ptq``, ``--ptq_calibration``, ``--quantized_io``):
+``ptq`` params (flags ``--ptq``, ``--ptq_calibration``, ``--ptq_float_layers``,
+``--quantized_io``):
 
 * ``mode``: ``"int8"`` (full integer), ``"int16x8"``, ``"float16"`` or
   ``"dynamic"``.
@@ -47,6 +48,8 @@
   model. The stage's model is then that calibrated model. ``"converter"`` (the
   only choice for ``"int16x8"``): the TFLite converter calibrates the float model
   itself; needed for layers ``quantize_model`` does not know.
+* ``float_layers``: as for ``qat`` (flag ``--ptq_float_layers``); only with
+  kopt's calibration, since the converter would quantize the layers again.
 * ``io_type``: as for ``qat``; only with ``"int8"``.
 """
 
@@ -83,6 +86,14 @@ IO_TYPES = ("float32", "int8", "uint8")
 # QAT fine-tunes a trained model: a tenth of the float rate unless one is given.
 _QAT_RATE_FACTOR = 0.1
 _QUANTIZATION = "Quantization"
+
+
+def _check_float_layers(technique, model, names):
+    if names:
+        try:
+            quantization.float_group(model, list(names))
+        except ValueError as err:
+            raise ConfigError(f"{technique}.float_layers", list(names), str(err)) from err
 
 
 def _check_io_type(technique, io_type, mode):
@@ -164,12 +175,7 @@ class QuantizationAwareTraining(FineTuningTechnique):
             )
 
     def check_model(self, model, params):
-        names = self.values(params).float_layers
-        if names:
-            try:
-                quantization.float_group(model, list(names))
-            except ValueError as err:
-                raise ConfigError("qat.float_layers", list(names), str(err)) from err
+        _check_float_layers(self.name, model, self.values(params).float_layers)
 
     def with_earlier_stages(self, params, earlier):
         # QAT after pruning or clustering keeps their zeros and shared values.
@@ -291,6 +297,11 @@ class PtqSettings:
         help="Who calibrates an integer --ptq: kopt (default for int8: QAT's graph with calibrated ranges, no "
         "training) or the TFLite converter (the only choice for int16x8; for layers kopt cannot quantize).",
     )  # fmt: skip
+    float_layers: list = setting(
+        [], kind=list, flag="ptq_float_layers", flag_default=None, from_flags=UNLESS_NONE, parse=parse_names,
+        help="Comma-separated layer names an int8 --ptq leaves in float, as --qat_float_layers does (kopt's "
+        "calibration only).",
+    )  # fmt: skip
     io_type: str = setting(
         "float32", kind=str, choices=IO_TYPES, flag="quantized_io",
         help="Input/output type of an int8 --qat or --ptq file.",
@@ -307,7 +318,15 @@ class PostTrainingQuantization(Technique):
     def check(self, params):
         super().check(params)
         mode = params.get("mode")
-        _check_io_type(self.name, self.values(params).io_type, mode)
+        values = self.values(params)
+        _check_io_type(self.name, values.io_type, mode)
+        if values.float_layers and ptq_calibration(params) != "kopt":
+            raise ConfigError(
+                "ptq.float_layers",
+                list(values.float_layers),
+                f"layers are left in float by kopt's int8 calibration only, not with mode={mode!r} and "
+                f"calibration={ptq_calibration(params)!r}: the converter would quantize them again",
+            )
         if "calibration" not in params:
             return
         calibration = params["calibration"]
@@ -322,13 +341,18 @@ class PostTrainingQuantization(Technique):
                 "ptq.calibration", calibration, "kopt calibrates int8 only; int16x8 is calibrated by the converter"
             )
 
+    def check_model(self, model, params):
+        _check_float_layers(self.name, model, self.values(params).float_layers)
+
     def apply(self, model, context, params):
         if ptq_calibration(params) != "kopt":
             return model
+        self.check_model(model, params)  # after a stage that replaced the model, first checked here
         # Integer grids need float32, as for QAT.
         with precision_policy("none"):
             try:
-                quantized = quantization.quantize_model(to_float32(model))
+                float_layers = list(self.values(params).float_layers)
+                quantized = quantization.quantize_model(to_float32(model), float_layers=float_layers)
             except ValueError as err:  # A layer kopt cannot quantize; the converter may.
                 raise ConfigError(
                     "ptq.calibration",
@@ -345,7 +369,10 @@ class PostTrainingQuantization(Technique):
 
     def export_options(self, params):
         values = self.values(params)
-        return {"mode": values.mode, "inference_input_type": values.io_type, "inference_output_type": values.io_type}
+        options = {"mode": values.mode, "inference_input_type": values.io_type, "inference_output_type": values.io_type}
+        if values.float_layers:
+            options["representative_dataset"] = None  # the converter would make the float layers int8
+        return options
 
 
 def ptq_calibration(params):

@@ -47,6 +47,10 @@ def test_qat_check_rejects_bad_params(params, key):
         ({"mode": "dynamic", "calibration": "kopt"}, "ptq.calibration"),
         ({"mode": "float16", "calibration": "converter"}, "ptq.calibration"),
         ({"mode": "int16x8", "calibration": "kopt"}, "ptq.calibration"),
+        # The converter calibrates these modes and would quantize a layer left in float.
+        ({"mode": "int8", "calibration": "converter", "float_layers": ["stem"]}, "ptq.float_layers"),
+        ({"mode": "int16x8", "float_layers": ["stem"]}, "ptq.float_layers"),
+        ({"mode": "dynamic", "float_layers": ["stem"]}, "ptq.float_layers"),
     ],
 )
 def test_ptq_check_rejects_bad_params(params, key):
@@ -104,21 +108,64 @@ def test_ptq_int8_calibrates_a_quantization_aware_copy_on_the_training_data():
     np.testing.assert_array_equal(wrappers[0].layer.kernel.numpy(), model.layers[1].kernel.numpy())
 
 
-def test_ptq_int8_names_the_layer_kopt_cannot_quantize_and_the_way_out():
-    class Scale(keras.layers.Layer):
-        def build(self, shape):
-            self.scale = self.add_weight(shape=(shape[-1],), initializer="ones")
+class _Scale(keras.layers.Layer):
+    """A layer kopt has no quantization rule for."""
 
-        def call(self, x):
-            return x * self.scale
+    def build(self, shape):
+        self.scale = self.add_weight(shape=(shape[-1],), initializer=keras.initializers.RandomUniform(0.5, 2.0))
 
+    def call(self, x):
+        return x * self.scale
+
+
+def _model_with_custom_layer():
+    # A front end, as an audio model's spectrogram: it reads the model's input.
     inputs = keras.Input((8, 8, 1))
-    x = Scale(name="my_scale")(keras.layers.Conv2D(4, 3)(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+    x = keras.layers.Conv2D(4, 3, name="conv")(_Scale(name="my_scale")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(keras.layers.Flatten()(x)))
+
+
+def test_ptq_int8_names_the_layer_kopt_cannot_quantize_and_the_way_out():
     with pytest.raises(ConfigError) as err:
-        get_technique("ptq").apply(model, _context(), {"mode": "int8"})
+        get_technique("ptq").apply(_model_with_custom_layer(), _context(), {"mode": "int8"})
     assert err.value.key == "ptq.calibration"
-    assert "my_scale" in str(err.value) and "--ptq_calibration=converter" in str(err.value)
+    message = str(err.value)
+    assert "my_scale" in message and "--ptq_calibration=converter" in message
+    assert "--ptq_float_layers=my_scale" in message
+
+
+def test_ptq_int8_float_layers_leave_the_named_layer_float_in_the_file(tmp_path):
+    technique = get_technique("ptq")
+    params = {"mode": "int8", "float_layers": ["my_scale"]}
+    technique.check(params)
+    model = _model_with_custom_layer()
+    calibrated = technique.apply(model, _context(), params)
+    options = technique.export_options(params)
+    assert options["representative_dataset"] is None  # the converter would quantize my_scale after all
+    path = tflite_export.convert(calibrated, str(tmp_path / "ptq.tflite"), **options)
+    integer, reasons = tflite_export.is_fully_integer(tflite_export.inspect(path))
+    assert not integer and reasons and all(reason.startswith("op 0 MUL") for reason in reasons), reasons
+    images = np.random.default_rng(1).uniform(0.0, 1.0, size=(32, 8, 8, 1)).astype("float32")
+    result = tflite_export.verify(path, calibrated, (images, np.zeros(32, "int64")))
+    assert result["max_abs_diff"] < 0.05 and result["agreement"] >= 0.95
+
+
+def test_ptq_float_layers_misspelt_fails_before_any_training(tmp_path):
+    recipe = Recipe(
+        epochs=1,
+        export_dir=str(tmp_path / "out"),
+        techniques=(TechniqueSpec("ptq", {"mode": "int8", "float_layers": ["Conv1"]}),),
+    )
+    with pytest.raises(ConfigError) as err:
+        run(recipe)
+    assert err.value.key == "ptq.float_layers" and "['Conv1']" in str(err.value)
+    assert not (tmp_path / "out").exists()  # raised before the baseline trained
+
+
+def test_ptq_float_layers_flag_takes_comma_separated_names():
+    with flagsaver.as_parsed(ptq="int8", ptq_float_layers="mel, conv"):
+        (ptq,) = stage_flags.techniques_from_flags(flags.FLAGS)
+    assert ptq.params["float_layers"] == ["mel", "conv"]
 
 
 @pytest.mark.slow
