@@ -253,7 +253,7 @@ def _refuse_wrapper(layer):
             f"layer {layer.name!r} is a kopt wrapper ({type(layer).__name__}); call "
             "kopt.pruning.strip_pruning(model) first, then prune channels of the plain model"
         )
-    if isinstance(layer, keras.layers.Wrapper):
+    if isinstance(layer, keras.layers.Wrapper) and not isinstance(layer, keras.layers.TimeDistributed):
         raise ValueError(
             f"layer {layer.name!r} is a wrapper layer ({type(layer).__name__}); structured pruning and "
             "widen trace channels through plain layers only. Unwrap it first."
@@ -276,7 +276,7 @@ def _propagate(graph, info, shapes):
         # Unit i of both directions is one channel; concatenated, it appears in each half.
         return ChannelMap.concat([output, output]) if bidirectional and info.layer.merge_mode == "concat" else output
     if kind == "depthwise":
-        return inputs[0].repeat(int(info.layer.get_config()["depth_multiplier"]))
+        return inputs[0].repeat(int(unit_layers(info.layer)[0].get_config()["depth_multiplier"]))
     if kind == "attention":
         # Its heads are pruned as a group of their own; query, key and value are
         # read whole, and its output keeps its width.
@@ -287,7 +287,7 @@ def _propagate(graph, info, shapes):
     if kind in ("normalization", "pass", "constant"):
         return inputs[0]
     if kind == "flatten":
-        spatial = shapes[0][1:-1]
+        spatial = shapes[0][2 if info.class_name == "TimeDistributed" else 1 : -1]  # the time axis stays
         if any(dim is None for dim in spatial):
             graph.freeze(inputs[0], f"{name!r} flattens a tensor of unknown spatial shape")
             return None

@@ -11,6 +11,9 @@
   ``sum``, ``ave`` or ``mul``: unit ``i`` of both directions is one channel (it
   appears twice in a concatenated output), so a unit goes from both at once.
 * ``"depthwise"``: one output per input channel times ``depth_multiplier``.
+* A ``TimeDistributed`` layer takes its inner layer's role when that is a
+  producer, a depthwise convolution, a pass-through layer or ``Flatten`` (the
+  time axis stays; a CRNN's or video model's per-frame layers).
 * ``"attention"``: a ``MultiHeadAttention`` (default attention axes): its heads
   are a set of channels of their own that can be pruned; what it reads is kept whole.
 * ``"normalization"``: per-channel weights on the last axis (BatchNormalization,
@@ -214,9 +217,12 @@ def fold_gates(values, layer):
 
 
 def unit_layers(layer):
-    """The layers whose output columns are ``layer``'s channels: a Bidirectional's two directions, or itself."""
+    """The layers whose output columns are ``layer``'s channels: a Bidirectional's two directions, a
+    TimeDistributed's inner layer, or itself."""
     if isinstance(layer, keras.layers.Bidirectional):
         return [layer.forward_layer, layer.backward_layer]
+    if isinstance(layer, keras.layers.TimeDistributed):
+        return [layer.layer]
     return [layer]
 
 
@@ -290,6 +296,8 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
         return "recurrent" if plain else "opaque"
     if class_name == "Bidirectional":
         return "bidirectional" if _plain_bidirectional(layer, config) else "opaque"
+    if class_name == "TimeDistributed":
+        return _time_distributed_role(config["layer"])
     if class_name in DEPTHWISE:
         return "depthwise"
     if class_name == "MultiHeadAttention":
@@ -318,6 +326,20 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
     if class_name in _MERGES:
         return "merge"
     return "opaque"
+
+
+def _time_distributed_role(inner):
+    """The role of a ``TimeDistributed`` layer, from its inner layer's config: the channel axis stays last."""
+    name, config = inner.get("class_name"), inner.get("config", {})
+    if inner.get("module") != "keras.layers" or config.get("data_format", "channels_last") != "channels_last":
+        return "opaque"
+    if name in PRODUCERS or name in TRANSPOSED:
+        return "producer" if config.get("groups", 1) == 1 else "opaque"
+    if name in DEPTHWISE:
+        return "depthwise"
+    if name in _PASS_THROUGH or name == "Activation" and is_elementwise(config["activation"]):
+        return "pass"
+    return "flatten" if name == "Flatten" else "opaque"
 
 
 def _plain_bidirectional(layer, config):

@@ -58,6 +58,8 @@ def rebuild(model, graph, keep_masks):
     config = copy.deepcopy(model.get_config())
     for layer_config in config["layers"]:
         layer_config.pop("build_config", None)
+        if layer_config["class_name"] == "TimeDistributed":
+            layer_config["config"]["layer"].pop("build_config", None)
         name = layer_config["config"].get("name")
         if name in output_sizes and layer_config["class_name"] == "Bidirectional":
             for direction in ("layer", "backward_layer"):
@@ -65,8 +67,11 @@ def rebuild(model, graph, keep_masks):
                     layer_config["config"][direction]["config"]["units"] = output_sizes[name]
                     layer_config["config"][direction].pop("build_config", None)
         elif name in output_sizes:
-            key = next(k for k in ("units", "filters", "num_heads") if k in layer_config["config"])
-            layer_config["config"][key] = output_sizes[name]
+            # A TimeDistributed's size is its inner layer's.
+            inner = layer_config["config"]["layer"] if layer_config["class_name"] == "TimeDistributed" else None
+            sized = inner["config"] if inner else layer_config["config"]
+            key = next(k for k in ("units", "filters", "num_heads") if k in sized)
+            sized[key] = output_sizes[name]
         elif layer_config["class_name"] == "Reshape" and graph.layers[name].kind == "pass":
             # It keeps the last axis: its target's last entry follows the channels kept.
             kept = int(graph.keep_positions(graph.layers[name].input_maps[0], keep_masks).sum())
@@ -122,8 +127,9 @@ def _slice_layer(graph, info, keep_masks):
         weights = [_slice_recurrent(inner, v.name, np.asarray(v.numpy()), keep_in, keep_out) for v in layer.weights]
         return weights, int(keep_out.sum())
     weights = {}
+    owner = unit_layers(layer)[0]  # a TimeDistributed's weights are its inner layer's
     for variable in layer.weights:
-        weights[variable.name] = _slice_weight(layer, kind, variable, keep_in, keep_out)
+        weights[variable.name] = _slice_weight(owner, kind, variable, keep_in, keep_out)
     return [weights[v.name] for v in layer.weights], (int(keep_out.sum()) if keep_out is not None else None)
 
 

@@ -192,12 +192,18 @@ def widen(
 
 def _require_plain_layers(model):
     for layer in model.layers:
-        # kopt's training wrappers; Keras' own (TimeDistributed) are read by the channel graph, which
-        # refuses to widen what they read, naming them.
+        # kopt's training wrappers; the channel graph refuses other wrappers, naming them.
         if (type(layer).__module__ or "").startswith("kopt"):
             raise ValueError(
                 f"widen needs a model of plain layers; layer {layer.name!r} is a {type(layer).__name__}. Strip "
                 "kopt's wrappers first (kopt.pruning.strip_pruning, kopt.clustering.strip_clustering...)."
+            )
+        # Structured pruning reads through TimeDistributed; widen's weight rules do not (yet).
+        if isinstance(layer, keras.layers.TimeDistributed):
+            raise ValueError(
+                f"widen does not widen through wrapper layers; layer {layer.name!r} is a TimeDistributed. "
+                "Build the model with the inner layer called on the sequence directly (a Dense reads the last "
+                "axis of every step already)."
             )
 
 
