@@ -44,6 +44,7 @@ CANDIDATES = {
     "SimpleRNN": (lambda: L.SimpleRNN(2), _SEQUENCE, 1),
     "Bidirectional(LSTM)": (lambda: L.Bidirectional(L.LSTM(2)), _SEQUENCE, 1),
     "TimeDistributed(Dense)": (lambda: L.TimeDistributed(L.Dense(2)), _SEQUENCE, 1),
+    "TimeDistributed(Conv2D)": (lambda: L.TimeDistributed(L.Conv2D(2, 3)), (3, *_IMAGE), 1),
     "BatchNormalization": (lambda: L.BatchNormalization(), _IMAGE, 1),
     "LayerNormalization": (lambda: L.LayerNormalization(), _SEQUENCE, 1),
     "Rescaling": (lambda: L.Rescaling(0.5), _IMAGE, 1),
@@ -96,6 +97,7 @@ def layer_support() -> dict:
     from kopt.pruning.prunable import is_prunable
     from kopt.pruning.structured_layers import classify
     from kopt.quantization.attention import unsupported_reason
+    from kopt.quantization.frames import unwrapped_frames
     from kopt.quantization.registry import Bits
     from kopt.quantization.registry import is_passthrough
     from kopt.quantization.registry import quantize_config_for
@@ -117,6 +119,7 @@ def layer_support() -> dict:
         if (
             split_separable(layer) is not None
             or unwrapped_dense(layer) is not None
+            or unwrapped_frames(layer) is not None
             or (isinstance(layer, L.MultiHeadAttention) and unsupported_reason(layer) is None)
         ):
             qat = "split"

@@ -136,7 +136,7 @@ def _npz_arrays(dataset):
         raise ConfigError("dataset", dataset, f"not a readable .npz archive ({type(err).__name__}: {err})") from err
     x_train, y_train, x_test, y_test = arrays
     # Integer images are 8-bit pixels, divided by 255 below; token ids and features are not pixels.
-    levels = PIXEL_LEVELS if x_train.ndim in (3, 4) and np.issubdtype(x_train.dtype, np.integer) else None
+    levels = PIXEL_LEVELS if x_train.ndim in (3, 4, 5) and np.issubdtype(x_train.dtype, np.integer) else None
     x_train = _npz_images(dataset, "x_train", x_train)
     x_test = _npz_images(dataset, "x_test", x_test)
     y_train = _npz_labels(dataset, "y_train", y_train, len(x_train))
@@ -157,12 +157,12 @@ def _npz_images(dataset, key, images):
         return _npz_vectors(dataset, key, images)
     if images.ndim == 3:
         images = images[..., np.newaxis]
-    if images.ndim != 4 or len(images) == 0:
+    if images.ndim not in (4, 5) or len(images) == 0:
         raise ConfigError(
             "dataset",
             dataset,
-            f"{key} must be a non-empty (N, H, W) or (N, H, W, C) array of images, or (N, T) token ids or (N, F) "
-            f"features, got shape {images.shape}",
+            f"{key} must be a non-empty (N, H, W) or (N, H, W, C) array of images, (N, T, H, W, C) clips of frames, "
+            f"or (N, T) token ids or (N, F) features, got shape {images.shape}",
         )
     if np.issubdtype(images.dtype, np.integer):
         # Integer images are 8-bit pixels, as keras.datasets stores them.

@@ -388,12 +388,13 @@ def _given_scores(group, importance):
 def _bn_gamma_scores(graph, group):
     scores = []
     for info in graph.layers.values():
-        if info.kind != "normalization" or not info.layer.get_config().get("scale", True):
+        norm = unit_layers(info.layer)[0] if info.kind == "normalization" else None  # a TimeDistributed's inner
+        if norm is None or not norm.get_config().get("scale", True):
             continue
         channel_map = info.input_maps[0]
         where = graph.roots_of(channel_map) == group.id
         if where.any():
             score = np.zeros(group.size)
-            np.add.at(score, channel_map.index[where], np.abs(np.asarray(info.layer.gamma.numpy())[where]))
+            np.add.at(score, channel_map.index[where], np.abs(np.asarray(norm.gamma.numpy())[where]))
             scores.append(score)
     return scores

@@ -12,8 +12,9 @@
   appears twice in a concatenated output), so a unit goes from both at once.
 * ``"depthwise"``: one output per input channel times ``depth_multiplier``.
 * A ``TimeDistributed`` layer takes its inner layer's role when that is a
-  producer, a depthwise convolution, a pass-through layer or ``Flatten`` (the
-  time axis stays; a CRNN's or video model's per-frame layers).
+  producer, a depthwise convolution, a BatchNormalization on the last axis, a
+  pass-through layer or ``Flatten`` (the time axis stays; a CRNN's or video
+  model's per-frame layers).
 * ``"attention"``: a ``MultiHeadAttention`` (default attention axes): its heads
   are a set of channels of their own that can be pruned; what it reads is kept whole.
 * ``"normalization"``: per-channel weights on the last axis (BatchNormalization,
@@ -297,7 +298,7 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
     if class_name == "Bidirectional":
         return "bidirectional" if _plain_bidirectional(layer, config) else "opaque"
     if class_name == "TimeDistributed":
-        return _time_distributed_role(config["layer"])
+        return _time_distributed_role(config["layer"], len(layer.input.shape) - 1)
     if class_name in DEPTHWISE:
         return "depthwise"
     if class_name == "MultiHeadAttention":
@@ -328,8 +329,8 @@ def classify(layer, layer_config: dict, node: dict, shared: bool) -> str:
     return "opaque"
 
 
-def _time_distributed_role(inner):
-    """The role of a ``TimeDistributed`` layer, from its inner layer's config: the channel axis stays last."""
+def _time_distributed_role(inner, rank):
+    """The role of a ``TimeDistributed`` layer, from its inner layer's config (``rank``: a frame's, with the batch)."""
     name, config = inner.get("class_name"), inner.get("config", {})
     if inner.get("module") != "keras.layers" or config.get("data_format", "channels_last") != "channels_last":
         return "opaque"
@@ -337,6 +338,9 @@ def _time_distributed_role(inner):
         return "producer" if config.get("groups", 1) == 1 else "opaque"
     if name in DEPTHWISE:
         return "depthwise"
+    if name == "BatchNormalization":
+        axes = config["axis"] if isinstance(config["axis"], list) else [config["axis"]]
+        return "normalization" if [axis % rank for axis in axes] == [rank - 1] else "opaque"
     if name in _PASS_THROUGH or name == "Activation" and is_elementwise(config["activation"]):
         return "pass"
     return "flatten" if name == "Flatten" else "opaque"

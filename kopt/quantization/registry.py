@@ -41,6 +41,8 @@ from kopt.quantization.activations import activation_name
 from kopt.quantization.activations import fixed_output_quantizer
 from kopt.quantization.attention import AttentionCore
 from kopt.quantization.fake_quant import lowering_active
+from kopt.quantization.frames import FoldSteps
+from kopt.quantization.frames import UnfoldSteps
 from kopt.quantization.quantize_config import DefaultQuantizeConfig
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantizers import LastValueQuantizer
@@ -60,7 +62,7 @@ _PASSTHROUGH = (
     L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, L.Flatten, L.Reshape, L.Permute, L.Dropout,
     L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout,
     L.AlphaDropout, L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D, L.Cropping1D, L.Cropping2D,
-    L.Cropping3D, L.Identity, L.RepeatVector,
+    L.Cropping3D, L.Identity, L.RepeatVector, FoldSteps, UnfoldSteps,
 )  # fmt: skip
 _OUTPUT = (
     L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate,

@@ -13,6 +13,9 @@ rewritten as the layers the file runs, with the same weights:
 * ``TimeDistributed(Dense)`` (a sequence tagger's head): the ``Dense`` itself,
   which applies to the last axis of a sequence as the wrapper does
   (:func:`unwrapped_dense`), so it quantizes like any Dense;
+* ``TimeDistributed`` around a spatial layer (``Conv2D``, pooling, ``Flatten``: a
+  video model's per-frame layers): the frames folded into the batch, the inner
+  layer, and the frames unfolded again (:func:`kopt.quantization.frames.unwrapped_frames`);
 * InceptionResNetV2's ``CustomScaleLayer`` (``x + r * scale``, the scaled
   residual of each block): a ``Rescaling`` of ``r``, then an ``Add``
   (:func:`split_scaled_add`); the file's product is int8 with a range of its own.
@@ -25,6 +28,7 @@ import keras
 
 from kopt.quantization import attention as attention_lib
 from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.quantization.frames import unwrapped_frames
 from tflite_export.cloning import clone_graph_model
 from tflite_export.cloning import copy_unshared
 
@@ -65,6 +69,8 @@ def split_annotated(model, *, advice):
             )
         elif unwrapped_dense(layer.layer) is not None:
             plans[layer.name] = ("unwrapped", [QuantizeAnnotate(unwrapped_dense(layer.layer))])
+        elif (frames := unwrapped_frames(layer.layer)) is not None:
+            plans[layer.name] = ("frames", [QuantizeAnnotate(part) for part in frames])
         elif (scaled_add := split_scaled_add(layer.layer)) is not None:
             plans[layer.name] = ("scaled_add", [QuantizeAnnotate(part) for part in scaled_add])
         else:
@@ -75,6 +81,7 @@ def split_annotated(model, *, advice):
         return model
     by_first_part = {}
     cores_called = set()
+    folded_frames = {}  # id(an UnfoldSteps output) -> the folded tensor it unfolded
 
     def rebuild(layer):
         if layer.name not in plans:
@@ -89,6 +96,13 @@ def split_annotated(model, *, advice):
         original, kind, parts = by_first_part[id(layer)]
         if kind == "unwrapped":
             return layer(args[0])
+        if kind == "frames":
+            # Right after another per-frame layer the frames are still folded: no unfold-fold pair between.
+            folded = folded_frames.get(id(args[0]))
+            frames = parts[1](layer(args[0]) if folded is None else folded)
+            unfolded = parts[2](frames)
+            folded_frames[id(unfolded)] = frames
+            return unfolded
         if kind == "separable":
             return parts[1](layer(args[0]))
         if kind == "scaled_add":

@@ -94,6 +94,20 @@ def test_npz_token_ids_stay_integers_and_features_stay_floats(tmp_path):
     np.testing.assert_allclose(x_test, features["x_test"], rtol=1e-6)
 
 
+def test_npz_clips_of_frames_keep_their_time_axis(tmp_path):
+    # What a per-frame model (TimeDistributed(Conv2D) -> LSTM) reads: (N, T, H, W, C) clips.
+    rng = np.random.default_rng(0)
+    clips = {
+        "x_train": rng.integers(0, 255, (20, 3, 6, 6, 1), np.uint8),
+        "x_test": rng.integers(0, 255, (10, 3, 6, 6, 1), np.uint8),
+    }
+    labels = {"y_train": rng.integers(0, 3, 20), "y_test": rng.integers(0, 3, 10)}
+    _, test, info = load_dataset(_write_npz(tmp_path / "c.npz", **clips, **labels))
+    x_test, _ = _arrays(test)
+    assert info.input_shape == (3, 6, 6, 1) and info.pixel_levels == 255
+    np.testing.assert_allclose(x_test, clips["x_test"] / 255.0, rtol=1e-6)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -102,6 +116,7 @@ def test_npz_token_ids_stay_integers_and_features_stay_floats(tmp_path):
         (lambda a: a.update(x_test=np.zeros((10, 5, 5), np.uint8)), "x_test images are"),
         (lambda a: a.update(y_train=a["y_train"].astype(np.float32)), "integer class indices"),
         (lambda a: a.update(x_train=np.zeros((20,), np.uint8)), "x_train must be"),
+        (lambda a: a.update(x_train=np.zeros((20, 2, 3, 6, 6, 1), np.uint8)), "x_train must be"),
         (lambda a: a.update(x_train=np.zeros((20, 6), np.int64), x_test=np.zeros((10, 6), np.float32)), "as int32"),
         (lambda a: a.update(x_train=np.full((20, 6), -1), x_test=np.zeros((10, 6), np.int64)), "from -1 to -1"),
     ],

@@ -14,14 +14,17 @@ DEAD = [1, 4]
 def _randomized(model, seed=0):
     rng = np.random.default_rng(seed)
     for variable in model.weights:
-        variable.assign(rng.normal(0, 0.5, variable.shape))
+        value = rng.normal(0, 0.5, variable.shape)
+        variable.assign(np.abs(value) + 0.5 if variable.path.endswith("moving_variance") else value)
     return model
 
 
 def _frames_model():
-    """Video-style clips: per-frame Conv2D + pooling + Flatten, then an LSTM over the frames."""
+    """Video-style clips: per-frame Conv2D + BatchNormalization + ReLU + pooling + Flatten, then an LSTM."""
     inputs = keras.Input((5, 8, 8, 2))
-    x = L.TimeDistributed(L.Conv2D(6, 3, activation="relu"), name="frame_conv")(inputs)
+    x = L.TimeDistributed(L.Conv2D(6, 3), name="frame_conv")(inputs)
+    x = L.TimeDistributed(L.BatchNormalization(), name="frame_norm")(x)
+    x = L.TimeDistributed(L.Activation("relu"), name="frame_relu")(x)
     x = L.TimeDistributed(L.MaxPooling2D(), name="frame_pool")(x)
     x = L.TimeDistributed(L.Flatten(), name="frame_flat")(x)
     x = L.LSTM(4, name="reader")(x)
@@ -60,6 +63,8 @@ def test_channels_nothing_reads_go_from_a_time_distributed_layer_without_changin
     inner = smaller.get_layer(producer).layer
     assert (inner.get_config().get("filters") or inner.get_config()["units"]) == 4
     assert smaller.get_layer("reader").cell.kernel.shape[0] == 4 * rows_per_channel
+    if producer == "frame_conv":  # the per-frame BatchNormalization keeps the same four channels
+        assert tuple(smaller.get_layer("frame_norm").layer.gamma.shape) == (4,)
     x = np.random.default_rng(1).normal(size=(8, *model.input.shape[1:])).astype("float32")
     np.testing.assert_allclose(smaller.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
     smaller.save(tmp_path / "smaller.keras")
@@ -83,7 +88,7 @@ def test_a_time_distributed_output_head_keeps_its_units_and_the_smaller_model_co
 def test_a_time_distributed_layer_with_no_channel_rule_is_opaque_and_named():
     inputs = keras.Input((7, 5))
     x = L.Dense(6, name="proj")(inputs)
-    x = L.TimeDistributed(L.BatchNormalization(), name="frame_norm")(x)
+    x = L.TimeDistributed(L.LayerNormalization(), name="frame_norm")(x)
     model = keras.Model(inputs, L.Dense(3, name="head")(L.Flatten()(x)))
     with pytest.raises(
         ValueError, match=r"'frame_norm' \(TimeDistributed\) would receive fewer channels from \['proj'\]"
