@@ -285,7 +285,8 @@ def _warn_if_float_ops(model, flatbuffer):
             + (f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else "")
             + ". Layers left unannotated or with NoOpQuantizeConfig run in float; so do, by design, the scores "
             "and softmax of a split MultiHeadAttention, LayerNormalization after its mean, and the loop of a "
-            "recurrent layer (its kernels hold int8-grid values), which TFLite has no matching int8 kernel for, and "
+            "recurrent layer and a Conv3D (their kernels hold int8-grid values), which TFLite has no matching int8 "
+            "kernel for, and "
             "the activations the converter leaves float (ELU, SELU, softplus, softsign, mish, hard sigmoid).",
             stacklevel=3,
         )

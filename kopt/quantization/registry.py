@@ -5,7 +5,9 @@ Each Keras layer class falls in one of four kinds:
 * **weighted** (Conv1D/2D/3D, DepthwiseConv1D/2D, Dense, EinsumDense,
   Conv2DTranspose): weights fake-quantized (per-channel symmetric for
   convolutions, per-tensor symmetric for Dense, EinsumDense and Conv2DTranspose,
-  as TFLite's int8 kernels expect) and the activation's output quantized;
+  as TFLite's int8 kernels expect) and the activation's output quantized; a
+  Conv3D's kernel per tensor, since TFLite's CONV_3D is float only and the
+  file computes it in float on int8-grid weights;
 * **slope** (PReLU): its output quantized, and its slope rounded as the
   converter rounds it for TFLite's int8 PRELU (:class:`ConverterRoundedQuantizer`);
 * **table** (Embedding): the int8 table, per-tensor symmetric; TFLite's GATHER
@@ -56,7 +58,7 @@ __all__ = [
 ]  # fmt: skip
 
 L = keras.layers
-_CONVOLUTIONS = (L.Conv1D, L.Conv2D, L.Conv3D)
+_CONVOLUTIONS = (L.Conv1D, L.Conv2D)
 _PASSTHROUGH = (
     L.InputLayer, L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.GlobalMaxPooling1D,
     L.GlobalMaxPooling2D, L.GlobalMaxPooling3D, L.Flatten, L.Reshape, L.Permute, L.Dropout,
@@ -267,6 +269,10 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
         return DefaultQuantizeConfig(
             ["kernel"], bits.weight_quantizer(bits.per_axis), activation_attrs, activation_quantizer
         )
+    if isinstance(layer, L.Conv3D):
+        # TFLite's CONV_3D is float only: the file computes it in float, so its kernel takes one int8 grid
+        # (as a recurrent layer's) and its output a range; TensorFlow's per-channel kernel takes no 5-D tensor.
+        return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(False), activation_attrs, activation_quantizer)
     if isinstance(layer, L.LayerNormalization):
         if not quantize_activation:
             return NoOpQuantizeConfig()
