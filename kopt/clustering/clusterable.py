@@ -82,7 +82,7 @@ def _built_in_getter(layer):
             (f"{part}_kernel", getattr(layer, f"{part}_dense").kernel) for part in ("query", "key", "value", "output")
         ]
     directions = layer_kinds.recurrent_directions(layer)
-    if len(directions) == 1:
+    if len(directions) == 1 or isinstance(layer, (L.ConvLSTM1D, L.ConvLSTM2D, L.ConvLSTM3D)):
         return lambda: [("kernel", layer.cell.kernel), ("recurrent_kernel", layer.cell.recurrent_kernel)]
     if directions:  # a Bidirectional's two
         return lambda: [

@@ -104,6 +104,8 @@ _BUILT_IN = (
     ((keras.layers.Embedding,), lambda layer: [layer.embeddings]),
     ((keras.layers.MultiHeadAttention,), _attention_kernels),
     (layer_kinds.RECURRENT, _rnn_kernels),
+    # A ConvLSTM's cell holds an input and a recurrent convolution kernel, four gates each.
+    ((keras.layers.ConvLSTM1D, keras.layers.ConvLSTM2D, keras.layers.ConvLSTM3D), _rnn_kernels),
 )
 
 

@@ -1,6 +1,7 @@
 """Tests for kopt.clustering.clusterable: the protocol and the built-in table."""
 
 import keras
+import numpy as np
 import pytest
 
 from kopt.clustering.clusterable import ClusterableLayer
@@ -24,6 +25,7 @@ def _built(layer, shape):
         (keras.layers.LSTM(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
         (keras.layers.GRU(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
         (keras.layers.SimpleRNN(4), (None, 5, 3), ["kernel", "recurrent_kernel"]),
+        (keras.layers.ConvLSTM2D(4, 3), (None, 3, 6, 6, 2), ["kernel", "recurrent_kernel"]),
         (keras.layers.TimeDistributed(keras.layers.Dense(4)), (None, 5, 3), ["kernel"]),
     ],
 )
@@ -69,3 +71,15 @@ def test_unsupported_and_malformed_layers_raise_naming_them():
 
     with pytest.raises(ValueError, match="pairs"):
         get_clusterable_weights(_built(Bad(2, name="bad"), (None, 3)))
+
+
+def test_a_conv_lstm_is_clustered_to_k_values_per_kernel():
+    from kopt import clustering
+
+    inputs = keras.Input((3, 6, 6, 2))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ConvLSTM2D(4, 3, name="clstm")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    stripped = clustering.strip_clustering(clustering.cluster_weights(model, 6))
+    cell = stripped.get_layer("clstm").cell
+    for kernel in (cell.kernel, cell.recurrent_kernel):
+        assert len(np.unique(np.asarray(kernel.numpy()))) <= 6

@@ -28,6 +28,7 @@ def _built(layer, *shapes):
         (keras.layers.LSTM(4), [(None, 5, 3)], ["kernel", "recurrent_kernel"]),
         (keras.layers.GRU(4), [(None, 5, 3)], ["kernel", "recurrent_kernel"]),
         (keras.layers.SimpleRNN(4), [(None, 5, 3)], ["kernel", "recurrent_kernel"]),
+        (keras.layers.ConvLSTM2D(4, 3), [(None, 3, 6, 6, 2)], ["kernel", "recurrent_kernel"]),
         (keras.layers.TimeDistributed(keras.layers.Dense(4)), [(None, 5, 3)], ["kernel"]),
         (keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3)), [(None, 5, 8, 8, 2)], ["kernel"]),
     ],

@@ -211,6 +211,8 @@ def test_mask_propagates_through_the_wrapper():
         (lambda: keras.layers.LSTM(4, return_sequences=True), (2, 5, 3)),
         (lambda: keras.layers.GRU(4), (2, 5, 3)),
         (lambda: keras.layers.SimpleRNN(4), (2, 5, 3)),
+        (lambda: keras.layers.ConvLSTM1D(3, 3, padding="same"), (2, 4, 6, 2)),
+        (lambda: keras.layers.ConvLSTM2D(3, 3), (2, 3, 6, 6, 2)),
     ],
 )
 def test_every_built_in_layer_computes_with_its_masked_weights(make, shape):
