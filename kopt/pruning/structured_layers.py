@@ -94,6 +94,7 @@ _PASS_THROUGH = _SPATIAL + (
     "AlphaDropout",
     "ActivityRegularization",
     "Identity",
+    "RepeatVector",  # (batch, features) to (batch, n, features): each feature stays one channel
     # Spatial preprocessing and augmentation: each channel is resampled on its own.
     "Resizing",
     "CenterCrop",

@@ -43,12 +43,28 @@ def _roles(model):
         (keras.layers.Conv2DTranspose(4, 3, name="x"), "producer"),
         (keras.layers.Conv2DTranspose(4, 3, data_format="channels_first", name="x"), "opaque"),
         (keras.layers.Cropping2D(1, name="x"), "pass"),
+        (keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3), name="x"), "producer"),
+        (keras.layers.TimeDistributed(keras.layers.Conv2D(4, 3, groups=2), name="x"), "opaque"),
+        (keras.layers.TimeDistributed(keras.layers.DepthwiseConv2D(3), name="x"), "depthwise"),
+        (keras.layers.TimeDistributed(keras.layers.BatchNormalization(), name="x"), "normalization"),
+        (keras.layers.TimeDistributed(keras.layers.BatchNormalization(axis=1), name="x"), "opaque"),
+        (keras.layers.TimeDistributed(keras.layers.MaxPooling2D(), name="x"), "pass"),
+        (keras.layers.TimeDistributed(keras.layers.Flatten(), name="x"), "flatten"),
+        (keras.layers.TimeDistributed(keras.layers.LayerNormalization(), name="x"), "opaque"),
     ],
 )
 def test_single_input_layers(layer, role):
-    inputs = keras.Input((6, 6, 4))
+    # A TimeDistributed reads clips of 3 such frames.
+    shape = (3, 6, 6, 4) if isinstance(layer, keras.layers.TimeDistributed) else (6, 6, 4)
+    inputs = keras.Input(shape)
     model = keras.Model(inputs, layer(inputs))
     assert _roles(model)["x"] == role
+
+
+def test_repeat_vector_passes_its_features_on():
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, keras.layers.RepeatVector(3, name="x")(inputs))
+    assert _roles(model)["x"] == "pass"
 
 
 def test_merges_and_concatenate_axis():
