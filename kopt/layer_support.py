@@ -36,6 +36,7 @@ CANDIDATES = {
     "DepthwiseConv2D": (lambda: L.DepthwiseConv2D(3), _IMAGE, 1),
     "SeparableConv1D": (lambda: L.SeparableConv1D(2, 3), _SEQUENCE, 1),
     "SeparableConv2D": (lambda: L.SeparableConv2D(2, 3), _IMAGE, 1),
+    "Conv1DTranspose": (lambda: L.Conv1DTranspose(2, 3), _SEQUENCE, 1),
     "Conv2DTranspose": (lambda: L.Conv2DTranspose(2, 3), _IMAGE, 1),
     "Embedding": (lambda: L.Embedding(4, 2), (3,), 1),
     "MultiHeadAttention": (lambda: L.MultiHeadAttention(2, 2), _SEQUENCE, 2),
@@ -43,6 +44,7 @@ CANDIDATES = {
     "GRU": (lambda: L.GRU(2), _SEQUENCE, 1),
     "SimpleRNN": (lambda: L.SimpleRNN(2), _SEQUENCE, 1),
     "Bidirectional(LSTM)": (lambda: L.Bidirectional(L.LSTM(2)), _SEQUENCE, 1),
+    "ConvLSTM2D": (lambda: L.ConvLSTM2D(2, 3), (3, *_IMAGE), 1),
     "TimeDistributed(Dense)": (lambda: L.TimeDistributed(L.Dense(2)), _SEQUENCE, 1),
     "TimeDistributed(Conv2D)": (lambda: L.TimeDistributed(L.Conv2D(2, 3)), (3, *_IMAGE), 1),
     "BatchNormalization": (lambda: L.BatchNormalization(), _IMAGE, 1),
@@ -64,6 +66,7 @@ CANDIDATES = {
     "ZeroPadding2D": (lambda: L.ZeroPadding2D(), _IMAGE, 1),
     "Flatten": (lambda: L.Flatten(), _IMAGE, 1),
     "Reshape": (lambda: L.Reshape((-1,)), _IMAGE, 1),
+    "RepeatVector": (lambda: L.RepeatVector(3), (4,), 1),
     "Dropout": (lambda: L.Dropout(0.1), _IMAGE, 1),
 }
 _TECHNIQUES = ("prune", "cluster", "qat", "structured")

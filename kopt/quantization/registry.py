@@ -3,8 +3,8 @@
 Each Keras layer class falls in one of four kinds:
 
 * **weighted** (Conv1D/2D/3D, DepthwiseConv1D/2D, Dense, EinsumDense,
-  Conv2DTranspose): weights fake-quantized (per-channel symmetric for
-  convolutions, per-tensor symmetric for Dense, EinsumDense and Conv2DTranspose,
+  Conv1D/2DTranspose): weights fake-quantized (per-channel symmetric for
+  convolutions, per-tensor symmetric for Dense, EinsumDense and the transposed ones,
   as TFLite's int8 kernels expect) and the activation's output quantized; a
   Conv3D's kernel per tensor, since TFLite's CONV_3D is float only and the
   file computes it in float on int8-grid weights;
@@ -79,7 +79,7 @@ _VANISHING = (
 )  # fmt: skip
 _UPSAMPLING = (L.UpSampling1D, L.UpSampling2D, L.UpSampling3D)
 _WEIGHTED = _CONVOLUTIONS + (
-    L.DepthwiseConv1D, L.DepthwiseConv2D, L.Dense, L.EinsumDense, L.Conv2DTranspose, L.LSTM, L.GRU, L.SimpleRNN,
+    L.DepthwiseConv1D, L.DepthwiseConv2D, L.Dense, L.EinsumDense, L.Conv1DTranspose, L.Conv2DTranspose, L.LSTM, L.GRU, L.SimpleRNN,
     L.Embedding,
 )  # fmt: skip
 # TFLite's int8 AVERAGE_POOL_2D keeps its input's scale: the converter
@@ -312,7 +312,7 @@ def quantize_config_for(layer, bits, *, quantize_activation=True):
         )
     if isinstance(layer, L.Dense):
         return DefaultQuantizeConfig(["kernel"], bits.dense_quantizer(), activation_attrs, activation_quantizer)
-    if isinstance(layer, (L.EinsumDense, L.Conv2DTranspose)):
+    if isinstance(layer, (L.EinsumDense, L.Conv1DTranspose, L.Conv2DTranspose)):
         # A transposed kernel keeps its output channels on axis -2, not the last
         # one a per-channel grid reads, so its grid is per tensor (as in tfmot).
         return DefaultQuantizeConfig(["kernel"], bits.weight_quantizer(False), activation_attrs, activation_quantizer)

@@ -41,7 +41,9 @@ __all__ = [
 L = keras.layers
 # Each layer folded_layer made -> (its kernel before the fold, the fold's scale at the kernel's shape).
 _FOLD_SOURCES = weakref.WeakKeyDictionary()
-_FOLDABLE = (L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.Dense, L.Conv2DTranspose)
+_FOLDABLE = (
+    L.Conv1D, L.Conv2D, L.Conv3D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.Dense, L.Conv1DTranspose, L.Conv2DTranspose,
+)  # fmt: skip
 # Ops TFLite fuses a following ReLU/ReLU6 into (TRANSPOSE_CONV is left out: the
 # converter keeps its ReLU as an op of its own). A BatchNormalization with no
 # convolution to fold into is one when quantize_apply runs it as a 1x1 depthwise
@@ -205,7 +207,7 @@ def _fold(layer, batch_norm, kernel, bias):
         statistics,
         epsilon=batch_norm.epsilon,
         depthwise=isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)),
-        transposed=isinstance(layer, L.Conv2DTranspose),
+        transposed=isinstance(layer, (L.Conv1DTranspose, L.Conv2DTranspose)),
     )
 
 

@@ -198,3 +198,26 @@ def test_a_conv3d_model_trains_and_converts(tmp_path):
     assert any("a Conv3D" in str(w.message) for w in caught)  # the warning says why CONV_3D is float
     report = tflite_export.verify(path, qat, (data, labels))
     assert report["agreement"] >= 0.95 and report["max_abs_diff"] < 0.02, report
+
+
+def test_a_conv1d_transpose_decoder_folds_its_batch_norm_and_quantizes_fully_integer(tmp_path):
+    import numpy as np
+
+    import tflite_export
+    from kopt import quantization
+
+    signal = keras.Input((16, 3))
+    x = L.Conv1D(6, 3, strides=2, padding="same", name="down")(signal)
+    x = L.Conv1DTranspose(4, 3, strides=2, padding="same", name="up")(x)
+    x = L.ReLU(name="relu")(L.BatchNormalization(name="up_bn")(x))
+    model = keras.Model(signal, L.Dense(3, name="logits")(L.Flatten()(x)))
+    data = np.random.default_rng(0).normal(size=(32, 16, 3)).astype("float32")
+    model(data, training=True)  # moving statistics away from their initial values
+    qat = quantization.quantize_model(model)
+    assert type(qat.get_layer("up_bn")).__name__ == "Identity"  # folded into the transposed kernel
+    quantization.calibrate(qat, data)
+    path = tflite_export.convert(qat, str(tmp_path / "decoder.tflite"), mode="int8")
+    assert tflite_export.is_fully_integer(tflite_export.inspect(path))[0]
+    labels = np.argmax(qat.predict(data, verbose=0), axis=-1)
+    report = tflite_export.verify(path, qat, (data, labels))
+    assert report["agreement"] >= 0.95 and report["max_abs_diff"] < 0.05, report
