@@ -394,7 +394,5 @@ def _bn_gamma_scores(graph, group):
         channel_map = info.input_maps[0]
         where = graph.roots_of(channel_map) == group.id
         if where.any():
-            score = np.zeros(group.size)
-            np.add.at(score, channel_map.index[where], np.abs(np.asarray(norm.gamma.numpy())[where]))
-            scores.append(score)
+            scores.append(np.bincount(channel_map.index[where], np.abs(norm.gamma.numpy()[where]), group.size))
     return scores
