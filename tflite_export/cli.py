@@ -68,6 +68,13 @@ _FUSE_LSTM = flags.DEFINE_bool(
     "int8; slower under XNNPACK).",
     flag_values=FLAGS,
 )
+_FOLD_TIME_DISTRIBUTED = flags.DEFINE_bool(
+    "fold_time_distributed",
+    True,
+    "Each TimeDistributed layer once over every frame, not once per frame (same function, faster); "
+    "--nofold_time_distributed keeps Keras' per-frame ops.",
+    flag_values=FLAGS,
+)
 _SPARSE_WEIGHTS = flags.DEFINE_bool(
     "sparse_weights",
     False,
@@ -87,7 +94,7 @@ def main(argv=None):
         print(help_lib.format_help(
             f"{_PROGRAM}: convert a .keras model, check the file against it, compare size and latency.\n\n{_USAGE}",
             own, [("Conversion", ["mode", "io_type", "allow_flex_ops", "fixed_batch", "strip_strings", "fuse_lstm",
-                                          "sparse_weights"]),
+                                          "fold_time_distributed", "sparse_weights"]),
                   ("Data and report", ["data", "data_dir", "report", "runs", "threads", "amx"])],
         ))  # fmt: skip
         sys.exit(0)
@@ -135,6 +142,7 @@ def main(argv=None):
                 "batch_size": 1 if _FIXED_BATCH.value else "auto",
                 "strip_strings": _STRIP_STRINGS.value,
                 "fuse_lstm": _FUSE_LSTM.value,
+                "fold_time_distributed": _FOLD_TIME_DISTRIBUTED.value,
             }
             # A quantization-aware model's float reference is the same model with its
             # training layers removed (its hooks' float preparation), weights as trained.

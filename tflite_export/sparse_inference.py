@@ -49,7 +49,7 @@ import numpy as np
 from tflite_export.cpu import cpu_flags
 from tflite_export.flatbuffer import TFLiteFlatbuffer
 
-__all__ = ["sparse_inference_check", "xnnpack_sparse_cpu"]
+__all__ = ["densified_fully_connected", "sparse_inference_check", "xnnpack_sparse_cpu"]
 
 _UNARY = {
     "ABS", "CEIL", "ELU", "FLOOR", "HARD_SWISH", "LEAKY_RELU", "LOGISTIC", "NEG", "RELU", "RELU6", "RELU_N1_TO_1",
@@ -248,3 +248,14 @@ def xnnpack_sparse_cpu(cpuinfo_path: str = "/proc/cpuinfo", machine: str | None 
             "the dense kernels on AVX CPUs, so a sparse file runs densified here",
         }
     return {"sparse_kernels": True, "reason": f"{machine} without AVX: XNNPACK uses its SSE sparse kernels"}
+
+
+def densified_fully_connected(flatbuffer) -> list:
+    """The FULLY_CONNECTED ops of a file whose weights a DENSIFY op decodes, by weight name (or op index)."""
+    file = TFLiteFlatbuffer(flatbuffer)
+    densified = {op.outputs[0] for op in file.ops if op.name == "DENSIFY"}
+    return [
+        file.name(op.inputs[1]) or f"op {op.index}"
+        for op in file.ops
+        if op.name == "FULLY_CONNECTED" and op.inputs[1] in densified
+    ]
