@@ -43,6 +43,8 @@ import keras
 
 from kopt.quantization import transforms
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
+from kopt.quantization.quantize_layer import QuantizeLayer
+from kopt.quantization.wrapper import QuantizeWrapper
 from kopt.utils import model_graph
 
 __all__ = ["float_group", "float_units", "requantized_by_converter", "warn_if_requantized"]
@@ -113,8 +115,8 @@ def requantized_by_converter(qat_model: keras.Model, units: dict[str, set[str]])
     in_units = set().union(*units.values()) if units else set()
 
     def ends(unit, step):
-        # The layers met first across the unit's edge, passing through unwrapped layers
-        # that carry a range unchanged (Flatten, Reshape); OUTPUT stands for the model's outputs.
+        # The layers met first across the unit's edge, passing through unwrapped layers that carry a
+        # range unchanged (Flatten, Reshape); a name with no layer is the model's output.
         seen, frontier, found = set(), [n for m in unit for n in step.get(m, ()) if n not in unit], set()
         while frontier:
             name = frontier.pop()
@@ -122,30 +124,25 @@ def requantized_by_converter(qat_model: keras.Model, units: dict[str, set[str]])
                 continue
             seen.add(name)
             layer = layers.get(name)
-            if layer is None or name in in_units or isinstance(layer, keras.layers.InputLayer):
-                found.add(name)
-            elif type(layer).__name__ in ("QuantizeWrapper", "QuantizeLayer"):
+            stops = (keras.layers.InputLayer, QuantizeLayer, QuantizeWrapper)
+            if layer is None or name in in_units or isinstance(layer, stops):
                 found.add(name)
             else:
                 frontier.extend(step.get(name, ()))
         return found
 
-    def kind(name):
-        return type(layers.get(name)).__name__
-
     def writes_int8(name):
-        config = getattr(layers.get(name), "quantize_config", None)
-        return (
-            kind(name) == "QuantizeLayer"
-            or kind(name) == "QuantizeWrapper"
-            and not isinstance(config, NoOpQuantizeConfig)
-        )
+        layer = layers.get(name)
+        if isinstance(layer, QuantizeWrapper):
+            return not isinstance(layer.quantize_config, NoOpQuantizeConfig)
+        return isinstance(layer, QuantizeLayer)
 
     found = []
     for name, unit in units.items():
         inputs, outputs = ends(unit, producers), ends(unit, readers)
         # The float op's input carries an int8 writer's range, and its output the range a quantize op sets.
-        if inputs and outputs and all(map(writes_int8, inputs)) and all(kind(r) == "QuantizeLayer" for r in outputs):
+        quantized_after = all(isinstance(layers.get(r), QuantizeLayer) for r in outputs)
+        if inputs and outputs and all(map(writes_int8, inputs)) and quantized_after:
             found.append(name)
     return found
 
