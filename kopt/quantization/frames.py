@@ -9,7 +9,9 @@ with a slice before each. Before wrapping, QAT rewrites such a layer as three
 * :class:`FoldSteps`: ``(batch, steps, *frame)`` to ``(batch * steps, *frame)``,
   a RESHAPE in the file that keeps its input's int8 grid;
 * the inner layer itself, under the wrapper's name, which QAT quantizes like any
-  layer of its kind (weights, output range, BatchNormalization folding);
+  layer of its kind (weights, output range, BatchNormalization folding); an inner
+  model (a per-frame backbone) has its layers inlined there
+  (:func:`kopt.quantization.splits.split_annotated`);
 * :class:`UnfoldSteps`: back to ``(batch, steps, *out_frame)``.
 
 The result computes what the wrapper did, in one op for all frames. The frame's

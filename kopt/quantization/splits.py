@@ -31,6 +31,8 @@ from kopt.quantization.annotate import QuantizeAnnotate
 from kopt.quantization.frames import unwrapped_frames
 from tflite_export.cloning import clone_graph_model
 from tflite_export.cloning import copy_unshared
+from tflite_export.cloning import inline_nested_models
+from tflite_export.layers import leaf_layers
 
 L = keras.layers
 # A separable convolution -> the depthwise and the pointwise layer it is split into.
@@ -59,6 +61,7 @@ def check_attention_masks(model):
 def split_annotated(model, *, advice):
     """``model`` with its annotated separable convolutions and attention layers split (see above)."""
     plans = {}
+    backbone_layers = set()  # ids of the layers of models that per-frame layers wrapped
     for layer in model.layers:
         if not isinstance(layer, QuantizeAnnotate) or layer.quantize_config is not None:
             continue
@@ -70,7 +73,12 @@ def split_annotated(model, *, advice):
         elif unwrapped_dense(layer.layer) is not None:
             plans[layer.name] = ("unwrapped", [QuantizeAnnotate(unwrapped_dense(layer.layer))])
         elif (frames := unwrapped_frames(layer.layer)) is not None:
-            plans[layer.name] = ("frames", [QuantizeAnnotate(part) for part in frames])
+            fold, inner, unfold = frames
+            if isinstance(inner, keras.Model):  # a per-frame backbone: inlined below, its layers annotated
+                backbone_layers.update(id(part) for part in leaf_layers(inner))
+            else:
+                inner = QuantizeAnnotate(inner)
+            plans[layer.name] = ("frames", [QuantizeAnnotate(fold), inner, QuantizeAnnotate(unfold)])
         elif (scaled_add := split_scaled_add(layer.layer)) is not None:
             plans[layer.name] = ("scaled_add", [QuantizeAnnotate(part) for part in scaled_add])
         else:
@@ -121,7 +129,16 @@ def split_annotated(model, *, advice):
         attended = core(query_dense(query), key_dense(key), value_dense(value), attention_mask=mask, **extra)
         return output_dense(attended)
 
-    return clone_graph_model(model, rebuild, action="quantize", advice=advice, call_function=call)
+    split = clone_graph_model(model, rebuild, action="quantize", advice=advice, call_function=call)
+    if not backbone_layers:
+        return split
+
+    def annotated(layer):
+        if isinstance(layer, QuantizeAnnotate):  # the config object kept, as quantize_model's annotation keeps it
+            return QuantizeAnnotate(copy_unshared(layer.layer), quantize_config=layer.quantize_config, name=layer.name)
+        return QuantizeAnnotate(copy_unshared(layer)) if id(layer) in backbone_layers else copy_unshared(layer)
+
+    return inline_nested_models(split, annotated, action="quantize", advice=advice)
 
 
 def unwrapped_dense(layer):

@@ -97,3 +97,25 @@ def test_the_module_examples_run():
     from kopt.quantization import frames
 
     assert doctest.testmod(frames).failed == 0
+
+
+def test_a_per_frame_backbone_model_is_inlined_and_quantized(tmp_path):
+    frame = keras.Input((8, 8, 2))
+    y = L.Conv2D(6, 3, use_bias=False, name="bb_conv")(frame)
+    y = L.ReLU(name="bb_relu")(L.BatchNormalization(name="bb_norm")(y))
+    backbone = keras.Model(frame, L.GlobalAveragePooling2D(name="bb_pool")(y), name="backbone")
+    clips = keras.Input((4, 8, 8, 2))
+    x = L.TimeDistributed(backbone, name="frame_backbone")(clips)
+    model = keras.Model(clips, L.Dense(3, name="head")(L.Flatten()(x)))
+    x_data = _clips()
+    qat = quantization.quantize_model(model)
+    assert not any(isinstance(layer, (keras.Model, L.TimeDistributed)) for layer in qat.layers)
+    assert type(qat.get_layer("bb_norm")).__name__ == "Identity"  # folded into bb_conv, as in any model
+    assert isinstance(qat.get_layer("quant_bb_conv"), quantization.QuantizeWrapper)
+    quantization.calibrate(qat, x_data)
+    np.testing.assert_allclose(qat.predict(x_data, verbose=0), model.predict(x_data, verbose=0), atol=0.1)
+    path = tflite_export.convert(qat, str(tmp_path / "backbone.tflite"), mode="int8")
+    assert tflite_export.is_fully_integer(tflite_export.inspect(path))[0]
+    assert tflite_export.inspect(path)["op_counts"]["CONV_2D"] == 1
+    labels = np.argmax(qat.predict(x_data, verbose=0), axis=-1)
+    assert tflite_export.verify(path, qat, (x_data, labels))["agreement"] >= 0.95
