@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from benchmarks import time_folding
 
@@ -24,6 +25,7 @@ def test_a_row_compares_the_looped_and_folded_files_of_one_function(tmp_path, mo
     assert row["folded_ops"] < row["looped_ops"]  # one convolution, not one per frame
     assert row["looped_agreement"] == row["folded_agreement"] == 1.0
     assert max(row["looped_max_abs_diff"], row["folded_max_abs_diff"]) < 1e-5
-    assert row["latency_ratio"] == round(row["folded_ms"] / row["looped_ms"], 3)
+    # From the unrounded medians: the 4-decimal milliseconds of a tiny file give it to about 1%.
+    assert row["latency_ratio"] == pytest.approx(row["folded_ms"] / row["looped_ms"], rel=0.05)
     text = time_folding.report([row])
     assert "| small | 0 |" in text and "fold_time_distributed=False" in text
