@@ -18,7 +18,6 @@ fused / loop. Results go to ``benchmarks/results/fused_lstm.json`` and BENCHMARK
 """
 
 import os
-import tempfile
 import time
 import warnings
 
@@ -28,13 +27,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
-from benchmarks import markdown  # noqa: E402
 from benchmarks import sequence_agreement  # noqa: E402
 from benchmarks import standalone  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["alternating_latency", "measure", "report"]
 
@@ -134,17 +130,14 @@ def report(rows):
 
 def main(argv):
     del argv
-    output = flags.FLAGS.output
-    rows = standalone.kept_rows(output)  # rows of other seeds stay
-    with tempfile.TemporaryDirectory(prefix="kopt-fused-lstm-") as workdir:
-        for seed in flags.FLAGS.seeds:
-            row = measure(int(seed), flags.FLAGS.epochs, workdir)
-            logging.info("%s", row)
-            rows = standalone.put_row(rows, row, key=lambda r: (r["seed"], r["epochs"]))
-            atomic_write_json(output, {"command": "python -m benchmarks.fused_lstm", "rows": rows})
-    body = report(rows)
-    print(body)
-    markdown.write_section(os.path.join(_ROOT, "BENCHMARKS.md"), "fused_lstm", body)
+    standalone.run_rows(
+        "fused_lstm",
+        flags.FLAGS.output,
+        lambda workdir: [(int(seed), flags.FLAGS.epochs, workdir) for seed in flags.FLAGS.seeds],
+        measure,
+        key=lambda r: (r["seed"], r["epochs"]),
+        report=report,
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ module defines no flag and gives them the same steps:
 * :func:`check_choices`: a usage error that names the flag, the unknown values and the
   choices;
 * :func:`kept_rows` / :func:`put_row`: the resumable benchmarks, whose JSON keeps the
-  rows of earlier runs (other models, seeds or epochs) and gains one row at a time.
+  rows of earlier runs (other models, seeds or epochs) and gains one row at a time;
+  :func:`run_rows` runs such a benchmark: its cases, the JSON after each, its section.
 """
 
 import json
@@ -28,7 +29,9 @@ from benchmarks import machine
 from benchmarks import markdown
 from tflite_export.atomic import atomic_write_json
 
-__all__ = ["check_choices", "command_line", "kept_rows", "publish", "publish_seeded_run", "put_row", "stamp"]
+__all__ = [
+    "check_choices", "command_line", "kept_rows", "publish", "publish_seeded_run", "put_row", "run_rows", "stamp",
+]  # fmt: skip
 
 
 def command_line(argv, module):
@@ -129,3 +132,37 @@ def put_row(rows, row, key):
     [{'seed': 1, 'x': 2}, {'seed': 0, 'x': 3}]
     """
     return [kept for kept in rows if key(kept) != key(row)] + [row]
+
+
+def run_rows(name, output, cases, measure, *, key, report, markdown_path=None):
+    """Runs a resumable benchmark: a row per case, the JSON written after each, then its BENCHMARKS.md section.
+
+    Args:
+        name: The module under ``benchmarks`` (its command and its section's name).
+        output: The results JSON, whose earlier rows (other cases) are kept.
+        cases: ``cases(workdir)``: argument tuples, one per row, for ``measure``;
+            ``workdir`` is a temporary folder for the files measured.
+        measure: Returns one row (a dict) for ``*case``.
+        key: A row's identity: a new row replaces an earlier one of the same key.
+        report: The section's markdown for all rows.
+        markdown_path: Where the section goes; default the repository's BENCHMARKS.md.
+
+    Returns:
+        All rows, earlier ones first.
+    """
+    import tempfile
+
+    from absl import logging
+
+    rows = kept_rows(output)
+    with tempfile.TemporaryDirectory(prefix=f"kopt-{name}-") as workdir:
+        for case in cases(workdir):
+            row = measure(*case)
+            logging.info("%s", row)
+            rows = put_row(rows, row, key=key)
+            atomic_write_json(output, {"command": f"python -m benchmarks.{name}", "rows": rows})
+    body = report(rows)
+    print(body)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    markdown.write_section(markdown_path or os.path.join(root, "BENCHMARKS.md"), name, body)
+    return rows

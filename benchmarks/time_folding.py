@@ -28,7 +28,6 @@ the MNIST test digits of ``../shared/data/mnist-22k.npz``. Agreement: top-1 and 
 """
 
 import os
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,12 +35,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
-from absl import logging  # noqa: E402
 
 import tflite_export  # noqa: E402
-from benchmarks import markdown  # noqa: E402
 from benchmarks import standalone  # noqa: E402
-from tflite_export.atomic import atomic_write_json  # noqa: E402
 
 __all__ = ["MODELS", "measure", "report"]
 
@@ -147,18 +143,14 @@ def report(rows):
 
 def main(argv):
     del argv
-    output = flags.FLAGS.output
-    rows = standalone.kept_rows(output)  # rows of other models and seeds stay
-    with tempfile.TemporaryDirectory(prefix="kopt-time-folding-") as workdir:
-        for name in flags.FLAGS.models:
-            for seed in flags.FLAGS.seeds:
-                row = measure(name, int(seed), workdir)
-                logging.info("%s", row)
-                rows = standalone.put_row(rows, row, key=lambda r: (r["model"], r["seed"]))
-                atomic_write_json(output, {"command": "python -m benchmarks.time_folding", "rows": rows})
-    body = report(rows)
-    print(body)
-    markdown.write_section(os.path.join(_ROOT, "BENCHMARKS.md"), "time_folding", body)
+    standalone.run_rows(
+        "time_folding",
+        flags.FLAGS.output,
+        lambda workdir: [(name, int(seed), workdir) for name in flags.FLAGS.models for seed in flags.FLAGS.seeds],
+        measure,
+        key=lambda r: (r["model"], r["seed"]),
+        report=report,
+    )
 
 
 if __name__ == "__main__":

@@ -99,3 +99,30 @@ def test_a_quick_run_writes_its_own_files_and_no_section(tmp_path, capsys):
     assert json.loads((tmp_path / "bench.json").read_text()) == {"quick": False}
     text = markdown_path.read_text()
     assert "quick=False" in text and "quick=True" not in text
+
+
+def test_run_rows_keeps_earlier_rows_replaces_a_remeasured_case_and_writes_after_each(tmp_path, capsys):
+    output = tmp_path / "results.json"
+    output.write_text(json.dumps({"command": "old", "rows": [{"seed": 0, "x": 1}, {"seed": 5, "x": 2}]}))
+    document = tmp_path / "BENCHMARKS.md"
+    document.write_text("# Benchmarks\n")
+    seen = []
+
+    def measure(seed, workdir):
+        assert os.path.isdir(workdir)
+        seen.append(json.loads(output.read_text())["rows"])  # what was saved before this row
+        return {"seed": seed, "x": 10 * seed + 3}
+
+    rows = standalone.run_rows(
+        "demo",
+        str(output),
+        lambda workdir: [(0, workdir), (1, workdir)],
+        measure,
+        key=lambda r: r["seed"],
+        report=lambda rows: f"rows: {len(rows)}",
+        markdown_path=str(document),
+    )
+    assert rows == [{"seed": 5, "x": 2}, {"seed": 0, "x": 3}, {"seed": 1, "x": 13}]
+    assert seen[1] == [{"seed": 5, "x": 2}, {"seed": 0, "x": 3}]  # seed 0 saved before seed 1 ran
+    assert json.loads(output.read_text()) == {"command": "python -m benchmarks.demo", "rows": rows}
+    assert "rows: 3" in document.read_text() and "rows: 3" in capsys.readouterr().out
