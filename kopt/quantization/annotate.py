@@ -7,8 +7,9 @@ import keras
 from kopt.quantization import quantize_config as config_lib
 from kopt.utils.substitution import forward_input_shape
 from kopt.utils.substitution import symbolic_inputs
+from tflite_export.cloning import copy_unshared
 
-__all__ = ["QuantizeAnnotate", "require_float32"]
+__all__ = ["QuantizeAnnotate", "copy_annotation", "require_float32"]
 
 
 @keras.saving.register_keras_serializable(package="kopt")
@@ -107,3 +108,12 @@ def require_float32(model: keras.Model) -> None:
             "keras.mixed_precision.set_global_policy('float32') (copy trained weights with set_weights) "
             "before quantizing it."
         )
+
+
+def copy_annotation(layer: QuantizeAnnotate) -> QuantizeAnnotate:
+    """A new annotation of a copy of ``layer``'s layer, with ``layer``'s config object and name.
+
+    The config object is kept as it is: rebuilding the wrapper from its config would
+    look custom layer and config classes up by name, which needs ``quantize_scope``.
+    """
+    return QuantizeAnnotate(copy_unshared(layer.layer), quantize_config=layer.quantize_config, name=layer.name)

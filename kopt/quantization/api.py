@@ -33,6 +33,7 @@ from kopt.quantization import scheme_base
 from kopt.quantization import schemes as schemes_lib
 from kopt.quantization import transforms
 from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.quantization.annotate import copy_annotation
 from kopt.quantization.annotate import require_float32
 from kopt.quantization.float_layers import float_units
 from kopt.quantization.float_layers import warn_if_requantized
@@ -149,10 +150,7 @@ def _annotate(model, leave_float=frozenset()):
         if _unwrap(layer).name in leave_float:
             return copy_unshared(_unwrap(layer))
         if isinstance(layer, QuantizeAnnotate):
-            # Kept as annotated, config object and all: rebuilding the wrapper from
-            # its config would look custom layer and config classes up by name,
-            # which needs quantize_scope.
-            return QuantizeAnnotate(copy_unshared(layer.layer), quantize_config=layer.quantize_config, name=layer.name)
+            return copy_annotation(layer)  # kept as annotated, config object and all
         return QuantizeAnnotate(copy_unshared(layer))
 
     def call(layer, *args, **kwargs):

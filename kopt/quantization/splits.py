@@ -28,6 +28,7 @@ import keras
 
 from kopt.quantization import attention as attention_lib
 from kopt.quantization.annotate import QuantizeAnnotate
+from kopt.quantization.annotate import copy_annotation
 from kopt.quantization.frames import unwrapped_frames
 from tflite_export.cloning import clone_graph_model
 from tflite_export.cloning import copy_unshared
@@ -134,8 +135,8 @@ def split_annotated(model, *, advice):
         return split
 
     def annotated(layer):
-        if isinstance(layer, QuantizeAnnotate):  # the config object kept, as quantize_model's annotation keeps it
-            return QuantizeAnnotate(copy_unshared(layer.layer), quantize_config=layer.quantize_config, name=layer.name)
+        if isinstance(layer, QuantizeAnnotate):
+            return copy_annotation(layer)
         return QuantizeAnnotate(copy_unshared(layer)) if id(layer) in backbone_layers else copy_unshared(layer)
 
     return inline_nested_models(split, annotated, action="quantize", advice=advice)
