@@ -34,7 +34,7 @@ from keras import ops
 
 from tflite_export.layers import all_layers
 
-__all__ = ["foldable", "folded_time_distributed"]
+__all__ = ["fold_steps", "foldable", "folded_time_distributed", "unfold_steps"]
 
 
 def foldable(layer) -> bool:
@@ -62,10 +62,19 @@ def folded_time_distributed(model):
             object.__delattr__(layer, "call")
 
 
+def fold_steps(sequence):
+    """``(batch, steps, *frame)`` to ``(batch * steps, *frame)``; the frame's shape must be known."""
+    return ops.reshape(sequence, (-1, *sequence.shape[2:]))
+
+
+def unfold_steps(frames, steps):
+    """``(batch * steps, *frame)`` back to ``(batch, steps, *frame)``."""
+    return ops.reshape(frames, (-1, steps, *frames.shape[1:]))
+
+
 def _folded_call(layer, inputs, training=None, mask=None):
     if mask is not None:
         return type(layer).call(layer, inputs, training=training, mask=mask)
     steps = int(layer.get_build_config()["input_shape"][1])
-    frames = ops.reshape(inputs, (-1, *inputs.shape[2:]))
-    outputs = layer.layer(frames, training=training)
-    return keras.tree.map_structure(lambda tensor: ops.reshape(tensor, (-1, steps, *tensor.shape[1:])), outputs)
+    outputs = layer.layer(fold_steps(inputs), training=training)
+    return keras.tree.map_structure(lambda tensor: unfold_steps(tensor, steps), outputs)

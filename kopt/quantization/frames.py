@@ -14,7 +14,8 @@ with a slice before each. Before wrapping, QAT rewrites such a layer as three
   (:func:`kopt.quantization.splits.split_annotated`);
 * :class:`UnfoldSteps`: back to ``(batch, steps, *out_frame)``.
 
-The result computes what the wrapper did, in one op for all frames. The frame's
+The result computes what the wrapper did, in one op for all frames (the reshapes
+are :mod:`tflite_export.time_folding`'s, which folds a float export the same way). The frame's
 shape and the number of steps must be known; a wrapper around a recurrent layer
 or around a layer from outside Keras is left as it is (and QAT then names it as
 a layer it cannot quantize).
@@ -32,7 +33,9 @@ Example:
 """
 
 import keras
-from keras import ops
+
+from tflite_export.time_folding import fold_steps
+from tflite_export.time_folding import unfold_steps
 
 __all__ = ["FoldSteps", "UnfoldSteps", "unwrapped_frames"]
 
@@ -42,7 +45,7 @@ class FoldSteps(keras.layers.Layer):
     """Folds the steps of a sequence into the batch: ``(batch, steps, *frame)`` to ``(batch * steps, *frame)``."""
 
     def call(self, inputs):
-        return ops.reshape(inputs, (-1, *inputs.shape[2:]))
+        return fold_steps(inputs)
 
     def compute_output_shape(self, input_shape):
         batch, steps = input_shape[0], input_shape[1]
@@ -65,7 +68,7 @@ class UnfoldSteps(keras.layers.Layer):
         self.steps = steps
 
     def call(self, inputs):
-        return ops.reshape(inputs, (-1, self.steps, *inputs.shape[1:]))
+        return unfold_steps(inputs, self.steps)
 
     def compute_output_shape(self, input_shape):
         batch = input_shape[0]
