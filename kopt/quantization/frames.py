@@ -35,6 +35,7 @@ Example:
 import keras
 
 from tflite_export.time_folding import fold_steps
+from tflite_export.time_folding import foldable
 from tflite_export.time_folding import unfold_steps
 
 __all__ = ["FoldSteps", "UnfoldSteps", "unwrapped_frames"]
@@ -85,7 +86,7 @@ def unwrapped_frames(layer):
     module docstring). A ``TimeDistributed(Dense)`` is not folded: a Dense reads the
     last axis of any input already (:func:`kopt.quantization.splits.unwrapped_dense`).
     """
-    if not isinstance(layer, keras.layers.TimeDistributed) or not layer.built:
+    if not foldable(layer):  # a built TimeDistributed with known steps and frame, as the export folds it
         return None
     inner = layer.layer
     if (
@@ -94,9 +95,7 @@ def unwrapped_frames(layer):
         or isinstance(inner, (keras.layers.RNN, keras.layers.Bidirectional, keras.layers.Wrapper))
     ):
         return None
-    shape = tuple((layer.get_build_config() or {}).get("input_shape") or ())  # the shape it was built for
-    if len(shape) < 3 or any(dim is None for dim in shape[1:]):
-        return None
+    shape = tuple(layer.get_build_config()["input_shape"])  # the shape it was built for
     copy = type(inner).from_config({**inner.get_config(), "name": layer.name})
     copy.build((None, *shape[2:]))
     copy.set_weights(inner.get_weights())
