@@ -75,6 +75,14 @@ _FOLD_TIME_DISTRIBUTED = flags.DEFINE_bool(
     "--nofold_time_distributed keeps Keras' per-frame ops.",
     flag_values=FLAGS,
 )
+_GRID_WEIGHTS_INT8 = flags.DEFINE_bool(
+    "grid_weights_int8",
+    True,
+    "In a quantization-aware int8 file, store the int8-grid kernels of ops TFLite keeps float (a recurrent "
+    "loop's, a Conv3D's) as int8 read through DEQUANTIZE (a quarter of their bytes, same arithmetic); "
+    "--nogrid_weights_int8 keeps them float32.",
+    flag_values=FLAGS,
+)
 _SPARSE_WEIGHTS = flags.DEFINE_bool(
     "sparse_weights",
     False,
@@ -94,7 +102,7 @@ def main(argv=None):
         print(help_lib.format_help(
             f"{_PROGRAM}: convert a .keras model, check the file against it, compare size and latency.\n\n{_USAGE}",
             own, [("Conversion", ["mode", "io_type", "allow_flex_ops", "fixed_batch", "strip_strings", "fuse_lstm",
-                                          "fold_time_distributed", "sparse_weights"]),
+                                          "fold_time_distributed", "grid_weights_int8", "sparse_weights"]),
                   ("Data and report", ["data", "data_dir", "report", "runs", "threads", "amx"])],
         ))  # fmt: skip
         sys.exit(0)
@@ -161,6 +169,7 @@ def main(argv=None):
                 inference_output_type=_IO_TYPE.value,
                 allow_flex_ops=_ALLOW_FLEX.value,
                 sparse_weights=_SPARSE_WEIGHTS.value,
+                grid_weights_int8=_GRID_WEIGHTS_INT8.value,
                 **layout,
             )
             result = tflite_export.compare(

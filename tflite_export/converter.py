@@ -34,7 +34,9 @@ from tflite_export import plugins
 from tflite_export import recurrent
 from tflite_export.atomic import atomic_write_bytes
 from tflite_export.explicit_padding import explicit_depthwise_padding
-from tflite_export.sparse_inference import densified_fully_connected
+from tflite_export.flatbuffer import strip_strings as strip_file_strings
+from tflite_export.grid_weights import int8_grid_weights
+from tflite_export.sparse_inference import densified_problem
 from tflite_export.time_folding import folded_time_distributed
 
 MODES = ("float32", "float16", "dynamic", "int8", "int16x8")
@@ -60,6 +62,7 @@ def convert(
     fuse_lstm: bool = False,
     sparse_weights: bool = False,
     fold_time_distributed: bool = True,
+    grid_weights_int8: bool = True,
 ) -> str:
     """Converts a Keras model to a ``.tflite`` file, written atomically.
 
@@ -124,6 +127,11 @@ def convert(
             layer once over every frame (steps folded into the batch) instead of
             once per frame (:mod:`tflite_export.time_folding`): the same function,
             several times faster on XNNPACK. On by default.
+        grid_weights_int8: In a quantization-aware ``int8`` file, store the
+            float32 kernels of the ops TFLite keeps in float (a recurrent layer's
+            loop, a Conv3D), which hold int8-grid values, as int8 read through a
+            ``DEQUANTIZE`` op (:mod:`tflite_export.grid_weights`): the same
+            arithmetic, a quarter of their bytes. On by default.
 
     Returns:
         ``output_path``.
@@ -153,7 +161,11 @@ def convert(
         raise ValueError(f"strip_strings must be True or False. Received: strip_strings={strip_strings!r}")
     if not isinstance(fuse_lstm, bool):
         raise ValueError(f"fuse_lstm must be True or False. Received: fuse_lstm={fuse_lstm!r}")
-    for name, value in (("sparse_weights", sparse_weights), ("fold_time_distributed", fold_time_distributed)):
+    for name, value in (
+        ("sparse_weights", sparse_weights),
+        ("fold_time_distributed", fold_time_distributed),
+        ("grid_weights_int8", grid_weights_int8),
+    ):
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be True or False. Received: {name}={value!r}")
     model = _as_model(model_or_path)
@@ -228,13 +240,17 @@ def convert(
             ) from err
     if lowered:
         _warn_if_float_ops(model, flatbuffer)
+        if grid_weights_int8:
+            flatbuffer, _ = int8_grid_weights(flatbuffer)
     if sparse_weights:
         if mode in _INTEGER_MODES:
-            _refuse_densified_fully_connected(model, mode, flatbuffer)
+            problem = densified_problem(model.name, mode, flatbuffer)
+            if problem:
+                raise ConversionError(problem)
         # The converter folds ZeroPadding2D into SAME padding, which XNNPACK's sparse path refuses.
         flatbuffer = explicit_depthwise_padding(flatbuffer)
     if strip_strings:
-        flatbuffer = _strip_strings(flatbuffer)
+        flatbuffer = strip_file_strings(flatbuffer)
     atomic_write_bytes(output_path, flatbuffer)
     return output_path
 
@@ -260,20 +276,6 @@ def conversion_copy(model, mode, *, quantization_aware, fuse_lstm=False):
     return model
 
 
-def _refuse_densified_fully_connected(model, mode, flatbuffer):
-    """An integer FULLY_CONNECTED fed by DENSIFY does not load under LiteRT's default XNNPACK delegate."""
-    readers = densified_fully_connected(flatbuffer)
-    if readers:
-        raise ConversionError(
-            f"The {mode} file of model {model.name!r} with sparse_weights=True stores the weights of "
-            f"FULLY_CONNECTED op(s) ({', '.join(readers[:3])}) for a DENSIFY op, and LiteRT's XNNPACK delegate "
-            "cannot prepare an integer FULLY_CONNECTED whose weights are decoded at run time: the file would not "
-            "load ('failed to delegate FULLY_CONNECTED node'). Convert it with sparse_weights=False (gzip still "
-            "shrinks the zeros), or store sparse weights in a float32 file. Received: sparse_weights=True, "
-            f"mode={mode!r}"
-        )
-
-
 def _warn_if_float_ops(model, flatbuffer):
     from tflite_export.inspect import inspect
     from tflite_export.inspect import is_fully_integer
@@ -286,7 +288,7 @@ def _warn_if_float_ops(model, flatbuffer):
             + (f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else "")
             + ". Layers left unannotated or with NoOpQuantizeConfig run in float; so do, by design, the scores "
             "and softmax of a split MultiHeadAttention, LayerNormalization after its mean, and the loop of a "
-            "recurrent layer and a Conv3D (their kernels hold int8-grid values), which TFLite has no matching int8 "
+            "recurrent layer and a Conv3D (their kernels hold int8-grid values, stored as int8), which TFLite has no matching int8 "
             "kernel for, and "
             "the activations the converter leaves float (ELU, SELU, softplus, softsign, mish, hard sigmoid).",
             stacklevel=3,
@@ -324,14 +326,6 @@ def _input_signature(model, batch_size):
     specs = [tf.TensorSpec((batch_size,) + tuple(x.shape[1:]), x.dtype) for x in inputs]
     # The exported function takes the model's call arguments: one tensor, or the list.
     return specs if len(specs) == 1 else [specs]
-
-
-def _strip_strings(flatbuffer):
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
-    flatbuffer_utils.strip_strings(parsed)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
 
 
 def _make_converter(model, workdir, lowered, input_signature=None, fold_time_distributed=True):

@@ -81,6 +81,15 @@ def read_tflite(tflite_path_or_bytes, *, arg_name: str = "tflite_path") -> tuple
     return label, data
 
 
+def strip_strings(flatbuffer: bytes) -> bytes:
+    """The file without tensor names, subgraph name, description and signature (same arithmetic)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    parsed = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    flatbuffer_utils.strip_strings(parsed)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(parsed))
+
+
 class TFLiteFlatbuffer:
     """The main subgraph of a TFLite file: operators, tensors and constant values.
 

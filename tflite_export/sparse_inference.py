@@ -49,7 +49,7 @@ import numpy as np
 from tflite_export.cpu import cpu_flags
 from tflite_export.flatbuffer import TFLiteFlatbuffer
 
-__all__ = ["densified_fully_connected", "sparse_inference_check", "xnnpack_sparse_cpu"]
+__all__ = ["densified_fully_connected", "densified_problem", "sparse_inference_check", "xnnpack_sparse_cpu"]
 
 _UNARY = {
     "ABS", "CEIL", "ELU", "FLOOR", "HARD_SWISH", "LEAKY_RELU", "LOGISTIC", "NEG", "RELU", "RELU6", "RELU_N1_TO_1",
@@ -259,3 +259,22 @@ def densified_fully_connected(flatbuffer) -> list:
         for op in file.ops
         if op.name == "FULLY_CONNECTED" and op.inputs[1] in densified
     ]
+
+
+def densified_problem(model_name: str, mode: str, flatbuffer) -> str | None:
+    """Why an integer file with ``sparse_weights=True`` would not load under XNNPACK, or ``None``.
+
+    An integer ``FULLY_CONNECTED`` whose weights a ``DENSIFY`` op decodes at run
+    time fails to delegate under LiteRT's default XNNPACK delegate.
+    """
+    readers = densified_fully_connected(flatbuffer)
+    if not readers:
+        return None
+    return (
+        f"The {mode} file of model {model_name!r} with sparse_weights=True stores the weights of "
+        f"FULLY_CONNECTED op(s) ({', '.join(readers[:3])}) for a DENSIFY op, and LiteRT's XNNPACK delegate "
+        "cannot prepare an integer FULLY_CONNECTED whose weights are decoded at run time: the file would not "
+        "load ('failed to delegate FULLY_CONNECTED node'). Convert it with sparse_weights=False (gzip still "
+        "shrinks the zeros), or store sparse weights in a float32 file. Received: sparse_weights=True, "
+        f"mode={mode!r}"
+    )

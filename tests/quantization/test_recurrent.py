@@ -1,5 +1,7 @@
 """QAT of LSTM and GRU: kernels on the int8 grid, converted with the loop TFLite lowers."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -35,6 +37,37 @@ def test_recurrent_qat_trains_converts_and_agrees(layer_class, tmp_path):
         path = tflite_export.convert(qat, str(tmp_path / "rnn.tflite"), mode="int8")
     result = tflite_export.verify(path, qat, (x[:128], y[:128]))
     assert result["agreement"] >= 0.99, result
+
+    # The loop's kernels are stored as int8 (the default) and compute exactly what float32 kernels compute.
+    with pytest.warns(UserWarning, match="batch_size=1"):
+        float_kernels = tflite_export.convert(
+            qat, str(tmp_path / "float_kernels.tflite"), mode="int8", grid_weights_int8=False
+        )
+    assert _loop_kernel_types(path) == ["INT8", "INT8"] and _loop_kernel_types(float_kernels) == ["FLOAT32"] * 2
+    np.testing.assert_array_equal(tflite_export.predict(path, x[:64]), tflite_export.predict(float_kernels, x[:64]))
+    saved = 3 * len(np.asarray(kernel).ravel()) + 3 * len(np.asarray(recurrent_kernel).ravel())
+    assert os.path.getsize(float_kernels) - os.path.getsize(path) >= 0.75 * saved  # less each tensor's name and op
+
+
+def _loop_kernel_types(path):
+    """The stored dtype of each FULLY_CONNECTED weight in the loop body (through a DEQUANTIZE), by name."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    with open(path, "rb") as handle:
+        model = schema.ModelT.InitFromPackedBuf(handle.read(), 0)
+    names = {value: key for key, value in vars(schema.TensorType).items() if not key.startswith("_")}
+    fully_connected, dequantize = schema.BuiltinOperator.FULLY_CONNECTED, schema.BuiltinOperator.DEQUANTIZE
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    found = []
+    for graph in model.subgraphs[1:]:
+        producers = {int(out): op for op in graph.operators for out in op.outputs}
+        for op in graph.operators:
+            if codes[op.opcodeIndex] == fully_connected:
+                tensor, producer = int(op.inputs[1]), producers.get(int(op.inputs[1]))
+                if producer is not None and codes[producer.opcodeIndex] == dequantize:
+                    tensor = int(producer.inputs[0])
+                found.append(names[graph.tensors[tensor].type])
+    return found
 
 
 def test_bidirectional_qat_quantizes_both_directions_and_survives_save_and_convert(tmp_path):
