@@ -33,8 +33,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
 
 import tflite_export  # noqa: E402
 from benchmarks import standalone  # noqa: E402
@@ -146,22 +144,5 @@ def report(rows):
     return "\n".join(lines)
 
 
-def main(argv):
-    del argv
-    standalone.run_rows(
-        "grid_weights",
-        flags.FLAGS.output,
-        lambda workdir: [(name, int(seed), workdir) for name in flags.FLAGS.models for seed in flags.FLAGS.seeds],
-        measure,
-        key=lambda r: (r["model"], r["seed"]),
-        report=report,
-    )
-
-
 if __name__ == "__main__":
-    flags.DEFINE_list("seeds", ["0"], "Seeds; every one is reported.")
-    flags.DEFINE_list("models", list(MODELS), "Models to measure.")
-    flags.DEFINE_string(
-        "output", os.path.join(_ROOT, "benchmarks", "results", "grid_weights.json"), "JSON results file."
-    )
-    app.run(main)
+    standalone.run_model_seeds("grid_weights", MODELS, measure, report)

@@ -15,7 +15,8 @@ module defines no flag and gives them the same steps:
   choices;
 * :func:`kept_rows` / :func:`put_row`: the resumable benchmarks, whose JSON keeps the
   rows of earlier runs (other models, seeds or epochs) and gains one row at a time;
-  :func:`run_rows` runs such a benchmark: its cases, the JSON after each, its section.
+  :func:`run_rows` runs such a benchmark: its cases, the JSON after each, its section;
+  :func:`run_model_seeds` is the command line of one measured per model and seed.
 """
 
 import json
@@ -30,7 +31,8 @@ from benchmarks import markdown
 from tflite_export.atomic import atomic_write_json
 
 __all__ = [
-    "check_choices", "command_line", "kept_rows", "publish", "publish_seeded_run", "put_row", "run_rows", "stamp",
+    "check_choices", "command_line", "kept_rows", "publish", "publish_seeded_run", "put_row", "run_model_seeds",
+    "run_rows", "stamp",
 ]  # fmt: skip
 
 
@@ -166,3 +168,38 @@ def run_rows(name, output, cases, measure, *, key, report, markdown_path=None):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     markdown.write_section(markdown_path or os.path.join(root, "BENCHMARKS.md"), name, body)
     return rows
+
+
+def run_model_seeds(name, models, measure, report):
+    """The command line of a resumable benchmark with a row per model and seed: ``--seeds``, ``--models``, ``--output``.
+
+    Defines the three flags and runs :func:`run_rows` under ``absl.app``; call it
+    from the benchmark's ``if __name__ == "__main__":``.
+
+    Args:
+        name: The module under ``benchmarks``; the JSON is ``benchmarks/results/<name>.json``.
+        models: The model names ``--models`` chooses from (all by default).
+        measure: ``measure(model, seed, workdir)`` returns one row with ``"model"`` and ``"seed"``.
+        report: The section's markdown for all rows.
+    """
+    from absl import flags
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    flags.DEFINE_list("seeds", ["0"], "Seeds; every one is reported.")
+    flags.DEFINE_list("models", list(models), "Models to measure.")
+    flags.DEFINE_string("output", os.path.join(root, "benchmarks", "results", f"{name}.json"), "JSON results file.")
+
+    def main(argv):
+        del argv
+        chosen = flags.FLAGS
+        check_choices("models", chosen.models, list(models))
+        run_rows(
+            name,
+            chosen.output,
+            lambda workdir: [(model, int(seed), workdir) for model in chosen.models for seed in chosen.seeds],
+            measure,
+            key=lambda row: (row["model"], row["seed"]),
+            report=report,
+        )
+
+    app.run(main)

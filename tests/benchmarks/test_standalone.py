@@ -126,3 +126,21 @@ def test_run_rows_keeps_earlier_rows_replaces_a_remeasured_case_and_writes_after
     assert seen[1] == [{"seed": 5, "x": 2}, {"seed": 0, "x": 3}]  # seed 0 saved before seed 1 ran
     assert json.loads(output.read_text()) == {"command": "python -m benchmarks.demo", "rows": rows}
     assert "rows: 3" in document.read_text() and "rows: 3" in capsys.readouterr().out
+
+
+def test_run_model_seeds_defines_the_flags_and_refuses_an_unknown_model(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    output = tmp_path / "rows.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.time_folding", "--models=tagger,nope", "--seeds=0", f"--output={output}"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0 and not output.exists()
+    assert "--models: unknown nope; choose from clip_cnn, frame_backbone, tagger" in result.stderr
