@@ -83,11 +83,16 @@ def grid_scale(values, *, max_level: int = 127):
 
 
 def int8_grid_weights(flatbuffer: bytes, *, min_elements: int = 256) -> tuple:
-    """The file with each float32 constant on an int8 grid stored as int8 + ``DEQUANTIZE``.
+    """The file with each float32 kernel on an int8 grid stored as int8 + ``DEQUANTIZE``.
+
+    A kernel is a constant read only as the weights of a ``FULLY_CONNECTED``,
+    ``CONV_2D``, ``DEPTHWISE_CONV_2D``, ``CONV_3D``, ``TRANSPOSE_CONV``,
+    ``CONV_3D_TRANSPOSE`` or ``BATCH_MATMUL``, with a buffer of its own; kernels
+    already quantized or stored sparse are left alone.
 
     Args:
         flatbuffer: The ``.tflite`` file's bytes.
-        min_elements: Constants with fewer values are left as they are (the op
+        min_elements: Kernels with fewer values are left as they are (the op
             and the tensor would cost more than they save).
 
     Returns:

@@ -100,3 +100,20 @@ def test_convert_checks_grid_weights_int8(tmp_path):
     model = keras.Sequential([keras.Input((4,)), L.Dense(2)])
     with pytest.raises(ValueError, match="grid_weights_int8 must be True or False. Received: grid_weights_int8=1"):
         tflite_export.convert(model, str(tmp_path / "m.tflite"), grid_weights_int8=1)
+
+
+def test_a_kernel_stored_sparse_is_left_alone(tmp_path):
+    model = _grid_model()
+    kernel, bias = model.get_layer("grid").get_weights()
+    kernel[np.abs(kernel) < np.quantile(np.abs(kernel), 0.9)] = 0.0  # pruned: the converter stores it sparse
+    model.get_layer("grid").set_weights([kernel, bias])
+    path = tflite_export.convert(model, str(tmp_path / "sparse.tflite"), sparse_weights=True)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    assert "DENSIFY" in _ops_and_kernels(data)[0][0]
+    rewritten, names = int8_grid_weights(data)
+    assert not any("grid" in name for name in names), names
+    out = tmp_path / "after.tflite"
+    out.write_bytes(rewritten)
+    x = np.random.default_rng(3).normal(size=(8, 64)).astype("float32")
+    np.testing.assert_array_equal(tflite_export.predict(str(out), x), tflite_export.predict(path, x))
