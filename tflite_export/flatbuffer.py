@@ -5,8 +5,9 @@ The file is parsed with the schema that ships with ``ai_edge_litert``
 constant weights from activations, nor which operator reads a tensor; the
 flatbuffer can, and reading it runs nothing.
 
-Only the main subgraph (subgraph 0, the one the interpreter runs) is read; the
-bodies of control-flow ops (``WHILE``, ``IF``) live in other subgraphs.
+One subgraph is read: the main one (subgraph 0, the one the interpreter runs) by
+default; the bodies of control-flow ops (``WHILE``, ``IF``) live in others,
+read with ``subgraph=``.
 
 Example:
 
@@ -91,30 +92,38 @@ def strip_strings(flatbuffer: bytes) -> bytes:
 
 
 class TFLiteFlatbuffer:
-    """The main subgraph of a TFLite file: operators, tensors and constant values.
+    """One subgraph of a TFLite file (the main one by default): operators, tensors and constant values.
 
     Args:
         tflite_path_or_bytes: A path ending in ``.tflite``, or the file's bytes.
         arg_name: The argument name error messages use.
+        subgraph: Which subgraph to read: 0, the one the interpreter runs, or
+            another such as a ``WHILE`` loop's body.
 
     Raises:
         ValueError: If the file is missing, not a ``.tflite`` path, or not a
-            readable TFLite flatbuffer; the message names the path.
+            readable TFLite flatbuffer; the message names the path. Also for a
+            ``subgraph`` the file does not have.
     """
 
-    def __init__(self, tflite_path_or_bytes, *, arg_name: str = "tflite_path"):
+    def __init__(self, tflite_path_or_bytes, *, arg_name: str = "tflite_path", subgraph: int = 0):
         from ai_edge_litert import schema_py_generated as schema
 
         self.label, self.data = read_tflite(tflite_path_or_bytes, arg_name=arg_name)
         try:
             self._model = schema.ModelT.InitFromPackedBuf(self.data, 0)
-            self._graph = self._model.subgraphs[0]
+            graphs = self._model.subgraphs
         except Exception as err:  # A truncated buffer fails anywhere in the parser.
             received = f"<{len(self.data)} bytes>" if self.label == "<bytes>" else repr(self.label)
             raise ValueError(
                 f"corrupt TFLite flatbuffer ({type(err).__name__}: {err}). Received: {arg_name}={received}"
             ) from err
-        self.subgraph_count = len(self._model.subgraphs)
+        self.subgraph_count = len(graphs)
+        if isinstance(subgraph, bool) or not isinstance(subgraph, int) or not 0 <= subgraph < len(graphs):
+            raise ValueError(
+                f"{self.label!r} has {len(graphs)} subgraph(s), numbered from 0. Received: subgraph={subgraph!r}"
+            )
+        self._graph = graphs[subgraph]
         self.inputs = [int(t) for t in (self._graph.inputs if self._graph.inputs is not None else [])]
         self.outputs = [int(t) for t in (self._graph.outputs if self._graph.outputs is not None else [])]
         op_names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}

@@ -9,6 +9,7 @@ import pytest
 import tflite_export
 from kopt.quantization import QuantizeWrapper
 from kopt.quantization import quantize_model
+from tflite_export.flatbuffer import TFLiteFlatbuffer
 
 L = keras.layers
 
@@ -43,30 +44,18 @@ def test_recurrent_qat_trains_converts_and_agrees(layer_class, tmp_path):
         float_kernels = tflite_export.convert(
             qat, str(tmp_path / "float_kernels.tflite"), mode="int8", grid_weights_int8=False
         )
-    assert _loop_kernel_types(path) == ["INT8", "INT8"] and _loop_kernel_types(float_kernels) == ["FLOAT32"] * 2
+    assert _loop_kernel_types(path) == ["int8", "int8"] and _loop_kernel_types(float_kernels) == ["float32"] * 2
     np.testing.assert_array_equal(tflite_export.predict(path, x[:64]), tflite_export.predict(float_kernels, x[:64]))
     saved = 3 * len(np.asarray(kernel).ravel()) + 3 * len(np.asarray(recurrent_kernel).ravel())
     assert os.path.getsize(float_kernels) - os.path.getsize(path) >= 0.75 * saved  # less each tensor's name and op
 
 
 def _loop_kernel_types(path):
-    """The stored dtype of each FULLY_CONNECTED weight in the loop body (through a DEQUANTIZE), by name."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    with open(path, "rb") as handle:
-        model = schema.ModelT.InitFromPackedBuf(handle.read(), 0)
-    names = {value: key for key, value in vars(schema.TensorType).items() if not key.startswith("_")}
-    fully_connected, dequantize = schema.BuiltinOperator.FULLY_CONNECTED, schema.BuiltinOperator.DEQUANTIZE
-    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    """The stored dtype of each FULLY_CONNECTED weight in the loop bodies (through a DEQUANTIZE)."""
     found = []
-    for graph in model.subgraphs[1:]:
-        producers = {int(out): op for op in graph.operators for out in op.outputs}
-        for op in graph.operators:
-            if codes[op.opcodeIndex] == fully_connected:
-                tensor, producer = int(op.inputs[1]), producers.get(int(op.inputs[1]))
-                if producer is not None and codes[producer.opcodeIndex] == dequantize:
-                    tensor = int(producer.inputs[0])
-                found.append(names[graph.tensors[tensor].type])
+    for subgraph in range(1, TFLiteFlatbuffer(path).subgraph_count):
+        body = TFLiteFlatbuffer(path, subgraph=subgraph)
+        found += [body.dtype(body.stored_source(op.inputs[1])) for op in body.ops if op.name == "FULLY_CONNECTED"]
     return found
 
 

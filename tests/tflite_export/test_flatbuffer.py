@@ -103,3 +103,16 @@ def test_bytes_and_bad_inputs(files, tmp_path):
     truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match=r"corrupt TFLite flatbuffer .*truncated.tflite"):
         TFLiteFlatbuffer(truncated)
+
+
+def test_another_subgraph_is_read_by_number_and_a_missing_one_is_refused(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.SimpleRNN(4), keras.layers.Dense(2)])
+    with pytest.warns(UserWarning, match="batch_size=1"):
+        path = tflite_export.convert(model, str(tmp_path / "rnn.tflite"))
+    main = TFLiteFlatbuffer(path)
+    assert "WHILE" in [op.name for op in main.ops] and main.subgraph_count == 3
+    bodies = [TFLiteFlatbuffer(path, subgraph=index) for index in (1, 2)]
+    assert ["FULLY_CONNECTED" in [op.name for op in body.ops] for body in bodies].count(True) == 1
+    with pytest.raises(ValueError, match=r"has 3 subgraph\(s\), numbered from 0. Received: subgraph=3"):
+        TFLiteFlatbuffer(path, subgraph=3)
