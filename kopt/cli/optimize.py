@@ -27,6 +27,7 @@ from absl import logging
 
 import kopt
 import tflite_export
+from kopt.data.folders import image_size_of
 from kopt.distribute import Preempted
 from kopt.distribute import flags as distribute_flags
 from kopt.errors import ConfigError
@@ -44,12 +45,21 @@ from kopt.version import __version__
 from tflite_export import cli_help
 
 _DATASET = flags.DEFINE_string(
-    "dataset", "digits", "digits (bundled, offline), mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH."
+    "dataset",
+    "digits",
+    "digits (bundled, offline), mnist, fashion_mnist, cifar10, tfds:NAME, npz:PATH, or dir:FOLDER (one subfolder "
+    "of images per class; train/ and test/ inside, or a fifth of each class held out for testing).",
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory.")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "Let TensorFlow Datasets download missing data.")
 _NUM_CLASSES = flags.DEFINE_integer(
     "num_classes", None, "The class count, when the training labels do not show every class (default: inferred)."
+)
+_IMAGE_SIZE = flags.DEFINE_string(
+    "image_size",
+    None,
+    "HEIGHT,WIDTH (or one side, for a square) to resize every image to, bilinear: a dir: folder of photos of many "
+    "sizes, a TFDS dataset of variable-size images, or images for a model that takes another size.",
 )
 _MODEL = flags.DEFINE_string("model", "small_cnn", "Built-in model name, or a path to a .keras classifier.")
 _INIT_FROM = flags.DEFINE_string(
@@ -137,6 +147,7 @@ def _recipe_from_flags_alone():
         data_dir=_DATA_DIR.value,
         download=_DOWNLOAD.value,
         num_classes=_NUM_CLASSES.value,
+        image_size=_image_size(_IMAGE_SIZE.value),
         model=_MODEL.value,
         init_from=_INIT_FROM.value,
         epochs=_EPOCHS.value,
@@ -155,8 +166,20 @@ def _recipe_from_flags_alone():
     )
 
 
+def _image_size(value):
+    """``--image_size`` as the recipe's ``[height, width]`` (a bad value fails the recipe's check, naming the flag)."""
+    if value is None:
+        return None
+    try:
+        return list(image_size_of("image_size", value))
+    except ConfigError:
+        return value
+
+
 def _recipe_value(name):
     value = flags.FLAGS[name].value
+    if name == "image_size":
+        return _image_size(value)
     parse = technique_flags.PARSE.get(name)
     return value if parse is None else parse(value)
 

@@ -1,4 +1,4 @@
-"""Datasets for kopt: bundled digits, TensorFlow Datasets and npz archives."""
+"""Datasets for kopt: bundled digits, TensorFlow Datasets, npz archives and image folders."""
 
 from kopt.data.datasets import load_dataset
 from kopt.data.info import DatasetInfo

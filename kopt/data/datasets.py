@@ -10,6 +10,8 @@ One entry point, :func:`load_dataset`, turns a dataset name into
 * ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` and ``"tfds:NAME"`` for any
   TensorFlow Datasets image-classification dataset. Data is read from ``data_dir``
   (TFDS' default when ``None``) and downloaded only when ``download=True``.
+* ``"dir:PATH"``: a folder of images with one subfolder per class, split into
+  ``train/`` and ``test/`` or not (:mod:`kopt.data.folders`).
 * ``"npz:PATH"``: a NumPy archive in the layout of ``keras.datasets.mnist``
   (arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``). Besides images it
   holds what sequence and text classifiers read: ``(N, T)`` integer token ids
@@ -22,7 +24,9 @@ Images come out as ``float32`` in ``[0, 1]`` with a channel axis (integer pixels
 divided by 255, floats as they are); labels as ``int32`` class indices. Where
 the images were grey levels scaled so, ``DatasetInfo.pixel_levels`` is 255: a
 model that scales 0-255 pixels itself is fed them times 255 by ``kopt-optimize``
-(see :mod:`kopt.models.pixels`).
+(see :mod:`kopt.models.pixels`). ``image_size`` resizes every image (bilinear),
+which a folder of photos of many sizes needs, and which lets a TFDS dataset of
+variable-size images load at all.
 """
 
 import os
@@ -36,6 +40,8 @@ from kopt.data.checks import check_finite_images
 from kopt.data.checks import check_labels
 from kopt.data.digits import DIGITS_SOURCE
 from kopt.data.digits import digits_arrays
+from kopt.data.folders import folder_arrays
+from kopt.data.folders import image_size_of
 from kopt.data.info import PIXEL_LEVELS
 from kopt.data.info import DatasetInfo
 from kopt.errors import ConfigError
@@ -52,12 +58,13 @@ def load_dataset(
     download: bool = False,
     seed: int = 0,
     num_classes: int | None = None,
+    image_size: int | tuple | None = None,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset, DatasetInfo]:
     """Loads an image-classification dataset as batched ``tf.data.Dataset`` objects.
 
     Args:
         dataset: ``"digits"``, ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"``,
-            ``"tfds:NAME"`` or ``"npz:PATH"``.
+            ``"tfds:NAME"``, ``"dir:PATH"`` or ``"npz:PATH"``.
         batch_size: Examples per batch, at least 1.
         data_dir: TFDS data directory; ``None`` uses TFDS' default.
         download: Whether TFDS may download and prepare missing data.
@@ -65,6 +72,8 @@ def load_dataset(
         num_classes: The class count, when the labels alone do not show it (a
             class without training examples); ``None`` infers it. Every label
             must lie below it.
+        image_size: ``(height, width)`` (or one side, for a square) to resize
+            every image to, bilinear; ``None`` keeps their size.
 
     Returns:
         ``(train, test, info)``: the shuffled, batched training split; the batched
@@ -90,19 +99,40 @@ def load_dataset(
         not isinstance(num_classes, int) or isinstance(num_classes, bool) or not 2 <= num_classes <= MAX_CLASSES
     ):
         raise ConfigError("num_classes", num_classes, f"must be an integer from 2 to {MAX_CLASSES}")
+    if image_size is not None:
+        image_size = image_size_of("image_size", image_size)
+    if dataset.startswith("dir:"):
+        *arrays, source, class_names = folder_arrays(dataset, dataset[len("dir:") :], image_size)
+        return _from_arrays(
+            dataset, *arrays, source, batch_size, seed, num_classes, pixel_levels=PIXEL_LEVELS, class_names=class_names
+        )
     if dataset == "digits" or dataset.startswith("npz:"):
         *arrays, levels = _embedded_digits() if dataset == "digits" else _npz_arrays(dataset)
-        return _from_arrays(dataset, *arrays, batch_size, seed, num_classes, pixel_levels=levels)
+        if image_size is not None and arrays[0].ndim != 4:
+            raise ConfigError(
+                "image_size",
+                list(image_size),
+                f"resizes images, and {dataset}'s examples are {arrays[0].shape[1:]}, not (height, width, channels)",
+            )
+        return _from_arrays(dataset, *arrays, batch_size, seed, num_classes, pixel_levels=levels, image_size=image_size)
     if dataset in _TFDS_ALIASES:
         tfds_name = _TFDS_ALIASES[dataset]
     elif dataset.startswith("tfds:") and len(dataset) > len("tfds:"):
         tfds_name = dataset[len("tfds:") :]
     else:
         raise ConfigError(
-            "dataset", dataset, "unknown dataset; use digits, mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH"
+            "dataset",
+            dataset,
+            "unknown dataset; use digits, mnist, fashion_mnist, cifar10, tfds:NAME, dir:FOLDER or npz:PATH",
         )
     train, test, info = tfds_source.load_tfds(
-        dataset, tfds_name, batch_size=batch_size, data_dir=data_dir, download=download, seed=seed
+        dataset,
+        tfds_name,
+        batch_size=batch_size,
+        data_dir=data_dir,
+        download=download,
+        seed=seed,
+        image_size=image_size,
     )
     if num_classes is not None and num_classes != info.num_classes:
         raise ConfigError("num_classes", num_classes, f"{dataset} has {info.num_classes} classes")
@@ -205,25 +235,66 @@ def _npz_labels(dataset, key, labels, expected_count):
     return labels  # Cast to int32 only after the range check.
 
 
-def _from_arrays(name, x_train, y_train, x_test, y_test, source, batch_size, seed, num_classes, *, pixel_levels):
+def _from_arrays(
+    name,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    source,
+    batch_size,
+    seed,
+    num_classes,
+    *,
+    pixel_levels,
+    image_size=None,
+    class_names=None,
+):
+    """Batched datasets of in-memory arrays; ``uint8`` images (a folder's) become float32 in [0, 1] per batch."""
     check_finite_images(name, "x_train", x_train)
     check_finite_images(name, "x_test", x_test)
     num_classes = check_labels(name, y_train, y_test, num_classes)
+    if class_names is not None and len(class_names) != num_classes:
+        raise ConfigError("num_classes", num_classes, f"{name} has {len(class_names)} classes: {list(class_names)}")
     y_train, y_test = y_train.astype(np.int32), y_test.astype(np.int32)
+    prepare = _batch_preparation(x_train.dtype, image_size)
     train = (
         tf.data.Dataset.from_tensor_slices((x_train, y_train))
         .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
     )
-    test = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    test = tf.data.Dataset.from_tensor_slices((x_test, y_test)).batch(batch_size)
+    if prepare is not None:
+        train, test = (split.map(prepare, num_parallel_calls=tf.data.AUTOTUNE) for split in (train, test))
+    input_shape = tuple(int(d) for d in x_train.shape[1:])
+    if image_size is not None:
+        input_shape = (*image_size, input_shape[-1])
     info = DatasetInfo(
         name=name,
-        input_shape=tuple(int(d) for d in x_train.shape[1:]),
+        input_shape=input_shape,
         num_classes=num_classes,
         train_examples=len(x_train),
         test_examples=len(x_test),
-        source=source,
+        source=source if image_size is None else f"{source}, resized to {image_size[0]}x{image_size[1]}",
         pixel_levels=pixel_levels,
+        class_names=class_names,
     )
-    return train, test, info
+    return train.prefetch(tf.data.AUTOTUNE), test.prefetch(tf.data.AUTOTUNE), info
+
+
+def _batch_preparation(dtype, image_size):
+    """The per-batch map: 8-bit pixels to [0, 1] (the same float32 division as the npz path), then a resize."""
+    steps = []
+    if dtype == np.uint8:
+        steps.append(lambda x: tf.cast(x, tf.float32) / 255.0)
+    if image_size is not None:
+        steps.append(lambda x: tf.image.resize(x, image_size, method="bilinear"))
+    if not steps:
+        return None
+
+    def prepare(x, y):
+        for step in steps:
+            x = step(x)
+        return x, y
+
+    return prepare

@@ -20,6 +20,8 @@ class DatasetInfo:
         pixel_levels: 255 where the images are 8-bit grey levels (or the embedded
             digits' levels) divided by 255 into ``[0, 1]``; ``None`` where the
             values are given as they are (float images, features, token ids).
+        class_names: The class names in label order where the data names them (an
+            image folder's class folders, a TFDS ``ClassLabel``), else ``None``.
         fed_as_pixels: ``True`` where ``kopt-optimize`` feeds the images as
             0-``pixel_levels`` values rather than in ``[0, 1]``, because its model
             scales its own pixels (:func:`kopt.models.pixel_scaling_layer`); every
@@ -34,9 +36,12 @@ class DatasetInfo:
     source: str
     pixel_levels: int | None = None
     fed_as_pixels: bool = False
+    class_names: tuple | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the info as a JSON-friendly dict."""
         data = dataclasses.asdict(self)
         data["input_shape"] = list(self.input_shape)
+        if self.class_names is not None:
+            data["class_names"] = list(self.class_names)
         return data

@@ -16,8 +16,11 @@ from kopt.errors import ConfigError
 _TEST_SPLITS = ("test", "validation")
 
 
-def load_tfds(dataset, tfds_name, *, batch_size, data_dir, download, seed):
+def load_tfds(dataset, tfds_name, *, batch_size, data_dir, download, seed, image_size=None):
     """Loads ``tfds_name`` as ``(train, test, info)``; see ``kopt.data.load_dataset``.
+
+    ``image_size`` (``(height, width)`` or ``None``) resizes each image before
+    batching, so datasets of variable-size images load.
 
     Raises:
         kopt.extras.MissingExtraError: tensorflow-datasets is not installed.
@@ -28,7 +31,7 @@ def load_tfds(dataset, tfds_name, *, batch_size, data_dir, download, seed):
         builder = tfds.builder(tfds_name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as err:
         raise ConfigError("dataset", dataset, f"TensorFlow Datasets has no dataset {tfds_name!r}") from err
-    input_shape, num_classes = _classification_features(dataset, tfds, builder.info)
+    input_shape, num_classes, class_names = _classification_features(dataset, tfds, builder.info, image_size)
     if download:
         builder.download_and_prepare()
     train_split, test_split = _choose_splits(builder.info)
@@ -36,7 +39,10 @@ def load_tfds(dataset, tfds_name, *, batch_size, data_dir, download, seed):
     test = _read_split(dataset, tfds, tfds_name, test_split, data_dir, seed, shuffle=False)
 
     def to_float(image, label):
-        return tf.cast(image, tf.float32) / 255.0, tf.cast(label, tf.int32)
+        image = tf.cast(image, tf.float32) / 255.0
+        if image_size is not None:
+            image = tf.image.resize(image, image_size, method="bilinear")
+        return image, tf.cast(label, tf.int32)
 
     train_count = _count(train)
     test_count = _count(test)
@@ -54,13 +60,15 @@ def load_tfds(dataset, tfds_name, *, batch_size, data_dir, download, seed):
         num_classes=num_classes,
         train_examples=train_count,
         test_examples=test_count,
-        source=f"tfds {tfds_name} splits {train_split!r}/{test_split!r} from {where}",
+        source=f"tfds {tfds_name} splits {train_split!r}/{test_split!r} from {where}"
+        + (f", resized to {image_size[0]}x{image_size[1]}" if image_size is not None else ""),
         pixel_levels=PIXEL_LEVELS,
+        class_names=class_names,
     )
     return train, test, info
 
 
-def _classification_features(dataset, tfds, info):
+def _classification_features(dataset, tfds, info, image_size=None):
     keys = info.supervised_keys
     if not keys or len(keys) != 2 or not all(isinstance(key, str) for key in keys):
         raise ConfigError(
@@ -78,9 +86,16 @@ def _classification_features(dataset, tfds, info):
             "dataset", dataset, f"feature {label_key!r} is {type(label_feature).__name__}, not a ClassLabel"
         )
     shape = tuple(image_feature.shape)
+    if image_size is not None:
+        shape = (*image_size, shape[-1])
     if any(dim is None for dim in shape):
-        raise ConfigError("dataset", dataset, f"images have variable shape {shape}; kopt needs a fixed image size")
-    return tuple(int(d) for d in shape), int(label_feature.num_classes)
+        raise ConfigError(
+            "dataset",
+            dataset,
+            f"images have variable shape {shape}; give --image_size=H,W (image_size) to resize them to one size",
+        )
+    names = tuple(label_feature.names) if getattr(label_feature, "names", None) else None
+    return tuple(int(d) for d in shape), int(label_feature.num_classes), names
 
 
 def _choose_splits(info):

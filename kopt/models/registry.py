@@ -95,8 +95,11 @@ def check_classifier(
     if len(model_input) != len(input_shape) or any(
         dim is not None and dim != want for dim, want in zip(model_input, input_shape)
     ):
+        hint = ""
+        if len(model_input) == len(input_shape) == 3 and model_input[2] == input_shape[2] and None not in model_input:
+            hint = f"; --image_size={model_input[0]},{model_input[1]} resizes the images to it"
         raise ConfigError(
-            key, value, f"takes inputs of shape {model_input} but the dataset's images are {tuple(input_shape)}"
+            key, value, f"takes inputs of shape {model_input} but the dataset's images are {tuple(input_shape)}{hint}"
         )
     output_shape = tuple(model.outputs[0].shape[1:])
     if output_shape == (1,) and num_classes == 2:

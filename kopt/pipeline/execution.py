@@ -49,6 +49,7 @@ def load_data(recipe):
         download=recipe.download,
         seed=recipe.seed,
         num_classes=recipe.num_classes,
+        image_size=recipe.image_size,
     )
     validation = None
     if recipe.validation_split:

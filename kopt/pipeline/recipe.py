@@ -10,6 +10,7 @@ the binary does is also a Python call away::
 import dataclasses
 
 from kopt.data.checks import MAX_CLASSES
+from kopt.data.folders import image_size_of
 from kopt.distribute.strategies import STRATEGIES
 from kopt.errors import ConfigError
 from kopt.pipeline.init_from import check_init_from
@@ -36,6 +37,8 @@ class Recipe:
         download: Whether TFDS may download missing data.
         num_classes: The dataset's class count when its labels alone do not show
             it; ``None`` infers it (see :func:`kopt.data.load_dataset`).
+        image_size: ``[height, width]`` every image is resized to (bilinear), as
+            a folder of photos of many sizes needs; ``None`` keeps the data's size.
         model: A built-in model name or a path to a ``.keras`` file.
         init_from: A ``.keras`` file whose weights the model starts from
             (:mod:`kopt.pipeline.init_from`: those that fit, matched by layer
@@ -83,6 +86,7 @@ class Recipe:
     data_dir: str | None = None
     download: bool = False
     num_classes: int | None = None
+    image_size: list | None = None
     model: str = "small_cnn"
     init_from: str | None = None
     epochs: int = 10
@@ -147,6 +151,8 @@ class Recipe:
             raise ConfigError("strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
         if self.num_classes is not None:
             require_int("num_classes", self.num_classes, minimum=2, maximum=MAX_CLASSES)
+        if self.image_size is not None:
+            image_size_of("image_size", self.image_size)
         if self.num_gpus is not None:
             require_int("num_gpus", self.num_gpus, minimum=1)
         if self.tpu is not None:

@@ -38,6 +38,7 @@ _TYPES = {
     "data_dir": (str, type(None)),
     "download": (bool,),
     "num_classes": (int, type(None)),
+    "image_size": (list, int, type(None)),
     "model": (str,),
     "init_from": (str, type(None)),
     "epochs": (int,),

@@ -41,3 +41,14 @@ def test_non_image_classification_dataset_is_refused():
     # imdb_reviews is (text, label): supervised, but not images.
     with pytest.raises(ConfigError, match="not an Image"):
         load_dataset("tfds:imdb_reviews")
+
+
+def test_variable_size_images_need_an_image_size_and_then_load_with_their_class_names():
+    with tfds.testing.mock_data(num_examples=6):  # mock tf_flowers photos come in random sizes
+        with pytest.raises(ConfigError, match=r"variable shape \(None, None, 3\); give --image_size=H,W"):
+            load_dataset("tfds:tf_flowers")
+        train, _, info = load_dataset("tfds:tf_flowers", image_size=(20, 24), batch_size=3)
+        images, _ = next(iter(train))
+    assert images.shape == (3, 20, 24, 3) and info.input_shape == (20, 24, 3)
+    assert info.class_names == ("dandelion", "daisy", "tulips", "sunflowers", "roses")
+    assert info.source.endswith("resized to 20x24")

@@ -48,6 +48,8 @@ def test_techniques_serialize_in_order():
         ("deterministic", "yes"),
         ("validation_split", 1.0),
         ("search", "random"),
+        ("image_size", [0, 32]),
+        ("image_size", [32, 32, 3]),
     ],
 )
 def test_bad_values_name_key_and_value(key, value):
