@@ -28,6 +28,6 @@ def register_layers():
     registration.register_when_keras_loads()
 
 
-def load_dataset(name, *, data_dir=None):
-    """``kopt.data.load_dataset(name, data_dir=data_dir)``: ``(train, test, info)``."""
-    return _load_dataset(name, data_dir=data_dir)
+def load_dataset(name, *, data_dir=None, image_size=None):
+    """``kopt.data.load_dataset(name, data_dir=data_dir, image_size=image_size)``: ``(train, test, info)``."""
+    return _load_dataset(name, data_dir=data_dir, image_size=image_size)

@@ -28,7 +28,13 @@ _MODE = flags.DEFINE_enum(
     "mode", "int8", ["float32", "float16", "dynamic", "int8", "int16x8"], "Conversion mode.", flag_values=FLAGS
 )
 _DATA = flags.DEFINE_string(
-    "data", "digits", "Labelled data: digits, mnist, fashion_mnist, cifar10, tfds:NAME or npz:PATH.", flag_values=FLAGS
+    "data",
+    "digits",
+    "Labelled data: digits, mnist, fashion_mnist, cifar10, tfds:NAME, npz:PATH or dir:FOLDER (a subfolder per class).",
+    flag_values=FLAGS,
+)
+_IMAGE_SIZE = flags.DEFINE_string(
+    "image_size", None, "HEIGHT,WIDTH (or one side) to resize --data's images to, e.g. the model's.", flag_values=FLAGS
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory.", flag_values=FLAGS)
 _IO_TYPE = flags.DEFINE_enum(
@@ -103,7 +109,7 @@ def main(argv=None):
             f"{_PROGRAM}: convert a .keras model, check the file against it, compare size and latency.\n\n{_USAGE}",
             own, [("Conversion", ["mode", "io_type", "allow_flex_ops", "fixed_batch", "strip_strings", "fuse_lstm",
                                           "fold_time_distributed", "grid_weights_int8", "sparse_weights"]),
-                  ("Data and report", ["data", "data_dir", "report", "runs", "threads", "amx"])],
+                  ("Data and report", ["data", "data_dir", "image_size", "report", "runs", "threads", "amx"])],
         ))  # fmt: skip
         sys.exit(0)
     if help_lib.wants_version(argv):
@@ -130,8 +136,13 @@ def main(argv=None):
     load_dataset = plugins.dataset_loader()
     if load_dataset is None:
         _usage_error(f"--data={_DATA.value}: no installed library provides datasets (kopt-keras does)")
+    resize = {} if _IMAGE_SIZE.value is None else {"image_size": _image_size(_IMAGE_SIZE.value)}
     try:
-        train, test, info = load_dataset(_DATA.value, data_dir=_DATA_DIR.value)
+        train, test, info = load_dataset(_DATA.value, data_dir=_DATA_DIR.value, **resize)
+    except TypeError as err:
+        if not resize:
+            raise
+        _usage_error(f"--image_size={_IMAGE_SIZE.value}: the dataset plugin does not resize images ({err})")
     except ValueError as err:
         _usage_error(f"--data={_DATA.value}: {getattr(err, 'reason', err)}")
     try:
@@ -142,6 +153,7 @@ def main(argv=None):
     if expected != tuple(info.input_shape):
         _usage_error(
             f"model {model.name!r} takes inputs of shape {expected}, but --data={_DATA.value} has {tuple(info.input_shape)}"
+            + (f"; --image_size={expected[0]},{expected[1]} resizes the images" if _resizable(expected, info) else "")
         )
     try:
         with tempfile.TemporaryDirectory(prefix="tflite-export-") as workdir:
@@ -206,6 +218,20 @@ def _version():
         return importlib.metadata.version("kopt-keras")
     except importlib.metadata.PackageNotFoundError:
         return "unknown (kopt-keras is not installed)"
+
+
+def _resizable(expected, info):
+    shape = tuple(info.input_shape)
+    return len(expected) == len(shape) == 3 and None not in expected and expected[2] == shape[2]
+
+
+def _image_size(text):
+    """``--image_size`` as ``(height, width)``; anything but one or two sides of 1 to 8192 is a usage error."""
+    parts = text.split(",")
+    if len(parts) in (1, 2) and all(part.strip().isdigit() and 1 <= int(part) <= 8192 for part in parts):
+        sides = [int(part) for part in parts]
+        return (sides[0], sides[-1])
+    _usage_error(f"--image_size={text}: must be HEIGHT,WIDTH (or one side for a square), each 1 to 8192")
 
 
 def _usage_error(message):

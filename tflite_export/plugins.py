@@ -12,10 +12,11 @@ The entry point names a module (or any object) with these optional attributes:
 * ``register_layers()``: makes the library's saved layer classes known to Keras
   (and registers its :mod:`tflite_export.export_hooks`), so ``load_model`` reads
   files saved mid-optimization.
-* ``load_dataset(name, *, data_dir=None)``: returns ``(train, test, info)`` for a
-  dataset name, as ``kopt.data.load_dataset`` does, for ``python -m tflite_export
-  --data=NAME``; ``info`` has ``name`` and ``input_shape``. It raises ``ValueError``
-  for a name it cannot load.
+* ``load_dataset(name, *, data_dir=None, image_size=None)``: returns ``(train, test,
+  info)`` for a dataset name, as ``kopt.data.load_dataset`` does, for ``python -m
+  tflite_export --data=NAME``; ``info`` has ``name`` and ``input_shape``. It raises
+  ``ValueError`` for a name it cannot load. ``image_size`` (``(height, width)``) is
+  passed only with ``--image_size``, so a loader without that argument still works.
 
 :func:`add_plugin` adds one in-process (tests, notebooks).
 """

@@ -127,3 +127,23 @@ def test_a_quantization_aware_model_file_gets_a_float_reference(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["optimized"]["fully_integer"] is True and report["float32"]["fully_integer"] is False
     assert report["optimized"]["agreement"] >= 0.9 and report["float32"]["agreement"] >= 0.9
+
+
+def test_a_folder_of_photos_is_resized_to_the_model_with_image_size(tmp_path):
+    import tensorflow as tf
+
+    for label in range(2):  # grey photos of 10 and 12 pixels, one folder per class
+        for index in range(4):
+            side = 10 + 2 * (index % 2)
+            pixels = np.full((side, side, 1), 60 * label + index, np.uint8)
+            path = tmp_path / "photos" / f"class{label}" / f"{index}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tf.io.write_file(str(path), tf.io.encode_png(pixels))
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+    model.save(tmp_path / "m.keras")
+    args = ["m.keras", "out.tflite", "--data=dir:photos", "--mode=float32", "--runs=1", "--report=r.json"]
+    result = _run([*args, "--image_size=8,8"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "r.json").read_text())["data"] == "dir:photos"
+    result = _run([*args, "--image_size=12"], tmp_path)
+    assert result.returncode == 2 and "has (12, 12, 1); --image_size=8,8 resizes the images" in result.stderr
