@@ -16,7 +16,8 @@ usage: kopt-optimize [--flag=value ...]
 # kopt-optimize's flags by what they set; the technique groups come from the techniques' settings.
 OPTIMIZE_GROUPS = (
     ("Run", ["recipe", "export_dir", "report", "seed", "deterministic", "techniques"]),
-    ("Data and model", ["dataset", "data_dir", "download", "num_classes", "image_size", "validation_split", "model",
+    ("Data and model", ["dataset", "data_dir", "download", "num_classes", "image_size", "audio_samples",
+                        "validation_split", "model",
                         "init_from"]),
     ("Float training", ["epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "warmup_epochs",
                         "momentum", "weight_decay", "early_stopping_patience", "batch_norm_batches",

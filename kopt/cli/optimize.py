@@ -48,7 +48,7 @@ _DATASET = flags.DEFINE_string(
     "dataset",
     "digits",
     "digits (bundled, offline), mnist, fashion_mnist, cifar10, tfds:NAME, npz:PATH, or dir:FOLDER (one subfolder "
-    "of images per class; train/ and test/ inside, or a fifth of each class held out for testing).",
+    "of images or WAV clips per class; train/ and test/ inside, or a fifth of each class held out for testing).",
 )
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data directory.")
 _DOWNLOAD = flags.DEFINE_bool("download", False, "Let TensorFlow Datasets download missing data.")
@@ -60,6 +60,12 @@ _IMAGE_SIZE = flags.DEFINE_string(
     None,
     "HEIGHT,WIDTH (or one side, for a square) to resize every image to, bilinear: a dir: folder of photos of many "
     "sizes, a TFDS dataset of variable-size images, or images for a model that takes another size.",
+)
+_AUDIO_SAMPLES = flags.DEFINE_integer(
+    "audio_samples",
+    None,
+    "Pad (with zeros) or cut every WAV clip of a dir: folder to this many samples, e.g. 16000 for 1 s at 16 kHz "
+    "(default: pad to the longest clip).",
 )
 _MODEL = flags.DEFINE_string("model", "small_cnn", "Built-in model name, or a path to a .keras classifier.")
 _INIT_FROM = flags.DEFINE_string(
@@ -148,6 +154,7 @@ def _recipe_from_flags_alone():
         download=_DOWNLOAD.value,
         num_classes=_NUM_CLASSES.value,
         image_size=_image_size(_IMAGE_SIZE.value),
+        audio_samples=_AUDIO_SAMPLES.value,
         model=_MODEL.value,
         init_from=_INIT_FROM.value,
         epochs=_EPOCHS.value,

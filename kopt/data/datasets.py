@@ -10,8 +10,8 @@ One entry point, :func:`load_dataset`, turns a dataset name into
 * ``"mnist"``, ``"fashion_mnist"``, ``"cifar10"`` and ``"tfds:NAME"`` for any
   TensorFlow Datasets image-classification dataset. Data is read from ``data_dir``
   (TFDS' default when ``None``) and downloaded only when ``download=True``.
-* ``"dir:PATH"``: a folder of images with one subfolder per class, split into
-  ``train/`` and ``test/`` or not (:mod:`kopt.data.folders`).
+* ``"dir:PATH"``: a folder of images (or WAV clips) with one subfolder per class,
+  split into ``train/`` and ``test/`` or not (:mod:`kopt.data.folders`).
 * ``"npz:PATH"``: a NumPy archive in the layout of ``keras.datasets.mnist``
   (arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``). Besides images it
   holds what sequence and text classifiers read: ``(N, T)`` integer token ids
@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from kopt.data import tfds_source
+from kopt.data.audio import MAX_SAMPLES
 from kopt.data.checks import MAX_CLASSES
 from kopt.data.checks import check_finite_images
 from kopt.data.checks import check_labels
@@ -59,6 +60,7 @@ def load_dataset(
     seed: int = 0,
     num_classes: int | None = None,
     image_size: int | tuple | None = None,
+    audio_samples: int | None = None,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset, DatasetInfo]:
     """Loads an image-classification dataset as batched ``tf.data.Dataset`` objects.
 
@@ -74,6 +76,8 @@ def load_dataset(
             must lie below it.
         image_size: ``(height, width)`` (or one side, for a square) to resize
             every image to, bilinear; ``None`` keeps their size.
+        audio_samples: The length every WAV clip of a ``dir:`` folder is padded
+            or cut to; ``None`` pads to the longest clip.
 
     Returns:
         ``(train, test, info)``: the shuffled, batched training split; the batched
@@ -101,10 +105,18 @@ def load_dataset(
         raise ConfigError("num_classes", num_classes, f"must be an integer from 2 to {MAX_CLASSES}")
     if image_size is not None:
         image_size = image_size_of("image_size", image_size)
+    if audio_samples is not None and (
+        not isinstance(audio_samples, int) or isinstance(audio_samples, bool) or not 1 <= audio_samples <= MAX_SAMPLES
+    ):
+        raise ConfigError("audio_samples", audio_samples, f"must be an integer from 1 to {MAX_SAMPLES}")
+    if audio_samples is not None and not dataset.startswith("dir:"):
+        raise ConfigError(
+            "audio_samples", audio_samples, f"sets the length of a dir: folder's WAV clips, not {dataset}'s"
+        )
     if dataset.startswith("dir:"):
-        *arrays, source, class_names = folder_arrays(dataset, dataset[len("dir:") :], image_size)
+        *arrays, source, names, levels = folder_arrays(dataset, dataset[len("dir:") :], image_size, audio_samples)
         return _from_arrays(
-            dataset, *arrays, source, batch_size, seed, num_classes, pixel_levels=PIXEL_LEVELS, class_names=class_names
+            dataset, *arrays, source, batch_size, seed, num_classes, pixel_levels=levels, class_names=names
         )
     if dataset == "digits" or dataset.startswith("npz:"):
         *arrays, levels = _embedded_digits() if dataset == "digits" else _npz_arrays(dataset)

@@ -1,4 +1,4 @@
-"""Image folders, one subfolder per class, as a source for ``load_dataset("dir:PATH")``.
+"""Folders of images or WAV clips, one subfolder per class, as a source for ``load_dataset("dir:PATH")``.
 
 The layout that ``keras.utils.image_dataset_from_directory`` reads and that most
 photo collections come in::
@@ -21,7 +21,8 @@ as 8-bit pixels, so a folder costs one byte per pixel in memory. Without
 ``image_size`` every image must already have one size. The images come out grey
 (one channel) when every file is grey, else RGB; an alpha channel is dropped.
 A file that does not decode, an empty class and a test class the training split
-lacks are refused by name before anything trains.
+lacks are refused by name before anything trains. A folder of ``.wav`` files
+instead is read as audio clips (:mod:`kopt.data.audio`).
 
 Example:
 
@@ -33,7 +34,7 @@ Example:
 ...     for i in range(5):
 ...         pixels = np.full((6, 4, 3), value + i, "uint8")
 ...         tf.io.write_file(os.path.join(root, name, f"{i}.png"), tf.io.encode_png(pixels))
->>> x_train, y_train, x_test, y_test, source, classes = folder_arrays("dir:" + root, root, (8, 8))
+>>> x_train, y_train, x_test, y_test, source, classes, levels = folder_arrays("dir:" + root, root, (8, 8))
 >>> x_train.shape, x_test.shape, x_train.dtype, classes
 ((8, 8, 8, 3), (2, 8, 8, 3), dtype('uint8'), ('cat', 'dog'))
 """
@@ -46,11 +47,15 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from kopt.data.audio import AUDIO_EXTENSIONS
+from kopt.data.audio import decode_clips
+from kopt.data.info import PIXEL_LEVELS
 from kopt.errors import ConfigError
 
 __all__ = ["HELD_OUT", "IMAGE_EXTENSIONS", "TEST_FOLDERS", "folder_arrays", "image_size_of"]
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+_EXTENSIONS = IMAGE_EXTENSIONS + AUDIO_EXTENSIONS
 TEST_FOLDERS = ("test", "val", "validation")
 HELD_OUT = 0.2  # share of each class held out as the test split when the folder has no split folders
 MAX_SIDE = 8192
@@ -89,23 +94,27 @@ def image_size_of(key, value):
     return tuple(sides)
 
 
-def folder_arrays(dataset, path, image_size=None):
-    """Reads an image folder into ``(x_train, y_train, x_test, y_test, source, class_names)``.
+def folder_arrays(dataset, path, image_size=None, audio_samples=None):
+    """Reads a folder into ``(x_train, y_train, x_test, y_test, source, class_names, pixel_levels)``.
 
     Args:
         dataset: The dataset name (``"dir:PATH"``), for messages.
         path: The folder.
         image_size: ``(height, width)`` to resize every image to, or ``None``.
+        audio_samples: For a folder of WAV clips (:mod:`kopt.data.audio`): pad or
+            cut every clip to this many samples; ``None`` pads to the longest.
 
     Returns:
-        ``uint8`` images ``(N, H, W, C)``, ``int64`` labels, a description of the
-        source, and the class names in label order.
+        ``uint8`` images ``(N, H, W, C)`` (or float32 clips ``(N, samples,
+        channels)``), ``int64`` labels, a description of the source, the class
+        names in label order, and 255 for images (``None`` for clips).
 
     Raises:
         ConfigError: For a missing folder, no class folders, an empty class, a
-            test class without training images, a file that does not decode,
-            images of different sizes without ``image_size``, or pixels that would
-            not fit in memory.
+            test class without training examples, a folder mixing images and
+            WAV files, a file that does not decode, images of different sizes
+            without ``image_size``, pixels that would not fit in memory, or a
+            setting for the other kind of file.
     """
     if not path:
         raise ConfigError("dataset", dataset, "give a folder after 'dir:', e.g. dir:photos")
@@ -114,18 +123,43 @@ def folder_arrays(dataset, path, image_size=None):
     root = os.path.abspath(path)
     train_files, test_files, classes, layout = _split_files(dataset, root)
     files = train_files + test_files
+    audio = _is_audio(dataset, root, [file for file, _ in files])
+    labels = np.array([label for _, label in files], np.int64)
+    split = len(train_files)
+    counts = f"{len(classes)} classes, {split} training and {len(files) - split} test"
+    if audio:
+        if image_size is not None:
+            raise ConfigError("image_size", list(image_size), f"{dataset} holds WAV clips, not images")
+        logging.info("Reading %d WAV clips of %d classes from %s (%s).", len(files), len(classes), root, layout)
+        clips, rate = decode_clips(dataset, root, [file for file, _ in files], audio_samples)
+        length = "cut or padded" if audio_samples is not None else "padded to the longest"
+        source = (
+            f"audio folder {root}: {counts} clips ({layout}; {rate} Hz, {clips.shape[2]} channel(s), "
+            f"{length}: {clips.shape[1]} samples)"
+        )
+        return clips[:split], labels[:split], clips[split:], labels[split:], source, tuple(classes), None
+    if audio_samples is not None:
+        raise ConfigError("audio_samples", audio_samples, f"{dataset} holds images, not WAV clips")
     _check_memory(dataset, files, image_size)
     logging.info("Reading %d images of %d classes from %s (%s).", len(files), len(classes), root, layout)
     images, channels = _decode_all(dataset, root, [file for file, _ in files], image_size)
-    labels = np.array([label for _, label in files], np.int64)
-    split = len(train_files)
     size = "x".join(str(side) for side in images.shape[1:3])
     resized = f"resized to {size}" if image_size is not None else f"all {size}"
-    source = (
-        f"image folder {root}: {len(classes)} classes, {split} training and {len(files) - split} test images "
-        f"({layout}; {resized}, {'grey' if channels == 1 else 'RGB'})"
-    )
-    return images[:split], labels[:split], images[split:], labels[split:], source, tuple(classes)
+    source = f"image folder {root}: {counts} images ({layout}; {resized}, {'grey' if channels == 1 else 'RGB'})"
+    return images[:split], labels[:split], images[split:], labels[split:], source, tuple(classes), PIXEL_LEVELS
+
+
+def _is_audio(dataset, root, files):
+    wav = [file for file in files if file.lower().endswith(AUDIO_EXTENSIONS)]
+    if wav and len(wav) != len(files):
+        image = next(file for file in files if not file.lower().endswith(AUDIO_EXTENSIONS))
+        raise ConfigError(
+            "dataset",
+            dataset,
+            f"mixes images and WAV clips ({os.path.relpath(image, root)}, {os.path.relpath(wav[0], root)}); "
+            "give a folder of one kind",
+        )
+    return bool(wav)
 
 
 def _visible_folders(folder):
@@ -135,14 +169,14 @@ def _visible_folders(folder):
 
 
 def _image_files(folder):
-    """Image files under ``folder`` at any depth, as sorted paths."""
+    """Image (or WAV) files under ``folder`` at any depth, as sorted paths."""
     found = []
     for current, folders, names in os.walk(folder, followlinks=True):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         found += [
             os.path.join(current, name)
             for name in names
-            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+            if not name.startswith(".") and name.lower().endswith(_EXTENSIONS)
         ]
     return sorted(found)
 
@@ -191,12 +225,13 @@ def _split_files(dataset, root):
 def _class_folders(dataset, folder):
     classes = _visible_folders(folder)
     if len(classes) < 2:
-        loose = [name for name in os.listdir(folder) if name.lower().endswith(IMAGE_EXTENSIONS)]
-        found = f"found {classes}" + (f" and {len(loose)} images outside any class folder" if loose else "")
+        loose = [name for name in os.listdir(folder) if name.lower().endswith(_EXTENSIONS)]
+        found = f"found {classes}" + (f" and {len(loose)} files outside any class folder" if loose else "")
         raise ConfigError(
             "dataset",
             dataset,
-            f"{folder} needs one subfolder per class (at least 2), each holding that class's images; {found}",
+            f"{folder} needs one subfolder per class (at least 2), each holding that class's images or WAV clips; "
+            f"{found}",
         )
     return classes
 
@@ -207,7 +242,7 @@ def _class_files(dataset, folder, name, where=""):
         raise ConfigError(
             "dataset",
             dataset,
-            f"class folder {where}{name}/ holds no {', '.join(IMAGE_EXTENSIONS)} files; remove it or add its images",
+            f"class folder {where}{name}/ holds no {', '.join(_EXTENSIONS)} files; remove it or add its examples",
         )
     return files
 

@@ -50,6 +50,7 @@ def load_data(recipe):
         seed=recipe.seed,
         num_classes=recipe.num_classes,
         image_size=recipe.image_size,
+        audio_samples=recipe.audio_samples,
     )
     validation = None
     if recipe.validation_split:

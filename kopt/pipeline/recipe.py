@@ -9,6 +9,7 @@ the binary does is also a Python call away::
 
 import dataclasses
 
+from kopt.data.audio import MAX_SAMPLES
 from kopt.data.checks import MAX_CLASSES
 from kopt.data.folders import image_size_of
 from kopt.distribute.strategies import STRATEGIES
@@ -39,6 +40,8 @@ class Recipe:
             it; ``None`` infers it (see :func:`kopt.data.load_dataset`).
         image_size: ``[height, width]`` every image is resized to (bilinear), as
             a folder of photos of many sizes needs; ``None`` keeps the data's size.
+        audio_samples: The length every WAV clip of a ``dir:`` folder is padded
+            or cut to; ``None`` pads to the longest clip.
         model: A built-in model name or a path to a ``.keras`` file.
         init_from: A ``.keras`` file whose weights the model starts from
             (:mod:`kopt.pipeline.init_from`: those that fit, matched by layer
@@ -87,6 +90,7 @@ class Recipe:
     download: bool = False
     num_classes: int | None = None
     image_size: list | None = None
+    audio_samples: int | None = None
     model: str = "small_cnn"
     init_from: str | None = None
     epochs: int = 10
@@ -153,6 +157,8 @@ class Recipe:
             require_int("num_classes", self.num_classes, minimum=2, maximum=MAX_CLASSES)
         if self.image_size is not None:
             image_size_of("image_size", self.image_size)
+        if self.audio_samples is not None:
+            require_int("audio_samples", self.audio_samples, minimum=1, maximum=MAX_SAMPLES)
         if self.num_gpus is not None:
             require_int("num_gpus", self.num_gpus, minimum=1)
         if self.tpu is not None:

@@ -39,6 +39,7 @@ _TYPES = {
     "download": (bool,),
     "num_classes": (int, type(None)),
     "image_size": (list, int, type(None)),
+    "audio_samples": (int, type(None)),
     "model": (str,),
     "init_from": (str, type(None)),
     "epochs": (int,),

@@ -46,8 +46,9 @@ def _flat_folder(root, counts, shape=(6, 5, 3)):
 def test_a_folder_of_class_folders_holds_out_a_fifth_of_each_class_the_same_every_time(tmp_path):
     _flat_folder(tmp_path / "photos", [10, 6, 2])
     first = folder_arrays("dir:x", str(tmp_path / "photos"))
-    x_train, y_train, x_test, y_test, source, classes = first
+    x_train, y_train, x_test, y_test, source, classes, levels = first
     assert classes == ("c0", "c1", "c2") and x_train.dtype == np.uint8 and x_train.shape[1:] == (6, 5, 3)
+    assert levels == 255
     assert np.bincount(y_test).tolist() == [2, 1, 1] and np.bincount(y_train).tolist() == [8, 5, 1]
     # Every image is there once, with its own label (its pixel value names its class).
     values = np.concatenate([x_train[:, 0, 0, 0], x_test[:, 0, 0, 0]]) // 40
@@ -65,7 +66,7 @@ def test_train_and_test_folders_are_the_splits_and_a_test_class_may_be_missing(t
         _flat_folder(tmp_path / split, counts)
     _flat_folder(tmp_path / "val", [1, 1])
     with caplog.at_level(logging.WARNING):
-        x_train, y_train, x_test, y_test, source, classes = folder_arrays("dir:x", str(tmp_path))
+        x_train, y_train, x_test, y_test, source, classes, _ = folder_arrays("dir:x", str(tmp_path))
     assert classes == ("c0", "c1", "c2") and y_train.tolist() == [0, 0, 0, 1, 1, 2, 2] and y_test.tolist() == [0, 1, 1]
     assert "splits train/ and test/" in source
     assert "val/ is not read" in caplog.text
@@ -118,7 +119,7 @@ def test_photos_of_many_sizes_need_an_image_size_and_are_resized_to_it(tmp_path)
     x, y = next(iter(train))
     assert x.shape[1:] == (24, 20, 3) and x.dtype == tf.float32 and y.dtype == tf.int32
     # The stored 8-bit pixels, divided by 255 as npz pixels are, in the first file's order for the test split.
-    x_train, _, x_test, _, _, _ = folder_arrays("dir:x", str(tmp_path), (24, 20))
+    x_train, _, x_test, _, _, _, _ = folder_arrays("dir:x", str(tmp_path), (24, 20))
     batches = np.concatenate([x.numpy() for x, _ in test])
     assert np.array_equal(batches, (x_test.astype(np.float32) / 255.0).astype(np.float32))
     # Resizing is bilinear, rounded to 8 bits.
@@ -142,7 +143,7 @@ def test_grey_folders_stay_grey_and_any_colour_image_makes_them_rgb(tmp_path):
     rgba = np.zeros((5, 5, 4), np.uint8)
     rgba[..., :3], rgba[..., 3] = (1, 2, 3), 9  # the alpha channel is dropped
     _write(str(mixed / "k1" / "alpha.png"), rgba)
-    x_train, y_train, x_test, y_test, source, _ = folder_arrays("dir:m", str(mixed))
+    x_train, y_train, x_test, y_test, source, _, _ = folder_arrays("dir:m", str(mixed))
     images = {int(label): image for label, image in zip(np.concatenate([y_train, y_test]),
                                                         np.concatenate([x_train, x_test]), strict=True)}  # fmt: skip
     assert "RGB" in source and images[0].shape == (5, 5, 3)
@@ -156,7 +157,7 @@ def test_nested_folders_are_read_and_other_files_are_not(tmp_path):
     _write(str(tmp_path / "a" / ".hidden.png"), np.full((3, 3, 3), 7))
     _write(str(tmp_path / "b" / "z.jpeg"), np.full((3, 3, 3), 8))
     _write(str(tmp_path / ".cache" / "w.png"), np.full((3, 3, 3), 9))
-    x_train, y_train, x_test, y_test, _, classes = folder_arrays("dir:n", str(tmp_path))
+    x_train, y_train, x_test, y_test, _, classes, _ = folder_arrays("dir:n", str(tmp_path))
     assert classes == ("a", "b") and len(y_train) + len(y_test) == 3
 
 
