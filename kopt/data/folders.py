@@ -171,7 +171,7 @@ def _visible_folders(folder):
 def _image_files(folder):
     """Image (or WAV) files under ``folder`` at any depth, as sorted paths."""
     found = []
-    for current, folders, names in os.walk(folder, followlinks=True):
+    for current, folders, names in os.walk(folder):  # links to folders not followed, as Keras' loader
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         found += [
             os.path.join(current, name)
@@ -224,8 +224,16 @@ def _split_files(dataset, root):
 
 def _class_folders(dataset, folder):
     classes = _visible_folders(folder)
+    loose = [name for name in os.listdir(folder) if name.lower().endswith(_EXTENSIONS)]
+    if loose and len(classes) >= 2:
+        logging.warning(
+            "%s: %d file(s) directly in %s (%s) belong to no class folder and are not read.",
+            dataset,
+            len(loose),
+            folder,
+            ", ".join(sorted(loose)[:3]),
+        )
     if len(classes) < 2:
-        loose = [name for name in os.listdir(folder) if name.lower().endswith(_EXTENSIONS)]
         found = f"found {classes}" + (f" and {len(loose)} files outside any class folder" if loose else "")
         raise ConfigError(
             "dataset",

@@ -150,15 +150,18 @@ def test_grey_folders_stay_grey_and_any_colour_image_makes_them_rgb(tmp_path):
     assert (images[0] == 77).all() and images[1][0, 0].tolist() == [1, 2, 3]
 
 
-def test_nested_folders_are_read_and_other_files_are_not(tmp_path):
+def test_nested_folders_are_read_and_other_files_are_not(tmp_path, caplog):
     _write(str(tmp_path / "a" / "2024" / "x.PNG"), np.full((3, 3, 3), 5))
     _write(str(tmp_path / "a" / "y.png"), np.full((3, 3, 3), 6))
     (tmp_path / "a" / "notes.txt").write_text("not an image")
     _write(str(tmp_path / "a" / ".hidden.png"), np.full((3, 3, 3), 7))
     _write(str(tmp_path / "b" / "z.jpeg"), np.full((3, 3, 3), 8))
     _write(str(tmp_path / ".cache" / "w.png"), np.full((3, 3, 3), 9))
-    x_train, y_train, x_test, y_test, _, classes, _ = folder_arrays("dir:n", str(tmp_path))
+    _write(str(tmp_path / "stray.png"), np.full((3, 3, 3), 10))
+    with caplog.at_level(logging.WARNING):
+        x_train, y_train, x_test, y_test, _, classes, _ = folder_arrays("dir:n", str(tmp_path))
     assert classes == ("a", "b") and len(y_train) + len(y_test) == 3
+    assert "1 file(s) directly in" in caplog.text and "(stray.png) belong to no class folder" in caplog.text
 
 
 def test_a_folder_that_would_not_fit_in_memory_is_refused_before_decoding(tmp_path, monkeypatch):
