@@ -58,8 +58,8 @@ class ConfigError(ValueError):
 
     Example:
 
-    >>> str(ConfigError("--epochs", 0, "must be at least 1"))
-    '--epochs=0: must be at least 1'
+    >>> str(ConfigError("--batch_size", 0, "must be at least 1"))
+    '--batch_size=0: must be at least 1'
     """
 
     def __init__(self, key, value, reason):

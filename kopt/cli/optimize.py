@@ -74,7 +74,9 @@ _INIT_FROM = flags.DEFINE_string(
     "A .keras file whose weights the model starts from before training: those that fit, matched by layer name "
     "(a resized layer gets the overlap); the report lists what was copied.",
 )
-_EPOCHS = flags.DEFINE_integer("epochs", 10, "Float (baseline) training epochs.")
+_EPOCHS = flags.DEFINE_integer(
+    "epochs", 10, "Float (baseline) training epochs; 0 uses --model as given (a trained .keras file), untouched."
+)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Batch size for training and evaluation.")
 _RECIPE = flags.DEFINE_string(
     "recipe",

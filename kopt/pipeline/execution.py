@@ -15,6 +15,7 @@ from absl import logging
 import tflite_export
 from kopt.data import load_dataset
 from kopt.errors import ConfigError
+from kopt.models import BUILTIN_MODELS
 from kopt.models import drops_channel_axis
 from kopt.models import get_model
 from kopt.models import pixel_scaling_layer
@@ -111,6 +112,17 @@ def _as_pixel_values(dataset, levels):
     return dataset.map(lambda x, y: (x * levels, y), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _use_as_given(model, recipe):
+    """``epochs=0``: no float training, so the baseline is the model as it was given."""
+    if recipe.model in BUILTIN_MODELS and recipe.init_from is None:
+        logging.warning(
+            "--epochs=0 with the built-in model %s and no --init_from: it is untrained, so the baseline and every "
+            "technique start from random weights.",
+            recipe.model,
+        )
+    logging.info("Model %s is used as given (--epochs=0): no float training, its weights untouched.", model.name)
+
+
 def _drop_channel_axis(dataset):
     """``(batch, ..., 1)`` examples as ``(batch, ...)``, for a model that reads rows as a sequence."""
     if dataset is None:
@@ -190,8 +202,11 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
         timings["setup"] = time.perf_counter() - started
 
         mark = time.perf_counter()
-        with strategy.scope(), resume.phase(resume_root, "baseline"):
-            train_classifier(model, train, config=recipe.training_config(), validation=validation)
+        if recipe.epochs:
+            with strategy.scope(), resume.phase(resume_root, "baseline"):
+                train_classifier(model, train, config=recipe.training_config(), validation=validation)
+        else:
+            _use_as_given(model, recipe)
         timings["baseline_training"] = time.perf_counter() - mark
         files = {}
         # The exported file is float32 whatever the training precision.

@@ -46,7 +46,9 @@ class Recipe:
         init_from: A ``.keras`` file whose weights the model starts from
             (:mod:`kopt.pipeline.init_from`: those that fit, matched by layer
             name), or ``None`` to start from the model's own initialization.
-        epochs: Float (baseline) training epochs, at least 1.
+        epochs: Float (baseline) training epochs; 0 uses the model as given (a
+            trained ``.keras`` file), its weights and BatchNormalization
+            statistics untouched, before the techniques.
         batch_size: Training and evaluation batch size, at least 1.
         learning_rate: Peak learning rate of float training, positive.
         optimizer: Optimizer of float training and, unless a stage names its
@@ -125,11 +127,14 @@ class Recipe:
         _require_text("model", self.model)
         check_init_from(self.init_from)
         _require_text("export_dir", self.export_dir)
-        require_int("epochs", self.epochs, minimum=1)
+        require_int("epochs", self.epochs, minimum=0)
         require_int("batch_size", self.batch_size, minimum=1)
         require_int("seed", self.seed, minimum=0)
         require_positive_number("learning_rate", self.learning_rate)
-        self.training_config().validate()
+        if self.epochs == 0:
+            self._check_untrained()
+        # With no float training its settings still get their checks (stages inherit some of them).
+        dataclasses.replace(self.training_config(), epochs=max(self.epochs, 1)).validate()
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError("mixed_precision", self.mixed_precision, f"must be one of {', '.join(PRECISIONS)}")
         for key in ("download", "deterministic"):
@@ -167,6 +172,15 @@ class Recipe:
             if not isinstance(spec, TechniqueSpec):
                 raise ConfigError("techniques", spec, "each technique must be a TechniqueSpec")
         return self
+
+    def _check_untrained(self):
+        """``epochs=0`` uses the model as given: settings of a float training that does not happen are refused."""
+        if self.warmup_epochs:
+            raise ConfigError(
+                "warmup_epochs", self.warmup_epochs, "with epochs=0 the model is used as given, with no float training"
+            )
+        if self.search is not None:
+            raise ConfigError("epochs", self.epochs, "the search tunes float training; give epochs of at least 1")
 
     def training_config(self):
         """The :class:`kopt.training.TrainingConfig` of float training.

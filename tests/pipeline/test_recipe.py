@@ -24,7 +24,6 @@ def test_techniques_serialize_in_order():
 @pytest.mark.parametrize(
     "key, value",
     [
-        ("epochs", 0),
         ("epochs", -1),
         ("epochs", 1.5),
         ("batch_size", 0),

@@ -105,6 +105,10 @@ class Distill(FineTuningTechnique):
         return stage_training_config(recipe, self.name, params, warmup=True)
 
     def check(self, params):
+        if params.get("epochs") == 0:  # --epochs=0 keeps the given model; the student still has to learn
+            raise ConfigError(
+                "distill.epochs", 0, "the student trains from scratch for --epochs (distill.epochs); give at least 1"
+            )
         super().check(params)
         teacher = params.get("teacher")
         if teacher is not None:
