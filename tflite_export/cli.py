@@ -33,6 +33,12 @@ _DATA = flags.DEFINE_string(
     "Labelled data: digits, mnist, fashion_mnist, cifar10, tfds:NAME, npz:PATH or dir:FOLDER (a subfolder per class).",
     flag_values=FLAGS,
 )
+_CUSTOM_LAYERS = flags.DEFINE_list(
+    "custom_layers",
+    None,
+    "Module names or .py files to import before loading MODEL: the ones that register its own layers.",
+    flag_values=FLAGS,
+)
 _IMAGE_SIZE = flags.DEFINE_string(
     "image_size", None, "HEIGHT,WIDTH (or one side) to resize --data's images to, e.g. the model's.", flag_values=FLAGS
 )
@@ -109,7 +115,7 @@ def main(argv=None):
             f"{_PROGRAM}: convert a .keras model, check the file against it, compare size and latency.\n\n{_USAGE}",
             own, [("Conversion", ["mode", "io_type", "allow_flex_ops", "fixed_batch", "strip_strings", "fuse_lstm",
                                           "fold_time_distributed", "grid_weights_int8", "sparse_weights"]),
-                  ("Data and report", ["data", "data_dir", "image_size", "report", "runs", "threads", "amx"])],
+                  ("Data and report", ["custom_layers", "data", "data_dir", "image_size", "report", "runs", "threads", "amx"])],
         ))  # fmt: skip
         sys.exit(0)
     if help_lib.wants_version(argv):
@@ -133,6 +139,11 @@ def main(argv=None):
     from tflite_export import export_hooks
     from tflite_export import plugins
 
+    if _CUSTOM_LAYERS.value:
+        try:
+            plugins.import_user_modules(_CUSTOM_LAYERS.value)
+        except ValueError as err:
+            _usage_error(f"--custom_layers={','.join(_CUSTOM_LAYERS.value)}: {err}")
     load_dataset = plugins.dataset_loader()
     if load_dataset is None:
         _usage_error(f"--data={_DATA.value}: no installed library provides datasets (kopt-keras does)")

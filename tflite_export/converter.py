@@ -311,7 +311,8 @@ def load_model(path):
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:
-        raise ValueError(f"model_or_path is not a loadable Keras model file: {path!r} ({_summarize(err)})") from err
+        reason = plugins.unknown_class_hint(err) or _summarize(err)
+        raise ValueError(f"model_or_path is not a loadable Keras model file: {path!r} ({reason})") from err
 
 
 def _input_signature(model, batch_size):

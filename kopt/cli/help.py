@@ -17,7 +17,7 @@ usage: kopt-optimize [--flag=value ...]
 OPTIMIZE_GROUPS = (
     ("Run", ["recipe", "export_dir", "report", "seed", "deterministic", "techniques"]),
     ("Data and model", ["dataset", "data_dir", "download", "num_classes", "image_size", "audio_samples",
-                        "validation_split", "model",
+                        "validation_split", "model", "custom_layers",
                         "init_from"]),
     ("Float training", ["epochs", "batch_size", "learning_rate", "optimizer", "lr_schedule", "warmup_epochs",
                         "momentum", "weight_decay", "early_stopping_patience", "batch_norm_batches",

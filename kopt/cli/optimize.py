@@ -68,6 +68,12 @@ _AUDIO_SAMPLES = flags.DEFINE_integer(
     "(default: pad to the longest clip).",
 )
 _MODEL = flags.DEFINE_string("model", "small_cnn", "Built-in model name, or a path to a .keras classifier.")
+_CUSTOM_LAYERS = flags.DEFINE_list(
+    "custom_layers",
+    None,
+    "Comma-separated module names or .py files to import before loading --model (and a teacher or student): the "
+    "ones that register its own layers with @keras.saving.register_keras_serializable.",
+)
 _INIT_FROM = flags.DEFINE_string(
     "init_from",
     None,
@@ -158,6 +164,7 @@ def _recipe_from_flags_alone():
         image_size=_image_size(_IMAGE_SIZE.value),
         audio_samples=_AUDIO_SAMPLES.value,
         model=_MODEL.value,
+        custom_layers=_CUSTOM_LAYERS.value,
         init_from=_INIT_FROM.value,
         epochs=_EPOCHS.value,
         batch_size=_BATCH_SIZE.value,
@@ -242,14 +249,20 @@ def _config_error(err, paths):
     if _RECIPE.value is None or err.key == "recipe":
         flag = _FLAG_FOR_KEY.get(err.key, err.key)
         if flag in flags.FLAGS:
-            _usage_error(f"--{flag}={shown(flags.FLAGS[flag].value)}: {err.reason}")
+            _usage_error(f"--{flag}={_shown_flag(flag)}: {err.reason}")
         _usage_error(f"--{err.key}={shown(err.value)}: {err.reason}")
     flag = (paths or {}).get(err.key)
     if flag is None and err.key in flags.FLAGS and flags.FLAGS[err.key].present:
         flag = err.key
     if flag is not None:
-        _usage_error(f"--{flag}={shown(flags.FLAGS[flag].value)}: {err.reason}")
+        _usage_error(f"--{flag}={_shown_flag(flag)}: {err.reason}")
     _usage_error(f"{shown(_RECIPE.value)}: {err.key}={shown(err.value)}: {err.reason}")
+
+
+def _shown_flag(flag):
+    """A flag's value as it was typed: a list flag's items joined by commas."""
+    value = flags.FLAGS[flag].value
+    return shown(",".join(map(str, value)) if isinstance(value, list) else value)
 
 
 @functools.cache

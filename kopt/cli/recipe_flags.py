@@ -18,7 +18,7 @@ __all__ = ["FLAG_KEYS", "STAGE_OF_FLAG", "apply_flags"]
 # Flags that set the recipe key of their own name.
 _RECIPE_FLAGS = (
     "dataset", "data_dir", "download", "num_classes", "image_size", "audio_samples",
-    "model", "init_from", "epochs", "batch_size", "learning_rate",
+    "model", "custom_layers", "init_from", "epochs", "batch_size", "learning_rate",
     "seed", "export_dir", "report", "strategy", "num_gpus", "tpu", "validation_split", *TRAINING_FLAGS,
 )  # fmt: skip
 # flag -> the recipe keys it sets; "<stage>.<param>" sets that param of every

@@ -10,6 +10,7 @@ from kopt.errors import ConfigError
 from kopt.models.small_cnn import small_cnn
 from kopt.models.tiny_cnn import tiny_cnn
 from kopt.models.tiny_mlp import tiny_mlp
+from tflite_export.plugins import unknown_class_hint
 
 BUILTIN_MODELS = {"small_cnn": small_cnn, "tiny_cnn": tiny_cnn, "tiny_mlp": tiny_mlp}
 _MODEL_SUFFIXES = (".keras", ".h5")
@@ -59,6 +60,7 @@ def get_model(model: str, input_shape: Sequence[int], num_classes: int) -> keras
         loaded = keras.models.load_model(model, compile=False)
     except Exception as err:  # The loader raises many types for a foreign file.
         summary = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        summary = unknown_class_hint(err) or summary
         raise ConfigError("model", model, f"not a loadable Keras model file ({summary})") from err
     check_classifier(loaded, input_shape, num_classes, key="model", value=model)
     return loaded

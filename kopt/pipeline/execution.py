@@ -32,6 +32,7 @@ from tflite_export.atomic import atomic_output_path
 from tflite_export.cloning import copy_model
 from tflite_export.export_hooks import is_quantization_aware
 from tflite_export.layers import all_layers
+from tflite_export.plugins import import_user_modules
 from tflite_export.recurrent import looped_layers
 
 EVALUATIONS = ("test", "validation")
@@ -112,6 +113,16 @@ def _as_pixel_values(dataset, levels):
     return dataset.map(lambda x, y: (x * levels, y), num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def _import_custom_layers(recipe):
+    """Imports the modules that register the model's own layers, before any model loads."""
+    if recipe.custom_layers:
+        try:
+            names = import_user_modules(recipe.custom_layers)
+        except ValueError as err:
+            raise ConfigError("custom_layers", ",".join(recipe.custom_layers), str(err)) from err
+        logging.info("Imported %s for the model's custom layers.", ", ".join(names))
+
+
 def _use_as_given(model, recipe):
     """``epochs=0``: no float training, so the baseline is the model as it was given."""
     if recipe.model in BUILTIN_MODELS and recipe.init_from is None:
@@ -157,6 +168,7 @@ def execute(recipe, techniques, strategy, *, export_dir, evaluation="test", save
     timings = {}
     started = time.perf_counter()
     make_reproducible(recipe.seed, deterministic=recipe.deterministic)
+    _import_custom_layers(recipe)
     train, validation, test, info = load_data(recipe)
     scored = test if evaluation == "test" else validation
     if scored is None:

@@ -43,6 +43,9 @@ class Recipe:
         audio_samples: The length every WAV clip of a ``dir:`` folder is padded
             or cut to; ``None`` pads to the longest clip.
         model: A built-in model name or a path to a ``.keras`` file.
+        custom_layers: Module names or ``.py`` files imported before any model
+            loads: the ones that register the model's own layers
+            (``@keras.saving.register_keras_serializable``); ``None`` for none.
         init_from: A ``.keras`` file whose weights the model starts from
             (:mod:`kopt.pipeline.init_from`: those that fit, matched by layer
             name), or ``None`` to start from the model's own initialization.
@@ -94,6 +97,7 @@ class Recipe:
     image_size: list | None = None
     audio_samples: int | None = None
     model: str = "small_cnn"
+    custom_layers: list | None = None
     init_from: str | None = None
     epochs: int = 10
     batch_size: int = 64
@@ -125,6 +129,11 @@ class Recipe:
         """
         _require_text("dataset", self.dataset)
         _require_text("model", self.model)
+        if self.custom_layers is not None:
+            if not isinstance(self.custom_layers, list | tuple) or not self.custom_layers:
+                raise ConfigError("custom_layers", self.custom_layers, "must be a list of module names or .py files")
+            for entry in self.custom_layers:
+                _require_text("custom_layers", entry)
         check_init_from(self.init_from)
         _require_text("export_dir", self.export_dir)
         require_int("epochs", self.epochs, minimum=0)

@@ -41,6 +41,7 @@ _TYPES = {
     "image_size": (list, int, type(None)),
     "audio_samples": (int, type(None)),
     "model": (str,),
+    "custom_layers": (list, type(None)),
     "init_from": (str, type(None)),
     "epochs": (int,),
     "batch_size": (int,),

@@ -2,6 +2,9 @@
 
 import importlib.metadata
 
+import pytest
+
+import tflite_export
 from tflite_export import plugins
 
 
@@ -34,3 +37,68 @@ def test_a_plugin_without_either_attribute_is_refused():
 
     with pytest.raises(TypeError, match="register_layers, load_dataset or both"):
         plugins.add_plugin(object())
+
+
+_LAYER_MODULE = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="{package}")
+class Halve(keras.layers.Layer):
+    def call(self, x):
+        return x * 0.5
+"""
+
+
+def _saved_with_unregistered_layer(tmp_path, package):
+    """A model saved with a user's layer, then that layer forgotten, as in a fresh process."""
+    import sys
+
+    import keras
+
+    path = tmp_path / f"{package}_layers.py"
+    path.write_text(_LAYER_MODULE.format(package=package))
+    plugins.import_user_modules([str(path)])
+    module = sys.modules[f"{package}_layers"]
+    model = keras.Sequential([keras.Input((4,)), module.Halve(name="halve"), keras.layers.Dense(2)])
+    model.save(tmp_path / "m.keras")
+    del keras.saving.get_custom_objects()[f"{package}>Halve"]
+    del sys.modules[f"{package}_layers"]
+    return path
+
+
+def test_a_users_layer_module_is_imported_by_file_or_by_name_and_the_model_loads(tmp_path, monkeypatch):
+    import keras
+
+    path = _saved_with_unregistered_layer(tmp_path, "userpkg")
+    with pytest.raises(ValueError, match=r"'Halve' \(saved from module 'userpkg_layers'\) is not registered.*"
+                                         r"--custom_layers=userpkg_layers"):  # fmt: skip
+        tflite_export.converter.load_model(tmp_path / "m.keras")
+    assert plugins.import_user_modules([str(path)]) == ["userpkg_layers"]
+    assert keras.models.load_model(tmp_path / "m.keras").get_layer("halve").__class__.__name__ == "Halve"
+    # By module name, found in the current directory as a console script run there would need it.
+    _saved_with_unregistered_layer(tmp_path, "bynamepkg")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [entry for entry in __import__("sys").path if entry not in ("", str(tmp_path))])
+    assert plugins.import_user_modules(["bynamepkg_layers"]) == ["bynamepkg_layers"]
+    assert tflite_export.converter.load_model(tmp_path / "m.keras").layers[0].name == "halve"
+
+
+def test_a_module_that_is_missing_or_fails_is_named(tmp_path):
+    with pytest.raises(ValueError, match="file not found: .*absent.py"):
+        plugins.import_user_modules([str(tmp_path / "absent.py")])
+    with pytest.raises(ValueError, match="no module 'no_such_module_here' on the Python path or in"):
+        plugins.import_user_modules(["no_such_module_here"])
+    broken = tmp_path / "broken_layers.py"
+    broken.write_text("raise RuntimeError('needs a GPU driver')\n")
+    with pytest.raises(ValueError, match=r"importing '.*broken_layers.py' failed \(RuntimeError: needs a GPU driver\)"):
+        plugins.import_user_modules([str(broken)])
+    assert "broken_layers" not in __import__("sys").modules
+    with pytest.raises(ValueError, match="a module name or .py file path is needed"):
+        plugins.import_user_modules([""])
+
+
+def test_the_module_examples_run():
+    import doctest
+
+    assert doctest.testmod(plugins).failed == 0
