@@ -38,9 +38,11 @@ _SMALLEST_PIXEL_MEAN = 2.0
 # Layers before the scaling that do not change the range of the values.
 _RANGE_KEEPING = (keras.layers.Resizing, keras.layers.CenterCrop, keras.layers.InputLayer)
 _END = "end of the model"
+# keras.ops nodes before the scaling that do not change the range (the channel reversal arrives as its Stack).
+_RANGE_KEEPING_OPS = ("Cast", "Flip", "Stack")
 
 
-def pixel_scaling_layer(model: keras.Model) -> keras.layers.Layer | None:
+def pixel_scaling_layer(model: keras.Model) -> keras.Operation | None:
     """The layer by which ``model`` shows it reads 0-255 pixel values, or ``None``.
 
     Follows the model's first layers from its input, passing augmentation layers
@@ -48,7 +50,11 @@ def pixel_scaling_layer(model: keras.Model) -> keras.layers.Layer | None:
     model (an application used as a backbone). The first other layer decides: a
     ``Rescaling`` by at most 1/100 (1/255, or 1/127.5 with offset -1) or a
     ``Normalization`` whose mean exceeds 2 (ImageNet's, in 0-255 units) is
-    returned; anything else means the model reads the values as given.
+    returned; anything else means the model reads the values as given. The same
+    goes for ``keras.ops`` calls on the input, as an application's
+    ``preprocess_input`` inside the model writes them: ``x / c`` with ``c`` of at
+    least 100 ("tf" and "torch" modes) or ``x + mean`` in 0-255 units after the
+    channel reversal ("caffe" mode) is returned as that operation.
 
     Args:
         model: A ``keras.Model`` with one input.
@@ -57,7 +63,7 @@ def pixel_scaling_layer(model: keras.Model) -> keras.layers.Layer | None:
         The ``Rescaling`` or ``Normalization`` layer, or ``None``.
     """
     found, _ = _scan(model)
-    return found
+    return found.operation if isinstance(found, _Op) else found
 
 
 def with_pixel_scaling(model: keras.Model, levels: int, *, name: str = "pixel_scaling") -> keras.Model:
@@ -120,6 +126,9 @@ def _scan(model):
             found, through = _scan(layer)
             if not through:
                 return found, False
+        elif isinstance(layer, _Op):
+            if layer.class_name not in _RANGE_KEEPING_OPS:
+                return (layer if _op_scales_pixels(layer) else None), False
         elif not isinstance(layer, _RANGE_KEEPING) and not is_augmentation(layer):
             return (layer if _scales_pixels(layer) else None), False
     return None, False
@@ -137,8 +146,28 @@ def _scales_pixels(layer):
     return False
 
 
+def _op_scales_pixels(op):
+    """``x / c`` with c of at least 100, ``x * c`` with c at most 1/100, or ``x +- mean`` in 0-255 units."""
+    if len(op.constants) != 1 or op.constants[0].size == 0:
+        return False
+    constant = np.abs(op.constants[0])
+    if op.class_name == "TrueDivide":
+        return float(constant.min()) >= 1 / _LARGEST_PIXEL_SCALE
+    if op.class_name == "Multiply":
+        return 0 < float(constant.max()) <= _LARGEST_PIXEL_SCALE
+    if op.class_name in ("Add", "Subtract"):
+        return float(constant.max()) > _SMALLEST_PIXEL_MEAN
+    return False
+
+
 def _chain(model):
-    """The layers on the one path from ``model``'s input, then :data:`_END`; ``None`` where the path branches."""
+    """The layers on the one path from ``model``'s input, then :data:`_END`; ``None`` where the path branches.
+
+    A ``keras.ops`` call in a functional model (``x / 127.5``, as ``preprocess_input``
+    writes it) is a node that ``model.layers`` does not list: it comes as an
+    :class:`_Op` read from the model's config. The channel reversal of "caffe"
+    preprocessing (three ``x[..., i]`` stacked again) is passed as one step.
+    """
     if len(getattr(model, "inputs", None) or []) != 1:
         yield None
         return
@@ -147,15 +176,57 @@ def _chain(model):
         yield _END
         return
     readers = consumers(model)
+    entries = {entry["name"]: entry for entry in model.get_config()["layers"]}
+    layers = {layer.name: layer for layer in model.layers}
+    operations = {operation.name: operation for operation in model.operations}
     name = next(layer.name for layer in model.layers if isinstance(layer, keras.layers.InputLayer))
     while True:
         following = readers.get(name, [])
         if following == [OUTPUT]:
             yield _END
             return
+        following = _past_channel_reversal(following, readers, entries)
         if len(following) != 1 or OUTPUT in following:
             yield None
             return
-        layer = model.get_layer(following[0])
-        yield layer
-        name = layer.name
+        name = following[0]
+        if name in layers:
+            yield layers[name]
+        else:
+            yield _Op(operations[name], entries[name]["class_name"], _constants(entries[name]))
+
+
+class _Op:
+    """A ``keras.ops`` node of a functional model: the operation, its class name and its constant arguments."""
+
+    def __init__(self, operation, class_name, constants):
+        self.operation = operation
+        self.class_name = class_name
+        self.constants = constants
+
+
+def _constants(entry):
+    """The non-tensor arguments of a node's one call, as float arrays (a scalar or a stored tensor)."""
+    nodes = entry.get("inbound_nodes") or []
+    if len(nodes) != 1:
+        return []
+    found = []
+    for value in nodes[0].get("args", []):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            found.append(np.asarray(value, "float64"))
+        elif isinstance(value, dict) and value.get("class_name") == "__tensor__":
+            found.append(np.asarray(value["config"]["value"], "float64"))
+    return found
+
+
+def _past_channel_reversal(following, readers, entries):
+    """``[stack node]`` in place of the ``GetItem`` nodes that pick channels for one ``Stack``; else as given."""
+    if len(following) < 2 or any(entries.get(name, {}).get("class_name") != "GetItem" for name in following):
+        return following
+    stacks = {tuple(readers.get(name, [])) for name in following}
+    if len(stacks) != 1 or len(next(iter(stacks))) != 1:
+        return following
+    stack = next(iter(stacks))[0]
+    return [stack] if entries.get(stack, {}).get("class_name") == "Stack" else following

@@ -37,6 +37,7 @@ from kopt.quantization.annotate import copy_annotation
 from kopt.quantization.annotate import require_float32
 from kopt.quantization.float_layers import float_units
 from kopt.quantization.float_layers import warn_if_requantized
+from kopt.quantization.input_ops import call_front_operation
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantize_config import QuantizeConfig
 from kopt.quantization.splits import check_attention_masks
@@ -153,7 +154,13 @@ def _annotate(model, leave_float=frozenset()):
             return copy_annotation(layer)  # kept as annotated, config object and all
         return QuantizeAnnotate(copy_unshared(layer))
 
+    front = {}  # tensors computed from the inputs by preprocessing operations only
+
     def call(layer, *args, **kwargs):
+        if not isinstance(layer, keras.layers.Layer):  # x / 127.5 on the input: a Rescaling QAT can quantize
+            outputs = call_front_operation(layer, args, kwargs, front, QuantizeAnnotate)
+            if outputs is not None:
+                return outputs
         # A wrapper takes its layer's keyword arguments as one nested argument, in
         # which Keras refuses tensors beside flags: MultiHeadAttention's
         # attention_mask next to use_causal_mask=False. Off flags are the defaults.

@@ -25,6 +25,25 @@ def test_applications_without_preprocessing_are_not():
     assert pixel_scaling_layer(A.MobileNetV2(input_shape=(32, 32, 3), weights=None, classes=10, alpha=0.35)) is None
 
 
+@pytest.mark.parametrize(
+    "module, operation",
+    [("mobilenet_v2", "TrueDivide"), ("densenet", "TrueDivide"), ("resnet50", "Add"), ("vgg16", "Add")],
+)
+def test_preprocess_input_inside_the_model_is_found_as_its_operation(module, operation):
+    """Keras' transfer-learning layout: ``preprocess_input`` on the input is keras.ops nodes, not layers."""
+    inputs = keras.Input((16, 16, 3))
+    x = getattr(A, module).preprocess_input(inputs)  # "tf", "torch", "caffe" (channels reversed, then the mean)
+    model = keras.Model(inputs, L.Dense(2)(L.Flatten()(L.Conv2D(4, 3)(x))))
+    assert type(pixel_scaling_layer(model)).__name__ == operation  # it raised "No such layer: true_divide" before
+
+
+@pytest.mark.parametrize("scale", [lambda x: x / 2.0, lambda x: x * 0.5, lambda x: x - 0.5, lambda x: keras.ops.abs(x)])
+def test_operations_that_do_not_take_pixels_to_a_unit_range_are_not_scaling(scale):
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, L.Dense(2)(L.Flatten()(scale(inputs))))
+    assert pixel_scaling_layer(model) is None
+
+
 def test_the_tutorial_layout_is_found_through_an_augmentation_block():
     augment = keras.Sequential([L.RandomFlip("horizontal"), L.RandomRotation(0.1)], name="augment")
     inputs = keras.Input((16, 16, 3))
