@@ -12,13 +12,11 @@
    part of the model, such as the model inputs. A SeparableConv2D becomes a
    DepthwiseConv2D and a 1x1 Conv2D first, and a MultiHeadAttention its four
    projections around a float attention core, as the TFLite file runs them
-   (:mod:`kopt.quantization.splits`), and
-   nested Sequential/functional models are inlined (their layers called
-   directly), so folding and fusion see across their boundaries.
-   ``keras.ops`` operations that
-   are not layers (MobileNetV3's hard-sigmoid ``relu6(x + 3.0) * (1 / 6)``) are
-   kept as they are and compute in float; the quantizer their output gets where a
-   quantized layer reads it gives the converter the ranges to run them in int8.
+   (:mod:`kopt.quantization.splits`), and nested models are inlined, so folding
+   and fusion see across their boundaries. ``keras.ops`` nodes (MobileNetV3's
+   ``relu6(x + 3.0) * (1 / 6)``) compute in float, and the quantizer where a
+   quantized layer reads them gives the converter their ranges; on the input side
+   constant scalings (``preprocess_input``) become one ``Rescaling`` (:mod:`kopt.quantization.input_ops`).
 
 Weights are copied: the returned model shares no variable with its input.
 """
@@ -37,7 +35,7 @@ from kopt.quantization.annotate import copy_annotation
 from kopt.quantization.annotate import require_float32
 from kopt.quantization.float_layers import float_units
 from kopt.quantization.float_layers import warn_if_requantized
-from kopt.quantization.input_ops import call_front_operation
+from kopt.quantization.input_ops import FrontOperations
 from kopt.quantization.quantize_config import NoOpQuantizeConfig
 from kopt.quantization.quantize_config import QuantizeConfig
 from kopt.quantization.splits import check_attention_masks
@@ -154,13 +152,11 @@ def _annotate(model, leave_float=frozenset()):
             return copy_annotation(layer)  # kept as annotated, config object and all
         return QuantizeAnnotate(copy_unshared(layer))
 
-    front = {}  # tensors computed from the inputs by preprocessing operations only
+    front = FrontOperations(QuantizeAnnotate)  # x / 127.5 on the input: a Rescaling QAT can quantize
 
     def call(layer, *args, **kwargs):
-        if not isinstance(layer, keras.layers.Layer):  # x / 127.5 on the input: a Rescaling QAT can quantize
-            outputs = call_front_operation(layer, args, kwargs, front, QuantizeAnnotate)
-            if outputs is not None:
-                return outputs
+        if (outputs := front.call(layer, args, kwargs)) is not None:
+            return outputs
         # A wrapper takes its layer's keyword arguments as one nested argument, in
         # which Keras refuses tensors beside flags: MultiHeadAttention's
         # attention_mask next to use_causal_mask=False. Off flags are the defaults.

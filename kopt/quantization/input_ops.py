@@ -32,52 +32,55 @@ Example:
 import keras
 import numpy as np
 
-__all__ = ["FRONT_KEEPING_OPS", "as_rescaling", "call_front_operation"]
+__all__ = ["FRONT_KEEPING_OPS", "FrontOperations", "as_rescaling"]
 
 # Operations that move input values without changing them, passed on the input side.
 FRONT_KEEPING_OPS = ("Cast", "Flip", "GetItem", "Stack")
 _AFFINE = ("TrueDivide", "Divide", "Multiply", "Add", "Subtract")
 
 
-def call_front_operation(operation, args, kwargs, front, wrap):
-    """Calls an operation node while a model is cloned, as a ``Rescaling`` where it is input preprocessing.
+class FrontOperations:
+    """Calls the operation nodes of a model being cloned, each as a ``Rescaling`` where it is input preprocessing.
+
+    One per clone: it remembers the new tensors computed from the model's inputs by
+    front operations only, and for a ``Rescaling``'s output its ``(source, scale,
+    offset)``, so that a following affine operation merges into it (``x / 127.5 - 1``
+    is one ``Rescaling``, rounded once by the file, not after each step).
 
     Args:
-        operation: The node, a ``keras.Operation`` that is not a layer.
-        args: Its new positional arguments.
-        kwargs: Its new keyword arguments.
-        front: ``{id: (tensor, affine)}`` of the new tensors computed from the
-            model's inputs by front operations only (``affine``: ``(source,
-            scale, offset)`` for a Rescaling's output, which a following affine
-            operation is merged into); this call adds its outputs.
-        wrap: Applied to a replacing ``Rescaling`` (QAT's annotation).
-
-    Returns:
-        The call's outputs, or ``None`` where the caller should call the
-        operation itself (not on the input side, or not a map kopt replaces).
+        wrap: Applied to each replacing ``Rescaling`` (QAT's annotation).
     """
-    tensors = [value for value in keras.tree.flatten((args, kwargs)) if isinstance(value, keras.KerasTensor)]
-    if not tensors or not all(_is_front(tensor, front) for tensor in tensors):
-        return None
-    if type(operation).__name__ in FRONT_KEEPING_OPS:
-        outputs = operation(*args, **kwargs)
-        for tensor in keras.tree.flatten(outputs):
-            front[id(tensor)] = (tensor, None)  # the tensor is kept, so its id is never reused
+
+    def __init__(self, wrap):
+        self.wrap = wrap
+        self.front = {}  # id -> (tensor, affine or None); the tensor is kept, so its id is never reused
+
+    def call(self, node, args, kwargs):
+        """The outputs of ``node(*args, **kwargs)``, or ``None`` where the caller calls ``node`` itself."""
+        if isinstance(node, keras.layers.Layer):
+            return None
+        tensors = [value for value in keras.tree.flatten((args, kwargs)) if isinstance(value, keras.KerasTensor)]
+        if not tensors or not all(_is_front(tensor, self.front) for tensor in tensors):
+            return None
+        if type(node).__name__ in FRONT_KEEPING_OPS:
+            outputs = node(*args, **kwargs)
+            for tensor in keras.tree.flatten(outputs):
+                self.front[id(tensor)] = (tensor, None)
+            return outputs
+        rescaling = as_rescaling(node, *args, **kwargs)
+        if rescaling is None:
+            return None
+        source, scale, offset = tensors[0], _array(rescaling.scale), _array(rescaling.offset)
+        earlier = self.front.get(id(source), (None, None))[1]
+        if earlier is not None:
+            source, first_scale, first_offset = earlier
+            scale, offset = first_scale * scale, first_offset * scale + offset
+            rescaling = keras.layers.Rescaling(
+                scale=_plain(scale), offset=_plain(offset), name=rescaling.name, dtype=rescaling.dtype_policy
+            )
+        outputs = self.wrap(rescaling)(source)
+        self.front[id(outputs)] = (outputs, (source, scale, offset))
         return outputs
-    rescaling = as_rescaling(operation, *args, **kwargs)
-    if rescaling is None:
-        return None
-    source, scale, offset = tensors[0], _array(rescaling.scale), _array(rescaling.offset)
-    earlier = front.get(id(source), (None, None))[1]
-    if earlier is not None:  # x / 127.5 - 1: one Rescaling, so the file rounds once, not after each step
-        source, first_scale, first_offset = earlier
-        scale, offset = first_scale * scale, first_offset * scale + offset
-        rescaling = keras.layers.Rescaling(
-            scale=_plain(scale), offset=_plain(offset), name=rescaling.name, dtype=rescaling.dtype_policy
-        )
-    outputs = wrap(rescaling)(source)
-    front[id(outputs)] = (outputs, (source, scale, offset))
-    return outputs
 
 
 def _is_front(tensor, front):
