@@ -286,10 +286,6 @@ def quantize_scope(*args) -> keras.saving.CustomObjectScope:
     kopt registers its classes with Keras, so loading needs no scope; this exists
     so that ``with quantize_scope(): keras.models.load_model(path)`` ports as is.
 
-    Example:
-
-    >>> with quantize_scope():
-    ...     pass
     """
     return keras.saving.custom_object_scope(*args) if args else keras.saving.custom_object_scope({})
 
