@@ -12,6 +12,7 @@ The flags live in their own ``FlagValues``, so this module can share a process w
 """
 
 import importlib.metadata
+import inspect
 import os
 import sys
 import tempfile
@@ -148,12 +149,10 @@ def main(argv=None):
     if load_dataset is None:
         _usage_error(f"--data={_DATA.value}: no installed library provides datasets (kopt-keras does)")
     resize = {} if _IMAGE_SIZE.value is None else {"image_size": _image_size(_IMAGE_SIZE.value)}
+    if resize and "image_size" not in inspect.signature(load_dataset).parameters:
+        _usage_error(f"--image_size={_IMAGE_SIZE.value}: the installed dataset plugin does not resize images")
     try:
         train, test, info = load_dataset(_DATA.value, data_dir=_DATA_DIR.value, **resize)
-    except TypeError as err:
-        if not resize:
-            raise
-        _usage_error(f"--image_size={_IMAGE_SIZE.value}: the dataset plugin does not resize images ({err})")
     except ValueError as err:
         _usage_error(f"--data={_DATA.value}: {getattr(err, 'reason', err)}")
     try:
