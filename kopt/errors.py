@@ -2,7 +2,7 @@
 
 import reprlib
 
-__all__ = ["ConfigError", "OutputError", "TrainingError", "shown"]
+__all__ = ["ConfigError", "OutputError", "TrainingError", "first_line", "shown"]
 
 # At most this many characters of a received value are quoted in a message: a
 # value can be a whole file, a megabyte flag or a recursive YAML structure.
@@ -13,6 +13,18 @@ _REPR.maxlevel = 3
 _REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 6
 _REPR.maxstring = _REPR.maxother = 60
 _REPR.maxlong = 40
+
+
+def first_line(error, limit=200):
+    """The first line of an exception's message, cut to ``limit`` characters; its type's name when it has none.
+
+    Example:
+
+    >>> first_line(ValueError("Header mismatch\\nmore detail")), first_line(KeyError())
+    ('Header mismatch', 'KeyError')
+    """
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
 
 
 def shown(value, limit=SHOWN_CHARACTERS):

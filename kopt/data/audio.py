@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from kopt.errors import ConfigError
+from kopt.errors import first_line
 
 __all__ = ["AUDIO_EXTENSIONS", "MAX_SAMPLES", "decode_clips"]
 
@@ -82,7 +83,7 @@ def _decode(dataset, root, file):
     try:
         clip, rate = tf.audio.decode_wav(tf.io.read_file(file))
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError) as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        message = first_line(err)
         raise ConfigError(
             "dataset",
             dataset,

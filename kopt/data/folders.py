@@ -51,6 +51,7 @@ from kopt.data.audio import AUDIO_EXTENSIONS
 from kopt.data.audio import decode_clips
 from kopt.data.info import PIXEL_LEVELS
 from kopt.errors import ConfigError
+from kopt.errors import first_line
 
 __all__ = ["HELD_OUT", "IMAGE_EXTENSIONS", "TEST_FOLDERS", "folder_arrays", "image_size_of"]
 
@@ -304,7 +305,7 @@ def _decode(dataset, root, file, image_size):
     try:
         image = tf.io.decode_image(tf.io.read_file(file), channels=0, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError) as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        message = first_line(err)
         raise ConfigError(
             "dataset", dataset, f"{os.path.relpath(file, root)} is not a readable image ({message}); fix or remove it"
         ) from err

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from kopt.errors import ConfigError
+from kopt.errors import first_line
 from kopt.models.small_cnn import small_cnn
 from kopt.models.tiny_cnn import tiny_cnn
 from kopt.models.tiny_mlp import tiny_mlp
@@ -56,14 +57,22 @@ def get_model(model: str, input_shape: Sequence[int], num_classes: int) -> keras
         )
     if not os.path.isfile(model):
         raise ConfigError("model", model, f"file not found: {os.path.abspath(model)}")
-    try:
-        loaded = keras.models.load_model(model, compile=False)
-    except Exception as err:  # The loader raises many types for a foreign file.
-        summary = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        summary = unknown_class_hint(err) or summary
-        raise ConfigError("model", model, f"not a loadable Keras model file ({summary})") from err
+    loaded = load_saved_model(model)
     check_classifier(loaded, input_shape, num_classes, key="model", value=model)
     return loaded
+
+
+def load_saved_model(path: str, *, key: str = "model") -> keras.Model:
+    """``keras.models.load_model(path, compile=False)``, or a ``ConfigError`` keyed ``key`` saying why not.
+
+    A model holding a layer class that is not registered in this process is refused
+    with the class, the module it was saved from and ``--custom_layers``.
+    """
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:  # The loader raises many types for a foreign file.
+        reason = unknown_class_hint(err) or first_line(err)
+        raise ConfigError(key, path, f"not a loadable Keras model file ({reason})") from err
 
 
 def check_classifier(

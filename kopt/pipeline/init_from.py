@@ -15,6 +15,7 @@ import keras
 from absl import logging
 
 from kopt.errors import ConfigError
+from kopt.models.registry import load_saved_model
 from kopt.transfer import transfer_weights
 
 __all__ = ["SUFFIX", "check_init_from", "initialize_from"]
@@ -58,11 +59,7 @@ def initialize_from(model: keras.Model, path: str) -> dict:
     check_init_from(path)
     if not os.path.isfile(path):
         raise ConfigError("init_from", path, f"file not found: {os.path.abspath(path)}")
-    try:
-        source = keras.models.load_model(path, compile=False)
-    except Exception as err:  # The loader raises many types for a foreign file.
-        summary = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise ConfigError("init_from", path, f"not a loadable Keras model file ({summary})") from err
+    source = load_saved_model(path, key="init_from")
     try:
         report = transfer_weights(source, model)
     except ValueError as err:

@@ -13,6 +13,8 @@ def test_a_model_with_an_unregistered_layer_is_refused_with_the_flag_that_loads_
     result = refused(["--model=m.keras", "--epochs=0"], tmp_path, monkeypatch)
     is_refused(result, "'Halve' (saved from module 'clipkg_layers') is not registered", tmp_path)
     assert "import it with --custom_layers=clipkg_layers" in result.stderr
+    result = refused(["--init_from=m.keras", "--epochs=1"], tmp_path, monkeypatch)  # the same load, the same hint
+    is_refused(result, "--init_from=m.keras: not a loadable Keras model file (layer class 'Halve'", tmp_path)
     result = refused(["--model=m.keras", "--custom_layers=absent_layers,x.py"], tmp_path, monkeypatch)
     is_refused(result, "--custom_layers=absent_layers,x.py: no module 'absent_layers'", tmp_path)
 
