@@ -1,6 +1,8 @@
 """Turns a model setting (a built-in name or a ``.keras`` path) into a checked classifier."""
 
+import json
 import os
+import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,8 +73,23 @@ def load_saved_model(path: str, *, key: str = "model") -> keras.Model:
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:  # The loader raises many types for a foreign file.
-        reason = unknown_class_hint(err) or first_line(err)
+        reason = _keras2_file(path) or unknown_class_hint(err) or first_line(err)
         raise ConfigError(key, path, f"not a loadable Keras model file ({reason})") from err
+
+
+def _keras2_file(path):
+    """Why a ``.keras`` file tf_keras (Keras 2) wrote does not load, or ``None``: Keras 3 reads its ``.h5`` instead."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            version = str(json.loads(archive.read("metadata.json")).get("keras_version", ""))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    if not version.startswith("2."):
+        return None
+    return (
+        f"it was saved by Keras {version} (tf_keras), whose .keras files Keras 3 cannot read; save it from tf_keras "
+        "as .h5 (model.save('model.h5')), which Keras 3 loads, and pass that"
+    )
 
 
 def check_classifier(

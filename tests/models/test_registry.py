@@ -130,3 +130,18 @@ def test_the_module_examples_run():
     from kopt.models import registry
 
     assert doctest.testmod(registry).failed == 0
+
+
+def test_a_keras_2_file_is_refused_with_how_to_save_it_so_keras_3_reads_it(tmp_path):
+    """tf_keras writes .keras files Keras 3 cannot read (checked with a real tf_keras 2.21 file); its .h5 loads."""
+    import json
+    import zipfile
+
+    path = tmp_path / "old.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "2.15.0", "date_saved": "2024-01-01"}))
+        archive.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {"layers": "not a list"}}))
+        archive.writestr("model.weights.h5", b"")
+    with pytest.raises(ConfigError, match=r"saved by Keras 2.15.0 \(tf_keras\), whose .keras files Keras 3 cannot read; "
+                                          r"save it from tf_keras as .h5"):  # fmt: skip
+        get_model(str(path), (8, 8, 1), 10)
